@@ -1,0 +1,5 @@
+"""Subcommands of the convert part (registered by edgesign.device.cli)."""
+
+
+def register(subparsers) -> None:
+    """Add this part's subcommands to the `edgesign` parser."""

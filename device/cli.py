@@ -1,0 +1,66 @@
+"""The `edgesign` command: one entry point, a subcommand per job.
+
+Each part of the project registers its subcommands in a `commands.py` that imports
+nothing heavy at module level, so `edgesign run` on a Pi never loads TensorFlow.
+Errors of our own are printed as one line; `--debug` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import EdgesignError
+
+#: modules that define `register(subparsers)`; host parts may be absent on a device.
+COMMAND_MODULES = (
+    "edgesign.train.commands",
+    "edgesign.convert.commands",
+    "edgesign.device.commands",
+    "edgesign.deploy.commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgesign",
+        description="Train a tiny gesture classifier, quantize it to int8 TFLite, "
+                    "and run it on a Raspberry Pi or a microcontroller.",
+        epilog="Run `edgesign COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("edgesign"):
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EdgesignError as exc:
+        if args.debug:
+            raise
+        print(f"edgesign {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"edgesign {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Running a .tflite model without TensorFlow: LiteRT first, tflite-runtime as a fallback.
+
+TensorFlow's own `tf.lite.Interpreter` is used only when neither is installed and
+TensorFlow already is (a host machine); it is deprecated and never needed on a Pi.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import ModelError
+
+_BACKENDS = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter"),
+    ("tflite-runtime", "tflite_runtime.interpreter"),
+)
+
+
+def interpreter_class(prefer: Optional[str] = None):
+    """(Interpreter class, backend name) of the best interpreter installed."""
+    tried = []
+    for name, module in _BACKENDS:
+        if prefer and prefer != name:
+            continue
+        try:
+            return importlib.import_module(module).Interpreter, name
+        except ImportError as exc:
+            tried.append(f"{name} ({exc})")
+    if (prefer in (None, "tensorflow")) and importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow as tf  # noqa: only when nothing lighter exists
+
+        return tf.lite.Interpreter, "tensorflow"
+    raise ModelError("no TFLite interpreter is installed: pip install 'edgesign[device]' "
+                     "(ai-edge-litert); tried " + ", ".join(tried or [str(prefer)]))
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Shape, type and quantization of a model input or output."""
+
+    shape: tuple
+    dtype: str
+    scale: float
+    zero_point: int
+
+    @classmethod
+    def from_details(cls, details: dict) -> "TensorInfo":
+        scale, zero_point = details.get("quantization", (0.0, 0))
+        return cls(tuple(int(v) for v in details["shape"]), np.dtype(details["dtype"]).name,
+                   float(scale), int(zero_point))
+
+    def to_dict(self) -> dict:
+        return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
+                "zero_point": self.zero_point}
+
+    def dequantize(self, values: np.ndarray) -> np.ndarray:
+        if self.dtype == "float32":
+            return values.astype(np.float32)
+        return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
+
+
+class TFLiteModel:
+    """One interpreter for one model, built once and reused for every frame."""
+
+    def __init__(self, model_path: str | Path, num_threads: int = 1, backend: Optional[str] = None):
+        cls, self.backend = interpreter_class(backend)
+        self.path = Path(model_path)
+        try:
+            self._interpreter = cls(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path}: not a model the {self.backend} interpreter can run ({exc})") from None
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
+        self._input_index = inputs[0]["index"]
+        self._output_index = outputs[0]["index"]
+        self.input = TensorInfo.from_details(inputs[0])
+        self.output = TensorInfo.from_details(outputs[0])
+        self._batch = self.input.shape[0]
+
+    def invoke(self, batch: np.ndarray) -> np.ndarray:
+        """Raw outputs (in the output's own type) for a batch of inputs of the input's type."""
+        if batch.shape[0] != self._batch:
+            self._interpreter.resize_tensor_input(self._input_index, [batch.shape[0], *self.input.shape[1:]])
+            self._interpreter.allocate_tensors()
+            self._batch = batch.shape[0]
+        self._interpreter.set_tensor(self._input_index, batch)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output_index).copy()
+
+    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Raw outputs for any number of inputs, run in batches."""
+        parts = [self.invoke(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, *self.output.shape[1:]), self.output.dtype)

@@ -1,0 +1,221 @@
+"""The one image preprocessing of edgesign: any frame to the model's input tensor.
+
+Training (image folders), conversion (calibration, self-test images) and the device
+(camera frames) all call `preprocess`, driven by the `PreprocessSpec` stored in the
+bundle, so what the model sees on the Pi is exactly what it saw in training.
+
+Steps, in order: region of interest -> resize to `size` x `size` with `resize` filter
+-> grayscale (ITU-R 601 luma, as PIL's "L") -> limited-to-full range luma where the
+source says so -> optional inversion. `Quantizer` then maps the uint8 image to the
+model's int8 input through a 256-entry lookup table.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .errors import BundleError, FrameError
+
+#: Frame layouts a source can deliver. picamera2's "RGB888" arrives as "bgr",
+#: "XRGB8888" as "bgrx", "BGR888" as "rgb", "XBGR8888" as "rgbx", "YUV420" as "yuv420".
+LAYOUTS = ("gray", "rgb", "bgr", "rgbx", "bgrx", "yuv420")
+ROI_MODES = ("center", "full", "box", "hand")
+RESIZE_FILTERS = {
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+_PIL_RAWMODE = {"rgb": "RGB", "bgr": "BGR", "rgbx": "RGBX", "bgrx": "BGRX"}
+_CHANNELS = {"gray": None, "rgb": 3, "bgr": 3, "rgbx": 4, "bgrx": 4}
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How a frame becomes model input; stored in the bundle's metadata."""
+
+    size: int = 28
+    roi: str = "center"
+    #: center: side of the center square as a fraction of the frame's shorter side.
+    crop: float = 1.0
+    #: box: (x, y, width, height) as fractions of the frame.
+    box: Optional[Sequence[float]] = None
+    resize: str = "box"
+    invert: bool = False
+    #: float model input = pixel / pixel_scale
+    pixel_scale: float = 255.0
+    #: hand: how the hand box is found (see `hand.py`); ignored for other modes.
+    hand: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        problems = []
+        if not isinstance(self.size, int) or not 8 <= self.size <= 256:
+            problems.append(f"size must be an integer from 8 to 256, not {self.size!r}")
+        if self.roi not in ROI_MODES:
+            problems.append(f"roi must be one of {', '.join(ROI_MODES)}, not {self.roi!r}")
+        if not 0.05 <= float(self.crop) <= 1.0:
+            problems.append(f"crop must be a fraction from 0.05 to 1, not {self.crop!r}")
+        if self.roi == "box":
+            box = self.box
+            if box is None or len(box) != 4 or not all(0 <= float(v) <= 1 for v in box) \
+                    or box[2] <= 0 or box[3] <= 0 or box[0] + box[2] > 1 + 1e-9 or box[1] + box[3] > 1 + 1e-9:
+                problems.append(f"box must be x,y,width,height fractions inside the frame, not {box!r}")
+            else:
+                object.__setattr__(self, "box", tuple(float(v) for v in box))
+        if self.resize not in RESIZE_FILTERS:
+            problems.append(f"resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
+        if not float(self.pixel_scale) > 0:
+            problems.append(f"pixel_scale must be positive, not {self.pixel_scale!r}")
+        if problems:
+            raise BundleError("invalid preprocessing spec: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        if data["box"] is not None:
+            data["box"] = list(data["box"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PreprocessSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise BundleError(f"invalid preprocessing spec: unknown keys {sorted(unknown)}")
+        return cls(**data)
+
+
+def roi_box(height: int, width: int, spec: PreprocessSpec, gray: Optional[np.ndarray] = None):
+    """The (left, top, right, bottom) pixel box of the region of interest in a frame."""
+    if spec.roi == "full":
+        return 0, 0, width, height
+    if spec.roi == "box":
+        x, y, w, h = spec.box
+        left, top = int(round(x * width)), int(round(y * height))
+        right = max(left + 1, int(round((x + w) * width)))
+        bottom = max(top + 1, int(round((y + h) * height)))
+        return left, top, min(right, width), min(bottom, height)
+    if spec.roi == "hand":
+        from .hand import hand_box  # only frames that ask for it pay for it
+
+        return hand_box(gray, spec)
+    side = max(1, int(round(min(height, width) * float(spec.crop))))
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def frame_size(frame: np.ndarray, layout: str, width: Optional[int] = None):
+    """(height, width) of the picture in a frame array of the given layout."""
+    check_frame(frame, layout)
+    if layout == "yuv420":
+        return frame.shape[0] * 2 // 3, int(width or frame.shape[1])
+    return frame.shape[0], frame.shape[1]
+
+
+def check_frame(frame: np.ndarray, layout: str) -> None:
+    """Raise FrameError unless `frame` is a uint8 array shaped as `layout` says."""
+    if layout not in LAYOUTS:
+        raise FrameError(f"unknown frame layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
+        raise FrameError(f"a {layout} frame must be a uint8 numpy array, not {getattr(frame, 'dtype', type(frame))}")
+    if layout in ("gray", "yuv420"):
+        if frame.ndim != 2:
+            raise FrameError(f"a {layout} frame must be 2-D, got shape {frame.shape}")
+        if layout == "yuv420" and frame.shape[0] % 3:
+            raise FrameError(f"a yuv420 frame has height*3/2 rows; {frame.shape[0]} rows is not a multiple of 3")
+    elif frame.ndim != 3 or frame.shape[2] != _CHANNELS[layout]:
+        raise FrameError(f"a {layout} frame must have shape (H, W, {_CHANNELS[layout]}), got {frame.shape}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise FrameError(f"empty {layout} frame of shape {frame.shape}")
+
+
+def _gray_plane(frame: np.ndarray, layout: str, width: Optional[int]) -> Optional[np.ndarray]:
+    """The frame's luma as a 2-D view when it has one for free (gray, the Y plane of YUV420)."""
+    if layout == "gray":
+        return frame
+    if layout == "yuv420":
+        height = frame.shape[0] * 2 // 3
+        width = int(width or frame.shape[1])
+        if width > frame.shape[1]:
+            raise FrameError(f"yuv420 width {width} exceeds the row stride {frame.shape[1]}")
+        return frame[:height, :width]
+    return None
+
+
+def _limited_to_full_lut() -> np.ndarray:
+    levels = np.arange(256, dtype=np.float64)
+    return np.clip(np.floor((levels - 16.0) * 255.0 / 219.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+_LIMITED_TO_FULL = _limited_to_full_lut()
+
+
+def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
+               width: Optional[int] = None, limited_range: bool = False) -> np.ndarray:
+    """Turn one frame into the model's `size` x `size` uint8 grayscale image.
+
+    `width` is the picture width of a YUV420 frame whose rows are padded to a stride;
+    `limited_range` says the luma uses 16-235 (as video sources often do).
+    """
+    height, frame_width = frame_size(frame, layout, width)
+    plane = _gray_plane(frame, layout, width)
+    search = _luma_for_search(frame, layout, width) if spec.roi == "hand" else None
+    left, top, right, bottom = roi_box(height, frame_width, spec, search)
+    if plane is not None:
+        image = Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
+    else:
+        crop = np.ascontiguousarray(frame[top:bottom, left:right])
+        image = Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw",
+                                 _PIL_RAWMODE[layout], 0, 1)
+    size = (spec.size, spec.size)
+    if image.size != size:
+        image = image.resize(size, RESIZE_FILTERS[spec.resize])
+    if image.mode != "L":
+        image = image.convert("L")
+    out = np.asarray(image, dtype=np.uint8)
+    if limited_range:
+        out = _LIMITED_TO_FULL[out]
+    if spec.invert:
+        out = 255 - out
+    return out
+
+
+def _luma_for_search(frame: np.ndarray, layout: str, width: Optional[int]) -> np.ndarray:
+    plane = _gray_plane(frame, layout, width)
+    if plane is not None:
+        return plane
+    crop = np.ascontiguousarray(frame)
+    image = Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw", _PIL_RAWMODE[layout], 0, 1)
+    return np.asarray(image.convert("L"))
+
+
+def layout_of_image(image: Image.Image) -> tuple[np.ndarray, str]:
+    """An opened PIL image as (array, layout), for image files and folders."""
+    if image.mode in ("L", "LA", "1", "I", "I;16", "F"):
+        return np.asarray(image.convert("L")), "gray"
+    return np.asarray(image.convert("RGB")), "rgb"
+
+
+class Quantizer:
+    """Maps uint8 pixels to a model's input values (int8, uint8 or float32) by table lookup."""
+
+    def __init__(self, dtype, scale: float = 0.0, zero_point: int = 0, pixel_scale: float = 255.0):
+        self.dtype = np.dtype(dtype)
+        values = np.arange(256, dtype=np.float64) / float(pixel_scale)
+        if self.dtype == np.float32:
+            self.table = values.astype(np.float32)
+        elif self.dtype in (np.int8, np.uint8):
+            if not scale > 0:
+                raise BundleError(f"an {self.dtype} input needs a positive quantization scale, not {scale!r}")
+            info = np.iinfo(self.dtype)
+            q = np.floor(values / float(scale) + 0.5) + int(zero_point)
+            self.table = np.clip(q, info.min, info.max).astype(self.dtype)
+        else:
+            raise BundleError(f"unsupported model input type {self.dtype}")
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """uint8 (H, W) or (N, H, W) images -> the model's input tensor with a channel axis."""
+        batch = image[np.newaxis] if image.ndim == 2 else image
+        return self.table[batch][..., np.newaxis]
