@@ -1,0 +1,391 @@
+"""Frame sources for `edgesign run` and `collect`: cameras, image files, folders, videos.
+
+Every source yields `Frame`s (a uint8 array plus its layout, see preprocess.LAYOUTS)
+and returns None at the end of a finite source. Cameras raise CameraError on faults;
+`RetryingSource` reopens them with back-off and `LatestFrame` keeps only the newest frame.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .errors import CameraError, EdgesignError, FrameError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".h264")
+
+
+@dataclass(eq=False)
+class Frame:
+    """One captured picture and what is needed to read it."""
+
+    array: np.ndarray
+    layout: str
+    index: int = 0
+    #: time.monotonic() when the frame was captured
+    time: float = 0.0
+    #: picture width of a YUV420 frame whose rows are padded to a stride
+    width: Optional[int] = None
+    #: luma uses 16-235 (video range)
+    limited_range: bool = False
+    #: where it came from (a file path, "picamera2", "webcam:0")
+    name: str = ""
+    #: an optional color picture of the same moment (e.g. picamera2's main stream)
+    color: Optional[np.ndarray] = None
+    color_layout: Optional[str] = None
+
+    def preprocess_kwargs(self) -> dict:
+        return {"width": self.width, "limited_range": self.limited_range}
+
+
+class FrameSource:
+    """Base class: `open()`, `read()` -> Frame or None at the end, `close()`."""
+
+    #: live sources (cameras) produce frames in real time; stale ones should be dropped
+    live = False
+    name = "source"
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Optional[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        while True:
+            frame = self.read()
+            if frame is None:
+                return
+            yield frame
+
+
+def read_image(path: Path) -> tuple[np.ndarray, str]:
+    """An image file as (array, layout) the way the host's folder loader reads it."""
+    from PIL import Image, UnidentifiedImageError
+
+    from .preprocess import layout_of_image
+
+    try:
+        with Image.open(path) as image:
+            return layout_of_image(image)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise FrameError(f"{path}: not a readable image ({exc})") from None
+
+
+class ImageFilesSource(FrameSource):
+    """A list of image files, read one per frame, in the given order."""
+
+    def __init__(self, paths, name: str = "images"):
+        self.paths = [Path(p) for p in paths]
+        self.name = name
+        self._next = 0
+
+    def read(self) -> Optional[Frame]:
+        if self._next >= len(self.paths):
+            return None
+        path = self.paths[self._next]
+        array, layout = read_image(path)
+        frame = Frame(array, layout, index=self._next, time=time.monotonic(), name=str(path))
+        self._next += 1
+        return frame
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files under `folder` (recursively), sorted by relative path; hidden entries skipped."""
+    found = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise EdgesignError("this source needs OpenCV: pip install 'edgesign[webcam]' "
+                          "(opencv-python-headless)") from None
+    return cv2
+
+
+class VideoFileSource(FrameSource):
+    """A video file decoded with OpenCV (frames arrive as BGR)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.name = str(self.path)
+        self._capture = None
+        self._index = 0
+
+    def open(self) -> None:
+        cv2 = _cv2()
+        capture = cv2.VideoCapture(str(self.path))
+        if not capture.isOpened():
+            capture.release()
+            raise FrameError(f"{self.path}: not a video OpenCV can decode")
+        self._capture = capture
+
+    def read(self) -> Optional[Frame]:
+        if self._capture is None:
+            self.open()
+        ok, array = self._capture.read()
+        if not ok or array is None:
+            return None
+        frame = Frame(_bgr_or_gray(array), "bgr" if array.ndim == 3 else "gray", index=self._index,
+                      time=time.monotonic(), name=f"{self.path}#{self._index}")
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+def _bgr_or_gray(array: np.ndarray) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        return array[:, :, 0]
+    return array
+
+
+class WebcamSource(FrameSource):
+    """A USB webcam through OpenCV's VideoCapture (frames arrive as BGR)."""
+
+    live = True
+
+    def __init__(self, device=0, size=(640, 480)):
+        self.device = device
+        self.size = size
+        self.name = f"webcam:{device}"
+        self._capture = None
+        self._index = 0
+
+    def open(self) -> None:
+        cv2 = _cv2()
+        capture = cv2.VideoCapture(self.device)
+        if not capture.isOpened():
+            capture.release()
+            raise CameraError(f"{self.name}: no camera there (is it plugged in? try `ls /dev/video*`)")
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
+        # a one-frame driver buffer keeps the picture fresh; not every backend honours it
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self._capture = capture
+
+    def read(self) -> Optional[Frame]:
+        if self._capture is None:
+            self.open()
+        ok, array = self._capture.read()
+        if not ok or array is None:
+            raise CameraError(f"{self.name}: the camera stopped delivering frames (disconnected?)")
+        frame = Frame(_bgr_or_gray(array), "bgr" if array.ndim == 3 else "gray", index=self._index,
+                      time=time.monotonic(), name=self.name)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class Backoff:
+    """Delays between retries: doubling from `first` up to `longest` seconds."""
+
+    def __init__(self, first: float = 0.5, longest: float = 10.0):
+        self.first, self.longest = first, longest
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.longest, self.first * (2 ** self.failures))
+        self.failures += 1
+        return delay
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class RetryingSource(FrameSource):
+    """A live source that is closed and reopened with back-off whenever it faults.
+
+    `make` builds a fresh source; after `give_up_after` consecutive failures (None: never)
+    the last CameraError is raised. `close()` interrupts a back-off wait.
+    """
+
+    live = True
+
+    def __init__(self, make: Callable[[], FrameSource], backoff: Optional[Backoff] = None,
+                 give_up_after: Optional[int] = None, sleep: Optional[Callable[[float], None]] = None):
+        self._make = make
+        self.backoff = backoff or Backoff()
+        self.give_up_after = give_up_after
+        self._stopped = threading.Event()
+        self._sleep = sleep or self._stopped.wait
+        self._source: Optional[FrameSource] = None
+        self.faults = 0
+        self.name = "camera"
+
+    def open(self) -> None:
+        pass  # opened lazily in read(), so a missing camera at start is retried like any fault
+
+    def read(self) -> Optional[Frame]:
+        consecutive = 0
+        while not self._stopped.is_set():
+            try:
+                if self._source is None:
+                    source = self._make()
+                    self.name = source.name
+                    self._source = source
+                    source.open()
+                frame = self._source.read()
+                self.backoff.reset()
+                return frame
+            except CameraError as exc:
+                consecutive += 1
+                self.faults += 1
+                self._close_source()
+                if self.give_up_after is not None and consecutive >= self.give_up_after:
+                    raise CameraError(f"{exc} (gave up after {consecutive} attempts)") from None
+                delay = self.backoff.next_delay()
+                log.warning("camera fault: %s; retrying in %.1f s", exc, delay)
+                self._sleep(delay)
+        return None
+
+    def _close_source(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            try:
+                source.close()
+            except Exception as exc:  # a broken camera may fail to close; never leak the retry
+                log.warning("closing the faulty camera failed: %s", exc)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._close_source()
+
+
+class LatestFrame:
+    """Reads a source in a background thread, keeping only the newest unread frame.
+
+    Inference calls `get()`; frames that arrive while it is busy replace the waiting
+    one (counted in `dropped`), so memory holds at most one pending frame.
+    """
+
+    def __init__(self, source: FrameSource, join_timeout: float = 5.0):
+        self.source = source
+        self.join_timeout = join_timeout
+        self.dropped = 0
+        self.captured = 0
+        self._pending: Optional[Frame] = None
+        self._ended = False
+        self._error: Optional[BaseException] = None
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="edgesign-capture", daemon=True)
+
+    def start(self) -> "LatestFrame":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                with self._cond:
+                    if frame is None:
+                        self._ended = True
+                    else:
+                        if self._pending is not None:
+                            self.dropped += 1
+                        self._pending = frame
+                        self.captured += 1
+                    self._cond.notify_all()
+                if frame is None:
+                    return
+        except BaseException as exc:  # handed to the consumer, which decides
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+
+    def wait_captured(self, count: int, timeout: Optional[float] = None) -> bool:
+        """Block until `count` frames have been captured (or the source ended)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.captured >= count or self._ended
+                                       or self._error is not None, timeout)
+
+    def get(self, timeout: Optional[float] = None) -> Optional[Frame]:
+        """The newest frame not yet returned; None when the source has ended.
+
+        Raises the capture thread's error, or TimeoutError if nothing came within `timeout`.
+        """
+        with self._cond:
+            ready = self._cond.wait_for(lambda: self._pending is not None or self._ended
+                                        or self._error is not None, timeout)
+            if self._pending is not None:
+                frame, self._pending = self._pending, None
+                return frame
+            if self._error is not None:
+                raise self._error
+            if self._ended:
+                return None
+            assert not ready
+            raise TimeoutError(f"no frame from {self.source.name} within {timeout:g} s")
+
+    def close(self) -> None:
+        self._stop.set()
+        if isinstance(self.source, RetryingSource):
+            self.source.close()  # also wakes a back-off wait
+        self._thread.join(self.join_timeout)
+        self.source.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_source(spec: str, *, size=(640, 480), color: bool = False,
+                retry: bool = True) -> FrameSource:
+    """The frame source named by `--source`: picamera2, webcam[:N], or a file/folder/video path."""
+    spec = str(spec)
+    if spec == "picamera2" or spec.startswith("picamera2:"):
+        from .camera import Picamera2Source
+
+        num = int(spec.split(":", 1)[1]) if ":" in spec else 0
+        make = lambda: Picamera2Source(camera_num=num, main_size=size, color=color)  # noqa: E731
+        return RetryingSource(make) if retry else make()
+    if spec == "webcam" or spec.startswith("webcam:") or spec.startswith("/dev/video"):
+        device = spec.split(":", 1)[1] if spec.startswith("webcam:") else (0 if spec == "webcam" else spec)
+        device = int(device) if str(device).isdigit() else device
+        _cv2()  # fail at start, not in the retry loop, when OpenCV is absent
+        make = lambda: WebcamSource(device, size=size)  # noqa: E731
+        return RetryingSource(make) if retry else make()
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        files = image_files(path)
+        if not files:
+            raise EdgesignError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        return ImageFilesSource(files, name=str(path))
+    if path.is_file():
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            return VideoFileSource(path)
+        return ImageFilesSource([path], name=str(path))
+    raise EdgesignError(f"--source {spec}: not picamera2, webcam[:N], or an existing image, "
+                        f"folder or video")

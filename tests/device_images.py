@@ -1,0 +1,62 @@
+"""Real test images for the device tests, read from the shared data (never copied into the repo)."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def sign_mnist_rows(data_dir: Path, count: int, split: str = "test"):
+    """The first `count` Sign Language MNIST images (N, 28, 28) uint8 and their labels."""
+    rows = []
+    with gzip.open(data_dir / f"sign_mnist_{split}.csv.gz", "rt") as f:
+        next(f)
+        for line in f:
+            rows.append([int(v) for v in line.split(",")])
+            if len(rows) == count:
+                break
+    array = np.asarray(rows)
+    return array[:, 1:].reshape(-1, 28, 28).astype(np.uint8), array[:, 0]
+
+
+def asl_photo_paths(data_dir: Path, letters="ABC", per_letter: int = 2, split: str = "test"):
+    """Paths of a few real color hand photos, sorted."""
+    paths = []
+    for letter in letters:
+        paths += sorted((data_dir / "asl_photos" / split / letter).glob("*.jpg"))[:per_letter]
+    return paths
+
+
+def asl_photo(data_dir: Path, letter: str = "A", index: int = 0, size=(640, 480)) -> np.ndarray:
+    """One real color photo as an RGB (H, W, 3) array, scaled to a camera-like frame size."""
+    path = asl_photo_paths(data_dir, letter, index + 1)[index]
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB").resize(size, Image.Resampling.BILINEAR))
+
+
+def yuv420_from_gray(gray: np.ndarray, stride: int, pad_value: int = 255) -> np.ndarray:
+    """A picamera2-style YUV420 array (h*3/2, stride) whose Y plane is `gray`; padding and chroma
+    are filled with values that would show if they leaked into the picture."""
+    height, width = gray.shape
+    frame = np.full((height * 3 // 2, stride), 128, np.uint8)
+    frame[:height, :width] = gray
+    frame[:height, width:] = pad_value
+    return frame
+
+
+def frame_layouts(rgb: np.ndarray) -> dict:
+    """The same RGB picture in every color layout a source can deliver."""
+    alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
+    return {
+        "rgb": rgb,
+        "bgr": np.ascontiguousarray(rgb[:, :, ::-1]),
+        "rgbx": np.concatenate([rgb, alpha], axis=2),
+        "bgrx": np.concatenate([rgb[:, :, ::-1], alpha], axis=2),
+    }
+
+
+def to_limited_range(gray: np.ndarray) -> np.ndarray:
+    """Full-range luma squeezed into video range 16-235, as some cameras deliver it."""
+    return np.floor(16 + gray.astype(np.float64) * 219.0 / 255.0 + 0.5).astype(np.uint8)
