@@ -1,0 +1,267 @@
+"""The `edgesign run` loop: frames -> preprocessing -> LiteRT -> smoothing -> text.
+
+Live cameras are read in a background thread that keeps only the newest frame, so a
+slow frame never builds a queue; files are processed frame by frame. Results go to a
+console line that updates in place, or to JSON lines with per-stage latencies.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional, TextIO
+
+import numpy as np
+
+from .bundle import Bundle
+from .preprocess import preprocess
+from .recognize import Step, TextRecognizer, probabilities, top_k
+from .sources import Frame, FrameSource, LatestFrame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """One frame's result: probabilities, top-k and how long each stage took (seconds)."""
+
+    raw: np.ndarray
+    probs: np.ndarray
+    top: list
+    preprocess_s: float
+    invoke_s: float
+    post_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.top[0][0]
+
+    @property
+    def confidence(self) -> float:
+        return self.top[0][1]
+
+
+class Pipeline:
+    """The bundle's preprocessing, quantizer and interpreter, reused for every frame."""
+
+    def __init__(self, bundle: Bundle, model=None, k: int = 3, num_threads: int = 1):
+        self.bundle = bundle
+        self.spec = bundle.spec
+        self.quantize = bundle.quantizer()
+        self.model = model if model is not None else bundle.model(num_threads=num_threads)
+        self.classes = list(bundle.classes)
+        self.k = k
+
+    def model_input(self, frame: Frame) -> np.ndarray:
+        """The int8 input tensor (1, size, size, 1) for a frame."""
+        image = preprocess(frame.array, frame.layout, self.spec, **frame.preprocess_kwargs())
+        return self.quantize(image)
+
+    def __call__(self, frame: Frame) -> Prediction:
+        t0 = time.perf_counter()
+        batch = self.model_input(frame)
+        t1 = time.perf_counter()
+        raw = self.model.invoke(batch)[0]
+        t2 = time.perf_counter()
+        probs = probabilities(self.model.output.dequantize(raw))
+        top = top_k(probs, self.classes, self.k)
+        t3 = time.perf_counter()
+        return Prediction(raw, probs, top, t1 - t0, t2 - t1, t3 - t2)
+
+
+class Speaker:
+    """Reads finished words aloud with espeak-ng in a background thread, never blocking frames."""
+
+    def __init__(self, command: str = "espeak-ng"):
+        self.path = shutil.which(command)
+        self.available = self.path is not None
+        self._words: queue.Queue = queue.Queue(maxsize=8)
+        self._thread = None
+        if self.available:
+            self._thread = threading.Thread(target=self._run, name="edgesign-speak", daemon=True)
+            self._thread.start()
+        else:
+            log.warning("--speak: %s is not installed (sudo apt install espeak-ng); not speaking", command)
+
+    def say(self, word: str) -> None:
+        if self.available and word.strip():
+            try:
+                self._words.put_nowait(word)
+            except queue.Full:
+                log.debug("speech is behind; dropping %r", word)
+
+    def _run(self) -> None:
+        while True:
+            word = self._words.get()
+            if word is None:
+                return
+            try:
+                subprocess.run([self.path, word], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=30, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("espeak-ng failed: %s", exc)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            try:
+                self._words.put_nowait(None)
+            except queue.Full:
+                pass
+            self._thread.join(2.0)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000.0, 3)
+
+
+class JsonOutput:
+    """One JSON object per frame on `stream`."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def frame(self, frame: Frame, pred: Prediction, step: Step, age_s: float, dropped: int) -> None:
+        record = {
+            "time": round(time.time(), 3),
+            "frame": frame.index,
+            "source": frame.name,
+            "label": pred.label,
+            "confidence": round(pred.confidence, 4),
+            "top_k": [{"label": label, "confidence": round(p, 4)} for label, p in pred.top],
+            "smoothed": {"label": step.label, "confidence": round(step.confidence, 4)},
+            "emitted": step.emitted,
+            "text": step.text,
+            "latency_ms": {"preprocess": _ms(pred.preprocess_s), "invoke": _ms(pred.invoke_s),
+                           "post": _ms(pred.post_s),
+                           "total": _ms(pred.preprocess_s + pred.invoke_s + pred.post_s)},
+            "frame_age_ms": _ms(age_s),
+            "dropped": dropped,
+        }
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+    def finish(self, summary: "Summary") -> None:
+        pass
+
+
+class ConsoleOutput:
+    """A status line updated in place on a terminal; plain lines when output is redirected."""
+
+    def __init__(self, stream: TextIO, every_frame: bool, min_interval: float = 0.1):
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.every_frame = every_frame
+        self.min_interval = min_interval
+        self._last_draw = 0.0
+        self._started = time.monotonic()
+        self._frames = 0
+
+    def frame(self, frame: Frame, pred: Prediction, step: Step, age_s: float, dropped: int) -> None:
+        self._frames += 1
+        top = "  ".join(f"{label} {p:.2f}" for label, p in pred.top)
+        if self.tty:
+            now = time.monotonic()
+            if step.emitted is None and now - self._last_draw < self.min_interval:
+                return  # redrawing faster than the eye reads only costs time
+            self._last_draw = now
+            fps = self._frames / max(now - self._started, 1e-9)
+            line = (f"{pred.label} {pred.confidence:4.0%} | top {top} | "
+                    f"{_ms(pred.preprocess_s + pred.invoke_s + pred.post_s):.2f} ms {fps:5.1f} fps | "
+                    f"text: {step.text[-40:]}_")
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+        elif self.every_frame:
+            self.stream.write(f"{frame.name}: {pred.label} {pred.confidence:.2f} (top {top})"
+                              + (f"  -> {step.text!r}" if step.emitted else "") + "\n")
+        elif step.emitted is not None:
+            self.stream.write(f"{step.emitted!r} -> {step.text!r}\n")
+            self.stream.flush()
+
+    def finish(self, summary: "Summary") -> None:
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.write(f"text: {summary.text!r}\n")
+        self.stream.flush()
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    frames: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    text: str = ""
+    emitted: list = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _frames(source: FrameSource, newest_only: bool, grabber_box: list, wait: float):
+    """Yield frames: straight from the source, or the newest from a capture thread."""
+    if not newest_only:
+        yield from source
+        return
+    grabber = LatestFrame(source)
+    grabber_box.append(grabber)
+    with grabber:
+        warned = False
+        while True:
+            try:
+                frame = grabber.get(timeout=wait)
+            except TimeoutError as exc:
+                if not warned:
+                    log.warning("%s; still waiting", exc)
+                    warned = True
+                continue
+            warned = False
+            if frame is None:
+                return
+            yield frame
+
+
+def run_loop(source: FrameSource, pipeline: Pipeline, recognizer: TextRecognizer, output,
+             *, newest_only: Optional[bool] = None, max_frames: Optional[int] = None,
+             duration: Optional[float] = None, speaker: Optional[Speaker] = None,
+             wait: float = 5.0) -> Summary:
+    """Process frames until the source ends, `max_frames`, `duration` or Ctrl-C."""
+    if newest_only is None:
+        newest_only = source.live
+    summary = Summary()
+    started = time.monotonic()
+    grabbers: list = []
+    source.open()
+    frames = _frames(source, newest_only, grabbers, wait)
+    try:
+        for frame in frames:
+            pred = pipeline(frame)
+            age = time.monotonic() - frame.time if frame.time else 0.0
+            step = recognizer.update(pred.probs)
+            summary.frames += 1
+            summary.dropped = grabbers[0].dropped if grabbers else 0
+            if step.emitted is not None:
+                summary.emitted.append(step.emitted)
+                if speaker is not None and step.word:
+                    speaker.say(step.word)
+            output.frame(frame, pred, step, age, summary.dropped)
+            if max_frames is not None and summary.frames >= max_frames:
+                break
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+    except KeyboardInterrupt:
+        log.info("stopped by Ctrl-C")
+    finally:
+        frames.close()  # stops and joins the capture thread before the source is closed
+        source.close()
+    summary.seconds = time.monotonic() - started
+    summary.text = recognizer.text
+    output.finish(summary)
+    return summary
