@@ -1,5 +1,175 @@
-"""Subcommands of the device part (registered by edgesign.device.cli)."""
+"""Subcommands of the device part (registered by edgesign.device.cli): run, selftest, collect.
+
+Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
+"""
+from __future__ import annotations
+
+SOURCE_HELP = ("picamera2[:N] (the Pi camera), webcam[:N] or /dev/videoN (USB webcam, needs "
+               "opencv-python-headless), or the path of an image, a folder of images or a video file")
+
+
+def _parse_size(text: str):
+    import argparse
+
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, not {text!r}") from None
+    return width, height
+
+
+def _add_roi_options(p) -> None:
+    g = p.add_argument_group("region of interest (default: what the bundle's metadata says)")
+    g.add_argument("--roi", choices=["center", "full", "box"], help="which part of the frame the model sees")
+    g.add_argument("--crop", type=float, metavar="FRACTION",
+                   help="center: side of the center square as a fraction of the shorter side (margin = 1 - this)")
+    g.add_argument("--box", metavar="X,Y,W,H", help="box: x,y,width,height as fractions of the frame")
+
+
+def _spec_with_options(spec, args):
+    """The bundle's spec with the ROI options the user gave on the command line."""
+    from dataclasses import replace
+
+    from .errors import EdgesignError
+
+    changes = {}
+    if args.roi:
+        changes["roi"] = args.roi
+    if args.crop is not None:
+        changes["crop"] = args.crop
+    if args.box:
+        try:
+            changes["box"] = tuple(float(v) for v in args.box.split(","))
+        except ValueError:
+            raise EdgesignError(f"--box {args.box}: expected four fractions x,y,w,h") from None
+        changes.setdefault("roi", "box")
+    return replace(spec, **changes) if changes else spec
 
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
+    p = subparsers.add_parser(
+        "run", help="recognize signs live from a camera (or files) and print the text",
+        description="Turn camera frames into letters and text with the bundle's int8 model, "
+                    "using LiteRT (never TensorFlow). Cameras are read in a background thread "
+                    "and only the newest frame is processed.")
+    p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
+    p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
+    p.add_argument("--size", type=_parse_size, default=(640, 480), metavar="WxH",
+                   help="camera frame size (default 640x480; picamera2 infers on a 320x240 lores stream)")
+    p.add_argument("--json", action="store_true", help="print one JSON line per frame instead of a status line")
+    p.add_argument("--speak", action="store_true", help="read finished words aloud with espeak-ng")
+    p.add_argument("--top-k", type=int, default=3, metavar="K", help="classes to report per frame (default 3)")
+    p.add_argument("--frames", choices=["auto", "latest", "all"], default="auto",
+                   help="latest: drop stale frames; all: process every frame (default: latest for cameras)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    g = p.add_argument_group("letters and text")
+    g.add_argument("--threshold", type=float, default=0.6, help="smoothed confidence a letter needs (default 0.6)")
+    g.add_argument("--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)")
+    g.add_argument("--stable", type=int, default=6, metavar="FRAMES",
+                   help="frames a letter must hold before it is emitted (default 6)")
+    g.add_argument("--pause", type=int, default=15, metavar="FRAMES",
+                   help="low-confidence frames that emit a space (default 15)")
+    _add_roi_options(p)
+    p.set_defaults(func=_run_run)
+
+    p = subparsers.add_parser(
+        "selftest", help="check this device reproduces the host's outputs for the bundle's test images",
+        description="Run the bundle's stored self-test images through the local interpreter and "
+                    "compare with the int8 outputs the host stored. Exit code 0: identical; 1: they differ.")
+    p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
+    p.add_argument("--tolerance", type=int, default=0, metavar="LSB",
+                   help="largest allowed int8 difference (default 0: exact)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_run_selftest)
+
+    p = subparsers.add_parser(
+        "collect", help="record training images of one sign into a folder-per-class data set",
+        description="Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees, "
+                    "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
+                    "`edgesign train --dataset folder --data OUT`.")
+    p.add_argument("--label", required=True, help="the class name (folder name), e.g. A")
+    p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
+    p.add_argument("--count", type=int, default=200, help="images to save (default 200)")
+    p.add_argument("--out", default="data/collected", help="data set folder (default data/collected)")
+    p.add_argument("--bundle", help="use this bundle's preprocessing (default: 28x28 center square)")
+    p.add_argument("--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size")
+    p.add_argument("--countdown", type=int, default=3, metavar="SECONDS", help="seconds before recording (default 3)")
+    p.add_argument("--interval", type=float, metavar="SECONDS",
+                   help="least time between saved frames (default 0.2 for cameras, 0 for files)")
+    p.add_argument("--no-frames", action="store_true", help="do not save the full frames")
+    _add_roi_options(p)
+    p.set_defaults(func=_run_collect)
+
+
+def _run_run(args) -> int:
+    import logging
+    import sys
+
+    from .bundle import load_bundle
+    from .errors import EdgesignError
+    from .recognize import TextRecognizer
+    from .runtime import ConsoleOutput, JsonOutput, Pipeline, Speaker, run_loop
+    from .sources import open_source
+
+    if args.top_k < 1:
+        raise EdgesignError("--top-k must be at least 1")
+    bundle = load_bundle(args.bundle)
+    bundle.spec = _spec_with_options(bundle.spec, args)
+    try:
+        recognizer = TextRecognizer(bundle.classes, window=args.smooth, threshold=args.threshold,
+                                    stable_frames=args.stable, pause_frames=args.pause)
+    except ValueError as exc:
+        raise EdgesignError(str(exc)) from None
+    pipeline = Pipeline(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
+    source = open_source(args.source, size=args.size)
+    newest_only = {"auto": None, "latest": True, "all": False}[args.frames]
+    logging.getLogger("edgesign").info(
+        "bundle %s: %d classes; interpreter %s; source %s (%s)", bundle.path, len(bundle.classes),
+        pipeline.model.backend, source.name,
+        "newest frame only" if (source.live if newest_only is None else newest_only) else "every frame")
+    output = JsonOutput(sys.stdout) if args.json else ConsoleOutput(sys.stdout, every_frame=not source.live)
+    speaker = Speaker() if args.speak else None
+    try:
+        summary = run_loop(source, pipeline, recognizer, output, newest_only=newest_only,
+                           max_frames=args.max_frames, duration=args.duration, speaker=speaker)
+    finally:
+        if speaker is not None:
+            speaker.close()
+    logging.getLogger("edgesign").info("%d frames in %.1f s (%.1f fps), %d stale frames dropped",
+                                       summary.frames, summary.seconds, summary.fps, summary.dropped)
+    return 0
+
+
+def _run_selftest(args) -> int:
+    import json
+
+    from .selftest import run_selftest
+
+    result = run_selftest(args.bundle, tolerance=args.tolerance)
+    if args.json:
+        print(json.dumps({"passed": result.passed, "backend": result.backend, "images": result.images,
+                          "mismatched": result.mismatched, "max_difference": result.max_difference,
+                          "correct": result.correct, "tolerance": result.tolerance}))
+    else:
+        print(result.describe())
+    return 0 if result.passed else 1
+
+
+def _run_collect(args) -> int:
+    from .bundle import load_bundle
+    from .collect import collect
+    from .preprocess import PreprocessSpec
+    from .sources import open_source
+
+    spec = load_bundle(args.bundle, check_model=False).spec if args.bundle else PreprocessSpec()
+    spec = _spec_with_options(spec, args)
+    source = open_source(args.source, size=args.size, color=not args.no_frames)
+    interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
+    result = collect(source, args.out, args.label, args.count, spec, countdown=args.countdown,
+                     interval=interval, save_frames=not args.no_frames)
+    print(f"saved {result.saved} images of {args.label!r} to {result.model_dir}"
+          + ("" if args.no_frames else f" (full frames in {result.frames_dir})"))
+    return 0 if result.saved else 1

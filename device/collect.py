@@ -1,0 +1,128 @@
+"""`edgesign collect`: record training images of one sign from a camera or a folder.
+
+Writes, for `--out DIR --label A`:
+    DIR/A/NNNNN.png          what the model sees (size x size gray, through `preprocess`)
+    DIR/_frames/A/NNNNN.png  the full frame it came from (color when the source has it)
+DIR is then a folder-per-class data set the trainer reads; it skips `_frames` (folders
+starting with "_" are not classes), and `DIR/_frames` is itself such a data set of full frames.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, TextIO
+
+import numpy as np
+from PIL import Image
+
+from .errors import EdgesignError
+from .files import atomic_path
+from .preprocess import PreprocessSpec, preprocess
+from .sources import Frame, FrameSource
+
+FRAMES_DIR = "_frames"
+_NUMBERED = re.compile(r"^(\d+)\.png$")
+_LABEL_OK = re.compile(r"^[^/\\\x00]+$")
+
+
+@dataclass
+class CollectResult:
+    saved: int
+    model_dir: Path
+    frames_dir: Path
+
+
+def frame_image(frame: Frame) -> Image.Image:
+    """The full picture of a frame as a PIL image (color if the frame carries color)."""
+    array, layout = (frame.color, frame.color_layout) if frame.color is not None else (frame.array, frame.layout)
+    if layout == "gray":
+        return Image.fromarray(array, "L")
+    if layout == "yuv420":
+        height = array.shape[0] * 2 // 3
+        return Image.fromarray(np.ascontiguousarray(array[:height, :frame.width or array.shape[1]]), "L")
+    raw = {"rgb": "RGB", "bgr": "BGR", "rgbx": "RGBX", "bgrx": "BGRX"}[layout]
+    data = np.ascontiguousarray(array)
+    return Image.frombuffer("RGB", (data.shape[1], data.shape[0]), data, "raw", raw, 0, 1)
+
+
+def next_number(*folders: Path) -> int:
+    """The first file number not used in any of the folders, so collecting again appends."""
+    used = [int(m.group(1)) for folder in folders if folder.is_dir()
+            for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
+    return max(used) + 1 if used else 0
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+class Progress:
+    """A one-line text progress bar."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30):
+        self.total, self.stream, self.width = total, stream, width
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def show(self, done: int, note: str = "") -> None:
+        filled = int(self.width * done / max(self.total, 1))
+        bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} {note}"
+        if self.tty:
+            self.stream.write("\r\x1b[K" + bar)
+        elif done == self.total or done % max(1, self.total // 10) == 0:
+            self.stream.write(bar + "\n")  # a log gets a line per tenth, not per frame
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def collect(source: FrameSource, out: Path, label: str, count: int, spec: PreprocessSpec, *,
+            countdown: int = 3, interval: float = 0.0, save_frames: bool = True,
+            stream: TextIO = sys.stderr, sleep: Callable[[float], None] = time.sleep) -> CollectResult:
+    """Save `count` frames of sign `label` from `source` under `out` (see the module docstring)."""
+    if not label or not _LABEL_OK.match(label) or label.startswith((".", "_")):
+        raise EdgesignError(f"--label {label!r}: a class name must be non-empty, without slashes, "
+                            "and not start with '.' or '_'")
+    if count < 1:
+        raise EdgesignError(f"--count must be at least 1, not {count}")
+    out = Path(out)
+    model_dir, frames_dir = out / label, out / FRAMES_DIR / label
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if save_frames:
+        frames_dir.mkdir(parents=True, exist_ok=True)
+    number = next_number(model_dir, frames_dir)
+    for remaining in range(countdown, 0, -1):
+        stream.write(f"show the sign for {label!r}: starting in {remaining}...\n")
+        stream.flush()
+        sleep(1.0)
+    progress = Progress(count, stream)
+    saved, last = 0, None
+    source.open()
+    try:
+        while saved < count:
+            frame = source.read()
+            if frame is None:
+                break
+            if interval and last is not None and frame.time - last < interval:
+                continue  # near-identical consecutive frames teach the model nothing new
+            last = frame.time
+            view = preprocess(frame.array, frame.layout, spec, **frame.preprocess_kwargs())
+            name = f"{number:05d}.png"
+            _save_png(Image.fromarray(view, "L"), model_dir / name)
+            if save_frames:
+                _save_png(frame_image(frame), frames_dir / name)
+            number += 1
+            saved += 1
+            progress.show(saved, label)
+    finally:
+        source.close()
+        progress.end()
+    if saved < count:
+        stream.write(f"the source ended after {saved} of {count} images\n")
+    return CollectResult(saved, model_dir, frames_dir)

@@ -1,0 +1,59 @@
+"""The device side never imports TensorFlow (which IS installed here, so this can fail)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from PIL import Image
+
+from device_images import asl_photo_paths, sign_mnist_rows
+
+HEAVY = ("tensorflow", "keras", "tf_keras", "tensorboard")
+
+PROBE = textwrap.dedent("""
+    import importlib.abc, json, sys
+    HEAVY = %r
+    attempts = []
+
+    class Watch(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in HEAVY:
+                attempts.append(name)
+            return None   # only watch; the normal import machinery carries on
+
+    sys.meta_path.insert(0, Watch())
+    from edgesign.device import cli
+    codes = [cli.main(argv) for argv in json.loads(sys.argv[1])]
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+    print(json.dumps({"codes": codes, "attempts": attempts, "loaded": loaded}), file=sys.stderr)
+""") % (HEAVY,)
+
+
+def test_tensorflow_is_installed_so_this_test_means_something():
+    pytest.importorskip("tensorflow")
+
+
+def test_run_selftest_and_collect_never_import_tensorflow(bundle_dir, data_dir, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, image in enumerate(sign_mnist_rows(data_dir, 3)[0]):
+        Image.fromarray(image, "L").save(frames / f"{i}.png")
+    for path in asl_photo_paths(data_dir, "A", 2):
+        (frames / path.name).write_bytes(path.read_bytes())
+    commands = [
+        ["selftest", "--bundle", str(bundle_dir)],
+        ["run", "--bundle", str(bundle_dir), "--source", str(frames), "--json"],
+        ["run", "--bundle", str(bundle_dir), "--source", str(frames / "0.png")],
+        ["collect", "--label", "A", "--source", str(frames), "--count", "2", "--out", str(tmp_path / "c"),
+         "--countdown", "0", "--bundle", str(bundle_dir)],
+    ]
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True,
+                          text=True, timeout=120)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["codes"] == [0, 0, 0, 0], proc.stderr
+    assert report["attempts"] == [] and report["loaded"] == []
+    json_lines = [line for line in proc.stdout.splitlines() if line.startswith('{"time"')]
+    assert len(json_lines) == 5                      # the JSON run really processed the frames
