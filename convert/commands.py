@@ -3,3 +3,6 @@
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
+    from .micro_command import register_micro
+
+    register_micro(subparsers)
