@@ -7,7 +7,7 @@ OUT     ?= artifacts
 EPOCHS  ?=
 ARGS    ?=
 
-.PHONY: help setup train convert test bench clean
+.PHONY: help setup train convert micro test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -20,6 +20,14 @@ train:  ## train PRESET on DATASET (sign|mnist|folder) from DATA into OUT/train
 
 convert:  ## quantize OUT/train to int8, report float vs int8, write the bundle to OUT/convert/bundle
 	edgesign convert --train-dir $(OUT)/train --data $(DATA) --out $(OUT)/convert $(ARGS)
+
+# Test set for the parity check of `make micro` (whole set), by DATASET; empty: the bundle's self-test images.
+MICRO_TEST_sign  = $(DATA)/sign_mnist_test.csv.gz
+MICRO_TEST_mnist = $(DATA)/t10k-images-idx3-ubyte.gz
+MICRO_TEST ?= $(MICRO_TEST_$(DATASET))
+
+micro:  ## TFLite Micro C++ source (model_data.h/.cc), flash/arena and parity report, from OUT/convert/bundle into OUT/micro
+	edgesign micro --bundle $(OUT)/convert/bundle --out $(OUT)/micro $(if $(MICRO_TEST),--test $(MICRO_TEST)) $(ARGS)
 
 test:  ## run the test suite on the real data in DATA
 	EDGESIGN_DATA=$(DATA) $(PYTHON) -m pytest

@@ -93,8 +93,13 @@ def _parity_data(bundle, test_path):
         data = load_path(test_path, bundle.spec, classes=bundle.classes)
         return data.images, data.labels, f"{Path(test_path).name} ({len(data)} images)"
     from edgesign.device.bundle import load_selftest
+    from edgesign.device.errors import BundleError
 
-    images, _, labels = load_selftest(bundle)
+    try:
+        images, _, labels = load_selftest(bundle)
+    except BundleError as exc:
+        raise DataError(f"{exc}; pass --test PATH (a test CSV, IDX file or image folder) "
+                        "to check parity on") from None
     index = {name: i for i, name in enumerate(bundle.classes)}
     labels = np.array([index[l] if isinstance(l, str) else int(l) for l in labels])
     return images, labels, f"the bundle's self-test images ({len(images)})"
