@@ -1,5 +1,114 @@
-"""Subcommands of the deploy part (registered by edgesign.device.cli)."""
+"""Subcommands of the deploy part (registered by edgesign.device.cli): deploy, rollback, releases, pull-data."""
+from __future__ import annotations
+
+DEFAULT_BUNDLE = "artifacts/convert/bundle"
+
+
+def _add_ssh_options(p, remote_dir: str = "edgesign",
+                     remote_help: str = "folder on the Pi, relative to the home folder or absolute") -> None:
+    p.add_argument("--host", required=True, metavar="[USER@]HOST",
+                   help="the Pi, as you would give it to ssh (an ~/.ssh/config alias works)")
+    g = p.add_argument_group("ssh (your own ssh client, keys and agent; no passwords)")
+    g.add_argument("--port", type=int, help="ssh port (default: ssh's, usually 22)")
+    g.add_argument("--identity", "-i", help="private key file (default: ssh's / your agent)")
+    g.add_argument("--ssh-config", "-F", help="ssh config file instead of ~/.ssh/config")
+    g.add_argument("--ssh-option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra ssh -o option, repeatable")
+    g.add_argument("--remote-dir", default=remote_dir, help=f"{remote_help} (default: {remote_dir})")
+
+
+def _target(args):
+    from pathlib import Path
+
+    from .target import Target
+
+    return Target(args.host, port=args.port, identity=Path(args.identity).expanduser() if args.identity else None,
+                  ssh_config=Path(args.ssh_config).expanduser() if args.ssh_config else None,
+                  ssh_options=list(args.ssh_option), remote_dir=args.remote_dir)
 
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
+    p = subparsers.add_parser(
+        "deploy", help="put a bundle and the device runtime on a Raspberry Pi over ssh and start it",
+        description="Upload the bundle and a venv's worth of wheels into a new release folder on the "
+                    "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
+                    "atomically and restart edgesign.service. Any failure before the switch leaves the "
+                    "Pi as it was.")
+    _add_ssh_options(p)
+    p.add_argument("--bundle", default=DEFAULT_BUNDLE, help=f"bundle folder (default {DEFAULT_BUNDLE})")
+    p.add_argument("--python", default="python3", help="Python on the Pi (default python3)")
+    p.add_argument("--wheelhouse", help="folder of wheels for the Pi's platform to use instead of the "
+                                        "cached download (may include an edgesign wheel)")
+    p.add_argument("--keep", type=int, default=3, help="releases kept on the Pi (default 3)")
+    p.add_argument("--no-service", action="store_true", help="do not install or restart edgesign.service")
+    p.add_argument("--run-args", default="", metavar="ARGS",
+                   help="extra arguments for `edgesign run` in the service, e.g. '--source webcam:0 --speak'")
+    p.add_argument("--bwlimit", type=int, metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; do not contact the Pi")
+    p.set_defaults(func=_run_deploy)
+
+    p = subparsers.add_parser(
+        "rollback", help="switch the Pi back to the previous release and restart the service",
+        description="Point ~/edgesign/current at the release before it (or --to ID) and restart "
+                    "edgesign.service if it is installed.")
+    _add_ssh_options(p)
+    p.add_argument("--to", metavar="ID", help="release to switch to (see `edgesign releases`)")
+    p.add_argument("--no-service", action="store_true", help="do not restart the service")
+    p.set_defaults(func=_run_rollback)
+
+    p = subparsers.add_parser("releases", help="list the releases on a Pi and which one is current")
+    _add_ssh_options(p)
+    p.set_defaults(func=_run_releases)
+
+    p = subparsers.add_parser(
+        "pull-data", help="copy images collected on the Pi (folder per class) back to this computer",
+        description="rsync a folder-per-class data set recorded with `edgesign collect` from the Pi. "
+                    "Local files are never deleted; reruns copy only what is new.")
+    _add_ssh_options(p, "data/collected", "data set folder on the Pi, relative to home or absolute")
+    p.add_argument("--dest", required=True, help="local folder to copy into")
+    p.add_argument("--no-frames", action="store_true", help="skip the full frames in _frames/")
+    p.set_defaults(func=_run_pull)
+
+
+def _run_deploy(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from .deployer import DeployOptions, deploy
+
+    opts = DeployOptions(bundle=Path(args.bundle), wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+                         python=args.python, keep=args.keep, service=not args.no_service,
+                         run_args=tuple(shlex.split(args.run_args)), bwlimit=args.bwlimit,
+                         dry_run=args.dry_run)
+    deploy(_target(args), opts, echo=lambda line: print(line, flush=True))
+    return 0
+
+
+def _run_rollback(args) -> int:
+    from .deployer import rollback
+
+    rollback(_target(args), to=args.to, restart=not args.no_service)
+    return 0
+
+
+def _run_releases(args) -> int:
+    from .deployer import list_releases
+    from .remote import Remote
+
+    current, releases = list_releases(Remote(_target(args)))
+    if not releases:
+        print("no releases")
+    for rid, complete in releases:
+        mark = "*" if rid == current else " "
+        print(f"{mark} {rid}{'' if complete else '  (incomplete)'}")
+    return 0
+
+
+def _run_pull(args) -> int:
+    from pathlib import Path
+
+    from .pull import pull_data
+
+    pull_data(_target(args), args.remote_dir, Path(args.dest), frames=not args.no_frames)
+    return 0

@@ -1,0 +1,291 @@
+"""Deploy a bundle and the device runtime to a Pi as a new release; switch to it only if it self-tests.
+
+Layout on the Pi (ROOT defaults to ~/edgesign):
+
+    ROOT/releases/<UTC time>-<hash>/{bundle/, wheels/, venv/, release.json}
+    ROOT/wheelhouse/   third-party wheels shared by releases (uploaded once, installed offline)
+    ROOT/current ->    releases/<id>   (replaced atomically; the service runs through it)
+
+A release is complete once its release.json exists, which happens only after its venv was built
+and `edgesign selftest` passed in it. Anything that fails before the switch leaves `current` as it was.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..device.errors import DeployError
+from . import service, wheelhouse
+from .remote import Remote
+from .target import Target
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_MACHINES = ("aarch64", "x86_64")
+
+
+@dataclass
+class DeployOptions:
+    bundle: Path
+    wheelhouse: Optional[Path] = None
+    python: str = "python3"
+    keep: int = 3
+    service: bool = True
+    run_args: tuple = ()
+    bwlimit: Optional[int] = None  # KiB/s for rsync, for slow or shared links
+    dry_run: bool = False
+
+
+@dataclass
+class Outcome:
+    release: str
+    previous: str
+    pruned: list = field(default_factory=list)
+    service: str = ""
+
+
+def check_probe(info: dict, python: str, host: str) -> None:
+    """Raise DeployError unless the Pi can run a release: 64-bit Python 3 with venv, rsync, glibc."""
+    if not info.get("python"):
+        raise DeployError(f"no `{python}` on {host}: install Python 3 "
+                          "(`sudo apt install python3 python3-venv`) or pass --python PATH")
+    machine = info.get("machine", "")
+    bits = info.get("python_bits", "")
+    if machine.startswith("armv") or machine == "armhf" or (machine == "aarch64" and bits == "32"):
+        raise DeployError(
+            f"{host} runs a 32-bit userland ({machine}, {bits or '32'}-bit Python): LiteRT "
+            "(ai-edge-litert) publishes no wheels for 32-bit ARM. Install the 64-bit Raspberry Pi OS "
+            "(bookworm arm64) and deploy again.")
+    if machine not in SUPPORTED_MACHINES:
+        raise DeployError(f"{host} is a {machine or 'unknown'} machine; edgesign deploys to "
+                          f"{' or '.join(SUPPORTED_MACHINES)} (64-bit Raspberry Pi OS)")
+    if info.get("venv") != "yes":
+        raise DeployError(f"{info['python']} on {host} cannot make virtual environments (no venv/"
+                          "ensurepip): `sudo apt install python3-venv` on the Pi")
+    if info.get("rsync") != "yes":
+        raise DeployError(f"rsync is not installed on {host}: `sudo apt install rsync` on the Pi")
+    if not info.get("python_version") or not info.get("libc", "").startswith("glibc"):
+        raise DeployError(f"could not read the Python version / C library of {host}: {info}")
+
+
+def release_id(digest: str, now: Optional[float] = None) -> str:
+    """`YYYYmmddTHHMMSSmmmZ-<hash>`: sorts by time, names the content."""
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
+    return f"{stamp}-{digest}"
+
+
+def plan_lines(target: Target, opts: DeployOptions) -> list:
+    """What a deploy will do, in order (printed by --dry-run; nothing is contacted)."""
+    root = target.remote_dir if target.remote_dir.startswith("/") else f"~/{target.remote_dir}"
+    wh = opts.wheelhouse or f"{wheelhouse.cache_root()}/wheelhouse-<python>-<platform> (downloaded once)"
+    lines = [
+        f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
+        f"bundle      {opts.bundle}",
+        f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the Pi",
+        "2 wheels    build the edgesign wheel; wheels of the device extra for the Pi's platform from "
+        f"{wh}",
+        f"3 upload    rsync wheels -> {root}/wheelhouse/, bundle + edgesign wheel -> "
+        f"{root}/releases/<time>-<hash>/" + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
+        f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index 'edgesign[device]'",
+        "5 selftest  venv/bin/edgesign selftest --bundle bundle  (failure: release removed, current kept)",
+        f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
+    ]
+    if opts.service:
+        lines.append(f"7 service   install {service.UNIT_NAME} with sudo, enable, restart; switch back if it "
+                     "does not stay active (skipped when the Pi has no systemd)")
+    else:
+        lines.append("7 service   skipped (--no-service)")
+    return lines
+
+
+def probe(remote: Remote, opts: DeployOptions) -> dict:
+    info = remote.run_file("remote_probe.sh", opts.python, remote.target.remote_dir,
+                           what="probing the Pi").fields()
+    check_probe(info, opts.python, remote.target.describe())
+    return info
+
+
+def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tuple:
+    """(edgesign wheel in staging/wheels, folder of third-party wheels) for the Pi's platform."""
+    wheels = staging / "wheels"
+    wheels.mkdir()
+    given = wheelhouse.find_project_wheel(opts.wheelhouse) if opts.wheelhouse else None
+    if given:
+        project = Path(shutil.copy2(given, wheels))
+    else:
+        project = wheelhouse.build_project_wheel(wheels)
+    if opts.wheelhouse:
+        deps = opts.wheelhouse
+        if not any(deps.glob("*.whl")):
+            raise DeployError(f"--wheelhouse {deps} holds no .whl files")
+    else:
+        tags = wheelhouse.platform_tags(info["machine"], info["libc"])
+        deps = wheelhouse.cached_dependencies(project, info["python_version"], tags)
+    echo(f"wheels: {project.name} + {sum(1 for p in deps.glob('*.whl') if not p.name.startswith('edgesign-'))} "
+         f"dependency wheels from {deps}")
+    return project, deps
+
+
+def _release_info(rid: str, opts: DeployOptions, info: dict, project: Path, meta: dict) -> dict:
+    from ..device.files import sha256_file
+
+    return {
+        "id": rid,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "deployed_from": platform.node(),
+        "edgesign_wheel": {"file": project.name, "sha256": sha256_file(project)},
+        "bundle": {"model_sha256": meta.get("model", {}).get("sha256"),
+                   "classes": len(meta.get("classes", []))},
+        "pi": {k: info.get(k) for k in ("machine", "python_version", "libc", "os")},
+    }
+
+
+def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = print) -> Optional[Outcome]:
+    """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
+    from ..device.bundle import load_bundle, load_selftest
+
+    bundle = load_bundle(opts.bundle)  # refuse to ship a bundle that is broken on the host already
+    load_selftest(bundle)
+    if opts.dry_run:
+        for line in plan_lines(target, opts):
+            echo(line)
+        echo("dry run: nothing was contacted or changed")
+        return None
+
+    remote = Remote(target)
+    host = target.describe()
+    info = probe(remote, opts)
+    echo(f"probe: {info.get('os', '?')}, {info['machine']}, Python {info['python_version']} "
+         f"({info['python']}), {info['libc']}, systemd {info['systemd']}, current release: "
+         f"{info['current'] or 'none'}")
+    if opts.service and info["systemd"] == "yes" and info["sudo"] != "yes":
+        raise DeployError(f"{host} has systemd but `sudo -n` needs a password there: the system unit "
+                          "cannot be installed. Allow passwordless sudo for this user (the Raspberry Pi "
+                          "OS default) or rerun with --no-service")
+    previous = info["current"]
+    keep_note = f"current stays {previous}" if previous else "nothing was active before"
+
+    with tempfile.TemporaryDirectory(prefix="edgesign-deploy-") as tmp:
+        staging = Path(tmp) / "release"
+        staging.mkdir()
+        project, deps = _collect_wheels(opts, info, staging, echo)
+        shutil.copytree(bundle.path, staging / "bundle")
+        rid = release_id(wheelhouse.digest_files([bundle.model_path, project]))
+        release_json = json.dumps(_release_info(rid, opts, info, project, bundle.metadata), indent=2)
+
+        remote.run_file("remote_begin.sh", target.remote_dir, rid, what="creating the release folder")
+        rsync_opts = [f"--bwlimit={int(opts.bwlimit)}"] if opts.bwlimit else []
+        try:
+            echo(f"upload: wheels and release {rid}")
+            remote.rsync([f"{deps}/"], f"{target.remote_dir}/wheelhouse/", what="uploading wheels",
+                         options=rsync_opts + ["--include=*.whl", "--exclude=edgesign-*.whl", "--exclude=*"])
+            remote.rsync([f"{staging}/"], f"{target.remote_dir}/releases/{rid}/", what="uploading the release",
+                         options=rsync_opts)
+            echo("prepare: venv, offline pip install, selftest on the Pi (this takes a while)")
+            result = remote.run_file("remote_prepare.sh", target.remote_dir, rid, info["python"], release_json,
+                                     what="preparing the release", check=False)
+            _check_prepare(result, host, rid)
+        except DeployError as exc:
+            _discard(remote, target, rid)
+            raise DeployError(f"{exc}. Release {rid} was discarded; {keep_note}.") from None
+
+    switched = remote.run_file("remote_switch.sh", target.remote_dir, rid, str(opts.keep),
+                               what="switching `current`")
+    pruned = [line.split("=", 1)[1] for line in switched.stdout.splitlines() if line.startswith("pruned=")]
+    echo(f"switch: current -> releases/{rid}" + (f" (pruned {', '.join(pruned)})" if pruned else ""))
+    outcome = Outcome(rid, previous, pruned)
+    outcome.service = _service_step(remote, opts, info, rid, previous, echo)
+    echo(f"deployed {rid} to {host}")
+    return outcome
+
+
+def _check_prepare(result, host: str, rid: str) -> None:
+    """Turn the prepare script's exit code into the step that failed and its last output lines."""
+    if result.returncode == 0:
+        return
+    tail = " | ".join((result.stdout + "\n" + result.stderr).strip().splitlines()[-8:])
+    step = {10: "creating the venv (is python3-venv installed?)", 11: "pip install of the wheels",
+            12: "the bundle self-test (the Pi's outputs differ from the host's)"}.get(
+        result.returncode, f"preparing the release (exit {result.returncode})")
+    raise DeployError(f"{step} failed on {host}: {tail}")
+
+
+def _discard(remote: Remote, target: Target, rid: str) -> None:
+    """Best effort: remove a failed release (a dropped connection leaves it for the next prune)."""
+    try:
+        remote.run_file("remote_discard.sh", target.remote_dir, rid, what="removing the failed release",
+                        timeout=60)
+    except DeployError as exc:
+        log.warning("could not remove the failed release %s now (%s); the next deploy prunes it", rid, exc)
+
+
+def _service_step(remote: Remote, opts: DeployOptions, info: dict, rid: str, previous: str, echo) -> str:
+    """Install and restart the unit; on failure switch `current` back and raise."""
+    target = remote.target
+    run_hint = f"{info['root']}/current/venv/bin/edgesign run --bundle {info['root']}/current/bundle"
+    if not opts.service:
+        echo(f"service: skipped (--no-service); start it yourself with: {run_hint}")
+        return "skipped"
+    if info["systemd"] != "yes":
+        echo(f"service: skipped: no systemd (systemctl) on {target.describe()}; the release is active, "
+             f"run it with: {run_hint}")
+        return "no-systemd"
+    unit = service.render_unit(info["user"], info["root"], opts.run_args)
+    result = remote.run_file("remote_service.sh", unit, what="installing the service", check=False)
+    if result.returncode == 0:
+        echo(f"service: {service.UNIT_NAME} enabled and active (User={info['user']})")
+        return "active"
+    why = " | ".join((result.stdout + result.stderr).strip().splitlines()[-10:])
+    if previous:
+        remote.run_file("remote_switch.sh", target.remote_dir, previous, "0", what="switching back")
+        remote.run_file("remote_restart.sh", what="restarting the previous release", check=False)
+        raise DeployError(f"{service.UNIT_NAME} did not stay active with release {rid}; switched current "
+                          f"back to {previous} and restarted it. systemd said: {why}")
+    raise DeployError(f"{service.UNIT_NAME} did not stay active with release {rid} (there was no earlier "
+                      f"release to go back to). systemd said: {why}")
+
+
+def list_releases(remote: Remote) -> tuple:
+    """(current id or '', [(id, complete)] newest first)."""
+    out = remote.run_file("remote_releases.sh", remote.target.remote_dir, what="listing releases").stdout
+    current, releases = "", []
+    for line in out.splitlines():
+        if line.startswith("current="):
+            current = line.split("=", 1)[1]
+        elif line.startswith("release="):
+            rid, _, complete = line[len("release="):].partition(" complete=")
+            releases.append((rid, complete == "yes"))
+    return current, releases
+
+
+def rollback(target: Target, to: Optional[str] = None, restart: bool = True,
+             echo: Callable[[str], None] = print) -> str:
+    """Point `current` at the release before it (or `to`) and restart the service; returns its id."""
+    remote = Remote(target)
+    current, releases = list_releases(remote)
+    complete = [rid for rid, ok in releases if ok]
+    if not current:
+        raise DeployError(f"nothing is deployed on {target.describe()} (no {target.remote_dir}/current)")
+    if to:
+        if to not in complete:
+            raise DeployError(f"no complete release {to!r} on {target.describe()}; have: {', '.join(complete)}")
+        choice = to
+    else:
+        older = [rid for rid in complete if rid < current]
+        if not older:
+            raise DeployError(f"no release older than {current} on {target.describe()} to roll back to")
+        choice = older[0]
+    remote.run_file("remote_switch.sh", target.remote_dir, choice, "0", what="switching `current`")
+    echo(f"rollback: current {current} -> {choice}")
+    if restart:
+        state = remote.run_file("remote_restart.sh", what="restarting the service", check=False).fields()
+        echo(f"service: {state.get('service', 'unknown')}")
+    return choice

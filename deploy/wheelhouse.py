@@ -1,0 +1,141 @@
+"""Wheels for the Pi, built on the host: edgesign itself plus the device extra for the Pi's platform.
+
+Offline Pis are common, so the Pi installs with `pip --no-index` from what we upload. The
+third-party wheels are downloaded once per (Python, platform) into a cache outside the repo.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..device.errors import DeployError
+
+log = logging.getLogger(__name__)
+
+#: The project folders that make up the distribution (see pyproject.toml package-dir).
+PROJECT_PARTS = ("train", "convert", "device", "deploy")
+OLDEST_MANYLINUX = 17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
+
+
+def cache_root() -> Path:
+    """Where downloaded wheels are kept between deploys ($EDGESIGN_CACHE or ~/.cache/edgesign)."""
+    env = os.environ.get("EDGESIGN_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgesign"
+
+
+def project_root() -> Path:
+    """The source tree this edgesign runs from (an editable install or a checkout)."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "device").is_dir():
+        return here
+    raise DeployError("cannot find the edgesign source tree to build a wheel from "
+                      "(run from a checkout with `pip install -e .`, or pass --wheelhouse with an edgesign wheel)")
+
+
+def build_project_wheel(out_dir: Path, root: Path | None = None) -> Path:
+    """Build edgesign's own wheel into `out_dir` from a clean copy of the sources (no build/ in the repo)."""
+    root = root or project_root()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgesign-wheel-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            if (root / name).is_file():
+                shutil.copy2(root / name, src / name)
+        if not (src / "README.md").exists():
+            (src / "README.md").write_text("edgesign\n")  # pyproject names a readme
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for part in PROJECT_PARTS:
+            shutil.copytree(root / part, src / part, ignore=ignore)
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                               "--disable-pip-version-check", "-q", "-w", str(out_dir), str(src)],
+                              capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DeployError(f"building the edgesign wheel failed: {proc.stderr.strip()[-800:]}")
+    wheels = sorted(out_dir.glob("edgesign-*.whl"))
+    if not wheels:
+        raise DeployError(f"building the edgesign wheel produced no edgesign-*.whl in {out_dir}")
+    return wheels[-1]
+
+
+def platform_tags(machine: str, libc: str) -> list:
+    """pip `--platform` tags a Pi with this machine and glibc can install, newest first.
+
+    Listed explicitly because older pips do not widen `manylinux_2_X` to lower X, and LiteRT
+    publishes only `manylinux_2_27_aarch64` (plain `manylinux2014_aarch64` finds none).
+    """
+    name, _, version = libc.partition("-")
+    if name != "glibc":
+        raise DeployError(f"the Pi's C library is {libc or 'unknown'}, not glibc: no manylinux wheels fit")
+    try:
+        minor = int(version.split(".")[1])
+    except (IndexError, ValueError):
+        raise DeployError(f"cannot read the Pi's glibc version from {libc!r}") from None
+    tags = [f"manylinux_2_{m}_{machine}" for m in range(minor, OLDEST_MANYLINUX - 1, -1)]
+    return tags + [f"manylinux2014_{machine}", f"linux_{machine}"]
+
+
+def download_dependencies(project_wheel: Path, python_version: str, tags: list, dest: Path) -> None:
+    """`pip download` the device extra's wheels for the given Python and platform into `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
+            "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
+            "--dest", str(dest)]
+    for tag in tags:
+        argv += ["--platform", tag]
+    argv.append(f"{project_wheel}[device]")
+    log.info("downloading wheels for Python %s on %s into %s", python_version, tags[0], dest)
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    # pip copies the project wheel too; it is rebuilt per deploy, so it never lives in the cache.
+    for stale in dest.glob("edgesign-*.whl"):
+        stale.unlink()
+    if proc.returncode != 0:
+        raise DeployError(f"pip could not download the Pi's wheels (Python {python_version}, {tags[0]}): "
+                          f"{proc.stderr.strip()[-800:]}")
+
+
+def requirements_of(project_wheel: Path) -> list:
+    """The Requires-Dist lines of a wheel (what the cache stamp depends on)."""
+    import zipfile
+
+    with zipfile.ZipFile(project_wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        text = zf.read(meta).decode()
+    return sorted(line.split(":", 1)[1].strip() for line in text.splitlines()
+                  if line.startswith("Requires-Dist:"))
+
+
+def cached_dependencies(project_wheel: Path, python_version: str, tags: list, cache: Path | None = None) -> Path:
+    """A folder of the device extra's wheels for this Python/platform, downloaded only when stale."""
+    cache = cache or cache_root()
+    folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}"
+    stamp_text = "\n".join(requirements_of(project_wheel)) + "\n"
+    stamp = folder / "requirements.stamp"
+    if stamp.is_file() and stamp.read_text() == stamp_text and any(folder.glob("*.whl")):
+        return folder
+    download_dependencies(project_wheel, python_version, tags, folder)
+    stamp.write_text(stamp_text)
+    return folder
+
+
+def find_project_wheel(folder: Path) -> Path | None:
+    wheels = sorted(folder.glob("edgesign-*.whl"))
+    return wheels[-1] if wheels else None
+
+
+def digest_files(paths) -> str:
+    """Short SHA-256 over the bytes of `paths` (names the release)."""
+    from ..device.files import sha256_file
+
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(sha256_file(p).encode())
+    return h.hexdigest()[:10]
