@@ -35,6 +35,27 @@ test:  ## run the test suite on the real data in DATA
 bench:  ## run the benchmarks on the full data (prints tables)
 	EDGESIGN_DATA=$(DATA) $(PYTHON) benchmarks/run_all.py
 
+.PHONY: deploy rollback releases pull-data pi-image pi-test
+
+# PI=user@host reaches the recipes as an environment variable ("$$PI"), so no value of it can run shell.
+deploy:  ## deploy BUNDLE (default OUT/convert/bundle) to PI=user@host over ssh (ARGS='--port 2222 -i KEY --no-service ...')
+	edgesign deploy --host="$$PI" --bundle "$${BUNDLE:-$(OUT)/convert/bundle}" $(ARGS)
+
+rollback:  ## switch PI back to its previous release and restart the service
+	edgesign rollback --host="$$PI" $(ARGS)
+
+releases:  ## list the releases on PI
+	edgesign releases --host="$$PI" $(ARGS)
+
+pull-data:  ## copy photos collected on PI (REMOTE=data/collected) into DEST (default OUT/collected)
+	edgesign pull-data --host="$$PI" --remote-dir "$${REMOTE:-data/collected}" --dest "$${DEST:-$(OUT)/collected}" $(ARGS)
+
+pi-image:  ## build the cached Debian bookworm arm64 userland for pi-test (root, ~10 min once)
+	sh deploy/pi_image.sh
+
+pi-test: pi-image  ## deploy to the arm64 userland over ssh (qemu-user) and self-test there
+	EDGESIGN_DATA=$(DATA) $(PYTHON) -m pytest -m arm64 tests/test_deploy_arm64.py
+
 clean:  ## remove artifacts and caches
 	rm -rf $(OUT) build dist *.egg-info .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
