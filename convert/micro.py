@@ -75,7 +75,7 @@ def micro_footprint(model_path, margin: float = DEFAULT_MARGIN) -> dict:
     }
 
 
-def _model_inputs(images: np.ndarray, bundle) -> np.ndarray:
+def model_inputs(images: np.ndarray, bundle) -> np.ndarray:
     """Images already at the model's size go straight to the quantizer; others through `preprocess`."""
     from edgesign.device.preprocess import preprocess
 
@@ -137,7 +137,7 @@ def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int
     images, labels, source = _parity_data(bundle, test_path)
     if len(images) == 0:
         raise DataError(f"{source}: no images to check parity on")
-    inputs = _model_inputs(images, bundle)
+    inputs = model_inputs(images, bundle)
     result = parity(data, bundle.model_path, summary, inputs, arena_size, labels, trace_limit)
     result["source"] = source
 
@@ -146,6 +146,7 @@ def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int
                        input=summary.inputs[0], output=summary.outputs[0], classes=bundle.classes,
                        arena_minimum=arena.minimum, arena_size=arena_size, arena_margin=margin,
                        tflm_version=tflm_version(),
+                       input_table=bundle.quantizer().table.tolist(), preprocess=bundle.spec.to_dict(),
                        regenerate=regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduino))
     source_name = "model_data.cpp" if arduino else "model_data.cc"
     write_text(out_dir / HEADER, render_header(info))

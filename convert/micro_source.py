@@ -7,7 +7,9 @@ with its `tflite::MicroMutableOpResolver<kOpCount>`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -31,6 +33,10 @@ class MicroSource:
     arena_margin: float
     tflm_version: str
     regenerate: str    # the command that regenerates the files
+    #: uint8 pixel -> int8 model input, the bundle's Quantizer table (256 values), if any
+    input_table: Optional[Sequence[int]] = None
+    #: the bundle's preprocessing spec, stated in a comment for the firmware author
+    preprocess: Optional[dict] = None
 
 
 def c_string(text: str) -> str:
@@ -61,6 +67,25 @@ def _banner(info: MicroSource, what: str) -> str:
             f"//   {info.regenerate}\n"
             f"// Model sha256 {info.sha256}, {len(info.model)} bytes; "
             f"arena measured with tflite-micro {info.tflm_version}.\n")
+
+
+def _table_declaration(info: MicroSource) -> str:
+    if info.input_table is None:
+        return ""
+    spec = f"\n// The Pi first turns a camera frame into the gray input image with preprocessing\n" \
+        f"//   {json.dumps(info.preprocess)}" if info.preprocess else ""
+    return (f"{spec}\n// Gray pixel (0-255) -> model input value, exactly as on the Pi:\n"
+            f"//   input->data.int8[i] = kInputTable[pixel[i]];\n"
+            f"extern const signed char kInputTable[256];\n")
+
+
+def _table_definition(info: MicroSource) -> str:
+    if info.input_table is None:
+        return ""
+    values = [int(v) for v in info.input_table]
+    rows = [", ".join(f"{v:4d}" for v in values[i:i + 16]) + "," for i in range(0, 256, 16)]
+    body = "\n".join("    " + row for row in rows)
+    return f"\nconst signed char kInputTable[256] = {{\n{body}\n}};\n"
 
 
 def render_header(info: MicroSource) -> str:
@@ -97,7 +122,7 @@ constexpr int kInputWidth = {width};
 constexpr int kInputChannels = {channels};
 constexpr float kInputScale = {c_float(info.input.scale)};
 constexpr int kInputZeroPoint = {int(info.input.zero_point)};
-
+{_table_declaration(info)}
 // Output: {info.output.dtype} {list(info.output.shape)}, one score per class.
 constexpr float kOutputScale = {c_float(info.output.scale)};
 constexpr int kOutputZeroPoint = {int(info.output.zero_point)};
@@ -137,7 +162,7 @@ alignas(16) const unsigned char kModel[] = {{
 }};
 
 static_assert(sizeof(kModel) == kModelSize, "kModel and kModelSize disagree");
-
+{_table_definition(info)}
 const char* const kClassNames[kClassCount] = {{
 {names}
 }};

@@ -17,6 +17,7 @@ from edgesign.convert.micro_arena import try_arena
 from edgesign.convert.micro_model import _Table, read_model, read_model_file
 from edgesign.convert.micro_ops import TFLM_OPS, required_ops
 from edgesign.convert.micro_source import MicroSource, render_header, render_source
+from edgesign.device.bundle import load_bundle
 from edgesign.device.cli import main
 from edgesign.device.errors import ModelError
 
@@ -210,6 +211,13 @@ def test_generated_source_compiles_warning_free_and_holds_the_exact_model(export
     classes = (micro_bundle / "labels.txt").read_text().splitlines()
     assert [l[6:] for l in lines if l.startswith("class ")] == classes
 
+    # The pixel -> int8 table is the bundle's own Quantizer, the one the Pi uses.
+    (tmp_path / "table.cc").write_text('#include <cstdio>\n#include "model_data.h"\nint main() { for (int i = 0; '
+                                       'i < 256; ++i) std::printf("%d\\n", edgesign_model::kInputTable[i]); }\n')
+    _compile(["-I", str(tmp_path), "table.cc", str(out / "model_data.cc"), "-o", "table"], tmp_path)
+    table = subprocess.run(["./table"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    assert [int(v) for v in table] == load_bundle(micro_bundle).quantizer().table.tolist()
+
 
 @pytest.mark.skipif(GXX is None, reason="needs g++ to compile the generated source")
 def test_class_names_and_scales_survive_c_escaping(micro_bundle, tmp_path):
@@ -257,7 +265,6 @@ def test_tflm_parity_matches_a_direct_run_of_both_interpreters(micro_bundle, exp
     from ai_edge_litert.interpreter import Interpreter
     from tflite_micro import runtime
 
-    from edgesign.device.bundle import load_bundle
     from edgesign.train.datasets import load_csv
 
     _, report = exported
