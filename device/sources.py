@@ -116,6 +116,10 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def _cv2():
+    import os
+
+    # OpenCV's own warnings (one per failed open) would drown our single clear retry line
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         import cv2
     except ImportError:
@@ -231,7 +235,8 @@ class RetryingSource(FrameSource):
     live = True
 
     def __init__(self, make: Callable[[], FrameSource], backoff: Optional[Backoff] = None,
-                 give_up_after: Optional[int] = None, sleep: Optional[Callable[[float], None]] = None):
+                 give_up_after: Optional[int] = None, sleep: Optional[Callable[[float], None]] = None,
+                 name: str = "camera"):
         self._make = make
         self.backoff = backoff or Backoff()
         self.give_up_after = give_up_after
@@ -239,7 +244,7 @@ class RetryingSource(FrameSource):
         self._sleep = sleep or self._stopped.wait
         self._source: Optional[FrameSource] = None
         self.faults = 0
-        self.name = "camera"
+        self.name = name
 
     def open(self) -> None:
         pass  # opened lazily in read(), so a missing camera at start is retried like any fault
@@ -370,13 +375,13 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
 
         num = int(spec.split(":", 1)[1]) if ":" in spec else 0
         make = lambda: Picamera2Source(camera_num=num, main_size=size, color=color)  # noqa: E731
-        return RetryingSource(make) if retry else make()
+        return RetryingSource(make, name=f"picamera2:{num}") if retry else make()
     if spec == "webcam" or spec.startswith("webcam:") or spec.startswith("/dev/video"):
         device = spec.split(":", 1)[1] if spec.startswith("webcam:") else (0 if spec == "webcam" else spec)
         device = int(device) if str(device).isdigit() else device
         _cv2()  # fail at start, not in the retry loop, when OpenCV is absent
         make = lambda: WebcamSource(device, size=size)  # noqa: E731
-        return RetryingSource(make) if retry else make()
+        return RetryingSource(make, name=f"webcam:{device}") if retry else make()
     path = Path(spec).expanduser()
     if path.is_dir():
         files = image_files(path)

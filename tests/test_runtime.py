@@ -233,3 +233,19 @@ def test_a_float_model_is_refused(bundle_dir, tmp_path, data_dir, capsys):
     bundle = _copy(bundle_dir, tmp_path)
     _rewrite_model(bundle, float_model)
     assert "not a full-integer int8 model" in _run_error(bundle, capsys, _tiny_image(tmp_path, data_dir))
+
+
+def test_speak_reads_finished_words_with_the_speech_command(tmp_path):
+    from edgesign.device.runtime import Speaker
+
+    said = tmp_path / "said.txt"
+    script = tmp_path / "espeak-ng"
+    script.write_text(f'#!/bin/sh\necho "$1" >> {said}\n')
+    script.chmod(0o755)
+    speaker = Speaker(command=str(script))
+    assert speaker.available
+    for word in ("HELLO", "  ", "PI"):
+        speaker.say(word)
+    speaker.close()
+    assert said.read_text().split() == ["HELLO", "PI"]
+    assert not Speaker(command=str(tmp_path / "not-installed")).available
