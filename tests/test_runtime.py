@@ -249,3 +249,24 @@ def test_speak_reads_finished_words_with_the_speech_command(tmp_path):
     speaker.close()
     assert said.read_text().split() == ["HELLO", "PI"]
     assert not Speaker(command=str(tmp_path / "not-installed")).available
+
+
+def test_run_with_the_pi_camera_end_to_end(bundle_dir, data_dir, monkeypatch, capsys):
+    import types
+
+    from fake_picamera2 import FakeCamera
+
+    fake = FakeCamera(asl_photo(data_dir, "B", 0), stride_align=128)
+    fake.detect_failures = 1                                   # plugged in a moment late
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = fake.picamera2_class()
+    monkeypatch.setitem(__import__("sys").modules, "picamera2", module)
+
+    code = cli.main(["run", "--bundle", str(bundle_dir), "--source", "picamera2", "--json", "--max-frames", "6"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(records) == 6
+    pipeline = Pipeline(load_bundle(bundle_dir))
+    expected = pipeline(Frame(fake.lores_y((320, 240)), "gray"))
+    assert {r["label"] for r in records} == {expected.label}
+    assert records[0]["source"] == "picamera2:0"
+    assert fake.opened == fake.closed == 1                      # opened once detected, closed at the end
