@@ -238,3 +238,14 @@ def test_latest_frame_times_out_without_frames(data_dir):
             grabber.get(timeout=0.05)
         source.release(1)  # now the source ends
         assert grabber.get(timeout=10) is None
+
+
+def test_a_missing_webcam_is_a_camera_fault_that_is_retried(tmp_path):
+    pytest.importorskip("cv2")
+    from edgesign.device.sources import WebcamSource
+
+    delays = []
+    source = RetryingSource(lambda: WebcamSource(str(tmp_path / "video9")), give_up_after=3, sleep=delays.append)
+    with pytest.raises(CameraError, match="no camera there.*gave up after 3"):
+        source.read()
+    assert delays == [0.5, 1.0]
