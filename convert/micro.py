@@ -15,7 +15,7 @@ import numpy as np
 from edgesign.device.errors import DataError, ModelError
 from edgesign.device.files import sha256_file, write_json, write_text
 
-from .micro_model import ModelSummary, read_model, read_model_file
+from .micro_model import ModelSummary, read_model
 from .micro_ops import required_ops
 
 #: default fraction added to the smallest working arena (see micro_source's header comment)
