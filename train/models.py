@@ -1,0 +1,57 @@
+"""Model presets. Each reads like its architecture diagram; all take 28x28x1 gray input by default."""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from edgesign.device.errors import ModelError
+
+
+def article(input_shape=(28, 28, 1), n_classes=25) -> keras.Model:
+    """The reference article's CNN: 55,801 parameters for 25 classes."""
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        layers.Conv2D(8, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(16, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dropout(0.4),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="article")
+
+
+def _conv_block(filters: int):
+    # Batch normalization folds into the convolution when converted, so it costs nothing on device.
+    return [
+        layers.Conv2D(filters, 3, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.MaxPooling2D(2),
+    ]
+
+
+def improved(input_shape=(28, 28, 1), n_classes=25) -> keras.Model:
+    """Three batch-normalized conv blocks and a small dense head: about 53k parameters for 25 classes."""
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        *_conv_block(16),
+        *_conv_block(32),
+        *_conv_block(64),
+        layers.Flatten(),
+        layers.Dropout(0.3),
+        layers.Dense(48, activation="relu"),
+        layers.Dropout(0.3),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="improved")
+
+
+PRESETS = {"article": article, "improved": improved}
+
+
+def build(preset: str, input_shape=(28, 28, 1), n_classes: int = 25) -> keras.Model:
+    """Build the named preset."""
+    if preset not in PRESETS:
+        raise ModelError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[preset](input_shape, n_classes)

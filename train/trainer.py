@@ -1,0 +1,199 @@
+"""Training a preset on a Dataset: seeded, stratified validation, camera augmentation, best epoch kept.
+
+Everything lands in the output folder at once (model.keras, history.csv, history.png,
+metadata.json) or not at all.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgesign.device.errors import DataError
+from edgesign.device.files import atomic_dir, write_json, write_text
+from edgesign.device.preprocess import PreprocessSpec
+
+from .datasets import Dataset
+
+TRAINING_FORMAT = "edgesign-training"
+MODEL_FILE = "model.keras"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run, stored with its result."""
+
+    preset: str = "improved"
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    val_fraction: float = 0.1
+    seed: int = 42
+    augment: bool = True
+    augment_strength: float = 1.0
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int):
+    """(train index, validation index), taking `fraction` of every class for validation."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(labels):
+        index = np.flatnonzero(labels == c)
+        rng.shuffle(index)
+        take = int(round(len(index) * fraction))
+        if fraction > 0 and len(index) > 1:
+            take = max(1, min(take, len(index) - 1))
+        val.append(index[:take])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    train = np.setdiff1d(np.arange(len(labels)), val)
+    return train, val
+
+
+def to_float(images: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """uint8 images (N, H, W) -> the float model's input (N, H, W, 1)."""
+    return (images.astype(np.float32) / np.float32(spec.pixel_scale))[..., np.newaxis]
+
+
+def versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__}
+
+
+def _keep_best_callback():
+    import keras
+
+    class KeepBest(keras.callbacks.Callback):
+        """Remember the weights of the epoch with the best validation accuracy (ties: lower loss)."""
+
+        def __init__(self):
+            super().__init__()
+            self.best = (-np.inf, -np.inf)
+            self.best_epoch = 0
+            self.weights = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            score = (logs.get("val_accuracy", logs.get("accuracy", 0.0)),
+                     -logs.get("val_loss", logs.get("loss", 0.0)))
+            if score > self.best:
+                self.best, self.best_epoch = score, epoch + 1
+                self.weights = self.model.get_weights()
+
+    return KeepBest()
+
+
+def _batches(x, y, w, batch_size, seed, augmenter):
+    import tensorflow as tf
+
+    parts = (x, y) if w is None else (x, y, w)
+    ds = tf.data.Dataset.from_tensor_slices(parts).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augmenter is not None:
+        if w is None:
+            ds = ds.map(lambda a, b: (tf.clip_by_value(augmenter(a, training=True), 0.0, 1.0), b),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            ds = ds.map(lambda a, b, c: (tf.clip_by_value(augmenter(a, training=True), 0.0, 1.0), b, c),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
+        sample_weight: Optional[np.ndarray] = None, verbose: int = 1):
+    """Train `model` in place on `data`; returns (history dict, best epoch, validation Dataset)."""
+    import keras
+
+    from .augment import camera_augmenter
+
+    if len(data) < 2:
+        raise DataError("need at least two training images")
+    train_idx, val_idx = stratified_split(data.labels, config.val_fraction, config.seed)
+    x = to_float(data.images, spec)
+    w = None if sample_weight is None else sample_weight.astype(np.float32)
+    steps = int(np.ceil(len(train_idx) / config.batch_size)) * config.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps),
+                                                      warmup_target=None)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    augmenter = camera_augmenter(config.seed, config.augment_strength) if config.augment else None
+    train_ds = _batches(x[train_idx], data.labels[train_idx], None if w is None else w[train_idx],
+                        config.batch_size, config.seed, augmenter)
+    val_data = (x[val_idx], data.labels[val_idx]) if len(val_idx) else None
+    keep_best = _keep_best_callback()
+    history = model.fit(train_ds, epochs=config.epochs, validation_data=val_data, callbacks=[keep_best],
+                        verbose=verbose)
+    if keep_best.weights is not None:
+        model.set_weights(keep_best.weights)
+    return {k: [float(v) for v in vs] for k, vs in history.history.items()}, keep_best.best_epoch, \
+        data.subset(val_idx)
+
+
+def history_csv(history: dict) -> str:
+    out = io.StringIO()
+    keys = list(history)
+    writer = csv.writer(out)
+    writer.writerow(["epoch", *keys])
+    for i in range(len(history[keys[0]])):
+        writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
+    return out.getvalue()
+
+
+def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, test: Optional[Dataset] = None,
+          sample_weight: Optional[np.ndarray] = None, data_info: Optional[dict] = None, verbose: int = 1,
+          initial_model=None) -> dict:
+    """Train (or, given `initial_model`, fine-tune) and save everything to `out_dir` atomically.
+
+    Returns the training metadata (also written to metadata.json).
+    """
+    import keras
+
+    from . import models
+    from .plots import history_plot
+
+    keras.utils.set_random_seed(config.seed)
+    input_shape = (spec.size, spec.size, 1)
+    if data.images.shape[1:] != input_shape[:2]:
+        raise DataError(f"training images are {data.images.shape[1]}x{data.images.shape[2]} but the "
+                        f"model input is {spec.size}x{spec.size}")
+    model = initial_model if initial_model is not None else models.build(config.preset, input_shape, len(data.classes))
+    started = time.time()
+    history, best_epoch, val = fit(model, data, config, spec, sample_weight, verbose)
+    seconds = time.time() - started
+    metadata = {
+        "format": TRAINING_FORMAT,
+        "preset": config.preset,
+        "parameters": int(model.count_params()),
+        "classes": list(data.classes),
+        "input_shape": list(input_shape),
+        "preprocess": spec.to_dict(),
+        "config": asdict(config),
+        "data": data_info or {"train": data.sources},
+        "train_counts": data.counts().tolist(),
+        "best_epoch": best_epoch,
+        "validation_accuracy": _accuracy(model, val, spec) if len(val) else None,
+        "test_accuracy": _accuracy(model, test, spec) if test is not None else None,
+        "training_seconds": round(seconds, 1),
+        "versions": versions(),
+        "command": " ".join(sys.argv),
+    }
+    with atomic_dir(out_dir) as tmp:
+        model.save(tmp / MODEL_FILE)
+        write_text(tmp / "history.csv", history_csv(history))
+        history_plot(history, tmp / "history.png", f"{config.preset}: {len(data)} images, best epoch {best_epoch}")
+        write_json(tmp / "metadata.json", metadata)
+    return metadata
+
+
+def _accuracy(model, data: Dataset, spec: PreprocessSpec) -> float:
+    probs = model.predict(to_float(data.images, spec), batch_size=512, verbose=0)
+    return float(np.mean(np.argmax(probs, axis=1) == data.labels))
