@@ -270,3 +270,21 @@ def test_run_with_the_pi_camera_end_to_end(bundle_dir, data_dir, monkeypatch, ca
     assert {r["label"] for r in records} == {expected.label}
     assert records[0]["source"] == "picamera2:0"
     assert fake.opened == fake.closed == 1                      # opened once detected, closed at the end
+
+
+def test_console_status_line_updates_in_place_on_a_terminal(pipeline, data_dir):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    images, _ = sign_mnist_rows(data_dir, 3)
+    out = Terminal()
+    console = ConsoleOutput(out, every_frame=False, min_interval=0.0)
+    rec = TextRecognizer(pipeline.classes)
+    for i, image in enumerate(images):
+        frame = Frame(image, "gray", index=i)
+        pred = pipeline(frame)
+        console.frame(frame, pred, rec.update(pred.probs), 0.0, 0)
+    text = out.getvalue()
+    assert text.count("\r\x1b[K") == 3 and "\n" not in text      # one line, redrawn
+    assert " fps | text: _" in text and pipeline(Frame(images[-1], "gray")).label in text.rsplit("\r", 1)[-1]
