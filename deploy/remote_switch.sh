@@ -1,4 +1,4 @@
-# Point `current` at a complete release atomically (rename of a fresh link), then prune.
+# Point `current` at a complete release atomically (rename of a fresh link), then prune to KEEP.
 # Arguments: ROOT RELEASE_ID KEEP (KEEP=0 keeps every release)
 set -eu
 root=$1
@@ -15,11 +15,11 @@ mv -T .current.new current
 echo "current=$id"
 
 [ "$keep" -gt 0 ] || exit 0
-# Newest first; ids start with a UTC timestamp. Keep KEEP complete releases plus current;
-# incomplete ones are leftovers of failed deploys.
-n=0
+# Keep KEEP releases in all: current plus the newest complete others (ids start with a UTC
+# timestamp, so names sort by time). Incomplete ones are leftovers of failed deploys.
+n=1
 for dir in $(ls -1 releases | sort -r); do
-    [ "$dir" = "$id" ] && { n=$((n + 1)); continue; }
+    [ "$dir" = "$id" ] && continue
     if [ -f "releases/$dir/release.json" ] && [ "$n" -lt "$keep" ]; then
         n=$((n + 1))
         continue

@@ -85,21 +85,24 @@ class SshServer:
         return ["--host", f"{self.user}@{self.alias}", "--ssh-config", str(self.ssh_config)]
 
     def session_pids(self) -> list:
-        """Processes sshd forked for client connections (its direct children)."""
-        pids = []
+        """Every process below sshd's listener: per-connection sshd processes and what they run."""
+        children = {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit():
                 try:
                     stat = (entry / "stat").read_text()
                 except OSError:
                     continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                if ppid == self.proc.pid:
-                    pids.append(int(entry.name))
-        return pids
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+        found, todo = [], list(children.get(self.proc.pid, []))
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += children.get(pid, [])
+        return found
 
     def kill_sessions(self) -> int:
-        """Drop every open connection the way a lost Wi-Fi link would (SIGKILL, no goodbye)."""
+        """Drop every open connection the way a lost link would: SIGKILL the whole session tree, no goodbye."""
         pids = self.session_pids()
         for pid in pids:
             try:
