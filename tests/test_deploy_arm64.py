@@ -1,0 +1,46 @@
+"""A Pi without a Pi: deploy over ssh into the Debian bookworm arm64 userland (qemu-user) and self-test.
+
+Skipped unless `make pi-image` built the userland; `make pi-test` builds it (once) and runs this.
+The deploy only completes if `edgesign selftest` passed inside the arm64 release, so a passing
+deploy proves the aarch64 wheels, the runtime and the bundle agree with the host bit for bit.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgesign.deploy.deployer import DeployOptions, deploy
+
+from sshd_fixtures import pi_arm64  # noqa: F401  (session fixture: sshd inside the arm64 userland)
+
+pytestmark = pytest.mark.arm64
+
+
+def test_deploy_and_selftest_on_arm64(pi_arm64, bundle_dir):
+    root = pi_arm64.home / "edgesign"
+    shutil.rmtree(root, ignore_errors=True)  # each run starts from a Pi that never saw edgesign
+    lines = []
+    outcome = deploy(pi_arm64.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lines.append)
+    assert any("aarch64, Python 3.11" in line for line in lines), lines
+    release = root / "releases" / outcome.release
+    assert (root / "current").readlink() == Path("releases") / outcome.release
+    info = json.loads((release / "release.json").read_text())
+    assert info["pi"]["machine"] == "aarch64" and info["pi"]["os"].startswith("Debian GNU/Linux 12")
+    # The venv holds the aarch64 wheels from the host-built wheelhouse, not anything of the host's.
+    site = next((release / "venv" / "lib").glob("python3.11/site-packages"))
+    litert = next(site.glob("ai_edge_litert-*.dist-info"))
+    assert "aarch64" in (litert / "WHEEL").read_text()
+    numpy_core = next(site.glob("numpy/_core/_multiarray_umath*.so"))
+    assert numpy_core.read_bytes()[18] == 0xB7  # ELF e_machine EM_AARCH64
+
+    # Run the self-test again as a user at the Pi would, and read its verdict.
+    proc = subprocess.run(["ssh", "-F", str(pi_arm64.ssh_config), pi_arm64.alias,
+                           "uname -m; edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("aarch64\n")
+    assert "selftest PASS" in proc.stdout and "identical to the host's" in proc.stdout
