@@ -19,7 +19,7 @@ train:  ## train PRESET on DATASET (sign|mnist|folder) from DATA into OUT/train
 	edgesign train --data $(DATA) --dataset $(DATASET) --preset $(PRESET) --out $(OUT)/train $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
 
 convert:  ## quantize OUT/train to int8, report float vs int8, write the bundle to OUT/convert/bundle
-	edgesign convert --train-dir $(OUT)/train --data $(DATA) --out $(OUT)/convert $(ARGS)
+	edgesign convert --train-dir $(OUT)/train --out $(OUT)/convert $(ARGS)
 
 # Test set for the parity check of `make micro` (whole set), by DATASET; empty: the bundle's self-test images.
 MICRO_TEST_sign  = $(DATA)/sign_mnist_test.csv.gz

@@ -1,8 +1,48 @@
-"""Subcommands of the convert part (registered by edgesign.device.cli)."""
+"""Subcommands of the convert part: `convert` and `micro` (registered by edgesign.device.cli)."""
 
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
     from .micro_command import register_micro
 
+    p = subparsers.add_parser(
+        "convert", help="quantize a trained model to int8 TFLite, compare it with float, write the bundle",
+        description="Full-integer int8 post-training quantization (int8 input and output, calibrated on a "
+                    "stratified sample of training images) plus a float32 TFLite model; evaluates Keras "
+                    "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
+                    "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",
+        epilog="Exit codes: 0 ok, 2 bad input, 3 int8 accuracy dropped more than --max-drop (report "
+               "written, bundle not).")
+    p.add_argument("--train-dir", default="artifacts/train", help="output of `edgesign train` "
+                   "(default: %(default)s)")
+    p.add_argument("--out", default="artifacts/convert", help="output folder (default: %(default)s)")
+    p.add_argument("--test", action="append", default=[], metavar="PATH",
+                   help="test set (CSV, IDX images file or folder of class folders; repeatable); "
+                        "default: the test set training used")
+    p.add_argument("--eval", action="append", default=[], metavar="FOLDER",
+                   help="also report float and int8 accuracy on this folder of class folders, e.g. "
+                        "your own photos (repeatable)")
+    p.add_argument("--calibration-size", type=int, default=500,
+                   help="training images used to calibrate int8 ranges (default: %(default)s)")
+    p.add_argument("--max-drop", type=float, default=0.5,
+                   help="fail when int8 accuracy is more than this many points below float "
+                        "(default: %(default)s)")
+    p.add_argument("--selftest-images", type=int, default=24,
+                   help="test images stored in the bundle for the device's self-test (default: %(default)s)")
+    p.set_defaults(func=_run_convert)
+
     register_micro(subparsers)
+
+
+def _run_convert(args) -> int:
+    from edgesign.device.errors import DataError
+
+    from .conversion import convert
+
+    if args.calibration_size < 1:
+        raise DataError("--calibration-size must be at least 1")
+    if args.max_drop < 0:
+        raise DataError("--max-drop must not be negative")
+    convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
+            max_drop=args.max_drop, selftest_count=args.selftest_images)
+    return 0

@@ -131,7 +131,7 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     val_data = (x[val_idx], data.labels[val_idx]) if len(val_idx) else None
     keep_best = _keep_best_callback()
     history = model.fit(train_ds, epochs=config.epochs, validation_data=val_data, callbacks=[keep_best],
-                        verbose=verbose)
+                        verbose=verbose, shuffle=False)  # the tf.data pipeline shuffles
     if keep_best.weights is not None:
         model.set_weights(keep_best.weights)
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}, keep_best.best_epoch, \

@@ -1,0 +1,67 @@
+"""Writing the deployable bundle that `edgesign.device.bundle.load_bundle` reads."""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgesign.device import bundle as layout
+from edgesign.device.files import sha256_file, write_json, write_text
+from edgesign.device.interpreter import TFLiteModel
+from edgesign.device.preprocess import PreprocessSpec, Quantizer
+
+
+def selftest_choice(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """Indexes of up to `count` test images, one class after another so every class appears."""
+    rng = np.random.default_rng(seed)
+    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    chosen, depth = [], 0
+    while len(chosen) < count and any(depth < len(ix) for ix in by_class):
+        chosen += [int(ix[depth]) for ix in by_class if depth < len(ix)]
+        depth += 1
+    return np.asarray(chosen[:count], dtype=np.int64)
+
+
+def write_bundle(folder, model_path, classes, spec: PreprocessSpec, images: np.ndarray, labels: np.ndarray,
+                 summary: dict) -> dict:
+    """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
+
+    `images`/`labels` are the self-test images (the model's view, uint8); their expected outputs
+    are computed here, one image per call as the device runs them. `summary` holds accuracies,
+    data hashes and model facts for the metadata. Returns the metadata.
+    """
+    folder = Path(folder)
+    (folder / layout.SELFTEST_DIR).mkdir(parents=True, exist_ok=True)
+    target = folder / layout.MODEL_FILE
+    target.write_bytes(Path(model_path).read_bytes())
+    model = TFLiteModel(target)
+    quantize = Quantizer(model.input.dtype, model.input.scale, model.input.zero_point, spec.pixel_scale)
+    outputs = np.concatenate([model.invoke(quantize(image)) for image in images]) if len(images) else []
+    files = []
+    for i, image in enumerate(images):
+        name = f"{i:03d}_{classes[labels[i]]}.png"
+        Image.fromarray(image, "L").save(folder / layout.SELFTEST_DIR / name)
+        files.append(name)
+    write_json(folder / layout.SELFTEST_DIR / layout.EXPECTED_FILE, {
+        "files": files, "labels": [classes[i] for i in labels],
+        "outputs": np.asarray(outputs).astype(int).tolist(),
+    })
+    write_text(folder / layout.LABELS_FILE, "".join(f"{name}\n" for name in classes))
+    metadata = {
+        "format": layout.FORMAT,
+        "version": layout.VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"file": layout.MODEL_FILE, "sha256": sha256_file(target), "bytes": target.stat().st_size,
+                  **summary.get("model", {})},
+        "input": model.input.to_dict(),
+        "output": model.output.to_dict(),
+        "preprocess": spec.to_dict(),
+        "classes": list(classes),
+        "accuracy": summary.get("accuracy", {}),
+        "data": summary.get("data", {}),
+        "selftest": {"folder": layout.SELFTEST_DIR, "images": len(files)},
+    }
+    write_json(folder / layout.METADATA_FILE, metadata)
+    return metadata

@@ -1,0 +1,214 @@
+"""`edgesign convert`: a trained model -> int8 and float32 TFLite, the side-by-side report, the bundle.
+
+The output folder appears whole or not at all. When int8 accuracy drops more than
+`max_drop` points below float, the report is still written (so users can see why), the
+bundle is not, and GateError is raised.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from edgesign.device.errors import DataError, GateError, ModelError
+from edgesign.device.files import atomic_dir
+from edgesign.device.preprocess import PreprocessSpec
+from edgesign.train import sources
+from edgesign.train.datasets import Dataset
+from edgesign.train.trainer import MODEL_FILE, TRAINING_FORMAT, to_float
+
+from . import evaluate
+from .bundle_writer import selftest_choice, write_bundle
+from .quantize import calibration_sample, to_float_tflite, to_int8_tflite
+from .report import terminal_table, write_report
+
+log = logging.getLogger(__name__)
+INT8_FILE, FLOAT_FILE = "model_int8.tflite", "model_float32.tflite"
+
+
+def read_training(train_dir) -> dict:
+    """The metadata of a `edgesign train` output folder."""
+    train_dir = Path(train_dir)
+    path = train_dir / "metadata.json"
+    if not (train_dir / MODEL_FILE).is_file() or not path.is_file():
+        raise ModelError(f"{train_dir}: no trained model there (expected {MODEL_FILE} and metadata.json "
+                         f"from `edgesign train`)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    if meta.get("format") != TRAINING_FORMAT:
+        raise ModelError(f"{path}: not an edgesign training metadata file")
+    return meta
+
+
+def _check_hashes(recorded: Sequence[dict], loaded: Sequence[dict]) -> None:
+    known = {s["path"]: s["sha256"] for s in recorded}
+    for source in loaded:
+        if source["path"] in known and known[source["path"]] != source["sha256"]:
+            log.warning("%s changed since training (sha256 differs); numbers below use the file as it is now",
+                        source["path"])
+
+
+def _compare(float_probs: np.ndarray, int8_probs: np.ndarray, labels: np.ndarray) -> dict:
+    float_top, int8_top = float_probs.argmax(1), int8_probs.argmax(1)
+    drop = 100.0 * (np.mean(float_top == labels) - np.mean(int8_top == labels))
+    return {"reference": "keras_float", "top1_agreement": float(np.mean(float_top == int8_top)),
+            "disagreements": int(np.sum(float_top != int8_top)),
+            "accuracy_drop_points": float(drop),
+            "max_output_difference": float(np.max(np.abs(float_probs - int8_probs))) if len(labels) else 0.0}
+
+
+def _per_class(float_scores: dict, int8_scores: dict) -> list:
+    rows = []
+    for f, q in zip(float_scores["per_class"], int8_scores["per_class"]):
+        delta = None if f["recall"] is None else 100.0 * (q["recall"] - f["recall"])
+        rows.append({"class": f["class"], "support": f["support"],
+                     "keras_float": {k: f[k] for k in ("precision", "recall", "f1")},
+                     "tflite_int8": {k: q[k] for k in ("precision", "recall", "f1")},
+                     "accuracy_delta_points": delta})
+    return rows
+
+
+def _public(scores: dict) -> dict:
+    return {k: v for k, v in scores.items() if k not in ("predicted", "per_class", "confusion")}
+
+
+def _micro(model_path: Path) -> Optional[dict]:
+    try:
+        from .micro import micro_footprint
+
+        return micro_footprint(model_path)
+    except ModelError as exc:
+        log.info("no microcontroller footprint: %s", exc)
+        return None
+
+
+def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str] = (),
+            calibration_size: int = 500, max_drop: float = 0.5, selftest_count: int = 24, seed: int = 0,
+            say: Callable[[str], None] = print) -> dict:
+    """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`."""
+    import keras
+
+    from edgesign.train.plots import confusion_plot
+
+    meta = read_training(train_dir)
+    spec = PreprocessSpec.from_dict(meta["preprocess"])
+    classes = meta["classes"]
+    plan = sources.DataPlan.from_dict(meta["data"]["plan"])
+    plan.classes = classes
+    if test:
+        plan.test = [Path(t) for t in test]
+    if not plan.test:
+        raise DataError("no test set to evaluate on: training had none, so pass --test PATH")
+    say("loading data ...")
+    train, _, test_set = sources.load(plan, spec)
+    _check_hashes(meta["data"].get("train", []) + meta["data"].get("test", []),
+                  train.sources + test_set.sources)
+    model = keras.models.load_model(Path(train_dir) / MODEL_FILE)
+    calib = calibration_sample(train.labels, calibration_size, seed)
+    say(f"converting: int8 calibrated on {len(calib)} training images ...")
+    int8_bytes = to_int8_tflite(model, to_float(train.images[calib], spec))
+    float_bytes = to_float_tflite(model)
+    gate_failed = None
+    with atomic_dir(out_dir) as tmp:
+        (tmp / INT8_FILE).write_bytes(int8_bytes)
+        (tmp / FLOAT_FILE).write_bytes(float_bytes)
+        say(f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ...")
+        results = _evaluate_all(model, tmp, test_set, spec)
+        report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
+        micro = _micro(tmp / INT8_FILE)
+        if micro is not None:
+            report["micro"] = micro
+        for name, path in _eval_sets(evals):
+            say(f"evaluating on {path} ...")
+            data = sources._load(path, list(classes), spec, None, grow=False)
+            extra = _evaluate_all(model, tmp, data, spec, timing=False)
+            png = f"confusion_{name}_int8.png"
+            confusion_plot(np.asarray(extra["tflite_int8"]["confusion"]), classes, tmp / png, f"{name}: TFLite int8")
+            report["extra_eval"][name] = {"path": str(path), "images": len(data), "confusion_png": png,
+                                          **{k: _public(v) for k, v in extra.items()}}
+        confusion_plot(np.asarray(results["keras_float"]["confusion"]), classes, tmp / "confusion_float.png",
+                       "Keras float")
+        confusion_plot(np.asarray(results["tflite_int8"]["confusion"]), classes, tmp / "confusion_int8.png",
+                       "TFLite int8")
+        if report["gate"]["passed"]:
+            chosen = selftest_choice(test_set.labels, selftest_count, seed)
+            write_bundle(tmp / "bundle", tmp / INT8_FILE, classes, spec, test_set.images[chosen],
+                         test_set.labels[chosen], _bundle_summary(meta, report, train, test_set))
+        else:
+            gate_failed = report["gate"]
+        write_report(tmp, report)
+    say(terminal_table(report))
+    if gate_failed:
+        raise GateError(f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
+                        f"--max-drop {gate_failed['max_drop']}; report written to {out_dir}/report.md, "
+                        f"no bundle written")
+    say(f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}")
+    return report
+
+
+def _eval_sets(evals: Sequence[str]):
+    seen = set()
+    for text in evals:
+        path = Path(text)
+        name = path.name or "eval"
+        while name in seen:
+            name += "_"
+        seen.add(name)
+        yield name, path
+
+
+def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timing: bool = True) -> dict:
+    count = 300 if timing else 0
+    probs, keras_time = evaluate.run_keras(model, to_float(data.images, spec), 100 if timing else 0)
+    results = {"keras_float": {**evaluate.scores(data.labels, probs, data.classes), "latency_ms": keras_time,
+                               "probabilities": probs}}
+    for key, file in (("tflite_float32", FLOAT_FILE), ("tflite_int8", INT8_FILE)):
+        _, probs, timing_ = evaluate.run_tflite(folder / file, data.images, spec.pixel_scale, count)
+        results[key] = {**evaluate.scores(data.labels, probs, data.classes), "latency_ms": timing_,
+                        "probabilities": probs, "bytes": (folder / file).stat().st_size}
+    return results
+
+
+def _report(meta, train_dir, test_set, results, classes, calibration_images, max_drop) -> dict:
+    from edgesign.device.interpreter import interpreter_class
+
+    comparison = _compare(results["keras_float"]["probabilities"], results["tflite_int8"]["probabilities"],
+                          test_set.labels)
+    keras_bytes = (Path(train_dir) / MODEL_FILE).stat().st_size
+    models = {}
+    for key, result in results.items():
+        models[key] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
+                       "bytes": result.get("bytes", keras_bytes), "latency_ms": result["latency_ms"]}
+    drop = comparison["accuracy_drop_points"]
+    for result in results.values():
+        result.pop("probabilities")
+    return {
+        "model": {"preset": meta["preset"], "parameters": meta["parameters"], "train_dir": str(train_dir)},
+        "classes": classes,
+        "test_set": {"images": len(test_set), "sources": test_set.sources},
+        "calibration": {"images": calibration_images},
+        "interpreter": interpreter_class()[1],
+        "models": models,
+        "int8_vs_float": comparison,
+        "gate": {"max_drop": max_drop, "drop": drop, "passed": bool(drop <= max_drop)},
+        "per_class": _per_class(results["keras_float"], results["tflite_int8"]),
+        "confusion": {"keras_float": results["keras_float"]["confusion"],
+                      "tflite_int8": results["tflite_int8"]["confusion"]},
+        "extra_eval": {},
+    }
+
+
+def _bundle_summary(meta, report, train: Dataset, test_set: Dataset) -> dict:
+    return {
+        "model": {"preset": meta["preset"], "parameters": meta["parameters"]},
+        "accuracy": {"test_images": len(test_set),
+                     **{k: v["accuracy"] for k, v in report["models"].items()},
+                     **{f"{name}_int8": v["tflite_int8"]["accuracy"] for name, v in report["extra_eval"].items()}},
+        "data": {"train": train.sources, "test": test_set.sources},
+    }
+

@@ -1,0 +1,104 @@
+"""The float-vs-int8 report as JSON (for machines), Markdown (for people) and a terminal table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesign.device.files import write_json, write_text
+
+COLUMNS = (("keras_float", "Keras float"), ("tflite_float32", "TFLite float32"), ("tflite_int8", "TFLite int8"))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value, fmt="{:.3f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def summary_rows(report: dict) -> list:
+    """(label, value per model) rows shared by the terminal table and the Markdown."""
+    models = report["models"]
+    rows = [("test accuracy", [_pct(models[k]["accuracy"]) for k, _ in COLUMNS]),
+            ("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
+            ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
+            ("latency median ms", [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS]),
+            ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS])]
+    for name, result in report.get("extra_eval", {}).items():
+        rows.append((f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS]))
+    return rows
+
+
+def terminal_table(report: dict) -> str:
+    rows = summary_rows(report)
+    head = [""] + [title for _, title in COLUMNS]
+    table = [head] + [[label] + values for label, values in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    comparison = report["int8_vs_float"]
+    gate = report["gate"]
+    lines.append("")
+    lines.append(f"int8 vs float: top-1 agreement {_pct(comparison['top1_agreement'])}, accuracy drop "
+                 f"{comparison['accuracy_drop_points']:+.2f} points (gate: at most {gate['max_drop']:.2f}: "
+                 f"{'PASS' if gate['passed'] else 'FAIL'}), largest output difference "
+                 f"{comparison['max_output_difference']:.4f}")
+    if "micro" in report:
+        micro = report["micro"]
+        lines.append(f"microcontroller: flash {micro['flash_bytes']:,} B, tensor arena {micro['arena_bytes_min']:,} B "
+                     f"(+{100 * micro['arena_margin']:.0f}% margin: {micro['arena_bytes']:,} B)")
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    """The whole report for people, with the confusion-matrix pictures."""
+    model = report["model"]
+    test = report["test_set"]
+    out = [f"# edgesign conversion report: {model['preset']}", "",
+           f"- model: `{model['preset']}`, {model['parameters']:,} parameters, {len(report['classes'])} outputs",
+           f"- test set: {test['images']:,} images from {', '.join(Path(s['path']).name for s in test['sources'])}",
+           f"- int8 calibration: {report['calibration']['images']} training images, stratified by class",
+           f"- interpreter: {report['interpreter']}; latency is one image per call, one thread", "",
+           "| | " + " | ".join(title for _, title in COLUMNS) + " |",
+           "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |"]
+    out += [f"| {label} | " + " | ".join(values) + " |" for label, values in summary_rows(report)]
+    comparison, gate = report["int8_vs_float"], report["gate"]
+    out += ["", "## int8 against float", "",
+            f"- top-1 agreement of int8 with Keras float: {_pct(comparison['top1_agreement'])} "
+            f"({comparison['disagreements']} of {test['images']} images differ)",
+            f"- accuracy drop: {comparison['accuracy_drop_points']:+.2f} points; gate `--max-drop "
+            f"{gate['max_drop']}`: **{'PASS' if gate['passed'] else 'FAIL'}**",
+            f"- largest difference between int8 and float output probabilities: "
+            f"{comparison['max_output_difference']:.4f}"]
+    if "micro" in report:
+        micro = report["micro"]
+        out += ["", "## Microcontroller footprint (TFLite Micro)", "",
+                "| flash (model bytes) | RAM: smallest tensor arena | RAM: arena with margin |",
+                "| ---: | ---: | ---: |",
+                f"| {micro['flash_bytes']:,} | {micro['arena_bytes_min']:,} | {micro['arena_bytes']:,} "
+                f"(+{100 * micro['arena_margin']:.0f}%) |"]
+    out += ["", "## Per class", "",
+            "| class | support | float precision | float recall | float F1 | int8 precision | int8 recall "
+            "| int8 F1 | accuracy delta (points) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for row in report["per_class"]:
+        f, q = row["keras_float"], row["tflite_int8"]
+        delta = "-" if row["accuracy_delta_points"] is None else f"{row['accuracy_delta_points']:+.2f}"
+        out.append(f"| {row['class']} | {row['support']} | {_num(f['precision'])} | {_num(f['recall'])} | "
+                   f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | {delta} |")
+    out += ["", "## Confusion matrices", "", "![Keras float](confusion_float.png)", "",
+            "![TFLite int8](confusion_int8.png)"]
+    for name, result in report.get("extra_eval", {}).items():
+        out += ["", f"## {name}", "",
+                f"{result['images']:,} images from `{result['path']}`: float {_pct(result['keras_float']['accuracy'])}, "
+                f"int8 {_pct(result['tflite_int8']['accuracy'])}", "",
+                f"![{name} int8]({result['confusion_png']})"]
+    return "\n".join(out) + "\n"
+
+
+def write_report(folder, report: dict) -> None:
+    """report.json and report.md into `folder` (pictures are written by the caller)."""
+    folder = Path(folder)
+    write_json(folder / "report.json", report)
+    write_text(folder / "report.md", markdown(report))

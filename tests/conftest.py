@@ -1,0 +1,77 @@
+"""Shared fixtures: the real data (EDGESIGN_DATA) and a real bundle trained and converted from it."""
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # test helper modules (sshd_fixtures, device_images)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--data", default=None, help="folder with the real data sets (default: $EDGESIGN_DATA)")
+
+
+@pytest.fixture(scope="session")
+def data_dir(request) -> Path:
+    """The folder with the real data sets, from --data or EDGESIGN_DATA."""
+    value = request.config.getoption("--data") or os.environ.get("EDGESIGN_DATA")
+    if not value:
+        pytest.skip("real data not given: set EDGESIGN_DATA or pass --data (make test does)")
+    path = Path(value).resolve()
+    if not (path / "sign_mnist_train.csv.gz").is_file():
+        pytest.fail(f"{path} does not hold the data sets (no sign_mnist_train.csv.gz)")
+    return path
+
+
+def head_csv(source: Path, target: Path, rows: int, skip: int = 0) -> Path:
+    """Write the header and `rows` data rows (after skipping `skip`) of a real gzipped CSV."""
+    with gzip.open(source, "rt") as f, open(target, "w") as out:
+        out.write(f.readline())
+        for i, line in enumerate(f):
+            if i >= skip + rows:
+                break
+            if i >= skip:
+                out.write(line)
+    return target
+
+
+@pytest.fixture(scope="session")
+def sign_small(data_dir, tmp_path_factory):
+    """(train CSV, test CSV): the first 3,000 and 600 rows of the real Sign MNIST files."""
+    folder = tmp_path_factory.mktemp("sign_small")
+    return (head_csv(data_dir / "sign_mnist_train.csv.gz", folder / "sign_mnist_train.csv", 3000),
+            head_csv(data_dir / "sign_mnist_test.csv.gz", folder / "sign_mnist_test.csv", 600))
+
+
+@pytest.fixture(scope="session")
+def trained_dir(sign_small, tmp_path_factory) -> Path:
+    """`edgesign train` output: the article model, 3 epochs on 3,000 real Sign MNIST images."""
+    from edgesign.device.cli import main
+
+    out = tmp_path_factory.mktemp("trained") / "train"
+    code = main(["train", "--train", str(sign_small[0]), "--test", str(sign_small[1]), "--preset", "article",
+                 "--epochs", "3", "--out", str(out), "--quiet"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def converted_dir(trained_dir, tmp_path_factory) -> Path:
+    """`edgesign convert` output for `trained_dir` (report, models and bundle/)."""
+    from edgesign.device.cli import main
+
+    out = tmp_path_factory.mktemp("converted") / "convert"
+    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "200",
+                 "--max-drop", "5"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(converted_dir) -> Path:
+    """A real bundle, as `edgesign convert` writes it."""
+    return converted_dir / "bundle"

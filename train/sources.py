@@ -1,0 +1,144 @@
+"""From command-line choices to training and test data: which files, which classes, which weights.
+
+`--data DIR --dataset sign|mnist|folder` finds the usual files in DIR; `--train PATH[@WEIGHT]`
+and `--test PATH` name sources directly and may mix CSVs, IDX files and image folders.
+Classes are reconciled by name: a folder called `A` joins Sign MNIST's label 0.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgesign.device.errors import DataError
+from edgesign.device.preprocess import PreprocessSpec
+
+from . import datasets
+from .datasets import Dataset
+
+DATASETS = ("sign", "mnist", "folder")
+_FILES = {
+    "sign": (("sign_mnist_train.csv", "sign_mnist_train.csv.gz"), ("sign_mnist_test.csv", "sign_mnist_test.csv.gz")),
+    "mnist": (("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"),
+              ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz")),
+    "folder": (("train",), ("test",)),
+}
+CLASS_SETS = {"sign": datasets.SIGN_MNIST_CLASSES, "mnist": datasets.MNIST_CLASSES}
+
+
+@dataclass
+class Source:
+    path: Path
+    weight: float = 1.0
+
+
+@dataclass
+class DataPlan:
+    """What to load: training sources with weights, test sources, and how to name classes."""
+
+    train: list
+    test: list = field(default_factory=list)
+    classes: Optional[list] = None
+    label_column: Optional[str] = None
+
+    def to_dict(self) -> dict:
+        return {"train": [{"path": str(s.path), "weight": s.weight} for s in self.train],
+                "test": [str(p) for p in self.test], "classes": self.classes, "label_column": self.label_column}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataPlan":
+        return cls([Source(Path(s["path"]), float(s["weight"])) for s in data["train"]],
+                   [Path(p) for p in data["test"]], data.get("classes"), data.get("label_column"))
+
+
+def parse_source(text: str) -> Source:
+    """`PATH` or `PATH@WEIGHT`."""
+    match = re.fullmatch(r"(.+)@([0-9]*\.?[0-9]+)", text)
+    if match and not Path(text).exists():
+        return Source(Path(match.group(1)), float(match.group(2)))
+    return Source(Path(text))
+
+
+def _find(folder: Path, names: Sequence[str], what: str) -> Path:
+    for name in names:
+        if (folder / name).exists():
+            return folder / name
+    raise DataError(f"{folder}: no {what} found (looked for {' or '.join(names)})")
+
+
+def class_names(choice: Optional[str]) -> Optional[list]:
+    """`sign`, `mnist`, a comma-separated list, or None (take names from the data)."""
+    if choice in (None, "", "auto"):
+        return None
+    if choice in CLASS_SETS:
+        return list(CLASS_SETS[choice])
+    names = [n.strip() for n in choice.split(",") if n.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise DataError(f"--classes needs sign, mnist or at least two distinct comma-separated names, not {choice!r}")
+    return names
+
+
+def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Sequence[str] = (),
+         test: Sequence[str] = (), classes: Optional[str] = None, label_column: Optional[str] = None) -> DataPlan:
+    """Turn the command-line data options into a DataPlan."""
+    sources = [parse_source(t) for t in train]
+    tests = [Path(t) for t in test]
+    if data is not None and not sources:
+        dataset = dataset or "sign"
+        if dataset not in DATASETS:
+            raise DataError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+        folder = Path(data)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data folder not found")
+        train_names, test_names = _FILES[dataset]
+        sources = [Source(_find(folder, train_names, f"{dataset} training data"))]
+        if not tests:
+            tests = [_find(folder, test_names, f"{dataset} test data")]
+        classes = classes or (dataset if dataset in CLASS_SETS else None)
+    if not sources:
+        raise DataError("no training data: give --data DIR (with --dataset) or --train PATH")
+    if classes is None and any(s.path.name.lower().startswith("sign_mnist") for s in sources):
+        classes = "sign"
+    if classes is None and any("idx" in s.path.name for s in sources):
+        classes = "mnist"
+    return DataPlan(sources, tests, class_names(classes), label_column)
+
+
+def _load(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
+          grow: bool) -> Dataset:
+    if path.is_dir():
+        folders = [f.name for f in datasets._class_folders(path)]
+        missing = [n for n in folders if n not in classes]
+        if missing and grow:
+            classes.extend(missing)
+        return datasets.load_folder(path, spec, classes)
+    return datasets.load_path(path, spec, classes or None, label_column)
+
+
+def load(plan_: DataPlan, spec: PreprocessSpec):
+    """(training Dataset, per-image weights or None, test Dataset or None) for a plan."""
+    classes = list(plan_.classes or [])
+    if not classes and all(s.path.is_dir() for s in plan_.train):
+        classes = sorted({f.name for s in plan_.train for f in datasets._class_folders(s.path)})
+    parts, weights = [], []
+    for source in plan_.train:
+        part = _load(source.path, classes, spec, plan_.label_column, grow=True)
+        if not classes:
+            classes = list(part.classes)
+        parts.append(part)
+        weights.append(np.full(len(part), source.weight, np.float32))
+    for part in parts:
+        part.classes = classes
+    train = datasets.merge(parts, classes)
+    if train.images.shape[1:] != (spec.size, spec.size):
+        raise DataError(f"{plan_.train[0].path}: images are {train.images.shape[1]}x{train.images.shape[2]}, "
+                        f"the model input is {spec.size}x{spec.size} (use --size {train.images.shape[1]} or image folders)")
+    sample_weight = np.concatenate(weights) if any(s.weight != 1.0 for s in plan_.train) else None
+    test = None
+    if plan_.test:
+        test = datasets.merge([_load(p, classes, spec, plan_.label_column, grow=False) for p in plan_.test], classes)
+        datasets.check_test_classes(train, test, ", ".join(map(str, plan_.test)))
+    return train, sample_weight, test
