@@ -4,9 +4,9 @@ Training (image folders), conversion (calibration, self-test images) and the dev
 (camera frames) all call `preprocess`, driven by the `PreprocessSpec` stored in the
 bundle, so what the model sees on the Pi is exactly what it saw in training.
 
-Steps, in order: region of interest -> resize to `size` x `size` with `resize` filter
--> grayscale (ITU-R 601 luma, as PIL's "L") -> limited-to-full range luma where the
-source says so -> optional inversion. `Quantizer` then maps the uint8 image to the
+Steps, in order: region of interest -> grayscale (ITU-R 601 luma, as PIL's "L") ->
+resize to `size` x `size` with the `resize` filter -> limited-to-full range luma where
+the source says so -> optional inversion. `Quantizer` then maps the uint8 image to the
 model's int8 input through a 256-entry lookup table.
 """
 from __future__ import annotations
@@ -167,13 +167,12 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
         image = Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
     else:
         crop = np.ascontiguousarray(frame[top:bottom, left:right])
+        # Gray before resizing: one channel to resample instead of three.
         image = Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw",
-                                 _PIL_RAWMODE[layout], 0, 1)
+                                 _PIL_RAWMODE[layout], 0, 1).convert("L")
     size = (spec.size, spec.size)
     if image.size != size:
         image = image.resize(size, RESIZE_FILTERS[spec.resize])
-    if image.mode != "L":
-        image = image.convert("L")
     out = np.asarray(image, dtype=np.uint8)
     if limited_range:
         out = _LIMITED_TO_FULL[out]

@@ -49,12 +49,12 @@ def sign_small(data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_dir(sign_small, tmp_path_factory) -> Path:
-    """`edgesign train` output: the article model, 3 epochs on 3,000 real Sign MNIST images."""
+    """`edgesign train` output: the article model, 10 epochs on 3,000 real Sign MNIST images."""
     from edgesign.device.cli import main
 
     out = tmp_path_factory.mktemp("trained") / "train"
     code = main(["train", "--train", str(sign_small[0]), "--test", str(sign_small[1]), "--preset", "article",
-                 "--epochs", "3", "--out", str(out), "--quiet"])
+                 "--epochs", "10", "--out", str(out), "--quiet"])
     assert code == 0
     return out
 

@@ -1,0 +1,146 @@
+"""Training, conversion and the float-vs-int8 report, on real Sign MNIST rows."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+from edgesign.device.cli import main
+from edgesign.device.preprocess import PreprocessSpec
+from edgesign.train import datasets, models, trainer
+
+
+def test_article_preset_is_the_articles_55801_parameter_model():
+    model = models.build("article", (28, 28, 1), 25)
+    assert model.count_params() == 55801
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+    assert model.layers[-2].rate == 0.4
+
+
+def test_improved_preset_stays_within_56k_parameters():
+    assert models.build("improved", (28, 28, 1), 25).count_params() <= 56_000
+
+
+def test_stratified_split_takes_the_same_share_of_every_class():
+    labels = np.repeat(np.arange(5), [100, 50, 20, 10, 2])
+    train, val = trainer.stratified_split(labels, 0.1, seed=3)
+    assert np.bincount(labels[val]).tolist() == [10, 5, 2, 1, 1]
+    assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == len(labels)
+    again = trainer.stratified_split(labels, 0.1, seed=3)[1]
+    assert np.array_equal(val, again)
+
+
+def test_training_writes_model_history_plot_and_metadata(trained_dir, data_dir):
+    assert sorted(p.name for p in trained_dir.iterdir()) == ["history.csv", "history.png", "metadata.json",
+                                                             "model.keras"]
+    meta = json.loads((trained_dir / "metadata.json").read_text())
+    assert meta["parameters"] == 55801 and meta["preset"] == "article"
+    assert meta["classes"] == datasets.SIGN_MNIST_CLASSES
+    assert PreprocessSpec.from_dict(meta["preprocess"]) == PreprocessSpec()
+    assert meta["config"]["seed"] == 42 and meta["config"]["epochs"] == 10
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(meta["versions"])
+    assert all(len(s["sha256"]) == 64 for s in meta["data"]["train"] + meta["data"]["test"])
+    history = (trained_dir / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 11
+    assert meta["test_accuracy"] > 0.3  # 10 epochs on 3,000 images: far above chance (4%)
+
+
+def test_bundle_model_has_int8_input_and_output(bundle_dir):
+    interpreter = Interpreter(model_path=str(bundle_dir / "model.tflite"))
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert inp["dtype"] == np.int8 and out["dtype"] == np.int8
+    assert list(inp["shape"]) == [1, 28, 28, 1] and list(out["shape"]) == [1, 25]
+    meta = json.loads((bundle_dir / "metadata.json").read_text())
+    assert meta["input"]["scale"] == pytest.approx(inp["quantization"][0])
+    assert meta["input"]["zero_point"] == inp["quantization"][1]
+    assert (bundle_dir / "labels.txt").read_text().split() == datasets.SIGN_MNIST_CLASSES
+
+
+def test_report_numbers_agree_with_a_direct_evaluation(converted_dir, sign_small):
+    """Accuracy of every variant recomputed here with Keras and the raw LiteRT interpreter."""
+    import keras
+
+    report = json.loads((converted_dir / "report.json").read_text())
+    test = datasets.load_csv(sign_small[1], classes=datasets.SIGN_MNIST_CLASSES)
+    x = test.images.astype(np.float32)[..., None] / 255.0
+    model = keras.models.load_model(report["model"]["train_dir"] + "/model.keras")
+    keras_pred = model.predict(x, verbose=0).argmax(1)
+    assert report["models"]["keras_float"]["accuracy"] == pytest.approx(np.mean(keras_pred == test.labels))
+
+    interpreter = Interpreter(model_path=str(converted_dir / "model_int8.tflite"))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    scale, zero = inp["quantization"]
+    predictions = []
+    for image in x:
+        q = np.clip(np.round(image / scale) + zero, -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], q[None])
+        interpreter.invoke()
+        predictions.append(interpreter.get_tensor(out["index"])[0].argmax())
+    int8_accuracy = np.mean(np.asarray(predictions) == test.labels)
+    assert report["models"]["tflite_int8"]["accuracy"] == pytest.approx(int8_accuracy)
+    agreement = np.mean(np.asarray(predictions) == keras_pred)
+    assert report["int8_vs_float"]["top1_agreement"] == pytest.approx(agreement)
+    drop = 100 * (np.mean(keras_pred == test.labels) - int8_accuracy)
+    assert report["int8_vs_float"]["accuracy_drop_points"] == pytest.approx(drop)
+    confusion = np.asarray(report["confusion"]["tflite_int8"])
+    assert confusion.sum() == len(test) and np.trace(confusion) == round(int8_accuracy * len(test))
+    a = report["per_class"][0]
+    assert a["class"] == "A" and a["support"] == int(np.sum(test.labels == 0))
+
+
+def test_report_has_markdown_pictures_and_latency(converted_dir):
+    text = (converted_dir / "report.md").read_text()
+    for needle in ("| test accuracy |", "top-1 agreement", "## Per class", "confusion_int8.png"):
+        assert needle in text
+    for png in ("confusion_float.png", "confusion_int8.png"):
+        assert (converted_dir / png).stat().st_size > 5000
+    report = json.loads((converted_dir / "report.json").read_text())
+    for key in ("keras_float", "tflite_float32", "tflite_int8"):
+        timing = report["models"][key]["latency_ms"]
+        assert 0 < timing["median"] <= timing["p95"]
+    assert report["models"]["tflite_int8"]["bytes"] < report["models"]["tflite_float32"]["bytes"] / 3
+
+
+def test_gate_fails_when_threshold_is_below_the_measured_drop(trained_dir, converted_dir, tmp_path, capsys):
+    measured = json.loads((converted_dir / "report.json").read_text())["gate"]["drop"]
+    out = tmp_path / "gated"
+    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "200",
+                 "--max-drop", f"{measured - 0.05:.4f}"])
+    assert code == 3
+    assert "more than --max-drop" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["gate"]["passed"] is False
+    assert (out / "report.md").exists() and not (out / "bundle").exists()
+
+
+def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "convert"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier result")
+    broken = tmp_path / "photos" / "A"
+    broken.mkdir(parents=True)
+    (broken / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
+    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "50",
+                 "--eval", str(tmp_path / "photos")])
+    assert code == 2
+    assert "bad.jpg: unreadable image" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch):
+    from edgesign.train import plots
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "history_plot", interrupted)
+    out = tmp_path / "train"
+    code = main(["train", "--train", str(sign_small[0]), "--preset", "article", "--epochs", "1", "--out", str(out),
+                 "--quiet"])
+    assert code == 130
+    assert list(tmp_path.iterdir()) == []
