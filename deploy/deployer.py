@@ -94,7 +94,8 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"{wh}",
         f"3 upload    rsync wheels -> {root}/wheelhouse/, bundle + edgesign wheel -> "
         f"{root}/releases/<time>-<hash>/" + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
-        f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index 'edgesign[device]'",
+        f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index 'edgesign[device]' "
+        f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
         "5 selftest  venv/bin/edgesign selftest --bundle bundle  (failure: release removed, current kept)",
         f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
     ]
@@ -122,6 +123,7 @@ def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tup
         project = Path(shutil.copy2(given, wheels))
     else:
         project = wheelhouse.build_project_wheel(wheels)
+    wheelhouse.write_constraints(wheels)
     if opts.wheelhouse:
         deps = opts.wheelhouse
         if not any(deps.glob("*.whl")):

@@ -10,10 +10,11 @@ set -eu
 
 ROOT=${1:-${EDGESIGN_PI_ROOT:-/var/cache/edgesign/pi-arm64}}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=python3,python3-venv,openssh-server,rsync,procps
+# python3-numpy: Raspberry Pi OS ships apt's numpy (for picamera2); the deployed venv must use it.
+PACKAGES=python3,python3-venv,python3-numpy,openssh-server,rsync,procps
 READY=.edgesign-pi-image-ready
 
-if [ -f "$ROOT/$READY" ]; then
+if [ -f "$ROOT/$READY" ] && grep -qx "packages=$PACKAGES" "$ROOT/$READY"; then
     echo "pi-image: $ROOT is ready (delete it to rebuild)"
     exit 0
 fi
@@ -47,7 +48,7 @@ chroot "$PARTIAL" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/u
 chroot "$PARTIAL" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/bin/apt-get clean
 rm -f "$PARTIAL"/etc/ssh/ssh_host_*  # the test server makes throwaway host keys per run
 mkdir -p "$PARTIAL/run/sshd"
-echo "bookworm arm64 $(date -u +%FT%TZ)" > "$PARTIAL/$READY"
+printf 'bookworm arm64 %s\npackages=%s\n' "$(date -u +%FT%TZ)" "$PACKAGES" > "$PARTIAL/$READY"
 
 rm -rf "$ROOT"
 mv "$PARTIAL" "$ROOT"

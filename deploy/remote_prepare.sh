@@ -15,7 +15,8 @@ step "venv ($py -m venv --system-site-packages)"
 step "pip install (offline, from the uploaded wheels)"
 wheel=$(ls wheels/edgesign-*.whl)
 venv/bin/python -m pip install --no-index --find-links "$root/wheelhouse" --find-links wheels \
-    --disable-pip-version-check --no-warn-script-location --no-cache-dir "$wheel[device]" || exit 11
+    --constraint wheels/constraints.txt --disable-pip-version-check --no-warn-script-location \
+    --no-cache-dir "$wheel[device]" || exit 11
 
 step "selftest"
 venv/bin/edgesign selftest --bundle bundle || exit 12

@@ -21,6 +21,18 @@ log = logging.getLogger(__name__)
 #: The project folders that make up the distribution (see pyproject.toml package-dir).
 PROJECT_PARTS = ("train", "convert", "device", "deploy")
 OLDEST_MANYLINUX = 17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
+#: Pins for the Pi's venv. Raspberry Pi OS bookworm's apt picamera2/simplejpeg are built for its
+#: numpy 1.24; the venv sees them (--system-site-packages), and a numpy 2 in the venv would shadow
+#: that numpy and break them. ml_dtypes (a LiteRT dependency) needs numpy>=2 from 0.5 on.
+PI_CONSTRAINTS = ("numpy<2", "ml-dtypes<0.5")
+CONSTRAINTS_FILE = "constraints.txt"
+
+
+def write_constraints(folder: Path) -> Path:
+    """The Pi pins as a pip constraints file in `folder` (used for download and for the Pi's install)."""
+    path = folder / CONSTRAINTS_FILE
+    path.write_text("".join(line + "\n" for line in PI_CONSTRAINTS))
+    return path
 
 
 def cache_root() -> Path:
@@ -88,7 +100,7 @@ def download_dependencies(project_wheel: Path, python_version: str, tags: list, 
     dest.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
             "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
-            "--dest", str(dest)]
+            "--dest", str(dest), "--constraint", str(write_constraints(dest))]
     for tag in tags:
         argv += ["--platform", tag]
     argv.append(f"{project_wheel}[device]")
@@ -117,10 +129,12 @@ def cached_dependencies(project_wheel: Path, python_version: str, tags: list, ca
     """A folder of the device extra's wheels for this Python/platform, downloaded only when stale."""
     cache = cache or cache_root()
     folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}"
-    stamp_text = "\n".join(requirements_of(project_wheel)) + "\n"
+    stamp_text = "\n".join(requirements_of(project_wheel) + list(PI_CONSTRAINTS)) + "\n"
     stamp = folder / "requirements.stamp"
     if stamp.is_file() and stamp.read_text() == stamp_text and any(folder.glob("*.whl")):
         return folder
+    for old in folder.glob("*.whl"):  # requirements or pins changed: start from an empty folder
+        old.unlink()
     download_dependencies(project_wheel, python_version, tags, folder)
     stamp.write_text(stamp_text)
     return folder

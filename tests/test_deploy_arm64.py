@@ -30,17 +30,20 @@ def test_deploy_and_selftest_on_arm64(pi_arm64, bundle_dir):
     assert (root / "current").readlink() == Path("releases") / outcome.release
     info = json.loads((release / "release.json").read_text())
     assert info["pi"]["machine"] == "aarch64" and info["pi"]["os"].startswith("Debian GNU/Linux 12")
-    # The venv holds the aarch64 wheels from the host-built wheelhouse, not anything of the host's.
+    # The venv holds the aarch64 wheels from the host-built wheelhouse...
     site = next((release / "venv" / "lib").glob("python3.11/site-packages"))
-    litert = next(site.glob("ai_edge_litert-*.dist-info"))
-    assert "aarch64" in (litert / "WHEEL").read_text()
-    numpy_core = next(site.glob("numpy/_core/_multiarray_umath*.so"))
-    assert numpy_core.read_bytes()[18] == 0xB7  # ELF e_machine EM_AARCH64
+    assert "aarch64" in (next(site.glob("ai_edge_litert-*.dist-info")) / "WHEEL").read_text()
+    litert_so = next(site.glob("ai_edge_litert/**/*.so"))
+    assert litert_so.read_bytes()[18] == 0xB7  # ELF e_machine EM_AARCH64
+    assert next(site.glob("ml_dtypes-*.dist-info")).name.startswith("ml_dtypes-0.4.")
+    # ...but numpy is apt's, as on Raspberry Pi OS (picamera2 is built against it): not shadowed.
+    assert not list(site.glob("numpy*"))
 
     # Run the self-test again as a user at the Pi would, and read its verdict.
     proc = subprocess.run(["ssh", "-F", str(pi_arm64.ssh_config), pi_arm64.alias,
-                           "uname -m; edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"],
+                           "uname -m; edgesign/current/venv/bin/python -c 'import numpy; print(numpy.__file__)'; "
+                           "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("aarch64\n")
+    assert proc.stdout.startswith("aarch64\n/usr/lib/python3/dist-packages/numpy/__init__.py\n")
     assert "selftest PASS" in proc.stdout and "identical to the host's" in proc.stdout
