@@ -19,7 +19,11 @@ if [ -f "$ROOT/$READY" ] && grep -qx "packages=$PACKAGES" "$ROOT/$READY"; then
     exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "pi-image: needs root (debootstrap and chroot)" >&2; exit 1; }
-command -v debootstrap >/dev/null || { echo "pi-image: apt-get install debootstrap qemu-user-static binfmt-support" >&2; exit 1; }
+if ! command -v debootstrap >/dev/null || [ ! -x /usr/libexec/qemu-binfmt/aarch64-binfmt-P ]; then
+    echo "pi-image: installing debootstrap qemu-user-static binfmt-support with apt"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        debootstrap qemu-user-static binfmt-support >/dev/null
+fi
 if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
     # binfmt_misc is often not mounted inside containers; the kernel supports it here.
     [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
