@@ -48,8 +48,9 @@ def explain_ssh_failure(target: Target, stderr: str) -> str:
         return (f"{where} refused the login (key not accepted): check --identity / your ssh agent, "
                 f"and that your public key is in ~/.ssh/authorized_keys on the Pi ({text.splitlines()[-1]})")
     if "host key verification failed" in low or "remote host identification has changed" in low:
-        return (f"{where}: host key verification failed; if the Pi was reinstalled, remove its old "
-                f"key with `ssh-keygen -R HOST` and connect once by hand")
+        return (f"{where}: host key verification failed: the Pi's key is not (or no longer) in your "
+                "known_hosts. Connect once with `ssh HOST` to accept it (or pass -o "
+                "StrictHostKeyChecking=accept-new); if the Pi was reinstalled, `ssh-keygen -R HOST` first")
     for marker in ("could not resolve", "connection refused", "no route to host", "timed out",
                    "network is unreachable", "connection closed", "connection reset", "broken pipe"):
         if marker in low:

@@ -168,6 +168,14 @@ def test_refused_key_and_unreachable_host_say_so(ssh_server, bundle_dir, first, 
     assert "Traceback" not in proc.stderr
     assert current_of(ssh_server) == f"releases/{first[0].release}"
 
+    # A Pi whose host key we do not know yet: refused, with how to accept it.
+    strangers = tmp_path / "empty_known_hosts"
+    strangers.write_text("")
+    unknown = Target(f"{ssh_server.user}@127.0.0.1", port=ssh_server.port, identity=ssh_server.key,
+                     ssh_options=[f"UserKnownHostsFile={strangers}", "StrictHostKeyChecking=yes"])
+    with pytest.raises(DeployError, match="host key verification failed.*accept-new"):
+        list_releases(Remote(unknown))
+
 
 def test_missing_python_is_reported_before_uploading(ssh_server, bundle_dir, first):
     with pytest.raises(DeployError, match="no `python3.99` on"):
@@ -226,6 +234,9 @@ def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first):
         rollback(ssh_server.target(), echo=lambda l: None)
     assert rollback(ssh_server.target(), to=current, echo=lambda l: None) == current
     assert current_of(ssh_server) == f"releases/{current}"
+    listed = run_cli("releases", *ssh_server.cli_args())
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [f"* {current}", f"  {first[0].release}"]
 
 
 def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
