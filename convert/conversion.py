@@ -105,7 +105,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     if not plan.test:
         raise DataError("no test set to evaluate on: training had none, so pass --test PATH")
     say("loading data ...")
-    train, _, test_set = sources.load(plan, spec)
+    train, _, test_set = sources.load(plan, spec, check_test=False)  # the model already knows its classes
     _check_hashes(meta["data"].get("train", []) + meta["data"].get("test", []),
                   train.sources + test_set.sources)
     model = keras.models.load_model(Path(train_dir) / MODEL_FILE)

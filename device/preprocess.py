@@ -87,8 +87,8 @@ class PreprocessSpec:
         return cls(**data)
 
 
-def roi_box(height: int, width: int, spec: PreprocessSpec, gray: Optional[np.ndarray] = None):
-    """The (left, top, right, bottom) pixel box of the region of interest in a frame."""
+def roi_box(height: int, width: int, spec: PreprocessSpec):
+    """The (left, top, right, bottom) pixel box of a fixed region of interest (center, full, box)."""
     if spec.roi == "full":
         return 0, 0, width, height
     if spec.roi == "box":
@@ -97,10 +97,6 @@ def roi_box(height: int, width: int, spec: PreprocessSpec, gray: Optional[np.nda
         right = max(left + 1, int(round((x + w) * width)))
         bottom = max(top + 1, int(round((y + h) * height)))
         return left, top, min(right, width), min(bottom, height)
-    if spec.roi == "hand":
-        from .hand import hand_box  # only frames that ask for it pay for it
-
-        return hand_box(gray, spec)
     side = max(1, int(round(min(height, width) * float(spec.crop))))
     left, top = (width - side) // 2, (height - side) // 2
     return left, top, left + side, top + side
@@ -161,8 +157,12 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     """
     height, frame_width = frame_size(frame, layout, width)
     plane = _gray_plane(frame, layout, width)
-    search = _luma_for_search(frame, layout, width) if spec.roi == "hand" else None
-    left, top, right, bottom = roi_box(height, frame_width, spec, search)
+    if spec.roi == "hand":
+        from .hand import hand_box  # only specs that ask for it pay for it
+
+        left, top, right, bottom = hand_box(frame, layout, width, height, frame_width, spec)
+    else:
+        left, top, right, bottom = roi_box(height, frame_width, spec)
     if plane is not None:
         image = Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
     else:
@@ -179,15 +179,6 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     if spec.invert:
         out = 255 - out
     return out
-
-
-def _luma_for_search(frame: np.ndarray, layout: str, width: Optional[int]) -> np.ndarray:
-    plane = _gray_plane(frame, layout, width)
-    if plane is not None:
-        return plane
-    crop = np.ascontiguousarray(frame)
-    image = Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw", _PIL_RAWMODE[layout], 0, 1)
-    return np.asarray(image.convert("L"))
 
 
 def layout_of_image(image: Image.Image) -> tuple[np.ndarray, str]:

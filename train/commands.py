@@ -98,6 +98,31 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_train)
 
+    p = subparsers.add_parser(
+        "finetune", help="adapt a trained model to your own photos (few epochs, optionally frozen early layers)",
+        description="Start from an `edgesign train` output and train a few more epochs on new data, "
+                    "typically a folder of photos collected with `edgesign collect`. Classes are matched "
+                    "by folder name; the model's preprocessing is kept. Convert the result as usual.",
+        epilog="example: edgesign finetune --from artifacts/train --train data/mine --freeze 2 "
+               "--out artifacts/finetune && edgesign convert --train-dir artifacts/finetune")
+    p.add_argument("--from", dest="base", default="artifacts/train", metavar="DIR",
+                   help="the trained model to start from (default: %(default)s)")
+    add_data_arguments(p)
+    group = p.add_argument_group("fine-tuning")
+    group.add_argument("--freeze", type=int, default=0, metavar="N",
+                       help="keep the first N weight layers (convolutions first) fixed (default 0)")
+    group.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
+    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    group.add_argument("--learning-rate", type=float, default=5e-4,
+                       help="initial learning rate, lower than training's (default 0.0005)")
+    group.add_argument("--val-fraction", type=float, default=0.1, help="validation share per class (default 0.1)")
+    group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    group.add_argument("--no-augment", dest="augment", action="store_false", help="turn off augmentation")
+    group.add_argument("--augment-strength", type=float, default=0.5, help="augmentation scale (default 0.5)")
+    p.add_argument("--out", default="artifacts/finetune", help="output folder (default artifacts/finetune)")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    p.set_defaults(func=_run_finetune)
+
 
 def _run_data(args) -> int:
     from . import explore, sources
@@ -138,4 +163,19 @@ def _run_train(args) -> int:
           + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else "")
           + f", {meta['training_seconds']:.0f} s")
     print(f"saved to {args.out}/ (model.keras, history.csv, history.png, metadata.json)")
+    return 0
+
+
+def _run_finetune(args) -> int:
+    import sys
+
+    from .finetune import finetune
+
+    meta = finetune(args.base, args.out, plan_from_args(args), freeze=args.freeze, epochs=args.epochs,
+                    batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
+                    seed=args.seed, augment=args.augment, augment_strength=args.augment_strength,
+                    verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
+    print(f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation accuracy "
+          f"{meta['validation_accuracy']:.4f}"
+          + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else ""))
     return 0

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgesign.device.errors import DataError
-from edgesign.device.preprocess import PreprocessSpec
+from edgesign.device.preprocess import PreprocessSpec, preprocess
 
 from . import datasets
 from .datasets import Dataset
@@ -115,11 +115,25 @@ def _load(path: Path, classes: list, spec: PreprocessSpec, label_column: Optiona
         if missing and grow:
             classes.extend(missing)
         return datasets.load_folder(path, spec, classes)
-    return datasets.load_path(path, spec, classes or None, label_column)
+    data = datasets.load_path(path, spec, classes or None, label_column)
+    return resized(data, spec)
 
 
-def load(plan_: DataPlan, spec: PreprocessSpec):
-    """(training Dataset, per-image weights or None, test Dataset or None) for a plan."""
+def resized(data: Dataset, spec: PreprocessSpec) -> Dataset:
+    """CSV and IDX images are already the model's view (cropped, gray): only bring them to `spec.size`."""
+    if data.images.shape[1:] == (spec.size, spec.size):
+        return data
+    view = PreprocessSpec(size=spec.size, roi="full", resize=spec.resize)
+    images = np.stack([preprocess(image, "gray", view) for image in data.images])
+    return Dataset(images, data.labels, data.classes, data.sources)
+
+
+def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True):
+    """(training Dataset, per-image weights or None, test Dataset or None) for a plan.
+
+    `check_test` refuses a test set with classes the training data lacks (fine-tuning turns it
+    off: the model learned those classes before).
+    """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):
         classes = sorted({f.name for s in plan_.train for f in datasets._class_folders(s.path)})
@@ -133,12 +147,10 @@ def load(plan_: DataPlan, spec: PreprocessSpec):
     for part in parts:
         part.classes = classes
     train = datasets.merge(parts, classes)
-    if train.images.shape[1:] != (spec.size, spec.size):
-        raise DataError(f"{plan_.train[0].path}: images are {train.images.shape[1]}x{train.images.shape[2]}, "
-                        f"the model input is {spec.size}x{spec.size} (use --size {train.images.shape[1]} or image folders)")
     sample_weight = np.concatenate(weights) if any(s.weight != 1.0 for s in plan_.train) else None
     test = None
     if plan_.test:
         test = datasets.merge([_load(p, classes, spec, plan_.label_column, grow=False) for p in plan_.test], classes)
-        datasets.check_test_classes(train, test, ", ".join(map(str, plan_.test)))
+        if check_test:
+            datasets.check_test_classes(train, test, ", ".join(map(str, plan_.test)))
     return train, sample_weight, test

@@ -1,0 +1,51 @@
+"""Fine-tuning: adapt a trained model to new photos, keeping its classes and preprocessing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesign.device.errors import DataError
+from edgesign.device.preprocess import PreprocessSpec
+
+from . import sources
+from .trainer import MODEL_FILE, TrainConfig, train
+
+
+def freeze_first(model, count: int) -> list:
+    """Make the first `count` layers that have weights untrainable; returns their names."""
+    frozen = []
+    for layer in model.layers:
+        if len(frozen) >= count:
+            break
+        if layer.weights:
+            layer.trainable = False
+            frozen.append(layer.name)
+    if len(frozen) < count:
+        raise DataError(f"--freeze {count}: the model has only {len(frozen)} layers with weights")
+    return frozen
+
+
+def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epochs: int = 8, batch_size: int = 64,
+             learning_rate: float = 5e-4, val_fraction: float = 0.1, seed: int = 42, augment: bool = True,
+             augment_strength: float = 0.5, verbose: int = 1) -> dict:
+    """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does."""
+    import keras
+
+    from edgesign.convert.conversion import read_training
+
+    base = read_training(base_dir)
+    spec = PreprocessSpec.from_dict(base["preprocess"])
+    plan.classes = list(base["classes"])
+    if not plan.test:  # keep measuring on what the base model was tested on
+        plan.test = sources.DataPlan.from_dict(base["data"]["plan"]).test
+    data, weights, test = sources.load(plan, spec, check_test=False)
+    if data.classes != base["classes"]:
+        raise DataError(f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']):])}")
+    model = keras.models.load_model(Path(base_dir) / MODEL_FILE)
+    frozen = freeze_first(model, freeze)
+    config = TrainConfig(preset=base["preset"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         val_fraction=val_fraction, seed=seed, augment=augment, augment_strength=augment_strength)
+    info = {"plan": plan.to_dict(), "train": data.sources, "test": test.sources if test is not None else [],
+            "finetuned_from": {"dir": str(base_dir), "preset": base["preset"], "frozen_layers": frozen,
+                               "base_test_accuracy": base.get("test_accuracy")}}
+    return train(data, config, spec, out_dir, test=test, sample_weight=weights, data_info=info, verbose=verbose,
+                 initial_model=model)
