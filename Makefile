@@ -1,4 +1,4 @@
-# edgesign: `make setup`, then `make train convert` on the host, `make deploy PI=user@host`.
+# edgesign. On a fresh machine: `make all DATA=...` (set up, train, convert) and `make test DATA=...`.
 PYTHON  ?= python3
 DATA    ?= ../shared/data
 DATASET ?= sign
@@ -6,14 +6,28 @@ PRESET  ?= improved
 OUT     ?= artifacts
 EPOCHS  ?=
 ARGS    ?=
+SUDO    ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help setup train convert micro test bench clean
+.PHONY: help all setup system-deps train convert micro test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
-setup:  ## install edgesign with the host, device and test extras (editable)
-	$(PYTHON) -m pip install -e '.[dev]'
+all: setup  ## set up, then train PRESET on DATASET and convert it: the main job
+	$(MAKE) train convert
+
+setup: system-deps  ## install edgesign with the host, device, micro and test extras (editable)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+# ssh, rsync and sshd for deploy and its tests, g++ for the TFLite Micro source check; apt only if missing.
+SYSTEM_TOOLS = ssh:openssh-client rsync:rsync /usr/sbin/sshd:openssh-server g++:g++
+system-deps:  ## install the few Debian packages deploy and the tests use (when missing and apt-get exists)
+	@need=""; for t in $(SYSTEM_TOOLS); do command -v "$${t%%:*}" >/dev/null 2>&1 || need="$$need $${t#*:}"; done; \
+	if [ -n "$$need" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$need"; $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	  else echo "please install:$$need (deploy and its tests need them)"; fi; \
+	fi
 
 train:  ## train PRESET on DATASET (sign|mnist|folder) from DATA into OUT/train
 	edgesign train --data $(DATA) --dataset $(DATASET) --preset $(PRESET) --out $(OUT)/train $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
@@ -29,7 +43,7 @@ MICRO_TEST ?= $(MICRO_TEST_$(DATASET))
 micro:  ## TFLite Micro C++ source (model_data.h/.cc), flash/arena and parity report, from OUT/convert/bundle into OUT/micro
 	edgesign micro --bundle $(OUT)/convert/bundle --out $(OUT)/micro $(if $(MICRO_TEST),--test $(MICRO_TEST)) $(ARGS)
 
-test:  ## run the test suite on the real data in DATA
+test: setup  ## set up, then run the test suite on the real data in DATA
 	EDGESIGN_DATA=$(DATA) $(PYTHON) -m pytest
 
 bench:  ## run the benchmarks on the full data (prints tables)
