@@ -44,6 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-service", action="store_true", help="do not install or restart edgesign.service")
     p.add_argument("--run-args", default="", metavar="ARGS",
                    help="extra arguments for `edgesign run` in the service, e.g. '--source webcam:0 --speak'")
+    p.add_argument("--selftest-tolerance", type=int, default=1, metavar="LSB",
+                   help="largest int8 difference from the host's outputs the Pi's self-test accepts "
+                        "(default 1: aarch64 kernels may round 1 LSB differently; 0 = bit exact)")
     p.add_argument("--bwlimit", type=int, metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit)")
     p.add_argument("--dry-run", action="store_true", help="print the plan; do not contact the Pi")
     p.set_defaults(func=_run_deploy)
@@ -80,6 +83,7 @@ def _run_deploy(args) -> int:
     opts = DeployOptions(bundle=Path(args.bundle), wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
                          python=args.python, keep=args.keep, service=not args.no_service,
                          run_args=tuple(shlex.split(args.run_args)), bwlimit=args.bwlimit,
+                         selftest_tolerance=args.selftest_tolerance,
                          dry_run=args.dry_run)
     deploy(_target(args), opts, echo=lambda line: print(line, flush=True))
     return 0

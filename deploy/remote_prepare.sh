@@ -1,10 +1,11 @@
 # Build a release's venv from the uploaded wheels, self-test the bundle, then mark it complete.
-# Arguments: ROOT RELEASE_ID PYTHON RELEASE_JSON. Exit 10: venv, 11: pip, 12: self-test.
+# Arguments: ROOT RELEASE_ID PYTHON RELEASE_JSON TOLERANCE. Exit 10: venv, 11: pip, 12: self-test.
 set -u
 root=$1
 id=$2
 py=$3
 info=$4
+tolerance=$5
 case $root in /*) ;; *) root=$HOME/$root ;; esac
 cd "$root/releases/$id" || exit 1
 step() { echo "== $*"; }
@@ -19,7 +20,7 @@ venv/bin/python -m pip install --no-index --find-links "$root/wheelhouse" --find
     --no-cache-dir "$wheel[device]" || exit 11
 
 step "selftest"
-venv/bin/edgesign selftest --bundle bundle || exit 12
+venv/bin/edgesign selftest --bundle bundle --tolerance "$tolerance" || exit 12
 
 printf '%s\n' "$info" > release.json.tmp && mv release.json.tmp release.json
 step "ready"

@@ -60,6 +60,7 @@ def test_first_deploy_lays_out_a_selftested_release(ssh_server, bundle_dir, firs
     assert current_of(ssh_server) == f"releases/{outcome.release}"
     assert outcome.previous == "" and outcome.service == "no-systemd"
     assert any(line.startswith("service: skipped: no systemd") for line in lines)
+    assert any(line.startswith("selftest PASS") for line in lines)
     assert sorted(p.name for p in release.iterdir()) == ["bundle", "release.json", "venv", "wheels"]
     assert (release / "bundle" / "model.tflite").read_bytes() == (Path(bundle_dir) / "model.tflite").read_bytes()
     info = json.loads((release / "release.json").read_text())
