@@ -144,3 +144,9 @@ def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch
                  "--quiet"])
     assert code == 130
     assert list(tmp_path.iterdir()) == []
+
+
+def test_realworld_preset_fits_the_budget_with_a_32_pixel_input():
+    model = models.build("realworld", (32, 32, 1), 25)
+    assert model.count_params() <= 56_000
+    assert tuple(model.inputs[0].shape[1:]) == (32, 32, 1)

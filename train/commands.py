@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 #: epochs per preset when --epochs is not given (tuned to finish in about three minutes on 2 cores)
-DEFAULT_EPOCHS = {"article": 30, "improved": 20}
+DEFAULT_EPOCHS = {"article": 25, "improved": 20, "realworld": 20}
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> None:
@@ -33,7 +33,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> No
 def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     """The preprocessing spec, stored with the model and used unchanged on the device."""
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
-    group.add_argument("--size", type=int, default=28, help="model input side in pixels (default 28)")
+    group.add_argument("--size", type=int, default=None,
+                       help="model input side in pixels (default: the preset's, 28; realworld 32)")
     group.add_argument("--roi", choices=("center", "full", "box", "hand"), default="center",
                        help="region of interest: center square (default), full frame, a --box, or "
                             "the hand found in the frame")
@@ -49,7 +50,8 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
 def spec_from_args(args):
     from edgesign.device.preprocess import PreprocessSpec
 
-    return PreprocessSpec(size=args.size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
+    size = args.size or {"realworld": 32}.get(getattr(args, "preset", None), 28)
+    return PreprocessSpec(size=size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
                           invert=args.invert)
 
 
@@ -80,20 +82,22 @@ def register(subparsers) -> None:
     add_data_arguments(p)
     add_preprocess_arguments(p)
     group = p.add_argument_group("training")
-    group.add_argument("--preset", choices=("article", "improved"), default="improved",
-                       help="model architecture (default improved)")
+    group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
+                       help="model architecture: article (the reference CNN), improved (Sign MNIST), "
+                            "realworld (32x32, for camera frames; train it on photos too) (default improved)")
     group.add_argument("--epochs", type=int, default=None,
-                       help="epochs (default: article %(article)d, improved %(improved)d)" % DEFAULT_EPOCHS)
-    group.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
-    group.add_argument("--learning-rate", type=float, default=3e-3,
-                       help="initial Adam learning rate, cosine-decayed to 0 (default 0.003)")
+                       help="epochs (default: article %(article)d, improved %(improved)d, realworld %(realworld)d)"
+                       % DEFAULT_EPOCHS)
+    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    group.add_argument("--learning-rate", type=float, default=2e-3,
+                       help="initial Adam learning rate, cosine-decayed to 0 (default 0.002)")
     group.add_argument("--val-fraction", type=float, default=0.1,
                        help="stratified share of each class held out to pick the best epoch (default 0.1)")
     group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     group.add_argument("--no-augment", dest="augment", action="store_false",
                        help="turn off camera augmentation (rotation, shift, zoom, brightness, contrast)")
-    group.add_argument("--augment-strength", type=float, default=0.5,
-                       help="scale of the augmentation ranges (default 0.5)")
+    group.add_argument("--augment-strength", type=float, default=1.0,
+                       help="scale of the augmentation ranges (default 1)")
     p.add_argument("--out", default="artifacts/train", help="output folder (default artifacts/train)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_train)
@@ -118,7 +122,7 @@ def register(subparsers) -> None:
     group.add_argument("--val-fraction", type=float, default=0.1, help="validation share per class (default 0.1)")
     group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     group.add_argument("--no-augment", dest="augment", action="store_false", help="turn off augmentation")
-    group.add_argument("--augment-strength", type=float, default=0.5, help="augmentation scale (default 0.5)")
+    group.add_argument("--augment-strength", type=float, default=1.0, help="augmentation scale (default 1)")
     p.add_argument("--out", default="artifacts/finetune", help="output folder (default artifacts/finetune)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_finetune)

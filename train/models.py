@@ -47,7 +47,25 @@ def improved(input_shape=(28, 28, 1), n_classes=25) -> keras.Model:
     ], name="improved")
 
 
-PRESETS = {"article": article, "improved": improved}
+def realworld(input_shape=(32, 32, 1), n_classes=25) -> keras.Model:
+    """For real camera frames: 32x32 input, four batch-normalized conv blocks, global pooling; ~56k parameters."""
+    return keras.Sequential([
+        keras.Input(shape=input_shape),
+        *_conv_block(16),
+        *_conv_block(32),
+        *_conv_block(48),
+        layers.Conv2D(80, 3, padding="same", use_bias=False),
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.GlobalAveragePooling2D(),
+        layers.Dropout(0.3),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="realworld")
+
+
+PRESETS = {"article": article, "improved": improved, "realworld": realworld}
+#: the input side each preset is designed for (--size overrides it)
+INPUT_SIZES = {"article": 28, "improved": 28, "realworld": 32}
 
 
 def build(preset: str, input_shape=(28, 28, 1), n_classes: int = 25) -> keras.Model:

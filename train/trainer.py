@@ -32,8 +32,8 @@ class TrainConfig:
 
     preset: str = "improved"
     epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 3e-3
+    batch_size: int = 64
+    learning_rate: float = 2e-3
     val_fraction: float = 0.1
     seed: int = 42
     augment: bool = True
@@ -113,7 +113,7 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     """Train `model` in place on `data`; returns (history dict, best epoch, validation Dataset)."""
     import keras
 
-    from .augment import camera_augmenter
+    from .augment import AUGMENTERS, camera_augmenter
 
     if len(data) < 2:
         raise DataError("need at least two training images")
@@ -125,7 +125,8 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
                                                       warmup_target=None)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    augmenter = camera_augmenter(config.seed, config.augment_strength) if config.augment else None
+    make_augmenter = AUGMENTERS.get(config.preset, camera_augmenter)
+    augmenter = make_augmenter(config.seed, config.augment_strength) if config.augment else None
     train_ds = _batches(x[train_idx], data.labels[train_idx], None if w is None else w[train_idx],
                         config.batch_size, config.seed, augmenter)
     val_data = (x[val_idx], data.labels[val_idx]) if len(val_idx) else None

@@ -1,0 +1,95 @@
+"""Real hands: train a preset on Sign MNIST plus a photo folder, report accuracy on real photos.
+
+Targets (issue 6): int8 >= 85% on photos of other sessions (asl_photos/test), Sign MNIST test >= 99%
+for the same model, <= ~56k parameters, <= 64 KiB int8, camera frame rate on a Pi 4 class CPU.
+Runs the real `edgesign train` and `edgesign convert` commands; nothing here is specific to the
+photo set except the paths given on the command line.
+
+    EDGESIGN_DATA=../shared/data python benchmarks/bench_realworld.py [--preset realworld] [--photos DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from edgesign.device.cli import main as edgesign
+
+#: Cortex-A72 (Pi 4) int8 throughput assumed for the frame-rate estimate: NEON, 4 cores, XNNPACK;
+#: about 1 GMAC/s on one core is what small int8 CNNs reach there. An estimate, not a measurement.
+PI4_MACS_PER_SECOND_ONE_CORE = 1.0e9
+
+
+def macs(model) -> int:
+    """Multiply-accumulates of one inference, from the Keras layers (conv and dense)."""
+    total = 0
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if kind == "Conv2D":
+            h, w, c_out = layer.output.shape[1:]
+            kh, kw = layer.kernel_size
+            total += h * w * c_out * kh * kw * layer.input.shape[-1]
+        elif kind == "Dense":
+            total += layer.units * layer.input.shape[-1]
+    return int(total)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
+    parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
+    parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
+    parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
+    parser.add_argument("--out", default="artifacts/bench_realworld", help="output folder (default %(default)s)")
+    args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("give --data or set EDGESIGN_DATA")
+    data = Path(args.data)
+    photos = Path(args.photos or data / "asl_photos" / "train")
+    held_out = Path(args.eval or data / "asl_photos" / "test")
+    out = Path(args.out)
+    started = time.time()
+    code = edgesign(["train", "--train", str(data / "sign_mnist_train.csv.gz"), "--train", str(photos),
+                     "--test", str(data / "sign_mnist_test.csv.gz"), "--classes", "sign", "--preset", args.preset,
+                     "--out", str(out / "train"), "--quiet", *(["--epochs", str(args.epochs)] if args.epochs else [])])
+    seconds = time.time() - started
+    if code:
+        return code
+    edgesign(["convert", "--train-dir", str(out / "train"), "--out", str(out / "convert"), "--eval", str(held_out)])
+    report = json.loads((out / "convert" / "report.json").read_text())
+    import keras
+
+    model = keras.models.load_model(out / "train" / "model.keras")
+    n_macs = macs(model)
+    models, photos_eval = report["models"], report["extra_eval"][held_out.name]
+    host_ms = models["tflite_int8"]["latency_ms"]["median"]
+    pi_ms = 1e3 * n_macs / PI4_MACS_PER_SECOND_ONE_CORE
+    rows = [
+        ("preset", args.preset, ""),
+        ("parameters", f"{model.count_params():,}", "<= ~56,000"),
+        ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),
+        ("Sign MNIST test, float / int8", f"{100 * models['keras_float']['accuracy']:.2f}% / "
+                                          f"{100 * models['tflite_int8']['accuracy']:.2f}%", ">= 99%"),
+        (f"{held_out.name} photos, float / int8", f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
+                                                  f"{100 * photos_eval['tflite_int8']['accuracy']:.2f}%", "int8 >= 85%"),
+        ("tensor arena (TFLite Micro)", f"{report['micro']['arena_bytes_min']:,} B" if "micro" in report else "-", ""),
+        ("MACs per frame", f"{n_macs / 1e6:.2f} M", ""),
+        ("int8 invoke on this host (median)", f"{host_ms:.3f} ms", ""),
+        ("Pi 4 estimate, one core", f"{pi_ms:.1f} ms ({1000 / pi_ms:.0f} frames/s)", ">= 30 frames/s"),
+        ("training time", f"{seconds:.0f} s", ""),
+    ]
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    print()
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, width)))
+    print(f"\nPi estimate: {n_macs / 1e6:.2f} M multiply-accumulates at an assumed "
+          f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not measured on a Pi.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
