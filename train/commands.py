@@ -47,6 +47,32 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--invert", action="store_true", help="invert gray levels (dark ink on white paper)")
 
 
+def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) -> None:
+    """Epochs, batch, learning rate, validation, seed and augmentation (train and finetune)."""
+    group.add_argument("--epochs", type=int, default=epochs, help=epochs_help)
+    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    group.add_argument("--learning-rate", type=float, default=learning_rate,
+                       help=f"initial Adam learning rate, cosine-decayed to 0 (default {learning_rate:g})")
+    group.add_argument("--val-fraction", type=float, default=0.1,
+                       help="stratified share of each class held out to pick the best epoch (default 0.1)")
+    group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    group.add_argument("--no-augment", dest="augment", action="store_false",
+                       help="turn off augmentation (rotation, shift, zoom, brightness, contrast)")
+    group.add_argument("--augment-strength", type=float, default=1.0,
+                       help="scale of the augmentation ranges (default 1)")
+
+
+def check_fit_arguments(args) -> None:
+    from edgesign.device.errors import DataError
+
+    if args.epochs is not None and args.epochs < 1:
+        raise DataError("--epochs must be at least 1")
+    if not 0 <= args.val_fraction < 0.9:
+        raise DataError("--val-fraction must be from 0 to 0.9")
+    if args.batch_size < 1 or args.learning_rate <= 0:
+        raise DataError("--batch-size and --learning-rate must be positive")
+
+
 def spec_from_args(args):
     from edgesign.device.preprocess import PreprocessSpec
 
@@ -85,19 +111,9 @@ def register(subparsers) -> None:
     group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
                        help="model architecture: article (the reference CNN), improved (Sign MNIST), "
                             "realworld (32x32, for camera frames; train it on photos too) (default improved)")
-    group.add_argument("--epochs", type=int, default=None,
-                       help="epochs (default: article %(article)d, improved %(improved)d, realworld %(realworld)d)"
-                       % DEFAULT_EPOCHS)
-    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    group.add_argument("--learning-rate", type=float, default=2e-3,
-                       help="initial Adam learning rate, cosine-decayed to 0 (default 0.002)")
-    group.add_argument("--val-fraction", type=float, default=0.1,
-                       help="stratified share of each class held out to pick the best epoch (default 0.1)")
-    group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    group.add_argument("--no-augment", dest="augment", action="store_false",
-                       help="turn off camera augmentation (rotation, shift, zoom, brightness, contrast)")
-    group.add_argument("--augment-strength", type=float, default=1.0,
-                       help="scale of the augmentation ranges (default 1)")
+    add_fit_arguments(group, epochs=None, learning_rate=2e-3,
+                      epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
+                                  "%(realworld)d)" % DEFAULT_EPOCHS)
     p.add_argument("--out", default="artifacts/train", help="output folder (default artifacts/train)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_train)
@@ -115,14 +131,7 @@ def register(subparsers) -> None:
     group = p.add_argument_group("fine-tuning")
     group.add_argument("--freeze", type=int, default=0, metavar="N",
                        help="keep the first N weight layers (convolutions first) fixed (default 0)")
-    group.add_argument("--epochs", type=int, default=8, help="epochs (default 8)")
-    group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    group.add_argument("--learning-rate", type=float, default=5e-4,
-                       help="initial learning rate, lower than training's (default 0.0005)")
-    group.add_argument("--val-fraction", type=float, default=0.1, help="validation share per class (default 0.1)")
-    group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    group.add_argument("--no-augment", dest="augment", action="store_false", help="turn off augmentation")
-    group.add_argument("--augment-strength", type=float, default=1.0, help="augmentation scale (default 1)")
+    add_fit_arguments(group, epochs=8, learning_rate=5e-4, epochs_help="epochs (default 8)")
     p.add_argument("--out", default="artifacts/finetune", help="output folder (default artifacts/finetune)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_finetune)
@@ -141,14 +150,9 @@ def _run_data(args) -> int:
 def _run_train(args) -> int:
     import sys
 
-    from edgesign.device.errors import DataError
-
     from . import sources, trainer
 
-    if args.epochs is not None and args.epochs < 1:
-        raise DataError("--epochs must be at least 1")
-    if not 0 <= args.val_fraction < 0.9:
-        raise DataError("--val-fraction must be from 0 to 0.9")
+    check_fit_arguments(args)
     spec = spec_from_args(args)
     data_plan = plan_from_args(args)
     train, weights, test = sources.load(data_plan, spec)
@@ -175,6 +179,7 @@ def _run_finetune(args) -> int:
 
     from .finetune import finetune
 
+    check_fit_arguments(args)
     meta = finetune(args.base, args.out, plan_from_args(args), freeze=args.freeze, epochs=args.epochs,
                     batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
                     seed=args.seed, augment=args.augment, augment_strength=args.augment_strength,
