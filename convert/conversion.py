@@ -74,7 +74,7 @@ def _per_class(float_scores: dict, int8_scores: dict) -> list:
 
 
 def _public(scores: dict) -> dict:
-    return {k: v for k, v in scores.items() if k not in ("predicted", "per_class", "confusion")}
+    return {k: v for k, v in scores.items() if k not in ("predicted", "per_class", "confusion", "probabilities")}
 
 
 def _micro(model_path: Path) -> Optional[dict]:
@@ -127,7 +127,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
             say(f"evaluating on {path} ...")
             data = sources._load(path, list(classes), spec, None, grow=False)
             extra = _evaluate_all(model, tmp, data, spec, timing=False)
-            png = f"confusion_{name}_int8.png"
+            png = f"confusion_{name.replace('/', '_')}_int8.png"
             confusion_plot(np.asarray(extra["tflite_int8"]["confusion"]), classes, tmp / png, f"{name}: TFLite int8")
             report["extra_eval"][name] = {"path": str(path), "images": len(data), "confusion_png": png,
                                           **{k: _public(v) for k, v in extra.items()}}
@@ -155,7 +155,8 @@ def _eval_sets(evals: Sequence[str]):
     seen = set()
     for text in evals:
         path = Path(text)
-        name = path.name or "eval"
+        # "asl_photos/test" rather than "test", which would read like the test set
+        name = "/".join(part for part in (path.resolve().parent.name, path.name) if part) or "eval"
         while name in seen:
             name += "_"
         seen.add(name)

@@ -150,3 +150,22 @@ def test_realworld_preset_fits_the_budget_with_a_32_pixel_input():
     model = models.build("realworld", (32, 32, 1), 25)
     assert model.count_params() <= 56_000
     assert tuple(model.inputs[0].shape[1:]) == (32, 32, 1)
+
+
+def test_eval_folder_adds_a_real_photos_column(trained_dir, data_dir, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    for letter in ("A", "B", "L"):
+        (photos / letter).mkdir(parents=True)
+        for path in sorted((data_dir / "asl_photos" / "test" / letter).glob("*.jpg"))[:10]:
+            (photos / letter / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "convert"
+    assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "100",
+                 "--eval", str(photos), "--max-drop", "100"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    photos_eval = report["extra_eval"][f"{tmp_path.name}/photos"]
+    assert photos_eval["images"] == 30
+    accuracy = photos_eval["tflite_int8"]["accuracy"]
+    assert 0.0 <= accuracy <= 1.0 and (accuracy * 30) == pytest.approx(round(accuracy * 30))
+    assert (out / photos_eval["confusion_png"]).stat().st_size > 5000
+    assert "photos accuracy" in capsys.readouterr().out
+    assert f"## {tmp_path.name}/photos" in (out / "report.md").read_text()

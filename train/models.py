@@ -48,13 +48,13 @@ def improved(input_shape=(28, 28, 1), n_classes=25) -> keras.Model:
 
 
 def realworld(input_shape=(32, 32, 1), n_classes=25) -> keras.Model:
-    """For real camera frames: 32x32 input, four batch-normalized conv blocks, global pooling; ~56k parameters."""
+    """For real camera frames: 32x32 input, four batch-normalized conv blocks, global pooling; 52k parameters, under 64 KiB as int8."""
     return keras.Sequential([
         keras.Input(shape=input_shape),
         *_conv_block(16),
         *_conv_block(32),
         *_conv_block(48),
-        layers.Conv2D(80, 3, padding="same", use_bias=False),
+        layers.Conv2D(72, 3, padding="same", use_bias=False),
         layers.BatchNormalization(),
         layers.ReLU(),
         layers.GlobalAveragePooling2D(),
