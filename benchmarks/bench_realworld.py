@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),
         ("Sign MNIST test, float / int8", f"{100 * models['keras_float']['accuracy']:.2f}% / "
                                           f"{100 * models['tflite_int8']['accuracy']:.2f}%", ">= 99%"),
-        (f"{held_out.name} photos, float / int8", f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
+        (f"{next(iter(report['extra_eval']))} photos, float / int8", f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
                                                   f"{100 * photos_eval['tflite_int8']['accuracy']:.2f}%", "int8 >= 85%"),
         ("tensor arena (TFLite Micro)", f"{report['micro']['arena_bytes_min']:,} B" if "micro" in report else "-", ""),
         ("MACs per frame", f"{n_macs / 1e6:.2f} M", ""),
