@@ -29,14 +29,14 @@ def write_bundle(folder, model_path, classes, spec: PreprocessSpec, images: np.n
     """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
 
     `images`/`labels` are the self-test images (the model's view, uint8); their expected outputs
-    are computed here, one image per call as the device runs them. `summary` holds accuracies,
+    are computed here with the reference kernels, one image per call, as the self-test runs them. `summary` holds accuracies,
     data hashes and model facts for the metadata. Returns the metadata.
     """
     folder = Path(folder)
     (folder / layout.SELFTEST_DIR).mkdir(parents=True, exist_ok=True)
     target = folder / layout.MODEL_FILE
     target.write_bytes(Path(model_path).read_bytes())
-    model = TFLiteModel(target)
+    model = TFLiteModel(target, reference=True)  # what `edgesign selftest` runs on the device
     quantize = Quantizer(model.input.dtype, model.input.scale, model.input.zero_point, spec.pixel_scale)
     outputs = np.concatenate([model.invoke(quantize(image)) for image in images]) if len(images) else []
     files = []

@@ -81,9 +81,9 @@ def register(subparsers) -> None:
                     "compare with the int8 outputs the host stored. Exit code 0: identical (or within --tolerance); "
                     "1: they differ.")
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
-    p.add_argument("--tolerance", type=int, default=1, metavar="LSB",
-                   help="largest allowed int8 difference (default 1: LiteRT's XNNPACK kernels round a few "
-                        "values one step differently on arm64 than on x86; 0 demands an exact match)")
+    p.add_argument("--tolerance", type=int, default=0, metavar="LSB",
+                   help="largest allowed int8 difference (default 0: exact; both sides use TFLite's "
+                        "reference kernels, which give the same bits on x86 and ARM)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run_selftest)
 

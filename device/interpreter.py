@@ -39,6 +39,14 @@ def interpreter_class(prefer: Optional[str] = None):
                      "(ai-edge-litert); tried " + ", ".join(tried or [str(prefer)]))
 
 
+def _reference_resolver(cls):
+    module = importlib.import_module(cls.__module__)
+    resolver = getattr(module, "OpResolverType", None)
+    if resolver is None:  # tensorflow.lite keeps it under experimental
+        resolver = importlib.import_module("tensorflow").lite.experimental.OpResolverType
+    return resolver.BUILTIN_REF
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """Shape, type and quantization of a model input or output."""
@@ -67,11 +75,17 @@ class TensorInfo:
 class TFLiteModel:
     """One interpreter for one model, built once and reused for every frame."""
 
-    def __init__(self, model_path: str | Path, num_threads: int = 1, backend: Optional[str] = None):
+    def __init__(self, model_path: str | Path, num_threads: int = 1, backend: Optional[str] = None,
+                 reference: bool = False):
+        """`reference` runs TFLite's reference kernels: slow, but plain integer C++ that gives the
+        same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per CPU)."""
         cls, self.backend = interpreter_class(backend)
         self.path = Path(model_path)
+        options = {"num_threads": num_threads}
+        if reference:
+            options["experimental_op_resolver_type"] = _reference_resolver(cls)
         try:
-            self._interpreter = cls(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter = cls(model_path=str(self.path), **options)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.path}: not a model the {self.backend} interpreter can run ({exc})") from None
