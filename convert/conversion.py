@@ -125,7 +125,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
             report["micro"] = micro
         for name, path in _eval_sets(evals):
             say(f"evaluating on {path} ...")
-            data = sources._load(path, list(classes), spec, None, grow=False)
+            data = sources.load_source(path, list(classes), spec, None, grow=False)
             extra = _evaluate_all(model, tmp, data, spec, timing=False)
             png = f"confusion_{name.replace('/', '_')}_int8.png"
             confusion_plot(np.asarray(extra["tflite_int8"]["confusion"]), classes, tmp / png, f"{name}: TFLite int8")

@@ -254,7 +254,9 @@ def test_parity_on_real_test_images_is_reported_with_where_and_how_much(exported
             assert sum(traced.values()) == entry["traced_images"] > 0
             assert all(op.startswith("#") for op in traced)
     accuracy = parity["accuracy"]
-    assert abs(accuracy["tflm"] - accuracy["litert"]) <= 2 / TEST_ROWS
+    # accuracy can only differ through images whose top-1 flipped between the interpreters
+    flips = parity["against"]["litert"]["top1_disagreements"]
+    assert round(abs(accuracy["tflm"] - accuracy["litert"]) * TEST_ROWS) <= flips <= TEST_ROWS // 20
     saved = json.loads((out / "report.json").read_text())
     assert saved["parity"]["images"] == TEST_ROWS and saved["flash_bytes"] == report["flash_bytes"]
     markdown = (out / "report.md").read_text()

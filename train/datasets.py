@@ -192,7 +192,8 @@ def load_idx(images_path, labels_path=None, classes: Optional[Sequence[str]] = N
 
 # ---------------------------------------------------------------- image folders
 
-def _class_folders(root: Path) -> list:
+def class_folders(root: Path) -> list:
+    """The class sub-folders of a folder-per-class data set (folders starting with . or _ are not classes)."""
     if not root.is_dir():
         raise DataError(f"{root}: folder not found")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -209,7 +210,7 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     is an error); otherwise the sorted folder names are the classes.
     """
     root = Path(root)
-    folders = _class_folders(root)
+    folders = class_folders(root)
     names = [f.name for f in folders]
     classes = list(classes) if classes is not None else names
     unknown = [n for n in names if n not in classes]

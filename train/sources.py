@@ -107,10 +107,11 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
     return DataPlan(sources, tests, class_names(classes), label_column)
 
 
-def _load(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
-          grow: bool) -> Dataset:
+def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
+                grow: bool) -> Dataset:
+    """One source in the class space `classes`; with `grow`, unknown folder names are appended to it."""
     if path.is_dir():
-        folders = [f.name for f in datasets._class_folders(path)]
+        folders = [f.name for f in datasets.class_folders(path)]
         missing = [n for n in folders if n not in classes]
         if missing and grow:
             classes.extend(missing)
@@ -136,10 +137,10 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True):
     """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):
-        classes = sorted({f.name for s in plan_.train for f in datasets._class_folders(s.path)})
+        classes = sorted({f.name for s in plan_.train for f in datasets.class_folders(s.path)})
     parts, weights = [], []
     for source in plan_.train:
-        part = _load(source.path, classes, spec, plan_.label_column, grow=True)
+        part = load_source(source.path, classes, spec, plan_.label_column, grow=True)
         if not classes:
             classes = list(part.classes)
         parts.append(part)
@@ -150,7 +151,8 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True):
     sample_weight = np.concatenate(weights) if any(s.weight != 1.0 for s in plan_.train) else None
     test = None
     if plan_.test:
-        test = datasets.merge([_load(p, classes, spec, plan_.label_column, grow=False) for p in plan_.test], classes)
+        tests = [load_source(p, classes, spec, plan_.label_column, grow=False) for p in plan_.test]
+        test = datasets.merge(tests, classes)
         if check_test:
             datasets.check_test_classes(train, test, ", ".join(map(str, plan_.test)))
     return train, sample_weight, test
