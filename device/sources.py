@@ -128,14 +128,36 @@ def _cv2():
     return cv2
 
 
-class VideoFileSource(FrameSource):
+class _OpenCVSource(FrameSource):
+    """What the OpenCV sources share: one VideoCapture, opened on first read, frames as BGR or gray."""
+
+    _capture = None
+    _index = 0
+
+    def _next_frame(self, name: str) -> Optional[Frame]:
+        """The capture's next frame, or None when it has none."""
+        if self._capture is None:
+            self.open()
+        ok, array = self._capture.read()
+        if not ok or array is None:
+            return None
+        frame = Frame(_bgr_or_gray(array), "bgr" if array.ndim == 3 else "gray", index=self._index,
+                      time=time.monotonic(), name=name)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+class VideoFileSource(_OpenCVSource):
     """A video file decoded with OpenCV (frames arrive as BGR)."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.name = str(self.path)
-        self._capture = None
-        self._index = 0
 
     def open(self) -> None:
         cv2 = _cv2()
@@ -146,20 +168,7 @@ class VideoFileSource(FrameSource):
         self._capture = capture
 
     def read(self) -> Optional[Frame]:
-        if self._capture is None:
-            self.open()
-        ok, array = self._capture.read()
-        if not ok or array is None:
-            return None
-        frame = Frame(_bgr_or_gray(array), "bgr" if array.ndim == 3 else "gray", index=self._index,
-                      time=time.monotonic(), name=f"{self.path}#{self._index}")
-        self._index += 1
-        return frame
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
+        return self._next_frame(f"{self.path}#{self._index}")
 
 
 def _bgr_or_gray(array: np.ndarray) -> np.ndarray:
@@ -168,7 +177,7 @@ def _bgr_or_gray(array: np.ndarray) -> np.ndarray:
     return array
 
 
-class WebcamSource(FrameSource):
+class WebcamSource(_OpenCVSource):
     """A USB webcam through OpenCV's VideoCapture (frames arrive as BGR)."""
 
     live = True
@@ -177,8 +186,6 @@ class WebcamSource(FrameSource):
         self.device = device
         self.size = size
         self.name = f"webcam:{device}"
-        self._capture = None
-        self._index = 0
 
     def open(self) -> None:
         cv2 = _cv2()
@@ -193,20 +200,10 @@ class WebcamSource(FrameSource):
         self._capture = capture
 
     def read(self) -> Optional[Frame]:
-        if self._capture is None:
-            self.open()
-        ok, array = self._capture.read()
-        if not ok or array is None:
+        frame = self._next_frame(self.name)
+        if frame is None:
             raise CameraError(f"{self.name}: the camera stopped delivering frames (disconnected?)")
-        frame = Frame(_bgr_or_gray(array), "bgr" if array.ndim == 3 else "gray", index=self._index,
-                      time=time.monotonic(), name=self.name)
-        self._index += 1
         return frame
-
-    def close(self) -> None:
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
 
 
 class Backoff:
