@@ -26,7 +26,7 @@ def freeze_first(model, count: int) -> list:
 
 def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epochs: int = 8, batch_size: int = 64,
              learning_rate: float = 5e-4, val_fraction: float = 0.1, seed: int = 42, augment: bool = True,
-             augment_strength: float = 0.5, verbose: int = 1) -> dict:
+             augment_strength: float = 0.5, augment_steps=None, verbose: int = 1) -> dict:
     """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does."""
     import keras
 
@@ -43,7 +43,8 @@ def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epoc
     model = keras.models.load_model(Path(base_dir) / MODEL_FILE)
     frozen = freeze_first(model, freeze)
     config = TrainConfig(preset=base["preset"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         val_fraction=val_fraction, seed=seed, augment=augment, augment_strength=augment_strength)
+                         val_fraction=val_fraction, seed=seed, augment=augment, augment_strength=augment_strength,
+                         augment_steps=augment_steps)
     info = {"plan": plan.to_dict(), "train": data.sources, "test": test.sources if test is not None else [],
             "finetuned_from": {"dir": str(base_dir), "preset": base["preset"], "frozen_layers": frozen,
                                "base_test_accuracy": base.get("test_accuracy")}}

@@ -38,6 +38,8 @@ class TrainConfig:
     seed: int = 42
     augment: bool = True
     augment_strength: float = 1.0
+    #: augmentation steps by name (see augment.STEPS); None: the preset's own list
+    augment_steps: Optional[tuple] = None
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int):
@@ -95,19 +97,16 @@ def _keep_best_callback():
     return KeepBest()
 
 
-def _batches(x, y, w, batch_size, seed, augmenter):
+def _batches(x, y, w, batch_size, seed, epochs, augmenter):
+    """The whole run's batches: reshuffled each epoch; batch i of the run is augmented with seed (seed, i)."""
     import tensorflow as tf
 
     parts = (x, y) if w is None else (x, y, w)
     ds = tf.data.Dataset.from_tensor_slices(parts).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = ds.batch(batch_size).repeat(epochs)
     if augmenter is not None:
-        if w is None:
-            ds = ds.map(lambda a, b: (tf.clip_by_value(augmenter(a, training=True), 0.0, 1.0), b),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-        else:
-            ds = ds.map(lambda a, b, c: (tf.clip_by_value(augmenter(a, training=True), 0.0, 1.0), b, c),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().map(lambda i, batch: (augmenter(batch[0], i), *batch[1:]),
+                                num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -116,25 +115,27 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     """Train `model` in place on `data`; returns (history dict, best epoch, validation Dataset)."""
     import keras
 
-    from .augment import AUGMENTERS, camera_augmenter
+    from .augment import for_preset
 
     if len(data) < 2:
         raise DataError("need at least two training images")
     train_idx, val_idx = stratified_split(data.labels, config.val_fraction, config.seed)
     x = to_float(data.images, spec)
     w = None if sample_weight is None else sample_weight.astype(np.float32)
-    steps = int(np.ceil(len(train_idx) / config.batch_size)) * config.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps),
+    steps_per_epoch = int(np.ceil(len(train_idx) / config.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate,
+                                                      decay_steps=max(1, steps_per_epoch * config.epochs),
                                                       warmup_target=None)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    make_augmenter = AUGMENTERS.get(config.preset, camera_augmenter)
-    augmenter = make_augmenter(config.seed, config.augment_strength) if config.augment else None
+    augmenter = for_preset(config.preset, config.seed, config.augment_strength, config.augment_steps) \
+        if config.augment else None
     train_ds = _batches(x[train_idx], data.labels[train_idx], None if w is None else w[train_idx],
-                        config.batch_size, config.seed, augmenter)
+                        config.batch_size, config.seed, config.epochs, augmenter)
     val_data = (x[val_idx], data.labels[val_idx]) if len(val_idx) else None
     keep_best = _keep_best_callback()
-    history = model.fit(train_ds, epochs=config.epochs, validation_data=val_data, callbacks=[keep_best],
+    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
+                        callbacks=[keep_best],
                         verbose=verbose, shuffle=False)  # the tf.data pipeline shuffles
     if keep_best.weights is not None:
         model.set_weights(keep_best.weights)

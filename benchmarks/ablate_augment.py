@@ -1,0 +1,115 @@
+"""What each augmentation step is worth: the preset's steps, none, each family taken out or added.
+
+Trains the preset on a Sign MNIST CSV plus a photo folder (a per-class subset of the CSV keeps
+each run short), and reports float accuracy on a held-out photo folder and on the Sign MNIST
+test set. Families of steps (FAMILIES) the preset uses are taken out one at a time, the others
+are added one at a time, and "all" uses every step. Nothing here is specific to the photo set
+except the paths given on the command line.
+
+    EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py [--epochs 6] [--only none,preset]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = {
+    "geometry": ("geometry",),
+    "perspective": ("perspective",),
+    "mirror": ("mirror",),
+    "lighting": ("lighting",),
+    "gamma+shading": ("gamma", "shading"),
+    "blur+noise": ("blur", "noise"),
+    "occlusion": ("occlusion",),
+}
+
+
+def runs(preset_steps, all_steps) -> dict:
+    """Run name -> augmentation steps."""
+    table = {"none": (), "preset": tuple(preset_steps)}
+    for family, steps in FAMILIES.items():
+        if set(steps) <= set(preset_steps):
+            table[f"preset - {family}"] = tuple(s for s in preset_steps if s not in steps)
+        else:
+            table[f"preset + {family}"] = tuple(preset_steps) + tuple(s for s in steps if s not in preset_steps)
+    table["all"] = tuple(all_steps)
+    return table
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
+    parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
+    parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
+    parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
+    parser.add_argument("--sign-per-class", type=int, default=150,
+                        help="Sign MNIST training images per class (default %(default)s)")
+    parser.add_argument("--photo-weight", type=float, default=2.0, help="weight of a photo (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs per run (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="seed (default %(default)s)")
+    parser.add_argument("--only", default=None, help="comma-separated run names to do (default: every run)")
+    args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("give --data or set EDGESIGN_DATA")
+
+    import keras
+
+    from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.train import datasets, models, sources, trainer
+    from edgesign.train.augment import PRESET_STEPS, STEPS
+
+    data = Path(args.data)
+    spec = PreprocessSpec(size=models.INPUT_SIZES[args.preset])
+    photos = Path(args.photos or data / "asl_photos" / "train")
+    held_out = Path(args.eval or data / "asl_photos" / "test")
+    classes = sources.class_names("sign")
+    sign = sources.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
+    sign_test = sources.load_source(data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False)
+    photo_train = sources.load_source(photos, classes, spec, None, grow=False)
+    photo_test = sources.load_source(held_out, classes, spec, None, grow=False)
+    rng = np.random.default_rng(args.seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(sign.labels == c))[:args.sign_per_class]
+                           for c in range(len(classes))])
+    sign = sign.subset(np.sort(keep))
+    train = datasets.merge([sign, photo_train], classes)
+    weights = np.concatenate([np.ones(len(sign), np.float32), np.full(len(photo_train), args.photo_weight, np.float32)])
+    print(f"{len(train)} training images ({len(sign)} Sign MNIST), {args.epochs} epochs per run",
+          flush=True)
+
+    table = runs(PRESET_STEPS[args.preset], STEPS)
+    chosen = args.only.split(",") if args.only else list(table)
+    rows = []
+    for name in chosen:
+        steps = table[name]
+        keras.utils.set_random_seed(args.seed)
+        model = models.build(args.preset, (spec.size, spec.size, 1), len(train.classes))
+        config = trainer.TrainConfig(preset=args.preset, epochs=args.epochs, seed=args.seed, augment=bool(steps),
+                                     augment_steps=steps, val_fraction=0.05)
+        started = time.time()
+        trainer.fit(model, train, config, spec, weights, verbose=0)
+        accuracy = [_accuracy(model, d, spec) for d in (photo_test, sign_test)]
+        rows.append((name, *accuracy, time.time() - started))
+        print(f"{name}: photos {100 * accuracy[0]:.1f}%, Sign MNIST {100 * accuracy[1]:.1f}% "
+              f"({rows[-1][-1]:.0f} s)", flush=True)
+
+    print(f"\n{'run':<22} {'held-out photos':>16} {'Sign MNIST test':>16} {'seconds':>8}")
+    for name, photo, sign, seconds in rows:
+        print(f"{name:<22} {100 * photo:>15.1f}% {100 * sign:>15.1f}% {seconds:>8.0f}")
+    print(f"\nfloat accuracy after {args.epochs} epochs; held-out photos: {held_out}")
+    return 0
+
+
+def _accuracy(model, data, spec) -> float:
+    from edgesign.train.trainer import to_float
+
+    return float(np.mean(np.argmax(model.predict(to_float(data.images, spec), batch_size=512, verbose=0), 1)
+                         == data.labels))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
