@@ -6,7 +6,7 @@ test set. Families of steps (FAMILIES) the preset uses are taken out one at a ti
 are added one at a time, and "all" uses every step. Nothing here is specific to the photo set
 except the paths given on the command line.
 
-    EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py [--epochs 6] [--only none,preset]
+    EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py [--epochs 15] [--only none,preset]
 """
 from __future__ import annotations
 
@@ -47,10 +47,12 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
     parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
     parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
-    parser.add_argument("--sign-per-class", type=int, default=150,
+    parser.add_argument("--sign-per-class", type=int, default=300,
                         help="Sign MNIST training images per class (default %(default)s)")
     parser.add_argument("--photo-weight", type=float, default=2.0, help="weight of a photo (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=6, help="epochs per run (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=15,
+                        help="epochs per run (default %(default)s; short runs favour weak augmentation)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--seed", type=int, default=1, help="seed (default %(default)s)")
     parser.add_argument("--only", default=None, help="comma-separated run names to do (default: every run)")
     args = parser.parse_args(argv)
@@ -58,7 +60,11 @@ def main(argv=None) -> int:
         parser.error("give --data or set EDGESIGN_DATA")
 
     import keras
+    import tensorflow as tf
 
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from edgesign.device.preprocess import PreprocessSpec
     from edgesign.train import datasets, models, sources, trainer
     from edgesign.train.augment import PRESET_STEPS, STEPS
