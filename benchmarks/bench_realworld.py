@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
     parser.add_argument("--roi", default="center", help="region of interest (default %(default)s; try hand)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
+    parser.add_argument("--size", type=int, default=None, help="input side in pixels (default: the preset's)")
+    parser.add_argument("--augment-steps", default=None, help="augmentation steps (default: the preset's)")
     parser.add_argument("--out", default="artifacts/bench_realworld", help="output folder (default %(default)s)")
     args = parser.parse_args(argv)
     if not args.data:
@@ -58,7 +60,9 @@ def main(argv=None) -> int:
     started = time.time()
     code = edgesign(["train", "--train", str(data / "sign_mnist_train.csv.gz"), "--train", f"{photos}@{args.photo_weight:g}",
                      "--test", str(data / "sign_mnist_test.csv.gz"), "--classes", "sign", "--preset", args.preset, "--roi", args.roi,
-                     "--out", str(out / "train"), "--quiet", *(["--epochs", str(args.epochs)] if args.epochs else [])])
+                     "--out", str(out / "train"), "--quiet", *(["--epochs", str(args.epochs)] if args.epochs else []),
+                     *(["--size", str(args.size)] if args.size else []),
+                     *(["--augment-steps", args.augment_steps] if args.augment_steps else [])])
     seconds = time.time() - started
     if code:
         return code
@@ -73,6 +77,7 @@ def main(argv=None) -> int:
     pi_ms = 1e3 * n_macs / PI4_MACS_PER_SECOND_ONE_CORE
     rows = [
         ("preset", f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}", ""),
+        ("input", "x".join(map(str, model.inputs[0].shape[1:])), ""),
         ("parameters", f"{model.count_params():,}", "<= ~56,000"),
         ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),
         ("Sign MNIST test, float / int8", f"{100 * models['keras_float']['accuracy']:.2f}% / "

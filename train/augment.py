@@ -26,11 +26,13 @@ import math
 from typing import Iterable
 
 STEPS = ("geometry", "perspective", "mirror", "lighting", "gamma", "shading", "blur", "noise", "occlusion")
-#: the steps each preset trains with (the ablation in benchmarks/ablate_augment.py chose `realworld`'s)
+#: the steps each preset trains with. `realworld`'s come from benchmarks/ablate_augment.py: on
+#: photos of other sessions, mirroring cost 16 points and blur+noise 3.5; geometry with lighting
+#: beat no augmentation by 7; the other steps moved it by less than run-to-run noise.
 PRESET_STEPS = {
     "article": ("geometry", "lighting"),
     "improved": ("geometry", "lighting"),
-    "realworld": ("geometry", "mirror", "lighting"),
+    "realworld": ("geometry", "lighting"),
 }
 
 
