@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--photo-weight", type=float, default=2.0, help="weight of a photo (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=15,
                         help="epochs per run (default %(default)s; short runs favour weak augmentation)")
+    parser.add_argument("--size", type=int, default=None, help="input side (default: the preset's)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--seed", type=int, default=1, help="seed (default %(default)s)")
     parser.add_argument("--only", default=None, help="comma-separated run names to do (default: every run)")
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     from edgesign.train.augment import PRESET_STEPS, STEPS
 
     data = Path(args.data)
-    spec = PreprocessSpec(size=models.INPUT_SIZES[args.preset])
+    spec = PreprocessSpec(size=args.size or models.INPUT_SIZES[args.preset])
     photos = Path(args.photos or data / "asl_photos" / "train")
     held_out = Path(args.eval or data / "asl_photos" / "test")
     classes = sources.class_names("sign")

@@ -146,10 +146,12 @@ def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-def test_realworld_preset_fits_the_budget_with_a_32_pixel_input():
-    model = models.build("realworld", (32, 32, 1), 25)
+def test_realworld_preset_fits_the_budget_with_a_48_pixel_input():
+    size = models.INPUT_SIZES["realworld"]
+    assert size == 48
+    model = models.build("realworld", (size, size, 1), 25)
     assert model.count_params() <= 56_000
-    assert tuple(model.inputs[0].shape[1:]) == (32, 32, 1)
+    assert tuple(model.inputs[0].shape[1:]) == (48, 48, 1)
 
 
 def test_eval_folder_adds_a_real_photos_column(trained_dir, data_dir, tmp_path, capsys):
