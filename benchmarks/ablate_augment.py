@@ -99,7 +99,7 @@ def main(argv=None) -> int:
                                      augment_steps=steps, val_fraction=0.05)
         started = time.time()
         trainer.fit(model, train, config, spec, weights, verbose=0)
-        accuracy = [_accuracy(model, d, spec) for d in (photo_test, sign_test)]
+        accuracy = [trainer.accuracy(model, d, spec) for d in (photo_test, sign_test)]
         rows.append((name, *accuracy, time.time() - started))
         print(f"{name}: photos {100 * accuracy[0]:.1f}%, Sign MNIST {100 * accuracy[1]:.1f}% "
               f"({rows[-1][-1]:.0f} s)", flush=True)
@@ -109,13 +109,6 @@ def main(argv=None) -> int:
         print(f"{name:<22} {100 * photo:>15.1f}% {100 * sign:>15.1f}% {seconds:>8.0f}")
     print(f"\nfloat accuracy after {args.epochs} epochs; held-out photos: {held_out}")
     return 0
-
-
-def _accuracy(model, data, spec) -> float:
-    from edgesign.train.trainer import to_float
-
-    return float(np.mean(np.argmax(model.predict(to_float(data.images, spec), batch_size=512, verbose=0), 1)
-                         == data.labels))
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
 
     model = keras.models.load_model(out / "train" / "model.keras")
     n_macs = macs(model)
-    models, (photos_eval,) = report["models"], report["extra_eval"].values()
+    models, ((photos_name, photos_eval),) = report["models"], report["extra_eval"].items()
     host_ms = models["tflite_int8"]["latency_ms"]["median"]
     pi_ms = 1e3 * n_macs / PI4_MACS_PER_SECOND_ONE_CORE
     rows = [
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),
         ("Sign MNIST test, float / int8", f"{100 * models['keras_float']['accuracy']:.2f}% / "
                                           f"{100 * models['tflite_int8']['accuracy']:.2f}%", ">= 99%"),
-        (f"{next(iter(report['extra_eval']))} photos, float / int8", f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
+        (f"{photos_name} photos, float / int8", f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
                                                   f"{100 * photos_eval['tflite_int8']['accuracy']:.2f}%", "int8 >= 85%"),
         ("tensor arena (TFLite Micro)", f"{report['micro']['arena_bytes_min']:,} B" if "micro" in report else "-", ""),
         ("MACs per frame", f"{n_macs / 1e6:.2f} M", ""),

@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from edgesign.device.errors import DataError
+
 STEPS = ("geometry", "perspective", "mirror", "lighting", "gamma", "shading", "blur", "noise", "occlusion")
 #: the steps each preset trains with. `realworld`'s come from benchmarks/ablate_augment.py: on
 #: photos of other sessions, mirroring cost 16 points and blur+noise 3.5; geometry with lighting
@@ -36,15 +38,20 @@ PRESET_STEPS = {
 }
 
 
+def check_steps(steps: Iterable[str]) -> tuple:
+    """`steps` as a tuple, refusing names that are not in STEPS."""
+    steps = tuple(steps)
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise DataError(f"unknown augmentation step {', '.join(unknown)}; choose from {', '.join(STEPS)}")
+    return steps
+
+
 class Augmenter:
     """`augmenter(images, index)` -> augmented images; ranges scale with `strength`."""
 
     def __init__(self, steps: Iterable[str], seed: int, strength: float = 1.0, wide: bool = False):
-        steps = tuple(steps)
-        unknown = [s for s in steps if s not in STEPS]
-        if unknown:
-            raise ValueError(f"unknown augmentation steps {unknown}; known: {', '.join(STEPS)}")
-        self.steps, self.seed, self.strength = steps, int(seed), float(strength)
+        self.steps, self.seed, self.strength = check_steps(steps), int(seed), float(strength)
         #: wide: the ranges for hands anywhere in a photo; otherwise the small ranges that suit
         #: a data set whose hands are already centered (Sign MNIST)
         s = self.strength

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .augment import STEPS
+from .augment import PRESET_STEPS, STEPS, check_steps
 
 #: epochs per preset when --epochs is not given (tuned to finish in about three minutes on 2 cores)
 DEFAULT_EPOCHS = {"article": 25, "improved": 20, "realworld": 20}
@@ -61,12 +61,13 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
     group.add_argument("--no-augment", dest="augment", action="store_false", help="turn off augmentation")
     group.add_argument("--augment-steps", default=None, metavar="STEPS",
                        help="comma-separated augmentation steps instead of the preset's: " + ", ".join(STEPS)
-                            + " (realworld uses all of them; article and improved geometry,lighting)")
+                            + " (presets: " + "; ".join(f"{p} {','.join(s)}" for p, s in PRESET_STEPS.items()) + ")")
     group.add_argument("--augment-strength", type=float, default=1.0,
                        help="scale of the augmentation ranges (default 1)")
 
 
-def check_fit_arguments(args) -> None:
+def check_fit_arguments(args):
+    """Refuse bad fitting options; returns --augment-steps as a tuple (None: the preset's own steps)."""
     from edgesign.device.errors import DataError
 
     if args.epochs is not None and args.epochs < 1:
@@ -75,20 +76,12 @@ def check_fit_arguments(args) -> None:
         raise DataError("--val-fraction must be from 0 to 0.9")
     if args.batch_size < 1 or args.learning_rate <= 0:
         raise DataError("--batch-size and --learning-rate must be positive")
-    augment_steps(args)
-
-
-def augment_steps(args):
-    """--augment-steps as a tuple (None: the preset's own steps)."""
-    from edgesign.device.errors import DataError
-
     if args.augment_steps is None:
         return None
-    steps = tuple(s.strip() for s in args.augment_steps.split(",") if s.strip())
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise DataError(f"--augment-steps: unknown step {', '.join(unknown)}; choose from {', '.join(STEPS)}")
-    return steps
+    try:
+        return check_steps(s.strip() for s in args.augment_steps.split(",") if s.strip())
+    except DataError as exc:
+        raise DataError(f"--augment-steps: {exc}") from None
 
 
 def spec_from_args(args):
@@ -130,7 +123,7 @@ def register(subparsers) -> None:
     group = p.add_argument_group("training")
     group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
                        help="model architecture: article (the reference CNN), improved (Sign MNIST), "
-                            "realworld (32x32, for camera frames; train it on photos too) (default improved)")
+                            "realworld (48x48, for camera frames; train it on photos too) (default improved)")
     add_fit_arguments(group, epochs=None, learning_rate=2e-3,
                       epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
                                   "%(realworld)d)" % DEFAULT_EPOCHS)
@@ -172,7 +165,7 @@ def _run_train(args) -> int:
 
     from . import sources, trainer
 
-    check_fit_arguments(args)
+    steps = check_fit_arguments(args)
     spec = spec_from_args(args)
     data_plan = plan_from_args(args)
     train, weights, test = sources.load(data_plan, spec)
@@ -181,7 +174,7 @@ def _run_train(args) -> int:
     config = trainer.TrainConfig(
         preset=args.preset, epochs=args.epochs or DEFAULT_EPOCHS[args.preset], batch_size=args.batch_size,
         learning_rate=args.learning_rate, val_fraction=args.val_fraction, seed=args.seed, augment=args.augment,
-        augment_strength=args.augment_strength, augment_steps=augment_steps(args))
+        augment_strength=args.augment_strength, augment_steps=steps)
     info = {"plan": data_plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
@@ -199,11 +192,11 @@ def _run_finetune(args) -> int:
 
     from .finetune import finetune
 
-    check_fit_arguments(args)
+    steps = check_fit_arguments(args)
     meta = finetune(args.base, args.out, plan_from_args(args), freeze=args.freeze, epochs=args.epochs,
                     batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
                     seed=args.seed, augment=args.augment, augment_strength=args.augment_strength,
-                    augment_steps=augment_steps(args), verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
+                    augment_steps=steps, verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
     print(f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation accuracy "
           f"{meta['validation_accuracy']:.4f}"
           + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else ""))

@@ -185,8 +185,8 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
         "data": data_info or {"train": data.sources},
         "train_counts": data.counts().tolist(),
         "best_epoch": best_epoch,
-        "validation_accuracy": _accuracy(model, val, spec) if len(val) else None,
-        "test_accuracy": _accuracy(model, test, spec) if test is not None else None,
+        "validation_accuracy": accuracy(model, val, spec) if len(val) else None,
+        "test_accuracy": accuracy(model, test, spec) if test is not None else None,
         "training_seconds": round(seconds, 1),
         "versions": versions(),
         "command": " ".join(sys.argv),
@@ -199,6 +199,7 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
     return metadata
 
 
-def _accuracy(model, data: Dataset, spec: PreprocessSpec) -> float:
+def accuracy(model, data: Dataset, spec: PreprocessSpec) -> float:
+    """Top-1 accuracy of the Keras model on `data`."""
     probs = model.predict(to_float(data.images, spec), batch_size=512, verbose=0)
     return float(np.mean(np.argmax(probs, axis=1) == data.labels))
