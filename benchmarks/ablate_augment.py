@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=15,
                         help="epochs per run (default %(default)s; short runs favour weak augmentation)")
     parser.add_argument("--size", type=int, default=None, help="input side (default: the preset's)")
+    parser.add_argument("--contrast", default=None, help="contrast step, none or stretch (default: the preset's)")
+    parser.add_argument("--label-smoothing", type=float, default=None, help="label smoothing (default: the preset's)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--seed", type=int, default=1, help="seed (default %(default)s)")
     parser.add_argument("--only", default=None, help="comma-separated run names to do (default: every run)")
@@ -71,7 +73,8 @@ def main(argv=None) -> int:
     from edgesign.train.augment import PRESET_STEPS, STEPS
 
     data = Path(args.data)
-    spec = PreprocessSpec(size=args.size or models.INPUT_SIZES[args.preset])
+    spec = PreprocessSpec(size=args.size or models.INPUT_SIZES[args.preset],
+                          contrast=args.contrast or models.CONTRAST[args.preset])
     photos = Path(args.photos or data / "asl_photos" / "train")
     held_out = Path(args.eval or data / "asl_photos" / "test")
     classes = sources.class_names("sign")
@@ -96,7 +99,9 @@ def main(argv=None) -> int:
         keras.utils.set_random_seed(args.seed)
         model = models.build(args.preset, (spec.size, spec.size, 1), len(train.classes))
         config = trainer.TrainConfig(preset=args.preset, epochs=args.epochs, seed=args.seed, augment=bool(steps),
-                                     augment_steps=steps, val_fraction=0.05)
+                                     augment_steps=steps, val_fraction=0.05,
+                                     label_smoothing=models.LABEL_SMOOTHING[args.preset] if args.label_smoothing is None
+                                     else args.label_smoothing)
         started = time.time()
         trainer.fit(model, train, config, spec, weights, verbose=0)
         accuracy = [trainer.accuracy(model, d, spec) for d in (photo_test, sign_test)]

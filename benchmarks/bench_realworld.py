@@ -42,10 +42,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
     parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
-    parser.add_argument("--photo-weight", type=float, default=3.0,
+    parser.add_argument("--photo-weight", type=float, default=2.0,
                         help="weight of each photo against a Sign MNIST image (default %(default)s)")
     parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
     parser.add_argument("--roi", default="center", help="region of interest (default %(default)s; try hand)")
+    parser.add_argument("--contrast", default=None, help="contrast step, none or stretch (default: the preset's)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--size", type=int, default=None, help="input side in pixels (default: the preset's)")
     parser.add_argument("--augment-steps", default=None, help="augmentation steps (default: the preset's)")
@@ -62,6 +63,7 @@ def main(argv=None) -> int:
                      "--test", str(data / "sign_mnist_test.csv.gz"), "--classes", "sign", "--preset", args.preset, "--roi", args.roi,
                      "--out", str(out / "train"), "--quiet", *(["--epochs", str(args.epochs)] if args.epochs else []),
                      *(["--size", str(args.size)] if args.size else []),
+                     *(["--contrast", args.contrast] if args.contrast else []),
                      *(["--augment-steps", args.augment_steps] if args.augment_steps else [])])
     seconds = time.time() - started
     if code:
@@ -71,12 +73,13 @@ def main(argv=None) -> int:
     import keras
 
     model = keras.models.load_model(out / "train" / "model.keras")
+    contrast = json.loads((out / "train" / "metadata.json").read_text())["preprocess"]["contrast"]
     n_macs = macs(model)
     models, ((photos_name, photos_eval),) = report["models"], report["extra_eval"].items()
     host_ms = models["tflite_int8"]["latency_ms"]["median"]
     pi_ms = 1e3 * n_macs / PI4_MACS_PER_SECOND_ONE_CORE
     rows = [
-        ("preset", f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}", ""),
+        ("preset", f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast {contrast}", ""),
         ("input", "x".join(map(str, model.inputs[0].shape[1:])), ""),
         ("parameters", f"{model.count_params():,}", "<= ~56,000"),
         ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),

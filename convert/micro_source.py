@@ -74,6 +74,11 @@ def _table_declaration(info: MicroSource) -> str:
         return ""
     spec = f"\n// The Pi first turns a camera frame into the gray input image with preprocessing\n" \
         f"//   {json.dumps(info.preprocess)}" if info.preprocess else ""
+    if info.preprocess and info.preprocess.get("contrast") == "stretch":
+        spec += ("\n// Contrast stretch (integer arithmetic, as edgesign.device.preprocess.stretch): with n pixels,"
+                 "\n//   skip = (int)(stretch_tail * n), low / high = the gray levels of the (skip)-th and"
+                 "\n//   (n - 1 - skip)-th pixel in sorted order (0-based); unless high <= low, each pixel becomes"
+                 "\n//   clamp(floor(((pixel - low) * 510 + (high - low)) / (2 * (high - low))), 0, 255).")
     return (f"{spec}\n// Gray pixel (0-255) -> model input value, exactly as on the Pi:\n"
             f"//   input->data.int8[i] = kInputTable[pixel[i]];\n"
             f"extern const signed char kInputTable[256];\n")

@@ -6,7 +6,7 @@ bundle, so what the model sees on the Pi is exactly what it saw in training.
 
 Steps, in order: region of interest -> grayscale (ITU-R 601 luma, as PIL's "L") ->
 resize to `size` x `size` with the `resize` filter -> limited-to-full range luma where
-the source says so -> optional inversion. `Quantizer` then maps the uint8 image to the
+the source says so -> optional contrast stretch -> optional inversion. `Quantizer` then maps the uint8 image to the
 model's int8 input through a 256-entry lookup table.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ from .errors import BundleError, FrameError
 #: "XRGB8888" as "bgrx", "BGR888" as "rgb", "XBGR8888" as "rgbx", "YUV420" as "yuv420".
 LAYOUTS = ("gray", "rgb", "bgr", "rgbx", "bgrx", "yuv420")
 ROI_MODES = ("center", "full", "box", "hand")
+#: none: gray levels as captured; stretch: each image's own levels spread over 0-255 (see `stretch`)
+CONTRAST_MODES = ("none", "stretch")
 RESIZE_FILTERS = {
     "box": Image.Resampling.BOX,
     "bilinear": Image.Resampling.BILINEAR,
@@ -44,6 +46,9 @@ class PreprocessSpec:
     #: box: (x, y, width, height) as fractions of the frame.
     box: Optional[Sequence[float]] = None
     resize: str = "box"
+    #: stretch: map the image's `stretch_tail` darkest / brightest pixel levels to 0 / 255
+    contrast: str = "none"
+    stretch_tail: float = 0.02
     invert: bool = False
     #: float model input = pixel / pixel_scale
     pixel_scale: float = 255.0
@@ -67,6 +72,10 @@ class PreprocessSpec:
                 object.__setattr__(self, "box", tuple(float(v) for v in box))
         if self.resize not in RESIZE_FILTERS:
             problems.append(f"resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
+        if self.contrast not in CONTRAST_MODES:
+            problems.append(f"contrast must be one of {', '.join(CONTRAST_MODES)}, not {self.contrast!r}")
+        if not 0 <= float(self.stretch_tail) < 0.5:
+            problems.append(f"stretch_tail must be a fraction from 0 to 0.5, not {self.stretch_tail!r}")
         if not float(self.pixel_scale) > 0:
             problems.append(f"pixel_scale must be positive, not {self.pixel_scale!r}")
         if problems:
@@ -176,9 +185,31 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     out = np.asarray(image, dtype=np.uint8)
     if limited_range:
         out = _LIMITED_TO_FULL[out]
+    if spec.contrast == "stretch":
+        out = stretch(out, spec.stretch_tail)
     if spec.invert:
         out = 255 - out
     return out
+
+
+def stretch(image: np.ndarray, tail: float = 0.02) -> np.ndarray:
+    """Spread a uint8 image's gray levels over 0-255, in integer arithmetic (same result everywhere).
+
+    The levels below which lie `tail` of the pixels (the darkest) become 0, those above which lie
+    `tail` of them (the brightest) 255, the ones between are scaled linearly, rounded half up.
+    A frame's exposure and contrast then matter little: a backlit hand and a lit one look alike.
+    A flat image is left as it is.
+    """
+    counts = np.cumsum(np.bincount(image.ravel(), minlength=256))
+    skip = int(tail * image.size)
+    low = int(np.searchsorted(counts, skip, side="right"))
+    high = int(np.searchsorted(counts, image.size - skip - 1, side="right"))
+    if high <= low:
+        return image
+    span = high - low
+    levels = (np.arange(256, dtype=np.int32) - low) * 510 + span
+    table = np.clip(levels // (2 * span), 0, 255).astype(np.uint8)
+    return table[image]
 
 
 def layout_of_image(image: Image.Image) -> tuple[np.ndarray, str]:

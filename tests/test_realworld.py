@@ -1,4 +1,5 @@
-"""Real hands: fine-tuning on photos, seeded augmentation, and the hand region of interest."""
+"""Real hands: fine-tuning on photos, seeded augmentation, the hand region of interest and the contrast
+stretch."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from device_images import asl_photo, asl_photo_paths, frame_layouts, sign_mnist_rows, yuv420_from_gray
 from edgesign.device.cli import main
 from edgesign.device.hand import hand_box
 from edgesign.device.preprocess import PreprocessSpec, preprocess
@@ -144,3 +146,87 @@ def test_hand_box_reads_yuv420_chroma_with_row_stride(data_dir):
     yuv_box = hand_box(frame, "yuv420", width, height, width, spec)
     rgb_box = hand_box(rgb, "rgb", None, height, width, spec)
     assert np.allclose(yuv_box, rgb_box, atol=12), (yuv_box, rgb_box)
+
+
+# -- contrast stretch: exposure and backlight matter little ---------------------------------------
+
+STRETCH = PreprocessSpec(size=48, contrast="stretch")
+
+
+def test_stretch_follows_its_definition_on_real_photos(data_dir):
+    """Integer arithmetic gives exactly the float formula: tail levels to 0/255, linear between."""
+    from edgesign.device.preprocess import stretch
+
+    for path in asl_photo_paths(data_dir, "ABLVY", 1):
+        image = preprocess(np.asarray(Image.open(path).convert("RGB")), "rgb", PreprocessSpec(size=48))
+        ordered = np.sort(image, axis=None).astype(float)
+        skip = int(0.02 * image.size)
+        low, high = ordered[skip], ordered[image.size - 1 - skip]
+        expected = np.clip(np.floor((image - low) * 255.0 / (high - low) + 0.5), 0, 255)
+        out = stretch(image, 0.02)
+        assert np.array_equal(out, expected.astype(np.uint8)), path
+        assert (out == 0).mean() >= 0.02 and (out == 255).mean() >= 0.02
+    flat = np.full((48, 48), 77, np.uint8)
+    assert np.array_equal(stretch(flat), flat)
+
+
+def test_stretch_makes_a_dim_low_contrast_frame_look_like_a_well_exposed_one(data_dir):
+    rgb = asl_photo(data_dir, "B", 0)
+    dim = (rgb.astype(np.float32) * 0.35 + 12).astype(np.uint8)  # underexposed, washed out
+    raw = [preprocess(f, "rgb", PreprocessSpec(size=48)).astype(int) for f in (rgb, dim)]
+    stretched = [preprocess(f, "rgb", STRETCH).astype(int) for f in (rgb, dim)]
+    assert np.abs(raw[0] - raw[1]).mean() > 40
+    assert np.abs(stretched[0] - stretched[1]).mean() < 4
+
+
+def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir, tmp_path):
+    """Training's folder and CSV loading and the device's camera layouts agree bit for bit."""
+    from edgesign.train import sources
+
+    frames = {}
+    for letter in ("B", "L", "Y"):
+        frames[letter] = asl_photo(data_dir, letter, 0)
+        (tmp_path / letter).mkdir()
+        Image.fromarray(frames[letter]).save(tmp_path / letter / "frame.png")
+    host = datasets.load_folder(tmp_path, STRETCH).images
+    for (letter, rgb), expected in zip(frames.items(), host):
+        for layout, frame in frame_layouts(rgb).items():
+            assert np.array_equal(preprocess(frame, layout, STRETCH), expected), (letter, layout)
+        gray = np.asarray(Image.fromarray(rgb).convert("L"))
+        yuv = yuv420_from_gray(gray, stride=704)
+        assert np.array_equal(preprocess(yuv, "yuv420", STRETCH, width=640), preprocess(gray, "gray", STRETCH))
+    rows, labels = sign_mnist_rows(data_dir, 20)
+    csv = datasets.Dataset(rows, labels, list(datasets.SIGN_MNIST_CLASSES))
+    loaded = sources.resized(csv, STRETCH).images
+    plain = sources.resized(csv, PreprocessSpec(size=48)).images
+    assert np.array_equal(loaded, np.stack([preprocess(r, "gray", PreprocessSpec(size=48, roi="full", contrast="stretch"))
+                                            for r in rows]))
+    assert not np.array_equal(loaded, plain)
+
+
+def test_an_unknown_contrast_mode_is_refused():
+    from edgesign.device.errors import BundleError
+
+    with pytest.raises(BundleError, match="contrast must be one of none, stretch"):
+        PreprocessSpec(contrast="equalize")
+    with pytest.raises(BundleError, match="stretch_tail"):
+        PreprocessSpec(contrast="stretch", stretch_tail=0.5)
+
+
+def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(data_dir, tmp_path, capsys):
+    photos = photo_subset(data_dir, tmp_path / "photos", "test", 20)
+    bad = tmp_path / "bad"
+    assert main(["train", "--train", str(photos), "--preset", "realworld", "--label-smoothing", "1.5",
+                 "--out", str(bad)]) == 2
+    assert "--label-smoothing" in capsys.readouterr().err and not bad.exists()
+    out = tmp_path / "trained"
+    assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["preprocess"]["contrast"] == "stretch" and meta["preprocess"]["size"] == 48
+    assert meta["config"]["label_smoothing"] == 0.1
+    plain = tmp_path / "plain"
+    assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--contrast", "none",
+                 "--label-smoothing", "0", "--out", str(plain), "--quiet"]) == 0
+    meta = json.loads((plain / "metadata.json").read_text())
+    assert meta["preprocess"]["contrast"] == "none" and meta["config"]["label_smoothing"] == 0.0

@@ -36,7 +36,7 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     """The preprocessing spec, stored with the model and used unchanged on the device."""
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
     group.add_argument("--size", type=int, default=None,
-                       help="model input side in pixels (default: the preset's, 28; realworld 32)")
+                       help="model input side in pixels (default: the preset's, 28; realworld 48)")
     group.add_argument("--roi", choices=("center", "full", "box", "hand"), default="center",
                        help="region of interest: center square (default), full frame, a --box, or "
                             "the hand found in the frame")
@@ -46,6 +46,9 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
                        metavar="X,Y,W,H", help="box: fractions of the frame")
     group.add_argument("--resize", choices=("box", "bilinear", "nearest", "lanczos"), default="box",
                        help="resize filter (default box: area averaging)")
+    group.add_argument("--contrast", choices=("none", "stretch"), default=None,
+                       help="stretch: spread each image's gray levels over 0-255, so exposure and "
+                            "backlight matter less (default: the preset's; realworld stretch, others none)")
     group.add_argument("--invert", action="store_true", help="invert gray levels (dark ink on white paper)")
 
 
@@ -62,6 +65,9 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
     group.add_argument("--augment-steps", default=None, metavar="STEPS",
                        help="comma-separated augmentation steps instead of the preset's: " + ", ".join(STEPS)
                             + " (presets: " + "; ".join(f"{p} {','.join(s)}" for p, s in PRESET_STEPS.items()) + ")")
+    group.add_argument("--label-smoothing", type=float, default=None,
+                       help="share of each target spread over all classes, against over-confidence on "
+                            "the training photos (default: the preset's; realworld 0.1, others 0)")
     group.add_argument("--augment-strength", type=float, default=1.0,
                        help="scale of the augmentation ranges (default 1)")
 
@@ -76,6 +82,8 @@ def check_fit_arguments(args):
         raise DataError("--val-fraction must be from 0 to 0.9")
     if args.batch_size < 1 or args.learning_rate <= 0:
         raise DataError("--batch-size and --learning-rate must be positive")
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
+        raise DataError("--label-smoothing must be from 0 to 1")
     if args.augment_steps is None:
         return None
     try:
@@ -84,14 +92,23 @@ def check_fit_arguments(args):
         raise DataError(f"--augment-steps: {exc}") from None
 
 
+def smoothing(value, preset: str) -> float:
+    """--label-smoothing, or the preset's own."""
+    from .models import LABEL_SMOOTHING
+
+    return float(LABEL_SMOOTHING.get(preset, 0.0) if value is None else value)
+
+
 def spec_from_args(args):
     from edgesign.device.preprocess import PreprocessSpec
 
-    from .models import INPUT_SIZES
+    from .models import CONTRAST, INPUT_SIZES
 
-    size = args.size or INPUT_SIZES.get(getattr(args, "preset", None), 28)
+    preset = getattr(args, "preset", None)
+    size = args.size or INPUT_SIZES.get(preset, 28)
+    contrast = getattr(args, "contrast", None) or CONTRAST.get(preset, "none")
     return PreprocessSpec(size=size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
-                          invert=args.invert)
+                          contrast=contrast, invert=args.invert)
 
 
 def plan_from_args(args):
@@ -174,7 +191,8 @@ def _run_train(args) -> int:
     config = trainer.TrainConfig(
         preset=args.preset, epochs=args.epochs or DEFAULT_EPOCHS[args.preset], batch_size=args.batch_size,
         learning_rate=args.learning_rate, val_fraction=args.val_fraction, seed=args.seed, augment=args.augment,
-        augment_strength=args.augment_strength, augment_steps=steps)
+        augment_strength=args.augment_strength, augment_steps=steps,
+        label_smoothing=smoothing(args.label_smoothing, args.preset))
     info = {"plan": data_plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
@@ -196,7 +214,8 @@ def _run_finetune(args) -> int:
     meta = finetune(args.base, args.out, plan_from_args(args), freeze=args.freeze, epochs=args.epochs,
                     batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
                     seed=args.seed, augment=args.augment, augment_strength=args.augment_strength,
-                    augment_steps=steps, verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
+                    augment_steps=steps, label_smoothing=args.label_smoothing,
+                    verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
     print(f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation accuracy "
           f"{meta['validation_accuracy']:.4f}"
           + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else ""))

@@ -7,6 +7,7 @@ from edgesign.device.errors import DataError
 from edgesign.device.preprocess import PreprocessSpec
 
 from . import sources
+from .models import LABEL_SMOOTHING
 from .trainer import MODEL_FILE, TrainConfig, train
 
 
@@ -26,8 +27,10 @@ def freeze_first(model, count: int) -> list:
 
 def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epochs: int = 8, batch_size: int = 64,
              learning_rate: float = 5e-4, val_fraction: float = 0.1, seed: int = 42, augment: bool = True,
-             augment_strength: float = 0.5, augment_steps=None, verbose: int = 1) -> dict:
-    """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does."""
+             augment_strength: float = 0.5, augment_steps=None, label_smoothing=None, verbose: int = 1) -> dict:
+    """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does.
+
+    `label_smoothing` None: the base preset's."""
     import keras
 
     from edgesign.convert.conversion import read_training
@@ -44,7 +47,9 @@ def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epoc
     frozen = freeze_first(model, freeze)
     config = TrainConfig(preset=base["preset"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          val_fraction=val_fraction, seed=seed, augment=augment, augment_strength=augment_strength,
-                         augment_steps=augment_steps)
+                         augment_steps=augment_steps,
+                         label_smoothing=LABEL_SMOOTHING.get(base["preset"], 0.0) if label_smoothing is None
+                         else label_smoothing)
     info = {"plan": plan.to_dict(), "train": data.sources, "test": test.sources if test is not None else [],
             "finetuned_from": {"dir": str(base_dir), "preset": base["preset"], "frozen_layers": frozen,
                                "base_test_accuracy": base.get("test_accuracy")}}

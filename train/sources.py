@@ -121,10 +121,12 @@ def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: O
 
 
 def resized(data: Dataset, spec: PreprocessSpec) -> Dataset:
-    """CSV and IDX images are already the model's view (cropped, gray): only bring them to `spec.size`."""
-    if data.images.shape[1:] == (spec.size, spec.size):
+    """CSV and IDX images are already the model's view (cropped, gray): only bring them to `spec.size`
+    and apply the spec's contrast step, as the device does after its own resizing."""
+    if data.images.shape[1:] == (spec.size, spec.size) and spec.contrast == "none":
         return data
-    view = PreprocessSpec(size=spec.size, roi="full", resize=spec.resize)
+    view = PreprocessSpec(size=spec.size, roi="full", resize=spec.resize, contrast=spec.contrast,
+                          stretch_tail=spec.stretch_tail)
     images = np.stack([preprocess(image, "gray", view) for image in data.images])
     return Dataset(images, data.labels, data.classes, data.sources)
 

@@ -40,6 +40,8 @@ class TrainConfig:
     augment_strength: float = 1.0
     #: augmentation steps by name (see augment.STEPS); None: the preset's own list
     augment_steps: Optional[tuple] = None
+    #: share of each target spread evenly over the classes (0: plain one-hot targets)
+    label_smoothing: float = 0.0
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int):
@@ -126,13 +128,18 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate,
                                                       decay_steps=max(1, steps_per_epoch * config.epochs),
                                                       warmup_target=None)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    if config.label_smoothing:  # needs one-hot targets
+        y = np.eye(len(data.classes), dtype=np.float32)[data.labels]
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    else:
+        y, loss, metrics = data.labels, "sparse_categorical_crossentropy", ["accuracy"]
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
     augmenter = for_preset(config.preset, config.seed, config.augment_strength, config.augment_steps) \
         if config.augment else None
-    train_ds = _batches(x[train_idx], data.labels[train_idx], None if w is None else w[train_idx],
+    train_ds = _batches(x[train_idx], y[train_idx], None if w is None else w[train_idx],
                         config.batch_size, config.seed, config.epochs, augmenter)
-    val_data = (x[val_idx], data.labels[val_idx]) if len(val_idx) else None
+    val_data = (x[val_idx], y[val_idx]) if len(val_idx) else None
     keep_best = _keep_best_callback()
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
                         callbacks=[keep_best],
