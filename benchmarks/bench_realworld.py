@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--size", type=int, default=None, help="input side in pixels (default: the preset's)")
     parser.add_argument("--augment-steps", default=None, help="augmentation steps (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=42, help="training seed (default %(default)s, as `edgesign train`)")
     parser.add_argument("--out", default="artifacts/bench_realworld", help="output folder (default %(default)s)")
     args = parser.parse_args(argv)
     if not args.data:
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
     started = time.time()
     code = edgesign(["train", "--train", str(data / "sign_mnist_train.csv.gz"), "--train", f"{photos}@{args.photo_weight:g}",
                      "--test", str(data / "sign_mnist_test.csv.gz"), "--classes", "sign", "--preset", args.preset, "--roi", args.roi,
-                     "--out", str(out / "train"), "--quiet", *(["--epochs", str(args.epochs)] if args.epochs else []),
+                     "--out", str(out / "train"), "--quiet", "--seed", str(args.seed), *(["--epochs", str(args.epochs)] if args.epochs else []),
                      *(["--size", str(args.size)] if args.size else []),
                      *(["--contrast", args.contrast] if args.contrast else []),
                      *(["--augment-steps", args.augment_steps] if args.augment_steps else [])])
@@ -79,7 +80,8 @@ def main(argv=None) -> int:
     host_ms = models["tflite_int8"]["latency_ms"]["median"]
     pi_ms = 1e3 * n_macs / PI4_MACS_PER_SECOND_ONE_CORE
     rows = [
-        ("preset", f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast {contrast}", ""),
+        ("preset", f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast {contrast}, "
+                   f"seed {args.seed}", ""),
         ("input", "x".join(map(str, model.inputs[0].shape[1:])), ""),
         ("parameters", f"{model.count_params():,}", "<= ~56,000"),
         ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),

@@ -155,6 +155,7 @@ def _limited_to_full_lut() -> np.ndarray:
 
 
 _LIMITED_TO_FULL = _limited_to_full_lut()
+_LEVELS = np.arange(256, dtype=np.int32)
 
 
 def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
@@ -207,7 +208,7 @@ def stretch(image: np.ndarray, tail: float = 0.02) -> np.ndarray:
     if high <= low:
         return image
     span = high - low
-    levels = (np.arange(256, dtype=np.int32) - low) * 510 + span
+    levels = (_LEVELS - low) * 510 + span
     table = np.clip(levels // (2 * span), 0, 255).astype(np.uint8)
     return table[image]
 
