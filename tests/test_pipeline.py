@@ -146,12 +146,13 @@ def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-def test_realworld_preset_fits_the_budget_with_a_48_pixel_input():
-    size = models.INPUT_SIZES["realworld"]
-    assert size == 48
+@pytest.mark.parametrize("size", [None, 48, 64])
+def test_realworld_preset_fits_the_budget_at_its_own_and_larger_inputs(size):
+    size = size or models.INPUT_SIZES["realworld"]
+    assert 32 <= size <= 64
     model = models.build("realworld", (size, size, 1), 25)
     assert model.count_params() <= 56_000
-    assert tuple(model.inputs[0].shape[1:]) == (48, 48, 1)
+    assert tuple(model.inputs[0].shape[1:]) == (size, size, 1)
 
 
 def test_eval_folder_adds_a_real_photos_column(trained_dir, data_dir, tmp_path, capsys):

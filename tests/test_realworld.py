@@ -13,7 +13,7 @@ from device_images import asl_photo, asl_photo_paths, frame_layouts, sign_mnist_
 from edgesign.device.cli import main
 from edgesign.device.hand import hand_box
 from edgesign.device.preprocess import PreprocessSpec, preprocess
-from edgesign.train import datasets
+from edgesign.train import datasets, models
 
 LETTERS = ("A", "B", "C", "L", "V", "Y")
 
@@ -223,7 +223,7 @@ def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(dat
     assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--out", str(out),
                  "--quiet"]) == 0
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["preprocess"]["contrast"] == "stretch" and meta["preprocess"]["size"] == 48
+    assert meta["preprocess"]["contrast"] == "stretch" and meta["preprocess"]["size"] == models.INPUT_SIZES["realworld"]
     assert meta["config"]["label_smoothing"] == 0.1
     plain = tmp_path / "plain"
     assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--contrast", "none",

@@ -36,7 +36,7 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
     """The preprocessing spec, stored with the model and used unchanged on the device."""
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
     group.add_argument("--size", type=int, default=None,
-                       help="model input side in pixels (default: the preset's, 28; realworld 48)")
+                       help="model input side in pixels (default: the preset's, 28; realworld 32)")
     group.add_argument("--roi", choices=("center", "full", "box", "hand"), default="center",
                        help="region of interest: center square (default), full frame, a --box, or "
                             "the hand found in the frame")
@@ -140,7 +140,7 @@ def register(subparsers) -> None:
     group = p.add_argument_group("training")
     group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
                        help="model architecture: article (the reference CNN), improved (Sign MNIST), "
-                            "realworld (48x48, for camera frames; train it on photos too) (default improved)")
+                            "realworld (32x32, for camera frames; train it on photos too) (default improved)")
     add_fit_arguments(group, epochs=None, learning_rate=2e-3,
                       epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
                                   "%(realworld)d)" % DEFAULT_EPOCHS)
