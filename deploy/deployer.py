@@ -96,7 +96,8 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the Pi",
         "2 wheels    build the edgesign wheel; wheels of the device extra for the Pi's platform from "
         f"{wh}",
-        f"3 upload    rsync wheels -> {root}/wheelhouse/, bundle + edgesign wheel -> "
+        f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not use), "
+        f"bundle + edgesign wheel -> "
         f"{root}/releases/<time>-<hash>/" + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
         f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index 'edgesign[device]' "
         f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
@@ -192,8 +193,11 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
         rsync_opts = [f"--bwlimit={int(opts.bwlimit)}"] if opts.bwlimit else []
         try:
             echo(f"upload: wheels and release {rid}")
+            # --delete prunes wheels this release does not use: installed releases keep their venvs,
+            # so rollback needs none of them, and the Pi's card does not fill up over the years
             remote.rsync([f"{deps}/"], f"{target.remote_dir}/wheelhouse/", what="uploading wheels",
-                         options=rsync_opts + ["--include=*.whl", "--exclude=edgesign-*.whl", "--exclude=*"])
+                         options=rsync_opts + ["--delete", "--include=*.whl", "--exclude=edgesign-*.whl",
+                                               "--exclude=*"])
             remote.rsync([f"{staging}/"], f"{target.remote_dir}/releases/{rid}/", what="uploading the release",
                          options=rsync_opts)
             echo("prepare: venv, offline pip install, selftest on the Pi (this takes a while)")

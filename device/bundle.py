@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Optional
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,9 @@ class Bundle:
     spec: PreprocessSpec
     input: TensorInfo
     output: TensorInfo
+    #: the interpreter `load_bundle` built to check the model, handed to the first `model()` call
+    #: that asks for the same settings instead of building a second one
+    _checked: Optional[TFLiteModel] = field(default=None, repr=False, compare=False)
 
     @property
     def model_path(self) -> Path:
@@ -51,7 +55,10 @@ class Bundle:
         return Quantizer(self.input.dtype, self.input.scale, self.input.zero_point, self.spec.pixel_scale)
 
     def model(self, num_threads: int = 1, backend=None, reference: bool = False) -> TFLiteModel:
-        """A fresh interpreter for this bundle's model, checked against the metadata."""
+        """An interpreter of its own for this bundle's model, checked against the metadata."""
+        if self._checked is not None and (num_threads, backend, reference) == (1, None, False):
+            model, self._checked = self._checked, None
+            return model
         model = TFLiteModel(self.model_path, num_threads=num_threads, backend=backend, reference=reference)
         check_model_matches(self, model)
         return model
@@ -97,6 +104,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         except EdgesignError as exc:
             raise BundleError(f"{path}: {exc}") from None
         check_model_matches(bundle, model)
+        bundle._checked = model
     return bundle
 
 

@@ -212,9 +212,13 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
     assert current_of(ssh_server) == before
     assert [p.name for p in (ssh_server.home / "edgesign/releases").iterdir()] == [first[0].release]
 
-    # The next deploy over a working link goes through (partial files are resumed or replaced).
+    # The next deploy over a working link goes through (partial files are resumed or replaced), and
+    # prunes wheels no release uses any more (rollback below still works: releases keep their venvs).
+    stale = wheelhouse / "oldpkg-0.1-py3-none-any.whl"
+    stale.write_bytes(b"left by an earlier release")
     proc = run_cli("deploy", *ssh_server.cli_args(), "--bundle", str(bundle_dir))
     assert proc.returncode == 0, proc.stderr
+    assert not stale.exists() and any(wheelhouse.glob("numpy-*.whl"))
     new = current_of(ssh_server)
     assert new != before and (ssh_server.home / "edgesign" / new / "release.json").is_file()
     assert f"deployed {new.split('/')[1]}" in proc.stdout

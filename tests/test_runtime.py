@@ -288,3 +288,25 @@ def test_console_status_line_updates_in_place_on_a_terminal(pipeline, data_dir):
     text = out.getvalue()
     assert text.count("\r\x1b[K") == 3 and "\n" not in text      # one line, redrawn
     assert " fps | text: _" in text and pipeline(Frame(images[-1], "gray")).label in text.rsplit("\r", 1)[-1]
+
+
+def test_loading_a_bundle_builds_one_interpreter_for_the_first_pipeline(bundle_dir, data_dir, monkeypatch):
+    from edgesign.device import bundle as bundle_module
+
+    built = []
+
+    class Counting(bundle_module.TFLiteModel):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(bundle_module, "TFLiteModel", Counting)
+    bundle = load_bundle(bundle_dir)
+    first = Pipeline(bundle)
+    assert len(built) == 1  # the interpreter that checked the model runs the pipeline
+    second, threaded = Pipeline(bundle), Pipeline(bundle, num_threads=2)
+    assert len(built) == 3 and second.model is not first.model  # later pipelines get their own
+    rows, _ = sign_mnist_rows(data_dir, 8)
+    batch = bundle.quantizer()(np.stack([preprocess(r, "gray", bundle.spec) for r in rows]))
+    assert np.array_equal(first.model.predict(batch), second.model.predict(batch))
+    assert np.array_equal(first.model.predict(batch), threaded.model.predict(batch))
