@@ -63,8 +63,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
     parser.add_argument("--candidate", default="realworld", choices=["realworld", *CANDIDATES],
                         help="the model body (default: the realworld preset)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=42, help="training seed (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs (default %(default)s)")
     parser.add_argument("--size", type=int, default=32, help="input side (default %(default)s)")
     parser.add_argument("--sign-per-class", type=int, default=300, help="Sign MNIST images per letter (default 300; a large number: all)")
     parser.add_argument("--photo-copies", type=int, default=2, help="times each photo is repeated (default 2)")
