@@ -42,8 +42,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
     parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
-    # 4: +1.7 points over 2 on later training photos, Sign MNIST still >= 99% (realworld_recipes.py
-    # --sign-per-class 100000 --photo-copies 2|4, one seed)
+    # 4: +1.7 and +3.3 points over 2 on later training photos (two seeds), Sign MNIST still >= 99%
+    # (realworld_recipes.py --sign-per-class 100000 --photo-copies 2|4)
     parser.add_argument("--photo-weight", type=float, default=4.0,
                         help="weight of each photo against a Sign MNIST image (default %(default)s)")
     parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
