@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 FAMILIES = {
+    "background": ("background",),
     "geometry": ("geometry",),
     "perspective": ("perspective",),
     "mirror": ("mirror",),
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
     classes = sources.class_names("sign")
     sign = sources.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
     sign_test = sources.load_source(data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False)
-    photo_train = sources.load_source(photos, classes, spec, None, grow=False)
+    photo_train = sources.load_source(photos, classes, spec, None, grow=False, masks=True)  # for `background`
     photo_test = sources.load_source(held_out, classes, spec, None, grow=False)
     rng = np.random.default_rng(args.seed)
     keep = np.concatenate([rng.permutation(np.flatnonzero(sign.labels == c))[:args.sign_per_class]

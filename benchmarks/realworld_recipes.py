@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--photo-copies", type=int, default=2, help="times each photo is repeated (default 2)")
     parser.add_argument("--cut", type=int, default=760, help="train on photos numbered below this (default 760)")
     parser.add_argument("--later", type=int, default=800, help="measure on photos numbered from this (default 800)")
+    parser.add_argument("--augment-steps", default=None, help="comma-separated augmentation steps (default: the preset's)")
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1: two runs at once)")
     args = parser.parse_args(argv)
     if not args.data:
@@ -77,11 +78,16 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
+    from edgesign.device.errors import DataError
     from edgesign.device.preprocess import PreprocessSpec
-    from edgesign.train import datasets, models, sources, trainer
+    from edgesign.train import augment, datasets, models, sources, trainer
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    try:
+        steps = None if args.augment_steps is None else augment.check_steps(args.augment_steps.split(","))
+    except DataError as exc:
+        parser.error(str(exc))
     data, classes = Path(args.data), datasets.SIGN_MNIST_CLASSES
     spec = PreprocessSpec(size=args.size, contrast=models.CONTRAST["realworld"])
     sign = sources.resized(datasets.load_csv(data / "sign_mnist_train.csv.gz", classes), spec)
@@ -89,7 +95,8 @@ def main(argv=None) -> int:
     sign_test = sources.resized(datasets.load_csv(data / "sign_mnist_test.csv.gz", classes), spec)
     with tempfile.TemporaryDirectory() as tmp:
         photos = data / "asl_photos" / "train"
-        early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes)
+        early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes,
+                                     masks=augment.needs_masks("realworld", steps))
         later = datasets.load_folder(numbered_subset(photos, Path(tmp) / "later", args.later, 10 ** 9), spec, classes)
     test_folder = datasets.load_folder(data / "asl_photos" / "test", spec, classes)
     train = datasets.merge([sign.subset(keep), *[early] * args.photo_copies], classes)
@@ -98,7 +105,7 @@ def main(argv=None) -> int:
     shape = (args.size, args.size, 1)
     model = models.build("realworld", shape, len(classes)) if args.candidate == "realworld" \
         else candidate_model(args.candidate, shape, len(classes))
-    config = trainer.TrainConfig(preset="realworld", epochs=args.epochs, seed=args.seed,
+    config = trainer.TrainConfig(preset="realworld", epochs=args.epochs, seed=args.seed, augment_steps=steps,
                                  label_smoothing=models.LABEL_SMOOTHING["realworld"])
     print(f"training {args.candidate} (seed {args.seed}): {len(train)} images ({len(early)} early photos "
           f"x{args.photo_copies}), {args.epochs} epochs; measuring on {len(later)} later photos", flush=True)
@@ -106,7 +113,7 @@ def main(argv=None) -> int:
     trainer.fit(model, train, config, spec, verbose=2)
     seconds = time.time() - started
     row = {
-        "candidate": args.candidate, "seed": str(args.seed), "parameters": f"{model.count_params():,}",
+        "candidate": args.candidate + ("" if steps is None else f" ({','.join(steps)})"), "seed": str(args.seed), "parameters": f"{model.count_params():,}",
         "later photos": f"{100 * trainer.accuracy(model, later, spec):.1f}%",
         "test folder": f"{100 * trainer.accuracy(model, test_folder, spec):.1f}%",
         "Sign MNIST test": f"{100 * trainer.accuracy(model, sign_test, spec):.1f}%",

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from .augment import PRESET_STEPS, STEPS, check_steps
+from edgesign.device.errors import DataError
+
+from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
 
 #: epochs per preset when --epochs is not given. article and improved: tuned to finish in about three
 #: minutes on 2 cores; realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds)
@@ -76,8 +78,6 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
 
 def check_fit_arguments(args):
     """Refuse bad fitting options; returns --augment-steps as a tuple (None: the preset's own steps)."""
-    from edgesign.device.errors import DataError
-
     if args.epochs is not None and args.epochs < 1:
         raise DataError("--epochs must be at least 1")
     if not 0 <= args.val_fraction < 0.9:
@@ -187,7 +187,8 @@ def _run_train(args) -> int:
     steps = check_fit_arguments(args)
     spec = spec_from_args(args)
     data_plan = plan_from_args(args)
-    train, weights, test = sources.load(data_plan, spec)
+    masks = needs_masks(args.preset, steps, args.augment)
+    train, weights, test = sources.load(data_plan, spec, masks=masks)
     print(f"training data: {len(train)} images, {len(train.classes)} classes"
           + (f"; test data: {len(test)} images" if test is not None else ""), flush=True)
     config = trainer.TrainConfig(

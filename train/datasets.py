@@ -23,6 +23,8 @@ from edgesign.device.errors import DataError
 from edgesign.device.files import sha256_file
 from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess
 
+from .hand_masks import hand_mask
+
 #: Sign Language MNIST: labels 0-24 are the letters A-Y; 9 (J) and 25 (Z) need motion and never occur.
 SIGN_MNIST_CLASSES = list(string.ascii_uppercase[:25])
 MNIST_CLASSES = [str(d) for d in range(10)]
@@ -39,6 +41,9 @@ class Dataset:
     labels: np.ndarray
     classes: list
     sources: list = field(default_factory=list)
+    #: optional (N, H, W) uint8 hand masks (255: hand) for the `background` augmentation step;
+    #: images without a trusted mask have all 255 (nothing is background)
+    masks: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -47,7 +52,8 @@ class Dataset:
         return np.bincount(self.labels, minlength=len(self.classes))
 
     def subset(self, index) -> "Dataset":
-        return Dataset(self.images[index], self.labels[index], self.classes, self.sources)
+        return Dataset(self.images[index], self.labels[index], self.classes, self.sources,
+                       None if self.masks is None else self.masks[index])
 
 
 # ---------------------------------------------------------------- files
@@ -203,11 +209,12 @@ def class_folders(root: Path) -> list:
 
 
 def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = None,
-                limit_per_class: Optional[int] = None) -> Dataset:
+                limit_per_class: Optional[int] = None, masks: bool = False) -> Dataset:
     """Read a folder with one sub-folder of images per class, through the device's preprocessing.
 
     With `classes`, folder names are matched to those names (a folder for an unknown class
-    is an error); otherwise the sorted folder names are the classes.
+    is an error); otherwise the sorted folder names are the classes. With `masks`, each color
+    photo's hand mask comes along (`hand_masks.py`), for the `background` augmentation step.
     """
     root = Path(root)
     folders = class_folders(root)
@@ -216,30 +223,35 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     unknown = [n for n in names if n not in classes]
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the model's classes ({', '.join(classes)})")
-    images, labels, digest = [], [], hashlib.sha256()
+    images, labels, hand_masks, digest = [], [], [], hashlib.sha256()
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if limit_per_class:
             files = files[:limit_per_class]
         label = classes.index(folder.name)
         for file in files:
-            images.append(_load_image(file, spec))
+            array, layout = _read_image(file)
+            images.append(preprocess(array, layout, spec))
+            if masks:
+                mask = hand_mask(array, layout, spec)
+                hand_masks.append(np.full_like(images[-1], 255) if mask is None else mask)
             labels.append(label)
             digest.update(f"{folder.name}/{file.name}\n".encode())
             digest.update(file.read_bytes())
     if not images:
         raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     source = {"path": str(root), "kind": "folder", "rows": len(images), "sha256": digest.hexdigest()}
-    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, [source])
+    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, [source],
+                   np.stack(hand_masks) if masks else None)
 
 
-def _load_image(file: Path, spec: PreprocessSpec) -> np.ndarray:
+def _read_image(file: Path):
+    """(array, layout) of an image file."""
     try:
         with Image.open(file) as image:
-            array, layout = layout_of_image(image)
+            return layout_of_image(image)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"{file}: unreadable image ({exc.__class__.__name__}: {exc})") from None
-    return preprocess(array, layout, spec)
 
 
 # ---------------------------------------------------------------- by path
@@ -263,8 +275,11 @@ def load_path(path, spec: PreprocessSpec, classes: Optional[Sequence[str]] = Non
 def merge(parts: Iterable[Dataset], classes: Sequence[str]) -> Dataset:
     """Concatenate data sets whose labels already index `classes`."""
     parts = list(parts)
+    masks = None
+    if any(p.masks is not None for p in parts):  # parts without masks: all hand
+        masks = np.concatenate([np.full_like(p.images, 255) if p.masks is None else p.masks for p in parts])
     return Dataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                   list(classes), [s for p in parts for s in p.sources])
+                   list(classes), [s for p in parts for s in p.sources], masks)
 
 
 def check_test_classes(train: Dataset, test: Dataset, where: str) -> None:

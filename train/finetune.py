@@ -7,6 +7,7 @@ from edgesign.device.errors import DataError
 from edgesign.device.preprocess import PreprocessSpec
 
 from . import sources
+from .augment import needs_masks
 from .models import LABEL_SMOOTHING
 from .trainer import MODEL_FILE, TrainConfig, train
 
@@ -40,7 +41,8 @@ def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epoc
     plan.classes = list(base["classes"])
     if not plan.test:  # keep measuring on what the base model was tested on
         plan.test = sources.DataPlan.from_dict(base["data"]["plan"]).test
-    data, weights, test = sources.load(plan, spec, check_test=False)
+    data, weights, test = sources.load(plan, spec, check_test=False,
+                                       masks=needs_masks(base["preset"], augment_steps, augment))
     if data.classes != base["classes"]:
         raise DataError(f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']):])}")
     model = keras.models.load_model(Path(base_dir) / MODEL_FILE)

@@ -108,14 +108,15 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
 
 
 def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
-                grow: bool) -> Dataset:
-    """One source in the class space `classes`; with `grow`, unknown folder names are appended to it."""
+                grow: bool, masks: bool = False) -> Dataset:
+    """One source in the class space `classes`; with `grow`, unknown folder names are appended to it.
+    `masks`: photo folders bring their hand masks (for the `background` augmentation step)."""
     if path.is_dir():
         folders = [f.name for f in datasets.class_folders(path)]
         missing = [n for n in folders if n not in classes]
         if missing and grow:
             classes.extend(missing)
-        return datasets.load_folder(path, spec, classes)
+        return datasets.load_folder(path, spec, classes, masks=masks)
     data = datasets.load_path(path, spec, classes or None, label_column)
     return resized(data, spec)
 
@@ -131,18 +132,18 @@ def resized(data: Dataset, spec: PreprocessSpec) -> Dataset:
     return Dataset(images, data.labels, data.classes, data.sources)
 
 
-def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True):
+def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, masks: bool = False):
     """(training Dataset, per-image weights or None, test Dataset or None) for a plan.
 
     `check_test` refuses a test set with classes the training data lacks (fine-tuning turns it
-    off: the model learned those classes before).
+    off: the model learned those classes before). `masks`: the training photos' hand masks come along.
     """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):
         classes = sorted({f.name for s in plan_.train for f in datasets.class_folders(s.path)})
     parts, weights = [], []
     for source in plan_.train:
-        part = load_source(source.path, classes, spec, plan_.label_column, grow=True)
+        part = load_source(source.path, classes, spec, plan_.label_column, grow=True, masks=masks)
         if not classes:
             classes = list(part.classes)
         parts.append(part)
