@@ -113,7 +113,8 @@ def main(argv=None) -> int:
     trainer.fit(model, train, config, spec, verbose=2)
     seconds = time.time() - started
     row = {
-        "candidate": args.candidate + ("" if steps is None else f" ({','.join(steps)})"), "seed": str(args.seed), "parameters": f"{model.count_params():,}",
+        "candidate": args.candidate + ("" if steps is None else f" ({','.join(steps)})"),
+        "seed": str(args.seed), "parameters": f"{model.count_params():,}",
         "later photos": f"{100 * trainer.accuracy(model, later, spec):.1f}%",
         "test folder": f"{100 * trainer.accuracy(model, test_folder, spec):.1f}%",
         "Sign MNIST test": f"{100 * trainer.accuracy(model, sign_test, spec):.1f}%",

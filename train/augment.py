@@ -165,13 +165,16 @@ class Augmenter:
         return tf.where(inside, uniform([b, 1, 1, 1], 0, 1), x)
 
 
+def _chosen(preset: str, steps) -> tuple:
+    """`steps`, or the preset's own list when None."""
+    return PRESET_STEPS.get(preset, PRESET_STEPS["article"]) if steps is None else steps
+
+
 def needs_masks(preset: str, steps=None, augment: bool = True) -> bool:
     """Whether training with these steps needs the photos' hand masks loaded."""
-    chosen = PRESET_STEPS.get(preset, PRESET_STEPS["article"]) if steps is None else steps
-    return augment and "background" in chosen
+    return augment and "background" in _chosen(preset, steps)
 
 
 def for_preset(preset: str, seed: int, strength: float = 1.0, steps=None) -> Augmenter:
     """The augmenter a preset trains with (`steps` overrides its list)."""
-    chosen = PRESET_STEPS.get(preset, PRESET_STEPS["article"]) if steps is None else steps
-    return Augmenter(chosen, seed, strength, wide=preset == "realworld")
+    return Augmenter(_chosen(preset, steps), seed, strength, wide=preset == "realworld")
