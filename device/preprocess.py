@@ -8,6 +8,10 @@ Steps, in order: region of interest -> grayscale (ITU-R 601 luma, as PIL's "L") 
 resize to `size` x `size` with the `resize` filter -> limited-to-full range luma where
 the source says so -> optional contrast stretch -> optional inversion. `Quantizer` then maps the uint8 image to the
 model's int8 input through a 256-entry lookup table.
+
+A spec may also name several `views`: boxes inside the region of interest, each preprocessed
+like the whole region. The device and the evaluation (`preprocess_views`) run the model on
+every view of a frame and average the probabilities; training sees the whole region only.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import BundleError, FrameError
+from .views import VIEW_SETS
 
 #: Frame layouts a source can deliver. picamera2's "RGB888" arrives as "bgr",
 #: "XRGB8888" as "bgrx", "BGR888" as "rgb", "XBGR8888" as "rgbx", "YUV420" as "yuv420".
@@ -54,6 +59,9 @@ class PreprocessSpec:
     pixel_scale: float = 255.0
     #: hand: how the hand box is found (see `hand.py`); ignored for other modes.
     hand: dict = field(default_factory=dict)
+    #: boxes (x, y, width, height) inside the region of interest, as fractions of it, whose
+    #: predictions are averaged at inference (`preprocess_views`); empty: the whole region only
+    views: Sequence[Sequence[float]] = ()
 
     def __post_init__(self):
         problems = []
@@ -65,8 +73,7 @@ class PreprocessSpec:
             problems.append(f"crop must be a fraction from 0.05 to 1, not {self.crop!r}")
         if self.roi == "box":
             box = self.box
-            if box is None or len(box) != 4 or not all(0 <= float(v) <= 1 for v in box) \
-                    or box[2] <= 0 or box[3] <= 0 or box[0] + box[2] > 1 + 1e-9 or box[1] + box[3] > 1 + 1e-9:
+            if box is None or not _is_fraction_box(box):
                 problems.append(f"box must be x,y,width,height fractions inside the frame, not {box!r}")
             else:
                 object.__setattr__(self, "box", tuple(float(v) for v in box))
@@ -78,6 +85,10 @@ class PreprocessSpec:
             problems.append(f"stretch_tail must be a fraction from 0 to 0.5, not {self.stretch_tail!r}")
         if not float(self.pixel_scale) > 0:
             problems.append(f"pixel_scale must be positive, not {self.pixel_scale!r}")
+        if isinstance(self.views, (list, tuple)) and all(_is_fraction_box(view) for view in self.views):
+            object.__setattr__(self, "views", tuple(tuple(float(v) for v in view) for view in self.views))
+        else:
+            problems.append(f"views must be x,y,width,height fractions inside the region, not {self.views!r}")
         if problems:
             raise BundleError("invalid preprocessing spec: " + "; ".join(problems))
 
@@ -85,7 +96,13 @@ class PreprocessSpec:
         data = asdict(self)
         if data["box"] is not None:
             data["box"] = list(data["box"])
+        data["views"] = [list(view) for view in data["views"]]
         return data
+
+    @property
+    def view_boxes(self) -> tuple:
+        """The views a frame is seen through at inference: the whole region unless `views` says more."""
+        return self.views or VIEW_SETS[1]
 
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessSpec":
@@ -96,16 +113,29 @@ class PreprocessSpec:
         return cls(**data)
 
 
+def _is_fraction_box(box) -> bool:
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        return False
+    return min(x, y) >= 0 and w > 0 and h > 0 and x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9
+
+
+def fraction_box(height: int, width: int, box):
+    """The (left, top, right, bottom) pixels of an (x, y, width, height) fraction box of a picture."""
+    x, y, w, h = box
+    left, top = int(round(x * width)), int(round(y * height))
+    right = max(left + 1, int(round((x + w) * width)))
+    bottom = max(top + 1, int(round((y + h) * height)))
+    return left, top, min(right, width), min(bottom, height)
+
+
 def roi_box(height: int, width: int, spec: PreprocessSpec):
     """The (left, top, right, bottom) pixel box of a fixed region of interest (center, full, box)."""
     if spec.roi == "full":
         return 0, 0, width, height
     if spec.roi == "box":
-        x, y, w, h = spec.box
-        left, top = int(round(x * width)), int(round(y * height))
-        right = max(left + 1, int(round((x + w) * width)))
-        bottom = max(top + 1, int(round((y + h) * height)))
-        return left, top, min(right, width), min(bottom, height)
+        return fraction_box(height, width, spec.box)
     side = max(1, int(round(min(height, width) * float(spec.crop))))
     left, top = (width - side) // 2, (height - side) // 2
     return left, top, left + side, top + side
@@ -160,11 +190,30 @@ _LEVELS = np.arange(256, dtype=np.int32)
 
 def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
                width: Optional[int] = None, limited_range: bool = False) -> np.ndarray:
-    """Turn one frame into the model's `size` x `size` uint8 grayscale image.
+    """Turn one frame into the model's `size` x `size` uint8 grayscale image (the whole region).
 
     `width` is the picture width of a YUV420 frame whose rows are padded to a stride;
     `limited_range` says the luma uses 16-235 (as video sources often do).
     """
+    return _finish(_region(frame, layout, spec, width), spec, limited_range)
+
+
+def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
+                     width: Optional[int] = None, limited_range: bool = False) -> np.ndarray:
+    """The (views, size, size) uint8 images of a frame's `spec.view_boxes`, each as `preprocess`
+    makes the whole region (the first view of the default set is exactly `preprocess`'s image)."""
+    region = _region(frame, layout, spec, width)
+    images = []
+    for view in spec.view_boxes:
+        left, top, right, bottom = fraction_box(region.height, region.width, view)
+        part = region if (left, top, right, bottom) == (0, 0, region.width, region.height) \
+            else region.crop((left, top, right, bottom))
+        images.append(_finish(part, spec, limited_range))
+    return np.stack(images)
+
+
+def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int]) -> Image.Image:
+    """The region of interest of a frame as a grayscale PIL image, not yet resized."""
     height, frame_width = frame_size(frame, layout, width)
     plane = _gray_plane(frame, layout, width)
     if spec.roi == "hand":
@@ -174,12 +223,15 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     else:
         left, top, right, bottom = roi_box(height, frame_width, spec)
     if plane is not None:
-        image = Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
-    else:
-        crop = np.ascontiguousarray(frame[top:bottom, left:right])
-        # Gray before resizing: one channel to resample instead of three.
-        image = Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw",
-                                 _PIL_RAWMODE[layout], 0, 1).convert("L")
+        return Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
+    crop = np.ascontiguousarray(frame[top:bottom, left:right])
+    # Gray before resizing: one channel to resample instead of three.
+    return Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw",
+                            _PIL_RAWMODE[layout], 0, 1).convert("L")
+
+
+def _finish(image: Image.Image, spec: PreprocessSpec, limited_range: bool) -> np.ndarray:
+    """Resize a grayscale region to the model's size, then the range, contrast and inversion steps."""
     size = (spec.size, spec.size)
     if image.size != size:
         image = image.resize(size, RESIZE_FILTERS[spec.resize])

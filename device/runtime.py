@@ -20,7 +20,7 @@ from typing import Optional, TextIO
 import numpy as np
 
 from .bundle import Bundle
-from .preprocess import preprocess
+from .preprocess import preprocess_views
 from .recognize import Step, TextRecognizer, probabilities, top_k
 from .sources import Frame, FrameSource, LatestFrame
 
@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Prediction:
-    """One frame's result: probabilities, top-k and how long each stage took (seconds)."""
+    """One frame's result: probabilities, top-k and how long each stage took (seconds).
+
+    `raw` holds the model's outputs for each view of the frame (views, classes); `probs` is the
+    average of the views' probabilities."""
 
     raw: np.ndarray
     probs: np.ndarray
@@ -59,17 +62,18 @@ class Pipeline:
         self.k = k
 
     def model_input(self, frame: Frame) -> np.ndarray:
-        """The int8 input tensor (1, size, size, 1) for a frame."""
-        image = preprocess(frame.array, frame.layout, self.spec, **frame.preprocess_kwargs())
-        return self.quantize(image)
+        """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
+        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more)."""
+        return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, **frame.preprocess_kwargs()))
 
     def __call__(self, frame: Frame) -> Prediction:
         t0 = time.perf_counter()
         batch = self.model_input(frame)
         t1 = time.perf_counter()
-        raw = self.model.invoke(batch)[0]
+        raw = self.model.invoke(batch)
         t2 = time.perf_counter()
-        probs = probabilities(self.model.output.dequantize(raw))
+        values = self.model.output.dequantize(raw)
+        probs = np.mean([probabilities(row) for row in values], axis=0, dtype=np.float32)
         top = top_k(probs, self.classes, self.k)
         t3 = time.perf_counter()
         return Prediction(raw, probs, top, t1 - t0, t2 - t1, t3 - t2)

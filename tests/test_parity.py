@@ -45,7 +45,7 @@ def test_host_folder_loading_and_device_frames_give_identical_inputs_and_outputs
     device_inputs, device_outputs = [], []
     for frame in ImageFilesSource(files):
         device_inputs.append(pipeline.model_input(frame))
-        device_outputs.append(pipeline(frame).raw)
+        device_outputs.append(pipeline(frame).raw[0])
     device_inputs = np.concatenate(device_inputs)
 
     assert len(files) == len(host) == 21
@@ -61,11 +61,11 @@ def test_device_reproduces_the_outputs_convert_stored(pipeline):
     # the reference kernels' outputs, the bits every CPU agrees on
     as_stored = Pipeline(pipeline.bundle, model=pipeline.bundle.model(reference=True))
     as_stored.spec = replace(pipeline.spec, roi="full", invert=False)
-    outputs = np.stack([as_stored(Frame(image, "gray")).raw for image in images])
+    outputs = np.stack([as_stored(Frame(image, "gray")).raw[0] for image in images])
     assert outputs.dtype == np.int8 and np.array_equal(outputs, expected)
     # the fast path the runtime uses rounds a few values differently, by a few steps at most
     fast = Pipeline(pipeline.bundle, model=pipeline.model)
     fast.spec = as_stored.spec
-    fast_outputs = np.stack([fast(Frame(image, "gray")).raw for image in images])
+    fast_outputs = np.stack([fast(Frame(image, "gray")).raw[0] for image in images])
     assert np.abs(fast_outputs.astype(int) - expected).max() <= 8
     assert len(labels) == len(images)
