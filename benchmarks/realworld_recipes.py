@@ -6,6 +6,7 @@ frames, so the files numbered from --later on stand in for photos the model has 
 uses those numbered below --cut (the gap keeps a session from straddling the cut), plus
 --sign-per-class Sign MNIST images of each letter. Each row also shows the test folder and the Sign
 MNIST test set, for the record. Each candidate is a model body; `realworld` is the preset as it is.
+The later photos and the test folder are also measured with 3, 5 and 7 views averaged (`--views`).
 
     EDGESIGN_DATA=../shared/data python benchmarks/realworld_recipes.py --candidate before --seed 1
 """
@@ -58,6 +59,21 @@ def numbered_subset(root: Path, target: Path, low: int, high: int) -> Path:
     return target
 
 
+def view_accuracies(model, data, spec) -> dict:
+    """Float accuracy on `data` (loaded with the 7 views) for each view set, by averaging its views."""
+    from edgesign.device.views import VIEW_SETS
+    from edgesign.train.trainer import to_float
+
+    n = len(data)
+    probs = model.predict(to_float(data.views.reshape(n * 7, *data.views.shape[2:]), spec), batch_size=512,
+                          verbose=0).reshape(n, 7, -1)
+    result = {}
+    for count, boxes in VIEW_SETS.items():
+        chosen = [VIEW_SETS[7].index(box) for box in boxes]
+        result[count] = float(np.mean(probs[:, chosen].mean(axis=1).argmax(axis=1) == data.labels))
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
@@ -80,6 +96,7 @@ def main(argv=None) -> int:
 
     from edgesign.device.errors import DataError
     from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.device.views import VIEW_SETS
     from edgesign.train import augment, datasets, models, sources, trainer
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -89,7 +106,7 @@ def main(argv=None) -> int:
     except DataError as exc:
         parser.error(str(exc))
     data, classes = Path(args.data), datasets.SIGN_MNIST_CLASSES
-    spec = PreprocessSpec(size=args.size, contrast=models.CONTRAST["realworld"])
+    spec = PreprocessSpec(size=args.size, contrast=models.CONTRAST["realworld"], views=VIEW_SETS[7])
     sign = sources.resized(datasets.load_csv(data / "sign_mnist_train.csv.gz", classes), spec)
     keep = np.concatenate([np.flatnonzero(sign.labels == c)[:args.sign_per_class] for c in np.unique(sign.labels)])
     sign_test = sources.resized(datasets.load_csv(data / "sign_mnist_test.csv.gz", classes), spec)
@@ -97,8 +114,9 @@ def main(argv=None) -> int:
         photos = data / "asl_photos" / "train"
         early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes,
                                      masks=augment.needs_masks("realworld", steps))
-        later = datasets.load_folder(numbered_subset(photos, Path(tmp) / "later", args.later, 10 ** 9), spec, classes)
-    test_folder = datasets.load_folder(data / "asl_photos" / "test", spec, classes)
+        later = datasets.load_folder(numbered_subset(photos, Path(tmp) / "later", args.later, 10 ** 9), spec, classes,
+                                     views=True)
+    test_folder = datasets.load_folder(data / "asl_photos" / "test", spec, classes, views=True)
     train = datasets.merge([sign.subset(keep), *[early] * args.photo_copies], classes)
 
     keras.utils.set_random_seed(args.seed)
@@ -122,6 +140,10 @@ def main(argv=None) -> int:
     }
     print("float accuracy:\n" + " | ".join(row))
     print(" | ".join(row.values()))
+    later_views, test_views = view_accuracies(model, later, spec), view_accuracies(model, test_folder, spec)
+    print("\nviews averaged | later photos | test folder")
+    for count in later_views:
+        print(f"{count} | {100 * later_views[count]:.1f}% | {100 * test_views[count]:.1f}%")
     return 0
 
 

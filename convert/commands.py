@@ -3,6 +3,8 @@
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
+    from edgesign.train.commands import add_views_argument
+
     from .micro_command import register_micro
 
     p = subparsers.add_parser(
@@ -27,6 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="fail when int8 accuracy is more than this many points below float "
                         "(default: %(default)s; negative demands int8 beat float)")
+    add_views_argument(p, "(default: what training chose)")
     p.add_argument("--selftest-images", type=int, default=24,
                    help="test images stored in the bundle for the device's self-test (default: %(default)s)")
     p.set_defaults(func=_run_convert)
@@ -42,5 +45,5 @@ def _run_convert(args) -> int:
     if args.calibration_size < 1:
         raise DataError("--calibration-size must be at least 1")
     convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
-            max_drop=args.max_drop, selftest_count=args.selftest_images)
+            max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views)
     return 0

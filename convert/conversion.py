@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -16,6 +17,7 @@ import numpy as np
 from edgesign.device.errors import DataError, GateError, ModelError
 from edgesign.device.files import atomic_dir
 from edgesign.device.preprocess import PreprocessSpec
+from edgesign.device.views import VIEW_SETS
 from edgesign.train import sources
 from edgesign.train.datasets import Dataset
 from edgesign.train.trainer import MODEL_FILE, TRAINING_FORMAT, to_float
@@ -89,14 +91,19 @@ def _micro(model_path: Path) -> Optional[dict]:
 
 def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str] = (),
             calibration_size: int = 500, max_drop: float = 0.5, selftest_count: int = 24, seed: int = 0,
-            say: Callable[[str], None] = print) -> dict:
-    """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`."""
+            views: Optional[int] = None, say: Callable[[str], None] = print) -> dict:
+    """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
+
+    `views` replaces the views training chose (`VIEW_SETS`): the evaluation and the bundle use them."""
     import keras
 
     from edgesign.train.plots import confusion_plot
 
     meta = read_training(train_dir)
     spec = PreprocessSpec.from_dict(meta["preprocess"])
+    if views is not None:
+        spec = replace(spec, views=VIEW_SETS[views] if views > 1 else ())
+    several_views = len(spec.view_boxes) > 1
     classes = meta["classes"]
     plan = sources.DataPlan.from_dict(meta["data"]["plan"])
     plan.classes = classes
@@ -105,7 +112,8 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     if not plan.test:
         raise DataError("no test set to evaluate on: training had none, so pass --test PATH")
     say("loading data ...")
-    train, _, test_set = sources.load(plan, spec, check_test=False)  # the model already knows its classes
+    # the model already knows its classes
+    train, _, test_set = sources.load(plan, spec, check_test=False, views=several_views)
     _check_hashes(meta["data"].get("train", []) + meta["data"].get("test", []),
                   train.sources + test_set.sources)
     model = keras.models.load_model(Path(train_dir) / MODEL_FILE)
@@ -120,12 +128,13 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         say(f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ...")
         results = _evaluate_all(model, tmp, test_set, spec)
         report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
+        report["views"] = {"count": len(spec.view_boxes), "boxes": [list(b) for b in spec.view_boxes]}
         micro = _micro(tmp / INT8_FILE)
         if micro is not None:
             report["micro"] = micro
         for name, path in _eval_sets(evals):
             say(f"evaluating on {path} ...")
-            data = sources.load_source(path, list(classes), spec, None, grow=False)
+            data = sources.load_source(path, list(classes), spec, None, grow=False, views=several_views)
             extra = _evaluate_all(model, tmp, data, spec, timing=False)
             png = f"confusion_{name.replace('/', '_')}_int8.png"
             confusion_plot(np.asarray(extra["tflite_int8"]["confusion"]), classes, tmp / png, f"{name}: TFLite int8")
@@ -164,14 +173,24 @@ def _eval_sets(evals: Sequence[str]):
 
 
 def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timing: bool = True) -> dict:
+    """Scores of the three models; with several views, on the views' averaged probabilities (what
+    the device does), plus each model's accuracy on the first view alone."""
     count = 300 if timing else 0
-    probs, keras_time = evaluate.run_keras(model, to_float(data.images, spec), 100 if timing else 0)
-    results = {"keras_float": {**evaluate.scores(data.labels, probs, data.classes), "latency_ms": keras_time,
-                               "probabilities": probs}}
+    views = data.images[:, np.newaxis] if data.views is None else data.views
+    per_view, keras_time = evaluate.run_keras(model, to_float(views, spec), 100 if timing else 0)
+    runs = {"keras_float": (per_view, keras_time, None)}
     for key, file in (("tflite_float32", FLOAT_FILE), ("tflite_int8", INT8_FILE)):
-        _, probs, timing_ = evaluate.run_tflite(folder / file, data.images, spec.pixel_scale, count)
+        per_view, timing_ = evaluate.run_tflite(folder / file, views, spec.pixel_scale, count)
+        runs[key] = (per_view, timing_, (folder / file).stat().st_size)
+    results = {}
+    for key, (per_view, timing_, size) in runs.items():
+        probs = per_view.mean(axis=1)
         results[key] = {**evaluate.scores(data.labels, probs, data.classes), "latency_ms": timing_,
-                        "probabilities": probs, "bytes": (folder / file).stat().st_size}
+                        "probabilities": probs, "views": per_view.shape[1]}
+        if per_view.shape[1] > 1:
+            results[key]["one_view_accuracy"] = float(np.mean(per_view[:, 0].argmax(axis=1) == data.labels))
+        if size is not None:
+            results[key]["bytes"] = size
     return results
 
 
@@ -185,6 +204,8 @@ def _report(meta, train_dir, test_set, results, classes, calibration_images, max
     for key, result in results.items():
         models[key] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
                        "bytes": result.get("bytes", keras_bytes), "latency_ms": result["latency_ms"]}
+        if "one_view_accuracy" in result:
+            models[key]["one_view_accuracy"] = result["one_view_accuracy"]
     drop = comparison["accuracy_drop_points"]
     for result in results.values():
         result.pop("probabilities")

@@ -55,22 +55,26 @@ def latency_ms(run_one: Callable[[int], object], count: int) -> dict:
 
 
 def run_keras(model, x_float: np.ndarray, timing_count: int = 100):
-    """(probabilities, latency) of a Keras model; latency is for single images."""
-    probabilities = model.predict(x_float, batch_size=512, verbose=0)
-    count = min(timing_count, len(x_float))
-    timing = latency_ms(lambda i: model(x_float[i:i + 1], training=False), count) if count else None
+    """(probabilities (N, V, C), latency) of a Keras model on float views (N, V, H, W, 1) of N
+    images; latency is for the V views of one image in one call."""
+    n, v = x_float.shape[:2]
+    flat = x_float.reshape(n * v, *x_float.shape[2:])
+    probabilities = model.predict(flat, batch_size=512, verbose=0).reshape(n, v, -1)
+    count = min(timing_count, n)
+    timing = latency_ms(lambda i: model(x_float[i], training=False), count) if count else None
     return probabilities.astype(np.float32), timing
 
 
-def run_tflite(path, images: np.ndarray, pixel_scale: float, timing_count: int = 300):
-    """(raw outputs, probabilities, latency) of a .tflite model on uint8 images, via LiteRT."""
+def run_tflite(path, views: np.ndarray, pixel_scale: float, timing_count: int = 300):
+    """(probabilities (N, V, C), latency) of a .tflite model on uint8 views (N, V, H, W) of N images,
+    via LiteRT; latency is for the V views of one image in one call, as the device runs them."""
+    n, v = views.shape[:2]
     batch_model = TFLiteModel(path, num_threads=1)
     quantize = Quantizer(batch_model.input.dtype, batch_model.input.scale, batch_model.input.zero_point,
                          pixel_scale)
-    inputs = quantize(images)
-    raw = batch_model.predict(inputs)
-    probabilities = batch_model.output.dequantize(raw)
+    inputs = quantize(views.reshape(n * v, *views.shape[2:]))
+    probabilities = batch_model.output.dequantize(batch_model.predict(inputs)).reshape(n, v, -1)
     single = TFLiteModel(path, num_threads=1)
-    count = min(timing_count, len(inputs))
-    timing = latency_ms(lambda i: single.invoke(inputs[i:i + 1]), count) if count else None
-    return raw, probabilities, timing
+    count = min(timing_count, n)
+    timing = latency_ms(lambda i: single.invoke(inputs[i * v:(i + 1) * v]), count) if count else None
+    return probabilities, timing

@@ -79,6 +79,10 @@ def _table_declaration(info: MicroSource) -> str:
                  "\n//   skip = (int)(stretch_tail * n), low / high = the gray levels of the (skip)-th and"
                  "\n//   (n - 1 - skip)-th pixel in sorted order (0-based); unless high <= low, each pixel becomes"
                  "\n//   clamp(floor(((pixel - low) * 510 + (high - low)) / (2 * (high - low))), 0, 255).")
+    if info.preprocess and len(info.preprocess.get("views") or ()) > 1:
+        spec += ("\n// Views: the Pi runs the model once per box in \"views\" (x, y, width, height as fractions of"
+                 "\n//   the region of interest, each cut out and preprocessed like the whole region) and averages"
+                 "\n//   the dequantized outputs. One view (the first, the whole region) costs 1/N of the time.")
     return (f"{spec}\n// Gray pixel (0-255) -> model input value, exactly as on the Pi:\n"
             f"//   input->data.int8[i] = kInputTable[pixel[i]];\n"
             f"extern const signed char kInputTable[256];\n")

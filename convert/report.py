@@ -19,13 +19,21 @@ def _num(value, fmt="{:.3f}") -> str:
 def summary_rows(report: dict) -> list:
     """(label, value per model) rows shared by the terminal table and the Markdown."""
     models = report["models"]
-    rows = [("test accuracy", [_pct(models[k]["accuracy"]) for k, _ in COLUMNS]),
-            ("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
-            ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
-            ("latency median ms", [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS]),
-            ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS])]
+    views = report.get("views", {}).get("count", 1)
+    rows = [("test accuracy" + (f" ({views} views)" if views > 1 else ""),
+             [_pct(models[k]["accuracy"]) for k, _ in COLUMNS])]
+    if views > 1:
+        rows.append(("test accuracy, whole region only",
+                     [_pct(models[k].get("one_view_accuracy")) for k, _ in COLUMNS]))
+    rows += [("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
+             ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
+             ("latency median ms", [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS]),
+             ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS])]
     for name, result in report.get("extra_eval", {}).items():
         rows.append((f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS]))
+        if views > 1:
+            rows.append((f"{name}, whole region only",
+                         [_pct(result.get(k, {}).get("one_view_accuracy")) for k, _ in COLUMNS]))
     return rows
 
 
@@ -51,6 +59,16 @@ def terminal_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _views_line(report: dict) -> list:
+    views = report.get("views", {}).get("count", 1)
+    if views == 1:
+        return []
+    boxes = ", ".join("(" + ", ".join(f"{v:g}" for v in box) + ")" for box in report["views"]["boxes"])
+    return [f"- views: each image is seen through {views} views, boxes (x, y, width, height) inside the region "
+            f"of interest: {boxes}; their probabilities are averaged, as on the device. Latency is for all "
+            f"{views} views in one call"]
+
+
 def markdown(report: dict) -> str:
     """The whole report for people, with the confusion-matrix pictures."""
     model = report["model"]
@@ -59,7 +77,7 @@ def markdown(report: dict) -> str:
            f"- model: `{model['preset']}`, {model['parameters']:,} parameters, {len(report['classes'])} outputs",
            f"- test set: {test['images']:,} images from {', '.join(Path(s['path']).name for s in test['sources'])}",
            f"- int8 calibration: {report['calibration']['images']} training images, stratified by class",
-           f"- interpreter: {report['interpreter']}; latency is one image per call, one thread", "",
+           f"- interpreter: {report['interpreter']}; latency is one image per call, one thread", *_views_line(report), "",
            "| | " + " | ".join(title for _, title in COLUMNS) + " |",
            "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |"]
     out += [f"| {label} | " + " | ".join(values) + " |" for label, values in summary_rows(report)]

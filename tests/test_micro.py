@@ -237,6 +237,21 @@ def test_class_names_and_scales_survive_c_escaping(micro_bundle, tmp_path):
     assert (tmp_path / "dump.bin").read_bytes() == info.model
 
 
+def test_header_tells_the_firmware_author_about_views(micro_bundle):
+    from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.device.views import VIEW_SETS
+
+    summary = read_model_file(micro_bundle / "model.tflite")
+    base = dict(model=b"\0" * 16, sha256="0" * 64, ops=[], input=summary.inputs[0], output=summary.outputs[0],
+                classes=["A"], arena_minimum=1000, arena_size=1264, arena_margin=0.25, tflm_version="test",
+                regenerate="edgesign micro", input_table=list(range(-128, 128)))
+    seven = render_header(MicroSource(**base, preprocess=PreprocessSpec(size=32, views=VIEW_SETS[7]).to_dict()))
+    assert "// Views: the Pi runs the model once per box" in seven
+    assert '"views": [[0.0, 0.0, 1.0, 1.0], [0.05, 0.05, 0.9, 0.9]' in seven
+    one = render_header(MicroSource(**base, preprocess=PreprocessSpec(size=32).to_dict()))
+    assert "Views:" not in one
+
+
 # ------------------------------------------------------------------ parity and report
 
 def test_parity_on_real_test_images_is_reported_with_where_and_how_much(exported):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edgesign.device.errors import DataError
+from edgesign.device.views import VIEW_SETS
 
 from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
 
@@ -36,8 +37,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> No
                        help="name of the CSV label column (default: auto-detect 'label', 'Result', ...)")
 
 
-def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
-    """The preprocessing spec, stored with the model and used unchanged on the device."""
+def add_preprocess_arguments(parser: argparse.ArgumentParser):
+    """The preprocessing spec, stored with the model and used unchanged on the device; returns the group."""
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
     group.add_argument("--size", type=int, default=None,
                        help="model input side in pixels (default: the preset's, 28; realworld 32)")
@@ -54,6 +55,16 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser) -> None:
                        help="stretch: spread each image's gray levels over 0-255, so exposure and "
                             "backlight matter less (default: the preset's; realworld stretch, others none)")
     group.add_argument("--invert", action="store_true", help="invert gray levels (dark ink on white paper)")
+    return group
+
+
+def add_views_argument(parser, default_help: str) -> None:
+    """--views: how many views of each frame the device averages (train and convert)."""
+    parser.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
+                        help="how many views of each frame the device runs the model on, averaging the "
+                             "probabilities: 1 the whole region of interest; 3 adds its central 90%% and "
+                             "80%%; 5 the whole and its four 90%% corners; 7 all of these (7 model runs per "
+                             "frame). Training sees the whole region only. " + default_help)
 
 
 def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) -> None:
@@ -104,13 +115,14 @@ def smoothing(value, preset: str) -> float:
 def spec_from_args(args):
     from edgesign.device.preprocess import PreprocessSpec
 
-    from .models import CONTRAST, INPUT_SIZES
+    from .models import CONTRAST, INPUT_SIZES, VIEWS
 
     preset = getattr(args, "preset", None)
     size = args.size or INPUT_SIZES.get(preset, 28)
     contrast = getattr(args, "contrast", None) or CONTRAST.get(preset, "none")
+    views = getattr(args, "views", None) or VIEWS.get(preset, 1)
     return PreprocessSpec(size=size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
-                          contrast=contrast, invert=args.invert)
+                          contrast=contrast, invert=args.invert, views=VIEW_SETS[views] if views > 1 else ())
 
 
 def plan_from_args(args):
@@ -138,7 +150,7 @@ def register(subparsers) -> None:
                     "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
         epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved")
     add_data_arguments(p)
-    add_preprocess_arguments(p)
+    add_views_argument(add_preprocess_arguments(p), "(default: the preset's; realworld 7, others 1)")
     group = p.add_argument_group("training")
     group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
                        help="model architecture: article (the reference CNN), improved (Sign MNIST), "

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from edgesign.device.errors import DataError
 from edgesign.device.files import sha256_file
-from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess
+from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess, preprocess_views
 
 from .hand_masks import hand_mask
 
@@ -44,6 +44,8 @@ class Dataset:
     #: optional (N, H, W) uint8 hand masks (255: hand) for the `background` augmentation step;
     #: images without a trusted mask have all 255 (nothing is background)
     masks: Optional[np.ndarray] = None
+    #: optional (N, V, H, W) uint8: each image's inference views (`PreprocessSpec.views`), for evaluation
+    views: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,7 +55,8 @@ class Dataset:
 
     def subset(self, index) -> "Dataset":
         return Dataset(self.images[index], self.labels[index], self.classes, self.sources,
-                       None if self.masks is None else self.masks[index])
+                       None if self.masks is None else self.masks[index],
+                       None if self.views is None else self.views[index])
 
 
 # ---------------------------------------------------------------- files
@@ -209,12 +212,13 @@ def class_folders(root: Path) -> list:
 
 
 def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = None,
-                limit_per_class: Optional[int] = None, masks: bool = False) -> Dataset:
+                limit_per_class: Optional[int] = None, masks: bool = False, views: bool = False) -> Dataset:
     """Read a folder with one sub-folder of images per class, through the device's preprocessing.
 
     With `classes`, folder names are matched to those names (a folder for an unknown class
     is an error); otherwise the sorted folder names are the classes. With `masks`, each color
-    photo's hand mask comes along (`hand_masks.py`), for the `background` augmentation step.
+    photo's hand mask comes along (`hand_masks.py`), for the `background` augmentation step;
+    with `views`, each photo's inference views (`preprocess_views`), for evaluation.
     """
     root = Path(root)
     folders = class_folders(root)
@@ -223,7 +227,7 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     unknown = [n for n in names if n not in classes]
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the model's classes ({', '.join(classes)})")
-    images, labels, hand_masks, digest = [], [], [], hashlib.sha256()
+    images, labels, hand_masks, image_views, digest = [], [], [], [], hashlib.sha256()
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if limit_per_class:
@@ -235,6 +239,8 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
             if masks:
                 mask = hand_mask(array, layout, spec)
                 hand_masks.append(np.full_like(images[-1], 255) if mask is None else mask)
+            if views:
+                image_views.append(preprocess_views(array, layout, spec))
             labels.append(label)
             digest.update(f"{folder.name}/{file.name}\n".encode())
             digest.update(file.read_bytes())
@@ -242,7 +248,7 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
         raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     source = {"path": str(root), "kind": "folder", "rows": len(images), "sha256": digest.hexdigest()}
     return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, [source],
-                   np.stack(hand_masks) if masks else None)
+                   np.stack(hand_masks) if masks else None, np.stack(image_views) if views else None)
 
 
 def _read_image(file: Path):
@@ -275,11 +281,13 @@ def load_path(path, spec: PreprocessSpec, classes: Optional[Sequence[str]] = Non
 def merge(parts: Iterable[Dataset], classes: Sequence[str]) -> Dataset:
     """Concatenate data sets whose labels already index `classes`."""
     parts = list(parts)
-    masks = None
+    masks = views = None
     if any(p.masks is not None for p in parts):  # parts without masks: all hand
         masks = np.concatenate([np.full_like(p.images, 255) if p.masks is None else p.masks for p in parts])
+    if parts and all(p.views is not None for p in parts):
+        views = np.concatenate([p.views for p in parts])
     return Dataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                   list(classes), [s for p in parts for s in p.sources], masks)
+                   list(classes), [s for p in parts for s in p.sources], masks, views)
 
 
 def check_test_classes(train: Dataset, test: Dataset, where: str) -> None:

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from edgesign.device.errors import DataError
-from edgesign.device.preprocess import PreprocessSpec, preprocess
+from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 from . import datasets
 from .datasets import Dataset
@@ -108,35 +108,41 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
 
 
 def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
-                grow: bool, masks: bool = False) -> Dataset:
+                grow: bool, masks: bool = False, views: bool = False) -> Dataset:
     """One source in the class space `classes`; with `grow`, unknown folder names are appended to it.
-    `masks`: photo folders bring their hand masks (for the `background` augmentation step)."""
+    `masks`: photo folders bring their hand masks (for the `background` augmentation step);
+    `views`: every image brings its inference views (`PreprocessSpec.views`), for evaluation."""
     if path.is_dir():
         folders = [f.name for f in datasets.class_folders(path)]
         missing = [n for n in folders if n not in classes]
         if missing and grow:
             classes.extend(missing)
-        return datasets.load_folder(path, spec, classes, masks=masks)
+        return datasets.load_folder(path, spec, classes, masks=masks, views=views)
     data = datasets.load_path(path, spec, classes or None, label_column)
-    return resized(data, spec)
+    return resized(data, spec, views)
 
 
-def resized(data: Dataset, spec: PreprocessSpec) -> Dataset:
-    """CSV and IDX images are already the model's view (cropped, gray): only bring them to `spec.size`
-    and apply the spec's contrast step, as the device does after its own resizing."""
+def resized(data: Dataset, spec: PreprocessSpec, views: bool = False) -> Dataset:
+    """CSV and IDX images are already the model's region of interest (cropped, gray): only bring them
+    to `spec.size` and apply the spec's contrast step, as the device does after its own resizing.
+    With `views`, each image's inference views come along, cut from the whole image."""
+    region = PreprocessSpec(size=spec.size, roi="full", resize=spec.resize, contrast=spec.contrast,
+                            stretch_tail=spec.stretch_tail, views=spec.views)
+    image_views = np.stack([preprocess_views(image, "gray", region) for image in data.images]) if views else None
     if data.images.shape[1:] == (spec.size, spec.size) and spec.contrast == "none":
-        return data
-    view = PreprocessSpec(size=spec.size, roi="full", resize=spec.resize, contrast=spec.contrast,
-                          stretch_tail=spec.stretch_tail)
-    images = np.stack([preprocess(image, "gray", view) for image in data.images])
-    return Dataset(images, data.labels, data.classes, data.sources)
+        images = data.images
+    else:
+        images = np.stack([preprocess(image, "gray", region) for image in data.images])
+    return Dataset(images, data.labels, data.classes, data.sources, views=image_views)
 
 
-def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, masks: bool = False):
+def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, masks: bool = False,
+         views: bool = False):
     """(training Dataset, per-image weights or None, test Dataset or None) for a plan.
 
     `check_test` refuses a test set with classes the training data lacks (fine-tuning turns it
-    off: the model learned those classes before). `masks`: the training photos' hand masks come along.
+    off: the model learned those classes before). `masks`: the training photos' hand masks come along;
+    `views`: the test images' inference views come along.
     """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):
@@ -154,7 +160,7 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, masks: 
     sample_weight = np.concatenate(weights) if any(s.weight != 1.0 for s in plan_.train) else None
     test = None
     if plan_.test:
-        tests = [load_source(p, classes, spec, plan_.label_column, grow=False) for p in plan_.test]
+        tests = [load_source(p, classes, spec, plan_.label_column, grow=False, views=views) for p in plan_.test]
         test = datasets.merge(tests, classes)
         if check_test:
             datasets.check_test_classes(train, test, ", ".join(map(str, plan_.test)))

@@ -1,0 +1,176 @@
+"""Several views of a frame: cut from the region of interest exactly as the whole region is
+preprocessed, the same on host and device, averaged by the device and by `convert`'s evaluation."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from device_images import asl_photo, asl_photo_paths, frame_layouts, sign_mnist_rows, yuv420_from_gray
+from edgesign.device.bundle import load_bundle
+from edgesign.device.cli import main
+from edgesign.device.errors import BundleError
+from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
+from edgesign.device.views import VIEW_SETS
+from edgesign.device.recognize import probabilities
+from edgesign.device.runtime import Pipeline
+from edgesign.device.sources import Frame, ImageFilesSource
+
+SEVEN = PreprocessSpec(size=32, contrast="stretch", views=VIEW_SETS[7])
+
+
+def test_the_first_view_is_the_whole_region_in_every_layout(data_dir):
+    rgb = asl_photo(data_dir, "B", 0)
+    gray = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
+    frames = {**frame_layouts(rgb), "gray": gray}
+    for layout, array in frames.items():
+        views = preprocess_views(array, layout, SEVEN)
+        assert views.shape == (7, 32, 32) and views.dtype == np.uint8
+        assert np.array_equal(views[0], preprocess(array, layout, SEVEN)), layout
+        # the views are different pictures, not copies
+        assert len({v.tobytes() for v in views}) == 7
+    padded = preprocess_views(yuv420_from_gray(gray, stride=704), "yuv420", SEVEN, width=640)
+    assert np.array_equal(padded, preprocess_views(gray, "gray", SEVEN))
+
+
+def test_a_view_is_that_box_of_the_region_of_interest(data_dir):
+    rgb = asl_photo(data_dir, "C", 0)                      # 640x480: the center square is x 80-560
+    views = preprocess_views(rgb, "rgb", SEVEN)
+    for index, (x, y, w, h) in enumerate(VIEW_SETS[7]):
+        # the same pixels named as a box of the whole frame
+        frame_box = ((80 + x * 480) / 640, y, w * 480 / 640, h)
+        alone = preprocess(rgb, "rgb", PreprocessSpec(size=32, contrast="stretch", roi="box", box=frame_box))
+        assert np.array_equal(views[index], alone), (x, y, w, h)
+
+
+def test_views_are_checked_and_stored_with_the_spec():
+    assert PreprocessSpec.from_dict(SEVEN.to_dict()) == SEVEN
+    assert json.loads(json.dumps(SEVEN.to_dict()))["views"][2] == [0.1, 0.1, 0.8, 0.8]
+    old = {k: v for k, v in SEVEN.to_dict().items() if k != "views"}     # bundles written before views
+    assert PreprocessSpec.from_dict(old).view_boxes == ((0.0, 0.0, 1.0, 1.0),)
+    for bad in ([(0.5, 0.0, 0.6, 1.0)], [(0, 0, 1)], ["a,b,c,d"], "7", None):
+        with pytest.raises(BundleError, match="views must be"):
+            PreprocessSpec(views=bad)
+
+
+@pytest.fixture
+def seven_view_pipeline(bundle_dir):
+    pipeline = Pipeline(load_bundle(bundle_dir))
+    pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[7])
+    return pipeline
+
+
+def test_host_views_and_device_views_are_identical_and_averaged(seven_view_pipeline, data_dir, tmp_path):
+    datasets = pytest.importorskip("edgesign.train.datasets")
+    pipeline = seven_view_pipeline
+    root = tmp_path / "images"
+    for path in asl_photo_paths(data_dir, "AB", 3):
+        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (root / path.parent.name / path.name).write_bytes(path.read_bytes())
+    images, labels = sign_mnist_rows(data_dir, 6)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        (root / pipeline.classes[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image, "L").save(root / pipeline.classes[label] / f"mnist{i}.png")
+
+    host = datasets.load_folder(root, pipeline.spec, classes=pipeline.classes, views=True)
+    files = [f for folder in sorted(root.iterdir()) for f in sorted(folder.iterdir())]
+    assert host.views.shape == (len(files), 7, 28, 28)
+    assert np.array_equal(host.views[:, 0], host.images)
+    for frame, expected in zip(ImageFilesSource(files), host.views):
+        batch = pipeline.model_input(frame)
+        assert batch.shape == (7, 28, 28, 1)
+        assert np.array_equal(batch, pipeline.quantize(expected))
+        pred = pipeline(frame)
+        assert pred.raw.shape == (7, len(pipeline.classes))
+        per_view = [probabilities(row) for row in pipeline.model.output.dequantize(pred.raw)]
+        assert np.allclose(pred.probs, np.mean(per_view, axis=0), atol=1e-6)
+        assert pred.label == pipeline.classes[int(np.argmax(np.mean(per_view, axis=0)))]
+
+
+def test_csv_test_sets_bring_views_cut_from_the_whole_image(sign_small):
+    sources = pytest.importorskip("edgesign.train.sources")
+    datasets = pytest.importorskip("edgesign.train.datasets")
+    spec = PreprocessSpec(size=32, contrast="stretch", crop=0.5, views=VIEW_SETS[3])
+    data = sources.load_source(sign_small[1], list(datasets.SIGN_MNIST_CLASSES), spec, None, grow=False,
+                               views=True)
+    assert data.views.shape == (len(data), 3, 32, 32) == (600, 3, 32, 32)
+    assert np.array_equal(data.views[:, 0], data.images)
+    # a CSV row is already the region of interest: the spec's center crop is not applied to it again
+    whole = PreprocessSpec(size=32, contrast="stretch", roi="full", views=VIEW_SETS[3])
+    raw = datasets.load_csv(sign_small[1]).images
+    for index in (0, 299, 599):
+        assert np.array_equal(data.views[index], preprocess_views(raw[index], "gray", whole))
+    merged = datasets.merge([data, data.subset(np.arange(10))], data.classes)
+    assert merged.views.shape == (610, 3, 32, 32)
+
+
+def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    for path in asl_photo_paths(data_dir, "ABL", 8):
+        (photos / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (photos / path.parent.name / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "convert"
+    assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "100",
+                 "--eval", str(photos), "--max-drop", "100", "--views", "7"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["views"]["count"] == 7
+    bundle = load_bundle(out / "bundle")
+    assert bundle.spec.view_boxes == VIEW_SETS[7]
+
+    # the int8 photo accuracy is what the device's pipeline gets on the same photos
+    pipeline = Pipeline(bundle)
+    files = [f for folder in sorted(photos.iterdir()) for f in sorted(folder.iterdir())]
+    labels = np.array([pipeline.classes.index(f.parent.name) for f in files])
+    device = np.array([pipeline.classes.index(pipeline(frame).label) for frame in ImageFilesSource(files)])
+    whole = np.array([int(np.argmax(pipeline.model.output.dequantize(pipeline(frame).raw[0])))
+                      for frame in ImageFilesSource(files)])
+    photos_eval = report["extra_eval"][f"{tmp_path.name}/photos"]["tflite_int8"]
+    assert photos_eval["accuracy"] == pytest.approx(np.mean(device == labels))
+    assert photos_eval["one_view_accuracy"] == pytest.approx(np.mean(whole == labels))
+    assert 0.0 <= report["models"]["tflite_int8"]["one_view_accuracy"] <= 1.0
+    printed = capsys.readouterr().out
+    assert "test accuracy (7 views)" in printed and "photos, whole region only" in printed
+    assert "each image is seen through 7 views" in (out / "report.md").read_text()
+
+
+def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_small):
+    import argparse
+
+    from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, add_views_argument, \
+        spec_from_args
+
+    parser = argparse.ArgumentParser()
+    add_data_arguments(parser)
+    add_views_argument(add_preprocess_arguments(parser), "")
+    parser.add_argument("--preset")
+    base = ["--train", str(sign_small[0])]
+    assert spec_from_args(parser.parse_args(base + ["--preset", "realworld"])).view_boxes == VIEW_SETS[7]
+    assert spec_from_args(parser.parse_args(base + ["--preset", "realworld", "--views", "1"])).views == ()
+    assert spec_from_args(parser.parse_args(base + ["--preset", "article"])).views == ()
+    assert spec_from_args(parser.parse_args(base + ["--preset", "article", "--views", "5"])).view_boxes == VIEW_SETS[5]
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--views", "4"])
+
+
+def test_run_takes_the_bundles_views_or_views_given_on_the_command_line(bundle_dir, data_dir, tmp_path, capsys):
+    for path in asl_photo_paths(data_dir, "ABC", 2):
+        (tmp_path / f"{path.parent.name}{path.name}").write_bytes(path.read_bytes())
+    files = sorted(tmp_path.iterdir())
+    expected = {}
+    for views in (1, 7):
+        pipeline = Pipeline(load_bundle(bundle_dir))
+        pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[views] if views > 1 else ())
+        expected[views] = [pipeline(frame).top[0] for frame in ImageFilesSource(files)]
+    assert expected[1] != expected[7]          # averaging the views changes what the model says
+    for views in (1, 7):
+        assert main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path), "--json",
+                     "--views", str(views)]) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(r["label"], round(r["confidence"], 4)) for r in records] == \
+            [(label, round(confidence, 4)) for label, confidence in expected[views]]
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path), "--views", "4"])
+    assert exit_.value.code == 2 and "--views: invalid choice: 4" in capsys.readouterr().err
