@@ -65,8 +65,13 @@ def _views_line(report: dict) -> list:
         return []
     boxes = ", ".join("(" + ", ".join(f"{v:g}" for v in box) + ")" for box in report["views"]["boxes"])
     return [f"- views: each image is seen through {views} views, boxes (x, y, width, height) inside the region "
-            f"of interest: {boxes}; their probabilities are averaged, as on the device. Latency is for all "
-            f"{views} views in one call"]
+            f"of interest: {boxes}; their probabilities are averaged, as on the device, and the latency "
+            f"is for one image's {views} views in one call"]
+
+
+def _one_view(result: dict) -> str:
+    one = result["tflite_int8"].get("one_view_accuracy")
+    return "" if one is None else f" (whole region only: int8 {_pct(one)})"
 
 
 def markdown(report: dict) -> str:
@@ -77,7 +82,8 @@ def markdown(report: dict) -> str:
            f"- model: `{model['preset']}`, {model['parameters']:,} parameters, {len(report['classes'])} outputs",
            f"- test set: {test['images']:,} images from {', '.join(Path(s['path']).name for s in test['sources'])}",
            f"- int8 calibration: {report['calibration']['images']} training images, stratified by class",
-           f"- interpreter: {report['interpreter']}; latency is one image per call, one thread", *_views_line(report), "",
+           f"- interpreter: {report['interpreter']}; latency is one image per call, one thread",
+           *_views_line(report), "",
            "| | " + " | ".join(title for _, title in COLUMNS) + " |",
            "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |"]
     out += [f"| {label} | " + " | ".join(values) + " |" for label, values in summary_rows(report)]
@@ -110,7 +116,7 @@ def markdown(report: dict) -> str:
     for name, result in report.get("extra_eval", {}).items():
         out += ["", f"## {name}", "",
                 f"{result['images']:,} images from `{result['path']}`: float {_pct(result['keras_float']['accuracy'])}, "
-                f"int8 {_pct(result['tflite_int8']['accuracy'])}", "",
+                f"int8 {_pct(result['tflite_int8']['accuracy'])}" + _one_view(result), "",
                 f"![{name} int8]({result['confusion_png']})"]
     return "\n".join(out) + "\n"
 

@@ -133,7 +133,10 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
     assert 0.0 <= report["models"]["tflite_int8"]["one_view_accuracy"] <= 1.0
     printed = capsys.readouterr().out
     assert "test accuracy (7 views)" in printed and "photos, whole region only" in printed
-    assert "each image is seen through 7 views" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "each image is seen through 7 views" in markdown
+    assert f"int8 {100 * photos_eval['accuracy']:.2f}% (whole region only: int8 " \
+           f"{100 * photos_eval['one_view_accuracy']:.2f}%)" in markdown
 
 
 def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_small):
