@@ -81,33 +81,42 @@ class TFLiteModel:
         same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per CPU)."""
         cls, self.backend = interpreter_class(backend)
         self.path = Path(model_path)
-        options = {"num_threads": num_threads}
+        self._options = {"num_threads": num_threads}
         if reference:
-            options["experimental_op_resolver_type"] = _reference_resolver(cls)
-        try:
-            self._interpreter = cls(model_path=str(self.path), **options)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: not a model the {self.backend} interpreter can run ({exc})") from None
-        inputs = self._interpreter.get_input_details()
-        outputs = self._interpreter.get_output_details()
+            self._options["experimental_op_resolver_type"] = _reference_resolver(cls)
+        self._cls = cls
+        interpreter = self._build()
+        inputs = interpreter.get_input_details()
+        outputs = interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self.input = TensorInfo.from_details(inputs[0])
         self.output = TensorInfo.from_details(outputs[0])
-        self._batch = self.input.shape[0]
+        #: one interpreter per batch size in use, so that alternating sizes (one view, then the
+        #: others) never re-plans the tensors
+        self._by_batch = {self.input.shape[0]: interpreter}
+
+    def _build(self):
+        try:
+            interpreter = self._cls(model_path=str(self.path), **self._options)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{self.path}: not a model the {self.backend} interpreter can run ({exc})") from None
+        return interpreter
 
     def invoke(self, batch: np.ndarray) -> np.ndarray:
         """Raw outputs (in the output's own type) for a batch of inputs of the input's type."""
-        if batch.shape[0] != self._batch:
-            self._interpreter.resize_tensor_input(self._input_index, [batch.shape[0], *self.input.shape[1:]])
-            self._interpreter.allocate_tensors()
-            self._batch = batch.shape[0]
-        self._interpreter.set_tensor(self._input_index, batch)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output_index).copy()
+        interpreter = self._by_batch.get(batch.shape[0])
+        if interpreter is None:
+            interpreter = self._build()
+            interpreter.resize_tensor_input(self._input_index, [batch.shape[0], *self.input.shape[1:]])
+            interpreter.allocate_tensors()
+            self._by_batch[batch.shape[0]] = interpreter
+        interpreter.set_tensor(self._input_index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(self._output_index).copy()
 
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Raw outputs for any number of inputs, run in batches."""

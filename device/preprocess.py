@@ -62,6 +62,9 @@ class PreprocessSpec:
     #: boxes (x, y, width, height) inside the region of interest, as fractions of it, whose
     #: predictions are averaged at inference (`preprocess_views`); empty: the whole region only
     views: Sequence[Sequence[float]] = ()
+    #: the views after the first run only when the first view's top probability is below this
+    #: (`recognize.average_views`); None or 1: always
+    more_views_below: Optional[float] = None
 
     def __post_init__(self):
         problems = []
@@ -85,6 +88,9 @@ class PreprocessSpec:
             problems.append(f"stretch_tail must be a fraction from 0 to 0.5, not {self.stretch_tail!r}")
         if not float(self.pixel_scale) > 0:
             problems.append(f"pixel_scale must be positive, not {self.pixel_scale!r}")
+        if self.more_views_below is not None and not 0 < float(self.more_views_below) <= 1:
+            problems.append(f"more_views_below must be a probability above 0 and at most 1, "
+                            f"not {self.more_views_below!r}")
         if isinstance(self.views, (list, tuple)) and all(_is_fraction_box(view) for view in self.views):
             object.__setattr__(self, "views", tuple(tuple(float(v) for v in view) for view in self.views))
         else:
@@ -199,12 +205,14 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
 
 
 def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
-                     width: Optional[int] = None, limited_range: bool = False) -> np.ndarray:
-    """The (views, size, size) uint8 images of a frame's `spec.view_boxes`, each as `preprocess`
-    makes the whole region (the first view of the default set is exactly `preprocess`'s image)."""
+                     width: Optional[int] = None, limited_range: bool = False,
+                     which: slice = slice(None)) -> np.ndarray:
+    """The (views, size, size) uint8 images of a frame's `spec.view_boxes` (or the `which` slice of
+    them), each as `preprocess` makes the whole region (the first view of every `--views` set is
+    exactly `preprocess`'s image)."""
     region = _region(frame, layout, spec, width)
     images = []
-    for view in spec.view_boxes:
+    for view in spec.view_boxes[which]:
         left, top, right, bottom = fraction_box(region.height, region.width, view)
         part = region if (left, top, right, bottom) == (0, 0, region.width, region.height) \
             else region.crop((left, top, right, bottom))

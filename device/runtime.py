@@ -21,7 +21,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .preprocess import preprocess_views
-from .recognize import Step, TextRecognizer, probabilities, top_k
+from .recognize import Step, TextRecognizer, average_views, needs_more_views, probabilities, top_k
 from .sources import Frame, FrameSource, LatestFrame
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 class Prediction:
     """One frame's result: probabilities, top-k and how long each stage took (seconds).
 
-    `raw` holds the model's outputs for each view of the frame (views, classes); `probs` is the
-    average of the views' probabilities."""
+    `raw` holds the model's outputs for each view of the frame that ran (views, classes); `probs`
+    is the average of the views' probabilities (`recognize.average_views`)."""
 
     raw: np.ndarray
     probs: np.ndarray
@@ -61,22 +61,33 @@ class Pipeline:
         self.classes = list(bundle.classes)
         self.k = k
 
-    def model_input(self, frame: Frame) -> np.ndarray:
+    def model_input(self, frame: Frame, which: slice = slice(None)) -> np.ndarray:
         """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
         `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more)."""
-        return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, **frame.preprocess_kwargs()))
+        return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, which=which,
+                                              **frame.preprocess_kwargs()))
 
     def __call__(self, frame: Frame) -> Prediction:
-        t0 = time.perf_counter()
-        batch = self.model_input(frame)
-        t1 = time.perf_counter()
-        raw = self.model.invoke(batch)
+        below = self.spec.more_views_below
+        # with a threshold, the first view runs alone and the others only if it is unsure
+        stages = [slice(0, 1), slice(1, None)] if len(self.spec.view_boxes) > 1 and below is not None \
+            else [slice(None)]
+        raws, per_view, pre_s, invoke_s = [], [], 0.0, 0.0
+        for which in stages:
+            if per_view and not needs_more_views(per_view[0], below):
+                break
+            t0 = time.perf_counter()
+            batch = self.model_input(frame, which)
+            t1 = time.perf_counter()
+            raws.append(self.model.invoke(batch))
+            t2 = time.perf_counter()
+            per_view += [probabilities(row) for row in self.model.output.dequantize(raws[-1])]
+            pre_s, invoke_s = pre_s + t1 - t0, invoke_s + t2 - t1
         t2 = time.perf_counter()
-        values = self.model.output.dequantize(raw)
-        probs = np.mean([probabilities(row) for row in values], axis=0, dtype=np.float32)
+        probs = average_views(np.stack(per_view), below)
         top = top_k(probs, self.classes, self.k)
         t3 = time.perf_counter()
-        return Prediction(raw, probs, top, t1 - t0, t2 - t1, t3 - t2)
+        return Prediction(np.concatenate(raws), probs, top, pre_s, invoke_s, t3 - t2)
 
 
 class Speaker:

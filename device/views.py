@@ -1,8 +1,12 @@
-"""The view sets `--views N` names (no imports: the command line reads them at start-up).
+"""The view sets `--views N` names (no heavy imports: the command line reads them at start-up).
 
 A view is a box (x, y, width, height) inside the region of interest, as fractions of it; the
-device runs the model on each view of a frame and averages the probabilities (`preprocess_views`).
+device runs the model on each view of a frame and averages the probabilities (`preprocess_views`,
+`recognize.average_views`), running the views after the first only when the first is unsure
+(`--more-views-below`).
 """
+import argparse
+
 
 #: Views (x, y, width, height, as fractions of the region of interest) for `--views N`: the whole
 #: region; then the central 90% and 80%; then the four 90% corners.
@@ -14,3 +18,14 @@ VIEW_SETS = {
     7: ((0.0, 0.0, 1.0, 1.0), (0.05, 0.05, 0.9, 0.9), (0.1, 0.1, 0.8, 0.8), (0.0, 0.0, 0.9, 0.9),
         (0.0, 0.1, 0.9, 0.9), (0.1, 0.0, 0.9, 0.9), (0.1, 0.1, 0.9, 0.9)),
 }
+
+
+def parse_probability(text: str) -> float:
+    """The argparse type of --more-views-below: a number above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability above 0 and at most 1, not {text!r}")
+    return value

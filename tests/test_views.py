@@ -15,7 +15,7 @@ from edgesign.device.cli import main
 from edgesign.device.errors import BundleError
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 from edgesign.device.views import VIEW_SETS
-from edgesign.device.recognize import probabilities
+from edgesign.device.recognize import average_views, needs_more_views, probabilities
 from edgesign.device.runtime import Pipeline
 from edgesign.device.sources import Frame, ImageFilesSource
 
@@ -107,6 +107,54 @@ def test_csv_test_sets_bring_views_cut_from_the_whole_image(sign_small):
     assert merged.views.shape == (610, 3, 32, 32)
 
 
+def test_views_after_the_first_are_averaged_in_only_when_it_is_unsure():
+    per_view = np.zeros((2, 3, 4), np.float32)
+    per_view[0, :, 0] = [0.9, 0.1, 0.2]      # sure: its first view says 0.9
+    per_view[0, :, 1] = [0.1, 0.9, 0.8]
+    per_view[1, :, 2] = [0.6, 0.1, 0.1]      # unsure: 0.6
+    per_view[1, :, 3] = [0.4, 0.9, 0.9]
+    averaged = average_views(per_view, 0.7)
+    assert np.array_equal(averaged[0], per_view[0, 0]) and averaged[0].argmax() == 0
+    assert np.allclose(averaged[1], per_view[1].mean(axis=0)) and averaged[1].argmax() == 3
+    assert np.allclose(average_views(per_view, None), per_view.mean(axis=1))
+    assert np.allclose(average_views(per_view, 1.0), per_view.mean(axis=1))
+    assert list(needs_more_views(per_view[:, 0], 0.7)) == [False, True]
+    assert np.array_equal(average_views(per_view[0, :1], 0.7), per_view[0, 0])   # the device's sure case
+    with pytest.raises(BundleError, match="more_views_below"):
+        PreprocessSpec(more_views_below=0)
+
+
+def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_them(bundle_dir, data_dir,
+                                                                                    tmp_path):
+    datasets = pytest.importorskip("edgesign.train.datasets")
+    pipeline = Pipeline(load_bundle(bundle_dir))
+    pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[7])
+    root = tmp_path / "images"
+    for path in asl_photo_paths(data_dir, "ABCL", 3):
+        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (root / path.parent.name / path.name).write_bytes(path.read_bytes())
+    images, labels = sign_mnist_rows(data_dir, 8)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        (root / pipeline.classes[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image, "L").save(root / pipeline.classes[label] / f"mnist{i}.png")
+    host = datasets.load_folder(root, pipeline.spec, classes=pipeline.classes, views=True)
+    outputs = pipeline.model.predict(pipeline.quantize(host.views.reshape(-1, 28, 28)))
+    per_view = pipeline.model.output.dequantize(outputs).reshape(len(host), 7, -1)
+    # a threshold between this small test model's most and least confident images: some of each
+    below = float(np.median(per_view[:, 0].max(axis=1)))
+    pipeline.spec = replace(pipeline.spec, more_views_below=below)
+    host_probs = average_views(per_view, below)
+
+    files = [f for folder in sorted(root.iterdir()) for f in sorted(folder.iterdir())]
+    runs = []
+    for frame, expected in zip(ImageFilesSource(files), host_probs):
+        pred = pipeline(frame)
+        runs.append(pred.raw.shape[0])
+        assert np.allclose(pred.probs, expected, atol=1e-6)
+        assert (pred.raw.shape[0] == 1) == (pred.probs.max() >= below)
+    assert set(runs) == {1, 7}
+
+
 def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir, tmp_path, capsys):
     photos = tmp_path / "photos"
     for path in asl_photo_paths(data_dir, "ABL", 8):
@@ -114,27 +162,31 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
         (photos / path.parent.name / path.name).write_bytes(path.read_bytes())
     out = tmp_path / "convert"
     assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "100",
-                 "--eval", str(photos), "--max-drop", "100", "--views", "7"]) == 0
+                 "--eval", str(photos), "--max-drop", "100", "--views", "7", "--more-views-below", "0.9"]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["views"]["count"] == 7
+    assert report["views"] == {"count": 7, "boxes": [list(b) for b in VIEW_SETS[7]], "more_views_below": 0.9}
     bundle = load_bundle(out / "bundle")
-    assert bundle.spec.view_boxes == VIEW_SETS[7]
+    assert bundle.spec.view_boxes == VIEW_SETS[7] and bundle.spec.more_views_below == 0.9
 
     # the int8 photo accuracy is what the device's pipeline gets on the same photos
     pipeline = Pipeline(bundle)
     files = [f for folder in sorted(photos.iterdir()) for f in sorted(folder.iterdir())]
     labels = np.array([pipeline.classes.index(f.parent.name) for f in files])
-    device = np.array([pipeline.classes.index(pipeline(frame).label) for frame in ImageFilesSource(files)])
+    predictions = [pipeline(frame) for frame in ImageFilesSource(files)]
+    device = np.array([pipeline.classes.index(pred.label) for pred in predictions])
     whole = np.array([int(np.argmax(pipeline.model.output.dequantize(pipeline(frame).raw[0])))
                       for frame in ImageFilesSource(files)])
     photos_eval = report["extra_eval"][f"{tmp_path.name}/photos"]["tflite_int8"]
     assert photos_eval["accuracy"] == pytest.approx(np.mean(device == labels))
     assert photos_eval["one_view_accuracy"] == pytest.approx(np.mean(whole == labels))
+    assert photos_eval["mean_views"] == pytest.approx(np.mean([pred.raw.shape[0] for pred in predictions]))
     assert 0.0 <= report["models"]["tflite_int8"]["one_view_accuracy"] <= 1.0
     printed = capsys.readouterr().out
     assert "test accuracy (7 views)" in printed and "photos, whole region only" in printed
+    assert "photos, views run (mean)" in printed
     markdown = (out / "report.md").read_text()
-    assert "each image is seen through 7 views" in markdown
+    assert "each image is seen through 7 views (the views after the first only when the first's top " \
+           "probability is below 0.9)" in markdown
     assert f"int8 {100 * photos_eval['accuracy']:.2f}% (whole region only: int8 " \
            f"{100 * photos_eval['one_view_accuracy']:.2f}%)" in markdown
 
@@ -142,20 +194,26 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
 def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_small):
     import argparse
 
-    from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, add_views_argument, \
+    from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, add_views_arguments, \
         spec_from_args
 
     parser = argparse.ArgumentParser()
     add_data_arguments(parser)
-    add_views_argument(add_preprocess_arguments(parser), "")
+    add_views_arguments(add_preprocess_arguments(parser), from_preset=True)
     parser.add_argument("--preset")
     base = ["--train", str(sign_small[0])]
-    assert spec_from_args(parser.parse_args(base + ["--preset", "realworld"])).view_boxes == VIEW_SETS[7]
+    realworld = spec_from_args(parser.parse_args(base + ["--preset", "realworld"]))
+    assert realworld.view_boxes == VIEW_SETS[7] and realworld.more_views_below == 0.7
+    assert spec_from_args(parser.parse_args(base + ["--preset", "realworld", "--more-views-below", "1"])
+                          ).more_views_below == 1.0
+    assert spec_from_args(parser.parse_args(base + ["--preset", "article"])).more_views_below is None
     assert spec_from_args(parser.parse_args(base + ["--preset", "realworld", "--views", "1"])).views == ()
     assert spec_from_args(parser.parse_args(base + ["--preset", "article"])).views == ()
     assert spec_from_args(parser.parse_args(base + ["--preset", "article", "--views", "5"])).view_boxes == VIEW_SETS[5]
-    with pytest.raises(SystemExit):
-        parser.parse_args(base + ["--views", "4"])
+    for bad in (["--views", "4"], ["--more-views-below", "0"], ["--more-views-below", "1.5"],
+                ["--more-views-below", "half"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(base + bad)
 
 
 def test_run_takes_the_bundles_views_or_views_given_on_the_command_line(bundle_dir, data_dir, tmp_path, capsys):
