@@ -59,8 +59,14 @@ def numbered_subset(root: Path, target: Path, low: int, high: int) -> Path:
     return target
 
 
+#: thresholds of --more-views-below measured with 7 views (1: always all seven)
+THRESHOLDS = (0.5, 0.7, 0.9, 1.0)
+
+
 def view_accuracies(model, data, spec) -> dict:
-    """Float accuracy on `data` (loaded with the 7 views) for each view set, by averaging its views."""
+    """{(views, threshold): (float accuracy, mean views run)} on `data` (loaded with the 7 views), every
+    view set and threshold judged from the same predictions, as the device would combine them."""
+    from edgesign.device.recognize import average_views, needs_more_views
     from edgesign.device.views import VIEW_SETS
     from edgesign.train.trainer import to_float
 
@@ -69,8 +75,11 @@ def view_accuracies(model, data, spec) -> dict:
                           verbose=0).reshape(n, 7, -1)
     result = {}
     for count, boxes in VIEW_SETS.items():
-        chosen = [VIEW_SETS[7].index(box) for box in boxes]
-        result[count] = float(np.mean(probs[:, chosen].mean(axis=1).argmax(axis=1) == data.labels))
+        chosen = probs[:, [VIEW_SETS[7].index(box) for box in boxes]]
+        for below in THRESHOLDS if count == 7 else (1.0,):
+            right = average_views(chosen, below).argmax(axis=1) == data.labels
+            runs = 1 + (count - 1) * needs_more_views(chosen[:, 0], below).mean() if count > 1 else 1.0
+            result[count, below] = (float(np.mean(right)), float(runs))
     return result
 
 
@@ -141,9 +150,10 @@ def main(argv=None) -> int:
     print("float accuracy:\n" + " | ".join(row))
     print(" | ".join(row.values()))
     later_views, test_views = view_accuracies(model, later, spec), view_accuracies(model, test_folder, spec)
-    print("\nviews averaged | later photos | test folder")
-    for count in later_views:
-        print(f"{count} | {100 * later_views[count]:.1f}% | {100 * test_views[count]:.1f}%")
+    print("\nviews averaged | more views below | later photos (mean views) | test folder (mean views)")
+    for (count, below), (accuracy, runs) in later_views.items():
+        test_accuracy, test_runs = test_views[count, below]
+        print(f"{count} | {below:g} | {100 * accuracy:.1f}% ({runs:.2f}) | {100 * test_accuracy:.1f}% ({test_runs:.2f})")
     return 0
 
 

@@ -3,7 +3,7 @@
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    from edgesign.train.commands import add_views_argument
+    from edgesign.train.commands import add_views_arguments
 
     from .micro_command import register_micro
 
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="fail when int8 accuracy is more than this many points below float "
                         "(default: %(default)s; negative demands int8 beat float)")
-    add_views_argument(p, "(default: what training chose)")
+    add_views_arguments(p, from_preset=False)
     p.add_argument("--selftest-images", type=int, default=24,
                    help="test images stored in the bundle for the device's self-test (default: %(default)s)")
     p.set_defaults(func=_run_convert)
@@ -45,5 +45,6 @@ def _run_convert(args) -> int:
     if args.calibration_size < 1:
         raise DataError("--calibration-size must be at least 1")
     convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
-            max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views)
+            max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views,
+            more_views_below=args.more_views_below)
     return 0

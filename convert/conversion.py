@@ -17,6 +17,7 @@ import numpy as np
 from edgesign.device.errors import DataError, GateError, ModelError
 from edgesign.device.files import atomic_dir
 from edgesign.device.preprocess import PreprocessSpec
+from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.views import VIEW_SETS
 from edgesign.train import sources
 from edgesign.train.datasets import Dataset
@@ -91,10 +92,12 @@ def _micro(model_path: Path) -> Optional[dict]:
 
 def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str] = (),
             calibration_size: int = 500, max_drop: float = 0.5, selftest_count: int = 24, seed: int = 0,
-            views: Optional[int] = None, say: Callable[[str], None] = print) -> dict:
+            views: Optional[int] = None, more_views_below: Optional[float] = None,
+            say: Callable[[str], None] = print) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
 
-    `views` replaces the views training chose (`VIEW_SETS`): the evaluation and the bundle use them."""
+    `views` and `more_views_below` replace what training chose (`VIEW_SETS`, `average_views`): the
+    evaluation and the bundle use them."""
     import keras
 
     from edgesign.train.plots import confusion_plot
@@ -103,6 +106,8 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     spec = PreprocessSpec.from_dict(meta["preprocess"])
     if views is not None:
         spec = replace(spec, views=VIEW_SETS[views] if views > 1 else ())
+    if more_views_below is not None:
+        spec = replace(spec, more_views_below=more_views_below)
     several_views = len(spec.view_boxes) > 1
     classes = meta["classes"]
     plan = sources.DataPlan.from_dict(meta["data"]["plan"])
@@ -128,7 +133,8 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         say(f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ...")
         results = _evaluate_all(model, tmp, test_set, spec)
         report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
-        report["views"] = {"count": len(spec.view_boxes), "boxes": [list(b) for b in spec.view_boxes]}
+        report["views"] = {"count": len(spec.view_boxes), "boxes": [list(b) for b in spec.view_boxes],
+                           "more_views_below": spec.more_views_below}
         micro = _micro(tmp / INT8_FILE)
         if micro is not None:
             report["micro"] = micro
@@ -174,7 +180,8 @@ def _eval_sets(evals: Sequence[str]):
 
 def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timing: bool = True) -> dict:
     """Scores of the three models; with several views, on the views' averaged probabilities (what
-    the device does), plus each model's accuracy on the first view alone."""
+    the device does, `average_views`), plus each model's accuracy on the first view alone and the
+    mean number of views it ran."""
     count = 300 if timing else 0
     views = data.images[:, np.newaxis] if data.views is None else data.views
     per_view, keras_time = evaluate.run_keras(model, to_float(views, spec), 100 if timing else 0)
@@ -184,11 +191,13 @@ def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timi
         runs[key] = (per_view, timing_, (folder / file).stat().st_size)
     results = {}
     for key, (per_view, timing_, size) in runs.items():
-        probs = per_view.mean(axis=1)
+        probs = average_views(per_view, spec.more_views_below)
         results[key] = {**evaluate.scores(data.labels, probs, data.classes), "latency_ms": timing_,
                         "probabilities": probs, "views": per_view.shape[1]}
         if per_view.shape[1] > 1:
             results[key]["one_view_accuracy"] = float(np.mean(per_view[:, 0].argmax(axis=1) == data.labels))
+            more = needs_more_views(per_view[:, 0], spec.more_views_below)
+            results[key]["mean_views"] = float(1 + (per_view.shape[1] - 1) * np.mean(more))
         if size is not None:
             results[key]["bytes"] = size
     return results
@@ -204,8 +213,9 @@ def _report(meta, train_dir, test_set, results, classes, calibration_images, max
     for key, result in results.items():
         models[key] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
                        "bytes": result.get("bytes", keras_bytes), "latency_ms": result["latency_ms"]}
-        if "one_view_accuracy" in result:
-            models[key]["one_view_accuracy"] = result["one_view_accuracy"]
+        for extra in ("one_view_accuracy", "mean_views"):
+            if extra in result:
+                models[key][extra] = result[extra]
     drop = comparison["accuracy_drop_points"]
     for result in results.values():
         result.pop("probabilities")

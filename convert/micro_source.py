@@ -83,6 +83,10 @@ def _table_declaration(info: MicroSource) -> str:
         spec += ("\n// Views: the Pi runs the model once per box in \"views\" (x, y, width, height as fractions of"
                  "\n//   the region of interest, each cut out and preprocessed like the whole region) and averages"
                  "\n//   the dequantized outputs. One view (the first, the whole region) costs 1/N of the time.")
+        below = info.preprocess.get("more_views_below")
+        if below is not None and below < 1:
+            spec += (f"\n//   It runs the views after the first only when the first view's largest output is below "
+                     f"{below:g}\n//   (as a probability); otherwise the first view's outputs are the result.")
     return (f"{spec}\n// Gray pixel (0-255) -> model input value, exactly as on the Pi:\n"
             f"//   input->data.int8[i] = kInputTable[pixel[i]];\n"
             f"extern const signed char kInputTable[256];\n")

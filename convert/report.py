@@ -25,6 +25,8 @@ def summary_rows(report: dict) -> list:
     if views > 1:
         rows.append(("test accuracy, whole region only",
                      [_pct(models[k].get("one_view_accuracy")) for k, _ in COLUMNS]))
+        rows.append(("views run per test image (mean)",
+                     [_num(models[k].get("mean_views"), "{:.2f}") for k, _ in COLUMNS]))
     rows += [("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
              ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
              ("latency median ms", [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS]),
@@ -34,6 +36,8 @@ def summary_rows(report: dict) -> list:
         if views > 1:
             rows.append((f"{name}, whole region only",
                          [_pct(result.get(k, {}).get("one_view_accuracy")) for k, _ in COLUMNS]))
+            rows.append((f"{name}, views run (mean)",
+                         [_num(result.get(k, {}).get("mean_views"), "{:.2f}") for k, _ in COLUMNS]))
     return rows
 
 
@@ -64,9 +68,12 @@ def _views_line(report: dict) -> list:
     if views == 1:
         return []
     boxes = ", ".join("(" + ", ".join(f"{v:g}" for v in box) + ")" for box in report["views"]["boxes"])
-    return [f"- views: each image is seen through {views} views, boxes (x, y, width, height) inside the region "
-            f"of interest: {boxes}; their probabilities are averaged, as on the device, and the latency "
-            f"is for one image's {views} views in one call"]
+    below = report["views"].get("more_views_below")
+    when = "" if below is None or below >= 1 else \
+        f" (the views after the first only when the first's top probability is below {below:g})"
+    return [f"- views: each image is seen through {views} views{when}, boxes (x, y, width, height) inside "
+            f"the region of interest: {boxes}; their probabilities are averaged, as on the device, and the "
+            f"latency is for one image's {views} views in one call"]
 
 
 def _one_view(result: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edgesign.device.errors import DataError
-from edgesign.device.views import VIEW_SETS
+from edgesign.device.views import VIEW_SETS, parse_probability
 
 from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
 
@@ -58,13 +58,20 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser):
     return group
 
 
-def add_views_argument(parser, default_help: str) -> None:
-    """--views: how many views of each frame the device averages (train and convert)."""
+def add_views_arguments(parser, from_preset: bool) -> None:
+    """--views and --more-views-below: how the device looks at each frame (train: defaults from the
+    preset; convert: from training)."""
+    views_default = "(default: the preset's; realworld 7, others 1)" if from_preset \
+        else "(default: what training chose)"
+    below_default = "(default: the preset's; realworld 0.7)" if from_preset else "(default: what training chose)"
     parser.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
                         help="how many views of each frame the device runs the model on, averaging the "
                              "probabilities: 1 the whole region of interest; 3 adds its central 90%% and "
                              "80%%; 5 the whole and its four 90%% corners; 7 all of these (7 model runs per "
-                             "frame). Training sees the whole region only. " + default_help)
+                             "frame). Training sees the whole region only. " + views_default)
+    parser.add_argument("--more-views-below", type=parse_probability, default=None, metavar="P",
+                        help="run the views after the first only when the first view's top probability "
+                             "is below P (1: always). " + below_default)
 
 
 def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) -> None:
@@ -115,14 +122,16 @@ def smoothing(value, preset: str) -> float:
 def spec_from_args(args):
     from edgesign.device.preprocess import PreprocessSpec
 
-    from .models import CONTRAST, INPUT_SIZES, VIEWS
+    from .models import CONTRAST, INPUT_SIZES, MORE_VIEWS_BELOW, VIEWS
 
     preset = getattr(args, "preset", None)
     size = args.size or INPUT_SIZES.get(preset, 28)
     contrast = getattr(args, "contrast", None) or CONTRAST.get(preset, "none")
     views = getattr(args, "views", None) or VIEWS.get(preset, 1)
+    below = getattr(args, "more_views_below", None) or MORE_VIEWS_BELOW.get(preset)
     return PreprocessSpec(size=size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
-                          contrast=contrast, invert=args.invert, views=VIEW_SETS[views] if views > 1 else ())
+                          contrast=contrast, invert=args.invert, views=VIEW_SETS[views] if views > 1 else (),
+                          more_views_below=below)
 
 
 def plan_from_args(args):
@@ -150,7 +159,7 @@ def register(subparsers) -> None:
                     "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
         epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved")
     add_data_arguments(p)
-    add_views_argument(add_preprocess_arguments(p), "(default: the preset's; realworld 7, others 1)")
+    add_views_arguments(add_preprocess_arguments(p), from_preset=True)
     group = p.add_argument_group("training")
     group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
                        help="model architecture: article (the reference CNN), improved (Sign MNIST), "
