@@ -6,7 +6,8 @@ frames, so the files numbered from --later on stand in for photos the model has 
 uses those numbered below --cut (the gap keeps a session from straddling the cut), plus
 --sign-per-class Sign MNIST images of each letter. Each row also shows the test folder and the Sign
 MNIST test set, for the record. Each candidate is a model body; `realworld` is the preset as it is.
-The later photos and the test folder are also measured with 3, 5 and 7 views averaged (`--views`).
+The later photos and the test folder are also measured with 3, 5 and 7 views averaged (`--views`)
+and, for 7, with the views after the first run only below a threshold (`--more-views-below`).
 
     EDGESIGN_DATA=../shared/data python benchmarks/realworld_recipes.py --candidate before --seed 1
 """
