@@ -27,7 +27,7 @@ from edgesign.device.bundle import load_bundle
 from edgesign.device.recognize import TextRecognizer
 from edgesign.device.runtime import Pipeline
 from edgesign.device.sources import Frame
-from edgesign.device.views import VIEW_SETS
+from edgesign.device.views import VIEW_SETS, view_set
 
 TARGET_FPS = 1000      # lores gray path, one core
 TARGET_SPEEDUP = 3.0   # over the naive pipeline
@@ -157,7 +157,7 @@ def _bench(args) -> int:
     bundle = load_bundle(args.bundle)
     pipeline = Pipeline(bundle, num_threads=1)
     if args.views:
-        pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[args.views] if args.views > 1 else ())
+        pipeline.spec = replace(pipeline.spec, views=view_set(args.views))
     rgb = _photo(Path(args.data) if args.data else None)
     n = args.frames
 

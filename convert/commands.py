@@ -3,7 +3,7 @@
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    from edgesign.train.commands import add_views_arguments
+    from edgesign.device.views import add_view_arguments
 
     from .micro_command import register_micro
 
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-drop", type=float, default=0.5,
                    help="fail when int8 accuracy is more than this many points below float "
                         "(default: %(default)s; negative demands int8 beat float)")
-    add_views_arguments(p, from_preset=False)
+    add_view_arguments(p, "(default: what training chose)", "(default: what training chose)")
     p.add_argument("--selftest-images", type=int, default=24,
                    help="test images stored in the bundle for the device's self-test (default: %(default)s)")
     p.set_defaults(func=_run_convert)

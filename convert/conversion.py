@@ -18,7 +18,7 @@ from edgesign.device.errors import DataError, GateError, ModelError
 from edgesign.device.files import atomic_dir
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
-from edgesign.device.views import VIEW_SETS
+from edgesign.device.views import view_set
 from edgesign.train import sources
 from edgesign.train.datasets import Dataset
 from edgesign.train.trainer import MODEL_FILE, TRAINING_FORMAT, to_float
@@ -96,7 +96,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
             say: Callable[[str], None] = print) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
 
-    `views` and `more_views_below` replace what training chose (`VIEW_SETS`, `average_views`): the
+    `views` and `more_views_below` replace what training chose (`view_set`, `average_views`): the
     evaluation and the bundle use them."""
     import keras
 
@@ -105,7 +105,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     meta = read_training(train_dir)
     spec = PreprocessSpec.from_dict(meta["preprocess"])
     if views is not None:
-        spec = replace(spec, views=VIEW_SETS[views] if views > 1 else ())
+        spec = replace(spec, views=view_set(views))
     if more_views_below is not None:
         spec = replace(spec, more_views_below=more_views_below)
     several_views = len(spec.view_boxes) > 1

@@ -4,7 +4,7 @@ Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 """
 from __future__ import annotations
 
-from .views import VIEW_SETS, parse_probability
+from .views import add_view_arguments, view_set
 
 SOURCE_HELP = ("picamera2[:N] (the Pi camera), webcam[:N] or /dev/videoN (USB webcam, needs "
                "opencv-python-headless), or the path of an image, a folder of images or a video file")
@@ -46,7 +46,7 @@ def _spec_with_options(spec, args):
             raise EdgesignError(f"--box {args.box}: expected four fractions x,y,w,h") from None
         changes.setdefault("roi", "box")
     if getattr(args, "views", None):
-        changes["views"] = VIEW_SETS[args.views] if args.views > 1 else ()
+        changes["views"] = view_set(args.views)
     if getattr(args, "more_views_below", None):
         changes["more_views_below"] = args.more_views_below
     return replace(spec, **changes) if changes else spec
@@ -79,12 +79,8 @@ def register(subparsers) -> None:
     g.add_argument("--pause", type=int, default=15, metavar="FRAMES",
                    help="low-confidence frames that emit a space (default 15)")
     _add_roi_options(p)
-    p.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
-                   help="views of each frame the model runs on, their probabilities averaged (default: the "
-                        "bundle's; realworld bundles use 7): 1 is 7 times faster than 7")
-    p.add_argument("--more-views-below", type=parse_probability, default=None, metavar="P",
-                   help="run the views after the first only when the first view's top probability is "
-                        "below P; 1: always (default: the bundle's; realworld bundles use 0.7)")
+    add_view_arguments(p, "(default: the bundle's; realworld bundles use 7)",
+                       "(default: the bundle's; realworld bundles use 0.7)")
     p.set_defaults(func=_run_run)
 
     p = subparsers.add_parser(

@@ -110,6 +110,11 @@ class PreprocessSpec:
         """The views a frame is seen through at inference: the whole region unless `views` says more."""
         return self.views or VIEW_SETS[1]
 
+    @property
+    def lazy_views(self) -> bool:
+        """Whether the views after the first run only for unsure frames (`more_views_below` below 1)."""
+        return len(self.view_boxes) > 1 and self.more_views_below is not None and self.more_views_below < 1
+
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessSpec":
         known = {f.name for f in fields(cls)}

@@ -70,8 +70,7 @@ class Pipeline:
     def __call__(self, frame: Frame) -> Prediction:
         below = self.spec.more_views_below
         # with a threshold, the first view runs alone and the others only if it is unsure
-        lazy = len(self.spec.view_boxes) > 1 and below is not None and below < 1
-        stages = [slice(0, 1), slice(1, None)] if lazy else [slice(None)]
+        stages = [slice(0, 1), slice(1, None)] if self.spec.lazy_views else [slice(None)]
         raws, per_view, pre_s, invoke_s = [], [], 0.0, 0.0
         for which in stages:
             if per_view and not needs_more_views(per_view[0], below):

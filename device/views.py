@@ -29,3 +29,20 @@ def parse_probability(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a probability above 0 and at most 1, not {text!r}")
     return value
+
+
+def view_set(count: int) -> tuple:
+    """`PreprocessSpec.views` for `--views count`: empty for one view (the whole region alone)."""
+    return VIEW_SETS[count] if count > 1 else ()
+
+
+def add_view_arguments(parser, views_default: str, below_default: str) -> None:
+    """--views and --more-views-below, for `train`, `convert` and `run` (each says its own default)."""
+    parser.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
+                        help="how many views of each frame the device runs the model on, averaging the "
+                             "probabilities: 1 the whole region of interest; 3 adds its central 90%% and "
+                             "80%%; 5 the whole and its four 90%% corners; 7 all of these (7 model runs per "
+                             "frame). Training sees the whole region only. " + views_default)
+    parser.add_argument("--more-views-below", type=parse_probability, default=None, metavar="P",
+                        help="run the views after the first only when the first view's top probability "
+                             "is below P (1: always). " + below_default)

@@ -14,12 +14,25 @@ from edgesign.device.bundle import load_bundle
 from edgesign.device.cli import main
 from edgesign.device.errors import BundleError
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
-from edgesign.device.views import VIEW_SETS
+from edgesign.device.views import VIEW_SETS, view_set
 from edgesign.device.recognize import average_views, needs_more_views, probabilities
 from edgesign.device.runtime import Pipeline
 from edgesign.device.sources import Frame, ImageFilesSource
 
 SEVEN = PreprocessSpec(size=32, contrast="stretch", views=VIEW_SETS[7])
+
+
+def image_folder(root, data_dir, letters, per_letter, classes=None, sign_rows=0):
+    """(root, files in loading order): real photos of `letters` in <root>/<letter>/, plus the first
+    `sign_rows` Sign MNIST test images as PNGs in the folders of their `classes`."""
+    for path in asl_photo_paths(data_dir, letters, per_letter):
+        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
+        (root / path.parent.name / path.name).write_bytes(path.read_bytes())
+    images, labels = sign_mnist_rows(data_dir, sign_rows) if sign_rows else ([], [])
+    for i, (image, label) in enumerate(zip(images, labels)):
+        (root / classes[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image, "L").save(root / classes[label] / f"mnist{i}.png")
+    return root, [f for folder in sorted(root.iterdir()) for f in sorted(folder.iterdir())]
 
 
 def test_the_first_view_is_the_whole_region_in_every_layout(data_dir):
@@ -66,17 +79,8 @@ def seven_view_pipeline(bundle_dir):
 def test_host_views_and_device_views_are_identical_and_averaged(seven_view_pipeline, data_dir, tmp_path):
     datasets = pytest.importorskip("edgesign.train.datasets")
     pipeline = seven_view_pipeline
-    root = tmp_path / "images"
-    for path in asl_photo_paths(data_dir, "AB", 3):
-        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
-        (root / path.parent.name / path.name).write_bytes(path.read_bytes())
-    images, labels = sign_mnist_rows(data_dir, 6)
-    for i, (image, label) in enumerate(zip(images, labels)):
-        (root / pipeline.classes[label]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image, "L").save(root / pipeline.classes[label] / f"mnist{i}.png")
-
+    root, files = image_folder(tmp_path / "images", data_dir, "AB", 3, pipeline.classes, sign_rows=6)
     host = datasets.load_folder(root, pipeline.spec, classes=pipeline.classes, views=True)
-    files = [f for folder in sorted(root.iterdir()) for f in sorted(folder.iterdir())]
     assert host.views.shape == (len(files), 7, 28, 28)
     assert np.array_equal(host.views[:, 0], host.images)
     for frame, expected in zip(ImageFilesSource(files), host.views):
@@ -120,6 +124,9 @@ def test_views_after_the_first_are_averaged_in_only_when_it_is_unsure():
     assert np.allclose(average_views(per_view, 1.0), per_view.mean(axis=1))
     assert list(needs_more_views(per_view[:, 0], 0.7)) == [False, True]
     assert np.array_equal(average_views(per_view[0, :1], 0.7), per_view[0, 0])   # the device's sure case
+    assert PreprocessSpec(views=VIEW_SETS[7], more_views_below=0.7).lazy_views
+    assert not PreprocessSpec(views=VIEW_SETS[7], more_views_below=1.0).lazy_views   # all in one call
+    assert not PreprocessSpec(more_views_below=0.7).lazy_views                        # one view only
     with pytest.raises(BundleError, match="more_views_below"):
         PreprocessSpec(more_views_below=0)
 
@@ -129,14 +136,7 @@ def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_t
     datasets = pytest.importorskip("edgesign.train.datasets")
     pipeline = Pipeline(load_bundle(bundle_dir))
     pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[7])
-    root = tmp_path / "images"
-    for path in asl_photo_paths(data_dir, "ABCL", 3):
-        (root / path.parent.name).mkdir(parents=True, exist_ok=True)
-        (root / path.parent.name / path.name).write_bytes(path.read_bytes())
-    images, labels = sign_mnist_rows(data_dir, 8)
-    for i, (image, label) in enumerate(zip(images, labels)):
-        (root / pipeline.classes[label]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image, "L").save(root / pipeline.classes[label] / f"mnist{i}.png")
+    root, files = image_folder(tmp_path / "images", data_dir, "ABCL", 3, pipeline.classes, sign_rows=8)
     host = datasets.load_folder(root, pipeline.spec, classes=pipeline.classes, views=True)
     outputs = pipeline.model.predict(pipeline.quantize(host.views.reshape(-1, 28, 28)))
     per_view = pipeline.model.output.dequantize(outputs).reshape(len(host), 7, -1)
@@ -145,7 +145,6 @@ def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_t
     pipeline.spec = replace(pipeline.spec, more_views_below=below)
     host_probs = average_views(per_view, below)
 
-    files = [f for folder in sorted(root.iterdir()) for f in sorted(folder.iterdir())]
     runs = []
     for frame, expected in zip(ImageFilesSource(files), host_probs):
         pred = pipeline(frame)
@@ -156,10 +155,7 @@ def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_t
 
 
 def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir, tmp_path, capsys):
-    photos = tmp_path / "photos"
-    for path in asl_photo_paths(data_dir, "ABL", 8):
-        (photos / path.parent.name).mkdir(parents=True, exist_ok=True)
-        (photos / path.parent.name / path.name).write_bytes(path.read_bytes())
+    photos, files = image_folder(tmp_path / "photos", data_dir, "ABL", 8)
     out = tmp_path / "convert"
     assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "100",
                  "--eval", str(photos), "--max-drop", "100", "--views", "7", "--more-views-below", "0.9"]) == 0
@@ -170,7 +166,6 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
 
     # the int8 photo accuracy is what the device's pipeline gets on the same photos
     pipeline = Pipeline(bundle)
-    files = [f for folder in sorted(photos.iterdir()) for f in sorted(folder.iterdir())]
     labels = np.array([pipeline.classes.index(f.parent.name) for f in files])
     predictions = [pipeline(frame) for frame in ImageFilesSource(files)]
     device = np.array([pipeline.classes.index(pred.label) for pred in predictions])
@@ -194,12 +189,12 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
 def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_small):
     import argparse
 
-    from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, add_views_arguments, \
-        spec_from_args
+    from edgesign.device.views import add_view_arguments
+    from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, spec_from_args
 
     parser = argparse.ArgumentParser()
     add_data_arguments(parser)
-    add_views_arguments(add_preprocess_arguments(parser), from_preset=True)
+    add_view_arguments(add_preprocess_arguments(parser), "", "")
     parser.add_argument("--preset")
     base = ["--train", str(sign_small[0])]
     realworld = spec_from_args(parser.parse_args(base + ["--preset", "realworld"]))
@@ -223,7 +218,7 @@ def test_run_takes_the_bundles_views_or_views_given_on_the_command_line(bundle_d
     expected = {}
     for views in (1, 7):
         pipeline = Pipeline(load_bundle(bundle_dir))
-        pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[views] if views > 1 else ())
+        pipeline.spec = replace(pipeline.spec, views=view_set(views))
         expected[views] = [pipeline(frame).top[0] for frame in ImageFilesSource(files)]
     assert expected[1] != expected[7]          # averaging the views changes what the model says
     for views in (1, 7):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edgesign.device.errors import DataError
-from edgesign.device.views import VIEW_SETS, parse_probability
+from edgesign.device.views import add_view_arguments, view_set
 
 from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
 
@@ -56,22 +56,6 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser):
                             "backlight matter less (default: the preset's; realworld stretch, others none)")
     group.add_argument("--invert", action="store_true", help="invert gray levels (dark ink on white paper)")
     return group
-
-
-def add_views_arguments(parser, from_preset: bool) -> None:
-    """--views and --more-views-below: how the device looks at each frame (train: defaults from the
-    preset; convert: from training)."""
-    views_default = "(default: the preset's; realworld 7, others 1)" if from_preset \
-        else "(default: what training chose)"
-    below_default = "(default: the preset's; realworld 0.7)" if from_preset else "(default: what training chose)"
-    parser.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
-                        help="how many views of each frame the device runs the model on, averaging the "
-                             "probabilities: 1 the whole region of interest; 3 adds its central 90%% and "
-                             "80%%; 5 the whole and its four 90%% corners; 7 all of these (7 model runs per "
-                             "frame). Training sees the whole region only. " + views_default)
-    parser.add_argument("--more-views-below", type=parse_probability, default=None, metavar="P",
-                        help="run the views after the first only when the first view's top probability "
-                             "is below P (1: always). " + below_default)
 
 
 def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) -> None:
@@ -130,7 +114,7 @@ def spec_from_args(args):
     views = getattr(args, "views", None) or VIEWS.get(preset, 1)
     below = getattr(args, "more_views_below", None) or MORE_VIEWS_BELOW.get(preset)
     return PreprocessSpec(size=size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
-                          contrast=contrast, invert=args.invert, views=VIEW_SETS[views] if views > 1 else (),
+                          contrast=contrast, invert=args.invert, views=view_set(views),
                           more_views_below=below)
 
 
@@ -159,7 +143,8 @@ def register(subparsers) -> None:
                     "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
         epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved")
     add_data_arguments(p)
-    add_views_arguments(add_preprocess_arguments(p), from_preset=True)
+    add_view_arguments(add_preprocess_arguments(p), "(default: the preset's; realworld 7, others 1)",
+                       "(default: the preset's; realworld 0.7)")
     group = p.add_argument_group("training")
     group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
                        help="model architecture: article (the reference CNN), improved (Sign MNIST), "
