@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from edgesign.device.preprocess import PreprocessSpec
-    from edgesign.train import datasets, models, sources, trainer
+    from edgesign.train import data_plan, datasets, models, trainer
     from edgesign.train.augment import PRESET_STEPS, STEPS
 
     data = Path(args.data)
@@ -78,11 +78,11 @@ def main(argv=None) -> int:
                           contrast=args.contrast or models.CONTRAST[args.preset])
     photos = Path(args.photos or data / "asl_photos" / "train")
     held_out = Path(args.eval or data / "asl_photos" / "test")
-    classes = sources.class_names("sign")
-    sign = sources.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
-    sign_test = sources.load_source(data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False)
-    photo_train = sources.load_source(photos, classes, spec, None, grow=False, masks=True)  # for `background`
-    photo_test = sources.load_source(held_out, classes, spec, None, grow=False)
+    classes = data_plan.class_names("sign")
+    sign = data_plan.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
+    sign_test = data_plan.load_source(data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False)
+    photo_train = data_plan.load_source(photos, classes, spec, None, grow=False, masks=True)  # for `background`
+    photo_test = data_plan.load_source(held_out, classes, spec, None, grow=False)
     rng = np.random.default_rng(args.seed)
     keep = np.concatenate([rng.permutation(np.flatnonzero(sign.labels == c))[:args.sign_per_class]
                            for c in range(len(classes))])

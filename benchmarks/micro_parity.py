@@ -20,9 +20,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     test = args.test or (Path(os.environ.get("EDGESIGN_DATA", "../shared/data")) / "sign_mnist_test.csv.gz")
 
-    from edgesign.convert.micro import model_inputs, micro_footprint
-    from edgesign.convert.micro_model import read_model_file
-    from edgesign.convert.micro_parity import parity
+    from edgesign.convert.micro.export import model_inputs, micro_footprint
+    from edgesign.convert.micro.model import read_model_file
+    from edgesign.convert.micro.parity import parity
     from edgesign.device.bundle import load_bundle
     from edgesign.train.datasets import load_path
 

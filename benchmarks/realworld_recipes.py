@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     from edgesign.device.errors import DataError
     from edgesign.device.preprocess import PreprocessSpec
     from edgesign.device.views import VIEW_SETS
-    from edgesign.train import augment, datasets, models, sources, trainer
+    from edgesign.train import augment, data_plan, datasets, models, trainer
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -117,9 +117,9 @@ def main(argv=None) -> int:
         parser.error(str(exc))
     data, classes = Path(args.data), datasets.SIGN_MNIST_CLASSES
     spec = PreprocessSpec(size=args.size, contrast=models.CONTRAST["realworld"], views=VIEW_SETS[7])
-    sign = sources.resized(datasets.load_csv(data / "sign_mnist_train.csv.gz", classes), spec)
+    sign = data_plan.resized(datasets.load_csv(data / "sign_mnist_train.csv.gz", classes), spec)
     keep = np.concatenate([np.flatnonzero(sign.labels == c)[:args.sign_per_class] for c in np.unique(sign.labels)])
-    sign_test = sources.resized(datasets.load_csv(data / "sign_mnist_test.csv.gz", classes), spec)
+    sign_test = data_plan.resized(datasets.load_csv(data / "sign_mnist_test.csv.gz", classes), spec)
     with tempfile.TemporaryDirectory() as tmp:
         photos = data / "asl_photos" / "train"
         early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes,

@@ -5,7 +5,7 @@ def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
     from edgesign.device.views import add_view_arguments
 
-    from .micro_command import register_micro
+    from .micro.command import register_micro
 
     p = subparsers.add_parser(
         "convert", help="quantize a trained model to int8 TFLite, compare it with float, write the bundle",

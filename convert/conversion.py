@@ -14,38 +14,23 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from edgesign.device.errors import DataError, GateError, ModelError
+from edgesign.device.errors import DataError, ModelError
 from edgesign.device.files import atomic_dir
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.views import view_set
-from edgesign.train import sources
+from edgesign.train import data_plan
 from edgesign.train.datasets import Dataset
-from edgesign.train.trainer import MODEL_FILE, TRAINING_FORMAT, to_float
+from edgesign.train.trainer import MODEL_FILE, read_training, to_float
 
 from . import evaluate
+from .errors import GateError
 from .bundle_writer import selftest_choice, write_bundle
 from .quantize import calibration_sample, to_float_tflite, to_int8_tflite
 from .report import terminal_table, write_report
 
 log = logging.getLogger(__name__)
 INT8_FILE, FLOAT_FILE = "model_int8.tflite", "model_float32.tflite"
-
-
-def read_training(train_dir) -> dict:
-    """The metadata of a `edgesign train` output folder."""
-    train_dir = Path(train_dir)
-    path = train_dir / "metadata.json"
-    if not (train_dir / MODEL_FILE).is_file() or not path.is_file():
-        raise ModelError(f"{train_dir}: no trained model there (expected {MODEL_FILE} and metadata.json "
-                         f"from `edgesign train`)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not valid JSON ({exc})") from None
-    if meta.get("format") != TRAINING_FORMAT:
-        raise ModelError(f"{path}: not an edgesign training metadata file")
-    return meta
 
 
 def _check_hashes(recorded: Sequence[dict], loaded: Sequence[dict]) -> None:
@@ -82,7 +67,7 @@ def _public(scores: dict) -> dict:
 
 def _micro(model_path: Path) -> Optional[dict]:
     try:
-        from .micro import micro_footprint
+        from .micro.export import micro_footprint
 
         return micro_footprint(model_path)
     except ModelError as exc:
@@ -110,7 +95,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         spec = replace(spec, more_views_below=more_views_below)
     several_views = len(spec.view_boxes) > 1
     classes = meta["classes"]
-    plan = sources.DataPlan.from_dict(meta["data"]["plan"])
+    plan = data_plan.DataPlan.from_dict(meta["data"]["plan"])
     plan.classes = classes
     if test:
         plan.test = [Path(t) for t in test]
@@ -118,7 +103,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         raise DataError("no test set to evaluate on: training had none, so pass --test PATH")
     say("loading data ...")
     # the model already knows its classes
-    train, _, test_set = sources.load(plan, spec, check_test=False, views=several_views)
+    train, _, test_set = data_plan.load(plan, spec, check_test=False, views=several_views)
     _check_hashes(meta["data"].get("train", []) + meta["data"].get("test", []),
                   train.sources + test_set.sources)
     model = keras.models.load_model(Path(train_dir) / MODEL_FILE)
@@ -140,7 +125,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
             report["micro"] = micro
         for name, path in _eval_sets(evals):
             say(f"evaluating on {path} ...")
-            data = sources.load_source(path, list(classes), spec, None, grow=False, views=several_views)
+            data = data_plan.load_source(path, list(classes), spec, None, grow=False, views=several_views)
             extra = _evaluate_all(model, tmp, data, spec, timing=False)
             png = f"confusion_{name.replace('/', '_')}_int8.png"
             confusion_plot(np.asarray(extra["tflite_int8"]["confusion"]), classes, tmp / png, f"{name}: TFLite int8")

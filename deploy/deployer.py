@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..device.errors import DeployError
+from .errors import DeployError
 from . import service, wheelhouse
 from .remote import Remote
 from .target import Target

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..device.errors import DeployError
+from .errors import DeployError
 from .remote import Remote
 from .target import Target, validate_remote_dir
 

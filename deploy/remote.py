@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from importlib import resources
 
-from ..device.errors import DeployError
+from .errors import DeployError
 from .target import Target
 
 log = logging.getLogger(__name__)

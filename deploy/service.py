@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from importlib import resources
 
-from ..device.errors import DeployError
+from .errors import DeployError
 
 UNIT_NAME = "edgesign.service"
 # Arguments for `edgesign run` inside ExecStart: no quotes, '%' specifiers or shell syntax.

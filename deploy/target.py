@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..device.errors import DeployError
+from .errors import DeployError
 
 # A user name and a DNS name, IPv4 address or ssh_config alias; IPv6 in brackets. Nothing a
 # shell, ssh or rsync could read as an option or a command (no leading '-', no spaces or quotes).

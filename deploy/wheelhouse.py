@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..device.errors import DeployError
+from .errors import DeployError
 
 log = logging.getLogger(__name__)
 

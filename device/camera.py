@@ -11,7 +11,7 @@ import time
 from typing import Optional
 
 from .errors import CameraError, EdgesignError
-from .sources import Frame, FrameSource
+from .frames import Frame, FrameSource
 
 #: picamera2 format name -> our layout (picamera2 names follow DRM, so "RGB888" is B,G,R in memory)
 PICAMERA2_LAYOUTS = {"YUV420": "yuv420", "RGB888": "bgr", "BGR888": "rgb",

@@ -21,7 +21,7 @@ from PIL import Image
 from .errors import EdgesignError
 from .files import atomic_path
 from .preprocess import PreprocessSpec, preprocess
-from .sources import Frame, FrameSource
+from .frames import Frame, FrameSource, color_image
 
 FRAMES_DIR = "_frames"
 _NUMBERED = re.compile(r"^(\d+)\.png$")
@@ -43,9 +43,7 @@ def frame_image(frame: Frame) -> Image.Image:
     if layout == "yuv420":
         height = array.shape[0] * 2 // 3
         return Image.fromarray(np.ascontiguousarray(array[:height, :frame.width or array.shape[1]]), "L")
-    raw = {"rgb": "RGB", "bgr": "BGR", "rgbx": "RGBX", "bgrx": "BGRX"}[layout]
-    data = np.ascontiguousarray(array)
-    return Image.frombuffer("RGB", (data.shape[1], data.shape[0]), data, "raw", raw, 0, 1)
+    return color_image(array, layout)
 
 
 def next_number(*folders: Path) -> int:

@@ -25,13 +25,3 @@ class FrameError(EdgesignError):
 
 class CameraError(EdgesignError):
     """A frame source that cannot be opened or stopped delivering frames."""
-
-
-class DeployError(EdgesignError):
-    """A deploy step that failed; the device keeps its previous release."""
-
-
-class GateError(EdgesignError):
-    """A quality gate (such as the int8 accuracy drop) that did not pass."""
-
-    exit_code = 3

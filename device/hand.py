@@ -12,9 +12,10 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from .frames import color_image
+
 DEFAULTS = {"cb": (77, 135), "cr": (133, 180), "margin": 0.2, "min_fraction": 0.03, "min_side": 0.35,
             "thumb": 64}
-_RAWMODE = {"rgb": "RGB", "bgr": "BGR", "rgbx": "RGBX", "bgrx": "BGRX"}
 
 
 def _chroma(frame: np.ndarray, layout: str, width: Optional[int], thumb: int):
@@ -30,8 +31,7 @@ def _chroma(frame: np.ndarray, layout: str, width: Optional[int], thumb: int):
         cr = chroma[height // 2:, :width // 2]
         step = max(1, max(cb.shape) // thumb)
         return cb[::step, ::step], cr[::step, ::step]
-    data = np.ascontiguousarray(frame)
-    image = Image.frombuffer("RGB", (data.shape[1], data.shape[0]), data, "raw", _RAWMODE[layout], 0, 1)
+    image = color_image(frame, layout)
     factor = max(1, max(image.size) // thumb)
     small = image.reduce(factor) if factor > 1 else image
     ycbcr = np.asarray(small.convert("YCbCr"))

@@ -22,11 +22,9 @@ import numpy as np
 from PIL import Image
 
 from .errors import BundleError, FrameError
+from .frames import CHANNELS, LAYOUTS, color_image
 from .views import VIEW_SETS
 
-#: Frame layouts a source can deliver. picamera2's "RGB888" arrives as "bgr",
-#: "XRGB8888" as "bgrx", "BGR888" as "rgb", "XBGR8888" as "rgbx", "YUV420" as "yuv420".
-LAYOUTS = ("gray", "rgb", "bgr", "rgbx", "bgrx", "yuv420")
 ROI_MODES = ("center", "full", "box", "hand")
 #: none: gray levels as captured; stretch: each image's own levels spread over 0-255 (see `stretch`)
 CONTRAST_MODES = ("none", "stretch")
@@ -36,8 +34,6 @@ RESIZE_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
     "lanczos": Image.Resampling.LANCZOS,
 }
-_PIL_RAWMODE = {"rgb": "RGB", "bgr": "BGR", "rgbx": "RGBX", "bgrx": "BGRX"}
-_CHANNELS = {"gray": None, "rgb": 3, "bgr": 3, "rgbx": 4, "bgrx": 4}
 
 
 @dataclass(frozen=True)
@@ -171,8 +167,8 @@ def check_frame(frame: np.ndarray, layout: str) -> None:
             raise FrameError(f"a {layout} frame must be 2-D, got shape {frame.shape}")
         if layout == "yuv420" and frame.shape[0] % 3:
             raise FrameError(f"a yuv420 frame has height*3/2 rows; {frame.shape[0]} rows is not a multiple of 3")
-    elif frame.ndim != 3 or frame.shape[2] != _CHANNELS[layout]:
-        raise FrameError(f"a {layout} frame must have shape (H, W, {_CHANNELS[layout]}), got {frame.shape}")
+    elif frame.ndim != 3 or frame.shape[2] != CHANNELS[layout]:
+        raise FrameError(f"a {layout} frame must have shape (H, W, {CHANNELS[layout]}), got {frame.shape}")
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise FrameError(f"empty {layout} frame of shape {frame.shape}")
 
@@ -237,10 +233,8 @@ def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optiona
         left, top, right, bottom = roi_box(height, frame_width, spec)
     if plane is not None:
         return Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
-    crop = np.ascontiguousarray(frame[top:bottom, left:right])
     # Gray before resizing: one channel to resample instead of three.
-    return Image.frombuffer("RGB", (crop.shape[1], crop.shape[0]), crop, "raw",
-                            _PIL_RAWMODE[layout], 0, 1).convert("L")
+    return color_image(frame[top:bottom, left:right], layout).convert("L")
 
 
 def _finish(image: Image.Image, spec: PreprocessSpec, limited_range: bool) -> np.ndarray:

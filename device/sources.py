@@ -1,6 +1,6 @@
 """Frame sources for `edgesign run` and `collect`: cameras, image files, folders, videos.
 
-Every source yields `Frame`s (a uint8 array plus its layout, see preprocess.LAYOUTS)
+Every source yields `Frame`s (a uint8 array plus its layout, see `frames.py`)
 and returns None at the end of a finite source. Cameras raise CameraError on faults;
 `RetryingSource` reopens them with back-off and `LatestFrame` keeps only the newest frame.
 """
@@ -9,72 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
 from .errors import CameraError, EdgesignError, FrameError
+from .frames import Frame, FrameSource
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".h264")
-
-
-@dataclass(eq=False)
-class Frame:
-    """One captured picture and what is needed to read it."""
-
-    array: np.ndarray
-    layout: str
-    index: int = 0
-    #: time.monotonic() when the frame was captured
-    time: float = 0.0
-    #: picture width of a YUV420 frame whose rows are padded to a stride
-    width: Optional[int] = None
-    #: luma uses 16-235 (video range)
-    limited_range: bool = False
-    #: where it came from (a file path, "picamera2", "webcam:0")
-    name: str = ""
-    #: an optional color picture of the same moment (e.g. picamera2's main stream)
-    color: Optional[np.ndarray] = None
-    color_layout: Optional[str] = None
-
-    def preprocess_kwargs(self) -> dict:
-        return {"width": self.width, "limited_range": self.limited_range}
-
-
-class FrameSource:
-    """Base class: `open()`, `read()` -> Frame or None at the end, `close()`."""
-
-    #: live sources (cameras) produce frames in real time; stale ones should be dropped
-    live = False
-    name = "source"
-
-    def open(self) -> None:
-        pass
-
-    def read(self) -> Optional[Frame]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        self.open()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __iter__(self):
-        while True:
-            frame = self.read()
-            if frame is None:
-                return
-            yield frame
 
 
 def read_image(path: Path) -> tuple[np.ndarray, str]:

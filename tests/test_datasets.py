@@ -12,7 +12,7 @@ from conftest import head_csv
 from edgesign.device.cli import main
 from edgesign.device.errors import DataError
 from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess
-from edgesign.train import datasets, sources
+from edgesign.train import data_plan, datasets
 
 SPEC = PreprocessSpec()
 
@@ -92,8 +92,8 @@ def test_folder_classes_are_reconciled_by_name_with_sign_mnist(data_dir, small_c
     photos = tmp_path / "photos"
     for letter in ("B", "W"):
         shutil.copytree(data_dir / "asl_photos" / "test" / letter, photos / letter)
-    plan = sources.plan(train=[str(small_csv), f"{photos}@2"], classes="sign")
-    train, weights, _ = sources.load(plan, SPEC)
+    plan = data_plan.plan(train=[str(small_csv), f"{photos}@2"], classes="sign")
+    train, weights, _ = data_plan.load(plan, SPEC)
     assert train.classes == datasets.SIGN_MNIST_CLASSES
     photo_labels = train.labels[200:]
     assert set(photo_labels.tolist()) == {1, 22}  # B and W keep Sign MNIST's label numbers
@@ -155,7 +155,7 @@ def test_test_set_with_classes_training_never_had_is_refused(small_csv, tmp_path
     train = tmp_path / "train.csv"
     train.write_text("\n".join([lines[0]] + [l for l in lines[1:] if not l.startswith("3,")]) + "\n")
     with pytest.raises(DataError, match="test set has classes the training set never had: D"):
-        sources.load(sources.plan(train=[str(train)], test=[str(small_csv)], classes="sign"), SPEC)
+        data_plan.load(data_plan.plan(train=[str(train)], test=[str(small_csv)], classes="sign"), SPEC)
 
 
 def test_idx_with_wrong_magic_number_is_refused(data_dir, tmp_path):

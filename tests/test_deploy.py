@@ -22,7 +22,7 @@ from edgesign.deploy.pull import pull_data
 from edgesign.deploy.remote import Remote
 from edgesign.deploy.target import Target
 from edgesign.deploy.wheelhouse import cache_root
-from edgesign.device.errors import DeployError
+from edgesign.deploy.errors import DeployError
 
 from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 

@@ -10,7 +10,7 @@ from edgesign.deploy import service
 from edgesign.deploy.deployer import check_probe, release_id
 from edgesign.deploy.target import Target, validate_host, validate_remote_dir
 from edgesign.deploy.wheelhouse import platform_tags
-from edgesign.device.errors import DeployError
+from edgesign.deploy.errors import DeployError
 
 GOOD_PROBE = {"python": "/usr/bin/python3", "machine": "aarch64", "python_bits": "64", "venv": "yes",
               "rsync": "yes", "python_version": "3.11", "libc": "glibc-2.36"}

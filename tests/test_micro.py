@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgesign.convert.micro import check_micro_model, export_micro, micro_footprint, parse_size
-from edgesign.convert.micro_arena import try_arena
-from edgesign.convert.micro_model import _Table, read_model, read_model_file
-from edgesign.convert.micro_ops import TFLM_OPS, required_ops
-from edgesign.convert.micro_source import MicroSource, render_header, render_source
+from edgesign.convert.micro.export import check_micro_model, export_micro, micro_footprint, parse_size
+from edgesign.convert.micro.arena import try_arena
+from edgesign.convert.micro.model import _Table, read_model, read_model_file
+from edgesign.convert.micro.ops import TFLM_OPS, required_ops
+from edgesign.convert.micro.source import MicroSource, render_header, render_source
 from edgesign.device.bundle import load_bundle
 from edgesign.device.cli import main
 from edgesign.device.errors import ModelError

@@ -13,7 +13,7 @@ from device_images import asl_photo, asl_photo_paths, frame_layouts, sign_mnist_
 from edgesign.device.cli import main
 from edgesign.device.hand import hand_box
 from edgesign.device.preprocess import PreprocessSpec, preprocess
-from edgesign.train import datasets, models, sources
+from edgesign.train import data_plan, datasets, models
 
 LETTERS = ("A", "B", "C", "L", "V", "Y")
 
@@ -127,7 +127,7 @@ def test_photo_folders_bring_their_hand_masks_through_merge_and_subset(data_dir,
     folder = datasets.load_folder(photos, spec, datasets.SIGN_MNIST_CLASSES, masks=True)
     assert folder.masks.shape == folder.images.shape
     assert datasets.load_folder(photos, spec, datasets.SIGN_MNIST_CLASSES).masks is None
-    rows = sources.resized(datasets.load_csv(data_dir / "sign_mnist_test.csv.gz").subset(np.arange(5)), spec)
+    rows = data_plan.resized(datasets.load_csv(data_dir / "sign_mnist_test.csv.gz").subset(np.arange(5)), spec)
     both = datasets.merge([rows, folder], datasets.SIGN_MNIST_CLASSES)
     assert np.all(both.masks[:5] == 255)  # rows without masks are all hand: the step leaves them alone
     assert np.array_equal(both.masks[5:], folder.masks)
@@ -234,7 +234,7 @@ def test_stretch_makes_a_dim_low_contrast_frame_look_like_a_well_exposed_one(dat
 
 def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir, tmp_path):
     """Training's folder and CSV loading and the device's camera layouts agree bit for bit."""
-    from edgesign.train import sources
+    from edgesign.train import data_plan
 
     frames = {}
     for letter in ("B", "L", "Y"):
@@ -250,8 +250,8 @@ def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir
         assert np.array_equal(preprocess(yuv, "yuv420", STRETCH, width=640), preprocess(gray, "gray", STRETCH))
     rows, labels = sign_mnist_rows(data_dir, 20)
     csv = datasets.Dataset(rows, labels, list(datasets.SIGN_MNIST_CLASSES))
-    loaded = sources.resized(csv, STRETCH).images
-    plain = sources.resized(csv, PreprocessSpec(size=48)).images
+    loaded = data_plan.resized(csv, STRETCH).images
+    plain = data_plan.resized(csv, PreprocessSpec(size=48)).images
     assert np.array_equal(loaded, np.stack([preprocess(r, "gray", PreprocessSpec(size=48, roi="full", contrast="stretch"))
                                             for r in rows]))
     assert not np.array_equal(loaded, plain)

@@ -95,10 +95,10 @@ def test_host_views_and_device_views_are_identical_and_averaged(seven_view_pipel
 
 
 def test_csv_test_sets_bring_views_cut_from_the_whole_image(sign_small):
-    sources = pytest.importorskip("edgesign.train.sources")
+    data_plan = pytest.importorskip("edgesign.train.data_plan")
     datasets = pytest.importorskip("edgesign.train.datasets")
     spec = PreprocessSpec(size=32, contrast="stretch", crop=0.5, views=VIEW_SETS[3])
-    data = sources.load_source(sign_small[1], list(datasets.SIGN_MNIST_CLASSES), spec, None, grow=False,
+    data = data_plan.load_source(sign_small[1], list(datasets.SIGN_MNIST_CLASSES), spec, None, grow=False,
                                views=True)
     assert data.views.shape == (len(data), 3, 32, 32) == (600, 3, 32, 32)
     assert np.array_equal(data.views[:, 0], data.images)

@@ -119,9 +119,9 @@ def spec_from_args(args):
 
 
 def plan_from_args(args):
-    from . import sources
+    from . import data_plan
 
-    return sources.plan(args.data, args.dataset, args.train, getattr(args, "test", []), args.classes,
+    return data_plan.plan(args.data, args.dataset, args.train, getattr(args, "test", []), args.classes,
                         args.label_column)
 
 
@@ -176,9 +176,9 @@ def register(subparsers) -> None:
 
 
 def _run_data(args) -> int:
-    from . import explore, sources
+    from . import data_plan, explore
 
-    train, _, test = sources.load(plan_from_args(args), spec_from_args(args))
+    train, _, test = data_plan.load(plan_from_args(args), spec_from_args(args))
     sets = {"train": train} if test is None else {"train": train, "test": test}
     print(explore.summarize(sets, args.out), end="")
     print(f"plots written to {args.out}/")
@@ -188,13 +188,13 @@ def _run_data(args) -> int:
 def _run_train(args) -> int:
     import sys
 
-    from . import sources, trainer
+    from . import data_plan, trainer
 
     steps = check_fit_arguments(args)
     spec = spec_from_args(args)
-    data_plan = plan_from_args(args)
+    plan = plan_from_args(args)
     masks = needs_masks(args.preset, steps, args.augment)
-    train, weights, test = sources.load(data_plan, spec, masks=masks)
+    train, weights, test = data_plan.load(plan, spec, masks=masks)
     print(f"training data: {len(train)} images, {len(train.classes)} classes"
           + (f"; test data: {len(test)} images" if test is not None else ""), flush=True)
     config = trainer.TrainConfig(
@@ -202,7 +202,7 @@ def _run_train(args) -> int:
         learning_rate=args.learning_rate, val_fraction=args.val_fraction, seed=args.seed, augment=args.augment,
         augment_strength=args.augment_strength, augment_steps=steps,
         label_smoothing=smoothing(args.label_smoothing, args.preset))
-    info = {"plan": data_plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
+    info = {"plan": plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
                          verbose=verbose)

@@ -6,10 +6,10 @@ from pathlib import Path
 from edgesign.device.errors import DataError
 from edgesign.device.preprocess import PreprocessSpec
 
-from . import sources
+from . import data_plan
 from .augment import needs_masks
 from .models import LABEL_SMOOTHING
-from .trainer import MODEL_FILE, TrainConfig, train
+from .trainer import MODEL_FILE, TrainConfig, read_training, train
 
 
 def freeze_first(model, count: int) -> list:
@@ -26,7 +26,7 @@ def freeze_first(model, count: int) -> list:
     return frozen
 
 
-def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epochs: int = 8, batch_size: int = 64,
+def finetune(base_dir, out_dir, plan: data_plan.DataPlan, *, freeze: int = 0, epochs: int = 8, batch_size: int = 64,
              learning_rate: float = 5e-4, val_fraction: float = 0.1, seed: int = 42, augment: bool = True,
              augment_strength: float = 0.5, augment_steps=None, label_smoothing=None, verbose: int = 1) -> dict:
     """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does.
@@ -34,14 +34,13 @@ def finetune(base_dir, out_dir, plan: sources.DataPlan, *, freeze: int = 0, epoc
     `label_smoothing` None: the base preset's."""
     import keras
 
-    from edgesign.convert.conversion import read_training
 
     base = read_training(base_dir)
     spec = PreprocessSpec.from_dict(base["preprocess"])
     plan.classes = list(base["classes"])
     if not plan.test:  # keep measuring on what the base model was tested on
-        plan.test = sources.DataPlan.from_dict(base["data"]["plan"]).test
-    data, weights, test = sources.load(plan, spec, check_test=False,
+        plan.test = data_plan.DataPlan.from_dict(base["data"]["plan"]).test
+    data, weights, test = data_plan.load(plan, spec, check_test=False,
                                        masks=needs_masks(base["preset"], augment_steps, augment))
     if data.classes != base["classes"]:
         raise DataError(f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']):])}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import platform
 import sys
 import time
@@ -16,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgesign.device.errors import DataError
+from edgesign.device.errors import DataError, ModelError
 from edgesign.device.files import atomic_dir, write_json, write_text
 from edgesign.device.preprocess import PreprocessSpec
 
@@ -215,3 +216,19 @@ def accuracy(model, data: Dataset, spec: PreprocessSpec) -> float:
     """Top-1 accuracy of the Keras model on `data`."""
     probs = model.predict(to_float(data.images, spec), batch_size=512, verbose=0)
     return float(np.mean(np.argmax(probs, axis=1) == data.labels))
+
+
+def read_training(train_dir) -> dict:
+    """The metadata of a `edgesign train` output folder."""
+    train_dir = Path(train_dir)
+    path = train_dir / "metadata.json"
+    if not (train_dir / MODEL_FILE).is_file() or not path.is_file():
+        raise ModelError(f"{train_dir}: no trained model there (expected {MODEL_FILE} and metadata.json "
+                         f"from `edgesign train`)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    if meta.get("format") != TRAINING_FORMAT:
+        raise ModelError(f"{path}: not an edgesign training metadata file")
+    return meta

@@ -15,9 +15,9 @@ import numpy as np
 
 from edgesign.device.errors import ModelError
 
-from .micro_arena import captured_stderr, tflm_runtime
-from .micro_model import ModelSummary
-from .micro_ops import builtin_name
+from .arena import captured_stderr, tflm_runtime
+from .model import ModelSummary
+from .ops import builtin_name
 
 #: how many differing images are traced operator by operator (each is two full runs)
 TRACE_LIMIT = 32

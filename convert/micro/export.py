@@ -15,8 +15,8 @@ import numpy as np
 from edgesign.device.errors import DataError, ModelError
 from edgesign.device.files import sha256_file, write_json, write_text
 
-from .micro_model import ModelSummary, read_model
-from .micro_ops import required_ops
+from .model import ModelSummary, read_model
+from .ops import required_ops
 
 #: default fraction added to the smallest working arena (see micro_source's header comment)
 DEFAULT_MARGIN = 0.25
@@ -55,7 +55,7 @@ def check_micro_model(summary: ModelSummary, where: str, max_flash: Optional[int
 
 def micro_footprint(model_path, margin: float = DEFAULT_MARGIN) -> dict:
     """Flash and RAM of a .tflite on TensorFlow Lite Micro (any model TFLM has kernels for)."""
-    from .micro_arena import measure_arena, tflm_version, with_margin
+    from .arena import measure_arena, tflm_version, with_margin
 
     path = Path(model_path)
     data = path.read_bytes()
@@ -123,9 +123,9 @@ def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int
     """Check, measure and write model_data.h/.cc and report.{json,md} to `out_dir`; returns the report."""
     from edgesign.device.bundle import load_bundle
 
-    from .micro_arena import measure_arena, tflm_version, with_margin
-    from .micro_parity import parity
-    from .micro_source import HEADER, MicroSource, render_header, render_source
+    from .arena import measure_arena, tflm_version, with_margin
+    from .parity import parity
+    from .source import HEADER, MicroSource, render_header, render_source
 
     bundle = load_bundle(bundle_dir, check_model=False)
     where = str(bundle.model_path)

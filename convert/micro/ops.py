@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from edgesign.device.errors import ModelError
 
-from .micro_model import ModelSummary
+from .model import ModelSummary
 
 TFLM_OPS = {
     0: ("ADD", "AddAdd"),

@@ -30,7 +30,7 @@ def register_micro(subparsers) -> None:
 
 
 def _run_micro(args) -> int:
-    from .micro import export_micro, parse_size
+    from .export import export_micro, parse_size
 
     if args.arena_margin < 0:
         raise ModelError(f"--arena-margin must not be negative, not {args.arena_margin:g}")
