@@ -38,6 +38,9 @@ def register(subparsers) -> None:
 
 
 def _run_convert(args) -> int:
+    from edgesign.train.quiet import import_tensorflow
+
+    import_tensorflow(args.debug)
     from edgesign.device.errors import DataError
 
     from .conversion import convert

@@ -27,7 +27,10 @@ def _converter(model):
 
 def _run(converter) -> bytes:
     # Keras' export prints a page of endpoint signatures to stdout; the user has no use for it.
-    with contextlib.redirect_stdout(io.StringIO()):
+    from edgesign.train.quiet import quiet_stderr
+
+    # ... and the converter's C++ side writes its settings to stderr.
+    with contextlib.redirect_stdout(io.StringIO()), quiet_stderr():
         return converter.convert()
 
 

@@ -14,12 +14,16 @@ import sys
 
 from .errors import EdgesignError
 
-#: modules that define `register(subparsers)`; host parts may be absent on a device.
-COMMAND_MODULES = (
-    "edgesign.train.commands",
-    "edgesign.convert.commands",
-    "edgesign.device.commands",
-    "edgesign.deploy.commands",
+#: The parts of edgesign, each a module defining `register(subparsers)`, with the commands it
+#: brings and how to install it. The Pi installs the device part alone; the host has them all.
+PARTS = (
+    ("edgesign.train.commands", ("data", "train", "finetune"),
+     "a host part: on your computer, `make setup` (or pip install -e '.[train]') in the checkout"),
+    ("edgesign.convert.commands", ("convert", "micro"),
+     "a host part: on your computer, `make setup` (or pip install -e '.[train,micro]') in the checkout"),
+    ("edgesign.device.commands", (), ""),
+    ("edgesign.deploy.commands", ("deploy", "rollback", "releases", "pull-data"),
+     "a host part: run it on the computer you deploy from, in the checkout (`make setup`)"),
 )
 
 
@@ -32,15 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for module_name, commands, install in PARTS:
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("edgesign"):
-                continue
-            raise
+            if not (exc.name and exc.name.startswith("edgesign")):
+                raise
+            for command in commands:
+                _register_absent(subparsers, command, install)
+            continue
         module.register(subparsers)
     return parser
+
+
+def _register_absent(subparsers, command: str, install: str) -> None:
+    """A command whose part is not installed: hidden from --help, and a one-line answer if used."""
+    # no option prefix: whatever follows the command is taken as it is, --help included
+    absent = subparsers.add_parser(command, add_help=False, prefix_chars="\0")
+    absent.add_argument("rest", nargs="*")
+
+    def explain(args):
+        raise EdgesignError(f"not installed here; it is {install}")
+
+    absent.set_defaults(func=explain)  # no help=: argparse leaves it out of `edgesign --help`
 
 
 def main(argv=None) -> int:

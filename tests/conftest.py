@@ -75,3 +75,11 @@ def converted_dir(trained_dir, tmp_path_factory) -> Path:
 def bundle_dir(converted_dir) -> Path:
     """A real bundle, as `edgesign convert` writes it."""
     return converted_dir / "bundle"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that reaches the real data (through any fixture) as `data`, so that
+    `pytest -m "not data"` (`make test-fast`) is the tier that needs no data folder."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)

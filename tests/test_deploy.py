@@ -187,6 +187,7 @@ def test_missing_python_is_reported_before_uploading(ssh_server, bundle_dir, fir
 
 def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, bundle_dir, first):
     before = current_of(ssh_server)
+    releases_before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
     wheelhouse = ssh_server.home / "edgesign" / "wheelhouse"
     # The Pi's wheel cache was emptied, so ~40 MB must travel again; a slow link gives time to cut it.
     for wheel in wheelhouse.glob("*.whl"):
@@ -210,7 +211,7 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
     assert len(errors) == 1, "the deploy should have failed"
     assert "dropped during the transfer" in str(errors[0]) and "was discarded" in str(errors[0])
     assert current_of(ssh_server) == before
-    assert [p.name for p in (ssh_server.home / "edgesign/releases").iterdir()] == [first[0].release]
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == releases_before
 
     # The next deploy over a working link goes through (partial files are resumed or replaced), and
     # prunes wheels no release uses any more (rollback below still works: releases keep their venvs).
@@ -224,8 +225,17 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
     assert f"deployed {new.split('/')[1]}" in proc.stdout
 
 
-def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first):
+@pytest.fixture
+def two_releases(ssh_server, bundle_dir, first):
+    """The first release and a newer current one (deployed here unless an earlier test made it)."""
     current, releases = list_releases(Remote(ssh_server.target()))
+    if len(releases) < 2:
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lambda l: None)
+    return list_releases(Remote(ssh_server.target()))
+
+
+def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_releases):
+    current, releases = two_releases
     assert len(releases) == 2 and current == releases[0][0] and releases[1][0] == first[0].release
     proc = subprocess.run(["make", "-s", "-C", str(REPO), "rollback", f"PI={ssh_server.user}@{ssh_server.alias}",
                            f"ARGS=--ssh-config {ssh_server.ssh_config}"], capture_output=True, text=True, timeout=300)

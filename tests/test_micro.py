@@ -27,61 +27,15 @@ GXX = shutil.which("g++")
 
 
 @pytest.fixture(scope="session")
-def micro_bundle(request, tmp_path_factory):
-    """The suite's real bundle (conftest `bundle_dir`), or one made here until that fixture exists."""
-    try:
-        return Path(request.getfixturevalue("bundle_dir"))
-    except pytest.FixtureLookupError:
-        return _make_bundle(_data_dir(), tmp_path_factory.mktemp("micro_bundle"))
-
-
-def _data_dir() -> Path:
-    import os
-
-    if not os.environ.get("EDGESIGN_DATA"):
-        pytest.skip("EDGESIGN_DATA is not set (the folder with sign_mnist_*.csv.gz)")
-    return Path(os.environ["EDGESIGN_DATA"])
-
-
-def _make_bundle(data_dir: Path, out: Path) -> Path:
-    """Train the article CNN for one epoch on 3,000 Sign MNIST rows and write an int8 bundle."""
-    tf = pytest.importorskip("tensorflow")
-    import keras
-
-    from edgesign.train.datasets import SIGN_MNIST_CLASSES, load_csv
-
-    data = load_csv(data_dir / "sign_mnist_train.csv.gz", classes=SIGN_MNIST_CLASSES)
-    x = data.images[:3000, ..., None].astype(np.float32) / 255.0
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), keras.layers.Conv2D(8, 3, activation="relu"), keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
-        keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.4),
-        keras.layers.Dense(25, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(x, data.labels[:3000], epochs=1, batch_size=64, verbose=0)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([x[i:i + 1]] for i in range(200))
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    blob = converter.convert()
-    (out / "model.tflite").write_bytes(blob)
-    summary = read_model(blob)
-    tensor = lambda t: {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale, "zero_point": t.zero_point}
-    meta = {"format": "edgesign-bundle", "version": 1,
-            "model": {"file": "model.tflite", "sha256": hashlib.sha256(blob).hexdigest(), "bytes": len(blob)},
-            "input": tensor(summary.inputs[0]), "output": tensor(summary.outputs[0]),
-            "preprocess": {"size": 28}, "classes": SIGN_MNIST_CLASSES}
-    (out / "metadata.json").write_text(json.dumps(meta))
-    (out / "labels.txt").write_text("\n".join(SIGN_MNIST_CLASSES) + "\n")
-    return out
+def micro_bundle(bundle_dir):
+    """The suite's real bundle (conftest `bundle_dir`)."""
+    return Path(bundle_dir)
 
 
 @pytest.fixture(scope="session")
-def test_subset(tmp_path_factory):
+def test_subset(data_dir, tmp_path_factory):
     """The first TEST_ROWS rows of the real Sign MNIST test CSV (the CLI/benchmark use all 7,172)."""
-    source = _data_dir() / "sign_mnist_test.csv.gz"
+    source = data_dir / "sign_mnist_test.csv.gz"
     with gzip.open(source, "rt") as f:
         lines = [next(f) for _ in range(TEST_ROWS + 1)]
     path = tmp_path_factory.mktemp("micro_test") / "sign_mnist_test_subset.csv"

@@ -1,6 +1,7 @@
 """The device side never imports TensorFlow (which IS installed here, so this can fail)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -33,7 +34,7 @@ PROBE = textwrap.dedent("""
 
 
 def test_tensorflow_is_installed_so_this_test_means_something():
-    pytest.importorskip("tensorflow")
+    assert importlib.util.find_spec("tensorflow") is not None, "install the dev extra: the probe below needs it"
 
 
 def test_run_selftest_and_collect_never_import_tensorflow(bundle_dir, data_dir, tmp_path):

@@ -112,7 +112,7 @@ def test_top_k_is_sorted_and_probabilities_handle_logits():
     p = np.array([0.1, 0.5, 0.05, 0.3, 0.05], np.float32)
     assert top_k(p, CLASSES, 3) == [("B", pytest.approx(0.5)), ("D", pytest.approx(0.3)), ("A", pytest.approx(0.1))]
     assert top_k(p, CLASSES, 10)[-1][1] == pytest.approx(0.05)
-    assert probabilities(p) is not None and np.allclose(probabilities(p), p)
+    assert np.allclose(probabilities(p), p)
     logits = np.array([2.0, -1.0, 0.5, 0.0, 3.0], np.float32)
     probs = probabilities(logits)
     assert probs.sum() == pytest.approx(1.0) and probs.argmax() == 4

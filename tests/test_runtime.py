@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -117,7 +118,9 @@ class SlowOutput:
         self.indices.append(frame.index)
         if frame.index == 0:
             self.source.first_taken.set()
+            deadline = time.monotonic() + 30
             while self.source.index < self.source.total:
+                assert time.monotonic() < deadline, "the source stopped delivering frames"
                 threading.Event().wait(0.001)
 
     def finish(self, summary):

@@ -175,7 +175,8 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
     assert photos_eval["accuracy"] == pytest.approx(np.mean(device == labels))
     assert photos_eval["one_view_accuracy"] == pytest.approx(np.mean(whole == labels))
     assert photos_eval["mean_views"] == pytest.approx(np.mean([pred.raw.shape[0] for pred in predictions]))
-    assert 0.0 <= report["models"]["tflite_int8"]["one_view_accuracy"] <= 1.0
+    test_models = report["models"]["tflite_int8"]
+    assert 0.3 < test_models["one_view_accuracy"] <= 1.0      # a trained model, far above chance (1/24)
     printed = capsys.readouterr().out
     assert "test accuracy (7 views)" in printed and "photos, whole region only" in printed
     assert "photos, views run (mean)" in printed

@@ -7,6 +7,7 @@ from edgesign.device.errors import DataError
 from edgesign.device.views import add_view_arguments, view_set
 
 from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
+from .quiet import import_tensorflow
 
 #: epochs per preset when --epochs is not given. article and improved: tuned to finish in about three
 #: minutes on 2 cores; realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds)
@@ -19,10 +20,12 @@ def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> No
     group = parser.add_argument_group("data")
     group.add_argument("--data", metavar="DIR",
                        help="folder holding a data set in its usual file names (see --dataset)")
-    group.add_argument("--dataset", choices=("sign", "mnist", "folder"), default=None,
+    group.add_argument("--dataset", choices=("sign", "mnist", "folder", "realworld"), default=None,
                        help="what --data holds: sign = Kaggle's sign_mnist_{train,test}.csv[.gz]; "
                             "mnist = the official IDX files; folder = train/ and test/ with a "
-                            "sub-folder of images per class (default: sign)")
+                            "sub-folder of images per class; realworld = the Sign MNIST CSVs plus "
+                            "photo folders asl_photos/train/<letter>/ and/or asl_letters/<letter>/ "
+                            "(default: sign)")
     group.add_argument("--train", action="append", default=[], metavar="PATH[@WEIGHT]",
                        help="a training source: CSV (.csv/.csv.gz), IDX images file, or a folder of "
                             "class folders; repeat to mix sources, @WEIGHT weighs a source's images "
@@ -186,6 +189,7 @@ def _run_data(args) -> int:
 
 
 def _run_train(args) -> int:
+    import_tensorflow(args.debug)
     import sys
 
     from . import data_plan, trainer
@@ -206,8 +210,9 @@ def _run_train(args) -> int:
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
                          verbose=verbose)
-    print(f"{meta['preset']}: {meta['parameters']:,} parameters, best epoch {meta['best_epoch']}, "
-          f"validation accuracy {meta['validation_accuracy']:.4f}"
+    validation = meta["validation_accuracy"]
+    print(f"{meta['preset']}: {meta['parameters']:,} parameters, best epoch {meta['best_epoch']}"
+          + (f", validation accuracy {validation:.4f}" if validation is not None else ", no validation")
           + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else "")
           + f", {meta['training_seconds']:.0f} s")
     print(f"saved to {args.out}/ (model.keras, history.csv, history.png, metadata.json)")
@@ -215,6 +220,7 @@ def _run_train(args) -> int:
 
 
 def _run_finetune(args) -> int:
+    import_tensorflow(args.debug)
     import sys
 
     from .finetune import finetune

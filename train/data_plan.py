@@ -19,7 +19,7 @@ from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_vi
 from . import datasets
 from .datasets import Dataset
 
-DATASETS = ("sign", "mnist", "folder")
+DATASETS = ("sign", "mnist", "folder", "realworld")
 _FILES = {
     "sign": (("sign_mnist_train.csv", "sign_mnist_train.csv.gz"), ("sign_mnist_test.csv", "sign_mnist_test.csv.gz")),
     "mnist": (("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"),
@@ -27,6 +27,9 @@ _FILES = {
     "folder": (("train",), ("test",)),
 }
 CLASS_SETS = {"sign": datasets.SIGN_MNIST_CLASSES, "mnist": datasets.MNIST_CLASSES}
+#: realworld: photo folders (a sub-folder of images per letter) beside the Sign MNIST CSVs that train
+#: with them, and their weight against the CSV's rows (`make convert` measures `asl_photos/test`)
+REALWORLD_PHOTOS = (("asl_photos/train", 4.0), ("asl_letters", 4.0))
 
 
 @dataclass
@@ -93,6 +96,8 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
         folder = Path(data)
         if not folder.is_dir():
             raise DataError(f"{folder}: data folder not found")
+        if dataset == "realworld":
+            return realworld_plan(folder, tests, classes, label_column)
         train_names, test_names = _FILES[dataset]
         sources = [Source(_find(folder, train_names, f"{dataset} training data"))]
         if not tests:
@@ -105,6 +110,22 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
     if classes is None and any("idx" in s.path.name for s in sources):
         classes = "mnist"
     return DataPlan(sources, tests, class_names(classes), label_column)
+
+
+def realworld_plan(folder: Path, tests: Sequence[Path] = (), classes: Optional[str] = None,
+                   label_column: Optional[str] = None) -> DataPlan:
+    """`--dataset realworld`: Sign MNIST's CSVs plus the photo folders of `REALWORLD_PHOTOS` that
+    `folder` holds (at least one is needed: a model of Sign MNIST alone does not read real hands)."""
+    train_names, test_names = _FILES["sign"]
+    sources = [Source(_find(folder, train_names, "Sign Language MNIST training data"))]
+    photos = [Source(folder / name, weight) for name, weight in REALWORLD_PHOTOS if (folder / name).is_dir()]
+    if not photos:
+        wanted = " or ".join(f"{folder / name}/<letter>/*.jpg" for name, _ in REALWORLD_PHOTOS)
+        raise DataError(f"{folder}: no photo folders for the realworld recipe (looked for {wanted}); "
+                        f"add photos of hands (`edgesign collect`) or use --dataset sign")
+    if not tests:
+        tests = [_find(folder, test_names, "Sign Language MNIST test data")]
+    return DataPlan(sources + photos, list(tests), class_names(classes or "sign"), label_column)
 
 
 def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
