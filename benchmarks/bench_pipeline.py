@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from edgesign.device.cli import main as edgesign
+from results import save
 
 RUNS = {  # name: (dataset, preset, float target, int8 target)
     "sign:article": ("sign", "article", 0.985, None),
@@ -83,7 +84,19 @@ def main(argv=None) -> int:
     results = [run(name, Path(args.data), Path(args.out)) for name in (args.only or RUNS)]
     print()
     print(table(results))
+    save("pipeline" if not args.only else "pipeline_" + "_".join(n.replace(":", "_") for n in args.only),
+         [summary(r) for r in results], argv)
     return 0
+
+
+def summary(result: dict) -> dict:
+    """What docs/results.md shows of one run."""
+    models = result["report"]["models"]
+    dataset, preset, float_target, int8_target = RUNS[result["name"]]
+    return {"run": result["name"], "dataset": dataset, "preset": preset, "parameters": result["parameters"],
+            "epochs": result["epochs"], "float_accuracy": models["keras_float"]["accuracy"],
+            "int8_accuracy": models["tflite_int8"]["accuracy"], "int8_bytes": models["tflite_int8"]["bytes"],
+            "train_seconds": result["train_seconds"], "float_target": float_target, "int8_target": int8_target}
 
 
 if __name__ == "__main__":

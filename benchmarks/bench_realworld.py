@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from edgesign.device.cli import main as edgesign
+from results import save
 
 #: Cortex-A72 (Pi 4) int8 throughput assumed for the frame-rate estimate: NEON, 4 cores, XNNPACK;
 #: about 1 GMAC/s on one core is what small int8 CNNs reach there. An estimate, not a measurement.
@@ -119,6 +120,13 @@ def main(argv=None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, width)))
     print(f"\nPi estimate: {n_macs / 1e6:.2f} M multiply-accumulates ({views} views) at an assumed "
           f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not measured on a Pi.")
+    save(f"realworld_{args.preset}_seed{args.seed}", {
+        "preset": args.preset, "seed": args.seed, "photo_weight": args.photo_weight, "roi": args.roi,
+        "parameters": model.count_params(), "int8_bytes": models["tflite_int8"]["bytes"], "views": views,
+        "mean_views": mean_views, "sign_float": models["keras_float"]["accuracy"],
+        "sign_int8": models["tflite_int8"]["accuracy"], "photos": photos_name,
+        "photos_float": photos_eval["keras_float"]["accuracy"], "photos_int8": photos_eval["tflite_int8"]["accuracy"],
+        "pi4_ms_all_views_estimate": pi_ms, "train_seconds": seconds}, argv)
     return 0
 
 

@@ -1,0 +1,39 @@
+"""Where benchmark numbers go: `benchmarks/results/<name>.json`, with when, where and how they were
+measured. `results_doc.py` turns these files into docs/results.md and the README's results table,
+so every number in the docs comes from a benchmark run, never from a hand-edited page."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+FOLDER = Path(__file__).parent / "results"
+
+
+def _version(package: str):
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def save(name: str, results, argv=None) -> Path:
+    """Write `results` (JSON-serializable) as benchmarks/results/`name`.json and return the path."""
+    FOLDER.mkdir(exist_ok=True)
+    record = {
+        "benchmark": name,
+        "command": " ".join(["python", Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "machine": {"cpus": os.cpu_count(), "processor": platform.machine(), "python": platform.python_version(),
+                    **{p: _version(p) for p in ("tensorflow-cpu", "keras", "ai-edge-litert", "tflite-micro")}},
+        "results": results,
+    }
+    path = FOLDER / f"{name}.json"
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(record, indent=1, default=float) + "\n")
+    os.replace(tmp, path)
+    return path
