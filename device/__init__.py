@@ -1,1 +1,25 @@
-"""edgesign device."""
+"""edgesign on the device: what a program of your own needs to recognize signs from a camera.
+
+    from edgesign.device import Picamera2Source, Pipeline, TextRecognizer, load_bundle
+
+    bundle = load_bundle("bundle/")          # checks the model, its hashes and the preprocessing spec
+    pipeline = Pipeline(bundle)              # preprocessing + quantizer + one LiteRT interpreter
+    text = TextRecognizer(bundle.classes)    # per-frame probabilities -> letters -> words
+    with Picamera2Source() as camera:        # or open_source("webcam" | "photo.jpg" | "folder/")
+        for frame in camera:
+            prediction = pipeline(frame)     # .label, .confidence, .top, .probs, latencies
+            step = text.update(prediction.probs)
+
+`examples/embed.py` is this as a program. Needs numpy, pillow and ai-edge-litert only; never
+TensorFlow.
+"""
+from .bundle import Bundle, load_bundle
+from .camera import Picamera2Source
+from .errors import EdgesignError
+from .frames import Frame, FrameSource
+from .recognize import TextRecognizer
+from .runtime import Pipeline, Prediction
+from .sources import open_source
+
+__all__ = ["Bundle", "EdgesignError", "Frame", "FrameSource", "Picamera2Source", "Pipeline", "Prediction",
+           "TextRecognizer", "load_bundle", "open_source"]
