@@ -21,12 +21,23 @@ def _version(package: str):
         return None
 
 
+def command_line(argv) -> str:
+    """The benchmark's command as a reader would type it; where outputs went (--out) is left out."""
+    words, skip = [], False
+    for word in argv:
+        if skip or word == "--out" or word.startswith("--out="):
+            skip = word == "--out"
+            continue
+        words.append(word)
+    return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *words])
+
+
 def save(name: str, results, argv=None) -> Path:
     """Write `results` (JSON-serializable) as benchmarks/results/`name`.json and return the path."""
     FOLDER.mkdir(exist_ok=True)
     record = {
         "benchmark": name,
-        "command": " ".join(["python", Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "machine": {"cpus": os.cpu_count(), "processor": platform.machine(), "python": platform.python_version(),
                     **{p: _version(p) for p in ("tensorflow-cpu", "keras", "ai-edge-litert", "tflite-micro")}},
