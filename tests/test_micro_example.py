@@ -91,7 +91,8 @@ def test_class_and_confidence_are_the_pis(host_check, bundle_dir, sign_images, t
     for scores, prediction, (index, confidence, name) in zip(raw, predictions, answers):
         probs = probabilities(pipeline.model.output.dequantize(scores))
         (label, probability), = top_k(probs, bundle.classes, 1)
-        assert np.float32(confidence) == np.float32(probability) == np.float32(prediction.confidence)
+        pi = np.float32(prediction.confidence)
+        assert np.float32(confidence) == np.float32(probability) == pi
         tied = np.flatnonzero(scores == scores.max())
         # the firmware takes the first of tied scores; the Pi one of them, with the same confidence
         assert int(index) == tied[0] and name == bundle.classes[int(index)]
