@@ -9,8 +9,8 @@ from edgesign.device.views import add_view_arguments, view_set
 from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
 from .quiet import import_tensorflow
 
-#: epochs per preset when --epochs is not given. article and improved: tuned to finish in about three
-#: minutes on 2 cores; realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds)
+#: epochs per preset when --epochs is not given. article and improved: where the validation loss
+#: stopped improving (training takes 4-7 minutes on 2 cores: benchmarks/results/pipeline.json); realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds)
 #: and 45 added nothing (benchmarks/realworld_recipes.py)
 DEFAULT_EPOCHS = {"article": 25, "improved": 20, "realworld": 30}
 
