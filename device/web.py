@@ -17,6 +17,7 @@ import hmac
 import io
 import json
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -39,6 +40,8 @@ PAGE_FILE = "web_page.html"
 BOUNDARY = "edgesign-frame"
 #: how long a viewer's request keeps the encoder busy after it last asked for a frame
 WANTED_S = 2.0
+#: bytes the kernel may hold for one viewer's stream (a few JPEGs)
+SEND_BUFFER = 128 * 1024
 #: frames over which fps and the stage latencies are averaged
 WINDOW = 30
 
@@ -316,6 +319,10 @@ def _handler(view: WebView):
         server_version = "edgesign"
         sys_version = ""
         protocol_version = "HTTP/1.1"
+        # answer even a malformed request line with a status line (never HTTP/0.9's bare body)
+        default_request_version = "HTTP/1.0"
+        error_message_format = "%(code)d %(message)s\n"
+        error_content_type = "text/plain; charset=utf-8"
 
         def log_message(self, fmt, *args):
             log.debug("web view: %s " + fmt, self.address_string(), *args)
@@ -446,6 +453,8 @@ def _handler(view: WebView):
             try:
                 self.close_connection = True
                 self.connection.settimeout(view.send_timeout)  # a stalled browser is let go
+                # a small send buffer: a slow viewer gets the newest frames, not seconds of backlog
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
