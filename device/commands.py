@@ -107,6 +107,23 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run_selftest)
 
     p = subparsers.add_parser(
+        "compare", help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
+        description="Run the bundle's float32 model (`convert --with-float`) and its int8 model on "
+                    "the bundle's self-test images, and optionally a folder of class folders "
+                    "(`edgesign collect` output) and N frames of a source; report accuracy where "
+                    "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
+                    "the int8 speed-up, on this device's CPU. Never uses TensorFlow.")
+    p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`")
+    p.add_argument("--images", metavar="FOLDER", help="also a folder with a sub-folder of images per class")
+    p.add_argument("--source", help="also frames from here: " + SOURCE_HELP)
+    p.add_argument("--frames", type=int, default=100, metavar="N", help="frames read from --source (default 100)")
+    p.add_argument("--timing-runs", type=int, default=200, metavar="N",
+                   help="timed calls per model and image set (default 200)")
+    p.add_argument("--out", metavar="DIR", help="also write compare.json and compare.md here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.set_defaults(func=_run_compare)
+
+    p = subparsers.add_parser(
         "collect", help="record training images of one sign into a folder-per-class data set",
         description="Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees, "
                     "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
@@ -203,6 +220,19 @@ def _run_selftest(args) -> int:
     else:
         print(result.describe())
     return 0 if result.passed else 1
+
+
+def _run_compare(args) -> int:
+    from .bundle import load_bundle
+    from .compare import main_output, run_compare, write_compare
+
+    bundle = load_bundle(args.bundle)
+    report = run_compare(bundle, images=args.images, source=args.source, frames=args.frames,
+                         timing_runs=args.timing_runs)
+    main_output(report, args.json)
+    if args.out:
+        write_compare(args.out, report)
+    return 0
 
 
 def _run_collect(args) -> int:
