@@ -229,7 +229,7 @@ def write_compare(folder, report: dict) -> None:
     write_text(folder / "compare.md", markdown(report))
 
 
-def main_output(report: dict, as_json: bool, stream=sys.stdout) -> None:
+def main_output(report: dict, as_json: bool, stream=None) -> None:
     import json
 
-    stream.write((json.dumps(report, indent=2) if as_json else terminal_table(report)) + "\n")
+    (stream or sys.stdout).write((json.dumps(report, indent=2) if as_json else terminal_table(report)) + "\n")
