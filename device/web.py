@@ -11,6 +11,7 @@ a stalled one is dropped after `send_timeout`) without holding anyone else up.
 The page is read-only apart from clearing the text, which is done on the run loop's thread.
 No request reaches the filesystem: the page is read from package data once, at start-up.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -72,16 +73,25 @@ def bundle_facts(bundle, backend: str = "", source: str = "") -> dict:
         int8[f"test set ({accuracy.get('test_images', '?')} images)"] = accuracy["tflite_int8"]
     for key, value in accuracy.items():
         if key.endswith("_int8") and key != "tflite_int8" and value is not None:
-            int8[key[:-len("_int8")]] = value
+            int8[key[: -len("_int8")]] = value
     try:
         size = bundle.model_path.stat().st_size
     except OSError:
         size = model.get("bytes")
     spec = bundle.spec
-    return {"preset": model.get("preset", "?"), "parameters": model.get("parameters"),
-            "model_bytes": size, "classes": len(bundle.classes), "int8_accuracy": int8,
-            "input": f"{spec.size}x{spec.size} gray", "roi": spec.roi, "views": len(spec.view_boxes),
-            "interpreter": backend, "source": source, "created": meta.get("created")}
+    return {
+        "preset": model.get("preset", "?"),
+        "parameters": model.get("parameters"),
+        "model_bytes": size,
+        "classes": len(bundle.classes),
+        "int8_accuracy": int8,
+        "input": f"{spec.size}x{spec.size} gray",
+        "roi": spec.roi,
+        "views": len(spec.view_boxes),
+        "interpreter": backend,
+        "source": source,
+        "created": meta.get("created"),
+    }
 
 
 def _picture(frame) -> Image.Image:
@@ -92,14 +102,15 @@ def _picture(frame) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(frame.array), "L")
     if frame.layout == "yuv420":
         height = frame.array.shape[0] * 2 // 3
-        luma = frame.array[:height, :int(frame.width or frame.array.shape[1])]
+        luma = frame.array[:height, : int(frame.width or frame.array.shape[1])]
         return Image.fromarray(np.ascontiguousarray(luma), "L")
     return color_image(frame.array, frame.layout)
 
 
 def _hand_geometry(hand, width: int, height: int):
     """(box or None, landmark points) of a prediction's hand in frame pixels. The box is (left, top,
-    right, bottom), landmarks are (x, y[, z]) rows; both may be fractions of the frame (all <= 1)."""
+    right, bottom), landmarks are (x, y[, z]) rows; both may be fractions of the frame (all values
+    <= 1)."""
     box = getattr(hand, "box", None)
     box = None if box is None else [float(v) for v in list(box)[:4]]
     raw = getattr(hand, "landmarks", None)
@@ -118,21 +129,30 @@ def _hand_geometry(hand, width: int, height: int):
 def render_jpeg(frame, spec, hand=None, max_width: int = 640, quality: int = 75) -> bytes:
     """The frame as a JPEG for the browser, with the region of interest and the hand drawn on it."""
     picture = _picture(frame).convert("RGB")
-    height, width = (frame.array.shape[0] * 2 // 3, int(frame.width or frame.array.shape[1])) \
-        if frame.layout == "yuv420" else frame.array.shape[:2]
+    height, width = (
+        (frame.array.shape[0] * 2 // 3, int(frame.width or frame.array.shape[1]))
+        if frame.layout == "yuv420"
+        else frame.array.shape[:2]
+    )
     if picture.width > max_width:
-        picture = picture.resize((max_width, max(1, round(picture.height * max_width / picture.width))),
-                                 Image.BILINEAR)
+        picture = picture.resize(
+            (max_width, max(1, round(picture.height * max_width / picture.width))), Image.BILINEAR
+        )
     sx, sy = picture.width / width, picture.height / height
     draw = ImageDraw.Draw(picture)
     line = max(2, picture.width // 200)
     left, top, right, bottom = region_box(frame.array, frame.layout, spec, frame.width)
-    draw.rectangle([left * sx, top * sy, right * sx - 1, bottom * sy - 1], outline=(0, 230, 118), width=line)
+    draw.rectangle(
+        [left * sx, top * sy, right * sx - 1, bottom * sy - 1], outline=(0, 230, 118), width=line
+    )
     if hand is not None:
         box, points = _hand_geometry(hand, width, height)
         if box is not None:
-            draw.rectangle([box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], outline=(255, 179, 0),
-                           width=line)
+            draw.rectangle(
+                [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy],
+                outline=(255, 179, 0),
+                width=line,
+            )
         r = line + 1
         for x, y in points:
             draw.ellipse([x * sx - r, y * sy - r, x * sx + r, y * sy + r], fill=(255, 64, 129))
@@ -144,9 +164,21 @@ def render_jpeg(frame, spec, hand=None, max_width: int = 640, quality: int = 75)
 class WebView:
     """The live view: an observer of `runtime.run_loop` plus the HTTP server and the encoder."""
 
-    def __init__(self, bundle, recognizer, host: str = "127.0.0.1", port: int = 8080, *,
-                 token: Optional[str] = None, max_fps: float = 10.0, max_viewers: int = 8,
-                 send_timeout: float = 10.0, max_width: int = 640, backend: str = "", source: str = ""):
+    def __init__(
+        self,
+        bundle,
+        recognizer,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        token: Optional[str] = None,
+        max_fps: float = 10.0,
+        max_viewers: int = 8,
+        send_timeout: float = 10.0,
+        max_width: int = 640,
+        backend: str = "",
+        source: str = "",
+    ):
         if max_fps <= 0:
             raise EdgesignError("--web-fps must be above 0")
         self.spec = bundle.spec
@@ -174,11 +206,19 @@ class WebView:
         try:
             self.server = _Server((host, port), _handler(self))
         except OSError as exc:
-            raise EdgesignError(f"--web {host}:{port}: cannot listen there ({exc.strerror or exc})") from None
+            raise EdgesignError(
+                f"--web {host}:{port}: cannot listen there ({exc.strerror or exc})"
+            ) from None
         self.host, self.port = self.server.server_address[:2]
-        self._threads = [threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                          name="edgesign-web", daemon=True),
-                         threading.Thread(target=self._encode_loop, name="edgesign-web-encoder", daemon=True)]
+        self._threads = [
+            threading.Thread(
+                target=self.server.serve_forever,
+                kwargs={"poll_interval": 0.2},
+                name="edgesign-web",
+                daemon=True,
+            ),
+            threading.Thread(target=self._encode_loop, name="edgesign-web-encoder", daemon=True),
+        ]
 
     @property
     def url(self) -> str:
@@ -224,13 +264,25 @@ class WebView:
         last_time = 0.0
         while not self._stop.is_set():
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or (
-                    self._latest is not None and self._latest[0] != self._jpeg_seq
-                    and time.monotonic() < self._wanted_until), timeout=0.5)
+                self._cond.wait_for(
+                    lambda: (
+                        self._stop.is_set()
+                        or (
+                            self._latest is not None
+                            and self._latest[0] != self._jpeg_seq
+                            and time.monotonic() < self._wanted_until
+                        )
+                    ),
+                    timeout=0.5,
+                )
             if self._stop.is_set():
                 return
             latest = self._latest
-            if latest is None or latest[0] == self._jpeg_seq or time.monotonic() >= self._wanted_until:
+            if (
+                latest is None
+                or latest[0] == self._jpeg_seq
+                or time.monotonic() >= self._wanted_until
+            ):
                 continue
             pause = last_time + self.min_interval - time.monotonic()
             if pause > 0:
@@ -260,8 +312,10 @@ class WebView:
         """The newest JPEG newer than `after` (waiting up to `timeout`), and its frame number."""
         self.want()
         with self._cond:
-            self._cond.wait_for(lambda: self._stop.is_set() or (self._jpeg is not None
-                                                                 and self._jpeg_seq != after), timeout)
+            self._cond.wait_for(
+                lambda: self._stop.is_set() or (self._jpeg is not None and self._jpeg_seq != after),
+                timeout,
+            )
             if self._jpeg is None or self._jpeg_seq == after:
                 return None, after
             return self._jpeg, self._jpeg_seq
@@ -284,24 +338,45 @@ class WebView:
         """What the page shows besides the picture, as of the newest frame."""
         latest = self._latest
         times, stages = list(self._times), list(self._stages)
-        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
-        out = {"frame": 0, "fps": round(fps, 2), "viewers": self._viewers, "encoded": self.encoded,
-               "top": [], "smoothed": None, "text": "", "latency_ms": None}
+        fps = (
+            (len(times) - 1) / (times[-1] - times[0])
+            if len(times) > 1 and times[-1] > times[0]
+            else 0.0
+        )
+        out = {
+            "frame": 0,
+            "fps": round(fps, 2),
+            "viewers": self._viewers,
+            "encoded": self.encoded,
+            "top": [],
+            "smoothed": None,
+            "text": "",
+            "latency_ms": None,
+        }
         if latest is None:
             return out
         seq, frame, pred, step, age, dropped, _ = latest
         mean = np.mean(stages, axis=0) * 1000.0 if stages else np.zeros(3)
-        out.update({
-            "frame": seq, "source": frame.name, "dropped": dropped,
-            "top": [{"label": str(label), "p": round(float(p), 4)} for label, p in pred.top],
-            "smoothed": None if step.label is None else {"label": str(step.label),
-                                                         "p": round(float(step.confidence), 4)},
-            "text": "" if self._clear.is_set() else step.text,
-            "latency_ms": {"preprocess": round(float(mean[0]), 3), "invoke": round(float(mean[1]), 3),
-                           "post": round(float(mean[2]), 3), "total": round(float(mean.sum()), 3),
-                           "frame_age": round(age * 1000.0, 1)},
-            "hand": getattr(pred, "hand", None) is not None,
-        })
+        out.update(
+            {
+                "frame": seq,
+                "source": frame.name,
+                "dropped": dropped,
+                "top": [{"label": str(label), "p": round(float(p), 4)} for label, p in pred.top],
+                "smoothed": None
+                if step.label is None
+                else {"label": str(step.label), "p": round(float(step.confidence), 4)},
+                "text": "" if self._clear.is_set() else step.text,
+                "latency_ms": {
+                    "preprocess": round(float(mean[0]), 3),
+                    "invoke": round(float(mean[1]), 3),
+                    "post": round(float(mean[2]), 3),
+                    "total": round(float(mean.sum()), 3),
+                    "frame_age": round(age * 1000.0, 1),
+                },
+                "hand": getattr(pred, "hand", None) is not None,
+            }
+        )
         return out
 
 
@@ -385,8 +460,12 @@ def _handler(view: WebView):
             self._safely(self._post)
 
         def _not_allowed(self):
-            self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", "text/plain; charset=utf-8",
-                       [("Allow", "GET, HEAD, POST")])
+            self._send(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                b"method not allowed\n",
+                "text/plain; charset=utf-8",
+                [("Allow", "GET, HEAD, POST")],
+            )
 
         do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
 
@@ -395,9 +474,18 @@ def _handler(view: WebView):
             if path is None:
                 return
             if path in ("/", "/index.html"):
-                self._send(HTTPStatus.OK, view.page, "text/html; charset=utf-8",
-                           [("Content-Security-Policy", "default-src 'self'; img-src 'self'; "
-                             "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")])
+                self._send(
+                    HTTPStatus.OK,
+                    view.page,
+                    "text/html; charset=utf-8",
+                    [
+                        (
+                            "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self'; "
+                            "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
+                        )
+                    ],
+                )
             elif path == "/state.json":
                 view.want()
                 self._send(HTTPStatus.OK, json.dumps(view.state()).encode(), "application/json")
@@ -431,7 +519,14 @@ def _handler(view: WebView):
             if length:
                 self.rfile.read(length)
             if path != "/clear":
-                if path in ("/", "/index.html", "/state.json", "/info.json", "/frame.jpg", "/stream.mjpg"):
+                if path in (
+                    "/",
+                    "/index.html",
+                    "/state.json",
+                    "/info.json",
+                    "/frame.jpg",
+                    "/stream.mjpg",
+                ):
                     self._not_allowed()
                 else:
                     self._plain(HTTPStatus.NOT_FOUND, "not found")
@@ -466,8 +561,12 @@ def _handler(view: WebView):
                     if jpeg is None:
                         continue
                     seq = newer
-                    self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                     f"{len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                    self.wfile.write(
+                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        f"{len(jpeg)}\r\n\r\n".encode()
+                        + jpeg
+                        + b"\r\n"
+                    )
             finally:
                 view.leave_viewer()
 

@@ -1,5 +1,6 @@
 """The live web view (`run --web`) on real photos with a real bundle: what it answers, that it never
 holds up recognition, and what a real headless Chromium shows (screenshot saved as an artifact)."""
+
 from __future__ import annotations
 
 import io
@@ -79,8 +80,9 @@ class Live:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        self.summary = run_loop(self.source, self.pipeline, self.recognizer, Quiet(),
-                                observers=[self.view])
+        self.summary = run_loop(
+            self.source, self.pipeline, self.recognizer, Quiet(), observers=[self.view]
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -136,25 +138,43 @@ def test_the_view_answers_pages_state_frames_and_refuses_bad_requests(bundle, ph
         assert edge[:, 1].mean() > 150 and edge[:, 0].mean() < 120, edge
         state = json.loads(_get(live.url("state.json"))[2])
         assert state["frame"] > 0 and len(state["top"]) == 3
-        assert state["top"][0]["label"] in bundle.classes and state["top"][0]["p"] >= state["top"][1]["p"]
+        assert (
+            state["top"][0]["label"] in bundle.classes
+            and state["top"][0]["p"] >= state["top"][1]["p"]
+        )
         assert set(state["latency_ms"]) >= {"preprocess", "invoke", "post", "total"}
         facts = json.loads(_get(live.url("info.json"))[2])
         assert facts["preset"] == bundle.metadata["model"]["preset"]
         assert facts["model_bytes"] == bundle.model_path.stat().st_size
-        assert list(facts["int8_accuracy"].values())[0] == bundle.metadata["accuracy"]["tflite_int8"]
+        assert (
+            list(facts["int8_accuracy"].values())[0] == bundle.metadata["accuracy"]["tflite_int8"]
+        )
 
         # no path reaches the filesystem; the page's own file is not served either
-        for path in ("nope", "web_page.html", "../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "static/x.js",
-                     "state.json/../../etc/passwd"):
+        for path in (
+            "nope",
+            "web_page.html",
+            "../../etc/passwd",
+            "%2e%2e/%2e%2e/etc/passwd",
+            "static/x.js",
+            "state.json/../../etc/passwd",
+        ):
             status, _, body = _get(live.url(path))
             assert status == 404, path
-        assert _raw(live.view.port, b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                    ).startswith(b"HTTP/1.1 404")
-        answers = [_raw(live.view.port, b"NONSENSE\r\n\r\n"),
-                   _raw(live.view.port, b"GET / HTTP/9.9\r\n\r\n"),
-                   _raw(live.view.port, b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
-                   _raw(live.view.port, b"POST /clear HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
-                   _raw(live.view.port, b"POST /clear HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n")]
+        assert _raw(
+            live.view.port,
+            b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ).startswith(b"HTTP/1.1 404")
+        answers = [
+            _raw(live.view.port, b"NONSENSE\r\n\r\n"),
+            _raw(live.view.port, b"GET / HTTP/9.9\r\n\r\n"),
+            _raw(live.view.port, b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
+            _raw(live.view.port, b"POST /clear HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+            _raw(
+                live.view.port,
+                b"POST /clear HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+            ),
+        ]
         for answer in answers:
             assert answer.split(b" ")[1] in (b"400", b"431", b"505"), answer[:80]
             assert b"Traceback" not in answer
@@ -250,8 +270,10 @@ def test_a_stalled_viewer_does_not_slow_recognition(bundle, photos):
         alone.append(_fps(bundle, paths, stalled=False))
         stalled.append(_fps(bundle, paths, stalled=True))
     fps_alone, fps_stalled = max(r[0] for r in alone), max(r[0] for r in stalled)
-    print(f"run loop with a live viewer: {fps_alone:.1f} fps; with a stalled one as well: "
-          f"{fps_stalled:.1f} fps")
+    print(
+        f"run loop with a live viewer: {fps_alone:.1f} fps; with a stalled one as well: "
+        f"{fps_stalled:.1f} fps"
+    )
     for frames, shown in [r[1:3] for r in alone + stalled]:
         assert frames == len(paths)  # every frame, nothing waited for the browser
         assert shown > 5  # the live viewer kept getting pictures
@@ -266,10 +288,28 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
     for path in photos[::6][:100]:  # every letter, several people and rooms
         (folder / path.parent.name).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, folder / path.parent.name / path.name)
-    proc = subprocess.Popen([sys.executable, "-m", "edgesign.device.cli", "run", "--bundle", str(bundle_dir),
-                             "--source", str(folder), "--rate", "6", "--web", "127.0.0.1:0", "--web-token",
-                             "tok", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgesign.device.cli",
+            "run",
+            "--bundle",
+            str(bundle_dir),
+            "--source",
+            str(folder),
+            "--rate",
+            "6",
+            "--web",
+            "127.0.0.1:0",
+            "--web-token",
+            "tok",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     browser = None
     try:
         url = None
@@ -281,17 +321,29 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
         assert _get(url.split("?")[0])[0] == 403
         browser = Chromium(tmp_path / "profile", 1200, 860)
         browser.call("Page.enable")
-        browser.call("Emulation.setDeviceMetricsOverride", width=1200, height=860, deviceScaleFactor=1,
-                     mobile=False)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=1200,
+            height=860,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         browser.call("Page.navigate", url=url)
-        browser.wait_for("document.getElementById('stream').naturalWidth > 0 && "
-                         "document.querySelectorAll('.bar').length === 3 && +document.body.dataset.frame > 0")
-        probe = ("[+document.body.dataset.frame, [...document.querySelectorAll('.bar .name')].map(e => "
-                 "e.textContent), [...document.querySelectorAll('.bar .fill')].map(e => e.style.width), "
-                 "document.getElementById('stream').naturalWidth, document.getElementById('facts').textContent]")
+        browser.wait_for(
+            "document.getElementById('stream').naturalWidth > 0 && "
+            "document.querySelectorAll('.bar').length === 3 && +document.body.dataset.frame > 0"
+        )
+        probe = (
+            "[+document.body.dataset.frame, [...document.querySelectorAll('.bar .name')].map(e => "
+            "e.textContent), [...document.querySelectorAll('.bar .fill')].map(e => e.style.width), "
+            "document.getElementById('stream').naturalWidth, "
+            "document.getElementById('facts').textContent]"
+        )
         first = browser.evaluate(probe)
         shot_1 = browser.screenshot()
-        second = browser.wait_for(f"(() => {{ const p = {probe}; return p[0] >= {first[0]} + 4 ? p : null }})()")
+        second = browser.wait_for(
+            f"(() => {{ const p = {probe}; return p[0] >= {first[0]} + 4 ? p : null }})()"
+        )
         shot_2 = browser.screenshot()
         assert first[3] >= 200 and all(name for name in first[1])
         assert all(w.endswith("%") and float(w[:-1]) > 0 for w in first[2])
@@ -303,11 +355,18 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         (ARTIFACTS / "web_view.png").write_bytes(shot_2)
         # a phone: the panel goes below the picture
-        browser.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2,
-                     mobile=True)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=390,
+            height=844,
+            deviceScaleFactor=2,
+            mobile=True,
+        )
         time.sleep(0.5)
-        below = browser.evaluate("document.querySelector('aside').getBoundingClientRect().top >= "
-                                 "document.getElementById('view').getBoundingClientRect().bottom")
+        below = browser.evaluate(
+            "document.querySelector('aside').getBoundingClientRect().top >= "
+            "document.getElementById('view').getBoundingClientRect().bottom"
+        )
         assert below
         (ARTIFACTS / "web_view_phone.png").write_bytes(browser.screenshot())
         # the clear button works from the page
