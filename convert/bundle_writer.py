@@ -25,12 +25,13 @@ def selftest_choice(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray
 
 
 def write_bundle(folder, model_path, classes, spec: PreprocessSpec, images: np.ndarray, labels: np.ndarray,
-                 summary: dict) -> dict:
+                 summary: dict, float_model_path=None) -> dict:
     """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
 
     `images`/`labels` are the self-test images (the model's view, uint8); their expected outputs
     are computed here with the reference kernels, one image per call, as the self-test runs them. `summary` holds accuracies,
-    data hashes and model facts for the metadata. Returns the metadata.
+    data hashes and model facts for the metadata. `float_model_path`, if given, is copied in as
+    the float32 model `edgesign compare` runs beside the int8 one. Returns the metadata.
     """
     folder = Path(folder)
     (folder / layout.SELFTEST_DIR).mkdir(parents=True, exist_ok=True)
@@ -63,5 +64,10 @@ def write_bundle(folder, model_path, classes, spec: PreprocessSpec, images: np.n
         "data": summary.get("data", {}),
         "selftest": {"folder": layout.SELFTEST_DIR, "images": len(files)},
     }
+    if float_model_path is not None:
+        float_target = folder / layout.FLOAT_MODEL_FILE
+        float_target.write_bytes(Path(float_model_path).read_bytes())
+        metadata["float_model"] = {"file": layout.FLOAT_MODEL_FILE, "sha256": sha256_file(float_target),
+                                   "bytes": float_target.stat().st_size}
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata

@@ -30,6 +30,9 @@ def register(subparsers) -> None:
                    help="fail when int8 accuracy is more than this many points below float "
                         "(default: %(default)s; negative demands int8 beat float)")
     add_view_arguments(p, "(default: what training chose)", "(default: what training chose)")
+    p.add_argument("--with-float", action="store_true",
+                   help="also put the float32 model in the bundle (about 4x the int8 model's size), so "
+                        "`edgesign compare` can measure float against int8 on the device")
     p.add_argument("--selftest-images", type=int, default=24,
                    help="test images stored in the bundle for the device's self-test (default: %(default)s)")
     p.set_defaults(func=_run_convert)
@@ -49,5 +52,5 @@ def _run_convert(args) -> int:
         raise DataError("--calibration-size must be at least 1")
     convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
             max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views,
-            more_views_below=args.more_views_below)
+            more_views_below=args.more_views_below, with_float=args.with_float)
     return 0

@@ -78,11 +78,12 @@ def _micro(model_path: Path) -> Optional[dict]:
 def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str] = (),
             calibration_size: int = 500, max_drop: float = 0.5, selftest_count: int = 24, seed: int = 0,
             views: Optional[int] = None, more_views_below: Optional[float] = None,
-            say: Callable[[str], None] = print) -> dict:
+            with_float: bool = False, say: Callable[[str], None] = print) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
 
     `views` and `more_views_below` replace what training chose (`view_set`, `average_views`): the
-    evaluation and the bundle use them."""
+    evaluation and the bundle use them. `with_float` also puts the float32 model in the bundle,
+    for `edgesign compare` on the device."""
     import keras
 
     from edgesign.train.plots import confusion_plot
@@ -138,7 +139,8 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         if report["gate"]["passed"]:
             chosen = selftest_choice(test_set.labels, selftest_count, seed)
             write_bundle(tmp / "bundle", tmp / INT8_FILE, classes, spec, test_set.images[chosen],
-                         test_set.labels[chosen], _bundle_summary(meta, report, train, test_set))
+                         test_set.labels[chosen], _bundle_summary(meta, report, train, test_set),
+                         float_model_path=tmp / FLOAT_FILE if with_float else None)
         else:
             gate_failed = report["gate"]
         write_report(tmp, report)
@@ -147,6 +149,9 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         raise GateError(f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
                         f"--max-drop {gate_failed['max_drop']}; report written to {out_dir}/report.md, "
                         f"no bundle written")
+    if with_float:
+        say(f"bundle/ also holds {FLOAT_FILE} for `edgesign compare`: +{len(float_bytes):,} bytes "
+            f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})")
     say(f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}")
     return report
 

@@ -44,6 +44,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-service", action="store_true", help="do not install or restart edgesign.service")
     p.add_argument("--run-args", default="", metavar="ARGS",
                    help="extra arguments for `edgesign run` in the service, e.g. '--source webcam:0 --speak'")
+    p.add_argument("--web", metavar="[HOST:]PORT",
+                   help="the service also serves the live view (`run --web`); a bare PORT listens on "
+                        "every address of the Pi (0.0.0.0:PORT), so other machines can open it")
+    p.add_argument("--web-token", metavar="TOKEN", help="the live view needs ?token=TOKEN (with --web)")
     p.add_argument("--selftest-tolerance", type=int, default=0, metavar="LSB",
                    help="largest int8 difference from the host's outputs the Pi's self-test accepts "
                         "(default 0: bit exact; the self-test runs TFLite's reference kernels, which "
@@ -81,13 +85,32 @@ def _run_deploy(args) -> int:
 
     from .deployer import DeployOptions, deploy
 
+    run_args, address = tuple(shlex.split(args.run_args)), _web_args(args)
     opts = DeployOptions(bundle=Path(args.bundle), wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
                          python=args.python, keep=args.keep, service=not args.no_service,
-                         run_args=tuple(shlex.split(args.run_args)), bwlimit=args.bwlimit,
+                         run_args=run_args + address[0], bwlimit=args.bwlimit,
                          selftest_tolerance=args.selftest_tolerance,
                          dry_run=args.dry_run)
     deploy(_target(args), opts, echo=lambda line: print(line, flush=True))
+    if address[1]:
+        print(f"live view: open {address[1]}", flush=True)
     return 0
+
+
+def _web_args(args):
+    """(extra `run` arguments, address to open) for `deploy --web`; ((), None) without it."""
+    from edgesign.device.errors import EdgesignError
+    from edgesign.device.web import parse_address
+
+    if args.web is None:
+        if args.web_token:
+            raise EdgesignError("--web-token needs --web")
+        return (), None
+    host, port = parse_address(args.web, default_host="0.0.0.0")
+    extra = ("--web", f"{host}:{port}") + (("--web-token", args.web_token) if args.web_token else ())
+    pi = args.host.rsplit("@", 1)[-1] if host in ("0.0.0.0", "::") else host
+    pi = f"[{pi}]" if ":" in pi else pi
+    return extra, f"http://{pi}:{port}/" + (f"?token={args.web_token}" if args.web_token else "")
 
 
 def _run_rollback(args) -> int:

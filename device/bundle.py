@@ -2,6 +2,7 @@
 
     bundle/
       model.tflite        full-integer int8 model
+      model_float32.tflite  optional (`convert --with-float`): the float32 model, for `compare`
       labels.txt          one class name per line, in output order
       metadata.json       input/output tensors, preprocessing spec, classes, accuracies, hashes
       selftest/NNN.png    a handful of test images (28x28 gray, lossless)
@@ -27,6 +28,8 @@ from .preprocess import PreprocessSpec, Quantizer
 FORMAT = "edgesign-bundle"
 VERSION = 1
 MODEL_FILE = "model.tflite"
+#: optional (`convert --with-float`): the float32 model, for `edgesign compare` on the device
+FLOAT_MODEL_FILE = "model_float32.tflite"
 LABELS_FILE = "labels.txt"
 METADATA_FILE = "metadata.json"
 SELFTEST_DIR = "selftest"
@@ -50,6 +53,25 @@ class Bundle:
     @property
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
+
+    @property
+    def float_model_path(self) -> Path:
+        return self.path / FLOAT_MODEL_FILE
+
+    def float_model(self, num_threads: int = 1) -> TFLiteModel:
+        """The float32 model `convert --with-float` put in the bundle, checked against the metadata."""
+        where = self.float_model_path
+        recorded = self.metadata.get("float_model") or {}
+        if not where.is_file() or not recorded:
+            raise BundleError(f"{self.path}: bundle has no float32 model (make it with "
+                              f"`edgesign convert --with-float`)")
+        if sha256_file(where) != recorded.get("sha256"):
+            raise BundleError(f"{where}: checksum differs from metadata (corrupt or replaced model)")
+        model = TFLiteModel(where, num_threads=num_threads)
+        if model.input.dtype != "float32" or tuple(model.input.shape[1:]) != tuple(self.input.shape[1:]) \
+                or model.output.shape[-1] != len(self.classes):
+            raise BundleError(f"{where}: not a float32 model with this bundle's input and classes")
+        return model
 
     def quantizer(self) -> Quantizer:
         return Quantizer(self.input.dtype, self.input.scale, self.input.zero_point, self.spec.pixel_scale)

@@ -71,6 +71,17 @@ def register(subparsers) -> None:
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    p.add_argument("--rate", type=float, metavar="FPS",
+                   help="read a folder or video at most this many frames a second, as a camera would")
+    g = p.add_argument_group("live web view")
+    g.add_argument("--web", metavar="[HOST:]PORT",
+                   help="serve a live view of the camera and the recognition at http://HOST:PORT/ "
+                        "(HOST defaults to 127.0.0.1, this computer only; 0.0.0.0 serves the network)")
+    g.add_argument("--web-token", metavar="TOKEN",
+                   help="the view answers only requests that carry ?token=TOKEN")
+    g.add_argument("--web-fps", type=float, default=10.0, metavar="FPS",
+                   help="most frames a second sent to the browser (default 10; recognition runs at "
+                        "its own pace)")
     g = p.add_argument_group("letters and text")
     g.add_argument("--threshold", type=float, default=0.6, help="smoothed confidence a letter needs (default 0.6)")
     g.add_argument("--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)")
@@ -94,6 +105,23 @@ def register(subparsers) -> None:
                         "reference kernels, which give the same bits on x86 and ARM)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run_selftest)
+
+    p = subparsers.add_parser(
+        "compare", help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
+        description="Run the bundle's float32 model (`convert --with-float`) and its int8 model on "
+                    "the bundle's self-test images, and optionally a folder of class folders "
+                    "(`edgesign collect` output) and N frames of a source; report accuracy where "
+                    "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
+                    "the int8 speed-up, on this device's CPU. Never uses TensorFlow.")
+    p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`")
+    p.add_argument("--images", metavar="FOLDER", help="also a folder with a sub-folder of images per class")
+    p.add_argument("--source", help="also frames from here: " + SOURCE_HELP)
+    p.add_argument("--frames", type=int, default=100, metavar="N", help="frames read from --source (default 100)")
+    p.add_argument("--timing-runs", type=int, default=200, metavar="N",
+                   help="timed calls per model and image set (default 200)")
+    p.add_argument("--out", metavar="DIR", help="also write compare.json and compare.md here")
+    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.set_defaults(func=_run_compare)
 
     p = subparsers.add_parser(
         "collect", help="record training images of one sign into a folder-per-class data set",
@@ -122,7 +150,7 @@ def _run_run(args) -> int:
     from .errors import EdgesignError
     from .recognize import TextRecognizer
     from .runtime import ConsoleOutput, JsonOutput, Pipeline, Speaker, run_loop
-    from .sources import open_source
+    from .sources import PacedSource, open_source
 
     if args.top_k < 1:
         raise EdgesignError("--top-k must be at least 1")
@@ -133,8 +161,13 @@ def _run_run(args) -> int:
                                     stable_frames=args.stable, pause_frames=args.pause)
     except ValueError as exc:
         raise EdgesignError(str(exc)) from None
+    if args.web_token is not None and (args.web is None or not args.web_token.strip()):
+        raise EdgesignError("--web-token needs --web and a non-empty token")
     pipeline = Pipeline(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
-    source = open_source(args.source, size=args.size)
+    # the live view shows the Pi camera's color picture; recognition still reads its gray lores
+    source = open_source(args.source, size=args.size, color=args.web is not None)
+    if args.rate is not None:
+        source = PacedSource(source, args.rate)
     newest_only = {"auto": None, "latest": True, "all": False}[args.frames]
     logging.getLogger("edgesign").info(
         "bundle %s: %d classes; interpreter %s; source %s (%s)", bundle.path, len(bundle.classes),
@@ -142,15 +175,36 @@ def _run_run(args) -> int:
         "newest frame only" if (source.live if newest_only is None else newest_only) else "every frame")
     output = JsonOutput(sys.stdout) if args.json else ConsoleOutput(sys.stdout, every_frame=not source.live)
     speaker = Speaker() if args.speak else None
+    web = _start_web(args, bundle, recognizer, pipeline, source) if args.web is not None else None
     try:
         summary = run_loop(source, pipeline, recognizer, output, newest_only=newest_only,
-                           max_frames=args.max_frames, duration=args.duration, speaker=speaker)
+                           max_frames=args.max_frames, duration=args.duration, speaker=speaker,
+                           observers=[web] if web is not None else [])
     finally:
         if speaker is not None:
             speaker.close()
+        if web is not None:
+            web.close()
     logging.getLogger("edgesign").info("%d frames in %.1f s (%.1f fps), %d stale frames dropped",
                                        summary.frames, summary.seconds, summary.fps, summary.dropped)
     return 0
+
+
+def _start_web(args, bundle, recognizer, pipeline, source):
+    """The live view (`web.WebView`), listening; its address goes to the log (stderr)."""
+    import logging
+
+    from .web import WebView, parse_address
+
+    host, port = parse_address(args.web)
+    web = WebView(bundle, recognizer, host, port, token=args.web_token, max_fps=args.web_fps,
+                  backend=pipeline.model.backend, source=source.name).start()
+    log = logging.getLogger("edgesign")
+    log.info("live view: open %s", web.url)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.info("the live view is served to the network on %s%s", host,
+                 "" if args.web_token else "; anyone who can reach it can watch (see --web-token)")
+    return web
 
 
 def _run_selftest(args) -> int:
@@ -166,6 +220,19 @@ def _run_selftest(args) -> int:
     else:
         print(result.describe())
     return 0 if result.passed else 1
+
+
+def _run_compare(args) -> int:
+    from .bundle import load_bundle
+    from .compare import main_output, run_compare, write_compare
+
+    bundle = load_bundle(args.bundle)
+    report = run_compare(bundle, images=args.images, source=args.source, frames=args.frames,
+                         timing_runs=args.timing_runs)
+    main_output(report, args.json)
+    if args.out:
+        write_compare(args.out, report)
+    return 0
 
 
 def _run_collect(args) -> int:

@@ -221,16 +221,21 @@ def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     return np.stack(images)
 
 
-def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int]) -> Image.Image:
-    """The region of interest of a frame as a grayscale PIL image, not yet resized."""
+def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int] = None):
+    """The (left, top, right, bottom) pixels of the region of interest the model sees in this frame
+    (fixed for center, full and box; found in the frame for hand)."""
     height, frame_width = frame_size(frame, layout, width)
-    plane = _gray_plane(frame, layout, width)
     if spec.roi == "hand":
         from .hand import hand_box  # only specs that ask for it pay for it
 
-        left, top, right, bottom = hand_box(frame, layout, width, height, frame_width, spec)
-    else:
-        left, top, right, bottom = roi_box(height, frame_width, spec)
+        return hand_box(frame, layout, width, height, frame_width, spec)
+    return roi_box(height, frame_width, spec)
+
+
+def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int]) -> Image.Image:
+    """The region of interest of a frame as a grayscale PIL image, not yet resized."""
+    left, top, right, bottom = region_box(frame, layout, spec, width)
+    plane = _gray_plane(frame, layout, width)
     if plane is not None:
         return Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
     # Gray before resizing: one channel to resample instead of three.

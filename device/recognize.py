@@ -121,6 +121,12 @@ class TextRecognizer:
             self._emit(step, label)
         return step
 
+    def clear(self) -> None:
+        """Forget the text and the recent frames (the live view's clear button)."""
+        self.text = ""
+        self._history.clear()
+        self._candidate, self._stable, self._low, self._last = None, 0, 0, None
+
     def _low_frame(self, label: Optional[str], confidence: float) -> Step:
         self._candidate, self._stable = None, 0
         self._low += 1

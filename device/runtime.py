@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Optional, TextIO
+from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
@@ -245,8 +245,12 @@ def _frames(source: FrameSource, newest_only: bool, grabber_box: list, wait: flo
 def run_loop(source: FrameSource, pipeline: Pipeline, recognizer: TextRecognizer, output,
              *, newest_only: Optional[bool] = None, max_frames: Optional[int] = None,
              duration: Optional[float] = None, speaker: Optional[Speaker] = None,
-             wait: float = 5.0) -> Summary:
-    """Process frames until the source ends, `max_frames`, `duration` or Ctrl-C."""
+             wait: float = 5.0, observers: Sequence = ()) -> Summary:
+    """Process frames until the source ends, `max_frames`, `duration` or Ctrl-C.
+
+    `observers` (e.g. the live web view, `web.WebView`) see every frame after `output` through
+    `observe(frame, pred, step, age_s, dropped)`; they must return at once (hand work to threads of
+    their own). They may change `recognizer` between frames, on this thread, in `observe`."""
     if newest_only is None:
         newest_only = source.live
     summary = Summary()
@@ -266,6 +270,8 @@ def run_loop(source: FrameSource, pipeline: Pipeline, recognizer: TextRecognizer
                 if speaker is not None and step.word:
                     speaker.say(step.word)
             output.frame(frame, pred, step, age, summary.dropped)
+            for observer in observers:
+                observer.observe(frame, pred, step, age, summary.dropped)
             if max_frames is not None and summary.frames >= max_frames:
                 break
             if duration is not None and time.monotonic() - started >= duration:

@@ -309,6 +309,33 @@ class LatestFrame:
         self.close()
 
 
+class PacedSource(FrameSource):
+    """Another source's frames at no more than `fps` a second, as a camera delivers them: a folder or
+    a video shown in the live view (`run --rate`) at a pace people can watch."""
+
+    def __init__(self, source: FrameSource, fps: float):
+        if not fps > 0:
+            raise EdgesignError(f"--rate {fps}: frames per second must be above 0")
+        self.source = source
+        self.name = source.name
+        self.live = source.live
+        self.interval = 1.0 / fps
+        self._next = 0.0
+
+    def open(self) -> None:
+        self.source.open()
+
+    def read(self) -> Optional[Frame]:
+        pause = self._next - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        self._next = time.monotonic() + self.interval
+        return self.source.read()
+
+    def close(self) -> None:
+        self.source.close()
+
+
 def open_source(spec: str, *, size=(640, 480), color: bool = False,
                 retry: bool = True) -> FrameSource:
     """The frame source named by `--source`: picamera2, webcam[:N], or a file/folder/video path."""

@@ -77,6 +77,29 @@ def bundle_dir(converted_dir) -> Path:
     return converted_dir / "bundle"
 
 
+@pytest.fixture(scope="session")
+def photo_eval_dir(data_dir, tmp_path_factory) -> Path:
+    """Real photos in class folders: the asl_photos test photos of six letters (30 each)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("photo_eval") / "photos"
+    for letter in "ABCLVY":
+        shutil.copytree(data_dir / "asl_photos" / "test" / letter, folder / letter)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
+    """`edgesign convert --with-float --eval photo_eval_dir` output: a bundle with the float32 model."""
+    from edgesign.device.cli import main
+
+    out = tmp_path_factory.mktemp("converted_float") / "convert"
+    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "200",
+                 "--max-drop", "5", "--with-float", "--eval", str(photo_eval_dir)])
+    assert code == 0
+    return out
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark every test that reaches the real data (through any fixture) as `data`, so that
     `pytest -m "not data"` (`make test-fast`) is the tier that needs no data folder."""

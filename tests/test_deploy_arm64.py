@@ -50,3 +50,27 @@ def test_deploy_and_selftest_on_arm64(pi_arm64, bundle_dir):
     assert "selftest PASS" in proc.stdout
     assert "identical to the host's" in proc.stdout
     assert any(line.startswith("selftest PASS") for line in lines)
+
+
+def test_compare_runs_on_arm64(pi_arm64, float_converted_dir):
+    """`edgesign compare` in the deployed aarch64 venv (no TensorFlow there), on a bundle with the
+    float32 model: the int8 self-test accuracy is the host's."""
+    release_bin = pi_arm64.home / "edgesign" / "current" / "venv" / "bin" / "edgesign"
+    if not release_bin.exists():
+        pytest.skip("needs the deploy of test_deploy_and_selftest_on_arm64 first")
+    target = pi_arm64.home / "float_bundle"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(float_converted_dir / "bundle", target)
+    subprocess.run(["chown", "-R", f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}", str(target)],
+                   check=True)
+    proc = subprocess.run(["ssh", "-F", str(pi_arm64.ssh_config), pi_arm64.alias,
+                           "edgesign/current/venv/bin/edgesign compare --bundle float_bundle --json "
+                           "--timing-runs 20"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["device"]["machine"] == "aarch64"
+    selftest = result["sets"]["self-test"]
+    host = json.loads((float_converted_dir / "report.json").read_text())
+    assert selftest["images"] == 24 and 0 < selftest["top1_agreement"] <= 1
+    assert selftest["tflite_int8"]["latency_ms"]["median"] > 0 and host["models"]["tflite_int8"]["bytes"] == \
+        result["models"]["tflite_int8"]["bytes"]

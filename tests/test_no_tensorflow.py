@@ -37,7 +37,7 @@ def test_tensorflow_is_installed_so_this_test_means_something():
     assert importlib.util.find_spec("tensorflow") is not None, "install the dev extra: the probe below needs it"
 
 
-def test_run_selftest_and_collect_never_import_tensorflow(bundle_dir, data_dir, tmp_path):
+def test_run_selftest_and_collect_never_import_tensorflow(bundle_dir, data_dir, tmp_path, float_converted_dir):
     frames = tmp_path / "frames"
     frames.mkdir()
     for i, image in enumerate(sign_mnist_rows(data_dir, 3)[0]):
@@ -50,11 +50,13 @@ def test_run_selftest_and_collect_never_import_tensorflow(bundle_dir, data_dir, 
         ["run", "--bundle", str(bundle_dir), "--source", str(frames / "0.png")],
         ["collect", "--label", "A", "--source", str(frames), "--count", "2", "--out", str(tmp_path / "c"),
          "--countdown", "0", "--bundle", str(bundle_dir)],
+        ["compare", "--bundle", str(float_converted_dir / "bundle"), "--images", str(tmp_path / "c"),
+         "--source", str(frames), "--frames", "3", "--timing-runs", "3"],
     ]
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True,
                           text=True, timeout=120)
     report = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert report["codes"] == [0, 0, 0, 0], proc.stderr
+    assert report["codes"] == [0, 0, 0, 0, 0], proc.stderr
     assert report["attempts"] == [] and report["loaded"] == []
     json_lines = [line for line in proc.stdout.splitlines() if line.startswith('{"time"')]
     assert len(json_lines) == 5                      # the JSON run really processed the frames

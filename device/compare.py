@@ -1,0 +1,311 @@
+"""`edgesign compare`: the bundle's float32 and int8 models side by side on this device's CPU.
+
+What does int8 cost and what does it buy, on this hardware and these hands? Both models see the
+same images through the bundle's own preprocessing (and views, averaged as `run` does): the
+bundle's self-test images, a folder of class folders (`edgesign collect` output, or any labelled
+photos), or N frames of a live source. Reported: accuracy where labels exist, top-1 agreement,
+per-class deltas, latency p50/p95 of each model (one image's views per call, one thread, as `run`
+calls it) and the int8 speed-up; as a terminal table, JSON and Markdown laid out like the host's
+conversion report (`convert/report.py`). LiteRT only, never TensorFlow.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .bundle import Bundle, load_selftest
+from .errors import DataError, EdgesignError, FrameError
+from .files import write_json, write_text
+from .preprocess import Quantizer, preprocess_views
+from .recognize import average_views, probabilities
+from .scoring import confusion, latency_ms, per_class
+from .sources import IMAGE_SUFFIXES, read_image
+
+COLUMNS = (("tflite_float32", "TFLite float32"), ("tflite_int8", "TFLite int8"))
+
+
+def folder_images(root, bundle: Bundle):
+    """(views (N, V, size, size) uint8, labels (N,)) of a folder with a sub-folder per class,
+    through
+    the bundle's preprocessing; folders starting with . or _ (collect's `_frames`) are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: folder not found")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if not folders:
+        raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
+    unknown = [f.name for f in folders if f.name not in bundle.classes]
+    if unknown:
+        raise DataError(f"{root}: class folders {unknown} are not among the bundle's classes")
+    views, labels = [], []
+    for folder in folders:
+        for file in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                array, layout = read_image(file)
+            except FrameError as exc:
+                raise DataError(str(exc)) from None
+            views.append(preprocess_views(array, layout, bundle.spec))
+            labels.append(bundle.classes.index(folder.name))
+    if not views:
+        raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return np.stack(views), np.asarray(labels, dtype=np.int64)
+
+
+def selftest_images(bundle: Bundle):
+    """The bundle's self-test images (already the model's view: one view each) and labels."""
+    images, _, names = load_selftest(bundle)
+    return images[:, np.newaxis], np.asarray(
+        [bundle.classes.index(n) for n in names], dtype=np.int64
+    )
+
+
+def source_images(spec: str, frames: int, bundle: Bundle):
+    """The views of the first `frames` frames of a source (no labels)."""
+    from .sources import open_source
+
+    source = open_source(spec)
+    views = []
+    with source:
+        for frame in source:
+            views.append(
+                preprocess_views(
+                    frame.array, frame.layout, bundle.spec, **frame.preprocess_kwargs()
+                )
+            )
+            if len(views) >= frames:
+                break
+    if not views:
+        raise DataError(f"--source {spec}: no frames")
+    return np.stack(views), None
+
+
+def _run(model, views: np.ndarray, pixel_scale: float, spec, timing_runs: int):
+    """(probabilities (N, C) averaged over views as `run` does, latency) of one model."""
+    n, v = views.shape[:2]
+    quantize = Quantizer(model.input.dtype, model.input.scale, model.input.zero_point, pixel_scale)
+    inputs = quantize(views.reshape(n * v, *views.shape[2:]))
+    raw = np.concatenate([model.invoke(inputs[i * v : (i + 1) * v]) for i in range(n)])
+    per_view = np.stack([probabilities(row) for row in model.output.dequantize(raw)]).reshape(
+        n, v, -1
+    )
+    timing = latency_ms(lambda i: model.invoke(inputs[(i % n) * v : (i % n + 1) * v]), timing_runs)
+    return average_views(per_view, spec.more_views_below), timing
+
+
+def compare_sets(bundle: Bundle, sets: dict, timing_runs: int = 200) -> dict:
+    """The report for `sets` ({name: (views, labels or None)}): both models on each set."""
+    models = {"tflite_float32": bundle.float_model(), "tflite_int8": bundle.model()}
+    report = {
+        "kind": "edgesign-compare",
+        "bundle": str(bundle.path),
+        "model": {
+            "preset": bundle.metadata.get("model", {}).get("preset", "?"),
+            "parameters": bundle.metadata.get("model", {}).get("parameters"),
+        },
+        "classes": list(bundle.classes),
+        "device": {
+            "machine": platform.machine(),
+            "system": platform.system(),
+            "python": platform.python_version(),
+            "interpreter": models["tflite_int8"].backend,
+            "threads": 1,
+        },
+        "models": {key: {"bytes": m.path.stat().st_size} for key, m in models.items()},
+        "sets": {},
+    }
+    for name, (views, labels) in sets.items():
+        result = {
+            "images": int(len(views)),
+            "views": int(views.shape[1]),
+            "labelled": labels is not None,
+        }
+        probs = {}
+        for key, model in models.items():
+            probs[key], timing = _run(
+                model, views, bundle.spec.pixel_scale, bundle.spec, timing_runs
+            )
+            result[key] = {"latency_ms": timing}
+        top = {key: p.argmax(axis=1) for key, p in probs.items()}
+        agree = top["tflite_float32"] == top["tflite_int8"]
+        result["top1_agreement"] = float(np.mean(agree))
+        result["disagreements"] = int(np.sum(~agree))
+        result["max_output_difference"] = float(
+            np.max(np.abs(probs["tflite_float32"] - probs["tflite_int8"]))
+        )
+        f_ms, q_ms = (result[k]["latency_ms"]["median"] for k, _ in COLUMNS)
+        result["int8_speedup"] = f_ms / q_ms if q_ms > 0 else None
+        if labels is not None:
+            rows = {}
+            for key in models:
+                result[key]["accuracy"] = float(np.mean(top[key] == labels))
+                rows[key] = per_class(
+                    confusion(labels, top[key], len(bundle.classes)), bundle.classes
+                )
+            result["accuracy_drop_points"] = 100.0 * (
+                result["tflite_float32"]["accuracy"] - result["tflite_int8"]["accuracy"]
+            )
+            result["per_class"] = [
+                {
+                    "class": f["class"],
+                    "support": f["support"],
+                    "tflite_float32": {k: f[k] for k in ("precision", "recall", "f1")},
+                    "tflite_int8": {k: q[k] for k in ("precision", "recall", "f1")},
+                    "accuracy_delta_points": None
+                    if f["recall"] is None
+                    else 100.0 * (q["recall"] - f["recall"]),
+                }
+                for f, q in zip(rows["tflite_float32"], rows["tflite_int8"])
+                if f["support"]
+            ]
+        report["sets"][name] = result
+    return report
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value, fmt="{:.3f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def summary_rows(report: dict) -> list:
+    """(label, [float32, int8]) rows shared by the terminal table and the Markdown."""
+    rows = []
+    for name, result in report["sets"].items():
+        if result["labelled"]:
+            rows.append(
+                (
+                    f"{name} accuracy ({result['images']} images)",
+                    [_pct(result[k].get("accuracy")) for k, _ in COLUMNS],
+                )
+            )
+    rows.append(("model bytes", [f"{report['models'][k]['bytes']:,}" for k, _ in COLUMNS]))
+    for name, result in report["sets"].items():
+        rows.append(
+            (
+                f"{name}: latency p50 ms",
+                [_num(result[k]["latency_ms"]["median"]) for k, _ in COLUMNS],
+            )
+        )
+        rows.append(
+            (f"{name}: latency p95 ms", [_num(result[k]["latency_ms"]["p95"]) for k, _ in COLUMNS])
+        )
+    return rows
+
+
+def _set_lines(name: str, result: dict) -> list:
+    lines = [
+        f"{name}: top-1 agreement {_pct(result['top1_agreement'])} ({result['disagreements']} of "
+        f"{result['images']} differ), int8 speed-up {_num(result['int8_speedup'], '{:.2f}')}x"
+    ]
+    if result["labelled"]:
+        lines[-1] += f", accuracy drop {result['accuracy_drop_points']:+.2f} points"
+    return lines
+
+
+def terminal_table(report: dict) -> str:
+    rows = summary_rows(report)
+    head = [""] + [title for _, title in COLUMNS]
+    table = [head] + [[label] + values for label, values in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    for name, result in report["sets"].items():
+        lines += _set_lines(name, result)
+    device = report["device"]
+    lines.append(
+        f"on {device['machine']} ({device['system']}), Python {device['python']}, "
+        f"{device['interpreter']}, one thread"
+    )
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    """The comparison for people, in the layout of the host's report.md."""
+    device = report["device"]
+    out = [
+        f"# edgesign on-device comparison: {report['model']['preset']}",
+        "",
+        f"- device: {device['machine']} ({device['system']}), Python {device['python']}",
+        f"- interpreter: {device['interpreter']}; latency is one image per call (all its views), "
+        f"one thread, as `edgesign run` calls it",
+        f"- bundle: `{report['bundle']}`, {len(report['classes'])} classes",
+        "",
+        "| | " + " | ".join(title for _, title in COLUMNS) + " |",
+        "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |",
+    ]
+    out += [f"| {label} | " + " | ".join(values) + " |" for label, values in summary_rows(report)]
+    out += ["", "## int8 against float", ""]
+    out += [
+        f"- {line}" for name, result in report["sets"].items() for line in _set_lines(name, result)
+    ]
+    for name, result in report["sets"].items():
+        if not result.get("per_class"):
+            continue
+        out += [
+            "",
+            f"## Per class: {name}",
+            "",
+            "| class | support | float precision | float recall | float F1 | int8 precision "
+            "| int8 recall "
+            "| int8 F1 | accuracy delta (points) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for row in result["per_class"]:
+            f, q = row["tflite_float32"], row["tflite_int8"]
+            delta = (
+                "-"
+                if row["accuracy_delta_points"] is None
+                else f"{row['accuracy_delta_points']:+.2f}"
+            )
+            out.append(
+                f"| {row['class']} | {row['support']} | {_num(f['precision'])} | "
+                f"{_num(f['recall'])} | "
+                f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} "
+                f"| {delta} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def run_compare(
+    bundle: Bundle,
+    images: Optional[str] = None,
+    source: Optional[str] = None,
+    frames: int = 100,
+    timing_runs: int = 200,
+) -> dict:
+    """The comparison on the self-test images, plus a folder and/or a live source if given."""
+    if frames < 1 or timing_runs < 1:
+        raise EdgesignError("--frames and --timing-runs must be at least 1")
+    sets = {"self-test": selftest_images(bundle)}
+    if images:
+        sets[Path(images).name or "images"] = folder_images(images, bundle)
+    if source:
+        sets[f"source {source}"] = source_images(source, frames, bundle)
+    return compare_sets(bundle, sets, timing_runs)
+
+
+def write_compare(folder, report: dict) -> None:
+    """compare.json and compare.md into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "compare.json", report)
+    write_text(folder / "compare.md", markdown(report))
+
+
+def main_output(report: dict, as_json: bool, stream=None) -> None:
+    import json
+
+    (stream or sys.stdout).write(
+        (json.dumps(report, indent=2) if as_json else terminal_table(report)) + "\n"
+    )

@@ -1,0 +1,573 @@
+"""The live web view of `edgesign run --web [HOST:]PORT`: the camera as MJPEG with the region of
+interest (and the hand, where the prediction has one), top-3 bars, the smoothed letter, the text
+with a clear button, frames per second, per-stage latency and the bundle's facts.
+
+Standard library only (http.server), so the device install gains no dependency. It never slows
+recognition: the run loop only hands over references (`observe`, O(1), no copy, no encoding); a
+thread of its own encodes the newest frame at a capped rate, and only while someone watches; each
+viewer's thread sends the newest JPEG when it can, so a slow or stalled browser skips frames (and
+a stalled one is dropped after `send_timeout`) without holding anyone else up.
+
+The page is read-only apart from clearing the text, which is done on the run loop's thread.
+No request reaches the filesystem: the page is read from package data once, at start-up.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Optional
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .errors import EdgesignError
+from .frames import color_image
+from .preprocess import region_box
+
+log = logging.getLogger(__name__)
+
+PAGE_FILE = "web_page.html"
+BOUNDARY = "edgesign-frame"
+#: how long a viewer's request keeps the encoder busy after it last asked for a frame
+WANTED_S = 2.0
+#: bytes the kernel may hold for one viewer's stream (a few JPEGs)
+SEND_BUFFER = 128 * 1024
+#: frames over which fps and the stage latencies are averaged
+WINDOW = 30
+
+
+def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """'PORT', 'HOST:PORT' or '[IPv6]:PORT' -> (host, port); loopback unless a host is given."""
+    text = str(text).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = default_host, text
+    host = host.strip("[]") or default_host
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise EdgesignError(f"--web {text}: expected PORT or HOST:PORT with a port 0-65535")
+    return host, number
+
+
+def bundle_facts(bundle, backend: str = "", source: str = "") -> dict:
+    """What the facts panel shows: preset, int8 accuracies from the metadata, model size."""
+    meta = bundle.metadata
+    model = meta.get("model", {})
+    accuracy = meta.get("accuracy", {})
+    int8 = {}
+    if accuracy.get("tflite_int8") is not None:
+        int8[f"test set ({accuracy.get('test_images', '?')} images)"] = accuracy["tflite_int8"]
+    for key, value in accuracy.items():
+        if key.endswith("_int8") and key != "tflite_int8" and value is not None:
+            int8[key[: -len("_int8")]] = value
+    try:
+        size = bundle.model_path.stat().st_size
+    except OSError:
+        size = model.get("bytes")
+    spec = bundle.spec
+    return {
+        "preset": model.get("preset", "?"),
+        "parameters": model.get("parameters"),
+        "model_bytes": size,
+        "classes": len(bundle.classes),
+        "int8_accuracy": int8,
+        "input": f"{spec.size}x{spec.size} gray",
+        "roi": spec.roi,
+        "views": len(spec.view_boxes),
+        "interpreter": backend,
+        "source": source,
+        "created": meta.get("created"),
+    }
+
+
+def _picture(frame) -> Image.Image:
+    """The frame as a PIL image for people: its color picture if it has one, else its own pixels."""
+    if frame.color is not None and frame.color_layout:
+        return color_image(frame.color, frame.color_layout)
+    if frame.layout == "gray":
+        return Image.fromarray(np.ascontiguousarray(frame.array), "L")
+    if frame.layout == "yuv420":
+        height = frame.array.shape[0] * 2 // 3
+        luma = frame.array[:height, : int(frame.width or frame.array.shape[1])]
+        return Image.fromarray(np.ascontiguousarray(luma), "L")
+    return color_image(frame.array, frame.layout)
+
+
+def _hand_geometry(hand, width: int, height: int):
+    """(box or None, landmark points) of a prediction's hand in frame pixels. The box is (left, top,
+    right, bottom), landmarks are (x, y[, z]) rows; both may be fractions of the frame (all values
+    <= 1)."""
+    box = getattr(hand, "box", None)
+    box = None if box is None else [float(v) for v in list(box)[:4]]
+    raw = getattr(hand, "landmarks", None)
+    pts = np.zeros((0, 2)) if raw is None else np.asarray(raw, dtype=np.float64)
+    if not pts.size:
+        pts = np.zeros((0, 2))
+    pts = pts.reshape(-1, 2) if pts.ndim == 1 else pts.reshape(-1, pts.shape[-1])[:, :2]
+    if box is not None and len(box) == 4 and max(abs(v) for v in box) <= 1.0:
+        box = [box[0] * width, box[1] * height, box[2] * width, box[3] * height]
+    if len(pts) and np.abs(pts).max() <= 1.0:
+        pts = pts * [width, height]
+    points = [(float(x), float(y)) for x, y in pts]
+    return (box if box is not None and len(box) == 4 else None), points
+
+
+def render_jpeg(frame, spec, hand=None, max_width: int = 640, quality: int = 75) -> bytes:
+    """The frame as a JPEG for the browser, with the region of interest and the hand drawn on it."""
+    picture = _picture(frame).convert("RGB")
+    height, width = (
+        (frame.array.shape[0] * 2 // 3, int(frame.width or frame.array.shape[1]))
+        if frame.layout == "yuv420"
+        else frame.array.shape[:2]
+    )
+    if picture.width > max_width:
+        picture = picture.resize(
+            (max_width, max(1, round(picture.height * max_width / picture.width))), Image.BILINEAR
+        )
+    sx, sy = picture.width / width, picture.height / height
+    draw = ImageDraw.Draw(picture)
+    line = max(2, picture.width // 200)
+    left, top, right, bottom = region_box(frame.array, frame.layout, spec, frame.width)
+    draw.rectangle(
+        [left * sx, top * sy, right * sx - 1, bottom * sy - 1], outline=(0, 230, 118), width=line
+    )
+    if hand is not None:
+        box, points = _hand_geometry(hand, width, height)
+        if box is not None:
+            draw.rectangle(
+                [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy],
+                outline=(255, 179, 0),
+                width=line,
+            )
+        r = line + 1
+        for x, y in points:
+            draw.ellipse([x * sx - r, y * sy - r, x * sx + r, y * sy + r], fill=(255, 64, 129))
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+class WebView:
+    """The live view: an observer of `runtime.run_loop` plus the HTTP server and the encoder."""
+
+    def __init__(
+        self,
+        bundle,
+        recognizer,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        token: Optional[str] = None,
+        max_fps: float = 10.0,
+        max_viewers: int = 8,
+        send_timeout: float = 10.0,
+        max_width: int = 640,
+        backend: str = "",
+        source: str = "",
+    ):
+        if max_fps <= 0:
+            raise EdgesignError("--web-fps must be above 0")
+        self.spec = bundle.spec
+        self.recognizer = recognizer
+        self.token = token or None
+        self.min_interval = 1.0 / max_fps
+        self.max_viewers = max_viewers
+        self.send_timeout = send_timeout
+        self.max_width = max_width
+        self.facts = bundle_facts(bundle, backend, source)
+        self.page = resources.files(__package__).joinpath(PAGE_FILE).read_bytes()
+        self.encoded = 0  # JPEGs made, for tests and the state
+        self._latest = None  # (seq, frame, pred, step, age, dropped, time)
+        self._seq = 0
+        self._times: deque = deque(maxlen=WINDOW)
+        self._stages: deque = deque(maxlen=WINDOW)
+        self._clear = threading.Event()
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._jpeg: Optional[bytes] = None
+        self._jpeg_seq = 0
+        self._wanted_until = 0.0
+        self._viewers = 0
+        self._viewers_lock = threading.Lock()
+        try:
+            self.server = _Server((host, port), _handler(self))
+        except OSError as exc:
+            raise EdgesignError(
+                f"--web {host}:{port}: cannot listen there ({exc.strerror or exc})"
+            ) from None
+        self.host, self.port = self.server.server_address[:2]
+        self._threads = [
+            threading.Thread(
+                target=self.server.serve_forever,
+                kwargs={"poll_interval": 0.2},
+                name="edgesign-web",
+                daemon=True,
+            ),
+            threading.Thread(target=self._encode_loop, name="edgesign-web-encoder", daemon=True),
+        ]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def start(self) -> "WebView":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self._threads:
+            thread.join(2.0)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- the run loop's side: references only, never waits ---
+    def observe(self, frame, pred, step, age_s: float, dropped: int) -> None:
+        if self._clear.is_set():
+            self._clear.clear()
+            self.recognizer.clear()
+        now = time.monotonic()
+        self._times.append(now)
+        self._stages.append((pred.preprocess_s, pred.invoke_s, pred.post_s))
+        self._seq += 1
+        self._latest = (self._seq, frame, pred, step, age_s, dropped, now)
+        if now < self._wanted_until:
+            with self._cond:
+                self._cond.notify_all()
+
+    # --- the encoder thread ---
+    def _encode_loop(self) -> None:
+        last_time = 0.0
+        while not self._stop.is_set():
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: (
+                        self._stop.is_set()
+                        or (
+                            self._latest is not None
+                            and self._latest[0] != self._jpeg_seq
+                            and time.monotonic() < self._wanted_until
+                        )
+                    ),
+                    timeout=0.5,
+                )
+            if self._stop.is_set():
+                return
+            latest = self._latest
+            if (
+                latest is None
+                or latest[0] == self._jpeg_seq
+                or time.monotonic() >= self._wanted_until
+            ):
+                continue
+            pause = last_time + self.min_interval - time.monotonic()
+            if pause > 0:
+                self._stop.wait(pause)
+                latest = self._latest  # the newest, after the pause
+            last_time = time.monotonic()
+            seq, frame, pred = latest[:3]
+            try:
+                jpeg = render_jpeg(frame, self.spec, getattr(pred, "hand", None), self.max_width)
+            except Exception as exc:  # a frame we cannot draw must not end the view
+                log.debug("web view: cannot encode frame %s: %s", seq, exc)
+                jpeg = None
+            with self._cond:
+                if jpeg is not None:
+                    self._jpeg = jpeg
+                    self.encoded += 1
+                self._jpeg_seq = seq
+                self._cond.notify_all()
+
+    def want(self) -> None:
+        """A viewer asks for frames: keep the encoder running a little longer."""
+        self._wanted_until = time.monotonic() + WANTED_S
+        with self._cond:
+            self._cond.notify_all()
+
+    def next_jpeg(self, after: int, timeout: float) -> tuple[Optional[bytes], int]:
+        """The newest JPEG newer than `after` (waiting up to `timeout`), and its frame number."""
+        self.want()
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._stop.is_set() or (self._jpeg is not None and self._jpeg_seq != after),
+                timeout,
+            )
+            if self._jpeg is None or self._jpeg_seq == after:
+                return None, after
+            return self._jpeg, self._jpeg_seq
+
+    def enter_viewer(self) -> bool:
+        with self._viewers_lock:
+            if self._viewers >= self.max_viewers:
+                return False
+            self._viewers += 1
+            return True
+
+    def leave_viewer(self) -> None:
+        with self._viewers_lock:
+            self._viewers -= 1
+
+    def request_clear(self) -> None:
+        self._clear.set()
+
+    def state(self) -> dict:
+        """What the page shows besides the picture, as of the newest frame."""
+        latest = self._latest
+        times, stages = list(self._times), list(self._stages)
+        fps = (
+            (len(times) - 1) / (times[-1] - times[0])
+            if len(times) > 1 and times[-1] > times[0]
+            else 0.0
+        )
+        out = {
+            "frame": 0,
+            "fps": round(fps, 2),
+            "viewers": self._viewers,
+            "encoded": self.encoded,
+            "top": [],
+            "smoothed": None,
+            "text": "",
+            "latency_ms": None,
+        }
+        if latest is None:
+            return out
+        seq, frame, pred, step, age, dropped, _ = latest
+        mean = np.mean(stages, axis=0) * 1000.0 if stages else np.zeros(3)
+        out.update(
+            {
+                "frame": seq,
+                "source": frame.name,
+                "dropped": dropped,
+                "top": [{"label": str(label), "p": round(float(p), 4)} for label, p in pred.top],
+                "smoothed": None
+                if step.label is None
+                else {"label": str(step.label), "p": round(float(step.confidence), 4)},
+                "text": "" if self._clear.is_set() else step.text,
+                "latency_ms": {
+                    "preprocess": round(float(mean[0]), 3),
+                    "invoke": round(float(mean[1]), 3),
+                    "post": round(float(mean[2]), 3),
+                    "total": round(float(mean.sum()), 3),
+                    "frame_age": round(age * 1000.0, 1),
+                },
+                "hand": getattr(pred, "hand", None) is not None,
+            }
+        )
+        return out
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # a browser that goes away mid-answer is normal; never print a traceback for it
+        log.debug("web view: request from %s failed", client_address, exc_info=True)
+
+
+def _handler(view: WebView):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "edgesign"
+        sys_version = ""
+        protocol_version = "HTTP/1.1"
+        # answer even a malformed request line with a status line (never HTTP/0.9's bare body)
+        default_request_version = "HTTP/1.0"
+        error_message_format = "%(code)d %(message)s\n"
+        error_content_type = "text/plain; charset=utf-8"
+
+        def log_message(self, fmt, *args):
+            log.debug("web view: %s " + fmt, self.address_string(), *args)
+
+        # --- plumbing ---
+        def _route(self):
+            """(path, ok): the request's path, after the token check (answers 400/403 itself)."""
+            try:
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query, strict_parsing=False, max_num_fields=8)
+            except ValueError:
+                self._plain(HTTPStatus.BAD_REQUEST, "bad request")
+                return None
+            if not parts.path.startswith("/"):
+                self._plain(HTTPStatus.BAD_REQUEST, "bad request")
+                return None
+            if view.token is not None:
+                given = (query.get("token") or [""])[0]
+                if not hmac.compare_digest(given.encode("utf-8", "replace"), view.token.encode()):
+                    self._plain(HTTPStatus.FORBIDDEN, "this view needs ?token=...")
+                    return None
+            return parts.path
+
+        def _send(self, status, body: bytes, content_type: str, extra=()):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for key, value in extra:
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _plain(self, status, text: str):
+            self._send(status, (text + "\n").encode(), "text/plain; charset=utf-8")
+
+        def _safely(self, handle):
+            try:
+                handle()
+            except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                self.close_connection = True
+            except Exception:  # noqa: BLE001 - a bug here must not show the browser a traceback
+                log.debug("web view: error answering %s", self.path, exc_info=True)
+                self.close_connection = True
+                try:
+                    self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+                except OSError:
+                    pass
+
+        # --- methods ---
+        def do_GET(self):
+            self._safely(self._get)
+
+        def do_HEAD(self):
+            self._safely(self._get)
+
+        def do_POST(self):
+            self._safely(self._post)
+
+        def _not_allowed(self):
+            self._send(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                b"method not allowed\n",
+                "text/plain; charset=utf-8",
+                [("Allow", "GET, HEAD, POST")],
+            )
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
+
+        def _get(self):
+            path = self._route()
+            if path is None:
+                return
+            if path in ("/", "/index.html"):
+                self._send(
+                    HTTPStatus.OK,
+                    view.page,
+                    "text/html; charset=utf-8",
+                    [
+                        (
+                            "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self'; "
+                            "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
+                        )
+                    ],
+                )
+            elif path == "/state.json":
+                view.want()
+                self._send(HTTPStatus.OK, json.dumps(view.state()).encode(), "application/json")
+            elif path == "/info.json":
+                self._send(HTTPStatus.OK, json.dumps(view.facts).encode(), "application/json")
+            elif path == "/frame.jpg":
+                jpeg, _ = view.next_jpeg(-1, 2.0)
+                if jpeg is None:
+                    self._plain(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
+                else:
+                    self._send(HTTPStatus.OK, jpeg, "image/jpeg")
+            elif path == "/stream.mjpg":
+                self._stream()
+            elif path == "/clear":
+                self._not_allowed()
+            else:
+                self._plain(HTTPStatus.NOT_FOUND, "not found")
+
+        def _post(self):
+            path = self._route()
+            if path is None:
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= 1024:
+                self.close_connection = True
+                self._plain(HTTPStatus.BAD_REQUEST, "bad request")
+                return
+            if length:
+                self.rfile.read(length)
+            if path != "/clear":
+                if path in (
+                    "/",
+                    "/index.html",
+                    "/state.json",
+                    "/info.json",
+                    "/frame.jpg",
+                    "/stream.mjpg",
+                ):
+                    self._not_allowed()
+                else:
+                    self._plain(HTTPStatus.NOT_FOUND, "not found")
+                return
+            # a header no cross-site form can set: other pages cannot clear the text
+            if self.headers.get("X-Edgesign") != "clear":
+                self._plain(HTTPStatus.BAD_REQUEST, "clearing needs the header X-Edgesign: clear")
+                return
+            view.request_clear()
+            self._send(HTTPStatus.OK, b'{"cleared": true}', "application/json")
+
+        def _stream(self):
+            if self.command == "HEAD":
+                self._plain(HTTPStatus.OK, "")
+                return
+            if not view.enter_viewer():
+                self._plain(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers")
+                return
+            try:
+                self.close_connection = True
+                self.connection.settimeout(view.send_timeout)  # a stalled browser is let go
+                # a small send buffer: a slow viewer gets the newest frames, not seconds of backlog
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                seq = 0
+                while not view._stop.is_set():
+                    jpeg, newer = view.next_jpeg(seq, 1.0)
+                    if jpeg is None:
+                        continue
+                    seq = newer
+                    self.wfile.write(
+                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        f"{len(jpeg)}\r\n\r\n".encode()
+                        + jpeg
+                        + b"\r\n"
+                    )
+            finally:
+                view.leave_viewer()
+
+    return Handler
