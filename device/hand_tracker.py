@@ -315,7 +315,8 @@ def rgb_image(
             for c in (cb, cr)
         ]
         return Image.merge("YCbCr", planes).convert("RGB")
-    return color_image(frame, layout)
+    image = color_image(frame, layout)
+    return image if image.mode == "RGB" else image.convert("RGB")  # PIL may map RGBX as is
 
 
 def _chroma_to_full() -> np.ndarray:
