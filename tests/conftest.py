@@ -78,6 +78,15 @@ def bundle_dir(converted_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def hand_models_dir() -> Path:
+    """MediaPipe's hand models, fetched from PyPI once into the cache (`edgesign hand-models`;
+    EDGESIGN_HAND_MODELS moves the cache)."""
+    from edgesign.convert.hand_models import fetch
+
+    return fetch()
+
+
+@pytest.fixture(scope="session")
 def photo_eval_dir(data_dir, tmp_path_factory) -> Path:
     """Real photos in class folders: the asl_photos test photos of six letters (30 each)."""
     import shutil
