@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Optional
 from pathlib import Path
@@ -20,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BundleError, EdgesignError
-from .files import sha256_file
+from .files import read_json, read_text, sha256_file
 from .interpreter import TensorInfo, TFLiteModel
+from .names import check_class_names
 from .preprocess import PreprocessSpec, Quantizer
 
 FORMAT = "edgesign-bundle"
@@ -65,10 +65,7 @@ class Bundle:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    return read_json(path, BundleError)
 
 
 def load_bundle(path, check_model: bool = True) -> Bundle:
@@ -84,15 +81,24 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         raise BundleError(f"{path / METADATA_FILE}: not an {FORMAT} version {VERSION} metadata file")
     try:
         spec = PreprocessSpec.from_dict(meta["preprocess"])
+    except BundleError as exc:
+        raise BundleError(f"{path / METADATA_FILE}: {exc}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{path / METADATA_FILE}: no usable preprocessing spec ({exc!r})") from None
+    try:
         inp = TensorInfo(tuple(meta["input"]["shape"]), meta["input"]["dtype"],
                          float(meta["input"]["scale"]), int(meta["input"]["zero_point"]))
         out = TensorInfo(tuple(meta["output"]["shape"]), meta["output"]["dtype"],
                          float(meta["output"]["scale"]), int(meta["output"]["zero_point"]))
-        classes = list(meta["classes"])
+        classes = meta["classes"]
         sha = meta["model"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{path / METADATA_FILE}: incomplete metadata ({exc!r})") from None
-    labels = (path / LABELS_FILE).read_text().splitlines()
+    try:
+        classes = check_class_names(classes, f"{path / METADATA_FILE}: classes")
+    except EdgesignError as exc:
+        raise BundleError(str(exc)) from None
+    labels = read_text(path / LABELS_FILE, BundleError).splitlines()
     if labels != classes:
         raise BundleError(f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})")
     if sha256_file(path / MODEL_FILE) != sha:
@@ -139,8 +145,11 @@ def load_selftest(bundle: Bundle):
     expected = _read_json(expected_path)
     try:
         images = np.stack([np.asarray(Image.open(folder / name)) for name in expected["files"]])
-        outputs = np.asarray(expected["outputs"], dtype=np.int8)
+        outputs = np.asarray(expected["outputs"], dtype=np.int64)
+        if outputs.size and (outputs.min() < -128 or outputs.max() > 127):
+            raise ValueError(f"expected outputs outside the int8 range -128..127 in {EXPECTED_FILE}")
+        outputs = outputs.astype(np.int8)
         labels = list(expected["labels"])
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
         raise BundleError(f"{folder}: unreadable self-test data ({exc})") from None
     return images, outputs, labels

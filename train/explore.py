@@ -24,12 +24,15 @@ def counts_table(data: Dataset, title: str) -> str:
     return "\n".join(lines)
 
 
-def summarize(sets: dict, out_dir) -> str:
-    """Write counts (text and bar charts) and sample grids for each named Dataset; return the text."""
+def summarize(sets: dict, out_dir, inputs=()) -> str:
+    """Write counts (text and bar charts) and sample grids for each named Dataset; return the text.
+
+    `out_dir` is replaced only when empty or an earlier `edgesign data` output, never when it
+    holds `inputs`."""
     from .plots import class_counts_plot, samples_grid
 
     text = "\n\n".join(counts_table(data, name) for name, data in sets.items()) + "\n"
-    with atomic_dir(Path(out_dir)) as tmp:
+    with atomic_dir(Path(out_dir), "data", inputs) as tmp:
         for name, data in sets.items():
             class_counts_plot(data.counts(), data.classes, tmp / f"{name}_class_counts.png",
                               f"{name}: images per class")
