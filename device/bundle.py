@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import BundleError, EdgesignError
 from .files import read_json, read_text, sha256_file
+from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
 from .names import check_class_names
 from .preprocess import PreprocessSpec, Quantizer
@@ -136,15 +137,13 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
 
 def load_selftest(bundle: Bundle):
     """(images uint8 N x H x W, expected int8 outputs N x C, labels) stored by `convert`."""
-    from PIL import Image
-
     folder = bundle.path / SELFTEST_DIR
     expected_path = folder / EXPECTED_FILE
     if not expected_path.is_file():
         raise BundleError(f"{bundle.path}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})")
     expected = _read_json(expected_path)
     try:
-        images = np.stack([np.asarray(Image.open(folder / name)) for name in expected["files"]])
+        images = np.stack([read_image(folder / name, BundleError)[0] for name in expected["files"]])
         outputs = np.asarray(expected["outputs"], dtype=np.int64)
         if outputs.size and (outputs.min() < -128 or outputs.max() > 127):
             raise ValueError(f"expected outputs outside the int8 range -128..127 in {EXPECTED_FILE}")

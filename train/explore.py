@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.device.files import atomic_dir, write_text
+from edgesign.device.text import printable
 
 from .datasets import Dataset
 
@@ -13,12 +14,13 @@ from .datasets import Dataset
 def counts_table(data: Dataset, title: str) -> str:
     """Images per class as an aligned text table."""
     counts = data.counts()
-    width = max(len(c) for c in data.classes)
+    names = [printable(c) for c in data.classes]   # folder names may hold escape sequences
+    width = max(len(c) for c in names)
     lines = [f"{title}: {len(data)} images, {int(np.count_nonzero(counts))} of {len(data.classes)} classes present"]
-    for name, count in zip(data.classes, counts):
+    for name, count in zip(names, counts):
         bar = "#" * int(round(40 * count / max(1, counts.max())))
         lines.append(f"  {name:>{width}}  {count:6d}  {bar}")
-    missing = [c for c, n in zip(data.classes, counts) if n == 0]
+    missing = [c for c, n in zip(names, counts) if n == 0]
     if missing:
         lines.append(f"  never occurs: {', '.join(missing)}")
     return "\n".join(lines)
