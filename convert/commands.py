@@ -14,10 +14,10 @@ def register(subparsers) -> None:
                     "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
                     "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",
         epilog="--out is replaced whole, but only if it is empty or an earlier `edgesign convert` "
-               "output (never a folder holding the trained model or data). The bundle is loaded and "
-               "self-tested before it is published. Exit codes: 0 ok, 2 bad input, 3 int8 accuracy "
-               "dropped more than --max-drop: the report goes to OUT.failed/, no bundle is written "
-               "and OUT keeps the previous good conversion.")
+               "output (never a folder holding the trained model or data). The bundle is loaded "
+               "and self-tested before it is published. Exit codes: 0 ok, 2 bad input, 3 int8 "
+               "accuracy dropped more than --max-drop: the report goes to OUT.failed/, no bundle "
+               "is written and OUT keeps the previous good conversion.")
     p.add_argument("--train-dir", default="artifacts/train", help="output of `edgesign train` "
                    "(default: %(default)s)")
     p.add_argument("--out", default="artifacts/convert", help="output folder (default: %(default)s)")

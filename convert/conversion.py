@@ -24,7 +24,8 @@ from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.views import view_set
 from edgesign.train import data_plan
 from edgesign.train.datasets import Dataset
-from edgesign.train.trainer import MODEL_FILE, load_keras_model, read_training, to_float, training_spec
+from edgesign.train.trainer import (MODEL_FILE, load_keras_model, read_training, to_float,
+                                    training_spec)
 
 from . import evaluate
 from .errors import GateError
@@ -38,7 +39,7 @@ COMMAND = "convert"
 
 
 def failed_dir(out_dir) -> Path:
-    """Where a conversion that failed the int8 gate puts its report: `<out>.failed`, beside `<out>`."""
+    """Where a conversion that failed the int8 gate puts its report: `<out>.failed`, beside it."""
     out_dir = Path(out_dir)
     return out_dir.with_name(out_dir.name + ".failed")
 
@@ -163,7 +164,8 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     if gate_failed:
         raise GateError(f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
                         f"--max-drop {gate_failed['max_drop']}; report written to "
-                        f"{failed_dir(out_dir)}/report.md, no bundle written, {out_dir} left as it was")
+                        f"{failed_dir(out_dir)}/report.md, no bundle written, "
+                        f"{out_dir} left as it was")
     say(f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}")
     return report
 
@@ -177,8 +179,9 @@ def check_written_bundle(folder: Path, final: Path) -> None:
     try:
         result = run_selftest(load_bundle(folder))
     except EdgesignError as exc:
+        problem = str(exc).replace(str(folder), str(final))
         raise ModelError(f"{final}: the bundle just written does not load on the device "
-                         f"({str(exc).replace(str(folder), str(final))}); nothing published") from None
+                         f"({problem}); nothing published") from None
     if not result.passed:
         raise ModelError(f"{final}: the bundle just written fails its own self-test "
                          f"({result.describe()}); nothing published")

@@ -85,7 +85,8 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
     except BundleError as exc:
         raise BundleError(f"{path / METADATA_FILE}: {exc}") from None
     except (KeyError, TypeError, AttributeError) as exc:
-        raise BundleError(f"{path / METADATA_FILE}: no usable preprocessing spec ({exc!r})") from None
+        raise BundleError(f"{path / METADATA_FILE}: no usable preprocessing spec ({exc!r})") \
+            from None
     try:
         inp = TensorInfo(tuple(meta["input"]["shape"]), meta["input"]["dtype"],
                          float(meta["input"]["scale"]), int(meta["input"]["zero_point"]))
@@ -146,7 +147,7 @@ def load_selftest(bundle: Bundle):
         images = np.stack([read_image(folder / name, BundleError)[0] for name in expected["files"]])
         outputs = np.asarray(expected["outputs"], dtype=np.int64)
         if outputs.size and (outputs.min() < -128 or outputs.max() > 127):
-            raise ValueError(f"expected outputs outside the int8 range -128..127 in {EXPECTED_FILE}")
+            raise ValueError(f"{EXPECTED_FILE} holds outputs outside the int8 range -128..127")
         outputs = outputs.astype(np.int8)
         labels = list(expected["labels"])
     except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:

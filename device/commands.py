@@ -70,7 +70,8 @@ def register(subparsers) -> None:
                    help="latest: drop stale frames; all: process every frame (default: latest for cameras)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (at least 1)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads, 1 to 64 (default 1)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="interpreter threads, 1 to 64 (default 1)")
     g = p.add_argument_group("letters and text")
     g.add_argument("--threshold", type=float, default=0.6, help="smoothed confidence a letter needs (default 0.6)")
     g.add_argument("--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)")

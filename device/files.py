@@ -171,7 +171,7 @@ def _umask() -> int:
 
 
 def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON object"):
-    """A JSON object (dict) from `path`; `error` (an EdgesignError type) names the file otherwise."""
+    """A JSON object (dict) from `path`; else `error` (an EdgesignError type) naming the file."""
     path = Path(path)
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))

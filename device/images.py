@@ -13,6 +13,7 @@
   (there is no telling what its range means). Clipping to 255 would silently give the model a
   white or black picture, and so wrong predictions.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,9 @@ def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np
                 _cap_size(image, path, error, max_pixels)
                 return layout_of_image(image, path, error)
     except Image.DecompressionBombError:
-        raise error(f"{path}: image too large (more than {max_pixels:,} pixels); "
-                    f"scale it down first") from None
+        raise error(
+            f"{path}: image too large (more than {max_pixels:,} pixels); scale it down first"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise error(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from None
 
@@ -64,8 +66,10 @@ def _cap_size(image, path: Path, error, max_pixels: int) -> None:
         factor = 2 * math.sqrt(width * height / max_pixels)
         image.draft(image.mode, (max(1, int(width / factor)), max(1, int(height / factor))))
     if image.size[0] * image.size[1] > max_pixels:
-        raise error(f"{path}: image too large ({width}x{height} = {width * height:,} pixels, more "
-                    f"than {max_pixels:,}); scale it down first")
+        raise error(
+            f"{path}: image too large ({width}x{height} = {width * height:,} pixels, more "
+            f"than {max_pixels:,}); scale it down first"
+        )
 
 
 def layout_of_image(image, path="image", error=FrameError) -> tuple[np.ndarray, str]:
@@ -78,10 +82,18 @@ def layout_of_image(image, path="image", error=FrameError) -> tuple[np.ndarray, 
     if mode == "F":
         values = np.asarray(image, dtype=np.float64)
         finite = np.isfinite(values).all()
-        if not finite or values.min(initial=0) < -_FLOAT_SLACK or values.max(initial=0) > 1 + _FLOAT_SLACK:
-            low, high = (float(np.nanmin(values)), float(np.nanmax(values))) if values.size else (0, 0)
-            raise error(f"{path}: a floating-point image with values from {low:g} to {high:g}; "
-                        f"edgesign reads float images as 0.0-1.0 only (save it as 8-bit)")
+        if (
+            not finite
+            or values.min(initial=0) < -_FLOAT_SLACK
+            or values.max(initial=0) > 1 + _FLOAT_SLACK
+        ):
+            low, high = (
+                (float(np.nanmin(values)), float(np.nanmax(values))) if values.size else (0, 0)
+            )
+            raise error(
+                f"{path}: a floating-point image with values from {low:g} to {high:g}; "
+                f"edgesign reads float images as 0.0-1.0 only (save it as 8-bit)"
+            )
         return _scaled(values, 1.0), "gray"
     if mode in ("L", "LA", "1"):
         return np.asarray(image.convert("L")), "gray"
@@ -98,7 +110,7 @@ def _integer_range(image) -> float:
         if bits == 32:
             sample_format = tags.get(339)
             sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
-            return float(2 ** 31 - 1) if sample_format == 2 else float(2 ** 32 - 1)
+            return float(2**31 - 1) if sample_format == 2 else float(2**32 - 1)
         if bits == 8:
             return 255.0
     return 65535.0

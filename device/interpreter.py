@@ -79,7 +79,8 @@ MAX_THREADS = 64
 
 def check_threads(num_threads) -> int:
     """`num_threads` when it is from 1 to MAX_THREADS; otherwise ModelError."""
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or not 1 <= num_threads <= MAX_THREADS:
+    whole = isinstance(num_threads, int) and not isinstance(num_threads, bool)
+    if not whole or not 1 <= num_threads <= MAX_THREADS:
         raise ModelError(f"--threads must be from 1 to {MAX_THREADS}, not {num_threads!r}")
     return num_threads
 

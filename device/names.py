@@ -3,6 +3,7 @@
 A class name becomes a folder name (`collect`, image folders), a line of labels.txt and a word
 printed on a terminal, so it must survive all three unchanged.
 """
+
 from __future__ import annotations
 
 import unicodedata

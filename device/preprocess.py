@@ -115,11 +115,13 @@ class PreprocessSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessSpec":
         if not isinstance(data, dict):
-            raise BundleError(f"invalid preprocessing spec: expected an object, not {type(data).__name__}")
+            raise BundleError(f"invalid preprocessing spec: expected an object, "
+                              f"not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise BundleError(f"invalid preprocessing spec: unknown keys {sorted(map(str, unknown))}")
+            raise BundleError(f"invalid preprocessing spec: unknown keys "
+                              f"{sorted(map(str, unknown))}")
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:

@@ -198,7 +198,8 @@ class ConsoleOutput:
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
         elif self.every_frame:
-            self.stream.write(f"{printable(frame.name, 200)}: {label} {pred.confidence:.2f} (top {top})"
+            name = printable(frame.name, 200)
+            self.stream.write(f"{name}: {label} {pred.confidence:.2f} (top {top})"
                               + (f"  -> {_quoted(step.text)}" if step.emitted else "") + "\n")
         elif step.emitted is not None:
             self.stream.write(f"{_quoted(step.emitted)} -> {_quoted(step.text)}\n")

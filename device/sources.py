@@ -323,7 +323,8 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
         make = lambda: Picamera2Source(camera_num=num, main_size=size, color=color)  # noqa: E731
         return RetryingSource(make, name=f"picamera2:{num}") if retry else make()
     if spec == "webcam" or spec.startswith("webcam:") or spec.startswith("/dev/video"):
-        device = _camera_number(spec) if spec.startswith("webcam:") else (0 if spec == "webcam" else spec)
+        device = (_camera_number(spec) if spec.startswith("webcam:")
+                  else 0 if spec == "webcam" else spec)
         _cv2()  # fail at start, not in the retry loop, when OpenCV is absent
         make = lambda: WebcamSource(device, size=size)  # noqa: E731
         return RetryingSource(make, name=f"webcam:{device}") if retry else make()
@@ -337,5 +338,6 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return VideoFileSource(path)
         return ImageFilesSource([path], name=str(path))
-    raise EdgesignError(f"--source {printable(spec)}: not picamera2, webcam[:N], or an existing image, "
+    raise EdgesignError(f"--source {printable(spec)}: not picamera2, webcam[:N], or an existing "
+                        f"image, "
                         f"folder or video")

@@ -3,6 +3,7 @@
 A label or a file name may hold escape sequences (clear the screen, set the window title) or be
 megabytes long; `printable` shows control characters as escapes and cuts long text short.
 """
+
 from __future__ import annotations
 
 #: longest text printed for one name; the rest is cut and marked with an ellipsis

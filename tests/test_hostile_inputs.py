@@ -15,6 +15,7 @@
 
 Every case runs the real `edgesign` command on real data from EDGESIGN_DATA, broken in tmp_path.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,8 +52,22 @@ def one_line(err: str, *parts: str) -> None:
 
 
 def train_args(sign_small, out) -> list:
-    return ["train", "--train", sign_small[0], "--test", sign_small[1], "--classes", "sign", "--epochs", "1",
-            "--preset", "article", "--quiet", "--out", out]
+    return [
+        "train",
+        "--train",
+        sign_small[0],
+        "--test",
+        sign_small[1],
+        "--classes",
+        "sign",
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--quiet",
+        "--out",
+        out,
+    ]
 
 
 @pytest.fixture
@@ -91,8 +106,12 @@ def unwritable_folder(path: Path, full: bool = False):
             path.chmod(0o755)
         return
     options = "size=64k" if full else "ro,size=64k"
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here")
     try:
         if full:
@@ -107,6 +126,7 @@ def unwritable_folder(path: Path, full: bool = False):
 
 # ------------------------------------------------------------ 1. output folders
 
+
 def test_train_never_replaces_a_folder_it_did_not_write(sign_small, tmp_path, capsys):
     out = tmp_path / "x" / "u"
     out.mkdir(parents=True)
@@ -117,7 +137,9 @@ def test_train_never_replaces_a_folder_it_did_not_write(sign_small, tmp_path, ca
     assert (out / "keep.txt").read_text() == "t"
 
 
-def test_train_never_replaces_the_current_folder_or_a_file(sign_small, tmp_path, capsys, monkeypatch):
+def test_train_never_replaces_the_current_folder_or_a_file(
+    sign_small, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("mine")
     code, err = run(capsys, *train_args(sign_small, "."))
@@ -149,23 +171,27 @@ def test_convert_never_replaces_the_folder_holding_its_own_input(copied_training
 
 def test_only_an_earlier_output_of_the_same_command_or_an_empty_folder_is_replaced(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()                                    # an empty folder may be used
+    out.mkdir()  # an empty folder may be used
     with atomic_dir(out, "train") as tmp:
         (tmp / "a.txt").write_text("first")
     assert json.loads((out / MARKER).read_text())["command"] == "train"
-    with atomic_dir(out, "train") as tmp:          # a rerun replaces its own output whole
+    with atomic_dir(out, "train") as tmp:  # a rerun replaces its own output whole
         (tmp / "b.txt").write_text("second")
     assert sorted(p.name for p in out.iterdir()) == [MARKER, "b.txt"]
     from edgesign.device.files import OutputError
-    with pytest.raises(OutputError, match=r"holds the output of `edgesign train`, not of `edgesign convert`"):
+
+    with pytest.raises(
+        OutputError, match=r"holds the output of `edgesign train`, not of `edgesign convert`"
+    ):
         with atomic_dir(out, "convert"):
             pass
     assert sorted(p.name for p in out.iterdir()) == [MARKER, "b.txt"]
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]      # no .partial left
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no .partial left
 
 
-def test_a_read_only_out_fails_at_once_with_one_line(sign_small, copied_bundle, photo_folder, tmp_path,
-                                                      capsys, monkeypatch):
+def test_a_read_only_out_fails_at_once_with_one_line(
+    sign_small, copied_bundle, photo_folder, tmp_path, capsys, monkeypatch
+):
     from edgesign.train import data_plan
 
     def never(*args, **kwargs):
@@ -173,15 +199,27 @@ def test_a_read_only_out_fails_at_once_with_one_line(sign_small, copied_bundle, 
 
     with unwritable_folder(tmp_path / "ro") as ro:
         with monkeypatch.context() as patch:
-            patch.setattr(data_plan, "load", never)    # train fails before it reads any data
+            patch.setattr(data_plan, "load", never)  # train fails before it reads any data
             code, err = run(capsys, *train_args(sign_small, ro / "train"))
         assert code == 2
         one_line(err, str(ro), "cannot write")
         code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", ro / "micro")
         assert code == 2
         one_line(err, str(ro), "cannot write")
-        code, err = run(capsys, "collect", "--label", "A", "--source", photo_folder / "A", "--count", "1",
-                        "--countdown", "0", "--out", ro / "collected")
+        code, err = run(
+            capsys,
+            "collect",
+            "--label",
+            "A",
+            "--source",
+            photo_folder / "A",
+            "--count",
+            "1",
+            "--countdown",
+            "0",
+            "--out",
+            ro / "collected",
+        )
         assert code == 2
         one_line(err, str(ro), "cannot write")
     with unwritable_folder(tmp_path / "full", full=True) as full:
@@ -190,67 +228,102 @@ def test_a_read_only_out_fails_at_once_with_one_line(sign_small, copied_bundle, 
         one_line(err, "cannot write", "No space left")
 
 
-def test_a_read_only_out_fails_convert_before_converting(trained_dir, tmp_path, capsys, monkeypatch):
+def test_a_read_only_out_fails_convert_before_converting(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
     from edgesign.train import data_plan
 
-    monkeypatch.setattr(data_plan, "load", lambda *a, **k: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr(
+        data_plan, "load", lambda *a, **k: pytest.fail("data loaded before the check")
+    )
     with unwritable_folder(tmp_path / "ro") as ro:
         code, err = run(capsys, "convert", "--train-dir", trained_dir, "--out", ro / "convert")
     assert code == 2
     one_line(err, str(ro), "cannot write")
 
 
-def test_a_failed_int8_gate_keeps_the_last_good_conversion(trained_dir, converted_dir, tmp_path, capsys):
+def test_a_failed_int8_gate_keeps_the_last_good_conversion(
+    trained_dir, converted_dir, tmp_path, capsys
+):
     out = Path(shutil.copytree(converted_dir, tmp_path / "convert"))
     model = (out / "bundle" / "model.tflite").read_bytes()
     measured = json.loads((out / "report.json").read_text())["gate"]["drop"]
-    code, err = run(capsys, "convert", "--train-dir", trained_dir, "--out", out, "--calibration-size", "200",
-                    "--max-drop", f"{measured - 0.05:.4f}")
+    code, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        trained_dir,
+        "--out",
+        out,
+        "--calibration-size",
+        "200",
+        "--max-drop",
+        f"{measured - 0.05:.4f}",
+    )
     assert code == 3
     assert f"{out}.failed/report.md" in err and f"{out} left as it was" in err
     assert (out / "bundle" / "model.tflite").read_bytes() == model
     failed = json.loads((tmp_path / "convert.failed" / "report.json").read_text())
-    assert failed["gate"]["passed"] is False and not (tmp_path / "convert.failed" / "bundle").exists()
+    assert (
+        failed["gate"]["passed"] is False and not (tmp_path / "convert.failed" / "bundle").exists()
+    )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_micro_writes_its_files_as_one_folder(copied_bundle, tmp_path, capsys):
     out = tmp_path / "micro"
     assert cli.main(["micro", "--bundle", str(copied_bundle), "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [MARKER, "model_data.cc", "model_data.h",
-                                                     "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
+        "model_data.cc",
+        "model_data.h",
+        "report.json",
+        "report.md",
+    ]
     assert cli.main(["micro", "--bundle", str(copied_bundle), "--out", str(out), "--arduino"]) == 0
     # the new .cpp never sits beside an old .cc
-    assert sorted(p.name for p in out.iterdir()) == [MARKER, "model_data.cpp", "model_data.h",
-                                                     "report.json", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
+        "model_data.cpp",
+        "model_data.h",
+        "report.json",
+        "report.md",
+    ]
 
 
-def test_sigterm_during_convert_leaves_nothing_half_written(trained_dir, tmp_path, capsys, monkeypatch):
+def test_sigterm_during_convert_leaves_nothing_half_written(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
     from edgesign.convert import conversion
 
     real = conversion.write_report
 
     def terminated_while_writing(folder, report):
         real(folder, report)
-        os.kill(os.getpid(), signal.SIGTERM)       # as `kill` or `systemctl stop` would
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or `systemctl stop` would
 
     monkeypatch.setattr(conversion, "write_report", terminated_while_writing)
     out = tmp_path / "convert"
-    code, err = run(capsys, "convert", "--train-dir", trained_dir, "--out", out, "--calibration-size", "50")
+    code, err = run(
+        capsys, "convert", "--train-dir", trained_dir, "--out", out, "--calibration-size", "50"
+    )
     assert code == 143 and "terminated" in err
-    assert list(tmp_path.iterdir()) == []          # neither OUT nor a .OUT.*.partial
+    assert list(tmp_path.iterdir()) == []  # neither OUT nor a .OUT.*.partial
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 # ------------------------------------------------------------ 2. bad files: one line, exit 2
 
+
 def test_metadata_that_is_a_list_is_named(copied_bundle, copied_training, tmp_path, capsys):
     (copied_bundle / "metadata.json").write_text("[]")
     (copied_training / "metadata.json").write_text("[]")
-    for argv in (["selftest", "--bundle", copied_bundle],
-                 ["micro", "--bundle", copied_bundle, "--out", tmp_path / "m"],
-                 ["convert", "--train-dir", copied_training, "--out", tmp_path / "c"],
-                 ["finetune", "--from", copied_training, "--train", tmp_path, "--out", tmp_path / "f"]):
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["micro", "--bundle", copied_bundle, "--out", tmp_path / "m"],
+        ["convert", "--train-dir", copied_training, "--out", tmp_path / "c"],
+        ["finetune", "--from", copied_training, "--train", tmp_path, "--out", tmp_path / "f"],
+    ):
         code, err = run(capsys, *argv)
         assert code == 2, argv
         one_line(err, "metadata.json", "found a JSON list")
@@ -262,7 +335,9 @@ def test_non_utf8_labels_and_metadata_are_named(copied_bundle, bundle_dir, capsy
     assert code == 2
     one_line(err, "labels.txt: not UTF-8")
     shutil.copy(bundle_dir / "labels.txt", copied_bundle / "labels.txt")
-    (copied_bundle / "metadata.json").write_bytes(b"\xff" + (bundle_dir / "metadata.json").read_bytes())
+    (copied_bundle / "metadata.json").write_bytes(
+        b"\xff" + (bundle_dir / "metadata.json").read_bytes()
+    )
     code, err = run(capsys, "selftest", "--bundle", copied_bundle)
     assert code == 2
     one_line(err, "metadata.json: not UTF-8")
@@ -299,26 +374,41 @@ def test_micro_with_selftest_labels_the_bundle_lacks(copied_bundle, tmp_path, ca
 
 def test_bad_camera_numbers_and_thread_counts_are_refused_at_once(bundle_dir, capsys):
     for source in ("picamera2:x", "webcam:abc", "webcam:-1"):
-        code, err = run(capsys, "run", "--bundle", bundle_dir, "--source", source, "--max-frames", "1")
-        assert code == 2, source                  # not a traceback, not retried forever
+        code, err = run(
+            capsys, "run", "--bundle", bundle_dir, "--source", source, "--max-frames", "1"
+        )
+        assert code == 2, source  # not a traceback, not retried forever
         one_line(err, "camera number")
     for threads in ("100000", "0", "-3"):
-        code, err = run(capsys, "run", "--bundle", bundle_dir, "--source", "webcam", "--threads", threads)
-        assert code == 2, threads                 # LiteRT would crash with SIGSEGV
+        code, err = run(
+            capsys, "run", "--bundle", bundle_dir, "--source", "webcam", "--threads", threads
+        )
+        assert code == 2, threads  # LiteRT would crash with SIGSEGV
         one_line(err, "--threads must be from 1 to 64")
 
 
 # ------------------------------------------------------------ 4. bundles the device accepts
 
+
 def test_convert_refuses_a_negative_selftest_count(trained_dir, tmp_path, capsys):
-    code, err = run(capsys, "convert", "--train-dir", trained_dir, "--out", tmp_path / "c",
-                    "--selftest-images", "-5")
+    code, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        trained_dir,
+        "--out",
+        tmp_path / "c",
+        "--selftest-images",
+        "-5",
+    )
     assert code == 2
     one_line(err, "--selftest-images must be at least 1")
     assert not (tmp_path / "c").exists()
 
 
-def test_convert_selftests_the_bundle_before_publishing_it(trained_dir, tmp_path, capsys, monkeypatch):
+def test_convert_selftests_the_bundle_before_publishing_it(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
     from edgesign.convert import conversion
 
     real = conversion.write_bundle
@@ -332,8 +422,16 @@ def test_convert_selftests_the_bundle_before_publishing_it(trained_dir, tmp_path
         return meta
 
     monkeypatch.setattr(conversion, "write_bundle", write_a_bundle_the_device_rejects)
-    code, err = run(capsys, "convert", "--train-dir", trained_dir, "--out", tmp_path / "c",
-                    "--calibration-size", "50")
+    code, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        trained_dir,
+        "--out",
+        tmp_path / "c",
+        "--calibration-size",
+        "50",
+    )
     assert code == 2
     one_line(err, "fails its own self-test", "nothing published")
     assert list(tmp_path.iterdir()) == []
@@ -344,42 +442,82 @@ BAD_NAMES = ["A\n", "A\x1b[2J", "a/b", "..", "x" * 65, "_frames", " A"]
 
 def test_collect_refuses_names_no_folder_or_labels_file_can_hold(photo_folder, tmp_path, capsys):
     for label in BAD_NAMES:
-        code, err = run(capsys, "collect", "--label", label, "--source", photo_folder / "A", "--count", "1",
-                        "--countdown", "0", "--out", tmp_path / "collected")
+        code, err = run(
+            capsys,
+            "collect",
+            "--label",
+            label,
+            "--source",
+            photo_folder / "A",
+            "--count",
+            "1",
+            "--countdown",
+            "0",
+            "--out",
+            tmp_path / "collected",
+        )
         assert code == 2, label
         one_line(err, "--label", "not a usable class name")
     assert not (tmp_path / "collected").exists()
 
 
-def test_train_refuses_bad_class_names_from_options_and_folders(sign_small, photo_folder, tmp_path, capsys):
-    code, err = run(capsys, "train", "--train", sign_small[0], "--classes", "A,B\x1b]0;x\x07",
-                    "--out", tmp_path / "t")
+def test_train_refuses_bad_class_names_from_options_and_folders(
+    sign_small, photo_folder, tmp_path, capsys
+):
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        sign_small[0],
+        "--classes",
+        "A,B\x1b]0;x\x07",
+        "--out",
+        tmp_path / "t",
+    )
     assert code == 2
     one_line(err, "--classes", "control characters")
     shutil.move(photo_folder / "B", photo_folder / "B\x1b[2J")
-    code, err = run(capsys, "train", "--train", photo_folder, "--epochs", "1", "--preset", "article",
-                    "--out", tmp_path / "t")
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--out",
+        tmp_path / "t",
+    )
     assert code == 2
-    one_line(err, "not a usable class name", "\\x1b")      # escaped in the message too
+    one_line(err, "not a usable class name", "\\x1b")  # escaped in the message too
     assert not (tmp_path / "t").exists()
 
 
-@pytest.mark.parametrize("classes, problem", [(["A\n", "B"], "control characters"),
-                                              (["A", "A"], "appears twice"),
-                                              (["x" * 2_000_000, "B"], "more than 64")])
-def test_convert_and_the_device_refuse_bad_class_names(copied_training, copied_bundle, tmp_path, capsys,
-                                                       classes, problem):
+@pytest.mark.parametrize(
+    "classes, problem",
+    [
+        (["A\n", "B"], "control characters"),
+        (["A", "A"], "appears twice"),
+        (["x" * 2_000_000, "B"], "more than 64"),
+    ],
+)
+def test_convert_and_the_device_refuse_bad_class_names(
+    copied_training, copied_bundle, tmp_path, capsys, classes, problem
+):
     meta = json.loads((copied_training / "metadata.json").read_text())
-    meta["classes"] = classes + meta["classes"][len(classes):]
+    meta["classes"] = classes + meta["classes"][len(classes) :]
     (copied_training / "metadata.json").write_text(json.dumps(meta))
     code, err = run(capsys, "convert", "--train-dir", copied_training, "--out", tmp_path / "c")
     assert code == 2
     one_line(err, "metadata.json", problem)
-    assert len(err) < 500                                    # a 2 MB name is not printed whole
+    assert len(err) < 500  # a 2 MB name is not printed whole
     bundle_meta = json.loads((copied_bundle / "metadata.json").read_text())
-    bundle_meta["classes"] = classes + bundle_meta["classes"][len(classes):]
+    bundle_meta["classes"] = classes + bundle_meta["classes"][len(classes) :]
     (copied_bundle / "metadata.json").write_text(json.dumps(bundle_meta))
-    code, err = run(capsys, "run", "--bundle", copied_bundle, "--source", copied_bundle / "selftest")
+    code, err = run(
+        capsys, "run", "--bundle", copied_bundle, "--source", copied_bundle / "selftest"
+    )
     assert code == 2
     one_line(err, "metadata.json", problem)
 
@@ -405,6 +543,7 @@ def test_printable_escapes_and_cuts_short():
 
 # ------------------------------------------------------------ 5. nonsense options
 
+
 def test_selftest_refuses_a_negative_tolerance(bundle_dir, capsys):
     code, err = run(capsys, "selftest", "--bundle", bundle_dir, "--tolerance", "-1")
     assert code == 2
@@ -415,23 +554,42 @@ def test_run_refuses_zero_or_negative_max_frames(bundle_dir, tmp_path, data_dir,
     images, _ = sign_mnist_rows(data_dir, 1)
     Image.fromarray(images[0]).save(tmp_path / "a.png")
     for value in ("0", "-1"):
-        code, err = run(capsys, "run", "--bundle", bundle_dir, "--source", tmp_path, "--max-frames", value)
+        code, err = run(
+            capsys, "run", "--bundle", bundle_dir, "--source", tmp_path, "--max-frames", value
+        )
         assert code == 2, value
         one_line(err, "--max-frames must be at least 1")
-    assert capsys.readouterr().out == ""                      # no frame was processed
+    assert capsys.readouterr().out == ""  # no frame was processed
 
 
-def test_a_stray_folder_is_not_a_new_class_when_classes_are_named(sign_small, photo_folder, tmp_path,
-                                                                  data_dir, capsys):
+def test_a_stray_folder_is_not_a_new_class_when_classes_are_named(
+    sign_small, photo_folder, tmp_path, data_dir, capsys
+):
     shutil.copytree(photo_folder / "A", photo_folder / "Foo")
-    code, err = run(capsys, "train", "--train", sign_small[0], "--train", photo_folder, "--classes", "sign",
-                    "--epochs", "1", "--preset", "article", "--out", tmp_path / "t")
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        sign_small[0],
+        "--train",
+        photo_folder,
+        "--classes",
+        "sign",
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--out",
+        tmp_path / "t",
+    )
     assert code == 2
     one_line(err, "['Foo']", "not among the classes")
     assert not (tmp_path / "t").exists()
 
 
-def test_a_bad_preprocessing_spec_names_metadata_json(copied_bundle, copied_training, tmp_path, capsys):
+def test_a_bad_preprocessing_spec_names_metadata_json(
+    copied_bundle, copied_training, tmp_path, capsys
+):
     meta = json.loads((copied_bundle / "metadata.json").read_text())
     meta["preprocess"]["size"] = 3
     meta["preprocess"]["crop"] = "wide"

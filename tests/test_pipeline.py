@@ -34,8 +34,8 @@ def test_stratified_split_takes_the_same_share_of_every_class():
 
 
 def test_training_writes_model_history_plot_and_metadata(trained_dir, data_dir):
-    assert sorted(p.name for p in trained_dir.iterdir()) == [".edgesign-output.json", "history.csv",
-                                                             "history.png", "metadata.json", "model.keras"]
+    assert sorted(p.name for p in trained_dir.iterdir()) == [
+        ".edgesign-output.json", "history.csv", "history.png", "metadata.json", "model.keras"]
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["parameters"] == 55801 and meta["preset"] == "article"
     assert meta["classes"] == datasets.SIGN_MNIST_CLASSES

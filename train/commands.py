@@ -139,7 +139,8 @@ def register(subparsers) -> None:
                     "bar chart) and a grid of sample images per class as PNG files.")
     add_data_arguments(p)
     add_preprocess_arguments(p)
-    p.add_argument("--out", default="artifacts/data", help="output folder (default artifacts/data); "
+    p.add_argument("--out", default="artifacts/data",
+                   help="output folder (default artifacts/data); "
                    "replaced whole, but only if empty or an earlier `edgesign data` output")
     p.set_defaults(func=_run_data)
 
@@ -159,7 +160,8 @@ def register(subparsers) -> None:
     add_fit_arguments(group, epochs=None, learning_rate=2e-3,
                       epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
                                   "%(realworld)d)" % DEFAULT_EPOCHS)
-    p.add_argument("--out", default="artifacts/train", help="output folder (default artifacts/train); "
+    p.add_argument("--out", default="artifacts/train",
+                   help="output folder (default artifacts/train); "
                    "replaced whole, but only if empty or an earlier `edgesign train` output")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_train)
@@ -178,7 +180,8 @@ def register(subparsers) -> None:
     group.add_argument("--freeze", type=int, default=0, metavar="N",
                        help="keep the first N weight layers (convolutions first) fixed (default 0)")
     add_fit_arguments(group, epochs=8, learning_rate=5e-4, epochs_help="epochs (default 8)")
-    p.add_argument("--out", default="artifacts/finetune", help="output folder (default artifacts/finetune); "
+    p.add_argument("--out", default="artifacts/finetune",
+                   help="output folder (default artifacts/finetune); "
                    "replaced whole, but only if empty or an earlier `edgesign finetune` output")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_finetune)

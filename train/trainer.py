@@ -172,8 +172,8 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
     """Train (or, given `initial_model`, fine-tune) and save everything to `out_dir` atomically.
 
     `out_dir` is checked before training starts (`check_output_dir`: an empty folder or an earlier
-    output of `command`, never one holding `inputs` or the data sources). Returns the training metadata
-    (also written to metadata.json).
+    output of `command`, never one holding `inputs` or the data sources). Returns the training
+    metadata (also written to metadata.json).
     """
     import keras
 
@@ -259,4 +259,5 @@ def load_keras_model(path: Path):
         return keras.models.load_model(path)
     except Exception as exc:  # keras raises many types for damaged files (zip, h5, JSON, config)
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {first})") from None
+        raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {first})") \
+            from None

@@ -104,8 +104,9 @@ def _parity_data(bundle, test_path):
     index = {name: i for i, name in enumerate(bundle.classes)}
     unknown = sorted({str(l) for l in labels if isinstance(l, str) and l not in index})
     if unknown:
-        raise DataError(f"{bundle.path}/selftest/expected.json: labels {unknown[:5]} are not among the "
-                        f"bundle's classes; re-run `edgesign convert` or pass --test PATH")
+        raise DataError(f"{bundle.path}/selftest/expected.json: labels {unknown[:5]} are not "
+                        f"among the bundle's classes; re-run `edgesign convert` or pass "
+                        f"--test PATH")
     try:
         labels = np.array([index[l] if isinstance(l, str) else int(l) for l in labels])
     except (TypeError, ValueError):
@@ -129,7 +130,8 @@ def regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduin
 
 def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int] = None,
                  margin: float = DEFAULT_MARGIN, arduino: bool = False, trace_limit: int = 32) -> dict:
-    """Check, measure and write model_data.h/.cc and report.{json,md} to `out_dir`; returns the report.
+    """Check, measure and write model_data.h/.cc and report.{json,md} to `out_dir`; returns the
+    report.
 
     `out_dir` appears whole (all four files from this run) and only replaces an empty folder or
     an earlier `edgesign micro` output."""
