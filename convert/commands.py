@@ -14,8 +14,11 @@ def register(subparsers) -> None:
                     "stratified sample of training images) plus a float32 TFLite model; evaluates Keras "
                     "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
                     "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",
-        epilog="Exit codes: 0 ok, 2 bad input, 3 int8 accuracy dropped more than --max-drop (report "
-               "written, bundle not).")
+        epilog="--out is replaced whole, but only if it is empty or an earlier `edgesign convert` "
+               "output (never a folder holding the trained model or data). The bundle is loaded "
+               "and self-tested before it is published. Exit codes: 0 ok, 2 bad input, 3 int8 "
+               "accuracy dropped more than --max-drop: the report goes to OUT.failed/, no bundle "
+               "is written and OUT keeps the previous good conversion.")
     p.add_argument("--train-dir", default="artifacts/train", help="output of `edgesign train` "
                    "(default: %(default)s)")
     p.add_argument("--out", default="artifacts/convert", help="output folder (default: %(default)s)")
@@ -55,6 +58,8 @@ def _run_convert(args) -> int:
 
     if args.calibration_size < 1:
         raise DataError("--calibration-size must be at least 1")
+    if args.selftest_images < 1:
+        raise DataError(f"--selftest-images must be at least 1, not {args.selftest_images}")
     convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
             max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views,
             more_views_below=args.more_views_below, with_float=args.with_float)

@@ -1,27 +1,31 @@
 """`edgesign convert`: a trained model -> int8 and float32 TFLite, the side-by-side report, the bundle.
 
-The output folder appears whole or not at all. When int8 accuracy drops more than
-`max_drop` points below float, the report is still written (so users can see why), the
-bundle is not, and GateError is raised.
+The output folder appears whole or not at all, and only replaces an empty folder or an earlier
+`edgesign convert` output (`device/files.py`). Before it is published, the bundle is loaded and
+self-tested with the device's own code. When int8 accuracy drops more than `max_drop` points
+below float, the report is written to `<out>.failed/` instead (so users can see why), no bundle
+is written, the previous `<out>` stays as it was, and GateError is raised.
 """
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from edgesign.device.errors import DataError, ModelError
-from edgesign.device.files import atomic_dir
+from edgesign.device.errors import DataError, EdgesignError, ModelError
+from edgesign.device.files import check_output_dir, marker_command, publish_dir, staging_dir
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.views import view_set
 from edgesign.train import data_plan
 from edgesign.train.datasets import Dataset
-from edgesign.train.trainer import MODEL_FILE, read_training, to_float
+from edgesign.train.trainer import (MODEL_FILE, load_keras_model, read_training, to_float,
+                                    training_spec)
 
 from . import evaluate
 from .errors import GateError
@@ -31,6 +35,13 @@ from .report import terminal_table, write_report
 
 log = logging.getLogger(__name__)
 INT8_FILE, FLOAT_FILE = "model_int8.tflite", "model_float32.tflite"
+COMMAND = "convert"
+
+
+def failed_dir(out_dir) -> Path:
+    """Where a conversion that failed the int8 gate puts its report: `<out>.failed`, beside it."""
+    out_dir = Path(out_dir)
+    return out_dir.with_name(out_dir.name + ".failed")
 
 
 def _check_hashes(recorded: Sequence[dict], loaded: Sequence[dict]) -> None:
@@ -84,12 +95,12 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     `views` and `more_views_below` replace what training chose (`view_set`, `average_views`): the
     evaluation and the bundle use them. `with_float` also puts the float32 model in the bundle,
     for `edgesign compare` on the device."""
-    import keras
-
     from edgesign.train.plots import confusion_plot
 
+    if selftest_count < 1:
+        raise DataError(f"--selftest-images must be at least 1, not {selftest_count}")
     meta = read_training(train_dir)
-    spec = PreprocessSpec.from_dict(meta["preprocess"])
+    spec = training_spec(meta, train_dir)
     if views is not None:
         spec = replace(spec, views=view_set(views))
     if more_views_below is not None:
@@ -97,23 +108,26 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     several_views = len(spec.view_boxes) > 1
     classes = meta["classes"]
     plan = data_plan.DataPlan.from_dict(meta["data"]["plan"])
-    plan.classes = classes
+    plan.classes, plan.fixed = classes, True
     if test:
         plan.test = [Path(t) for t in test]
     if not plan.test:
         raise DataError("no test set to evaluate on: training had none, so pass --test PATH")
+    inputs = [train_dir, *plan.test, *evals, *(s.path for s in plan.train)]
+    for target in (out_dir, failed_dir(out_dir)):
+        check_output_dir(target, COMMAND, inputs)
     say("loading data ...")
     # the model already knows its classes
     train, _, test_set = data_plan.load(plan, spec, check_test=False, views=several_views)
     _check_hashes(meta["data"].get("train", []) + meta["data"].get("test", []),
                   train.sources + test_set.sources)
-    model = keras.models.load_model(Path(train_dir) / MODEL_FILE)
+    model = load_keras_model(Path(train_dir) / MODEL_FILE)
     calib = calibration_sample(train.labels, calibration_size, seed)
     say(f"converting: int8 calibrated on {len(calib)} training images ...")
     int8_bytes = to_int8_tflite(model, to_float(train.images[calib], spec))
     float_bytes = to_float_tflite(model)
     gate_failed = None
-    with atomic_dir(out_dir) as tmp:
+    with staging_dir(out_dir, COMMAND) as tmp:
         (tmp / INT8_FILE).write_bytes(int8_bytes)
         (tmp / FLOAT_FILE).write_bytes(float_bytes)
         say(f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ...")
@@ -141,19 +155,41 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
             write_bundle(tmp / "bundle", tmp / INT8_FILE, classes, spec, test_set.images[chosen],
                          test_set.labels[chosen], _bundle_summary(meta, report, train, test_set),
                          float_model_path=tmp / FLOAT_FILE if with_float else None)
+            check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
         else:
             gate_failed = report["gate"]
         write_report(tmp, report)
+        publish_dir(tmp, failed_dir(out_dir) if gate_failed else out_dir, COMMAND, inputs)
+    if not gate_failed and marker_command(failed_dir(out_dir)) == COMMAND:
+        shutil.rmtree(failed_dir(out_dir), ignore_errors=True)  # a stale failure no longer applies
     say(terminal_table(report))
     if gate_failed:
         raise GateError(f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
-                        f"--max-drop {gate_failed['max_drop']}; report written to {out_dir}/report.md, "
-                        f"no bundle written")
+                        f"--max-drop {gate_failed['max_drop']}; report written to "
+                        f"{failed_dir(out_dir)}/report.md, no bundle written, "
+                        f"{out_dir} left as it was")
     if with_float:
         say(f"bundle/ also holds {FLOAT_FILE} for `edgesign compare`: +{len(float_bytes):,} bytes "
             f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})")
     say(f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}")
     return report
+
+
+def check_written_bundle(folder: Path, final: Path) -> None:
+    """Load and self-test the bundle just written, with the device's code, before it is published:
+    what the device would reject must never be shipped."""
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.selftest import run_selftest
+
+    try:
+        result = run_selftest(load_bundle(folder))
+    except EdgesignError as exc:
+        problem = str(exc).replace(str(folder), str(final))
+        raise ModelError(f"{final}: the bundle just written does not load on the device "
+                         f"({problem}); nothing published") from None
+    if not result.passed:
+        raise ModelError(f"{final}: the bundle just written fails its own self-test "
+                         f"({result.describe()}); nothing published")
 
 
 def _eval_sets(evals: Sequence[str]):

@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Optional
 from pathlib import Path
@@ -24,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BundleError, EdgesignError
-from .files import sha256_file
+from .files import read_json, read_text, sha256_file
 from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
+from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
+from .names import check_class_names
 from .preprocess import PreprocessSpec, Quantizer
 
 FORMAT = "edgesign-bundle"
@@ -103,10 +104,7 @@ class Bundle:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    return read_json(path, BundleError)
 
 
 def load_bundle(path, check_model: bool = True) -> Bundle:
@@ -122,15 +120,25 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         raise BundleError(f"{path / METADATA_FILE}: not an {FORMAT} version {VERSION} metadata file")
     try:
         spec = PreprocessSpec.from_dict(meta["preprocess"])
+    except BundleError as exc:
+        raise BundleError(f"{path / METADATA_FILE}: {exc}") from None
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError(f"{path / METADATA_FILE}: no usable preprocessing spec ({exc!r})") \
+            from None
+    try:
         inp = TensorInfo(tuple(meta["input"]["shape"]), meta["input"]["dtype"],
                          float(meta["input"]["scale"]), int(meta["input"]["zero_point"]))
         out = TensorInfo(tuple(meta["output"]["shape"]), meta["output"]["dtype"],
                          float(meta["output"]["scale"]), int(meta["output"]["zero_point"]))
-        classes = list(meta["classes"])
+        classes = meta["classes"]
         sha = meta["model"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{path / METADATA_FILE}: incomplete metadata ({exc!r})") from None
-    labels = (path / LABELS_FILE).read_text().splitlines()
+    try:
+        classes = check_class_names(classes, f"{path / METADATA_FILE}: classes")
+    except EdgesignError as exc:
+        raise BundleError(str(exc)) from None
+    labels = read_text(path / LABELS_FILE, BundleError).splitlines()
     if labels != classes:
         raise BundleError(f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})")
     if sha256_file(path / MODEL_FILE) != sha:
@@ -169,17 +177,18 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
 
 def load_selftest(bundle: Bundle):
     """(images uint8 N x H x W, expected int8 outputs N x C, labels) stored by `convert`."""
-    from PIL import Image
-
     folder = bundle.path / SELFTEST_DIR
     expected_path = folder / EXPECTED_FILE
     if not expected_path.is_file():
         raise BundleError(f"{bundle.path}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})")
     expected = _read_json(expected_path)
     try:
-        images = np.stack([np.asarray(Image.open(folder / name)) for name in expected["files"]])
-        outputs = np.asarray(expected["outputs"], dtype=np.int8)
+        images = np.stack([read_image(folder / name, BundleError)[0] for name in expected["files"]])
+        outputs = np.asarray(expected["outputs"], dtype=np.int64)
+        if outputs.size and (outputs.min() < -128 or outputs.max() > 127):
+            raise ValueError(f"{EXPECTED_FILE} holds outputs outside the int8 range -128..127")
+        outputs = outputs.astype(np.int8)
         labels = list(expected["labels"])
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
         raise BundleError(f"{folder}: unreadable self-test data ({exc})") from None
     return images, outputs, labels

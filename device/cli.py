@@ -2,7 +2,8 @@
 
 Each part of the project registers its subcommands in a `commands.py` that imports
 nothing heavy at module level, so `edgesign run` on a Pi never loads TensorFlow.
-Errors of our own are printed as one line; `--debug` shows the traceback.
+Errors of our own are printed as one line; `--debug` shows the traceback. SIGTERM is handled
+like Ctrl-C (exit 143), so temporary files are removed on the way out.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from .errors import EdgesignError
 
@@ -71,8 +74,12 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    restore = _terminate_like_ctrl_c()
     try:
         return int(args.func(args) or 0)
+    except Terminated:
+        print(f"edgesign {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except EdgesignError as exc:
         if args.debug:
             raise
@@ -81,6 +88,24 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"edgesign {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stop, `kill`): unwinds like Ctrl-C, so no `.*.partial` is left behind."""
+
+
+def _terminate_like_ctrl_c():
+    """Make SIGTERM raise Terminated in the main thread; returns what puts the old handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

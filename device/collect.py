@@ -19,13 +19,13 @@ import numpy as np
 from PIL import Image
 
 from .errors import EdgesignError
-from .files import atomic_path
+from .files import atomic_path, check_writable, disk_errors
+from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
 from .frames import Frame, FrameSource, color_image
 
 FRAMES_DIR = "_frames"
 _NUMBERED = re.compile(r"^(\d+)\.png$")
-_LABEL_OK = re.compile(r"^[^/\\\x00]+$")
 
 
 @dataclass
@@ -51,6 +51,15 @@ def next_number(*folders: Path) -> int:
     used = [int(m.group(1)) for folder in folders if folder.is_dir()
             for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
     return max(used) + 1 if used else 0
+
+
+def check_collect_out(out) -> Path:
+    """The data set folder `out`, refused at once when it is a file or cannot be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgesignError(f"{out}: exists and is not a folder; choose another --out")
+    check_writable(out)
+    return out
 
 
 def _save_png(image: Image.Image, path: Path) -> None:
@@ -84,16 +93,15 @@ def collect(source: FrameSource, out: Path, label: str, count: int, spec: Prepro
             countdown: int = 3, interval: float = 0.0, save_frames: bool = True,
             stream: TextIO = sys.stderr, sleep: Callable[[float], None] = time.sleep) -> CollectResult:
     """Save `count` frames of sign `label` from `source` under `out` (see the module docstring)."""
-    if not label or not _LABEL_OK.match(label) or label.startswith((".", "_")):
-        raise EdgesignError(f"--label {label!r}: a class name must be non-empty, without slashes, "
-                            "and not start with '.' or '_'")
+    check_class_name(label, "--label")
     if count < 1:
         raise EdgesignError(f"--count must be at least 1, not {count}")
-    out = Path(out)
+    out = check_collect_out(out)
     model_dir, frames_dir = out / label, out / FRAMES_DIR / label
-    model_dir.mkdir(parents=True, exist_ok=True)
-    if save_frames:
-        frames_dir.mkdir(parents=True, exist_ok=True)
+    with disk_errors(out):
+        model_dir.mkdir(parents=True, exist_ok=True)
+        if save_frames:
+            frames_dir.mkdir(parents=True, exist_ok=True)
     number = next_number(model_dir, frames_dir)
     for remaining in range(countdown, 0, -1):
         stream.write(f"show the sign for {label!r}: starting in {remaining}...\n")

@@ -68,9 +68,10 @@ def register(subparsers) -> None:
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="classes to report per frame (default 3)")
     p.add_argument("--frames", choices=["auto", "latest", "all"], default="auto",
                    help="latest: drop stale frames; all: process every frame (default: latest for cameras)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (at least 1)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="interpreter threads, 1 to 64 (default 1)")
     p.add_argument("--rate", type=float, metavar="FPS",
                    help="read a folder or video at most this many frames a second, as a camera would")
     g = p.add_argument_group("live web view")
@@ -148,12 +149,19 @@ def _run_run(args) -> int:
 
     from .bundle import load_bundle
     from .errors import EdgesignError
+    from .interpreter import check_threads
     from .recognize import TextRecognizer
     from .runtime import ConsoleOutput, JsonOutput, Pipeline, Speaker, run_loop
     from .sources import PacedSource, open_source
 
     if args.top_k < 1:
         raise EdgesignError("--top-k must be at least 1")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise EdgesignError(f"--max-frames must be at least 1, not {args.max_frames} "
+                            "(leave it out to run until the source ends)")
+    if args.duration is not None and not args.duration > 0:
+        raise EdgesignError(f"--duration must be positive, not {args.duration:g}")
+    check_threads(args.threads)
     bundle = load_bundle(args.bundle)
     bundle.spec = _spec_with_options(bundle.spec, args)
     try:
@@ -210,8 +218,11 @@ def _start_web(args, bundle, recognizer, pipeline, source):
 def _run_selftest(args) -> int:
     import json
 
+    from .errors import EdgesignError
     from .selftest import run_selftest
 
+    if args.tolerance < 0:
+        raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {args.tolerance}")
     result = run_selftest(args.bundle, tolerance=args.tolerance)
     if args.json:
         print(json.dumps({"passed": result.passed, "backend": result.backend, "images": result.images,
@@ -237,9 +248,14 @@ def _run_compare(args) -> int:
 
 def _run_collect(args) -> int:
     from .bundle import load_bundle
+    from .collect import check_collect_out
     from .collect import collect
+    from .names import check_class_name
     from .preprocess import PreprocessSpec
     from .sources import open_source
+
+    check_class_name(args.label, "--label")
+    check_collect_out(args.out)
 
     spec = load_bundle(args.bundle, check_model=False).spec if args.bundle else PreprocessSpec()
     spec = _spec_with_options(spec, args)
@@ -247,6 +263,6 @@ def _run_collect(args) -> int:
     interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
     result = collect(source, args.out, args.label, args.count, spec, countdown=args.countdown,
                      interval=interval, save_frames=not args.no_frames)
-    print(f"saved {result.saved} images of {args.label!r} to {result.model_dir}"
+    print(f"saved {result.saved} images of '{args.label}' to {result.model_dir}"
           + ("" if args.no_frames else f" (full frames in {result.frames_dir})"))
     return 0 if result.saved else 1

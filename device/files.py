@@ -1,53 +1,167 @@
-"""Writing files and folders so that a crash or Ctrl-C never leaves half of one behind."""
+"""Writing files and folders so that a crash or Ctrl-C never leaves half of one behind,
+and an output folder never replaces anything the user made.
+
+Output folders (`--out` of train, convert, data, micro) carry a marker file, `MARKER`, naming
+the command that wrote them. `atomic_dir` replaces an existing folder only when it is empty or
+carries the marker of the same command, never `.` (or a folder above it), never a file, never a
+folder holding the command's own inputs, and checks that the parent is writable first.
+"""
 from __future__ import annotations
 
 import contextlib
+import datetime
+import errno
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from .errors import EdgesignError
+
+#: the file in every output folder that says which edgesign command wrote it
+MARKER = ".edgesign-output.json"
+#: errors of the disk rather than of the program: reported as one line, not a traceback
+_DISK_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG}
+
+
+class OutputError(EdgesignError):
+    """An output path that cannot or must not be written."""
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    with disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
-        # mkstemp makes 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with disk_errors(path):
+            yield tmp
+            # mkstemp makes 0600 files; give the result the permissions a plain open() would.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `path`; on success it replaces `path` whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+def disk_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a read-only, full or forbidden disk under `path` into one OutputError line."""
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        where = exc.filename or path
+        raise OutputError(f"{where}: cannot write there ({exc.strerror})") from None
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Create `folder` if needed and prove a file can be written in it (a probe, removed at once),
+    so a read-only mount or a full disk fails before hours of training, not after."""
+    folder = Path(folder)
+    with disk_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".edgesign-probe-", dir=folder)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+
+
+def marker_command(path: Path):
+    """The command named by the output marker in folder `path`, or None when there is none."""
+    try:
+        data = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("command") if isinstance(data, dict) else None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = ()) -> Path:
+    """Refuse an output folder that `atomic_dir` must not replace; check its parent is writable.
+
+    Call it before long work starts; `atomic_dir` calls it again before publishing."""
+    path = Path(path)
+    how = "choose another --out, or move or remove it yourself"
+    real = path.resolve()
+    if _inside(Path.cwd().resolve(), real):
+        raise OutputError(f"{path}: is the current folder or one above it; {how}")
+    for given in inputs:
+        if given is not None and _inside(Path(given).resolve(), real):
+            raise OutputError(f"{path}: holds this command's input {given}; {how}")
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise OutputError(f"{path}: exists and is not a folder; {how}")
+    if path.is_dir():
+        found = marker_command(path)
+        if found is None and any(path.iterdir()):
+            raise OutputError(f"{path}: a folder that edgesign did not write (no {MARKER}); "
+                              f"it is never replaced: {how}")
+        if found is not None and found != command:
+            raise OutputError(f"{path}: holds the output of `edgesign {found}`, not of "
+                              f"`edgesign {command}`; {how}")
+    check_writable(path.parent)
+    return path
+
+
+@contextlib.contextmanager
+def staging_dir(path: str | os.PathLike, command: str) -> Iterator[Path]:
+    """An empty temporary folder beside `path`, marked as `command`'s output; removed unless it
+    was published (`publish_dir`)."""
+    path = Path(path)
+    with disk_errors(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        with disk_errors(path):
+            stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            (tmp / MARKER).write_text(json.dumps({"command": command, "written": stamp}) + "\n")
+            yield tmp
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_dir(tmp: Path, path: str | os.PathLike, command: str, inputs: Iterable = ()) -> None:
+    """Put the staged folder `tmp` in place of `path`, after checking again that `path` may go."""
+    path = Path(path)
+    check_output_dir(path, command, inputs)
+    with disk_errors(path):
+        os.chmod(tmp, 0o777 & ~_umask())
+        old = None
+        if path.is_dir():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, command: str, inputs: Iterable = ()) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; on success it replaces `path` whole.
+
+    `path` is checked first (`check_output_dir`): only an empty folder or an earlier output of
+    the same `command` is ever replaced, never one holding `inputs`."""
+    inputs = list(inputs)
+    check_output_dir(path, command, inputs)
+    with staging_dir(path, command) as tmp:
+        yield tmp
+        publish_dir(tmp, path, command, inputs)
 
 
 def _umask() -> int:
@@ -56,10 +170,37 @@ def _umask() -> int:
     return mask
 
 
+def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON object"):
+    """A JSON object (dict) from `path`; else `error` (an EdgesignError type) naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected {what}, found a JSON {type(data).__name__}")
+    return data
+
+
+def read_text(path: str | os.PathLike, error=EdgesignError) -> str:
+    """The UTF-8 text of `path`; `error` names the file when it is not UTF-8 or unreadable."""
+    path = Path(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` to `path` atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, data) -> None:

@@ -72,6 +72,19 @@ class TensorInfo:
         return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
 
 
+#: most interpreter threads allowed: LiteRT crashes (SIGSEGV) when asked for far too many, and a
+#: Pi has 4 cores
+MAX_THREADS = 64
+
+
+def check_threads(num_threads) -> int:
+    """`num_threads` when it is from 1 to MAX_THREADS; otherwise ModelError."""
+    whole = isinstance(num_threads, int) and not isinstance(num_threads, bool)
+    if not whole or not 1 <= num_threads <= MAX_THREADS:
+        raise ModelError(f"--threads must be from 1 to {MAX_THREADS}, not {num_threads!r}")
+    return num_threads
+
+
 class TFLiteModel:
     """One interpreter for one model, built once and reused for every frame."""
 
@@ -79,6 +92,7 @@ class TFLiteModel:
                  reference: bool = False):
         """`reference` runs TFLite's reference kernels: slow, but plain integer C++ that gives the
         same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per CPU)."""
+        check_threads(num_threads)
         cls, self.backend = interpreter_class(backend)
         self.path = Path(model_path)
         self._options = {"num_threads": num_threads}

@@ -23,6 +23,7 @@ from PIL import Image
 
 from .errors import BundleError, FrameError
 from .frames import CHANNELS, LAYOUTS, color_image
+from .images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
 from .views import VIEW_SETS
 
 ROI_MODES = ("center", "full", "box", "hand")
@@ -113,11 +114,18 @@ class PreprocessSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessSpec":
+        if not isinstance(data, dict):
+            raise BundleError(f"invalid preprocessing spec: expected an object, "
+                              f"not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise BundleError(f"invalid preprocessing spec: unknown keys {sorted(unknown)}")
-        return cls(**data)
+            raise BundleError(f"invalid preprocessing spec: unknown keys "
+                              f"{sorted(map(str, unknown))}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"invalid preprocessing spec: {exc}") from None
 
 
 def _is_fraction_box(box) -> bool:
@@ -275,13 +283,6 @@ def stretch(image: np.ndarray, tail: float = 0.02) -> np.ndarray:
     levels = (_LEVELS - low) * 510 + span
     table = np.clip(levels // (2 * span), 0, 255).astype(np.uint8)
     return table[image]
-
-
-def layout_of_image(image: Image.Image) -> tuple[np.ndarray, str]:
-    """An opened PIL image as (array, layout), for image files and folders."""
-    if image.mode in ("L", "LA", "1", "I", "I;16", "F"):
-        return np.asarray(image.convert("L")), "gray"
-    return np.asarray(image.convert("RGB")), "rgb"
 
 
 class Quantizer:

@@ -23,6 +23,7 @@ from .bundle import Bundle
 from .preprocess import preprocess_views
 from .recognize import Step, TextRecognizer, average_views, needs_more_views, probabilities, top_k
 from .sources import Frame, FrameSource, LatestFrame
+from .text import printable
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,11 @@ class JsonOutput:
         pass
 
 
+def _quoted(text: str, limit: int = 200) -> str:
+    """Recognized text for the terminal: quoted, escaped, cut short (labels come from a file)."""
+    return "'" + printable(text, limit) + "'"
+
+
 class ConsoleOutput:
     """A status line updated in place on a terminal; plain lines when output is redirected."""
 
@@ -178,29 +184,31 @@ class ConsoleOutput:
 
     def frame(self, frame: Frame, pred: Prediction, step: Step, age_s: float, dropped: int) -> None:
         self._frames += 1
-        top = "  ".join(f"{label} {p:.2f}" for label, p in pred.top)
+        top = "  ".join(f"{printable(label)} {p:.2f}" for label, p in pred.top)
+        label = printable(pred.label)
         if self.tty:
             now = time.monotonic()
             if step.emitted is None and now - self._last_draw < self.min_interval:
                 return  # redrawing faster than the eye reads only costs time
             self._last_draw = now
             fps = self._frames / max(now - self._started, 1e-9)
-            line = (f"{pred.label} {pred.confidence:4.0%} | top {top} | "
+            line = (f"{label} {pred.confidence:4.0%} | top {top} | "
                     f"{_ms(pred.preprocess_s + pred.invoke_s + pred.post_s):.2f} ms {fps:5.1f} fps | "
-                    f"text: {step.text[-40:]}_")
+                    f"text: {printable(step.text[-40:], 40)}_")
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
         elif self.every_frame:
-            self.stream.write(f"{frame.name}: {pred.label} {pred.confidence:.2f} (top {top})"
-                              + (f"  -> {step.text!r}" if step.emitted else "") + "\n")
+            name = printable(frame.name, 200)
+            self.stream.write(f"{name}: {label} {pred.confidence:.2f} (top {top})"
+                              + (f"  -> {_quoted(step.text)}" if step.emitted else "") + "\n")
         elif step.emitted is not None:
-            self.stream.write(f"{step.emitted!r} -> {step.text!r}\n")
+            self.stream.write(f"{_quoted(step.emitted)} -> {_quoted(step.text)}\n")
             self.stream.flush()
 
     def finish(self, summary: "Summary") -> None:
         if self.tty:
             self.stream.write("\n")
-        self.stream.write(f"text: {summary.text!r}\n")
+        self.stream.write(f"text: {_quoted(summary.text, 10_000)}\n")
         self.stream.flush()
 
 

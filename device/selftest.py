@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bundle import Bundle, load_bundle, load_selftest
+from .errors import EdgesignError
 
 
 @dataclass
@@ -37,6 +38,8 @@ class SelftestResult:
 
 def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> SelftestResult:
     """Run the stored self-test images and compare with the stored outputs."""
+    if tolerance < 0:
+        raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {tolerance}")
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
     images, expected, labels = load_selftest(bundle)

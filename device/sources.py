@@ -15,25 +15,19 @@ from typing import Callable, Optional
 import numpy as np
 
 from .errors import CameraError, EdgesignError, FrameError
+from . import images
 from .frames import Frame, FrameSource
+from .images import IMAGE_SUFFIXES
+from .text import printable
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mjpeg", ".mjpg", ".h264")
 
 
 def read_image(path: Path) -> tuple[np.ndarray, str]:
-    """An image file as (array, layout) the way the host's folder loader reads it."""
-    from PIL import Image, UnidentifiedImageError
-
-    from .preprocess import layout_of_image
-
-    try:
-        with Image.open(path) as image:
-            return layout_of_image(image)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise FrameError(f"{path}: not a readable image ({exc})") from None
+    """An image file as (array, layout), read by the project's one image reader (`images.py`)."""
+    return images.read_image(path, FrameError)
 
 
 class ImageFilesSource(FrameSource):
@@ -336,6 +330,15 @@ class PacedSource(FrameSource):
         self.source.close()
 
 
+def _camera_number(spec: str) -> int:
+    """N of `picamera2:N` / `webcam:N`; refused at once (never retried) when it is not a number."""
+    text = spec.split(":", 1)[1]
+    if not text.isdigit() or not text.isascii():
+        raise EdgesignError(f"--source {printable(spec)}: the camera number must be 0, 1, 2, ... "
+                            f"(for a device path use /dev/videoN)")
+    return int(text)
+
+
 def open_source(spec: str, *, size=(640, 480), color: bool = False,
                 retry: bool = True) -> FrameSource:
     """The frame source named by `--source`: picamera2, webcam[:N], or a file/folder/video path."""
@@ -343,12 +346,12 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
     if spec == "picamera2" or spec.startswith("picamera2:"):
         from .camera import Picamera2Source
 
-        num = int(spec.split(":", 1)[1]) if ":" in spec else 0
+        num = _camera_number(spec) if ":" in spec else 0
         make = lambda: Picamera2Source(camera_num=num, main_size=size, color=color)  # noqa: E731
         return RetryingSource(make, name=f"picamera2:{num}") if retry else make()
     if spec == "webcam" or spec.startswith("webcam:") or spec.startswith("/dev/video"):
-        device = spec.split(":", 1)[1] if spec.startswith("webcam:") else (0 if spec == "webcam" else spec)
-        device = int(device) if str(device).isdigit() else device
+        device = (_camera_number(spec) if spec.startswith("webcam:")
+                  else 0 if spec == "webcam" else spec)
         _cv2()  # fail at start, not in the retry loop, when OpenCV is absent
         make = lambda: WebcamSource(device, size=size)  # noqa: E731
         return RetryingSource(make, name=f"webcam:{device}") if retry else make()
@@ -362,5 +365,6 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return VideoFileSource(path)
         return ImageFilesSource([path], name=str(path))
-    raise EdgesignError(f"--source {spec}: not picamera2, webcam[:N], or an existing image, "
+    raise EdgesignError(f"--source {printable(spec)}: not picamera2, webcam[:N], or an existing "
+                        f"image, "
                         f"folder or video")

@@ -201,6 +201,7 @@ def test_data_command_writes_counts_and_pictures(small_csv, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "train: 200 images" in text
     names = sorted(p.name for p in (tmp_path / "d").iterdir())
-    assert names == ["class_counts.txt", "train_class_counts.png", "train_samples.png"]
+    assert names == [".edgesign-output.json", "class_counts.txt", "train_class_counts.png",
+                     "train_samples.png"]
     with Image.open(tmp_path / "d" / "train_samples.png") as png:
         assert png.size[0] > 100 and png.size[1] > 100

@@ -39,8 +39,8 @@ def test_stratified_split_takes_the_same_share_of_every_class():
 
 
 def test_training_writes_model_history_plot_and_metadata(trained_dir, data_dir):
-    assert sorted(p.name for p in trained_dir.iterdir()) == ["history.csv", "history.png", "metadata.json",
-                                                             "model.keras"]
+    assert sorted(p.name for p in trained_dir.iterdir()) == [
+        ".edgesign-output.json", "history.csv", "history.png", "metadata.json", "model.keras"]
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["parameters"] == 55801 and meta["preset"] == "article"
     assert meta["classes"] == datasets.SIGN_MNIST_CLASSES
@@ -117,14 +117,18 @@ def test_gate_fails_when_threshold_is_below_the_measured_drop(trained_dir, conve
                  "--max-drop", f"{measured - 0.05:.4f}"])
     assert code == 3
     assert "more than --max-drop" in capsys.readouterr().err
-    report = json.loads((out / "report.json").read_text())
+    # the report goes beside --out, as OUT.failed; --out itself is not written
+    failed = tmp_path / "gated.failed"
+    report = json.loads((failed / "report.json").read_text())
     assert report["gate"]["passed"] is False
-    assert (out / "report.md").exists() and not (out / "bundle").exists()
+    assert (failed / "report.md").exists() and not (failed / "bundle").exists()
+    assert not out.exists()
 
 
 def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "convert"
     out.mkdir()
+    (out / ".edgesign-output.json").write_text('{"command": "convert"}')  # an earlier conversion
     (out / "keep.txt").write_text("earlier result")
     broken = tmp_path / "photos" / "A"
     broken.mkdir(parents=True)
@@ -134,7 +138,7 @@ def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, 
     assert code == 2
     assert "bad.jpg: unreadable image" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgesign-output.json", "keep.txt"]
 
 
 def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch):

@@ -53,7 +53,7 @@ def test_single_image_source_and_bad_paths(image_folder, tmp_path):
     with pytest.raises(EdgesignError, match="no images"):
         open_source(str(tmp_path / "empty"))
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(FrameError, match="not a readable image"):
+    with pytest.raises(FrameError, match="unreadable image"):
         list(ImageFilesSource([tmp_path / "broken.png"]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edgesign.device.errors import DataError
+from edgesign.device.files import check_output_dir
 from edgesign.device.views import add_view_arguments, view_set
 
 from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
@@ -128,6 +129,11 @@ def plan_from_args(args):
                         args.label_column)
 
 
+def plan_inputs(plan) -> list:
+    """The paths a data plan reads: an output folder must never hold them."""
+    return [*(s.path for s in plan.train), *plan.test]
+
+
 def register(subparsers) -> None:
     """Add `data` and `train` to the `edgesign` parser."""
     p = subparsers.add_parser(
@@ -136,7 +142,9 @@ def register(subparsers) -> None:
                     "bar chart) and a grid of sample images per class as PNG files.")
     add_data_arguments(p)
     add_preprocess_arguments(p)
-    p.add_argument("--out", default="artifacts/data", help="output folder (default artifacts/data)")
+    p.add_argument("--out", default="artifacts/data",
+                   help="output folder (default artifacts/data); "
+                   "replaced whole, but only if empty or an earlier `edgesign data` output")
     p.set_defaults(func=_run_data)
 
     p = subparsers.add_parser(
@@ -155,7 +163,9 @@ def register(subparsers) -> None:
     add_fit_arguments(group, epochs=None, learning_rate=2e-3,
                       epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
                                   "%(realworld)d)" % DEFAULT_EPOCHS)
-    p.add_argument("--out", default="artifacts/train", help="output folder (default artifacts/train)")
+    p.add_argument("--out", default="artifacts/train",
+                   help="output folder (default artifacts/train); "
+                   "replaced whole, but only if empty or an earlier `edgesign train` output")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_train)
 
@@ -173,7 +183,9 @@ def register(subparsers) -> None:
     group.add_argument("--freeze", type=int, default=0, metavar="N",
                        help="keep the first N weight layers (convolutions first) fixed (default 0)")
     add_fit_arguments(group, epochs=8, learning_rate=5e-4, epochs_help="epochs (default 8)")
-    p.add_argument("--out", default="artifacts/finetune", help="output folder (default artifacts/finetune)")
+    p.add_argument("--out", default="artifacts/finetune",
+                   help="output folder (default artifacts/finetune); "
+                   "replaced whole, but only if empty or an earlier `edgesign finetune` output")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_finetune)
 
@@ -181,9 +193,11 @@ def register(subparsers) -> None:
 def _run_data(args) -> int:
     from . import data_plan, explore
 
-    train, _, test = data_plan.load(plan_from_args(args), spec_from_args(args))
+    plan = plan_from_args(args)
+    check_output_dir(args.out, "data", plan_inputs(plan))
+    train, _, test = data_plan.load(plan, spec_from_args(args))
     sets = {"train": train} if test is None else {"train": train, "test": test}
-    print(explore.summarize(sets, args.out), end="")
+    print(explore.summarize(sets, args.out, plan_inputs(plan)), end="")
     print(f"plots written to {args.out}/")
     return 0
 
@@ -197,6 +211,7 @@ def _run_train(args) -> int:
     steps = check_fit_arguments(args)
     spec = spec_from_args(args)
     plan = plan_from_args(args)
+    check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
     masks = needs_masks(args.preset, steps, args.augment)
     train, weights, test = data_plan.load(plan, spec, masks=masks)
     print(f"training data: {len(train)} images, {len(train.classes)} classes"

@@ -13,7 +13,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from edgesign.device.errors import DataError
+from edgesign.device.errors import DataError, EdgesignError
+from edgesign.device.names import check_class_names
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 from . import datasets
@@ -46,6 +47,9 @@ class DataPlan:
     test: list = field(default_factory=list)
     classes: Optional[list] = None
     label_column: Optional[str] = None
+    #: the classes were named by the user (--classes) or by a model: a folder of another class is
+    #: an error, never silently a new class
+    fixed: bool = False
 
     def to_dict(self) -> dict:
         return {"train": [{"path": str(s.path), "weight": s.weight} for s in self.train],
@@ -81,12 +85,16 @@ def class_names(choice: Optional[str]) -> Optional[list]:
     names = [n.strip() for n in choice.split(",") if n.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
         raise DataError(f"--classes needs sign, mnist or at least two distinct comma-separated names, not {choice!r}")
-    return names
+    try:
+        return check_class_names(names, "--classes")
+    except EdgesignError as exc:
+        raise DataError(str(exc)) from None
 
 
 def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Sequence[str] = (),
          test: Sequence[str] = (), classes: Optional[str] = None, label_column: Optional[str] = None) -> DataPlan:
     """Turn the command-line data options into a DataPlan."""
+    fixed = classes not in (None, "", "auto")
     sources = [parse_source(t) for t in train]
     tests = [Path(t) for t in test]
     if data is not None and not sources:
@@ -109,7 +117,7 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
         classes = "sign"
     if classes is None and any("idx" in s.path.name for s in sources):
         classes = "mnist"
-    return DataPlan(sources, tests, class_names(classes), label_column)
+    return DataPlan(sources, tests, class_names(classes), label_column, fixed)
 
 
 def realworld_plan(folder: Path, tests: Sequence[Path] = (), classes: Optional[str] = None,
@@ -170,7 +178,8 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, masks: 
         classes = sorted({f.name for s in plan_.train for f in datasets.class_folders(s.path)})
     parts, weights = [], []
     for source in plan_.train:
-        part = load_source(source.path, classes, spec, plan_.label_column, grow=True, masks=masks)
+        part = load_source(source.path, classes, spec, plan_.label_column, grow=not plan_.fixed,
+                           masks=masks)
         if not classes:
             classes = list(part.classes)
         parts.append(part)

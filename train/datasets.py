@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from edgesign.device.errors import DataError
 from edgesign.device.files import sha256_file
-from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess, preprocess_views
+from edgesign.device.images import IMAGE_SUFFIXES, read_image
+from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 from .hand_masks import hand_mask
 
@@ -29,7 +29,6 @@ from .hand_masks import hand_mask
 SIGN_MNIST_CLASSES = list(string.ascii_uppercase[:25])
 MNIST_CLASSES = [str(d) for d in range(10)]
 LABEL_COLUMN_NAMES = ("label", "labels", "result", "class", "target", "y")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC = 0x00000803, 0x00000801
 
 
@@ -226,7 +225,8 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     classes = list(classes) if classes is not None else names
     unknown = [n for n in names if n not in classes]
     if unknown:
-        raise DataError(f"{root}: class folders {unknown} are not among the model's classes ({', '.join(classes)})")
+        raise DataError(f"{root}: class folders {unknown} are not among the classes "
+                        f"({', '.join(classes)}); remove them, or name them in --classes")
     images, labels, hand_masks, image_views, digest = [], [], [], [], hashlib.sha256()
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -252,12 +252,8 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
 
 
 def _read_image(file: Path):
-    """(array, layout) of an image file."""
-    try:
-        with Image.open(file) as image:
-            return layout_of_image(image)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{file}: unreadable image ({exc.__class__.__name__}: {exc})") from None
+    """(array, layout) of an image file, by the device's own reader (size cap, bit depths)."""
+    return read_image(file, DataError)
 
 
 # ---------------------------------------------------------------- by path

@@ -4,12 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesign.device.errors import DataError
-from edgesign.device.preprocess import PreprocessSpec
 
 from . import data_plan
 from .augment import needs_masks
 from .models import LABEL_SMOOTHING
-from .trainer import MODEL_FILE, TrainConfig, read_training, train
+from .trainer import MODEL_FILE, TrainConfig, load_keras_model, read_training, train, training_spec
 
 
 def freeze_first(model, count: int) -> list:
@@ -32,19 +31,19 @@ def finetune(base_dir, out_dir, plan: data_plan.DataPlan, *, freeze: int = 0, ep
     """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does.
 
     `label_smoothing` None: the base preset's."""
-    import keras
-
+    from edgesign.device.files import check_output_dir
 
     base = read_training(base_dir)
-    spec = PreprocessSpec.from_dict(base["preprocess"])
-    plan.classes = list(base["classes"])
+    spec = training_spec(base, base_dir)
+    check_output_dir(out_dir, "finetune", [base_dir])
+    plan.classes, plan.fixed = list(base["classes"]), True
     if not plan.test:  # keep measuring on what the base model was tested on
         plan.test = data_plan.DataPlan.from_dict(base["data"]["plan"]).test
     data, weights, test = data_plan.load(plan, spec, check_test=False,
                                        masks=needs_masks(base["preset"], augment_steps, augment))
     if data.classes != base["classes"]:
         raise DataError(f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']):])}")
-    model = keras.models.load_model(Path(base_dir) / MODEL_FILE)
+    model = load_keras_model(Path(base_dir) / MODEL_FILE)
     frozen = freeze_first(model, freeze)
     config = TrainConfig(preset=base["preset"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          val_fraction=val_fraction, seed=seed, augment=augment, augment_strength=augment_strength,
@@ -55,4 +54,4 @@ def finetune(base_dir, out_dir, plan: data_plan.DataPlan, *, freeze: int = 0, ep
             "finetuned_from": {"dir": str(base_dir), "preset": base["preset"], "frozen_layers": frozen,
                                "base_test_accuracy": base.get("test_accuracy")}}
     return train(data, config, spec, out_dir, test=test, sample_weight=weights, data_info=info, verbose=verbose,
-                 initial_model=model)
+                 initial_model=model, inputs=[base_dir], command="finetune")

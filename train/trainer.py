@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
-from edgesign.device.errors import DataError, ModelError
-from edgesign.device.files import atomic_dir, write_json, write_text
+from edgesign.device.errors import BundleError, DataError, EdgesignError, ModelError
+from edgesign.device.files import atomic_dir, check_output_dir, read_json, write_json, write_text
+from edgesign.device.names import check_class_names
 from edgesign.device.preprocess import PreprocessSpec
 
 from .datasets import Dataset
@@ -168,16 +168,22 @@ def history_csv(history: dict) -> str:
 
 def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, test: Optional[Dataset] = None,
           sample_weight: Optional[np.ndarray] = None, data_info: Optional[dict] = None, verbose: int = 1,
-          initial_model=None) -> dict:
+          initial_model=None, inputs: Sequence = (), command: str = "train") -> dict:
     """Train (or, given `initial_model`, fine-tune) and save everything to `out_dir` atomically.
 
-    Returns the training metadata (also written to metadata.json).
+    `out_dir` is checked before training starts (`check_output_dir`: an empty folder or an earlier
+    output of `command`, never one holding `inputs` or the data sources). Returns the training
+    metadata (also written to metadata.json).
     """
     import keras
 
     from . import models
     from .plots import history_plot
 
+    inputs = [*inputs, *(s["path"] for s in data.sources),
+              *(s["path"] for s in (test.sources if test is not None else []))]
+    check_output_dir(out_dir, command, inputs)
+    check_class_names(data.classes, "training classes")
     keras.utils.set_random_seed(config.seed)
     input_shape = (spec.size, spec.size, 1)
     if data.images.shape[1:] != input_shape[:2]:
@@ -204,7 +210,7 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
         "versions": versions(),
         "command": " ".join(sys.argv),
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, command, inputs) as tmp:
         model.save(tmp / MODEL_FILE)
         write_text(tmp / "history.csv", history_csv(history))
         history_plot(history, tmp / "history.png", f"{config.preset}: {len(data)} images, best epoch {best_epoch}")
@@ -225,10 +231,33 @@ def read_training(train_dir) -> dict:
     if not (train_dir / MODEL_FILE).is_file() or not path.is_file():
         raise ModelError(f"{train_dir}: no trained model there (expected {MODEL_FILE} and metadata.json "
                          f"from `edgesign train`)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    meta = read_json(path, ModelError, "an edgesign training metadata object")
     if meta.get("format") != TRAINING_FORMAT:
         raise ModelError(f"{path}: not an edgesign training metadata file")
+    try:
+        check_class_names(meta["classes"], f"{path}: classes")
+    except KeyError:
+        raise ModelError(f"{path}: no classes") from None
+    except EdgesignError as exc:
+        raise ModelError(str(exc)) from None
     return meta
+
+
+def training_spec(meta: dict, train_dir) -> PreprocessSpec:
+    """The preprocessing stored by training; a bad one is named by its metadata.json."""
+    try:
+        return PreprocessSpec.from_dict(meta["preprocess"])
+    except (KeyError, TypeError, BundleError) as exc:
+        raise ModelError(f"{Path(train_dir) / 'metadata.json'}: {exc}") from None
+
+
+def load_keras_model(path: Path):
+    """The trained Keras model at `path`; a damaged file is one ModelError line."""
+    import keras
+
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # keras raises many types for damaged files (zip, h5, JSON, config)
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {first})") \
+            from None

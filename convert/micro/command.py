@@ -15,7 +15,8 @@ def register_micro(subparsers) -> None:
     p.add_argument("--bundle", default="artifacts/convert/bundle", help="bundle folder from `edgesign convert` "
                    "(default: %(default)s)")
     p.add_argument("--out", default="artifacts/micro", help="folder for the generated files and the report "
-                   "(default: %(default)s)")
+                   "(default: %(default)s); written whole, replacing only an empty folder or an "
+                   "earlier `edgesign micro` output")
     p.add_argument("--test", metavar="PATH", help="test set for the parity check: a CSV, an IDX images file or "
                    "a folder of class folders (default: the bundle's self-test images)")
     p.add_argument("--max-flash", metavar="SIZE", help="refuse a model larger than this many bytes "

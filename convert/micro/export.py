@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from edgesign.device.errors import DataError, ModelError
-from edgesign.device.files import sha256_file, write_json, write_text
+from edgesign.device.files import atomic_dir, check_output_dir, sha256_file, write_json, write_text
 
 from .model import ModelSummary, read_model
 from .ops import required_ops
@@ -22,6 +22,7 @@ from .ops import required_ops
 DEFAULT_MARGIN = 0.25
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+COMMAND = "micro"
 
 
 def parse_size(text: str) -> int:
@@ -101,7 +102,16 @@ def _parity_data(bundle, test_path):
         raise DataError(f"{exc}; pass --test PATH (a test CSV, IDX file or image folder) "
                         "to check parity on") from None
     index = {name: i for i, name in enumerate(bundle.classes)}
-    labels = np.array([index[l] if isinstance(l, str) else int(l) for l in labels])
+    unknown = sorted({str(l) for l in labels if isinstance(l, str) and l not in index})
+    if unknown:
+        raise DataError(f"{bundle.path}/selftest/expected.json: labels {unknown[:5]} are not "
+                        f"among the bundle's classes; re-run `edgesign convert` or pass "
+                        f"--test PATH")
+    try:
+        labels = np.array([index[l] if isinstance(l, str) else int(l) for l in labels])
+    except (TypeError, ValueError):
+        raise DataError(f"{bundle.path}/selftest/expected.json: labels are neither class names nor "
+                        f"numbers") from None
     return images, labels, f"the bundle's self-test images ({len(images)})"
 
 
@@ -120,13 +130,19 @@ def regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduin
 
 def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int] = None,
                  margin: float = DEFAULT_MARGIN, arduino: bool = False, trace_limit: int = 32) -> dict:
-    """Check, measure and write model_data.h/.cc and report.{json,md} to `out_dir`; returns the report."""
+    """Check, measure and write model_data.h/.cc and report.{json,md} to `out_dir`; returns the
+    report.
+
+    `out_dir` appears whole (all four files from this run) and only replaces an empty folder or
+    an earlier `edgesign micro` output."""
     from edgesign.device.bundle import load_bundle
 
     from .arena import measure_arena, tflm_version, with_margin
     from .parity import parity
     from .source import HEADER, MicroSource, render_header, render_source
 
+    read_paths = [bundle_dir] + ([test_path] if test_path is not None else [])
+    check_output_dir(out_dir, COMMAND, read_paths)
     bundle = load_bundle(bundle_dir, check_model=False)
     where = str(bundle.model_path)
     data = bundle.model_path.read_bytes()
@@ -149,8 +165,6 @@ def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int
                        input_table=bundle.quantizer().table.tolist(), preprocess=bundle.spec.to_dict(),
                        regenerate=regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduino))
     source_name = "model_data.cpp" if arduino else "model_data.cc"
-    write_text(out_dir / HEADER, render_header(info))
-    write_text(out_dir / source_name, render_source(info))
     report = {
         "bundle": str(bundle.path),
         "model_sha256": info.sha256,
@@ -168,8 +182,11 @@ def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int
         "parity": result,
         "regenerate": info.regenerate,
     }
-    write_json(out_dir / REPORT_JSON, report)
-    write_text(out_dir / REPORT_MD, render_report(report))
+    with atomic_dir(out_dir, COMMAND, read_paths) as tmp:  # .h, .cc and report appear together
+        write_text(tmp / HEADER, render_header(info))
+        write_text(tmp / source_name, render_source(info))
+        write_json(tmp / REPORT_JSON, report)
+        write_text(tmp / REPORT_MD, render_report(report))
     return report
 
 

@@ -1,0 +1,121 @@
+"""The one image-file reader of edgesign: camera-less frame sources, training folders, collect.
+
+`read_image(path)` returns (uint8 array, "gray" or "rgb") and promises two things:
+
+* **Size is capped before decoding.** An image of more than `MAX_PIXELS` pixels is refused
+  with one line naming the file (PIL only reads the header to know the size), except a JPEG,
+  which is decoded at 1/2, 1/4 or 1/8 scale (`Image.draft`) when that brings it under the cap.
+  A 445 KB PNG of 12000x12000 pixels would otherwise take 2 GB of memory on a Pi.
+* **High bit depth is scaled, not clipped.** 16-bit images (PNG, TIFF, PGM) are scaled from
+  0-65535 to 0-255 (rounded: v / 257); 32-bit integer TIFFs from their full range (0 to
+  2**31 - 1 for signed, 2**32 - 1 for unsigned; negative values become 0); float images are
+  read as 0.0-1.0 and scaled to 0-255, and a float image with values outside 0-1 is refused
+  (there is no telling what its range means). Clipping to 255 would silently give the model a
+  white or black picture, and so wrong predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FrameError
+
+#: file name endings read as images (by `run --source FOLDER`, training folders and collect)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+#: the most pixels decoded from one image file: 50 megapixels (a large phone photo)
+MAX_PIXELS = 50_000_000
+#: how far a float image may stray outside 0-1 (rounding of tools that wrote it)
+_FLOAT_SLACK = 1e-3
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether `path`'s name ends like an image file."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, str]:
+    """The image file at `path` as (uint8 array, layout "gray" or "rgb").
+
+    `error` is the EdgesignError type raised, naming the file, for an unreadable, oversized or
+    unrepresentable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                _cap_size(image, path, error, max_pixels)
+                return layout_of_image(image, path, error)
+    except Image.DecompressionBombError:
+        raise error(
+            f"{path}: image too large (more than {max_pixels:,} pixels); scale it down first"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise error(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from None
+
+
+def _cap_size(image, path: Path, error, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels and image.format == "JPEG":
+        # request half the side that fits: draft's power-of-two scale then lands under the cap
+        factor = 2 * math.sqrt(width * height / max_pixels)
+        image.draft(image.mode, (max(1, int(width / factor)), max(1, int(height / factor))))
+    if image.size[0] * image.size[1] > max_pixels:
+        raise error(
+            f"{path}: image too large ({width}x{height} = {width * height:,} pixels, more "
+            f"than {max_pixels:,}); scale it down first"
+        )
+
+
+def layout_of_image(image, path="image", error=FrameError) -> tuple[np.ndarray, str]:
+    """An opened PIL image as (uint8 array, layout), scaling high bit depths (module docstring)."""
+    mode = image.mode
+    if mode.startswith("I;16"):
+        return _scaled(np.asarray(image).astype(np.float64), 65535.0), "gray"
+    if mode == "I":
+        return _scaled(np.asarray(image).astype(np.float64), _integer_range(image)), "gray"
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        finite = np.isfinite(values).all()
+        if (
+            not finite
+            or values.min(initial=0) < -_FLOAT_SLACK
+            or values.max(initial=0) > 1 + _FLOAT_SLACK
+        ):
+            low, high = (
+                (float(np.nanmin(values)), float(np.nanmax(values))) if values.size else (0, 0)
+            )
+            raise error(
+                f"{path}: a floating-point image with values from {low:g} to {high:g}; "
+                f"edgesign reads float images as 0.0-1.0 only (save it as 8-bit)"
+            )
+        return _scaled(values, 1.0), "gray"
+    if mode in ("L", "LA", "1"):
+        return np.asarray(image.convert("L")), "gray"
+    return np.asarray(image.convert("RGB")), "rgb"
+
+
+def _integer_range(image) -> float:
+    """The nominal top value of a 32-bit-integer PIL image ("I"): from a TIFF's own tags, else
+    16 bits (PIL opens 16-bit PGM/PNG files as "I" too)."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is not None:
+        bits = tags.get(258)
+        bits = bits[0] if isinstance(bits, tuple) else bits
+        if bits == 32:
+            sample_format = tags.get(339)
+            sample_format = sample_format[0] if isinstance(sample_format, tuple) else sample_format
+            return float(2**31 - 1) if sample_format == 2 else float(2**32 - 1)
+        if bits == 8:
+            return 255.0
+    return 65535.0
+
+
+def _scaled(values: np.ndarray, top: float) -> np.ndarray:
+    """0..top -> 0..255, rounded half up; outside values are clipped."""
+    return np.clip(np.floor(values * (255.0 / top) + 0.5), 0, 255).astype(np.uint8)

@@ -1,0 +1,608 @@
+"""What edgesign promises when a user is careless or hostile: read this module as the list.
+
+1. `--out` never destroys what the user has: only an empty folder or an earlier output of the
+   same command (it carries `.edgesign-output.json`) is replaced; never `.`, a file, a folder
+   holding the command's own inputs, or a folder edgesign did not write. A read-only or full
+   disk fails at once, before any training. A failed int8 gate keeps the last good conversion.
+2. Every bad input is one line naming the file, exit code 2 (exit 1 only means "self-test
+   outputs differ", 3 "int8 accuracy gate failed"); `--debug` shows the traceback.
+3. Images that lie (16-bit, float) are scaled, images that explode are refused before decoding
+   (more in test_images.py).
+4. What convert writes, the device accepts: the bundle is self-tested before it is published,
+   class names are refused at collect, train and convert when a folder, labels.txt or a
+   terminal could not hold them, and names are escaped and cut short when printed.
+5. Nonsense options are refused at once rather than half-honoured.
+
+Every case runs the real `edgesign` command on real data from EDGESIGN_DATA, broken in tmp_path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from device_images import asl_photo_paths, sign_mnist_rows
+from edgesign.device import cli
+from edgesign.device.files import MARKER, atomic_dir
+from edgesign.device.text import printable
+
+
+def run(capsys, *argv) -> tuple[int, str]:
+    """(exit code, stderr) of `edgesign ARGV`."""
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def one_line(err: str, *parts: str) -> None:
+    """The error is a single line that names what it should (TensorFlow's own warnings aside)."""
+    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+def train_args(sign_small, out) -> list:
+    return [
+        "train",
+        "--train",
+        sign_small[0],
+        "--test",
+        sign_small[1],
+        "--classes",
+        "sign",
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--quiet",
+        "--out",
+        out,
+    ]
+
+
+@pytest.fixture
+def copied_bundle(bundle_dir, tmp_path) -> Path:
+    return Path(shutil.copytree(bundle_dir, tmp_path / "bundle"))
+
+
+@pytest.fixture
+def copied_training(trained_dir, tmp_path) -> Path:
+    return Path(shutil.copytree(trained_dir, tmp_path / "train"))
+
+
+@pytest.fixture
+def photo_folder(data_dir, tmp_path) -> Path:
+    """Real hand photos in a folder per class: A and B, three each."""
+    root = tmp_path / "photos"
+    for letter in "AB":
+        (root / letter).mkdir(parents=True)
+        for path in asl_photo_paths(data_dir, letter, 3, split="train"):
+            shutil.copy(path, root / letter / path.name)
+    return root
+
+
+@contextlib.contextmanager
+def unwritable_folder(path: Path, full: bool = False):
+    """A folder no file can be written in: read-only (chmod for users; a read-only tmpfs for root,
+    whom permissions do not stop) or, with `full`, a tiny tmpfs filled to the last byte."""
+    path.mkdir(parents=True)
+    if os.geteuid() != 0:
+        if full:
+            pytest.skip("a full disk needs root to mount a tiny tmpfs")
+        path.chmod(0o555)
+        try:
+            yield path
+        finally:
+            path.chmod(0o755)
+        return
+    options = "size=64k" if full else "ro,size=64k"
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+        ).returncode
+        != 0
+    ):
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        if full:
+            with contextlib.suppress(OSError), open(path / "filler", "wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+# ------------------------------------------------------------ 1. output folders
+
+
+def test_train_never_replaces_a_folder_it_did_not_write(sign_small, tmp_path, capsys):
+    out = tmp_path / "x" / "u"
+    out.mkdir(parents=True)
+    (out / "keep.txt").write_text("t")
+    code, err = run(capsys, *train_args(sign_small, out))
+    assert code == 2
+    one_line(err, str(out), "did not write", "choose another --out")
+    assert (out / "keep.txt").read_text() == "t"
+
+
+def test_train_never_replaces_the_current_folder_or_a_file(
+    sign_small, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    code, err = run(capsys, *train_args(sign_small, "."))
+    assert code == 2
+    one_line(err, "current folder")
+    code, err = run(capsys, *train_args(sign_small, tmp_path / "notes.txt"))
+    assert code == 2
+    one_line(err, "notes.txt: exists and is not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_convert_never_replaces_the_folder_holding_its_own_input(copied_training, tmp_path, capsys):
+    project = tmp_path / "out" / "proj"
+    project.mkdir(parents=True)
+    train = Path(shutil.move(copied_training, project / "train"))
+    before = sorted(p.name for p in train.iterdir())
+    code, err = run(capsys, "convert", "--train-dir", train, "--out", project)
+    assert code == 2
+    one_line(err, str(project))
+    assert sorted(p.name for p in train.iterdir()) == before
+    # even when the folder was itself once a conversion's output
+    (project / MARKER).write_text('{"command": "convert"}')
+    code, err = run(capsys, "convert", "--train-dir", train, "--out", project)
+    assert code == 2
+    one_line(err, "holds this command's input")
+    assert sorted(p.name for p in train.iterdir()) == before
+
+
+def test_only_an_earlier_output_of_the_same_command_or_an_empty_folder_is_replaced(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()  # an empty folder may be used
+    with atomic_dir(out, "train") as tmp:
+        (tmp / "a.txt").write_text("first")
+    assert json.loads((out / MARKER).read_text())["command"] == "train"
+    with atomic_dir(out, "train") as tmp:  # a rerun replaces its own output whole
+        (tmp / "b.txt").write_text("second")
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "b.txt"]
+    from edgesign.device.files import OutputError
+
+    with pytest.raises(
+        OutputError, match=r"holds the output of `edgesign train`, not of `edgesign convert`"
+    ):
+        with atomic_dir(out, "convert"):
+            pass
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no .partial left
+
+
+def test_a_read_only_out_fails_at_once_with_one_line(
+    sign_small, copied_bundle, photo_folder, tmp_path, capsys, monkeypatch
+):
+    from edgesign.train import data_plan
+
+    def never(*args, **kwargs):
+        raise AssertionError("data was loaded before --out was checked")
+
+    with unwritable_folder(tmp_path / "ro") as ro:
+        with monkeypatch.context() as patch:
+            patch.setattr(data_plan, "load", never)  # train fails before it reads any data
+            code, err = run(capsys, *train_args(sign_small, ro / "train"))
+        assert code == 2
+        one_line(err, str(ro), "cannot write")
+        code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", ro / "micro")
+        assert code == 2
+        one_line(err, str(ro), "cannot write")
+        code, err = run(
+            capsys,
+            "collect",
+            "--label",
+            "A",
+            "--source",
+            photo_folder / "A",
+            "--count",
+            "1",
+            "--countdown",
+            "0",
+            "--out",
+            ro / "collected",
+        )
+        assert code == 2
+        one_line(err, str(ro), "cannot write")
+    with unwritable_folder(tmp_path / "full", full=True) as full:
+        code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", full / "micro")
+        assert code == 2
+        one_line(err, "cannot write", "No space left")
+
+
+def test_a_read_only_out_fails_convert_before_converting(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
+    from edgesign.train import data_plan
+
+    monkeypatch.setattr(
+        data_plan, "load", lambda *a, **k: pytest.fail("data loaded before the check")
+    )
+    with unwritable_folder(tmp_path / "ro") as ro:
+        code, err = run(capsys, "convert", "--train-dir", trained_dir, "--out", ro / "convert")
+    assert code == 2
+    one_line(err, str(ro), "cannot write")
+
+
+def test_a_failed_int8_gate_keeps_the_last_good_conversion(
+    trained_dir, converted_dir, tmp_path, capsys
+):
+    out = Path(shutil.copytree(converted_dir, tmp_path / "convert"))
+    model = (out / "bundle" / "model.tflite").read_bytes()
+    measured = json.loads((out / "report.json").read_text())["gate"]["drop"]
+    code, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        trained_dir,
+        "--out",
+        out,
+        "--calibration-size",
+        "200",
+        "--max-drop",
+        f"{measured - 0.05:.4f}",
+    )
+    assert code == 3
+    assert f"{out}.failed/report.md" in err and f"{out} left as it was" in err
+    assert (out / "bundle" / "model.tflite").read_bytes() == model
+    failed = json.loads((tmp_path / "convert.failed" / "report.json").read_text())
+    assert (
+        failed["gate"]["passed"] is False and not (tmp_path / "convert.failed" / "bundle").exists()
+    )
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert "OUT.failed/" in cli.build_parser()._subparsers._group_actions[0].choices[
+        "convert"
+    ].format_help()  # the --help text says where the report goes
+
+
+def test_micro_writes_its_files_as_one_folder(copied_bundle, tmp_path, capsys):
+    out = tmp_path / "micro"
+    assert cli.main(["micro", "--bundle", str(copied_bundle), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
+        "model_data.cc",
+        "model_data.h",
+        "report.json",
+        "report.md",
+    ]
+    assert cli.main(["micro", "--bundle", str(copied_bundle), "--out", str(out), "--arduino"]) == 0
+    # the new .cpp never sits beside an old .cc
+    assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
+        "model_data.cpp",
+        "model_data.h",
+        "report.json",
+        "report.md",
+    ]
+
+
+def test_sigterm_during_convert_leaves_nothing_half_written(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
+    from edgesign.convert import conversion
+
+    real = conversion.write_report
+
+    def terminated_while_writing(folder, report):
+        real(folder, report)
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill` or `systemctl stop` would
+
+    monkeypatch.setattr(conversion, "write_report", terminated_while_writing)
+    out = tmp_path / "convert"
+    code, err = run(
+        capsys, "convert", "--train-dir", trained_dir, "--out", out, "--calibration-size", "50"
+    )
+    assert code == 143 and "terminated" in err
+    assert list(tmp_path.iterdir()) == []  # neither OUT nor a .OUT.*.partial
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+# ------------------------------------------------------------ 2. bad files: one line, exit 2
+
+
+def test_metadata_that_is_a_list_is_named(copied_bundle, copied_training, tmp_path, capsys):
+    (copied_bundle / "metadata.json").write_text("[]")
+    (copied_training / "metadata.json").write_text("[]")
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["micro", "--bundle", copied_bundle, "--out", tmp_path / "m"],
+        ["convert", "--train-dir", copied_training, "--out", tmp_path / "c"],
+        ["finetune", "--from", copied_training, "--train", tmp_path, "--out", tmp_path / "f"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv
+        one_line(err, "metadata.json", "found a JSON list")
+
+
+def test_non_utf8_labels_and_metadata_are_named(copied_bundle, bundle_dir, capsys):
+    (copied_bundle / "labels.txt").write_bytes("A\nB\n".encode("utf-16"))
+    code, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, "labels.txt: not UTF-8")
+    shutil.copy(bundle_dir / "labels.txt", copied_bundle / "labels.txt")
+    (copied_bundle / "metadata.json").write_bytes(
+        b"\xff" + (bundle_dir / "metadata.json").read_bytes()
+    )
+    code, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, "metadata.json: not UTF-8")
+
+
+def test_a_selftest_expectation_outside_int8_is_named(copied_bundle, capsys):
+    expected = copied_bundle / "selftest" / "expected.json"
+    data = json.loads(expected.read_text())
+    data["outputs"][0][0] = 300
+    expected.write_text(json.dumps(data))
+    code, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, "selftest", "int8 range")
+
+
+def test_a_corrupt_keras_model_is_named(copied_training, tmp_path, capsys):
+    model = copied_training / "model.keras"
+    model.write_bytes(model.read_bytes()[:2000])
+    code, err = run(capsys, "convert", "--train-dir", copied_training, "--out", tmp_path / "c")
+    assert code == 2
+    one_line(err, "model.keras: not a readable Keras model")
+    assert not (tmp_path / "c").exists()
+
+
+def test_micro_with_selftest_labels_the_bundle_lacks(copied_bundle, tmp_path, capsys):
+    expected = copied_bundle / "selftest" / "expected.json"
+    data = json.loads(expected.read_text())
+    data["labels"] = ["?"] * len(data["labels"])
+    expected.write_text(json.dumps(data))
+    code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", tmp_path / "m")
+    assert code == 2
+    one_line(err, "expected.json", "not among the bundle's classes")
+
+
+def test_bad_camera_numbers_and_thread_counts_are_refused_at_once(bundle_dir, capsys):
+    for source in ("picamera2:x", "webcam:abc", "webcam:-1"):
+        code, err = run(
+            capsys, "run", "--bundle", bundle_dir, "--source", source, "--max-frames", "1"
+        )
+        assert code == 2, source  # not a traceback, not retried forever
+        one_line(err, "camera number")
+    for threads in ("100000", "0", "-3"):
+        code, err = run(
+            capsys, "run", "--bundle", bundle_dir, "--source", "webcam", "--threads", threads
+        )
+        assert code == 2, threads  # LiteRT would crash with SIGSEGV
+        one_line(err, "--threads must be from 1 to 64")
+
+
+# ------------------------------------------------------------ 4. bundles the device accepts
+
+
+def test_convert_refuses_a_negative_selftest_count(trained_dir, tmp_path, capsys):
+    code, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        trained_dir,
+        "--out",
+        tmp_path / "c",
+        "--selftest-images",
+        "-5",
+    )
+    assert code == 2
+    one_line(err, "--selftest-images must be at least 1")
+    assert not (tmp_path / "c").exists()
+
+
+def test_convert_selftests_the_bundle_before_publishing_it(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
+    from edgesign.convert import conversion
+
+    real = conversion.write_bundle
+
+    def write_a_bundle_the_device_rejects(folder, *args, **kwargs):
+        meta = real(folder, *args, **kwargs)
+        expected = Path(folder) / "selftest" / "expected.json"
+        data = json.loads(expected.read_text())
+        data["outputs"] = (np.asarray(data["outputs"]) // 2).tolist()
+        expected.write_text(json.dumps(data))
+        return meta
+
+    monkeypatch.setattr(conversion, "write_bundle", write_a_bundle_the_device_rejects)
+    code, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        trained_dir,
+        "--out",
+        tmp_path / "c",
+        "--calibration-size",
+        "50",
+    )
+    assert code == 2
+    one_line(err, "fails its own self-test", "nothing published")
+    assert list(tmp_path.iterdir()) == []
+
+
+BAD_NAMES = ["A\n", "A\x1b[2J", "a/b", "..", "x" * 65, "_frames", " A"]
+
+
+def test_collect_refuses_names_no_folder_or_labels_file_can_hold(photo_folder, tmp_path, capsys):
+    for label in BAD_NAMES:
+        code, err = run(
+            capsys,
+            "collect",
+            "--label",
+            label,
+            "--source",
+            photo_folder / "A",
+            "--count",
+            "1",
+            "--countdown",
+            "0",
+            "--out",
+            tmp_path / "collected",
+        )
+        assert code == 2, label
+        one_line(err, "--label", "not a usable class name")
+    assert not (tmp_path / "collected").exists()
+
+
+def test_train_refuses_bad_class_names_from_options_and_folders(
+    sign_small, photo_folder, tmp_path, capsys
+):
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        sign_small[0],
+        "--classes",
+        "A,B\x1b]0;x\x07",
+        "--out",
+        tmp_path / "t",
+    )
+    assert code == 2
+    one_line(err, "--classes", "control characters")
+    shutil.move(photo_folder / "B", photo_folder / "B\x1b[2J")
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--out",
+        tmp_path / "t",
+    )
+    assert code == 2
+    one_line(err, "not a usable class name", "\\x1b")  # escaped in the message too
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize(
+    "classes, problem",
+    [
+        (["A\n", "B"], "control characters"),
+        (["A", "A"], "appears twice"),
+        (["x" * 2_000_000, "B"], "more than 64"),
+    ],
+)
+def test_convert_and_the_device_refuse_bad_class_names(
+    copied_training, copied_bundle, tmp_path, capsys, classes, problem
+):
+    meta = json.loads((copied_training / "metadata.json").read_text())
+    meta["classes"] = classes + meta["classes"][len(classes) :]
+    (copied_training / "metadata.json").write_text(json.dumps(meta))
+    code, err = run(capsys, "convert", "--train-dir", copied_training, "--out", tmp_path / "c")
+    assert code == 2
+    one_line(err, "metadata.json", problem)
+    assert len(err) < 500  # a 2 MB name is not printed whole
+    bundle_meta = json.loads((copied_bundle / "metadata.json").read_text())
+    bundle_meta["classes"] = classes + bundle_meta["classes"][len(classes) :]
+    (copied_bundle / "metadata.json").write_text(json.dumps(bundle_meta))
+    code, err = run(
+        capsys, "run", "--bundle", copied_bundle, "--source", copied_bundle / "selftest"
+    )
+    assert code == 2
+    one_line(err, "metadata.json", problem)
+
+
+def test_run_escapes_file_names_on_the_terminal(bundle_dir, data_dir, tmp_path, capsys):
+    images, _ = sign_mnist_rows(data_dir, 2)
+    hostile = "\x1b]0;pwned\x07\x1b[2J" + "y" * 200
+    Image.fromarray(images[0]).save(tmp_path / f"{hostile}.png")
+    code = cli.main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07" in out and "y" * 200 not in out
+
+
+def test_printable_escapes_and_cuts_short():
+    assert printable("A") == "A"
+    assert printable("A\x1b[2J\n") == "A\\x1b[2J\\x0a"
+    assert printable("\u202eevil") == "\\u202eevil"
+    long = printable("L" * 2_000_000)
+    assert len(long) == 65 and long.endswith("…")
+
+
+# ------------------------------------------------------------ 5. nonsense options
+
+
+def test_selftest_refuses_a_negative_tolerance(bundle_dir, capsys):
+    code, err = run(capsys, "selftest", "--bundle", bundle_dir, "--tolerance", "-1")
+    assert code == 2
+    one_line(err, "--tolerance must be 0 or more")
+
+
+def test_run_refuses_zero_or_negative_max_frames(bundle_dir, tmp_path, data_dir, capsys):
+    images, _ = sign_mnist_rows(data_dir, 1)
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+    for value in ("0", "-1"):
+        code, err = run(
+            capsys, "run", "--bundle", bundle_dir, "--source", tmp_path, "--max-frames", value
+        )
+        assert code == 2, value
+        one_line(err, "--max-frames must be at least 1")
+    assert capsys.readouterr().out == ""  # no frame was processed
+
+
+def test_a_stray_folder_is_not_a_new_class_when_classes_are_named(
+    sign_small, photo_folder, tmp_path, data_dir, capsys
+):
+    shutil.copytree(photo_folder / "A", photo_folder / "Foo")
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        sign_small[0],
+        "--train",
+        photo_folder,
+        "--classes",
+        "sign",
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--out",
+        tmp_path / "t",
+    )
+    assert code == 2
+    one_line(err, "['Foo']", "not among the classes")
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_bad_preprocessing_spec_names_metadata_json(
+    copied_bundle, copied_training, tmp_path, capsys
+):
+    meta = json.loads((copied_bundle / "metadata.json").read_text())
+    meta["preprocess"]["size"] = 3
+    meta["preprocess"]["crop"] = "wide"
+    (copied_bundle / "metadata.json").write_text(json.dumps(meta))
+    code, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, str(copied_bundle / "metadata.json"), "invalid preprocessing spec")
+    meta = json.loads((copied_training / "metadata.json").read_text())
+    meta["preprocess"]["roi"] = "moon"
+    (copied_training / "metadata.json").write_text(json.dumps(meta))
+    code, err = run(capsys, "convert", "--train-dir", copied_training, "--out", tmp_path / "c")
+    assert code == 2
+    one_line(err, str(copied_training / "metadata.json"), "roi must be one of")
