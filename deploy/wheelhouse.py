@@ -1,4 +1,8 @@
-"""Wheels for the Pi, built on the host: edgesign itself plus the device extra for the Pi's platform.
+"""Wheels for the Pi, built on the host: edgesign's device part plus the device extra's wheels.
+
+The Pi gets a wheel of `edgesign.device` only (same project name and version, so
+`edgesign[device]` resolves): training, conversion and deploy code need TensorFlow or ssh and
+are never run there, and `edgesign --help` on the Pi lists only what works there.
 
 Offline Pis are common, so the Pi installs with `pip --no-index` from what we upload. The
 third-party wheels are downloaded once per (Python, platform) into a cache outside the repo.
@@ -18,8 +22,9 @@ from .errors import DeployError
 
 log = logging.getLogger(__name__)
 
-#: The project folders that make up the distribution (see pyproject.toml package-dir).
-PROJECT_PARTS = ("train", "convert", "device", "deploy")
+#: The package the Pi's wheel holds (with its subpackages), and the extras it keeps.
+DEVICE_PACKAGE = "edgesign.device"
+DEVICE_EXTRAS = ("device", "webcam")
 OLDEST_MANYLINUX = 17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
 #: Pins for the Pi's venv. Raspberry Pi OS bookworm's apt picamera2/simplejpeg are built for its
 #: numpy 1.24; the venv sees them (--system-site-packages), and a numpy 2 in the venv would shadow
@@ -52,21 +57,72 @@ def project_root() -> Path:
                       "(run from a checkout with `pip install -e .`, or pass --wheelhouse with an edgesign wheel)")
 
 
+def _toml(value) -> str:
+    """A TOML value for the str / list / dict-of-those values a pyproject uses."""
+    import json
+
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are TOML basic-string escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise DeployError(f"pyproject value {value!r} cannot be copied into the device wheel")
+
+
+def device_pyproject(root: Path) -> tuple:
+    """(pyproject.toml text, {package: folder}) for a wheel of the device part only.
+
+    Derived from the project's own pyproject: same name, version and core dependencies, the
+    DEVICE_EXTRAS, the `edgesign` script, and only the packages under DEVICE_PACKAGE.
+    """
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        raise DeployError("building the Pi's wheel needs Python 3.11 or later (tomllib)") from None
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    project = data["project"]
+    tool = data.get("tool", {}).get("setuptools", {})
+    packages = [p for p in tool.get("packages", [])
+                if p == DEVICE_PACKAGE or p.startswith(DEVICE_PACKAGE + ".")]
+    folders = {p: d for p, d in tool.get("package-dir", {}).items() if p in packages}
+    if DEVICE_PACKAGE not in packages or DEVICE_PACKAGE not in folders:
+        raise DeployError(f"{root / 'pyproject.toml'}: no package {DEVICE_PACKAGE} with a folder")
+    extras = {k: v for k, v in project.get("optional-dependencies", {}).items() if k in DEVICE_EXTRAS}
+    if "device" not in extras:
+        raise DeployError(f"{root / 'pyproject.toml'}: no `device` extra")
+    lines = ['[build-system]', 'requires = ["setuptools>=68"]',
+             'build-backend = "setuptools.build_meta"', "", "[project]"]
+    for key in ("name", "version", "requires-python", "license"):
+        if key in project:
+            lines.append(f"{key} = {_toml(project[key])}")
+    lines.append(f"description = {_toml(project.get('description', 'edgesign') + ' (device part)')}")
+    lines.append(f"dependencies = {_toml(project.get('dependencies', []))}")
+    lines += ["", "[project.optional-dependencies]"] + [f"{k} = {_toml(v)}" for k, v in extras.items()]
+    lines += ["", "[project.scripts]"] + [f"{k} = {_toml(v)}" for k, v in project.get("scripts", {}).items()]
+    lines += ["", "[tool.setuptools]", f"packages = {_toml(packages)}", "",
+              "[tool.setuptools.package-dir]"] + [f"{_toml(k)} = {_toml(v)}" for k, v in folders.items()]
+    data_files = {k: v for k, v in tool.get("package-data", {}).items() if k in packages}
+    if data_files:
+        lines += ["", "[tool.setuptools.package-data]"] + [f"{_toml(k)} = {_toml(v)}"
+                                                            for k, v in data_files.items()]
+    return "\n".join(lines) + "\n", folders
+
+
 def build_project_wheel(out_dir: Path, root: Path | None = None) -> Path:
-    """Build edgesign's own wheel into `out_dir` from a clean copy of the sources (no build/ in the repo)."""
+    """Build the Pi's edgesign wheel (device part only) into `out_dir` from a clean copy of the sources."""
     root = root or project_root()
     out_dir.mkdir(parents=True, exist_ok=True)
+    pyproject, folders = device_pyproject(root)
     with tempfile.TemporaryDirectory(prefix="edgesign-wheel-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
-            if (root / name).is_file():
-                shutil.copy2(root / name, src / name)
-        if not (src / "README.md").exists():
-            (src / "README.md").write_text("edgesign\n")  # pyproject names a readme
+        (src / "pyproject.toml").write_text(pyproject)
+        if (root / "LICENSE").is_file():
+            shutil.copy2(root / "LICENSE", src / "LICENSE")
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for part in PROJECT_PARTS:
-            shutil.copytree(root / part, src / part, ignore=ignore)
+        for folder in sorted(set(folders.values())):
+            shutil.copytree(root / folder, src / folder, ignore=ignore)
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                "--disable-pip-version-check", "-q", "-w", str(out_dir), str(src)],
                               capture_output=True, text=True)

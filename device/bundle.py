@@ -7,6 +7,10 @@
       selftest/NNN.png    a handful of test images (28x28 gray, lossless)
       selftest/expected.json  the host's int8 outputs for them, from TFLite's reference kernels
                           (bit-identical on x86 and ARM, unlike the fast XNNPACK path)
+      (optional)          hand models, a float model, NOTICE/LICENSE: see OPTIONAL_FILES
+
+A bundle holds plain files only, all of them named here (`bundle_files`), so copying a bundle
+(deploy) takes exactly these along and never a symlink or whatever else lies in the folder.
 
 `convert` writes it (`convert/bundle_writer.py`); the device loads and validates it here.
 """
@@ -31,6 +35,14 @@ LABELS_FILE = "labels.txt"
 METADATA_FILE = "metadata.json"
 SELFTEST_DIR = "selftest"
 EXPECTED_FILE = "expected.json"
+REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, METADATA_FILE)
+#: Top-level files a bundle may also hold. This is THE list: `bundle_files` (and so deploy)
+#: refuses any other file; parts that add files to bundles extend it here.
+OPTIONAL_FILES = (
+    "hand_detector.tflite", "hand_landmarks.tflite", "landmark_classifier.tflite",
+    "model_float32.tflite",
+    "NOTICE", "NOTICE.txt", "NOTICE.md", "LICENSE", "LICENSE.txt", "LICENSE.md",
+)
 
 
 @dataclass
@@ -128,19 +140,86 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
                           f"{len(bundle.classes)} classes")
 
 
+def _plain_file(path: Path, what: str) -> Path:
+    """`path` if it is a regular file and not a symlink, else BundleError naming it."""
+    if path.is_symlink():
+        raise BundleError(f"{path}: {what} is a symlink; a bundle holds plain files only")
+    if not path.is_file():
+        raise BundleError(f"{path}: {what} is missing or not a file")
+    return path
+
+
+def _expected(folder: Path) -> dict:
+    """The self-test description (selftest/expected.json), checked for shape and for links."""
+    if folder.is_symlink():
+        raise BundleError(f"{folder}: the self-test folder is a symlink; a bundle holds plain files only")
+    if not (folder / EXPECTED_FILE).is_file():
+        raise BundleError(f"{folder.parent}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})")
+    path = _plain_file(folder / EXPECTED_FILE, "the self-test description")
+    expected = _read_json(path)
+    if not isinstance(expected, dict) or not isinstance(expected.get("files"), list):
+        raise BundleError(f"{path}: not a self-test description (an object with a \"files\" list)")
+    return expected
+
+
+def selftest_file(folder: Path, name) -> Path:
+    """The self-test image `name` from expected.json, which must be a plain file in `folder`.
+
+    Names are bare file names (as `convert` writes them): no folders, no absolute paths, no
+    '..', no symlinks, so a bundle can never make the self-test read files outside it.
+    """
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+            or "\0" in name):
+        raise BundleError(f"{folder / EXPECTED_FILE}: self-test file {name!r} is not a plain file "
+                          f"name inside {SELFTEST_DIR}/")
+    return _plain_file(folder / name, "a self-test image")
+
+
+def bundle_files(path) -> list:
+    """The relative paths (POSIX) that make up the bundle at `path`, for copying exactly them.
+
+    REQUIRED_FILES, those of OPTIONAL_FILES present, selftest/expected.json and the images it
+    names. Raises BundleError, naming the entry, for a symlink or any file or folder not listed.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no bundle folder there (run `edgesign convert` to make one)")
+    known = REQUIRED_FILES + OPTIONAL_FILES
+    files = []
+    for entry in sorted(path.iterdir()):
+        if entry.is_symlink():
+            raise BundleError(f"{entry}: a symlink in the bundle; a bundle holds plain files only")
+        if entry.name == SELFTEST_DIR and entry.is_dir():
+            continue
+        if entry.name not in known or not entry.is_file():
+            raise BundleError(f"{entry}: not a bundle file (a bundle holds {', '.join(REQUIRED_FILES)}, "
+                              f"{SELFTEST_DIR}/ and optionally {', '.join(OPTIONAL_FILES)}); "
+                              "move it out of the bundle")
+        files.append(entry.name)
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise BundleError(f"{path}: bundle is missing {name}")
+    folder = path / SELFTEST_DIR
+    expected = _expected(folder)
+    listed = {EXPECTED_FILE} | {selftest_file(folder, name).name for name in expected["files"]}
+    for entry in sorted(folder.iterdir()):
+        if entry.name not in listed:
+            raise BundleError(f"{entry}: not a self-test file named in {EXPECTED_FILE}; "
+                              "move it out of the bundle")
+    return files + [f"{SELFTEST_DIR}/{name}" for name in sorted(listed)]
+
+
 def load_selftest(bundle: Bundle):
     """(images uint8 N x H x W, expected int8 outputs N x C, labels) stored by `convert`."""
     from PIL import Image
 
     folder = bundle.path / SELFTEST_DIR
-    expected_path = folder / EXPECTED_FILE
-    if not expected_path.is_file():
-        raise BundleError(f"{bundle.path}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})")
-    expected = _read_json(expected_path)
+    expected = _expected(folder)
+    paths = [selftest_file(folder, name) for name in expected["files"]]
     try:
-        images = np.stack([np.asarray(Image.open(folder / name)) for name in expected["files"]])
+        images = np.stack([np.asarray(Image.open(p)) for p in paths])
         outputs = np.asarray(expected["outputs"], dtype=np.int8)
         labels = list(expected["labels"])
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
         raise BundleError(f"{folder}: unreadable self-test data ({exc})") from None
     return images, outputs, labels
