@@ -91,7 +91,7 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
         f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
         f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the Pi",
-        "2 wheels    build the edgesign wheel; wheels of the device extra for the Pi's platform from "
+        "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the Pi's platform from "
         f"{wh}",
         f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not use), "
         f"bundle + edgesign wheel -> "
