@@ -44,8 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--keep", type=int, default=3, help="releases kept on the Pi (default 3)")
     p.add_argument("--no-service", action="store_true", help="do not install or restart edgesign.service")
     p.add_argument("--run-args", default="", metavar="ARGS",
-                   help="extra arguments for `edgesign run` in the service, e.g. '--source webcam:0 "
-                        "--speak' (plain words only; checked before anything is uploaded)")
+                   help="extra arguments for `edgesign run` in the service, e.g. "
+                        "'--source webcam:0 --speak' (plain words only; checked before anything "
+                        "is uploaded)")
     p.add_argument("--allow-root-service", action="store_true",
                    help="install the service even when you log in to the Pi as root, so that "
                         "`edgesign run` runs as root (refused without this flag)")

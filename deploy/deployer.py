@@ -91,8 +91,8 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
         f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
         f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the Pi",
-        "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the Pi's platform from "
-        f"{wh}",
+        "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the "
+        f"Pi's platform from {wh}",
         f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not use), "
         f"bundle + edgesign wheel -> "
         f"{root}/releases/<time>-<hash>/" + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
@@ -104,8 +104,9 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
     ]
     if opts.service:
         lines.insert(-1, f"5b unit     systemd-analyze verify + security (at most "
-                         f"{service.SECURITY_THRESHOLD / 10:.1f}) of the hardened {service.UNIT_NAME} "
-                         "for the new release (failure: release removed, current kept)")
+                         f"{service.SECURITY_THRESHOLD / 10:.1f}) of the hardened "
+                         f"{service.UNIT_NAME} for the new release (failure: release removed, "
+                         "current kept)")
         args = " ".join(opts.run_args) or "(none)"
         lines.append(f"7 service   install {service.UNIT_NAME} with sudo (never as root unless "
                      f"--allow-root-service; run args: {args}), enable, restart; switch back if it "
@@ -185,7 +186,8 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
     unit = None
     if opts.service and info["systemd"] == "yes":
         service.check_service_user(info["user"], info.get("uid", ""), opts.allow_root_service)
-        unit = service.render_unit(info["user"], info["root"], opts.run_args, opts.allow_root_service)
+        unit = service.render_unit(info["user"], info["root"], opts.run_args,
+                                   opts.allow_root_service)
     previous = info["current"] if is_release_id(info["current"]) else ""
     keep_note = f"current stays {previous}" if previous else "nothing was active before"
 
@@ -194,7 +196,8 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
         staging.mkdir()
         project, deps = _collect_wheels(opts, info, staging, echo)
         copy_bundle(bundle.path, staging / "bundle")
-        bundle = load_bundle(staging / "bundle", check_model=False)  # what ships is what was checked
+        # what ships is what was checked
+        bundle = load_bundle(staging / "bundle", check_model=False)
         load_selftest(bundle)
         rid = release_id(wheelhouse.digest_files([bundle.model_path, project]))
         release_json = json.dumps(_release_info(rid, opts, info, project, bundle.metadata), indent=2)
@@ -265,9 +268,9 @@ def _check_unit_on_pi(remote: Remote, unit: str, root: str, rid: str, echo) -> N
         return
     why = " | ".join((result.stdout + result.stderr).strip().splitlines()[-6:])
     step = {30: "systemd-analyze verify rejected the unit",
-            32: f"systemd-analyze security rates the unit above "
-                f"{service.SECURITY_THRESHOLD / 10:.1f}"}.get(result.returncode,
-                                                              f"checking the unit (exit {result.returncode})")
+            32: "systemd-analyze security rates the unit above "
+                f"{service.SECURITY_THRESHOLD / 10:.1f}"}.get(
+        result.returncode, f"checking the unit (exit {result.returncode})")
     raise DeployError(f"{step} on {remote.target.describe()}: {why}")
 
 

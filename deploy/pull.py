@@ -1,4 +1,4 @@
-"""Copy photos collected on the Pi (a folder-per-class tree) back to the host, trusting nothing it sends.
+"""Copy photos collected on the Pi (a folder per class) back to the host, trusting nothing it sends.
 
 A Pi can be lost, shared or compromised, so a pull:
 - lands in a new folder of its own, DEST/<host>-<UTC time>/, and never touches a file already
@@ -52,7 +52,7 @@ def rsync_filter(frames: bool = True) -> list:
 
 
 def check_pulled_tree(folder: Path) -> None:
-    """Raise DeployError naming the first entry under `folder` that is not a folder or an image file."""
+    """Raise DeployError naming the first entry under `folder` not a folder or an image file."""
     for parent, dirs, files in os.walk(folder):
         for name in dirs + files:
             path = Path(parent) / name
@@ -69,13 +69,13 @@ def check_pulled_tree(folder: Path) -> None:
 
 
 def class_counts(folder: Path) -> dict:
-    """{class name: number of images} for the class folders in `folder` (skips `_frames` and dot folders)."""
+    """{class name: number of images} for the class folders in `folder` (not `_frames` or .dirs)."""
     counts = {}
     subs = sorted(p for p in folder.iterdir()
                   if not p.is_symlink() and p.is_dir() and not p.name.startswith(("_", ".")))
     for sub in subs:
-        counts[sub.name] = sum(1 for f in sub.iterdir()
-                               if not f.is_symlink() and f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        counts[sub.name] = sum(1 for f in sub.iterdir() if not f.is_symlink() and f.is_file()
+                               and f.suffix.lower() in IMAGE_SUFFIXES)
     return counts
 
 
@@ -89,8 +89,8 @@ def _make_dest(dest: Path) -> list:
     """Create `dest` (and missing parents); returns the folders created, deepest first."""
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir():
-            raise DeployError(f"--dest {dest}: exists and is not a folder; name a folder (each pull "
-                              "goes into a new subfolder of it)")
+            raise DeployError(f"--dest {dest}: exists and is not a folder; name a folder "
+                              "(each pull goes into a new subfolder of it)")
         return []
     created, path = [], dest
     while not path.exists() and not path.is_symlink():
@@ -135,8 +135,9 @@ def pull_data(target: Target, remote_dir: str, dest: Path, frames: bool = True,
                                  options=rsync_filter(frames), upload=False)
         except DeployError as exc:
             if "No such file or directory" in str(exc) or "change_dir" in str(exc):
-                raise DeployError(f"no folder {remote_dir} on {target.describe()}: record images there "
-                                  f"first with `edgesign collect --out {remote_dir}`") from None
+                raise DeployError(f"no folder {remote_dir} on {target.describe()}: record images "
+                                  f"there first with `edgesign collect --out {remote_dir}`"
+                                  ) from None
             raise
         check_pulled_tree(partial)
         if not any(f for _, _, files in os.walk(partial) for f in files):

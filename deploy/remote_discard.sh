@@ -1,4 +1,5 @@
-# Remove a failed release's folder (never the one `current` points at, never anything but a release).
+# Remove a failed release's folder (never the one `current` points at, nor anything that is
+# not a release).
 # Arguments: ROOT RELEASE_ID
 set -eu
 export LC_ALL=C

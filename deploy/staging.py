@@ -1,4 +1,4 @@
-"""Copy exactly a bundle's own files (never a symlink, never a stray file) into a deploy's staging folder.
+"""Copy exactly a bundle's own files (no symlink, no stray file) into a deploy's staging folder.
 
 A bundle folder can hold anything its owner (or whoever sent it) put there; `copytree` would
 follow a link such as `selftest/cache -> ~/.ssh` and ship the host's keys to the Pi. Here the

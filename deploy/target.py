@@ -43,11 +43,11 @@ def validate_host(text: str) -> str:
 
 
 def validate_ssh_option(option: str) -> str:
-    """Return an `-o` value if it is a plain `Key=value` that runs nothing locally, else DeployError."""
+    """Return an `-o` value if it is a plain `Key=value` that runs nothing locally."""
     found = _SSH_OPTION_RE.fullmatch(option)
     if not found:
-        raise DeployError(f"ssh option {option!r} is not of the form Key=value (letters, digits and "
-                          "@ % : . , / _ + = ~ - only)")
+        raise DeployError(f"ssh option {option!r} is not of the form Key=value (letters, "
+                          "digits and @ % : . , / _ + = ~ - only)")
     if found.group("key").lower() in LOCAL_COMMAND_OPTIONS:
         raise DeployError(f"ssh option {found.group('key')} runs a command or loads code on this "
                           "computer, so edgesign refuses it in -o; if you trust it, put it in your "

@@ -88,7 +88,8 @@ def device_pyproject(root: Path) -> tuple:
     folders = {p: d for p, d in tool.get("package-dir", {}).items() if p in packages}
     if DEVICE_PACKAGE not in packages or DEVICE_PACKAGE not in folders:
         raise DeployError(f"{root / 'pyproject.toml'}: no package {DEVICE_PACKAGE} with a folder")
-    extras = {k: v for k, v in project.get("optional-dependencies", {}).items() if k in DEVICE_EXTRAS}
+    extras = {k: v for k, v in project.get("optional-dependencies", {}).items()
+              if k in DEVICE_EXTRAS}
     if "device" not in extras:
         raise DeployError(f"{root / 'pyproject.toml'}: no `device` extra")
     lines = ['[build-system]', 'requires = ["setuptools>=68"]',
@@ -96,12 +97,16 @@ def device_pyproject(root: Path) -> tuple:
     for key in ("name", "version", "requires-python", "license"):
         if key in project:
             lines.append(f"{key} = {_toml(project[key])}")
-    lines.append(f"description = {_toml(project.get('description', 'edgesign') + ' (device part)')}")
+    description = project.get("description", "edgesign") + " (device part)"
+    lines.append(f"description = {_toml(description)}")
     lines.append(f"dependencies = {_toml(project.get('dependencies', []))}")
-    lines += ["", "[project.optional-dependencies]"] + [f"{k} = {_toml(v)}" for k, v in extras.items()]
-    lines += ["", "[project.scripts]"] + [f"{k} = {_toml(v)}" for k, v in project.get("scripts", {}).items()]
+    lines += ["", "[project.optional-dependencies]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in extras.items()]
+    lines += ["", "[project.scripts]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in project.get("scripts", {}).items()]
     lines += ["", "[tool.setuptools]", f"packages = {_toml(packages)}", "",
-              "[tool.setuptools.package-dir]"] + [f"{_toml(k)} = {_toml(v)}" for k, v in folders.items()]
+              "[tool.setuptools.package-dir]"]
+    lines += [f"{_toml(k)} = {_toml(v)}" for k, v in folders.items()]
     data_files = {k: v for k, v in tool.get("package-data", {}).items() if k in packages}
     if data_files:
         lines += ["", "[tool.setuptools.package-data]"] + [f"{_toml(k)} = {_toml(v)}"
@@ -110,7 +115,7 @@ def device_pyproject(root: Path) -> tuple:
 
 
 def build_project_wheel(out_dir: Path, root: Path | None = None) -> Path:
-    """Build the Pi's edgesign wheel (device part only) into `out_dir` from a clean copy of the sources."""
+    """Build the Pi's edgesign wheel (device part only) into `out_dir` from a source copy."""
     root = root or project_root()
     out_dir.mkdir(parents=True, exist_ok=True)
     pyproject, folders = device_pyproject(root)

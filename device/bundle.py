@@ -152,9 +152,11 @@ def _plain_file(path: Path, what: str) -> Path:
 def _expected(folder: Path) -> dict:
     """The self-test description (selftest/expected.json), checked for shape and for links."""
     if folder.is_symlink():
-        raise BundleError(f"{folder}: the self-test folder is a symlink; a bundle holds plain files only")
+        raise BundleError(f"{folder}: the self-test folder is a symlink; a bundle holds plain "
+                          "files only")
     if not (folder / EXPECTED_FILE).is_file():
-        raise BundleError(f"{folder.parent}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})")
+        raise BundleError(f"{folder.parent}: bundle has no self-test data "
+                          f"({SELFTEST_DIR}/{EXPECTED_FILE})")
     path = _plain_file(folder / EXPECTED_FILE, "the self-test description")
     expected = _read_json(path)
     if not isinstance(expected, dict) or not isinstance(expected.get("files"), list):
@@ -192,9 +194,9 @@ def bundle_files(path) -> list:
         if entry.name == SELFTEST_DIR and entry.is_dir():
             continue
         if entry.name not in known or not entry.is_file():
-            raise BundleError(f"{entry}: not a bundle file (a bundle holds {', '.join(REQUIRED_FILES)}, "
-                              f"{SELFTEST_DIR}/ and optionally {', '.join(OPTIONAL_FILES)}); "
-                              "move it out of the bundle")
+            raise BundleError(f"{entry}: not a bundle file (a bundle holds "
+                              f"{', '.join(REQUIRED_FILES)}, {SELFTEST_DIR}/ and optionally "
+                              f"{', '.join(OPTIONAL_FILES)}); move it out of the bundle")
         files.append(entry.name)
     for name in REQUIRED_FILES:
         if name not in files:

@@ -355,6 +355,26 @@ def test_the_unit_is_checked_by_systemd_on_the_pi_before_the_switch(ssh_server, 
     assert not Path("/etc/systemd/system/edgesign.service").exists()  # check mode installs nothing
 
 
+def test_a_unit_systemd_rejects_never_becomes_current(ssh_server, bundle_dir, first, monkeypatch):
+    # A Pi with systemd (the probe's answer; the test server has none) whose systemd-analyze rates
+    # the unit above the bar: the deploy stops after the self-test, before `current` switches.
+    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+        pytest.skip("no systemd-analyze with --offline (systemd 250+) on the test server")
+    real_probe = deployer.probe
+    monkeypatch.setattr(deployer, "probe", lambda remote, opts: {**real_probe(remote, opts),
+                                                                  "systemd": "yes", "sudo": "yes"})
+    monkeypatch.setattr(service, "SECURITY_THRESHOLD", 10)  # 1.0: no real unit is that tight
+    before = current_of(ssh_server)
+    releases = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
+    lines = []
+    with pytest.raises(DeployError, match="systemd-analyze security rates the unit above 1.0") as err:
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lines.append)
+    assert "was discarded" in str(err.value) and any(line.startswith("selftest PASS") for line in lines)
+    assert current_of(ssh_server) == before
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == releases
+    assert not Path("/etc/systemd/system/edgesign.service").exists()
+
+
 def test_a_root_login_gets_no_service_unless_asked(ssh_server, bundle_dir, first, monkeypatch):
     # The test server has no systemd and no root login: the probe is the real one, with the answers
     # of a Pi where you log in as root and systemd runs. Nothing may be uploaded.
