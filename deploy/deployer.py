@@ -129,6 +129,7 @@ def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tup
     wheels.mkdir()
     given = wheelhouse.find_project_wheel(opts.wheelhouse) if opts.wheelhouse else None
     if given:
+        wheelhouse.check_device_wheel(given)
         project = Path(shutil.copy2(given, wheels))
     else:
         project = wheelhouse.build_project_wheel(wheels)

@@ -186,19 +186,54 @@ def requirements_of(project_wheel: Path) -> list:
                   if line.startswith("Requires-Dist:"))
 
 
-def cached_dependencies(project_wheel: Path, python_version: str, tags: list, cache: Path | None = None) -> Path:
-    """A folder of the device extra's wheels for this Python/platform, downloaded only when stale."""
+def cached_dependencies(project_wheel: Path, python_version: str, tags: list,
+                        cache: Path | None = None) -> Path:
+    """A folder of the device extra's wheels for this Python/platform, downloaded once.
+
+    The folder's name carries a hash of the requirements and pins, so deploys that need other
+    wheels (another edgesign version) get a folder of their own instead of emptying this one,
+    and a download lands in a hidden `.partial` folder renamed into place only when complete:
+    several deploys on one computer never see, or delete, each other's half-finished wheels.
+    """
     cache = cache or cache_root()
-    folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}"
     stamp_text = "\n".join(requirements_of(project_wheel) + list(PI_CONSTRAINTS)) + "\n"
+    key = hashlib.sha256(stamp_text.encode()).hexdigest()[:8]
+    folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}-{key}"
     stamp = folder / "requirements.stamp"
-    if stamp.is_file() and stamp.read_text() == stamp_text and any(folder.glob("*.whl")):
+    if stamp.is_file() and any(folder.glob("*.whl")):
         return folder
-    for old in folder.glob("*.whl"):  # requirements or pins changed: start from an empty folder
-        old.unlink()
-    download_dependencies(project_wheel, python_version, tags, folder)
-    stamp.write_text(stamp_text)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=cache))
+    try:
+        download_dependencies(project_wheel, python_version, tags, partial)
+        (partial / stamp.name).write_text(stamp_text)
+        try:
+            os.rename(partial, folder)
+        except OSError:
+            if not stamp.is_file():  # not just another deploy that finished the same download first
+                raise DeployError(f"cannot store the downloaded wheels in {folder}") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def check_device_wheel(wheel: Path) -> Path:
+    """`wheel` if it is a readable edgesign wheel holding the device part only, else DeployError."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DeployError(f"{wheel}: not a readable wheel ({exc})") from None
+    prefix = DEVICE_PACKAGE.replace(".", "/") + "/"
+    others = sorted({"edgesign." + n.split("/")[1] for n in names
+                     if n.startswith("edgesign/") and not n.startswith(prefix) and n.count("/") > 1})
+    if others or not any(n.startswith(prefix) for n in names):
+        raise DeployError(f"{wheel}: the Pi gets the device part only, but this wheel holds "
+                          f"{', '.join(others) or f'no {DEVICE_PACKAGE}'}; remove it from "
+                          "--wheelhouse and deploy builds a device-only one")
+    return wheel
 
 
 def find_project_wheel(folder: Path) -> Path | None:

@@ -156,14 +156,39 @@ def test_failing_selftest_keeps_current(ssh_server, bundle_dir, first, tmp_path)
 def test_pip_failure_keeps_current(ssh_server, bundle_dir, first, tmp_path):
     before = current_of(ssh_server)
     wheels = tmp_path / "wheels"
-    shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64")), wheels)
+    shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64-*")), wheels)
     project = ssh_server.home / "edgesign" / before / "wheels"
-    broken = wheels / next(project.glob("edgesign-*.whl")).name
-    broken.write_bytes(next(project.glob("edgesign-*.whl")).read_bytes()[:5000])  # a truncated download
+    shutil.copy(next(project.glob("edgesign-*.whl")), wheels)
+    # A wheelhouse that lacks one dependency: the Pi's offline pip cannot finish the install.
+    next(wheels.glob("flatbuffers-*.whl")).unlink()
     with pytest.raises(DeployError, match="pip install of the wheels failed"):
         deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels), echo=lambda l: None)
     assert current_of(ssh_server) == before
     assert len(list((ssh_server.home / "edgesign/releases").iterdir())) == 1
+
+
+def test_a_given_wheel_with_host_parts_or_broken_is_refused_before_upload(ssh_server, bundle_dir,
+                                                                          first, tmp_path):
+    import zipfile
+
+    before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
+    wheels = tmp_path / "wheels"
+    shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64-*")), wheels)
+    device_wheel = next((ssh_server.home / "edgesign" / current_of(ssh_server) / "wheels")
+                        .glob("edgesign-*.whl"))
+    full = wheels / device_wheel.name
+    with zipfile.ZipFile(device_wheel) as src, zipfile.ZipFile(full, "w") as out:
+        for item in src.infolist():
+            out.writestr(item, src.read(item))
+        out.writestr("edgesign/train/trainer.py", "import tensorflow\n")  # a host part
+    with pytest.raises(DeployError, match="device part only.*edgesign.train"):
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+               echo=lambda l: None)
+    full.write_bytes(device_wheel.read_bytes()[:5000])  # a truncated download
+    with pytest.raises(DeployError, match="not a readable wheel"):
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+               echo=lambda l: None)
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == before
 
 
 def test_refused_key_and_unreachable_host_say_so(ssh_server, bundle_dir, first, tmp_path):

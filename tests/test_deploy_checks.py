@@ -257,3 +257,37 @@ def test_structural_check_catches_a_broken_unit():
         service.check_unit_text(text.replace("ExecStart=/", "ExecStart="))
     with pytest.raises(DeployError, match="placeholders"):
         service.check_unit_text(service.template())
+
+
+def test_wheel_cache_is_per_requirements_and_never_half_written(tmp_path, monkeypatch):
+    from edgesign.deploy import wheelhouse
+
+    project = build_project_wheel(tmp_path / "wheels")
+    calls = []
+
+    def fake_download(wheel, python_version, tags, dest):
+        calls.append(dest)
+        (dest / "numpy-1.26.4-cp311-cp311-linux_x86_64.whl").write_bytes(b"wheel")
+        if len(calls) == 2:
+            raise DeployError("pip could not download the Pi's wheels: network down")
+
+    monkeypatch.setattr(wheelhouse, "download_dependencies", fake_download)
+    cache = tmp_path / "cache"
+    tags = platform_tags("x86_64", "glibc-2.36")
+    folder = wheelhouse.cached_dependencies(project, "3.11", tags, cache)
+    assert folder.parent == cache and folder.name.startswith("wheelhouse-cp311-manylinux_2_36_x86_64-")
+    assert calls[0] != folder  # downloaded beside it, renamed into place when complete
+    assert wheelhouse.cached_dependencies(project, "3.11", tags, cache) == folder and len(calls) == 1
+    # Other requirements (another wheel) get their own folder; this one is left alone.
+    other = tmp_path / "other"
+    other.mkdir()
+    with zipfile.ZipFile(project) as src, zipfile.ZipFile(other / project.name, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("METADATA"):
+                data += b"Requires-Dist: flatbuffers\n"
+            out.writestr(item, data)
+    with pytest.raises(DeployError, match="network down"):
+        wheelhouse.cached_dependencies(other / project.name, "3.11", tags, cache)
+    assert [p.name for p in cache.iterdir()] == [folder.name]  # no partial download left
+    assert (folder / "numpy-1.26.4-cp311-cp311-linux_x86_64.whl").is_file()
