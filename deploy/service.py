@@ -19,7 +19,8 @@ UNIT_NAME = "edgesign.service"
 _ARG_RE = re.compile(r"[A-Za-z0-9._/:=,+@-]+")
 # The Pi account (from `id -un`) and the absolute edgesign folder (from the probe).
 _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
-_ROOT_RE = re.compile(r"/[A-Za-z0-9._/-]*")
+# Not "/" itself: ReadWritePaths=/ would undo ProtectSystem.
+_ROOT_RE = re.compile(r"/[A-Za-z0-9._-][A-Za-z0-9._/-]*")
 #: The hardening the unit must carry (checked in the rendered text).
 HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
              "PrivateTmp=yes")

@@ -221,8 +221,9 @@ def test_the_service_never_runs_as_root_unless_asked():
     assert "User=root\n" in text
     with pytest.raises(DeployError):
         service.render_unit("pi\nUser=root", "/home/pi/edgesign")
-    with pytest.raises(DeployError, match="absolute plain path"):
-        service.render_unit("pi", "/home/pi/edge sign")
+    for root in ("/home/pi/edge sign", "/", "edgesign", "/home/pi/%h"):
+        with pytest.raises(DeployError, match="absolute plain path"):
+            service.render_unit("pi", root)
 
 
 def test_unit_without_hardening_is_refused():
