@@ -13,7 +13,8 @@ def _add_ssh_options(p, remote_dir: str = "edgesign",
     g.add_argument("--identity", "-i", help="private key file (default: ssh's / your agent)")
     g.add_argument("--ssh-config", "-F", help="ssh config file instead of ~/.ssh/config")
     g.add_argument("--ssh-option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra ssh -o option, repeatable")
+                   help="extra ssh -o option, repeatable (options that run local commands, such as "
+                        "ProxyCommand or LocalCommand, are refused: put those in your ssh config)")
     g.add_argument("--remote-dir", default=remote_dir, help=f"{remote_help} (default: {remote_dir})")
 
 
@@ -43,7 +44,12 @@ def register(subparsers) -> None:
     p.add_argument("--keep", type=int, default=3, help="releases kept on the Pi (default 3)")
     p.add_argument("--no-service", action="store_true", help="do not install or restart edgesign.service")
     p.add_argument("--run-args", default="", metavar="ARGS",
-                   help="extra arguments for `edgesign run` in the service, e.g. '--source webcam:0 --speak'")
+                   help="extra arguments for `edgesign run` in the service, e.g. "
+                        "'--source webcam:0 --speak' (plain words only; checked before anything "
+                        "is uploaded)")
+    p.add_argument("--allow-root-service", action="store_true",
+                   help="install the service even when you log in to the Pi as root, so that "
+                        "`edgesign run` runs as root (refused without this flag)")
     p.add_argument("--web", metavar="[HOST:]PORT",
                    help="the service also serves the live view (`run --web`); a bare PORT listens on "
                         "every address of the Pi (0.0.0.0:PORT), so other machines can open it")
@@ -80,17 +86,17 @@ def register(subparsers) -> None:
 
 
 def _run_deploy(args) -> int:
-    import shlex
     from pathlib import Path
 
     from .deployer import DeployOptions, deploy
+    from .service import parse_run_args
 
-    run_args, address = tuple(shlex.split(args.run_args)), _web_args(args)
+    run_args, address = parse_run_args(args.run_args), _web_args(args)
     opts = DeployOptions(bundle=Path(args.bundle), wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
                          python=args.python, keep=args.keep, service=not args.no_service,
                          run_args=run_args + address[0], bwlimit=args.bwlimit,
                          selftest_tolerance=args.selftest_tolerance,
-                         dry_run=args.dry_run)
+                         allow_root_service=args.allow_root_service, dry_run=args.dry_run)
     deploy(_target(args), opts, echo=lambda line: print(line, flush=True))
     if address[1]:
         print(f"live view: open {address[1]}", flush=True)

@@ -23,7 +23,10 @@ from typing import Callable, Optional
 
 from .errors import DeployError
 from . import service, wheelhouse
+from .release_ids import is_release_id, release_id
 from .remote import Remote
+from .staging import copy_bundle
+from ..device.bundle import bundle_files
 from .target import Target
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class DeployOptions:
     keep: int = 3
     service: bool = True
     run_args: tuple = ()
+    allow_root_service: bool = False  # install the unit even if the Pi login is root
     bwlimit: Optional[int] = None  # KiB/s for rsync, for slow or shared links
     dry_run: bool = False
     # int8 outputs on the Pi may differ from the host's by this much. The self-test runs the
@@ -79,23 +83,16 @@ def check_probe(info: dict, python: str, host: str) -> None:
         raise DeployError(f"could not read the Python version / C library of {host}: {info}")
 
 
-def release_id(digest: str, now: Optional[float] = None) -> str:
-    """`YYYYmmddTHHMMSSmmmZ-<hash>`: sorts by time, names the content."""
-    now = time.time() if now is None else now
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}Z"
-    return f"{stamp}-{digest}"
-
-
 def plan_lines(target: Target, opts: DeployOptions) -> list:
     """What a deploy will do, in order (printed by --dry-run; nothing is contacted)."""
     root = target.remote_dir if target.remote_dir.startswith("/") else f"~/{target.remote_dir}"
     wh = opts.wheelhouse or f"{wheelhouse.cache_root()}/wheelhouse-<python>-<platform> (downloaded once)"
     lines = [
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
-        f"bundle      {opts.bundle}",
+        f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
         f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the Pi",
-        "2 wheels    build the edgesign wheel; wheels of the device extra for the Pi's platform from "
-        f"{wh}",
+        "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the "
+        f"Pi's platform from {wh}",
         f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not use), "
         f"bundle + edgesign wheel -> "
         f"{root}/releases/<time>-<hash>/" + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
@@ -106,7 +103,13 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
     ]
     if opts.service:
-        lines.append(f"7 service   install {service.UNIT_NAME} with sudo, enable, restart; switch back if it "
+        lines.insert(-1, f"5b unit     systemd-analyze verify + security (at most "
+                         f"{service.SECURITY_THRESHOLD / 10:.1f}) of the hardened "
+                         f"{service.UNIT_NAME} for the new release (failure: release removed, "
+                         "current kept)")
+        args = " ".join(opts.run_args) or "(none)"
+        lines.append(f"7 service   install {service.UNIT_NAME} with sudo (never as root unless "
+                     f"--allow-root-service; run args: {args}), enable, restart; switch back if it "
                      "does not stay active (skipped when the Pi has no systemd)")
     else:
         lines.append("7 service   skipped (--no-service)")
@@ -126,6 +129,7 @@ def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tup
     wheels.mkdir()
     given = wheelhouse.find_project_wheel(opts.wheelhouse) if opts.wheelhouse else None
     if given:
+        wheelhouse.check_device_wheel(given)
         project = Path(shutil.copy2(given, wheels))
     else:
         project = wheelhouse.build_project_wheel(wheels)
@@ -160,6 +164,8 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
     from ..device.bundle import load_bundle, load_selftest
 
+    service.check_run_args(opts.run_args)  # before anything is contacted, --dry-run too
+    bundle_files(opts.bundle)  # only known plain files: no symlinks, nothing stray
     bundle = load_bundle(opts.bundle)  # refuse to ship a bundle that is broken on the host already
     load_selftest(bundle)
     if opts.dry_run:
@@ -178,14 +184,22 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
         raise DeployError(f"{host} has systemd but `sudo -n` needs a password there: the system unit "
                           "cannot be installed. Allow passwordless sudo for this user (the Raspberry Pi "
                           "OS default) or rerun with --no-service")
-    previous = info["current"]
+    unit = None
+    if opts.service and info["systemd"] == "yes":
+        service.check_service_user(info["user"], info.get("uid", ""), opts.allow_root_service)
+        unit = service.render_unit(info["user"], info["root"], opts.run_args,
+                                   opts.allow_root_service)
+    previous = info["current"] if is_release_id(info["current"]) else ""
     keep_note = f"current stays {previous}" if previous else "nothing was active before"
 
     with tempfile.TemporaryDirectory(prefix="edgesign-deploy-") as tmp:
         staging = Path(tmp) / "release"
         staging.mkdir()
         project, deps = _collect_wheels(opts, info, staging, echo)
-        shutil.copytree(bundle.path, staging / "bundle")
+        copy_bundle(bundle.path, staging / "bundle")
+        # what ships is what was checked
+        bundle = load_bundle(staging / "bundle", check_model=False)
+        load_selftest(bundle)
         rid = release_id(wheelhouse.digest_files([bundle.model_path, project]))
         release_json = json.dumps(_release_info(rid, opts, info, project, bundle.metadata), indent=2)
 
@@ -207,6 +221,8 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
             for line in result.stdout.splitlines():
                 if line.startswith("selftest "):
                     echo(line)
+            if unit is not None:
+                _check_unit_on_pi(remote, unit, info["root"], rid, echo)
         except DeployError as exc:
             _discard(remote, target, rid)
             raise DeployError(f"{exc}. Release {rid} was discarded; {keep_note}.") from None
@@ -216,7 +232,7 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
     pruned = [line.split("=", 1)[1] for line in switched.stdout.splitlines() if line.startswith("pruned=")]
     echo(f"switch: current -> releases/{rid}" + (f" (pruned {', '.join(pruned)})" if pruned else ""))
     outcome = Outcome(rid, previous, pruned)
-    outcome.service = _service_step(remote, opts, info, rid, previous, echo)
+    outcome.service = _service_step(remote, opts, info, unit, rid, previous, echo)
     echo(f"deployed {rid} to {host}")
     return outcome
 
@@ -241,7 +257,26 @@ def _discard(remote: Remote, target: Target, rid: str) -> None:
         log.warning("could not remove the failed release %s now (%s); the next deploy prunes it", rid, exc)
 
 
-def _service_step(remote: Remote, opts: DeployOptions, info: dict, rid: str, previous: str, echo) -> str:
+def _check_unit_on_pi(remote: Remote, unit: str, root: str, rid: str, echo) -> None:
+    """systemd-analyze verify + security on the Pi for the unit aimed at the new release, before
+    `current` switches to it (installing nothing); DeployError if systemd rejects it."""
+    trial = unit.replace(f"{root.rstrip('/')}/current", f"{root.rstrip('/')}/releases/{rid}")
+    result = remote.run_file("remote_service.sh", trial, "check", str(service.SECURITY_THRESHOLD),
+                             what="checking the service unit", check=False)
+    rating = result.fields().get("security")
+    if result.returncode == 0:
+        echo(f"unit: {service.UNIT_NAME} verified" + (f", exposure {rating}" if rating else ""))
+        return
+    why = " | ".join((result.stdout + result.stderr).strip().splitlines()[-6:])
+    step = {30: "systemd-analyze verify rejected the unit",
+            32: "systemd-analyze security rates the unit above "
+                f"{service.SECURITY_THRESHOLD / 10:.1f}"}.get(
+        result.returncode, f"checking the unit (exit {result.returncode})")
+    raise DeployError(f"{step} on {remote.target.describe()}: {why}")
+
+
+def _service_step(remote: Remote, opts: DeployOptions, info: dict, unit: Optional[str], rid: str,
+                  previous: str, echo) -> str:
     """Install and restart the unit; on failure switch `current` back and raise."""
     target = remote.target
     run_hint = f"{info['root']}/current/venv/bin/edgesign run --bundle {info['root']}/current/bundle"
@@ -252,8 +287,8 @@ def _service_step(remote: Remote, opts: DeployOptions, info: dict, rid: str, pre
         echo(f"service: skipped: no systemd (systemctl) on {target.describe()}; the release is active, "
              f"run it with: {run_hint}")
         return "no-systemd"
-    unit = service.render_unit(info["user"], info["root"], opts.run_args)
-    result = remote.run_file("remote_service.sh", unit, what="installing the service", check=False)
+    result = remote.run_file("remote_service.sh", unit, "install", str(service.SECURITY_THRESHOLD),
+                             what="installing the service", check=False)
     if result.returncode == 0:
         echo(f"service: {service.UNIT_NAME} enabled and active (User={info['user']})")
         return "active"
@@ -276,13 +311,17 @@ def list_releases(remote: Remote) -> tuple:
             current = line.split("=", 1)[1]
         elif line.startswith("release="):
             rid, _, complete = line[len("release="):].partition(" complete=")
-            releases.append((rid, complete == "yes"))
-    return current, releases
+            if is_release_id(rid):  # the script lists only these; never act on anything else
+                releases.append((rid, complete == "yes"))
+    return (current if is_release_id(current) else ""), releases
 
 
 def rollback(target: Target, to: Optional[str] = None, restart: bool = True,
              echo: Callable[[str], None] = print) -> str:
     """Point `current` at the release before it (or `to`) and restart the service; returns its id."""
+    if to is not None and not is_release_id(to):
+        raise DeployError(f"--to {to!r} is not a release id (like 20240101T120000000Z-0123456789; "
+                          "see `edgesign releases`)")
     remote = Remote(target)
     current, releases = list_releases(remote)
     complete = [rid for rid, ok in releases if ok]

@@ -1,42 +1,164 @@
-"""Copy photos collected on the Pi (a folder-per-class tree) back to the host with rsync over ssh."""
+"""Copy photos collected on the Pi (a folder per class) back to the host, trusting nothing it sends.
+
+A Pi can be lost, shared or compromised, so a pull:
+- lands in a new folder of its own, DEST/<host>-<UTC time>/, and never touches a file already
+  on this computer (no overwrites, no deletes);
+- brings image files only (edgesign's image suffixes) and folders, never a symlink, device or
+  special file, never the Pi's owners or permission bits; after the transfer the tree is checked
+  again and the pull is refused whole if anything else arrived;
+- leaves nothing behind when it fails: the transfer goes to a hidden `.NAME.partial` folder that
+  is renamed into place only at the end, and a --dest folder it had to create is removed again.
+"""
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
+from edgesign.device.images import IMAGE_SUFFIXES
 from .errors import DeployError
 from .remote import Remote
 from .target import Target, validate_remote_dir
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+@dataclass
+class Pulled:
+    """Where one pull went and how many images each class folder got."""
+
+    folder: Path
+    counts: dict = field(default_factory=dict)
+
+
+def _any_case(suffix: str) -> str:
+    """An rsync glob for `suffix` in any letter case: '.png' -> '.[pP][nN][gG]'."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in suffix)
+
+
+def rsync_filter(frames: bool = True) -> list:
+    """rsync options: no links, devices, owners or modes; dot entries skipped; images only."""
+    options = ["--no-links", "--no-devices", "--no-specials", "--no-perms", "--no-owner",
+               "--no-group", "--chmod=Du=rwx,Dgo=rx,Fu=rw,Fgo=r", "--prune-empty-dirs",
+               "--exclude=.*"]
+    if not frames:
+        options.append("--exclude=/_frames")
+    options.append("--include=*/")
+    options += [f"--include=*{_any_case(suffix)}" for suffix in IMAGE_SUFFIXES]
+    options.append("--exclude=*")
+    return options
+
+
+def check_pulled_tree(folder: Path) -> None:
+    """Raise DeployError naming the first entry under `folder` not a folder or an image file."""
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(parent) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+                raise DeployError(f"{path.relative_to(folder)} from the Pi is {kind}; the pull was "
+                                  "discarded (a pull brings plain image files only)")
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise DeployError(f"{path.relative_to(folder)} from the Pi is not an image "
+                                  f"({', '.join(IMAGE_SUFFIXES)}); the pull was discarded")
 
 
 def class_counts(folder: Path) -> dict:
-    """{class name: number of images} for the class folders in `folder` (skips `_frames` and dot folders)."""
+    """{class name: number of images} for the class folders in `folder` (not `_frames` or .dirs)."""
     counts = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
-        counts[sub.name] = sum(1 for f in sub.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    subs = sorted(p for p in folder.iterdir()
+                  if not p.is_symlink() and p.is_dir() and not p.name.startswith(("_", ".")))
+    for sub in subs:
+        counts[sub.name] = sum(1 for f in sub.iterdir() if not f.is_symlink() and f.is_file()
+                               and f.suffix.lower() in IMAGE_SUFFIXES)
     return counts
+
+
+def pull_folder_name(target: Target, now: Optional[float] = None) -> str:
+    """`<host>-<YYYYmmddTHHMMSSZ>` (the host as validated: letters, digits, '.', '_', '-')."""
+    now = time.time() if now is None else now
+    return f"{target.host.rpartition('@')[2]}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
+
+
+def _make_dest(dest: Path) -> list:
+    """Create `dest` (and missing parents); returns the folders created, deepest first."""
+    if dest.exists() or dest.is_symlink():
+        if not dest.is_dir():
+            raise DeployError(f"--dest {dest}: exists and is not a folder; name a folder "
+                              "(each pull goes into a new subfolder of it)")
+        return []
+    created, path = [], dest
+    while not path.exists() and not path.is_symlink():
+        created.append(path)
+        path = path.parent
+    if not path.is_dir():
+        raise DeployError(f"--dest {dest}: {path} is not a folder")
+    try:
+        dest.mkdir(parents=True)
+    except OSError as exc:
+        raise DeployError(f"--dest {dest}: cannot create it ({exc.strerror})") from None
+    return created
+
+
+def _claim(dest: Path, name: str) -> Path:
+    """Create and return a new empty DEST/NAME (NAME-2, NAME-3, ... if taken)."""
+    for n in range(1, 1000):
+        folder = dest / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise DeployError(f"--dest {dest}: cannot write there ({exc.strerror})") from None
+    raise DeployError(f"--dest {dest}: too many pulls named {name}")
 
 
 def pull_data(target: Target, remote_dir: str, dest: Path, frames: bool = True,
-              echo: Callable[[str], None] = print) -> dict:
-    """rsync `remote_dir` from the Pi into `dest` (never deleting local files); returns class counts."""
+              echo: Callable[[str], None] = print) -> Pulled:
+    """rsync the images in `remote_dir` on the Pi into a new DEST/<host>-<time>/ folder."""
     remote_dir = validate_remote_dir(remote_dir)
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    options = [] if frames else ["--exclude=/_frames"]
+    created = _make_dest(dest)
+    folder = partial = None
     try:
-        Remote(target).rsync([f"{remote_dir}/"], f"{dest}/", what=f"pulling {remote_dir}",
-                             options=options, upload=False)
-    except DeployError as exc:
-        if "No such file or directory" in str(exc) or "change_dir" in str(exc):
-            raise DeployError(f"no folder {remote_dir} on {target.describe()}: record images there first "
-                              f"with `edgesign collect --out {remote_dir}`") from None
+        folder = _claim(dest, pull_folder_name(target))
+        partial = folder.with_name(f".{folder.name}.partial")
+        partial.mkdir()
+        try:
+            Remote(target).rsync([f"{remote_dir}/"], f"{partial}/", what=f"pulling {remote_dir}",
+                                 options=rsync_filter(frames), upload=False)
+        except DeployError as exc:
+            if "No such file or directory" in str(exc) or "change_dir" in str(exc):
+                raise DeployError(f"no folder {remote_dir} on {target.describe()}: record images "
+                                  f"there first with `edgesign collect --out {remote_dir}`"
+                                  ) from None
+            raise
+        check_pulled_tree(partial)
+        if not any(f for _, _, files in os.walk(partial) for f in files):
+            raise DeployError(f"no images in {remote_dir} on {target.describe()}"
+                              + ("" if frames else " outside _frames/"))
+        os.replace(partial, folder)  # the empty claimed folder becomes the finished pull
+        partial = None
+    except BaseException:
+        for path in (partial, folder):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in created:  # deepest first; only if still empty
+            try:
+                path.rmdir()
+            except OSError:
+                break
         raise
-    counts = class_counts(dest)
+    counts = class_counts(folder)
     total = sum(counts.values())
-    echo(f"pulled {remote_dir} from {target.describe()} into {dest}: {total} images in {len(counts)} classes")
+    echo(f"pulled {remote_dir} from {target.describe()} into {folder}: {total} images in "
+         f"{len(counts)} classes")
     for name, n in counts.items():
         echo(f"  {name:<12} {n}")
-    return counts
+    return Pulled(folder, counts)

@@ -4,6 +4,7 @@ py=$1
 root=$2
 case $root in /*) ;; *) root=$HOME/$root ;; esac
 echo "user=$(id -un)"
+echo "uid=$(id -u)"
 echo "home=$HOME"
 echo "root=$root"
 echo "machine=$(uname -m)"

@@ -9,16 +9,21 @@ from typing import Optional
 
 from .errors import DeployError
 
-# A user name and a DNS name, IPv4 address or ssh_config alias; IPv6 in brackets. Nothing a
-# shell, ssh or rsync could read as an option or a command (no leading '-', no spaces or quotes).
+# A user name and a DNS name, IPv4 address or ssh_config alias. Nothing a shell, ssh or rsync
+# could read as an option or a command (no leading '-', no spaces or quotes). Patterns are matched
+# whole (`fullmatch`): `$` would accept a trailing newline.
 _USER = r"[A-Za-z_][A-Za-z0-9._-]{0,31}"
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})"
-_IPV6 = r"\[[0-9A-Fa-f:.]+\]"
-_HOST_RE = re.compile(rf"^(?:(?P<user>{_USER})@)?(?P<host>{_NAME}|{_IPV6})$")
+_HOST_RE = re.compile(rf"(?:(?P<user>{_USER})@)?(?P<host>{_NAME})")
 # Remote folders: relative to the login's home or absolute; plain path characters only.
-_REMOTE_DIR_RE = re.compile(r"^(?:/|~/)?[A-Za-z0-9._/-]+$")
+_REMOTE_DIR_RE = re.compile(r"(?:/|~/)?[A-Za-z0-9._/-]+")
 # ssh -o values we pass through: `Key=value` or `Key value` without shell metacharacters.
-_SSH_OPTION_RE = re.compile(r"^[A-Za-z]+[= ][A-Za-z0-9@%:.,/_+=~ -]+$")
+_SSH_OPTION_RE = re.compile(r"(?P<key>[A-Za-z0-9]+)[= ][A-Za-z0-9@%:.,/_+=~ -]+")
+#: ssh options that run a program or load code on THIS computer (or replace our remote command).
+#: Refused on the command line; a user who trusts one puts it in their own ~/.ssh/config.
+LOCAL_COMMAND_OPTIONS = ("proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand",
+                         "remotecommand", "pkcs11provider", "securitykeyprovider", "include",
+                         "match")
 
 DEFAULT_REMOTE_DIR = "edgesign"
 
@@ -27,16 +32,33 @@ def validate_host(text: str) -> str:
     """Return `text` if it is a safe `[user@]host`, else raise DeployError saying why."""
     if not text:
         raise DeployError("no host given: pass --host USER@HOST (or PI=user@host to make)")
-    if not _HOST_RE.match(text):
+    if "[" in text or text.count(":") >= 2:
+        raise DeployError(f"host {text!r}: IPv6 addresses are not supported in --host (ssh and "
+                          "rsync write them differently); name the Pi in ~/.ssh/config (Host mypi, "
+                          "HostName fe80::1%eth0) and pass --host mypi")
+    if not _HOST_RE.fullmatch(text):
         raise DeployError(f"host {text!r} is not a plain [user@]hostname: only letters, digits, "
                           "'.', '-', '_' (and one '@') are allowed, and it may not start with '-'")
     return text
 
 
+def validate_ssh_option(option: str) -> str:
+    """Return an `-o` value if it is a plain `Key=value` that runs nothing locally."""
+    found = _SSH_OPTION_RE.fullmatch(option)
+    if not found:
+        raise DeployError(f"ssh option {option!r} is not of the form Key=value (letters, "
+                          "digits and @ % : . , / _ + = ~ - only)")
+    if found.group("key").lower() in LOCAL_COMMAND_OPTIONS:
+        raise DeployError(f"ssh option {found.group('key')} runs a command or loads code on this "
+                          "computer, so edgesign refuses it in -o; if you trust it, put it in your "
+                          "~/.ssh/config under a Host alias and pass that alias as --host")
+    return option
+
+
 def validate_remote_dir(text: str) -> str:
     """Return a safe remote folder (relative to home, `~/...` or absolute), else raise DeployError."""
     parts = text.split("/")
-    if not _REMOTE_DIR_RE.match(text) or ".." in parts or any(p.startswith("-") for p in parts):
+    if not _REMOTE_DIR_RE.fullmatch(text) or ".." in parts or any(p.startswith("-") for p in parts):
         raise DeployError(f"remote folder {text!r} must be a plain path (letters, digits, '.', '_', "
                           "'-', '/'), relative to the home folder or absolute, without '..' or a leading '-'")
     if text.startswith("~/"):
@@ -69,8 +91,7 @@ class Target:
         if self.port is not None and not 0 < int(self.port) < 65536:
             raise DeployError(f"port {self.port} is not a TCP port number")
         for option in self.ssh_options:
-            if not _SSH_OPTION_RE.match(option):
-                raise DeployError(f"ssh option {option!r} is not of the form Key=value")
+            validate_ssh_option(option)
 
     def ssh_argv(self) -> list:
         """`ssh` and its options (BatchMode: a missing key fails fast instead of asking for a password)."""

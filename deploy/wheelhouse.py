@@ -1,4 +1,8 @@
-"""Wheels for the Pi, built on the host: edgesign itself plus the device extra for the Pi's platform.
+"""Wheels for the Pi, built on the host: edgesign's device part plus the device extra's wheels.
+
+The Pi gets a wheel of `edgesign.device` only (same project name and version, so
+`edgesign[device]` resolves): training, conversion and deploy code need TensorFlow or ssh and
+are never run there, and `edgesign --help` on the Pi lists only what works there.
 
 Offline Pis are common, so the Pi installs with `pip --no-index` from what we upload. The
 third-party wheels are downloaded once per (Python, platform) into a cache outside the repo.
@@ -18,8 +22,9 @@ from .errors import DeployError
 
 log = logging.getLogger(__name__)
 
-#: The project folders that make up the distribution (see pyproject.toml package-dir).
-PROJECT_PARTS = ("train", "convert", "device", "deploy")
+#: The package the Pi's wheel holds (with its subpackages), and the extras it keeps.
+DEVICE_PACKAGE = "edgesign.device"
+DEVICE_EXTRAS = ("device", "webcam")
 OLDEST_MANYLINUX = 17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
 #: Pins for the Pi's venv. Raspberry Pi OS bookworm's apt picamera2/simplejpeg are built for its
 #: numpy 1.24; the venv sees them (--system-site-packages), and a numpy 2 in the venv would shadow
@@ -52,21 +57,77 @@ def project_root() -> Path:
                       "(run from a checkout with `pip install -e .`, or pass --wheelhouse with an edgesign wheel)")
 
 
+def _toml(value) -> str:
+    """A TOML value for the str / list / dict-of-those values a pyproject uses."""
+    import json
+
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are TOML basic-string escapes
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise DeployError(f"pyproject value {value!r} cannot be copied into the device wheel")
+
+
+def device_pyproject(root: Path) -> tuple:
+    """(pyproject.toml text, {package: folder}) for a wheel of the device part only.
+
+    Derived from the project's own pyproject: same name, version and core dependencies, the
+    DEVICE_EXTRAS, the `edgesign` script, and only the packages under DEVICE_PACKAGE.
+    """
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        raise DeployError("building the Pi's wheel needs Python 3.11 or later (tomllib)") from None
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    project = data["project"]
+    tool = data.get("tool", {}).get("setuptools", {})
+    packages = [p for p in tool.get("packages", [])
+                if p == DEVICE_PACKAGE or p.startswith(DEVICE_PACKAGE + ".")]
+    folders = {p: d for p, d in tool.get("package-dir", {}).items() if p in packages}
+    if DEVICE_PACKAGE not in packages or DEVICE_PACKAGE not in folders:
+        raise DeployError(f"{root / 'pyproject.toml'}: no package {DEVICE_PACKAGE} with a folder")
+    extras = {k: v for k, v in project.get("optional-dependencies", {}).items()
+              if k in DEVICE_EXTRAS}
+    if "device" not in extras:
+        raise DeployError(f"{root / 'pyproject.toml'}: no `device` extra")
+    lines = ['[build-system]', 'requires = ["setuptools>=68"]',
+             'build-backend = "setuptools.build_meta"', "", "[project]"]
+    for key in ("name", "version", "requires-python", "license"):
+        if key in project:
+            lines.append(f"{key} = {_toml(project[key])}")
+    description = project.get("description", "edgesign") + " (device part)"
+    lines.append(f"description = {_toml(description)}")
+    lines.append(f"dependencies = {_toml(project.get('dependencies', []))}")
+    lines += ["", "[project.optional-dependencies]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in extras.items()]
+    lines += ["", "[project.scripts]"]
+    lines += [f"{k} = {_toml(v)}" for k, v in project.get("scripts", {}).items()]
+    lines += ["", "[tool.setuptools]", f"packages = {_toml(packages)}", "",
+              "[tool.setuptools.package-dir]"]
+    lines += [f"{_toml(k)} = {_toml(v)}" for k, v in folders.items()]
+    data_files = {k: v for k, v in tool.get("package-data", {}).items() if k in packages}
+    if data_files:
+        lines += ["", "[tool.setuptools.package-data]"] + [f"{_toml(k)} = {_toml(v)}"
+                                                            for k, v in data_files.items()]
+    return "\n".join(lines) + "\n", folders
+
+
 def build_project_wheel(out_dir: Path, root: Path | None = None) -> Path:
-    """Build edgesign's own wheel into `out_dir` from a clean copy of the sources (no build/ in the repo)."""
+    """Build the Pi's edgesign wheel (device part only) into `out_dir` from a source copy."""
     root = root or project_root()
     out_dir.mkdir(parents=True, exist_ok=True)
+    pyproject, folders = device_pyproject(root)
     with tempfile.TemporaryDirectory(prefix="edgesign-wheel-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
-            if (root / name).is_file():
-                shutil.copy2(root / name, src / name)
-        if not (src / "README.md").exists():
-            (src / "README.md").write_text("edgesign\n")  # pyproject names a readme
+        (src / "pyproject.toml").write_text(pyproject)
+        if (root / "LICENSE").is_file():
+            shutil.copy2(root / "LICENSE", src / "LICENSE")
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for part in PROJECT_PARTS:
-            shutil.copytree(root / part, src / part, ignore=ignore)
+        for folder in sorted(set(folders.values())):
+            shutil.copytree(root / folder, src / folder, ignore=ignore)
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                "--disable-pip-version-check", "-q", "-w", str(out_dir), str(src)],
                               capture_output=True, text=True)
@@ -125,19 +186,54 @@ def requirements_of(project_wheel: Path) -> list:
                   if line.startswith("Requires-Dist:"))
 
 
-def cached_dependencies(project_wheel: Path, python_version: str, tags: list, cache: Path | None = None) -> Path:
-    """A folder of the device extra's wheels for this Python/platform, downloaded only when stale."""
+def cached_dependencies(project_wheel: Path, python_version: str, tags: list,
+                        cache: Path | None = None) -> Path:
+    """A folder of the device extra's wheels for this Python/platform, downloaded once.
+
+    The folder's name carries a hash of the requirements and pins, so deploys that need other
+    wheels (another edgesign version) get a folder of their own instead of emptying this one,
+    and a download lands in a hidden `.partial` folder renamed into place only when complete:
+    several deploys on one computer never see, or delete, each other's half-finished wheels.
+    """
     cache = cache or cache_root()
-    folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}"
     stamp_text = "\n".join(requirements_of(project_wheel) + list(PI_CONSTRAINTS)) + "\n"
+    key = hashlib.sha256(stamp_text.encode()).hexdigest()[:8]
+    folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}-{key}"
     stamp = folder / "requirements.stamp"
-    if stamp.is_file() and stamp.read_text() == stamp_text and any(folder.glob("*.whl")):
+    if stamp.is_file() and any(folder.glob("*.whl")):
         return folder
-    for old in folder.glob("*.whl"):  # requirements or pins changed: start from an empty folder
-        old.unlink()
-    download_dependencies(project_wheel, python_version, tags, folder)
-    stamp.write_text(stamp_text)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial", dir=cache))
+    try:
+        download_dependencies(project_wheel, python_version, tags, partial)
+        (partial / stamp.name).write_text(stamp_text)
+        try:
+            os.rename(partial, folder)
+        except OSError:
+            if not stamp.is_file():  # not just another deploy that finished the same download first
+                raise DeployError(f"cannot store the downloaded wheels in {folder}") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def check_device_wheel(wheel: Path) -> Path:
+    """`wheel` if it is a readable edgesign wheel holding the device part only, else DeployError."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise DeployError(f"{wheel}: not a readable wheel ({exc})") from None
+    prefix = DEVICE_PACKAGE.replace(".", "/") + "/"
+    others = sorted({"edgesign." + n.split("/")[1] for n in names
+                     if n.startswith("edgesign/") and not n.startswith(prefix) and n.count("/") > 1})
+    if others or not any(n.startswith(prefix) for n in names):
+        raise DeployError(f"{wheel}: the Pi gets the device part only, but this wheel holds "
+                          f"{', '.join(others) or f'no {DEVICE_PACKAGE}'}; remove it from "
+                          "--wheelhouse and deploy builds a device-only one")
+    return wheel
 
 
 def find_project_wheel(folder: Path) -> Path | None:

@@ -11,6 +11,11 @@
       hand_detector.tflite, hand_landmarks.tflite, NOTICE
                           MediaPipe's hand models (Apache-2.0), when the spec tracks the hand
                           (`hand_models.py`; hashes in metadata "hand_models")
+      (optional)          a landmark classifier, the float32 model (`convert --with-float`):
+                          see OPTIONAL_FILES
+
+A bundle holds plain files only, all of them named here (`bundle_files`), so copying a bundle
+(deploy) takes exactly these along and never a symlink or whatever else lies in the folder.
 
 `convert` writes it (`convert/bundle_writer.py`); the device loads and validates it here.
 """
@@ -24,6 +29,7 @@ import numpy as np
 
 from .errors import BundleError, EdgesignError
 from .files import read_json, read_text, sha256_file
+from .hand_models import BUNDLE_FILES as HAND_MODEL_FILES
 from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
 from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
@@ -39,6 +45,13 @@ LABELS_FILE = "labels.txt"
 METADATA_FILE = "metadata.json"
 SELFTEST_DIR = "selftest"
 EXPECTED_FILE = "expected.json"
+REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, METADATA_FILE)
+#: Top-level files a bundle may also hold. This is THE list: `bundle_files` (and so deploy)
+#: refuses any other file; parts that add files to bundles extend it here.
+OPTIONAL_FILES = (
+    *HAND_MODEL_FILES, "landmark_classifier.tflite", FLOAT_MODEL_FILE,
+    "NOTICE.txt", "NOTICE.md", "LICENSE", "LICENSE.txt", "LICENSE.md",
+)
 
 
 @dataclass
@@ -175,15 +188,84 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
                           f"{len(bundle.classes)} classes")
 
 
+def _plain_file(path: Path, what: str) -> Path:
+    """`path` if it is a regular file and not a symlink, else BundleError naming it."""
+    if path.is_symlink():
+        raise BundleError(f"{path}: {what} is a symlink; a bundle holds plain files only")
+    if not path.is_file():
+        raise BundleError(f"{path}: {what} is missing or not a file")
+    return path
+
+
+def _expected(folder: Path) -> dict:
+    """The self-test description (selftest/expected.json), checked for shape and for links."""
+    if folder.is_symlink():
+        raise BundleError(f"{folder}: the self-test folder is a symlink; a bundle holds plain "
+                          "files only")
+    if not (folder / EXPECTED_FILE).is_file():
+        raise BundleError(f"{folder.parent}: bundle has no self-test data "
+                          f"({SELFTEST_DIR}/{EXPECTED_FILE})")
+    path = _plain_file(folder / EXPECTED_FILE, "the self-test description")
+    expected = _read_json(path)
+    if not isinstance(expected, dict) or not isinstance(expected.get("files"), list):
+        raise BundleError(f"{path}: not a self-test description (an object with a \"files\" list)")
+    return expected
+
+
+def selftest_file(folder: Path, name) -> Path:
+    """The self-test image `name` from expected.json, which must be a plain file in `folder`.
+
+    Names are bare file names (as `convert` writes them): no folders, no absolute paths, no
+    '..', no symlinks, so a bundle can never make the self-test read files outside it.
+    """
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+            or "\0" in name):
+        raise BundleError(f"{folder / EXPECTED_FILE}: self-test file {name!r} is not a plain file "
+                          f"name inside {SELFTEST_DIR}/")
+    return _plain_file(folder / name, "a self-test image")
+
+
+def bundle_files(path) -> list:
+    """The relative paths (POSIX) that make up the bundle at `path`, for copying exactly them.
+
+    REQUIRED_FILES, those of OPTIONAL_FILES present, selftest/expected.json and the images it
+    names. Raises BundleError, naming the entry, for a symlink or any file or folder not listed.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no bundle folder there (run `edgesign convert` to make one)")
+    known = REQUIRED_FILES + OPTIONAL_FILES
+    files = []
+    for entry in sorted(path.iterdir()):
+        if entry.is_symlink():
+            raise BundleError(f"{entry}: a symlink in the bundle; a bundle holds plain files only")
+        if entry.name == SELFTEST_DIR and entry.is_dir():
+            continue
+        if entry.name not in known or not entry.is_file():
+            raise BundleError(f"{entry}: not a bundle file (a bundle holds "
+                              f"{', '.join(REQUIRED_FILES)}, {SELFTEST_DIR}/ and optionally "
+                              f"{', '.join(OPTIONAL_FILES)}); move it out of the bundle")
+        files.append(entry.name)
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise BundleError(f"{path}: bundle is missing {name}")
+    folder = path / SELFTEST_DIR
+    expected = _expected(folder)
+    listed = {EXPECTED_FILE} | {selftest_file(folder, name).name for name in expected["files"]}
+    for entry in sorted(folder.iterdir()):
+        if entry.name not in listed:
+            raise BundleError(f"{entry}: not a self-test file named in {EXPECTED_FILE}; "
+                              "move it out of the bundle")
+    return files + [f"{SELFTEST_DIR}/{name}" for name in sorted(listed)]
+
+
 def load_selftest(bundle: Bundle):
     """(images uint8 N x H x W, expected int8 outputs N x C, labels) stored by `convert`."""
     folder = bundle.path / SELFTEST_DIR
-    expected_path = folder / EXPECTED_FILE
-    if not expected_path.is_file():
-        raise BundleError(f"{bundle.path}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})")
-    expected = _read_json(expected_path)
+    expected = _expected(folder)
+    paths = [selftest_file(folder, name) for name in expected["files"]]
     try:
-        images = np.stack([read_image(folder / name, BundleError)[0] for name in expected["files"]])
+        images = np.stack([read_image(path, BundleError)[0] for path in paths])
         outputs = np.asarray(expected["outputs"], dtype=np.int64)
         if outputs.size and (outputs.min() < -128 or outputs.max() > 127):
             raise ValueError(f"{EXPECTED_FILE} holds outputs outside the int8 range -128..127")

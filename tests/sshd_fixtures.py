@@ -22,7 +22,9 @@ import pytest
 from edgesign.deploy.target import Target
 
 LOOPBACK = "127.0.0.1"
-TEST_USER = "edgesign-pi"
+# One throwaway account per test process, so parallel test runs on one machine never meet.
+TEST_USER_PREFIX = "edgesign-pi-"
+TEST_USER = f"{TEST_USER_PREFIX}{os.getpid()}"
 PI_ROOT = Path(os.environ.get("EDGESIGN_PI_ROOT", "/var/cache/edgesign/pi-arm64"))
 PI_READY = PI_ROOT / ".edgesign-pi-image-ready"
 CLEAN_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -164,11 +166,12 @@ def start_loopback_server() -> SshServer:
     work = Path(tempfile.mkdtemp(prefix="edgesign-sshd-"))
     work.chmod(0o755)  # the account must be able to reach its home below this folder
     home = work / "home"
-    try:
-        pwd.getpwnam(TEST_USER)
-        subprocess.run(["userdel", TEST_USER], check=True)  # left over from an interrupted run
-    except KeyError:
-        pass
+    for entry in pwd.getpwall():  # accounts left over by interrupted runs whose process is gone
+        pid = entry.pw_name[len(TEST_USER_PREFIX):]
+        if entry.pw_name.startswith(TEST_USER_PREFIX) and pid.isdigit() and \
+                (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists()):
+            subprocess.run(["userdel", entry.pw_name], check=False)
+            subprocess.run(["groupdel", entry.pw_name], check=False, capture_output=True)
     subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash",
                     "--user-group", TEST_USER], check=True)
     subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)

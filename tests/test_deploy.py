@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from edgesign.deploy import service
+from edgesign.deploy import deployer, service
 from edgesign.deploy.deployer import DeployOptions, deploy, list_releases, rollback
 from edgesign.deploy.pull import pull_data
+from edgesign.deploy.release_ids import release_id
+from edgesign.device.bundle import bundle_files
 from edgesign.deploy.remote import Remote
 from edgesign.deploy.target import Target
 from edgesign.deploy.wheelhouse import cache_root
@@ -72,8 +74,28 @@ def test_first_deploy_lays_out_a_selftested_release(ssh_server, bundle_dir, firs
     site = next((release / "venv" / "lib").glob("python3*/site-packages"))
     for dist in ("numpy", "PIL", "ai_edge_litert", "edgesign"):
         assert (site / dist).is_dir(), dist
+    # Exactly the bundle's own files went up.
+    shipped = sorted(str(p.relative_to(release / "bundle")) for p in (release / "bundle").rglob("*")
+                     if p.is_file())
+    assert shipped == sorted(bundle_files(bundle_dir))
     assert sorted(p.name.split("-")[0] for p in (root / "wheelhouse").glob("*.whl"))[:3] == [
         "ai_edge_litert", "backports_strenum", "flatbuffers"]
+
+
+def test_the_pi_gets_the_device_code_only(ssh_server, first):
+    release = ssh_server.home / "edgesign" / "releases" / first[0].release
+    site = next((release / "venv" / "lib").glob("python3*/site-packages"))
+    assert sorted(p.name for p in (site / "edgesign").iterdir() if p.name != "__pycache__") == ["device"]
+    probe = ssh(ssh_server, "edgesign/current/venv/bin/python -c 'import importlib.util as u; "
+                            "print([p for p in (\"device\", \"train\", \"convert\", \"deploy\") "
+                            "if u.find_spec(\"edgesign.\" + p)])'")
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "['device']"
+    helped = ssh(ssh_server, "edgesign/current/venv/bin/edgesign --help")
+    assert helped.returncode == 0, helped.stderr
+    assert "selftest" in helped.stdout and "run" in helped.stdout
+    for host_only in ("train", "convert", "micro", "deploy", "pull-data"):
+        assert f"    {host_only} " not in helped.stdout and f"{{{host_only}," not in helped.stdout
 
 
 def test_deployed_runtime_runs_from_current(ssh_server, first):
@@ -134,14 +156,39 @@ def test_failing_selftest_keeps_current(ssh_server, bundle_dir, first, tmp_path)
 def test_pip_failure_keeps_current(ssh_server, bundle_dir, first, tmp_path):
     before = current_of(ssh_server)
     wheels = tmp_path / "wheels"
-    shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64")), wheels)
+    shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64-*")), wheels)
     project = ssh_server.home / "edgesign" / before / "wheels"
-    broken = wheels / next(project.glob("edgesign-*.whl")).name
-    broken.write_bytes(next(project.glob("edgesign-*.whl")).read_bytes()[:5000])  # a truncated download
+    shutil.copy(next(project.glob("edgesign-*.whl")), wheels)
+    # A wheelhouse that lacks one dependency: the Pi's offline pip cannot finish the install.
+    next(wheels.glob("flatbuffers-*.whl")).unlink()
     with pytest.raises(DeployError, match="pip install of the wheels failed"):
         deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels), echo=lambda l: None)
     assert current_of(ssh_server) == before
     assert len(list((ssh_server.home / "edgesign/releases").iterdir())) == 1
+
+
+def test_a_given_wheel_with_host_parts_or_broken_is_refused_before_upload(ssh_server, bundle_dir,
+                                                                          first, tmp_path):
+    import zipfile
+
+    before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
+    wheels = tmp_path / "wheels"
+    shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64-*")), wheels)
+    device_wheel = next((ssh_server.home / "edgesign" / current_of(ssh_server) / "wheels")
+                        .glob("edgesign-*.whl"))
+    full = wheels / device_wheel.name
+    with zipfile.ZipFile(device_wheel) as src, zipfile.ZipFile(full, "w") as out:
+        for item in src.infolist():
+            out.writestr(item, src.read(item))
+        out.writestr("edgesign/train/trainer.py", "import tensorflow\n")  # a host part
+    with pytest.raises(DeployError, match="device part only.*edgesign.train"):
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+               echo=lambda l: None)
+    full.write_bytes(device_wheel.read_bytes()[:5000])  # a truncated download
+    with pytest.raises(DeployError, match="not a readable wheel"):
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+               echo=lambda l: None)
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == before
 
 
 def test_refused_key_and_unreachable_host_say_so(ssh_server, bundle_dir, first, tmp_path):
@@ -257,7 +304,7 @@ def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_r
 def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
     remote = Remote(ssh_server.target(remote_dir="prune"))
     releases = ssh_server.home / "prune" / "releases"
-    ids = [f"2024010{i}T000000000Z-x" for i in range(1, 6)]
+    ids = [f"2024010{i}T000000000Z-0123456789" for i in range(1, 6)]
     for rid in ids:
         (releases / rid).mkdir(parents=True)
         if rid != ids[3]:
@@ -269,34 +316,198 @@ def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
     assert sorted(line.split("=")[1] for line in out.splitlines() if line.startswith("pruned=")) == \
         [ids[0], ids[2], ids[3]]
     with pytest.raises(DeployError, match="not complete"):
-        (releases / "20240109T000000000Z-y").mkdir()
-        remote.run_file("remote_switch.sh", "prune", "20240109T000000000Z-y", "2", what="switch")
+        (releases / "20240109T000000000Z-abcdefabcd").mkdir()
+        remote.run_file("remote_switch.sh", "prune", "20240109T000000000Z-abcdefabcd", "2", what="switch")
     assert current_of(ssh_server, "prune") == f"releases/{ids[1]}"
+
+
+def test_releases_and_prune_ignore_what_is_not_a_release(ssh_server, first, tmp_path):
+    # Folders a user (or anything) left in releases/: names with spaces, dots, a newline, a link
+    # named like a release, a file named like one. None is listed, switched to or pruned.
+    base = ssh_server.home / "junkroot"
+    releases = base / "releases"
+    real = [release_id(f"{i:010x}", 1_700_000_000 + i) for i in range(3)]
+    for rid in real:
+        (releases / rid).mkdir(parents=True)
+        (releases / rid / "release.json").write_text("{}")
+    junk = ["junk", "a b", "..x", "a\nb", real[0] + " old", real[1] + "\n" + real[2]]
+    for name in junk:
+        (releases / name).mkdir()
+        (releases / name / "keep.txt").write_text("mine")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "release.json").write_text("{}")
+    linked = release_id("ffffffffff", 1_800_000_000)
+    (releases / linked).symlink_to(outside)
+    filed = release_id("eeeeeeeeee", 1_800_000_001)
+    (releases / filed).write_text("a file")
+    subprocess.run(["chown", "-R", "-h", f"{ssh_server.user}:", str(base)], check=True)
+    remote = Remote(ssh_server.target(remote_dir="junkroot"))
+    listed = remote.run_file("remote_releases.sh", "junkroot", what="list").stdout.splitlines()
+    assert listed == ["current="] + [f"release={rid} complete=yes" for rid in reversed(real)]
+    assert list_releases(remote) == ("", [(rid, True) for rid in reversed(real)])
+    proc = run_cli("releases", *ssh_server.cli_args(), "--remote-dir", "junkroot")
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [f"  {rid}" for rid in reversed(real)]
+
+    with pytest.raises(DeployError, match="not a release id"):
+        remote.run_file("remote_switch.sh", "junkroot", "junk", "1", what="switch")
+    with pytest.raises(DeployError, match="not complete"):
+        remote.run_file("remote_switch.sh", "junkroot", linked, "1", what="switch")
+    out = remote.run_file("remote_switch.sh", "junkroot", real[2], "1", what="switch").stdout
+    pruned = sorted(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("pruned="))
+    assert pruned == sorted(real[:2])  # reported exactly what was removed
+    assert sorted(p.name for p in releases.iterdir()) == sorted([real[2], linked, filed] + junk)
+    for name in junk:
+        assert (releases / name / "keep.txt").read_text() == "mine"
+    assert (outside / "release.json").is_file()
+    with pytest.raises(DeployError, match="not a release id"):
+        rollback(ssh_server.target(remote_dir="junkroot"), to="junk", echo=lambda l: None)
+    with pytest.raises(DeployError, match="not a release id"):
+        remote.run_file("remote_discard.sh", "junkroot", "../junkroot", what="discard")
+    assert releases.is_dir() and (releases / "junk").is_dir()
+
+
+def test_the_unit_is_checked_by_systemd_on_the_pi_before_the_switch(ssh_server, first):
+    # `remote_service.sh UNIT check` is what deploy runs before switching `current`.
+    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+        pytest.skip("no systemd-analyze with --offline (systemd 250+) on the test server")
+    remote = Remote(ssh_server.target())
+    root = str(ssh_server.home / "edgesign")
+    unit = service.render_unit(ssh_server.user, root, ("--source", "webcam:0")).replace(
+        f"{root}/current", f"{root}/releases/{first[0].release}")
+    good = remote.run_file("remote_service.sh", unit, "check", str(service.SECURITY_THRESHOLD),
+                           what="check", check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert float(good.fields()["security"]) * 10 <= service.SECURITY_THRESHOLD
+    bare = "\n".join(line for line in unit.splitlines()
+                     if not line.startswith(("NoNewPrivileges", "ProtectSystem", "ProtectHome",
+                                             "CapabilityBoundingSet")))
+    rated = remote.run_file("remote_service.sh", bare, "check", str(service.SECURITY_THRESHOLD),
+                            what="check", check=False)
+    assert rated.returncode == 32 and "above" in rated.stderr
+    broken = unit.replace("/venv/bin/edgesign run", "/venv/bin/missing run")
+    assert remote.run_file("remote_service.sh", broken, "check", what="check", check=False).returncode == 30
+    assert not Path("/etc/systemd/system/edgesign.service").exists()  # check mode installs nothing
+
+
+def test_a_unit_systemd_rejects_never_becomes_current(ssh_server, bundle_dir, first, monkeypatch):
+    # A Pi with systemd (the probe's answer; the test server has none) whose systemd-analyze rates
+    # the unit above the bar: the deploy stops after the self-test, before `current` switches.
+    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+        pytest.skip("no systemd-analyze with --offline (systemd 250+) on the test server")
+    real_probe = deployer.probe
+    monkeypatch.setattr(deployer, "probe", lambda remote, opts: {**real_probe(remote, opts),
+                                                                  "systemd": "yes", "sudo": "yes"})
+    monkeypatch.setattr(service, "SECURITY_THRESHOLD", 10)  # 1.0: no real unit is that tight
+    before = current_of(ssh_server)
+    releases = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
+    lines = []
+    with pytest.raises(DeployError, match="systemd-analyze security rates the unit above 1.0") as err:
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lines.append)
+    assert "was discarded" in str(err.value) and any(line.startswith("selftest PASS") for line in lines)
+    assert current_of(ssh_server) == before
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == releases
+    assert not Path("/etc/systemd/system/edgesign.service").exists()
+
+
+def test_a_root_login_gets_no_service_unless_asked(ssh_server, bundle_dir, first, monkeypatch):
+    # The test server has no systemd and no root login: the probe is the real one, with the answers
+    # of a Pi where you log in as root and systemd runs. Nothing may be uploaded.
+    real_probe = deployer.probe
+
+    def root_pi(remote, opts):
+        return {**real_probe(remote, opts), "user": "root", "uid": "0", "systemd": "yes", "sudo": "yes"}
+
+    monkeypatch.setattr(deployer, "probe", root_pi)
+    before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
+    with pytest.raises(DeployError, match="would run as root.*--allow-root-service"):
+        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lambda l: None)
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == before
+
+
+def _plant(server, remote_set: Path, files: dict) -> None:
+    """Create files {relative path: bytes} in the Pi's data folder, owned by the Pi's account."""
+    for rel, data in files.items():
+        (remote_set / rel).parent.mkdir(parents=True, exist_ok=True)
+        (remote_set / rel).write_bytes(data)
+    subprocess.run(["chown", "-R", "-h", f"{server.user}:", str(remote_set.parent)], check=True)
 
 
 def test_pull_data_copies_the_class_folders(ssh_server, bundle_dir, tmp_path):
     photos = sorted((Path(bundle_dir) / "selftest").glob("*.png"))
     remote_set = ssh_server.home / "data" / "collected"
-    for label, chosen in (("A", photos[:3]), ("B", photos[3:5])):
-        for i, src in enumerate(chosen):
-            for folder in (remote_set / label, remote_set / "_frames" / label):
-                folder.mkdir(parents=True, exist_ok=True)
-                shutil.copy(src, folder / f"{i:05d}.png")
-    subprocess.run(["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / "data")], check=True)
+    shutil.rmtree(remote_set, ignore_errors=True)
+    _plant(ssh_server, remote_set, {f"{folder}{label}/{i:05d}.png": src.read_bytes()
+                                    for label, chosen in (("A", photos[:3]), ("B", photos[3:5]))
+                                    for i, src in enumerate(chosen) for folder in ("", "_frames/")})
     dest = tmp_path / "pulled"
     proc = subprocess.run(["make", "-s", "-C", str(REPO), "pull-data", f"PI={ssh_server.user}@{ssh_server.alias}",
                            f"DEST={dest}", f"ARGS=--ssh-config {ssh_server.ssh_config} --no-frames"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "5 images in 2 classes" in proc.stdout
-    assert not (dest / "_frames").exists()
-    assert (dest / "B" / "00001.png").read_bytes() == photos[4].read_bytes()
-    # A rerun brings what is new and never deletes local files.
-    shutil.copy(photos[5], remote_set / "B" / "00002.png")
-    subprocess.run(["chown", f"{ssh_server.user}:", str(remote_set / "B" / "00002.png")], check=True)
-    (dest / "A" / "local-only.png").write_bytes(photos[6].read_bytes())
-    counts = pull_data(ssh_server.target(), "data/collected", dest, echo=lambda l: None)
-    assert counts == {"A": 4, "B": 3}
-    assert (dest / "_frames" / "A" / "00002.png").is_file()
+    (first_pull,) = dest.iterdir()  # one new folder per pull, named after the Pi and the time
+    assert first_pull.name.startswith(f"{ssh_server.alias}-") and first_pull.name.endswith("Z")
+    assert str(first_pull) in proc.stdout
+    assert not (first_pull / "_frames").exists()
+    assert (first_pull / "B" / "00001.png").read_bytes() == photos[4].read_bytes()
+    # A rerun goes into a new folder: what is already here is never overwritten or deleted.
+    _plant(ssh_server, remote_set, {"B/00002.png": photos[5].read_bytes(),
+                                    "A/00000.png": photos[6].read_bytes()})  # same name, new bytes
+    (first_pull / "A" / "local-only.png").write_bytes(photos[7].read_bytes())
+    pulled = pull_data(ssh_server.target(), "data/collected", dest, echo=lambda l: None)
+    assert pulled.counts == {"A": 3, "B": 3} and pulled.folder.parent == dest
+    assert pulled.folder != first_pull and (pulled.folder / "_frames" / "A" / "00002.png").is_file()
+    assert (first_pull / "A" / "00000.png").read_bytes() == photos[0].read_bytes()
+    assert (first_pull / "A" / "local-only.png").is_file()
+    assert (pulled.folder / "A" / "00000.png").read_bytes() == photos[6].read_bytes()
+    assert sorted(p.name for p in dest.iterdir()) == sorted([first_pull.name, pulled.folder.name])
     with pytest.raises(DeployError, match="no folder nothing/here"):
         pull_data(ssh_server.target(), "nothing/here", tmp_path / "none", echo=lambda l: None)
+    assert not (tmp_path / "none").exists()  # nothing left behind
+
+
+def test_pull_data_brings_plain_images_only(ssh_server, bundle_dir, tmp_path):
+    # What a compromised Pi might plant: links to the host's secrets and system files, a link
+    # folder that would count as a class, a script, a setuid image, a hidden folder.
+    photo = sorted((Path(bundle_dir) / "selftest").glob("*.png"))[0].read_bytes()
+    remote_set = ssh_server.home / "data" / "hostile"
+    shutil.rmtree(remote_set, ignore_errors=True)
+    _plant(ssh_server, remote_set, {"A/00000.png": photo, "A/run.sh": b"#!/bin/sh\nrm -rf ~\n",
+                                    "A/notes.txt": b"hi", ".hidden/00000.png": photo,
+                                    "B/00000.PNG": photo, "B/setuid.png": photo})
+    (remote_set / "A" / "00001.png").symlink_to("/etc/shadow")
+    (remote_set / "rootlink").symlink_to("/root")
+    (remote_set / "B" / "setuid.png").chmod(0o4755)
+    subprocess.run(["chown", "-R", "-h", f"{ssh_server.user}:", str(remote_set)], check=True)
+    pulled = pull_data(ssh_server.target(), "data/hostile", tmp_path / "in", echo=lambda l: None)
+    files = sorted(str(p.relative_to(pulled.folder)) for p in pulled.folder.rglob("*"))
+    assert files == ["A", "A/00000.png", "B", "B/00000.PNG", "B/setuid.png"]
+    assert pulled.counts == {"A": 1, "B": 2}
+    assert not any(p.is_symlink() for p in pulled.folder.rglob("*"))
+    setuid = (pulled.folder / "B" / "setuid.png").stat()
+    assert not setuid.st_mode & 0o7000 and setuid.st_uid == os.getuid()
+
+
+def test_pull_data_refuses_a_file_as_dest_and_leaves_nothing_on_failure(ssh_server, tmp_path):
+    existing = tmp_path / "data.txt"
+    existing.write_text("mine")
+    proc = run_cli("pull-data", *ssh_server.cli_args(), "--dest", str(existing))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "exists and is not a folder" in proc.stderr and existing.read_text() == "mine"
+
+    import socket
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    dest = tmp_path / "new" / "pulls"
+    proc = run_cli("pull-data", "--host", f"{ssh_server.user}@127.0.0.1", "--port", str(closed),
+                   "-i", str(ssh_server.key), "--dest", str(dest))
+    assert proc.returncode == 2 and "cannot reach" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "new").exists()
+    # An existing --dest is kept, and holds nothing new after a failed pull.
+    dest.mkdir(parents=True)
+    (dest / "earlier.png").write_text("x")
+    proc = run_cli("pull-data", "--host", f"{ssh_server.user}@127.0.0.1", "--port", str(closed),
+                   "-i", str(ssh_server.key), "--dest", str(dest))
+    assert proc.returncode == 2 and [p.name for p in dest.iterdir()] == ["earlier.png"]

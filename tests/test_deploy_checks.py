@@ -3,21 +3,31 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 
 from edgesign.deploy import service
 from edgesign.deploy.deployer import check_probe, release_id
+from edgesign.deploy.release_ids import RELEASE_ID_GLOB, is_release_id
 from edgesign.deploy.target import Target, validate_host, validate_remote_dir
-from edgesign.deploy.wheelhouse import platform_tags
+from edgesign.deploy.wheelhouse import build_project_wheel, platform_tags
 from edgesign.deploy.errors import DeployError
+
+DEPLOY_DIR = Path(service.__file__).parent
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgesign.device.cli", *args], capture_output=True,
+                          text=True, timeout=120)
 
 GOOD_PROBE = {"python": "/usr/bin/python3", "machine": "aarch64", "python_bits": "64", "venv": "yes",
               "rsync": "yes", "python_version": "3.11", "libc": "glibc-2.36"}
 
 
 @pytest.mark.parametrize("host", ["pi@raspberrypi.local", "raspberrypi", "pi@192.168.1.20",
-                                  "pi@[fe80::1]", "my_user@pi-4.lan", "kitchen-pi"])
+                                  "my_user@pi-4.lan", "kitchen-pi"])
 def test_plain_hosts_are_accepted(host):
     assert validate_host(host) == host
 
@@ -27,6 +37,13 @@ def test_plain_hosts_are_accepted(host):
                                   "pi@host\nrm", "'pi'@host", "pi@@host", ""])
 def test_hosts_that_could_inject_are_refused(host):
     with pytest.raises(DeployError):
+        validate_host(host)
+
+
+@pytest.mark.parametrize("host", ["[::1]", "pi@[::1]", "pi@[fe80::1]", "pi@::1", "fe80::1"])
+def test_ipv6_hosts_are_refused_with_the_way_round(host):
+    # ssh cannot resolve "[::1]" and rsync wants the brackets: an ssh_config alias works for both.
+    with pytest.raises(DeployError, match="IPv6 addresses are not supported.*pass --host mypi"):
         validate_host(host)
 
 
@@ -63,6 +80,30 @@ def test_ssh_argv_carries_port_identity_and_options(tmp_path):
         Target("pi@raspberrypi.local", ssh_options=["ProxyCommand=sh -c 'id'"])
 
 
+@pytest.mark.parametrize("option", ["ProxyCommand=touch {marker}", "proxycommand touch {marker}",
+                                    "LocalCommand=touch {marker}", "PermitLocalCommand=yes",
+                                    "KnownHostsCommand=touch {marker}", "Include=/tmp/x"])
+def test_ssh_options_that_run_local_commands_are_refused(option, tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(DeployError, match="runs a command or loads code on this computer"):
+        Target("pi@raspberrypi.local", ssh_options=[option.format(marker=marker)])
+    proc = cli("releases", "--host", "pi@127.0.0.1", "-o", option.format(marker=marker))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "put it in your ~/.ssh/config" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_ssh_option_and_host_patterns_match_whole_strings():
+    # `$` in re.match accepts a trailing newline; every pattern here must not.
+    for bad in ("pi@host\n", "pi@host\n-oProxyCommand=x"):
+        with pytest.raises(DeployError):
+            validate_host(bad)
+    with pytest.raises(DeployError):
+        Target("pi@host", ssh_options=["ConnectTimeout=5\n"])
+    with pytest.raises(DeployError):
+        validate_remote_dir("edgesign\n")
+
+
 def test_a_good_pi_passes_the_probe():
     check_probe(dict(GOOD_PROBE), "python3", "pi")
 
@@ -90,9 +131,40 @@ def test_platform_tags_reach_litert_manylinux_2_27():
 
 
 def test_release_ids_sort_by_time():
-    ids = [release_id("abc", t) for t in (1_700_000_000.0, 1_700_000_000.5, 1_700_000_001.0)]
+    ids = [release_id("0123456789", t) for t in (1_700_000_000.0, 1_700_000_000.5, 1_700_000_001.0)]
     assert ids == sorted(ids) and len(set(ids)) == 3
-    assert ids[0] == "20231114T221320000Z-abc"
+    assert ids[0] == "20231114T221320000Z-0123456789"
+    assert all(is_release_id(rid) for rid in ids)
+    for bad in ("junk", "..", "a b", ids[0] + "\n", ids[0] + "0", ids[0][:-1], "/" + ids[0], ""):
+        assert not is_release_id(bad)
+
+
+@pytest.mark.parametrize("script", ["remote_begin.sh", "remote_discard.sh", "remote_releases.sh",
+                                    "remote_switch.sh"])
+def test_every_remote_script_knows_the_same_release_id_pattern(script):
+    # The scripts spell the pattern in shell; it must be the glob the deployer's ids match.
+    lines = [line for line in (DEPLOY_DIR / script).read_text().splitlines()
+             if line.startswith(("d=", "RELEASE_ID="))]
+    assert len(lines) == 2
+    glob = subprocess.run(["sh", "-c", "\n".join(lines) + '\nprintf %s "$RELEASE_ID"'],
+                          capture_output=True, text=True, check=True).stdout
+    assert glob == RELEASE_ID_GLOB
+    assert "case $id in $RELEASE_ID)" in (DEPLOY_DIR / script).read_text() or script == "remote_releases.sh"
+
+
+def test_the_pi_wheel_holds_the_device_part_only(tmp_path):
+    wheel = build_project_wheel(tmp_path / "wheels")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        entry_points = zf.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    packages = {n.split("/")[1] for n in names if n.startswith("edgesign/")}
+    assert packages == {"device"}
+    assert "edgesign/device/cli.py" in names and "edgesign/device/bundle.py" in names
+    # The `device` extra still resolves on the Pi; the host extras are gone.
+    assert "Provides-Extra: device" in meta and "Provides-Extra: train" not in meta
+    assert "tensorflow" not in meta.lower() and 'extra == "device"' in meta
+    assert "edgesign = edgesign.device.cli:main" in entry_points
 
 
 def test_unit_renders_for_user_and_root():
@@ -102,12 +174,80 @@ def test_unit_renders_for_user_and_root():
     assert ("ExecStart=/home/pi/edgesign/current/venv/bin/edgesign run --bundle "
             "/home/pi/edgesign/current/bundle --source webcam:0 --speak\n") in text
     assert "@" not in text.replace("User=pi", "")
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
+                 "ReadWritePaths=/home/pi/edgesign", "PrivateTmp=yes"):
+        assert f"\n{line}\n" in text
 
 
-@pytest.mark.parametrize("arg", ["--source;reboot", "100%", '"x"', "a b"])
+@pytest.mark.parametrize("arg", ["--source;reboot", "100%", '"x"', "a b", "--speak\n", "x\nUser=root",
+                                 "--speak\r", ""])
 def test_unit_refuses_arguments_systemd_would_misread(arg):
     with pytest.raises(DeployError):
         service.render_unit("pi", "/home/pi/edgesign", (arg,))
+
+
+def test_run_args_with_a_newline_cannot_add_a_unit_line():
+    # The issue's example: shlex keeps the newline inside the first word; `$` used to accept it.
+    with pytest.raises(DeployError, match="cannot go into a systemd unit"):
+        service.parse_run_args("'--speak\n' User=root")
+    with pytest.raises(DeployError, match="No closing quotation"):
+        service.parse_run_args("'--speak")
+    assert service.parse_run_args("--source webcam:0 --speak") == ("--source", "webcam:0", "--speak")
+    # A line smuggled into a rendered unit is caught by the structural check as well.
+    text = service.render_unit("pi", "/home/pi/edgesign", ("--speak",))
+    with pytest.raises(DeployError, match="User= exactly once"):
+        service.check_unit_text(text.replace(" --speak\n", " --speak\nUser=root\n"))
+    with pytest.raises(DeployError, match="not a plain Key=value"):
+        service.check_unit_text(text.replace(" --speak\n", " --speak\n User=root\n"))
+
+
+def test_run_args_are_checked_before_anything_even_in_a_dry_run(tmp_path):
+    proc = cli("deploy", "--dry-run", "--host", "pi@127.0.0.1", "--bundle", str(tmp_path / "nothing"),
+               "--run-args", "'--speak\n' User=root")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot go into a systemd unit" in proc.stderr and "nothing" not in proc.stderr
+    proc = cli("deploy", "--dry-run", "--host", "pi@127.0.0.1", "--bundle", str(tmp_path),
+               "--run-args", "'unbalanced")
+    assert proc.returncode == 2 and "--run-args" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_service_never_runs_as_root_unless_asked():
+    with pytest.raises(DeployError, match="--allow-root-service"):
+        service.render_unit("root", "/root/edgesign")
+    with pytest.raises(DeployError, match="--allow-root-service"):
+        service.check_service_user("admin", uid="0")
+    service.check_service_user("pi", uid="1000")
+    text = service.render_unit("root", "/root/edgesign", allow_root=True)
+    assert "User=root\n" in text
+    with pytest.raises(DeployError):
+        service.render_unit("pi\nUser=root", "/home/pi/edgesign")
+    for root in ("/home/pi/edge sign", "/", "edgesign", "/home/pi/%h"):
+        with pytest.raises(DeployError, match="absolute plain path"):
+            service.render_unit("pi", root)
+
+
+def test_unit_without_hardening_is_refused():
+    text = service.render_unit("pi", "/home/pi/edgesign")
+    for line in service.HARDENING:
+        with pytest.raises(DeployError, match=f"lacks {line}"):
+            service.check_unit_text(text.replace(f"\n{line}\n", "\n"))
+
+
+def test_systemd_rates_the_hardened_unit_below_the_threshold(tmp_path):
+    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+        pytest.skip("no systemd-analyze with --offline (systemd 250+) here")
+    unit = tmp_path / service.UNIT_NAME
+    # Paths that exist here, so `verify` judges the settings, not a missing program.
+    unit.write_text(service.render_unit("pi", "/home/pi/edgesign").replace(
+        "/home/pi/edgesign/current/venv/bin/edgesign", sys.executable))
+    exposure = service.systemd_security(unit)
+    assert exposure is not None and exposure * 10 <= service.SECURITY_THRESHOLD
+    bare = tmp_path / "bare" / service.UNIT_NAME
+    bare.parent.mkdir()
+    bare.write_text("\n".join(line for line in unit.read_text().splitlines()
+                              if not line.startswith(("NoNewPrivileges", "ProtectSystem",
+                                                      "CapabilityBoundingSet", "ProtectHome"))))
+    assert service.systemd_security(bare) * 10 > service.SECURITY_THRESHOLD
 
 
 def test_structural_check_catches_a_broken_unit():
@@ -118,3 +258,37 @@ def test_structural_check_catches_a_broken_unit():
         service.check_unit_text(text.replace("ExecStart=/", "ExecStart="))
     with pytest.raises(DeployError, match="placeholders"):
         service.check_unit_text(service.template())
+
+
+def test_wheel_cache_is_per_requirements_and_never_half_written(tmp_path, monkeypatch):
+    from edgesign.deploy import wheelhouse
+
+    project = build_project_wheel(tmp_path / "wheels")
+    calls = []
+
+    def fake_download(wheel, python_version, tags, dest):
+        calls.append(dest)
+        (dest / "numpy-1.26.4-cp311-cp311-linux_x86_64.whl").write_bytes(b"wheel")
+        if len(calls) == 2:
+            raise DeployError("pip could not download the Pi's wheels: network down")
+
+    monkeypatch.setattr(wheelhouse, "download_dependencies", fake_download)
+    cache = tmp_path / "cache"
+    tags = platform_tags("x86_64", "glibc-2.36")
+    folder = wheelhouse.cached_dependencies(project, "3.11", tags, cache)
+    assert folder.parent == cache and folder.name.startswith("wheelhouse-cp311-manylinux_2_36_x86_64-")
+    assert calls[0] != folder  # downloaded beside it, renamed into place when complete
+    assert wheelhouse.cached_dependencies(project, "3.11", tags, cache) == folder and len(calls) == 1
+    # Other requirements (another wheel) get their own folder; this one is left alone.
+    other = tmp_path / "other"
+    other.mkdir()
+    with zipfile.ZipFile(project) as src, zipfile.ZipFile(other / project.name, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("METADATA"):
+                data += b"Requires-Dist: flatbuffers\n"
+            out.writestr(item, data)
+    with pytest.raises(DeployError, match="network down"):
+        wheelhouse.cached_dependencies(other / project.name, "3.11", tags, cache)
+    assert [p.name for p in cache.iterdir()] == [folder.name]  # no partial download left
+    assert (folder / "numpy-1.26.4-cp311-cp311-linux_x86_64.whl").is_file()
