@@ -151,14 +151,19 @@ class Chromium:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 30.0):
-        deadline = time.monotonic() + timeout
+    def wait_for(self, expression: str, timeout: float = 60.0):
+        """The expression's value once it is truthy; until then (the page may still be loading, so
+        its elements may not exist yet) errors count as "not yet"."""
+        deadline, error = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as exc:
+                value, error = None, exc
             if value:
                 return value
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {expression}")
+        raise AssertionError(f"timed out waiting for {expression}" + (f" (last error: {error})" if error else ""))
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
