@@ -123,6 +123,7 @@ def _run_deploy(args) -> int:
                             max_fail_percentage=args.max_fail_percentage, check=args.dry_run,
                             forks=args.forks, limit=args.limit,
                             wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+                            service=not args.no_service,
                             summary=Path(args.summary_json) if args.summary_json else None)
 
     from .deployer import DeployOptions, deploy

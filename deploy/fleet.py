@@ -87,7 +87,8 @@ def run_playbook(argv: list, summary: Optional[Path] = None) -> int:
 
 def deploy_fleet(inventory: Path, bundle: Path, *, serial: str = DEFAULT_SERIAL, max_fail_percentage: int = 0,
                  check: bool = False, forks: Optional[int] = None, limit: Optional[str] = None,
-                 wheelhouse: Optional[Path] = None, summary: Optional[Path] = None) -> int:
+                 wheelhouse: Optional[Path] = None, service: bool = True,
+                 summary: Optional[Path] = None) -> int:
     """Roll `bundle` out to the Pis of `inventory` with deploy.yml; ansible-playbook's exit code."""
     from ..device.bundle import load_bundle, load_selftest
 
@@ -98,6 +99,8 @@ def deploy_fleet(inventory: Path, bundle: Path, *, serial: str = DEFAULT_SERIAL,
         raise DeployError(f"--max-fail-percentage {max_fail_percentage} is not between 0 and 100")
     extra = {"edgesign_bundle": str(Path(bundle).resolve()), "fleet_serial": parse_serial(serial),
              "fleet_max_fail_percentage": int(max_fail_percentage)}
+    if not service:
+        extra["edgesign_service"] = False
     if wheelhouse:
         extra["edgesign_wheelhouse"] = str(Path(wheelhouse).resolve())
     return run_playbook(playbook_argv("deploy.yml", inventory, extra, check=check, forks=forks, limit=limit),

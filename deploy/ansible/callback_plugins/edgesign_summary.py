@@ -62,7 +62,7 @@ class CallbackModule(CallbackBase):
         row["message"] = lines[-1] if lines else "unreachable"
 
     def v2_playbook_on_stats(self, stats):
-        rows = list(self.rows.values())
+        rows = sorted(self.rows.values(), key=lambda r: r["host"])
         if not rows:
             return
         width = max([4] + [len(r["host"]) for r in rows])
