@@ -4,6 +4,7 @@ Ansible does the fleet work (inventory, forks, `serial` batches, max_fail_percen
 module only checks what the user gave, builds the ansible-playbook command line and runs it
 with the playbooks' own ansible.cfg (its callback prints the per-Pi summary).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def ansible_playbook() -> str:
         return str(here)
     found = shutil.which("ansible-playbook")
     if not found:
-        raise DeployError("ansible-playbook not found: install the fleet extra "
-                          "(pip install 'edgesign[fleet]', which brings ansible-core)")
+        raise DeployError(
+            "ansible-playbook not found: install the fleet extra "
+            "(pip install 'edgesign[fleet]', which brings ansible-core)"
+        )
     return found
 
 
@@ -46,7 +49,9 @@ def parse_serial(text: str) -> list:
         elif part.isdigit() and int(part) > 0:
             batches.append(int(part))
         else:
-            raise DeployError(f"--serial {text!r}: give batch sizes like 1,20%,100% (counts or percentages)")
+            raise DeployError(
+                f"--serial {text!r}: give batch sizes like 1,20%,100% (counts or percentages)"
+            )
     return batches
 
 
@@ -56,10 +61,24 @@ def check_inventory(path: Path) -> Path:
     return path.resolve()
 
 
-def playbook_argv(playbook: str, inventory: Path, extra: dict, *, check: bool = False,
-                  forks: Optional[int] = None, limit: Optional[str] = None, verbose: int = 0) -> list:
-    argv = [ansible_playbook(), "-i", str(inventory), str(playbook_dir() / playbook),
-            "-e", json.dumps(extra)]
+def playbook_argv(
+    playbook: str,
+    inventory: Path,
+    extra: dict,
+    *,
+    check: bool = False,
+    forks: Optional[int] = None,
+    limit: Optional[str] = None,
+    verbose: int = 0,
+) -> list:
+    argv = [
+        ansible_playbook(),
+        "-i",
+        str(inventory),
+        str(playbook_dir() / playbook),
+        "-e",
+        json.dumps(extra),
+    ]
     if check:
         argv.append("--check")
     if forks:
@@ -81,14 +100,24 @@ def run_playbook(argv: list, summary: Optional[Path] = None) -> int:
     try:
         return subprocess.run(argv, env=env).returncode
     except FileNotFoundError:
-        raise DeployError(f"cannot run {argv[0]}: install the fleet extra (pip install 'edgesign[fleet]')") \
-            from None
+        raise DeployError(
+            f"cannot run {argv[0]}: install the fleet extra (pip install 'edgesign[fleet]')"
+        ) from None
 
 
-def deploy_fleet(inventory: Path, bundle: Path, *, serial: str = DEFAULT_SERIAL, max_fail_percentage: int = 0,
-                 check: bool = False, forks: Optional[int] = None, limit: Optional[str] = None,
-                 wheelhouse: Optional[Path] = None, service: bool = True,
-                 summary: Optional[Path] = None) -> int:
+def deploy_fleet(
+    inventory: Path,
+    bundle: Path,
+    *,
+    serial: str = DEFAULT_SERIAL,
+    max_fail_percentage: int = 0,
+    check: bool = False,
+    forks: Optional[int] = None,
+    limit: Optional[str] = None,
+    wheelhouse: Optional[Path] = None,
+    service: bool = True,
+    summary: Optional[Path] = None,
+) -> int:
     """Roll `bundle` out to the Pis of `inventory` with deploy.yml; ansible-playbook's exit code."""
     from ..device.bundle import load_bundle, load_selftest
 
@@ -97,22 +126,38 @@ def deploy_fleet(inventory: Path, bundle: Path, *, serial: str = DEFAULT_SERIAL,
     load_selftest(loaded)
     if not 0 <= max_fail_percentage <= 100:
         raise DeployError(f"--max-fail-percentage {max_fail_percentage} is not between 0 and 100")
-    extra = {"edgesign_bundle": str(Path(bundle).resolve()), "fleet_serial": parse_serial(serial),
-             "fleet_max_fail_percentage": int(max_fail_percentage)}
+    extra = {
+        "edgesign_bundle": str(Path(bundle).resolve()),
+        "fleet_serial": parse_serial(serial),
+        "fleet_max_fail_percentage": int(max_fail_percentage),
+    }
     if not service:
         extra["edgesign_service"] = False
     if wheelhouse:
         extra["edgesign_wheelhouse"] = str(Path(wheelhouse).resolve())
-    return run_playbook(playbook_argv("deploy.yml", inventory, extra, check=check, forks=forks, limit=limit),
-                        summary)
+    return run_playbook(
+        playbook_argv("deploy.yml", inventory, extra, check=check, forks=forks, limit=limit),
+        summary,
+    )
 
 
-def rollback_fleet(inventory: Path, *, to: Optional[str] = None, service: bool = True, check: bool = False,
-                   forks: Optional[int] = None, limit: Optional[str] = None,
-                   summary: Optional[Path] = None) -> int:
+def rollback_fleet(
+    inventory: Path,
+    *,
+    to: Optional[str] = None,
+    service: bool = True,
+    check: bool = False,
+    forks: Optional[int] = None,
+    limit: Optional[str] = None,
+    summary: Optional[Path] = None,
+) -> int:
     """Switch every Pi of `inventory` back with rollback.yml; ansible-playbook's exit code."""
     extra = {"edgesign_rollback_to": to or ""}
     if not service:
         extra["edgesign_service"] = False
-    return run_playbook(playbook_argv("rollback.yml", check_inventory(inventory), extra, check=check,
-                                      forks=forks, limit=limit), summary)
+    return run_playbook(
+        playbook_argv(
+            "rollback.yml", check_inventory(inventory), extra, check=check, forks=forks, limit=limit
+        ),
+        summary,
+    )

@@ -9,6 +9,7 @@ The playbook (deploy/ansible/) runs them with `python -m edgesign.deploy.fleet_t
 The release id names the content (model and edgesign wheel), and the wheel is built
 reproducibly (SOURCE_DATE_EPOCH), so a rerun with the same bundle finds the Pis up to date.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,13 @@ def platform_key(machine: str, python_version: str, libc: str) -> str:
     return f"{machine} {python_version} {libc}"
 
 
-def stage(bundle_path: Path, platforms: list, out: Path, given_wheels: Path | None = None,
-          plan: bool = False) -> dict:
+def stage(
+    bundle_path: Path,
+    platforms: list,
+    out: Path,
+    given_wheels: Path | None = None,
+    plan: bool = False,
+) -> dict:
     """Build and stage one release for all `platforms`; the dict the playbook reads."""
     from ..device.bundle import load_bundle, load_selftest
 
@@ -52,7 +58,9 @@ def stage(bundle_path: Path, platforms: list, out: Path, given_wheels: Path | No
         wheels = build / "release" / "wheels"
         wheels.mkdir(parents=True)
         given = wheelhouse.find_project_wheel(given_wheels) if given_wheels else None
-        project = Path(shutil.copy2(given, wheels)) if given else wheelhouse.build_project_wheel(wheels)
+        project = (
+            Path(shutil.copy2(given, wheels)) if given else wheelhouse.build_project_wheel(wheels)
+        )
         wheelhouse.write_constraints(wheels)
         shutil.copytree(bundle.path, build / "release" / "bundle")
         digest = wheelhouse.digest_files([bundle.model_path, project])
@@ -75,20 +83,35 @@ def stage(bundle_path: Path, platforms: list, out: Path, given_wheels: Path | No
         elif not plan:
             tags = wheelhouse.platform_tags(machine, libc)
             deps[key] = str(wheelhouse.cached_dependencies(project, python_version, tags))
-    return {"release_id": release_id(digest), "digest": digest, "release_dir": str(final / "release"),
-            "project_wheel": str(project), "bundle": str(bundle.path.resolve()), "deps": deps}
+    return {
+        "release_id": release_id(digest),
+        "digest": digest,
+        "release_dir": str(final / "release"),
+        "project_wheel": str(project),
+        "bundle": str(bundle.path.resolve()),
+        "deps": deps,
+    }
 
 
 def _prune_staged(out: Path, keep: Path) -> None:
     """Remove all but the newest KEEP_STAGED staged releases (and never `keep`)."""
-    staged = sorted((p for p in out.iterdir() if p.is_dir() and p != keep and not p.name.startswith("stage-")),
-                    key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in staged[KEEP_STAGED - 1:]:
+    staged = sorted(
+        (p for p in out.iterdir() if p.is_dir() and p != keep and not p.name.startswith("stage-")),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in staged[KEEP_STAGED - 1 :]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def target_from_inventory(host: str, user: str = "", port: str = "", key: str = "", ssh_args: str = "",
-                          remote_dir: str = "edgesign") -> Target:
+def target_from_inventory(
+    host: str,
+    user: str = "",
+    port: str = "",
+    key: str = "",
+    ssh_args: str = "",
+    remote_dir: str = "edgesign",
+) -> Target:
     """A deploy Target from a Pi's Ansible connection variables (ansible_host, _user, _port, ...).
 
     `ssh_args` (ansible_ssh_common_args + ansible_ssh_extra_args) may hold `-o Key=value`,
@@ -102,8 +125,10 @@ def target_from_inventory(host: str, user: str = "", port: str = "", key: str = 
         elif word[:2] in ("-o", "-F", "-i", "-p") and len(word) > 2:
             word, value = word[:2], word[2:]
         else:
-            raise DeployError(f"ssh argument {word!r} of {host} is not supported for the upload: use "
-                              "-o Key=value, -F file, -i key or -p port in ansible_ssh_common_args")
+            raise DeployError(
+                f"ssh argument {word!r} of {host} is not supported for the upload: use "
+                "-o Key=value, -F file, -i key or -p port in ansible_ssh_common_args"
+            )
         if word == "-o":
             options.append(value)
         elif word == "-F":
@@ -112,9 +137,14 @@ def target_from_inventory(host: str, user: str = "", port: str = "", key: str = 
             key = key or value
         else:
             port = port or value
-    return Target(f"{user}@{host}" if user else host, port=int(port) if port else None,
-                  identity=Path(key).expanduser() if key else None, ssh_config=config,
-                  ssh_options=options, remote_dir=remote_dir)
+    return Target(
+        f"{user}@{host}" if user else host,
+        port=int(port) if port else None,
+        identity=Path(key).expanduser() if key else None,
+        ssh_config=config,
+        ssh_options=options,
+        remote_dir=remote_dir,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,14 +171,25 @@ def main(argv=None) -> int:
     try:
         if args.step == "stage":
             out = Path(args.out) if args.out else wheelhouse.cache_root() / "fleet"
-            result = stage(Path(args.bundle), json.loads(args.platforms), out,
-                           Path(args.wheelhouse) if args.wheelhouse else None, plan=args.plan)
+            result = stage(
+                Path(args.bundle),
+                json.loads(args.platforms),
+                out,
+                Path(args.wheelhouse) if args.wheelhouse else None,
+                plan=args.plan,
+            )
             print(json.dumps(result))
         else:
-            target = target_from_inventory(args.host, args.user, args.port, args.key, args.ssh_args,
-                                           args.remote_dir)
-            upload(Remote(target), Path(args.wheels), Path(args.release_dir), args.release_id,
-                   args.bwlimit or None)
+            target = target_from_inventory(
+                args.host, args.user, args.port, args.key, args.ssh_args, args.remote_dir
+            )
+            upload(
+                Remote(target),
+                Path(args.wheels),
+                Path(args.release_dir),
+                args.release_id,
+                args.bwlimit or None,
+            )
             print(f"uploaded release {args.release_id} to {target.describe()}")
     except EdgesignError as exc:  # the playbook shows this line as the task's failure
         print(f"error: {exc}", file=sys.stderr)

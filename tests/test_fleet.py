@@ -1,10 +1,11 @@
-"""Fleet deploys through real Ansible to three real loopback sshd "Pis" (separate users, ports, keys).
+"""Fleet deploys through real Ansible to three loopback sshd "Pis" (own users, ports and keys).
 
 The tests share the three Pis and build on one another's releases, in file order (each asserts
 the state it starts from): check mode, a first rollout (release A everywhere), an idempotent
 rerun, release B with a canary failing its self-test, B with a later-batch failure tolerated,
 a dropped upload, then `make fleet-rollback`. About eight venv + pip + selftest runs in all.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ NAMES = ("pi1", "pi2", "pi3")
 # Loaded by the bad Pi's Python through PYTHONPATH (its per-host edgesign_environment): once
 # edgesign is installed in the release's venv, every int8 output is one step off, as on a Pi
 # whose interpreter computes differently. The real self-test must catch it.
-OFF_BY_ONE = '''
+OFF_BY_ONE = """
 try:
     from edgesign.device import interpreter as _interpreter
 except Exception:
@@ -38,11 +39,13 @@ if _interpreter is not None:
         return out
 
     _interpreter.TFLiteModel.predict = _off_by_one
-'''
+"""
 
 
 def _need_ansible() -> None:
-    if not (Path(sys.executable).parent / "ansible-playbook").is_file() and not shutil.which("ansible-playbook"):
+    if not (Path(sys.executable).parent / "ansible-playbook").is_file() and not shutil.which(
+        "ansible-playbook"
+    ):
         pytest.skip("needs ansible-core (pip install 'edgesign[fleet]')")
 
 
@@ -63,36 +66,64 @@ def pis():
 
 @pytest.fixture(scope="module")
 def bundle_b(trained_dir, tmp_path_factory) -> Path:
-    """A second real bundle from the same training (other calibration, so other int8 model bytes)."""
+    """A second real bundle from the same training (other calibration: other int8 model bytes)."""
     from edgesign.device.cli import main
 
     out = tmp_path_factory.mktemp("converted_b") / "convert"
-    assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "60",
-                 "--max-drop", "5"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--train-dir",
+                str(trained_dir),
+                "--out",
+                str(out),
+                "--calibration-size",
+                "60",
+                "--max-drop",
+                "5",
+            ]
+        )
+        == 0
+    )
     return out / "bundle"
 
 
 def host_line(name: str, server, **host_vars) -> str:
     """One INI inventory line: Ansible's own connection variables, plus edgesign_* ones."""
     known = f"-o UserKnownHostsFile={server.work / 'known_hosts'} -o StrictHostKeyChecking=yes"
-    fields = [name, "ansible_host=127.0.0.1", f"ansible_port={server.port}", f"ansible_user={server.user}",
-              f"ansible_ssh_private_key_file={server.key}", f"ansible_ssh_common_args='{known}'"]
-    fields += [f"{key}='{json.dumps(value) if isinstance(value, dict) else value}'"
-               for key, value in host_vars.items()]
+    fields = [
+        name,
+        "ansible_host=127.0.0.1",
+        f"ansible_port={server.port}",
+        f"ansible_user={server.user}",
+        f"ansible_ssh_private_key_file={server.key}",
+        f"ansible_ssh_common_args='{known}'",
+    ]
+    fields += [
+        f"{key}='{json.dumps(value) if isinstance(value, dict) else value}'"
+        for key, value in host_vars.items()
+    ]
     return " ".join(fields)
 
 
 def write_inventory(path: Path, pis: dict, order=NAMES, host_vars=None) -> Path:
     """An INI inventory; the first host in `order` is the canary."""
     host_vars = host_vars or {}
-    path.write_text("[pis]\n" + "".join(host_line(n, pis[n], **host_vars.get(n, {})) + "\n" for n in order))
+    path.write_text(
+        "[pis]\n" + "".join(host_line(n, pis[n], **host_vars.get(n, {})) + "\n" for n in order)
+    )
     return path
 
 
 def fleet(*args, summary: Path, timeout=1800) -> tuple:
     """`edgesign deploy|rollback --inventory ...`: (process, {host: summary row})."""
-    proc = subprocess.run([sys.executable, "-m", "edgesign.device.cli", *args, "--summary-json", str(summary)],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgesign.device.cli", *args, "--summary-json", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     rows = {r["host"]: r for r in json.loads(summary.read_text())} if summary.is_file() else {}
     return proc, rows
 
@@ -136,15 +167,27 @@ def test_check_mode_shows_the_plan_and_changes_nothing(pis, bundle_dir, tmp_path
     # A YAML inventory this time, with a group and per-host variables.
     lines = ["all:", "  children:", "    classroom:", "      hosts:"]
     for name, server in pis.items():
-        lines += [f"        {name}:", "          ansible_host: 127.0.0.1", f"          ansible_port: {server.port}",
-                  f"          ansible_user: {server.user}",
-                  f"          ansible_ssh_private_key_file: {server.key}",
-                  f"          ansible_ssh_common_args: '-o UserKnownHostsFile={server.work / 'known_hosts'}'",
-                  "          edgesign_run_args: --source webcam:0"]
+        lines += [
+            f"        {name}:",
+            "          ansible_host: 127.0.0.1",
+            f"          ansible_port: {server.port}",
+            f"          ansible_user: {server.user}",
+            f"          ansible_ssh_private_key_file: {server.key}",
+            "          ansible_ssh_common_args: "
+            f"'-o UserKnownHostsFile={server.work / 'known_hosts'}'",
+            "          edgesign_run_args: --source webcam:0",
+        ]
     inventory = tmp_path / "fleet.yml"
     inventory.write_text("\n".join(lines) + "\n")
-    proc, rows = fleet("deploy", "--inventory", str(inventory), "--bundle", str(bundle_dir), "--check",
-                       summary=tmp_path / "summary.json")
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(inventory),
+        "--bundle",
+        str(bundle_dir),
+        "--check",
+        summary=tmp_path / "summary.json",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     assert set(rows) == set(NAMES)
     assert {r["action"] for r in rows.values()} == {"would switch"}
@@ -159,8 +202,16 @@ def release_a(pis, bundle_dir, tmp_path_factory):
     """The first rollout (bundle A) to all three Pis: canary pi1, then the other two at once."""
     work = tmp_path_factory.mktemp("fleet_a")
     inventory = write_inventory(work / "fleet.ini", pis)
-    proc, rows = fleet("deploy", "--inventory", str(inventory), "--bundle", str(bundle_dir), "--serial", "1,100%",
-                       summary=work / "summary.json")
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(inventory),
+        "--bundle",
+        str(bundle_dir),
+        "--serial",
+        "1,100%",
+        summary=work / "summary.json",
+    )
     return proc, rows, inventory
 
 
@@ -175,7 +226,9 @@ def test_rollout_brings_every_pi_to_the_same_selftested_release(pis, release_a, 
         folder = server.home / "edgesign" / "releases" / release
         info = json.loads((folder / "release.json").read_text())
         assert info["id"] == release and info["pi"]["machine"] == "x86_64"
-        assert (folder / "bundle" / "model.tflite").read_bytes() == (bundle_dir / "model.tflite").read_bytes()
+        assert (folder / "bundle" / "model.tflite").read_bytes() == (
+            bundle_dir / "model.tflite"
+        ).read_bytes()
         assert (folder / "venv" / "bin" / "edgesign").is_file()
         # Built over ssh by the Pi's own account, not by us as root.
         assert folder.stat().st_uid == server.home.stat().st_uid != 0
@@ -188,12 +241,22 @@ def test_rollout_brings_every_pi_to_the_same_selftested_release(pis, release_a, 
 def test_second_run_changes_nothing_and_says_so(pis, release_a, bundle_dir, tmp_path):
     _, first, inventory = release_a
     before = {name: tree_state(server) for name, server in pis.items()}
-    proc, rows = fleet("deploy", "--inventory", str(inventory), "--bundle", str(bundle_dir),
-                       summary=tmp_path / "summary.json")
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(inventory),
+        "--bundle",
+        str(bundle_dir),
+        summary=tmp_path / "summary.json",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    assert {name: counts["changed"] for name, counts in recap(proc.stdout).items()} == dict.fromkeys(NAMES, 0)
+    assert {
+        name: counts["changed"] for name, counts in recap(proc.stdout).items()
+    } == dict.fromkeys(NAMES, 0)
     for name, server in pis.items():
-        assert rows[name]["action"] == "up to date" and rows[name]["release"] == first[name]["release"]
+        assert (
+            rows[name]["action"] == "up to date" and rows[name]["release"] == first[name]["release"]
+        )
         assert tree_state(server) == before[name]
     assert "with this bundle already: nothing to do" in proc.stdout
 
@@ -201,11 +264,25 @@ def test_second_run_changes_nothing_and_says_so(pis, release_a, bundle_dir, tmp_
 def test_canary_failing_its_selftest_stops_the_rollout(pis, release_a, bundle_b, tmp_path):
     release = release_a[1]["pi1"]["release"]
     hook = install_hook(pis["pi3"])
-    inventory = write_inventory(tmp_path / "fleet.ini", pis, order=("pi3", "pi1", "pi2"),
-                                host_vars={"pi3": {"edgesign_environment": {"PYTHONPATH": hook}}})
+    inventory = write_inventory(
+        tmp_path / "fleet.ini",
+        pis,
+        order=("pi3", "pi1", "pi2"),
+        host_vars={"pi3": {"edgesign_environment": {"PYTHONPATH": hook}}},
+    )
     untouched = {name: tree_state(pis[name]) for name in ("pi1", "pi2")}
-    proc, rows = fleet("deploy", "--inventory", str(inventory), "--bundle", str(bundle_b), "--serial", "1,100%",
-                       "--max-fail-percentage", "50", summary=tmp_path / "summary.json")
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(inventory),
+        "--bundle",
+        str(bundle_b),
+        "--serial",
+        "1,100%",
+        "--max-fail-percentage",
+        "50",
+        summary=tmp_path / "summary.json",
+    )
     assert proc.returncode != 0
     assert rows["pi3"]["action"] == "kept" and rows["pi3"]["selftest"] == "FAIL", rows["pi3"]
     assert rows["pi3"]["release"] == release and "self-test" in rows["pi3"]["message"]
@@ -220,11 +297,26 @@ def test_canary_failing_its_selftest_stops_the_rollout(pis, release_a, bundle_b,
 def test_failure_in_a_later_batch_within_the_threshold(pis, release_a, bundle_b, tmp_path):
     old = release_a[1]["pi1"]["release"]
     hook = str(pis["pi3"].home / "hook")
-    inventory = write_inventory(tmp_path / "fleet.ini", pis,
-                                host_vars={"pi3": {"edgesign_environment": {"PYTHONPATH": hook}}})
-    proc, rows = fleet("deploy", "--inventory", str(inventory), "--bundle", str(bundle_b), "--serial", "1,100%",
-                       "--max-fail-percentage", "50", summary=tmp_path / "summary.json")
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr  # a Pi failed; the rollout went on
+    inventory = write_inventory(
+        tmp_path / "fleet.ini",
+        pis,
+        host_vars={"pi3": {"edgesign_environment": {"PYTHONPATH": hook}}},
+    )
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(inventory),
+        "--bundle",
+        str(bundle_b),
+        "--serial",
+        "1,100%",
+        "--max-fail-percentage",
+        "50",
+        summary=tmp_path / "summary.json",
+    )
+    assert proc.returncode == 2, (
+        proc.stdout[-3000:] + proc.stderr
+    )  # a Pi failed; the rollout went on
     new = rows["pi1"]["release"]
     assert new != old
     for name in ("pi1", "pi2"):
@@ -244,9 +336,23 @@ def test_dropped_connection_mid_upload_keeps_current(pis, release_a, bundle_b, t
     wheelhouse = pi3.home / "edgesign" / "wheelhouse"
     for entry in wheelhouse.iterdir():  # ~40 MB must travel again; a slow link gives time to cut it
         entry.unlink() if entry.is_file() else shutil.rmtree(entry)
-    inventory = write_inventory(tmp_path / "fleet.ini", pis, host_vars={"pi3": {"edgesign_bwlimit": 2000}})
-    args = [sys.executable, "-m", "edgesign.device.cli", "deploy", "--inventory", str(inventory),
-            "--bundle", str(bundle_b), "--serial", "100%", "--summary-json", str(tmp_path / "summary.json")]
+    inventory = write_inventory(
+        tmp_path / "fleet.ini", pis, host_vars={"pi3": {"edgesign_bwlimit": 2000}}
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "edgesign.device.cli",
+        "deploy",
+        "--inventory",
+        str(inventory),
+        "--bundle",
+        str(bundle_b),
+        "--serial",
+        "100%",
+        "--summary-json",
+        str(tmp_path / "summary.json"),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not any(wheelhouse.iterdir()) and proc.poll() is None:
@@ -261,8 +367,14 @@ def test_dropped_connection_mid_upload_keeps_current(pis, release_a, bundle_b, t
     assert rows["pi1"]["action"] == rows["pi2"]["action"] == "up to date"
 
     # Over a working link the same rollout completes; every Pi now has B and, before it, A.
-    proc, rows = fleet("deploy", "--inventory", str(write_inventory(tmp_path / "ok.ini", pis)),
-                       "--bundle", str(bundle_b), summary=tmp_path / "summary2.json")
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(write_inventory(tmp_path / "ok.ini", pis)),
+        "--bundle",
+        str(bundle_b),
+        summary=tmp_path / "summary2.json",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     assert rows["pi3"]["action"] == "switched" and current_of(pi3) == rows["pi1"]["release"]
 
@@ -272,14 +384,35 @@ def test_make_fleet_rollback_restores_the_previous_release_everywhere(pis, relea
     now = {name: current_of(server) for name, server in pis.items()}
     assert len(set(now.values())) == 1 and old not in now.values()
     summary = tmp_path / "summary.json"
-    proc = subprocess.run(["make", "-s", "-C", str(REPO), "fleet-rollback", f"INVENTORY={release_a[2]}",
-                           f"ARGS=--summary-json {summary}"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(REPO),
+            "fleet-rollback",
+            f"INVENTORY={release_a[2]}",
+            f"ARGS=--summary-json {summary}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     rows = {r["host"]: r for r in json.loads(summary.read_text())}
     for name, server in pis.items():
         assert current_of(server) == old
         assert rows[name]["action"] == "rolled back" and rows[name]["previous"] == now[name]
-        selftest = subprocess.run(["ssh", "-F", str(server.ssh_config), server.alias,
-                                   "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"],
-                                  capture_output=True, text=True, timeout=300)
+        selftest = subprocess.run(
+            [
+                "ssh",
+                "-F",
+                str(server.ssh_config),
+                server.alias,
+                "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert selftest.returncode == 0 and "selftest PASS" in selftest.stdout, selftest.stderr

@@ -5,6 +5,7 @@ up to date, not reached, rolled back, ...) and the time its own tasks took. Pis 
 never reached (a failed batch stopped it) are listed too, from the probe. The same rows go to
 the JSON file named by $EDGESIGN_FLEET_SUMMARY, if set (the tests and the benchmark read it).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,17 @@ class CallbackModule(CallbackBase):
 
     def _row(self, result) -> dict:
         host = result._host.get_name()
-        return self.rows.setdefault(host, {"host": host, "release": "", "selftest": "-",
-                                           "action": "not reached", "seconds": None, "message": ""})
+        return self.rows.setdefault(
+            host,
+            {
+                "host": host,
+                "release": "",
+                "selftest": "-",
+                "action": "not reached",
+                "seconds": None,
+                "message": "",
+            },
+        )
 
     def v2_runner_on_ok(self, result):
         facts = result._result.get("ansible_facts") or {}
@@ -68,13 +78,16 @@ class CallbackModule(CallbackBase):
         width = max([4] + [len(r["host"]) for r in rows])
         rel = max([7] + [len(str(r["release"] or "-")) for r in rows])
         self._display.display("\nEDGESIGN FLEET SUMMARY " + "*" * 56)
-        self._display.display(f"{'host':<{width}}  {'release':<{rel}}  selftest  "
-                              f"{'action':<13}  time")
+        self._display.display(
+            f"{'host':<{width}}  {'release':<{rel}}  selftest  {'action':<13}  time"
+        )
         for r in rows:
             seconds = r.get("seconds")
             took = f"{float(seconds):.1f} s" if seconds not in (None, "") else "-"
-            line = (f"{r['host']:<{width}}  {str(r['release'] or '-'):<{rel}}  {str(r['selftest'] or '-'):<8}  "
-                    f"{r['action']:<13}  {took}")
+            line = (
+                f"{r['host']:<{width}}  {str(r['release'] or '-'):<{rel}}  "
+                f"{str(r['selftest'] or '-'):<8}  {r['action']:<13}  {took}"
+            )
             if r.get("message"):
                 line += f"  ({r['message']})"
             self._display.display(line)

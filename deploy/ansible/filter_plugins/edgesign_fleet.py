@@ -4,6 +4,7 @@ Ansible runs these on the controller, in the Python that runs ansible-playbook (
 edgesign installed: `pip install 'edgesign[fleet]'`). Filters never raise for a Pi's problem;
 they return the message, and the playbook fails that host with it.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,10 @@ def probe_problem(info: dict, python: str, host: str, want_service=True) -> str:
     except DeployError as exc:
         return str(exc)
     if _bool(want_service) and info.get("systemd") == "yes" and info.get("sudo") != "yes":
-        return (f"{host} has systemd but `sudo -n` needs a password there: the system unit cannot be "
-                "installed. Allow passwordless sudo for this user or set edgesign_service=false")
+        return (
+            f"{host} has systemd but `sudo -n` needs a password there: the system unit cannot be "
+            "installed. Allow passwordless sudo for this user or set edgesign_service=false"
+        )
     return ""
 
 
@@ -50,7 +53,9 @@ def up_to_date(current: str, digest: str) -> bool:
 def release_json(stage: dict, info: dict) -> str:
     """The release.json text for one Pi (deployer's own record of a release)."""
     meta = json.loads((Path(stage["bundle"]) / "metadata.json").read_text())
-    record = deployer._release_info(stage["release_id"], None, info, Path(stage["project_wheel"]), meta)
+    record = deployer._release_info(
+        stage["release_id"], None, info, Path(stage["project_wheel"]), meta
+    )
     return json.dumps(record)
 
 
@@ -58,7 +63,9 @@ def prepare_problem(result: dict, host: str, rid: str) -> str:
     """The failed step of remote_prepare.sh and its last lines ('' when it passed)."""
     rc = result.get("rc", 1)
     try:
-        deployer._check_prepare(Result(rc, result.get("stdout", ""), result.get("stderr", "")), host, rid)
+        deployer._check_prepare(
+            Result(rc, result.get("stdout", ""), result.get("stderr", "")), host, rid
+        )
     except DeployError as exc:
         return f"{exc}. Release {rid} was discarded"
     return ""
@@ -92,8 +99,9 @@ def releases(stdout: str) -> dict:
 def rollback_choice(listing: dict, to: str, host: str, root: str) -> str:
     """The release to switch back to, or 'ERROR <why>' (deployer.rollback_choice)."""
     try:
-        return deployer.rollback_choice(listing["current"], [tuple(r) for r in listing["releases"]],
-                                        to or None, host, root)
+        return deployer.rollback_choice(
+            listing["current"], [tuple(r) for r in listing["releases"]], to or None, host, root
+        )
     except DeployError as exc:
         return f"ERROR {exc}"
 
@@ -101,11 +109,15 @@ def rollback_choice(listing: dict, to: str, host: str, root: str) -> str:
 def plan_text(info: dict, stage: dict, opts: dict) -> str:
     """What the rollout would do on this Pi (check mode)."""
     root = info.get("root", "?")
-    steps = [f"release {stage['release_id']} on {info.get('machine')}, Python {info.get('python_version')}",
-             f"upload wheels -> {root}/wheelhouse/, release -> {root}/releases/{stage['release_id']}/"
-             + (f" at most {opts['bwlimit']} KiB/s" if int(opts.get("bwlimit") or 0) else ""),
-             f"prepare venv, offline pip install, selftest (tolerance {opts.get('tolerance', 0)})",
-             f"switch {root}/current (now {info.get('current') or 'none'}), keep {opts.get('keep')} releases"]
+    steps = [
+        f"release {stage['release_id']} on {info.get('machine')}, "
+        f"Python {info.get('python_version')}",
+        f"upload wheels -> {root}/wheelhouse/, release -> {root}/releases/{stage['release_id']}/"
+        + (f" at most {opts['bwlimit']} KiB/s" if int(opts.get("bwlimit") or 0) else ""),
+        f"prepare venv, offline pip install, selftest (tolerance {opts.get('tolerance', 0)})",
+        f"switch {root}/current (now {info.get('current') or 'none'}), "
+        f"keep {opts.get('keep')} releases",
+    ]
     if not _bool(opts.get("service", True)):
         steps.append("service skipped (edgesign_service=false)")
     elif info.get("systemd") != "yes":
