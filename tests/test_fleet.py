@@ -49,6 +49,20 @@ def _need_ansible() -> None:
         pytest.skip("needs ansible-core (pip install 'edgesign[fleet]')")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_wheel_cache():
+    """A wheel cache of this module's own, shared by its runs (and kept between test sessions).
+
+    Other checkouts stamp the shared cache with their own requirements and refill it when they
+    differ; a fleet run here must not see its wheels vanish half-way.
+    """
+    from edgesign.deploy.wheelhouse import cache_root
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGESIGN_CACHE", str(cache_root() / "fleet-tests"))
+        yield
+
+
 @pytest.fixture(scope="module")
 def pis():
     """Three Pis: {name: SshServer}, each its own account, port, host key and client key."""
@@ -362,7 +376,8 @@ def test_dropped_connection_mid_upload_keeps_current(pis, release_a, bundle_b, t
     out, _ = proc.communicate(timeout=600)
     rows = {r["host"]: r for r in json.loads((tmp_path / "summary.json").read_text())}
     assert proc.returncode != 0, out[-3000:]
-    assert rows["pi3"]["action"] == "kept" and "dropped" in rows["pi3"]["message"], rows["pi3"]
+    assert rows["pi3"]["action"] == "kept", out[-4000:]
+    assert "dropped" in rows["pi3"]["message"], rows["pi3"]
     assert current_of(pi3) == old and releases_of(pi3) == [old]
     assert rows["pi1"]["action"] == rows["pi2"]["action"] == "up to date"
 
