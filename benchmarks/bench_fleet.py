@@ -109,30 +109,38 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("needs root (throwaway ssh accounts for the loopback Pis)")
     bundle = Path(args.bundle).resolve()
-    cases = []
+    # Wheels of its own: other checkouts refill the shared cache when their requirements differ.
+    from edgesign.deploy.wheelhouse import cache_root
+
+    os.environ.setdefault("EDGESIGN_CACHE", str(cache_root() / "fleet-bench"))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Cases accumulate across runs (keyed by size, forks and serial), so a long sweep can be split.
+    old = json.loads(out.read_text()).get("cases", []) if out.is_file() else []
+    cases = {(c["fleet_size"], c["forks"], c["serial"]): c for c in old}
     for size in (int(s) for s in args.sizes.split(",")):
         for forks in sorted({min(int(f), size) for f in args.forks.split(",")}):
             print(f"fleet of {size}, forks {forks} ...", flush=True)
-            cases.append(run_case(size, forks, args.serial, bundle))
-            print(f"  {cases[-1]}", flush=True)
-    result = {
-        "benchmark": "fleet deploy through Ansible to loopback sshd Pis",
-        "bundle": str(bundle),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "note": "all Pis share this machine's CPUs; load from other jobs inflates the times",
-        "cases": cases,
-    }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+            case = run_case(size, forks, args.serial, bundle)
+            cases[(size, forks, args.serial)] = case
+            print(f"  {case}", flush=True)
+            result = {
+                "benchmark": "fleet deploy through Ansible to loopback sshd Pis",
+                "bundle": str(bundle),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "load_average_1min_at_end": round(os.getloadavg()[0], 1),
+                "python": platform.python_version(),
+                "note": "all Pis share this machine's CPUs; other jobs' load inflates the times",
+                "cases": [cases[k] for k in sorted(cases)],
+            }
+            out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         "\n| Pis | forks | serial | first rollout (s) | rerun, nothing to do (s) "
         "| per-Pi task time (s) |"
     )
     print("|---:|---:|---|---:|---:|---:|")
-    for c in cases:
+    for c in (cases[k] for k in sorted(cases)):
         print(
             f"| {c['fleet_size']} | {c['forks']} | {c['serial']} | {c['first_rollout_s']} "
             f"| {c['rerun_s']} | {c['per_pi_task_time_mean_s']} |"
