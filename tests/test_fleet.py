@@ -147,6 +147,11 @@ def current_of(server) -> str:
     return os.readlink(link).split("/", 1)[1] if link.is_symlink() else ""
 
 
+def digest(release: str) -> str:
+    """The content part of a release id (`<UTC time>-<digest>`)."""
+    return release.rsplit("-", 1)[-1]
+
+
 def releases_of(server) -> list:
     folder = server.home / "edgesign" / "releases"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
@@ -391,13 +396,15 @@ def test_dropped_connection_mid_upload_keeps_current(pis, release_a, bundle_b, t
         summary=tmp_path / "summary2.json",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    assert rows["pi3"]["action"] == "switched" and current_of(pi3) == rows["pi1"]["release"]
+    # pi3's release has its own time stamp but the same content digest as the others' B.
+    assert rows["pi3"]["action"] == "switched" and current_of(pi3) == rows["pi3"]["release"]
+    assert digest(current_of(pi3)) == digest(rows["pi1"]["release"]) != digest(old)
 
 
 def test_make_fleet_rollback_restores_the_previous_release_everywhere(pis, release_a, tmp_path):
     old = release_a[1]["pi1"]["release"]
     now = {name: current_of(server) for name, server in pis.items()}
-    assert len(set(now.values())) == 1 and old not in now.values()
+    assert len({digest(rid) for rid in now.values()}) == 1 and old not in now.values()
     summary = tmp_path / "summary.json"
     proc = subprocess.run(
         [
