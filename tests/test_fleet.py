@@ -419,6 +419,8 @@ def test_make_fleet_rollback_restores_the_previous_release_everywhere(pis, relea
         capture_output=True,
         text=True,
         timeout=600,
+        # as with an activated venv: `edgesign` on PATH
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     rows = {r["host"]: r for r in json.loads(summary.read_text())}
