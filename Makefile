@@ -75,7 +75,7 @@ bench:  ## run the benchmarks on the full data (prints tables, writes benchmarks
 docs:  ## regenerate docs/results.md from benchmarks/results/*.json
 	$(BIN)/python benchmarks/results_doc.py
 
-.PHONY: deploy rollback releases pull-data pi-image pi-test
+.PHONY: deploy rollback releases pull-data pi-image pi-test deploy-fleet fleet-rollback
 
 # PI=user@host reaches the recipes as an environment variable ("$$PI"), so no value of it can run shell.
 deploy:  ## deploy BUNDLE (default OUT/convert/bundle) to PI=user@host over ssh (ARGS='--port 2222 -i KEY --no-service ...')
@@ -86,6 +86,13 @@ rollback:  ## switch PI back to its previous release and restart the service
 
 releases:  ## list the releases on PI
 	$(EDGESIGN) releases --host="$$PI" $(ARGS)
+
+# INVENTORY is an Ansible inventory (INI or YAML); needs the fleet extra (pip install '.[fleet]').
+deploy-fleet:  ## deploy BUNDLE to every Pi in INVENTORY through Ansible, canary first (ARGS='--check --serial 1,20%,100%')
+	edgesign deploy --inventory="$$INVENTORY" --bundle "$${BUNDLE:-$(OUT)/convert/bundle}" $(ARGS)
+
+fleet-rollback:  ## switch every Pi in INVENTORY back to its previous release and restart the service
+	edgesign rollback --inventory="$$INVENTORY" $(ARGS)
 
 pull-data:  ## copy photos collected on PI (REMOTE=data/collected) into DEST (default OUT/collected)
 	$(EDGESIGN) pull-data --host="$$PI" --remote-dir "$${REMOTE:-data/collected}" --dest "$${DEST:-$(OUT)/collected}" $(ARGS)

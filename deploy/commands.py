@@ -5,9 +5,11 @@ DEFAULT_BUNDLE = "artifacts/convert/bundle"
 
 
 def _add_ssh_options(p, remote_dir: str = "edgesign",
-                     remote_help: str = "folder on the Pi, relative to the home folder or absolute") -> None:
-    p.add_argument("--host", required=True, metavar="[USER@]HOST",
-                   help="the Pi, as you would give it to ssh (an ~/.ssh/config alias works)")
+                     remote_help: str = "folder on the Pi, relative to the home folder or absolute",
+                     fleet: bool = False) -> None:
+    p.add_argument("--host", required=not fleet, metavar="[USER@]HOST",
+                   help="the Pi, as you would give it to ssh (an ~/.ssh/config alias works)"
+                        + (" (or --inventory for many Pis)" if fleet else ""))
     g = p.add_argument_group("ssh (your own ssh client, keys and agent; no passwords)")
     g.add_argument("--port", type=int, help="ssh port (default: ssh's, usually 22)")
     g.add_argument("--identity", "-i", help="private key file (default: ssh's / your agent)")
@@ -35,8 +37,10 @@ def register(subparsers) -> None:
         description="Upload the bundle and a venv's worth of wheels into a new release folder on the "
                     "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
                     "atomically and restart edgesign.service. Any failure before the switch leaves the "
-                    "Pi as it was.")
-    _add_ssh_options(p)
+                    "Pi as it was. With --inventory, the same on every Pi of an Ansible inventory, in "
+                    "canary batches (needs the fleet extra: ansible-core).")
+    _add_ssh_options(p, fleet=True)
+    _add_fleet_options(p)
     p.add_argument("--bundle", default=DEFAULT_BUNDLE, help=f"bundle folder (default {DEFAULT_BUNDLE})")
     p.add_argument("--python", default="python3", help="Python on the Pi (default python3)")
     p.add_argument("--wheelhouse", help="folder of wheels for the Pi's platform to use instead of the "
@@ -59,14 +63,18 @@ def register(subparsers) -> None:
                         "(default 0: bit exact; the self-test runs TFLite's reference kernels, which "
                         "give the same bits on x86 and aarch64)")
     p.add_argument("--bwlimit", type=int, metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan; do not contact the Pi")
+    p.add_argument("--dry-run", "--check", action="store_true",
+                   help="print the plan; do not contact the Pi (with --inventory: Ansible's check mode, "
+                        "which probes the Pis read-only and changes nothing)")
     p.set_defaults(func=_run_deploy)
 
     p = subparsers.add_parser(
         "rollback", help="switch the Pi back to the previous release and restart the service",
         description="Point ~/edgesign/current at the release before it (or --to ID) and restart "
-                    "edgesign.service if it is installed.")
-    _add_ssh_options(p)
+                    "edgesign.service if it is installed. With --inventory, every Pi of an Ansible "
+                    "inventory.")
+    _add_ssh_options(p, fleet=True)
+    _add_fleet_options(p, rollout=False)
     p.add_argument("--to", metavar="ID", help="release to switch to (see `edgesign releases`)")
     p.add_argument("--no-service", action="store_true", help="do not restart the service")
     p.set_defaults(func=_run_rollback)
@@ -85,8 +93,47 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run_pull)
 
 
+def _add_fleet_options(p, rollout: bool = True) -> None:
+    g = p.add_argument_group("fleet (Ansible; per-Pi ssh settings and edgesign_* variables live in the inventory)")
+    g.add_argument("--inventory", metavar="FILE", help="Ansible inventory (INI or YAML) of the Pis")
+    g.add_argument("--forks", type=int, help="Pis worked on at once (Ansible forks; default 10)")
+    g.add_argument("--limit", metavar="PATTERN", help="only these hosts or groups (ansible --limit)")
+    g.add_argument("--summary-json", metavar="FILE", help="also write the per-Pi summary as JSON here")
+    if rollout:
+        g.add_argument("--serial", default="1,20%,100%", metavar="BATCHES",
+                       help="rollout batches, canary first (default 1,20%%,100%%)")
+        g.add_argument("--max-fail-percentage", type=int, default=0, metavar="PCT",
+                       help="stop the rollout when more than PCT%% of a batch fails (default 0: any failure)")
+    if not rollout:
+        g.add_argument("--check", action="store_true", help="show what would be switched; change nothing")
+
+
+def _fleet_or_host(args) -> bool:
+    """True for a fleet run (--inventory); refuses --inventory with --host."""
+    from .errors import DeployError
+
+    if args.inventory and args.host:
+        raise DeployError("give --host (one Pi) or --inventory (many Pis), not both")
+    if not args.inventory and not args.host:
+        raise DeployError("no host given: pass --host USER@HOST or --inventory FILE")
+    if args.inventory and (args.port or args.identity or args.ssh_config or args.ssh_option):
+        raise DeployError("with --inventory, ssh settings go into the inventory (ansible_port, "
+                          "ansible_user, ansible_ssh_private_key_file, ansible_ssh_common_args)")
+    return bool(args.inventory)
+
+
 def _run_deploy(args) -> int:
     from pathlib import Path
+
+    if _fleet_or_host(args):
+        from .fleet import deploy_fleet
+
+        return deploy_fleet(Path(args.inventory), Path(args.bundle), serial=args.serial,
+                            max_fail_percentage=args.max_fail_percentage, check=args.dry_run,
+                            forks=args.forks, limit=args.limit,
+                            wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+                            service=not args.no_service,
+                            summary=Path(args.summary_json) if args.summary_json else None)
 
     from .deployer import DeployOptions, deploy
     from .service import parse_run_args
@@ -121,6 +168,15 @@ def _web_args(args):
 
 def _run_rollback(args) -> int:
     from .deployer import rollback
+
+    if _fleet_or_host(args):
+        from pathlib import Path
+
+        from .fleet import rollback_fleet
+
+        return rollback_fleet(Path(args.inventory), to=args.to, service=not args.no_service, check=args.check,
+                              forks=args.forks, limit=args.limit,
+                              summary=Path(args.summary_json) if args.summary_json else None)
 
     rollback(_target(args), to=args.to, restart=not args.no_service)
     return 0

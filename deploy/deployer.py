@@ -204,16 +204,9 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
         release_json = json.dumps(_release_info(rid, opts, info, project, bundle.metadata), indent=2)
 
         remote.run_file("remote_begin.sh", target.remote_dir, rid, what="creating the release folder")
-        rsync_opts = [f"--bwlimit={int(opts.bwlimit)}"] if opts.bwlimit else []
         try:
             echo(f"upload: wheels and release {rid}")
-            # --delete prunes wheels this release does not use: installed releases keep their venvs,
-            # so rollback needs none of them, and the Pi's card does not fill up over the years
-            remote.rsync([f"{deps}/"], f"{target.remote_dir}/wheelhouse/", what="uploading wheels",
-                         options=rsync_opts + ["--delete", "--include=*.whl", "--exclude=edgesign-*.whl",
-                                               "--exclude=*"])
-            remote.rsync([f"{staging}/"], f"{target.remote_dir}/releases/{rid}/", what="uploading the release",
-                         options=rsync_opts)
+            upload(remote, deps, staging, rid, opts.bwlimit)
             echo("prepare: venv, offline pip install, selftest on the Pi (this takes a while)")
             result = remote.run_file("remote_prepare.sh", target.remote_dir, rid, info["python"], release_json,
                                      str(opts.selftest_tolerance), what="preparing the release", check=False)
@@ -235,6 +228,19 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
     outcome.service = _service_step(remote, opts, info, unit, rid, previous, echo)
     echo(f"deployed {rid} to {host}")
     return outcome
+
+
+def upload(remote: Remote, deps: Path, staging: Path, rid: str, bwlimit: Optional[int] = None) -> None:
+    """rsync the dependency wheels to ROOT/wheelhouse/ and the staged release to ROOT/releases/<rid>/."""
+    rsync_opts = [f"--bwlimit={int(bwlimit)}"] if bwlimit else []
+    root = remote.target.remote_dir
+    # --delete prunes wheels this release does not use: installed releases keep their venvs,
+    # so rollback needs none of them, and the Pi's card does not fill up over the years
+    remote.rsync([f"{deps}/"], f"{root}/wheelhouse/", what="uploading wheels",
+                 options=rsync_opts + ["--delete", "--include=*.whl", "--exclude=edgesign-*.whl",
+                                       "--exclude=*"])
+    remote.rsync([f"{staging}/"], f"{root}/releases/{rid}/", what="uploading the release",
+                 options=rsync_opts)
 
 
 def _check_prepare(result, host: str, rid: str) -> None:
@@ -305,6 +311,11 @@ def _service_step(remote: Remote, opts: DeployOptions, info: dict, unit: Optiona
 def list_releases(remote: Remote) -> tuple:
     """(current id or '', [(id, complete)] newest first)."""
     out = remote.run_file("remote_releases.sh", remote.target.remote_dir, what="listing releases").stdout
+    return parse_releases(out)
+
+
+def parse_releases(out: str) -> tuple:
+    """(current id or '', [(id, complete)] newest first) from the output of remote_releases.sh."""
     current, releases = "", []
     for line in out.splitlines():
         if line.startswith("current="):
@@ -324,21 +335,25 @@ def rollback(target: Target, to: Optional[str] = None, restart: bool = True,
                           "see `edgesign releases`)")
     remote = Remote(target)
     current, releases = list_releases(remote)
-    complete = [rid for rid, ok in releases if ok]
-    if not current:
-        raise DeployError(f"nothing is deployed on {target.describe()} (no {target.remote_dir}/current)")
-    if to:
-        if to not in complete:
-            raise DeployError(f"no complete release {to!r} on {target.describe()}; have: {', '.join(complete)}")
-        choice = to
-    else:
-        older = [rid for rid in complete if rid < current]
-        if not older:
-            raise DeployError(f"no release older than {current} on {target.describe()} to roll back to")
-        choice = older[0]
+    choice = rollback_choice(current, releases, to, target.describe(), target.remote_dir)
     remote.run_file("remote_switch.sh", target.remote_dir, choice, "0", what="switching `current`")
     echo(f"rollback: current {current} -> {choice}")
     if restart:
         state = remote.run_file("remote_restart.sh", what="restarting the service", check=False).fields()
         echo(f"service: {state.get('service', 'unknown')}")
     return choice
+
+
+def rollback_choice(current: str, releases: list, to: Optional[str], host: str, root: str) -> str:
+    """The release a rollback switches to: `to` if complete, else the newest complete one before current."""
+    complete = [rid for rid, ok in releases if ok]
+    if not current:
+        raise DeployError(f"nothing is deployed on {host} (no {root}/current)")
+    if to:
+        if to not in complete:
+            raise DeployError(f"no complete release {to!r} on {host}; have: {', '.join(complete)}")
+        return to
+    older = [rid for rid in complete if rid < current]
+    if not older:
+        raise DeployError(f"no release older than {current} on {host} to roll back to")
+    return older[0]

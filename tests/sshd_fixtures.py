@@ -160,8 +160,10 @@ def skip_unless_sshd_possible() -> None:
         pytest.skip("needs root to create the throwaway ssh test account")
 
 
-def start_loopback_server() -> SshServer:
-    """sshd on 127.0.0.1 for a fresh local account whose home is a throwaway folder."""
+def start_loopback_server(user: str = TEST_USER) -> SshServer:
+    """sshd on 127.0.0.1 for a fresh local account `user` whose home is a throwaway folder.
+
+    Several can run at once with different `user`s (the fleet tests start one "Pi" each)."""
     skip_unless_sshd_possible()
     work = Path(tempfile.mkdtemp(prefix="edgesign-sshd-"))
     work.chmod(0o755)  # the account must be able to reach its home below this folder
@@ -172,24 +174,29 @@ def start_loopback_server() -> SshServer:
                 (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists()):
             subprocess.run(["userdel", entry.pw_name], check=False)
             subprocess.run(["groupdel", entry.pw_name], check=False, capture_output=True)
+    try:  # a named account (the fleet's "Pis") left over from an interrupted run
+        pwd.getpwnam(user)
+        subprocess.run(["userdel", user], check=True)
+    except KeyError:
+        pass
     subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash",
-                    "--user-group", TEST_USER], check=True)
-    subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)
-    entry = pwd.getpwnam(TEST_USER)
+                    "--user-group", user], check=True)
+    subprocess.run(["usermod", "-p", "*", user], check=True)
+    entry = pwd.getpwnam(user)
     home.mkdir(mode=0o755)
     _keygen(work / "ssh_host_ed25519_key", "edgesign-test-host")
     _keygen(work / "id_ed25519", "edgesign-test-client")
     _install_authorized_key(home, entry.pw_uid, entry.pw_gid, (work / "id_ed25519.pub").read_text())
     port = _free_port()
     (work / "sshd_config").write_text(
-        _sshd_config(port, str(work / "ssh_host_ed25519_key"), str(work / "sshd.pid"), TEST_USER))
+        _sshd_config(port, str(work / "ssh_host_ed25519_key"), str(work / "sshd.pid"), user))
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation folder
-    _write_client_files(work, TEST_USER, port, (work / "ssh_host_ed25519_key.pub").read_text(),
+    _write_client_files(work, user, port, (work / "ssh_host_ed25519_key.pub").read_text(),
                         "edgesign-test-pi")
     log = work / "sshd.log"
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")],
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    server = SshServer(TEST_USER, home, port, work, proc)
+    server = SshServer(user, home, port, work, proc)
     try:
         _wait_for_port(port, proc, log)
     except RuntimeError:
@@ -211,9 +218,9 @@ def _kill_processes_of(uid: int) -> None:
 
 def stop_loopback_server(server: SshServer) -> None:
     server.stop()
-    _kill_processes_of(pwd.getpwnam(TEST_USER).pw_uid)
-    subprocess.run(["userdel", TEST_USER], check=False)
-    subprocess.run(["groupdel", TEST_USER], check=False, capture_output=True)
+    _kill_processes_of(pwd.getpwnam(server.user).pw_uid)
+    subprocess.run(["userdel", server.user], check=False)
+    subprocess.run(["groupdel", server.user], check=False, capture_output=True)
     shutil.rmtree(server.work, ignore_errors=True)
 
 
