@@ -32,22 +32,29 @@ class Prediction:
     """One frame's result: probabilities, top-k and how long each stage took (seconds).
 
     `raw` holds the model's outputs for each view of the frame that ran (views, classes); `probs`
-    is the average of the views' probabilities (`recognize.average_views`)."""
+    is the average of the views' probabilities (`recognize.average_views`), or, with the hand
+    tracker, their fusion with the landmark classifier's (`device/hand_pipeline.py`). With the
+    tracker, `hand` is the hand found (None: no hand, and then `probs` is None: no letter)."""
 
     raw: np.ndarray
-    probs: np.ndarray
+    probs: Optional[np.ndarray]
     top: list
     preprocess_s: float
     invoke_s: float
     post_s: float = 0.0
+    #: whether this prediction came from a pipeline with a hand tracker
+    tracked: bool = False
+    hand: Optional[object] = None
+    #: seconds per stage beyond preprocess/invoke/post (detector, landmarks, classifier, fusion)
+    stages_s: dict = field(default_factory=dict)
 
     @property
-    def label(self) -> str:
-        return self.top[0][0]
+    def label(self) -> Optional[str]:
+        return self.top[0][0] if self.top else None
 
     @property
     def confidence(self) -> float:
-        return self.top[0][1]
+        return self.top[0][1] if self.top else 0.0
 
 
 class Pipeline:
@@ -134,6 +141,15 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
+def hand_record(hand) -> dict:
+    """`--json`'s "hand": whether a hand was found and, if so, its box, landmarks and scores."""
+    if hand is None:
+        return {"found": False}
+    return {"found": True, "box": [round(float(v), 1) for v in hand.box],
+            "score": round(float(hand.score), 4), "handedness": round(float(hand.handedness), 4),
+            "landmarks": [[round(float(v), 1) for v in point[:2]] for point in hand.landmarks]}
+
+
 class JsonOutput:
     """One JSON object per frame on `stream`."""
 
@@ -152,11 +168,14 @@ class JsonOutput:
             "emitted": step.emitted,
             "text": step.text,
             "latency_ms": {"preprocess": _ms(pred.preprocess_s), "invoke": _ms(pred.invoke_s),
-                           "post": _ms(pred.post_s),
-                           "total": _ms(pred.preprocess_s + pred.invoke_s + pred.post_s)},
+                           "post": _ms(pred.post_s), **{k: _ms(v) for k, v in pred.stages_s.items()},
+                           "total": _ms(pred.preprocess_s + pred.invoke_s + pred.post_s
+                                        + sum(pred.stages_s.values()))},
             "frame_age_ms": _ms(age_s),
             "dropped": dropped,
         }
+        if pred.tracked:
+            record["hand"] = hand_record(pred.hand)
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
@@ -178,20 +197,20 @@ class ConsoleOutput:
 
     def frame(self, frame: Frame, pred: Prediction, step: Step, age_s: float, dropped: int) -> None:
         self._frames += 1
-        top = "  ".join(f"{label} {p:.2f}" for label, p in pred.top)
+        top = "  ".join(f"{label} {p:.2f}" for label, p in pred.top) or "no hand"
         if self.tty:
             now = time.monotonic()
             if step.emitted is None and now - self._last_draw < self.min_interval:
                 return  # redrawing faster than the eye reads only costs time
             self._last_draw = now
             fps = self._frames / max(now - self._started, 1e-9)
-            line = (f"{pred.label} {pred.confidence:4.0%} | top {top} | "
+            line = (f"{pred.label or '-'} {pred.confidence:4.0%} | top {top} | "
                     f"{_ms(pred.preprocess_s + pred.invoke_s + pred.post_s):.2f} ms {fps:5.1f} fps | "
                     f"text: {step.text[-40:]}_")
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
         elif self.every_frame:
-            self.stream.write(f"{frame.name}: {pred.label} {pred.confidence:.2f} (top {top})"
+            self.stream.write(f"{frame.name}: {pred.label or '-'} {pred.confidence:.2f} (top {top})"
                               + (f"  -> {step.text!r}" if step.emitted else "") + "\n")
         elif step.emitted is not None:
             self.stream.write(f"{step.emitted!r} -> {step.text!r}\n")
