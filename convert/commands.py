@@ -30,6 +30,9 @@ def register(subparsers) -> None:
                    help="fail when int8 accuracy is more than this many points below float "
                         "(default: %(default)s; negative demands int8 beat float)")
     add_view_arguments(p, "(default: what training chose)", "(default: what training chose)")
+    p.add_argument("--fusion-weight", type=float, default=None, metavar="W",
+                   help="share of the CNN in the fusion with the landmark classifier (default: what "
+                        "training chose)")
     p.add_argument("--selftest-images", type=int, default=24,
                    help="test images stored in the bundle for the device's self-test (default: %(default)s)")
     p.set_defaults(func=_run_convert)
@@ -44,7 +47,9 @@ def _run_convert(args) -> int:
 
     if args.calibration_size < 1:
         raise DataError("--calibration-size must be at least 1")
+    if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
+        raise DataError("--fusion-weight must be from 0 to 1")
     convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
             max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views,
-            more_views_below=args.more_views_below)
+            more_views_below=args.more_views_below, fusion_weight=args.fusion_weight)
     return 0

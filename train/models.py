@@ -85,6 +85,14 @@ VIEWS = {"article": 1, "improved": 1, "realworld": 7}
 #: realworld: at 0.7 the later training photos scored as with all 7 views always (two seeds), at about
 #: two views per photo on average
 MORE_VIEWS_BELOW = {"realworld": 0.7}
+#: how the CNN's probabilities and the landmark classifier's become one (`device/fusion.py`), for
+#: models trained with `--landmarks`; stored in the training metadata and the bundle
+#: (benchmarks/bench_hands_accuracy.py measured the weights)
+FUSION = {"realworld": {"cnn_weight": 0.5, "method": "mean"}}
+DEFAULT_FUSION = {"cnn_weight": 0.5, "method": "mean"}
+#: what the device answers when the tracker finds no hand: "nothing" (no letter; a pause is a space)
+#: or "cnn" (the CNN on the fallback region)
+NO_HAND = {"realworld": "nothing"}
 
 
 def build(preset: str, input_shape=(28, 28, 1), n_classes: int = 25) -> keras.Model:
