@@ -120,8 +120,9 @@ def _run_run(args) -> int:
 
     from .bundle import load_bundle
     from .errors import EdgesignError
+    from .hand_pipeline import pipeline_for
     from .recognize import TextRecognizer
-    from .runtime import ConsoleOutput, JsonOutput, Pipeline, Speaker, run_loop
+    from .runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
     from .sources import open_source
 
     if args.top_k < 1:
@@ -133,7 +134,7 @@ def _run_run(args) -> int:
                                     stable_frames=args.stable, pause_frames=args.pause)
     except ValueError as exc:
         raise EdgesignError(str(exc)) from None
-    pipeline = Pipeline(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
+    pipeline = pipeline_for(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
     source = open_source(args.source, size=args.size)
     newest_only = {"auto": None, "latest": True, "all": False}[args.frames]
     logging.getLogger("edgesign").info(

@@ -114,3 +114,23 @@ class HandPipeline:
         stages.update({"landmark_classifier": t3 - t2, "fusion": t4 - t3})
         return Prediction(np.concatenate(raws), probs, top, pre_s, invoke_s, 0.0, tracked=True,
                           hand=hand, stages_s=stages)
+
+
+def pipeline_for(bundle, k: int = 3, num_threads: int = 1):
+    """The frame pipeline a bundle asks for: the CNN alone, or, when its preprocessing tracks the
+    hand, the tracker with the CNN, the landmark classifier and the fusion."""
+    from .runtime import Pipeline
+
+    cnn = Pipeline(bundle, k=k, num_threads=num_threads)
+    if bundle.spec.roi != "tracked":
+        return cnn
+    return HandPipeline(bundle, cnn, bundle_tracker(bundle, num_threads), k=k, num_threads=num_threads)
+
+
+def bundle_tracker(bundle, num_threads: int = 1):
+    """The hand tracker of a bundle's own (validated) hand models."""
+    from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
+    from .hand_tracker import HandTracker
+
+    check_bundle_hand_models(bundle.path, bundle.metadata, required=True)
+    return HandTracker(bundle.path / DETECTOR_FILE, bundle.path / LANDMARKS_FILE, num_threads=num_threads)
