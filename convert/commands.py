@@ -1,4 +1,5 @@
-"""Subcommands of the convert part: `convert` and `micro` (registered by edgesign.device.cli)."""
+"""Subcommands of the convert part: `convert`, `micro` and `hand-models` (registered by
+edgesign.device.cli)."""
 
 
 def register(subparsers) -> None:
@@ -38,6 +39,10 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run_convert)
 
     register_micro(subparsers)
+
+    from .hand_models import register as register_hand_models
+
+    register_hand_models(subparsers)
 
 
 def _run_convert(args) -> int:

@@ -1,0 +1,87 @@
+"""The hand models a bundle may carry, and checking that the ones in a bundle are those.
+
+MediaPipe's palm detector and hand landmark model (Apache-2.0) are plain `.tflite` files inside
+the `mediapipe` 0.10.18 wheel. The host step `edgesign hand-models` (`convert/hand_models.py`)
+fetches and verifies them; `convert` copies them into the bundle under the names below, with a
+`NOTICE`, and records their hashes in the metadata (`hand_models`). The device checks presence
+and hashes before it runs anything (`check_bundle_hand_models`), so a missing, truncated or
+replaced model is one clear `BundleError`, never a wrong landmark.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import BundleError
+from .files import sha256_file
+
+DETECTOR_FILE = "hand_detector.tflite"
+LANDMARKS_FILE = "hand_landmarks.tflite"
+NOTICE_FILE = "NOTICE"
+#: the bundle files the hand tracker needs (a deploy allowlist includes exactly these)
+BUNDLE_FILES = (DETECTOR_FILE, LANDMARKS_FILE, NOTICE_FILE)
+METADATA_KEY = "hand_models"
+
+MEDIAPIPE_VERSION = "0.10.18"
+LICENSE = "Apache-2.0"
+#: sha256 of the model files as they are inside the mediapipe 0.10.18 wheels (identical on
+#: x86-64 and aarch64), by bundle name; the `source` is their path inside the wheel
+KNOWN_MODELS = {
+    MEDIAPIPE_VERSION: {
+        DETECTOR_FILE: {
+            "source": "mediapipe/modules/palm_detection/palm_detection_full.tflite",
+            "sha256": "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54",
+        },
+        LANDMARKS_FILE: {
+            "source": "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+            "sha256": "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
+        },
+    },
+}
+
+
+def spec_wants_tracker(spec) -> bool:
+    """Whether a preprocessing spec needs the hand tracker (its region of interest is tracked)."""
+    return getattr(spec, "roi", None) == "tracked"
+
+
+def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> dict | None:
+    """Validate the hand models of the bundle at `folder`; their metadata entry, or None.
+
+    `required`: the spec asks for the tracker, so the models must be there. Raises BundleError
+    (one line) when a file is missing, its hash differs from the metadata, or the metadata names
+    models other than the known MediaPipe release's.
+    """
+    folder = Path(folder)
+    entry = metadata.get(METADATA_KEY)
+    if entry is None:
+        if required:
+            raise BundleError(
+                f"{folder}: the preprocessing uses the hand tracker but the bundle has "
+                f"no hand models (metadata has no {METADATA_KEY!r}; re-run convert)"
+            )
+        return None
+    try:
+        version = str(entry["version"])
+        files = {name: str(entry["files"][name]) for name in (DETECTOR_FILE, LANDMARKS_FILE)}
+    except (KeyError, TypeError) as exc:
+        raise BundleError(
+            f"{folder / 'metadata.json'}: incomplete {METADATA_KEY} entry ({exc!r})"
+        ) from None
+    known = KNOWN_MODELS.get(version)
+    for name, sha in files.items():
+        if known is not None and known[name]["sha256"] != sha:
+            raise BundleError(
+                f"{folder / 'metadata.json'}: {name} is not MediaPipe {version}'s "
+                f"{Path(known[name]['source']).name} (hash differs)"
+            )
+        path = folder / name
+        if not path.is_file():
+            raise BundleError(f"{path}: hand model missing from the bundle (re-run convert)")
+        if sha256_file(path) != sha:
+            raise BundleError(
+                f"{path}: checksum differs from metadata (corrupt or replaced hand model)"
+            )
+    if not (folder / NOTICE_FILE).is_file():
+        raise BundleError(f"{folder / NOTICE_FILE}: the hand models' license notice is missing")
+    return entry
