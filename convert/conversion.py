@@ -163,6 +163,7 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
 def _landmarks(train_dir, meta, plan, classes, tmp: Path, test_set: Dataset, cnn_int8: np.ndarray,
                calibration_size: int, seed: int, fusion_weight: Optional[float]) -> dict:
     """The landmark classifier's int8 model, its float-vs-int8 rows and the fused accuracy."""
+    from edgesign.device.fusion import FusionRule
     from edgesign.train.landmark_training import default_tracker
 
     from . import landmarks
@@ -180,6 +181,10 @@ def _landmarks(train_dir, meta, plan, classes, tmp: Path, test_set: Dataset, cnn
     rule = landmarks.rule_of(meta, fusion_weight)
     no_hand = meta["landmarks"].get("no_hand", "nothing")
     fused = landmarks.fusion_scores(cnn_int8, lm_probs, test_ok, test_set.labels, classes, rule, no_hand)
+    # for the record (the rule itself comes from training): other weights and methods, same data
+    fused["sweep"] = [{"method": m, "cnn_weight": w, "accuracy": landmarks.fusion_scores(
+        cnn_int8, lm_probs, test_ok, test_set.labels, classes, FusionRule(w, m), no_hand)["accuracy"]}
+        for m in ("mean", "geometric") for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)]
     fused["cnn_int8_on_hands"] = float(np.mean(cnn_int8[test_ok].argmax(1) == test_set.labels[test_ok])) \
         if test_ok.any() else None
     return {"landmarks": lm, "fusion": fused, "rule": rule, "no_hand": no_hand}
@@ -203,6 +208,12 @@ def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
                      "fusion_int8": fusion["fusion"]["accuracy"],
                      "hand_found_rate": fusion["fusion"]["hand_found_rate"]},
     }
+    from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS
+
+    if HAND_MODELS not in metadata:  # the classifier needs the tracker's landmarks on the device
+        from .hand_models import copy_into_bundle
+
+        metadata[HAND_MODELS] = copy_into_bundle(bundle)
     write_json(bundle / "metadata.json", metadata)
 
 

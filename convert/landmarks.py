@@ -95,10 +95,17 @@ def fusion_scores(cnn_probs: np.ndarray, landmark_probs: np.ndarray, usable: np.
     correct = scores["predicted"] == labels
     if no_hand == "nothing":
         correct &= usable
+    # the confusion holds the photos that got an answer; one without (no hand, no fallback) is
+    # wrong all the same, in the accuracy and the per-class recall
+    keep = usable if no_hand == "nothing" else np.ones(len(labels), bool)
+    matrix = evaluate.confusion(labels[keep], scores["predicted"][keep], len(classes))
+    rows = evaluate.per_class(matrix, classes)
+    for row, c in zip(rows, range(len(classes))):  # recall over all photos of the class
+        support = int(np.sum(labels == c))
+        row["support"], row["recall"] = support, float(np.mean(correct[labels == c])) if support else None
     return {"accuracy": float(np.mean(correct)) if len(labels) else None, "rule": rule.to_dict(),
             "no_hand": no_hand, "hand_found_rate": float(np.mean(usable)) if len(usable) else None,
-            "per_class": evaluate.per_class(evaluate.confusion(labels, np.where(correct, labels,
-                                            scores["predicted"]), len(classes)), classes)}
+            "per_class": rows, "confusion": matrix.tolist()}
 
 
 def rule_of(meta: dict, weight: Optional[float] = None) -> FusionRule:

@@ -118,11 +118,12 @@ class HandPipeline:
 
 def pipeline_for(bundle, k: int = 3, num_threads: int = 1):
     """The frame pipeline a bundle asks for: the CNN alone, or, when its preprocessing tracks the
-    hand, the tracker with the CNN, the landmark classifier and the fusion."""
+    hand or it carries a landmark classifier, the tracker with the CNN, the landmark classifier and
+    the fusion."""
     from .runtime import Pipeline
 
     cnn = Pipeline(bundle, k=k, num_threads=num_threads)
-    if bundle.spec.roi != "tracked":
+    if bundle.spec.roi != "tracked" and METADATA_KEY not in bundle.metadata:
         return cnn
     return HandPipeline(bundle, cnn, bundle_tracker(bundle, num_threads), k=k, num_threads=num_threads)
 

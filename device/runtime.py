@@ -68,11 +68,13 @@ class Pipeline:
         self.classes = list(bundle.classes)
         self.k = k
 
-    def model_input(self, frame: Frame, which: slice = slice(None)) -> np.ndarray:
+    def model_input(self, frame: Frame, which: slice = slice(None), hand=None) -> np.ndarray:
         """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
-        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more)."""
+        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more).
+        `hand`: the tracker's hand in this frame, for the hand-aligned region of interest."""
+        extra = {"hand": hand} if self.spec.roi == "tracked" else {}
         return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, which=which,
-                                              **frame.preprocess_kwargs()))
+                                              **frame.preprocess_kwargs(), **extra))
 
     def __call__(self, frame: Frame) -> Prediction:
         below = self.spec.more_views_below

@@ -21,9 +21,12 @@ from .landmark_model import LandmarkConfig, config_dict, fit
 
 
 def tracker_key(detector: Path, landmarks: Path) -> str:
-    """The cache key of a tracker: its two models' hashes (a new model means new hands)."""
+    """The cache key of a tracker: its two models' and its code's hashes (a new model or a changed
+    tracker means new hands)."""
+    from edgesign.device import hand_tracker
+
     digest = hashlib.sha256()
-    for path in (detector, landmarks):
+    for path in (detector, landmarks, hand_tracker.__file__):
         digest.update(Path(path).read_bytes())
     return "tracker-" + digest.hexdigest()[:24]
 
