@@ -9,6 +9,7 @@ from PIL import Image
 
 from edgesign.device import bundle as layout
 from edgesign.device.files import sha256_file, write_json, write_text
+from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS_KEY, spec_wants_tracker
 from edgesign.device.interpreter import TFLiteModel
 from edgesign.device.preprocess import PreprocessSpec, Quantizer
 
@@ -63,5 +64,9 @@ def write_bundle(folder, model_path, classes, spec: PreprocessSpec, images: np.n
         "data": summary.get("data", {}),
         "selftest": {"folder": layout.SELFTEST_DIR, "images": len(files)},
     }
+    if spec_wants_tracker(spec):  # the palm and landmark models, their NOTICE and hashes
+        from .hand_models import copy_into_bundle
+
+        metadata[HAND_MODELS_KEY] = copy_into_bundle(folder)
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata

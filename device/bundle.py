@@ -7,6 +7,9 @@
       selftest/NNN.png    a handful of test images (28x28 gray, lossless)
       selftest/expected.json  the host's int8 outputs for them, from TFLite's reference kernels
                           (bit-identical on x86 and ARM, unlike the fast XNNPACK path)
+      hand_detector.tflite, hand_landmarks.tflite, NOTICE
+                          MediaPipe's hand models (Apache-2.0), when the spec tracks the hand
+                          (`hand_models.py`; hashes in metadata "hand_models")
 
 `convert` writes it (`convert/bundle_writer.py`); the device loads and validates it here.
 """
@@ -21,6 +24,7 @@ import numpy as np
 
 from .errors import BundleError, EdgesignError
 from .files import sha256_file
+from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
 from .interpreter import TensorInfo, TFLiteModel
 from .preprocess import PreprocessSpec, Quantizer
 
@@ -46,6 +50,8 @@ class Bundle:
     #: the interpreter `load_bundle` built to check the model, handed to the first `model()` call
     #: that asks for the same settings instead of building a second one
     _checked: Optional[TFLiteModel] = field(default=None, repr=False, compare=False)
+    #: the validated metadata entry of the hand models, or None when the bundle has none
+    hand_models: Optional[dict] = None
 
     @property
     def model_path(self) -> Path:
@@ -62,6 +68,16 @@ class Bundle:
         model = TFLiteModel(self.model_path, num_threads=num_threads, backend=backend, reference=reference)
         check_model_matches(self, model)
         return model
+
+    def hand_tracker(self, num_threads: int = 1, **options):
+        """A `HandTracker` on this bundle's (validated) hand models."""
+        from .hand_tracker import HandTracker
+
+        if self.hand_models is None:
+            raise BundleError(f"{self.path}: bundle has no hand models (its preprocessing does not "
+                              f"track the hand)")
+        return HandTracker(self.path / DETECTOR_FILE, self.path / LANDMARKS_FILE,
+                           num_threads=num_threads, **options)
 
 
 def _read_json(path: Path) -> dict:
@@ -97,7 +113,8 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         raise BundleError(f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})")
     if sha256_file(path / MODEL_FILE) != sha:
         raise BundleError(f"{path / MODEL_FILE}: checksum differs from metadata (corrupt or replaced model)")
-    bundle = Bundle(path, meta, classes, spec, inp, out)
+    hand_models = check_bundle_hand_models(path, meta, spec_wants_tracker(spec))
+    bundle = Bundle(path, meta, classes, spec, inp, out, hand_models=hand_models)
     if check_model:
         try:
             model = TFLiteModel(bundle.model_path)

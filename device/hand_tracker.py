@@ -48,6 +48,13 @@ PALM_WRIST, PALM_MIDDLE = 0, 2
 WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
 #: MediaPipe's graph options: palm -> hand rectangle, landmarks -> next rectangle
 PALM_SCALE, PALM_SHIFT_Y = 2.6, -0.5
+#: the palm's wrist -> knuckle direction is turned to this angle (radians; pi/2: fingers up), as
+#: in MediaPipe's hand tracking graph of 0.10.18 (`rotation_vector_target_angle_degrees: 90`)
+PALM_TARGET_ANGLE = math.pi / 2
+#: what MediaPipe Tasks' HandLandmarker (1.x) uses instead: its hand detector graph sets the
+#: *radians* field to 90, so its first crop of a hand is turned 90 - 28*pi/2 (0.46 rad, 26.6
+#: degrees) further. Only for comparing with it (tests/fixtures/make_mediapipe_reference.py).
+TASKS_PALM_TARGET_ANGLE = 90.0
 TRACK_SCALE, TRACK_SHIFT_Y = 2.0, -0.1
 NMS_IOU = 0.3
 #: MediaPipe divides the landmark model's z by the crop width and this factor
@@ -156,9 +163,10 @@ def normalize_radians(angle: float) -> float:
     return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
 
 
-def rotation_up(x0: float, y0: float, x1: float, y1: float) -> float:
-    """The rotation that turns the (x0, y0) -> (x1, y1) direction (frame pixels) to point up."""
-    return normalize_radians(math.pi / 2 - math.atan2(-(y1 - y0), x1 - x0))
+def rotation_up(x0: float, y0: float, x1: float, y1: float, target: float = math.pi / 2) -> float:
+    """The rotation that turns the (x0, y0) -> (x1, y1) direction (frame pixels) to point up
+    (to the `target` angle, counter-clockwise from the x axis on screen)."""
+    return normalize_radians(target - math.atan2(-(y1 - y0), x1 - x0))
 
 
 def transform_rect(rect: Rect, scale: float, shift_y: float) -> Rect:
@@ -170,9 +178,9 @@ def transform_rect(rect: Rect, scale: float, shift_y: float) -> Rect:
     return (cx, cy, side, side, rotation)
 
 
-def palm_rect(box, keypoints) -> Rect:
+def palm_rect(box, keypoints, target_angle: float = PALM_TARGET_ANGLE) -> Rect:
     """The hand rectangle (frame pixels) for a palm box (x0, y0, x1, y1) and keypoints (7, 2)."""
-    rotation = rotation_up(*keypoints[PALM_WRIST], *keypoints[PALM_MIDDLE])
+    rotation = rotation_up(*keypoints[PALM_WRIST], *keypoints[PALM_MIDDLE], target_angle)
     rect = (
         (box[0] + box[2]) / 2,
         (box[1] + box[3]) / 2,
@@ -250,7 +258,17 @@ def crop_rect(
         sv * cos,
         cy - top - (w / 2) * sin - (h / 2) * cos,
     )
-    return part.transform((size, size), Image.Transform.AFFINE, data, resample=resample)
+    return part.transform(
+        (size, size), Image.Transform.AFFINE, _index_grid(data), resample=resample
+    )
+
+
+def _index_grid(data: tuple) -> tuple:
+    """An affine map between continuous coordinates, re-expressed so that PIL (which samples at
+    pixel centers, x + 0.5) lands where OpenCV's warp (which maps pixel indexes) lands in
+    MediaPipe: output pixel i samples input position map(i), not map(i + 0.5) - 0.5."""
+    a, b, c, d, e, f = data
+    return (a, b, c + 0.5 - 0.5 * (a + b), d, e, f + 0.5 - 0.5 * (d + e))
 
 
 def letterbox(image: Image.Image, size: int = DETECTOR_SIZE):
@@ -262,7 +280,7 @@ def letterbox(image: Image.Image, size: int = DETECTOR_SIZE):
     boxed = image.transform(
         (size, size),
         Image.Transform.AFFINE,
-        data,
+        _index_grid(data),
         resample=Image.Resampling.BILINEAR,
         fillcolor=(0, 0, 0),
     )
@@ -297,7 +315,8 @@ def rgb_image(
             for c in (cb, cr)
         ]
         return Image.merge("YCbCr", planes).convert("RGB")
-    return color_image(frame, layout)
+    image = color_image(frame, layout)
+    return image if image.mode == "RGB" else image.convert("RGB")  # PIL may map RGBX as is
 
 
 def _chroma_to_full() -> np.ndarray:
@@ -359,6 +378,7 @@ class HandTracker:
         num_threads: int = 1,
         min_score: float = 0.5,
         min_presence: float = 0.5,
+        palm_target_angle: float = PALM_TARGET_ANGLE,
     ):
         """`min_score`: palm detection threshold; `min_presence`: hand presence threshold below
         which a crop holds no hand (MediaPipe's defaults for both: 0.5)."""
@@ -373,6 +393,7 @@ class HandTracker:
         self.anchors = ssd_anchors()
         self.min_score = float(min_score)
         self.min_presence = float(min_presence)
+        self.palm_target_angle = float(palm_target_angle)
         self._next: Optional[Rect] = None
         #: what the last `find` ran: "detect", "track", "track+detect" (tracking lost)
         self.last_steps = ""
@@ -424,7 +445,7 @@ class HandTracker:
         _, box, points = found[0]
         box = (box * DETECTOR_SIZE - [pad_x, pad_y, pad_x, pad_y]) / scale
         points = (points * DETECTOR_SIZE - [pad_x, pad_y]) / scale
-        return palm_rect(box, points)
+        return palm_rect(box, points, self.palm_target_angle)
 
     def _landmarks(self, image: Image.Image, rect: Rect, detected: bool) -> Optional[Hand]:
         crop = crop_rect(image, rect, LANDMARK_SIZE)

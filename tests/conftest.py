@@ -75,3 +75,12 @@ def converted_dir(trained_dir, tmp_path_factory) -> Path:
 def bundle_dir(converted_dir) -> Path:
     """A real bundle, as `edgesign convert` writes it."""
     return converted_dir / "bundle"
+
+
+@pytest.fixture(scope="session")
+def hand_models_dir() -> Path:
+    """MediaPipe's hand models, fetched from PyPI once into the cache (`edgesign hand-models`;
+    EDGESIGN_HAND_MODELS moves the cache)."""
+    from edgesign.convert.hand_models import fetch
+
+    return fetch()

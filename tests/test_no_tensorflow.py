@@ -11,7 +11,7 @@ from PIL import Image
 
 from device_images import asl_photo_paths, sign_mnist_rows
 
-HEAVY = ("tensorflow", "keras", "tf_keras", "tensorboard")
+HEAVY = ("tensorflow", "keras", "tf_keras", "tensorboard", "mediapipe", "jax", "cv2")
 
 PROBE = textwrap.dedent("""
     import importlib.abc, json, sys
@@ -57,3 +57,25 @@ def test_run_selftest_and_collect_never_import_tensorflow(bundle_dir, data_dir, 
     assert report["attempts"] == [] and report["loaded"] == []
     json_lines = [line for line in proc.stdout.splitlines() if line.startswith('{"time"')]
     assert len(json_lines) == 5                      # the JSON run really processed the frames
+
+
+TRACKER_PROBE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    from PIL import Image
+    from edgesign.device.hand_tracker import HandTracker
+    models, picture = sys.argv[1], sys.argv[2]
+    tracker = HandTracker(models + "/hand_detector.tflite", models + "/hand_landmarks.tflite")
+    frame = np.asarray(Image.open(picture).convert("RGB"))
+    found = [tracker.find(frame, "rgb", track=True) is not None for _ in range(2)]
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] in %r)
+    print(json.dumps({"found": found, "steps": tracker.last_steps, "loaded": loaded}))
+""") % (HEAVY,)
+
+
+def test_the_hand_tracker_imports_no_tensorflow_and_no_mediapipe(hand_models_dir, data_dir):
+    picture = data_dir / "asl_letters" / "V" / "V12.jpg"
+    proc = subprocess.run([sys.executable, "-c", TRACKER_PROBE, str(hand_models_dir), str(picture)],
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"found": [True, True], "steps": "track", "loaded": []}, proc.stderr
