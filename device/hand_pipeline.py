@@ -12,11 +12,13 @@ off by default for cameras).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .errors import BundleError
+from .files import sha256_file
 from .fusion import FusionRule, fuse
 from .landmark_classifier import BUNDLE_FILE, LandmarkClassifier
 from .recognize import average_views, needs_more_views, probabilities, top_k
@@ -47,14 +49,26 @@ def fusion_settings(metadata: dict) -> Optional[dict]:
     return {"rule": rule, "no_hand": no_hand, "file": file, "sha256": sha}
 
 
+def check_bundle_fusion(folder: Path, metadata: dict, classes) -> Optional[dict]:
+    """The bundle's validated fusion settings, or None; raises BundleError (one line) when the
+    landmark classifier is missing, replaced or not an int8 classifier of the bundle's classes."""
+    settings = fusion_settings(metadata)
+    if settings is None:
+        return None
+    path = Path(folder) / settings["file"]
+    if not path.is_file():
+        raise BundleError(f"{path}: landmark classifier missing from the bundle (re-run convert)")
+    if sha256_file(path) != settings["sha256"]:
+        raise BundleError(f"{path}: checksum differs from metadata (corrupt or replaced model)")
+    LandmarkClassifier(path, n_classes=len(classes))  # refuses a model of another shape
+    return settings
+
+
 class HandPipeline:
     """Tracker + CNN + landmark classifier + fusion, reused for every frame (same interface as
     `runtime.Pipeline`: call it with a Frame, get a Prediction)."""
 
     def __init__(self, bundle, cnn_pipeline, tracker, k: int = 3, num_threads: int = 1):
-        from .files import sha256_file
-
-        settings = fusion_settings(bundle.metadata)
         self.cnn = cnn_pipeline
         self.tracker = tracker
         self.k = k
@@ -62,13 +76,10 @@ class HandPipeline:
         self.classifier = None
         self.rule = FusionRule(cnn_weight=1.0)
         self.no_hand = "nothing"
+        settings = bundle.fusion
         if settings is not None:
-            path = bundle.path / settings["file"]
-            if not path.is_file():
-                raise BundleError(f"{path}: landmark classifier missing from the bundle (re-run convert)")
-            if sha256_file(path) != settings["sha256"]:
-                raise BundleError(f"{path}: checksum differs from metadata (corrupt or replaced model)")
-            self.classifier = LandmarkClassifier(path, num_threads=num_threads, n_classes=len(self.classes))
+            self.classifier = LandmarkClassifier(bundle.path / settings["file"], num_threads=num_threads,
+                                                 n_classes=len(self.classes))
             self.rule, self.no_hand = settings["rule"], settings["no_hand"]
 
     @property
@@ -123,15 +134,6 @@ def pipeline_for(bundle, k: int = 3, num_threads: int = 1):
     from .runtime import Pipeline
 
     cnn = Pipeline(bundle, k=k, num_threads=num_threads)
-    if bundle.spec.roi != "tracked" and METADATA_KEY not in bundle.metadata:
+    if bundle.spec.roi != "tracked" and bundle.fusion is None:
         return cnn
-    return HandPipeline(bundle, cnn, bundle_tracker(bundle, num_threads), k=k, num_threads=num_threads)
-
-
-def bundle_tracker(bundle, num_threads: int = 1):
-    """The hand tracker of a bundle's own (validated) hand models."""
-    from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
-    from .hand_tracker import HandTracker
-
-    check_bundle_hand_models(bundle.path, bundle.metadata, required=True)
-    return HandTracker(bundle.path / DETECTOR_FILE, bundle.path / LANDMARKS_FILE, num_threads=num_threads)
+    return HandPipeline(bundle, cnn, bundle.hand_tracker(num_threads), k=k, num_threads=num_threads)

@@ -205,12 +205,19 @@ def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_
     data[len(data) // 2] ^= 0xFF
     (copy / "landmark_classifier.tflite").write_bytes(bytes(data))
     with pytest.raises(BundleError, match="landmark_classifier.tflite: checksum differs"):
-        pipeline_for(load_bundle(copy))
+        load_bundle(copy)
     (copy / "landmark_classifier.tflite").unlink()
     with pytest.raises(BundleError, match="landmark classifier missing"):
-        pipeline_for(load_bundle(copy))
+        load_bundle(copy)
+    shutil.copy(fused_bundle / "converted" / "bundle" / "landmark_classifier.tflite", copy)
+    assert pipeline_for(load_bundle(copy)).classifier is not None
     meta = json.loads((copy / "metadata.json").read_text())
     meta["fusion"]["rule"]["cnn_weight"] = 3
     (copy / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="cnn_weight"):
-        pipeline_for(load_bundle(copy))
+        load_bundle(copy)
+    meta["fusion"]["rule"]["cnn_weight"] = 0.5
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    (copy / "hand_detector.tflite").unlink()  # the classifier needs the tracker's landmarks
+    with pytest.raises(BundleError, match="hand_detector.tflite"):
+        load_bundle(copy)
