@@ -221,3 +221,22 @@ def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_
     (copy / "hand_detector.tflite").unlink()  # the classifier needs the tracker's landmarks
     with pytest.raises(BundleError, match="hand_detector.tflite"):
         load_bundle(copy)
+
+
+def test_run_json_says_whether_a_hand_was_found_with_its_box_and_landmarks(fused_bundle, data_dir, tmp_path,
+                                                                          capsys):
+    from edgesign.device.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray(_background(data_dir)).save(frames / "0_background.png")
+    shutil.copy(sorted((fused_bundle / "test" / "L").glob("*.jpg"))[0], frames / "1_hand.jpg")
+    capsys.readouterr()
+    assert main(["run", "--bundle", str(fused_bundle / "converted" / "bundle"), "--source", str(frames),
+                 "--json", "--frames", "all"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["hand"]["found"] for line in lines] == [False, True]
+    assert lines[0]["label"] is None and lines[0]["emitted"] is None and lines[0]["top_k"] == []
+    hand = lines[1]["hand"]
+    assert len(hand["landmarks"]) == 21 and hand["box"][0] < hand["box"][2] and lines[1]["label"] in LETTERS
+    assert {"hand", "landmark_classifier", "fusion"} <= set(lines[1]["latency_ms"])
