@@ -155,12 +155,13 @@ def register(subparsers) -> None:
     group.add_argument("--landmarks", choices=("auto", "on", "off"), default="auto",
                        help="also train the landmark classifier on the hands of the photo folders "
                             "(the hand tracker finds them; fused with the CNN on the device); auto: "
-                            "when the region of interest is the tracked hand (default auto)")
+                            "with photo folders, for the realworld preset or the tracked region of "
+                            "interest (default auto)")
     group.add_argument("--landmark-epochs", type=int, default=None, metavar="N",
                        help="landmark classifier epochs (default %d)" % _landmark_epochs())
     group.add_argument("--fusion-weight", type=float, default=None, metavar="W",
                        help="share of the CNN in the fused probabilities, the rest the landmark "
-                            "classifier's (default: the preset's; realworld 0.5)")
+                            "classifier's (default: the preset's; realworld 0.25)")
     group.add_argument("--no-hand", choices=("nothing", "cnn"), default=None,
                        help="frames where no hand is found: nothing (no letter) or the CNN's answer on "
                             "the fallback region (default: the preset's; realworld nothing)")
@@ -193,10 +194,15 @@ def _landmark_epochs() -> int:
     return LandmarkConfig.epochs
 
 
-def wants_landmarks(args, spec) -> bool:
-    """--landmarks on, or auto with the tracked hand as the region of interest."""
+def wants_landmarks(args, spec, plan) -> bool:
+    """--landmarks on, or auto with the tracked hand as the region of interest or a preset that
+    asks for it (`models.LANDMARKS`), when a photo folder is among the training sources."""
+    from .models import LANDMARKS
+
     choice = getattr(args, "landmarks", "off")
-    return choice == "on" or (choice == "auto" and spec.roi == "tracked")
+    photos = any(s.path.is_dir() for s in plan.train)
+    return choice == "on" or (choice == "auto" and photos
+                              and (spec.roi == "tracked" or LANDMARKS.get(args.preset, False)))
 
 
 def _train_landmarks(args, plan, classes, verbose):
@@ -252,7 +258,7 @@ def _run_train(args) -> int:
     info = {"plan": plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     landmark = _train_landmarks(args, plan, train.classes, int(verbose == 1)) \
-        if wants_landmarks(args, spec) else None
+        if wants_landmarks(args, spec, plan) else None
     meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
                          verbose=verbose, landmark=landmark)
     print(f"{meta['preset']}: {meta['parameters']:,} parameters, best epoch {meta['best_epoch']}, "
