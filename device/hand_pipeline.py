@@ -21,7 +21,7 @@ from .errors import BundleError
 from .files import sha256_file
 from .fusion import FusionRule, fuse
 from .landmark_classifier import BUNDLE_FILE, LandmarkClassifier
-from .recognize import average_views, needs_more_views, probabilities, top_k
+from .recognize import top_k
 
 #: bundle metadata key of the fusion settings written by `convert`
 METADATA_KEY = "fusion"
@@ -100,20 +100,7 @@ class HandPipeline:
         if hand is None and self.no_hand == "nothing":
             return Prediction(np.zeros((0, len(self.classes)), np.int8), None, [], 0.0, 0.0,
                               tracked=True, hand=None, stages_s=stages)
-        raws, per_view, pre_s, invoke_s = [], [], 0.0, 0.0
-        below = self.cnn.spec.more_views_below
-        stages_views = [slice(0, 1), slice(1, None)] if self.cnn.spec.lazy_views else [slice(None)]
-        for which in stages_views:
-            if per_view and not needs_more_views(per_view[0], below):
-                break
-            ta = time.perf_counter()
-            batch = self.cnn.model_input(frame, which, hand=hand)
-            tb = time.perf_counter()
-            raws.append(self.cnn.model.invoke(batch))
-            tc = time.perf_counter()
-            per_view += [probabilities(row) for row in self.cnn.model.output.dequantize(raws[-1])]
-            pre_s, invoke_s = pre_s + tb - ta, invoke_s + tc - tb
-        cnn_probs = average_views(np.stack(per_view), below)
+        raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame, hand)
         t2 = time.perf_counter()
         landmark_probs = None
         if hand is not None and self.classifier is not None:
@@ -123,7 +110,7 @@ class HandPipeline:
         top = top_k(probs, self.classes, self.k)
         t4 = time.perf_counter()
         stages.update({"landmark_classifier": t3 - t2, "fusion": t4 - t3})
-        return Prediction(np.concatenate(raws), probs, top, pre_s, invoke_s, 0.0, tracked=True,
+        return Prediction(raw, probs, top, pre_s, invoke_s, 0.0, tracked=True,
                           hand=hand, stages_s=stages)
 
 

@@ -76,7 +76,9 @@ class Pipeline:
         return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, which=which,
                                               **frame.preprocess_kwargs(), **extra))
 
-    def __call__(self, frame: Frame) -> Prediction:
+    def run_views(self, frame: Frame, hand=None):
+        """(raw outputs of the views that ran, their averaged probabilities, preprocess seconds,
+        invoke seconds) for a frame; `hand` as in `model_input`."""
         below = self.spec.more_views_below
         # with a threshold, the first view runs alone and the others only if it is unsure
         stages = [slice(0, 1), slice(1, None)] if self.spec.lazy_views else [slice(None)]
@@ -85,17 +87,20 @@ class Pipeline:
             if per_view and not needs_more_views(per_view[0], below):
                 break
             t0 = time.perf_counter()
-            batch = self.model_input(frame, which)
+            batch = self.model_input(frame, which, hand=hand)
             t1 = time.perf_counter()
             raws.append(self.model.invoke(batch))
             t2 = time.perf_counter()
             per_view += [probabilities(row) for row in self.model.output.dequantize(raws[-1])]
             pre_s, invoke_s = pre_s + t1 - t0, invoke_s + t2 - t1
+        return np.concatenate(raws), average_views(np.stack(per_view), below), pre_s, invoke_s
+
+    def __call__(self, frame: Frame) -> Prediction:
+        raw, probs, pre_s, invoke_s = self.run_views(frame)
         t2 = time.perf_counter()
-        probs = average_views(np.stack(per_view), below)
         top = top_k(probs, self.classes, self.k)
         t3 = time.perf_counter()
-        return Prediction(np.concatenate(raws), probs, top, pre_s, invoke_s, t3 - t2)
+        return Prediction(raw, probs, top, pre_s, invoke_s, t3 - t2)
 
 
 class Speaker:
