@@ -138,7 +138,8 @@ def yuv420(rgb: np.ndarray, stride: int) -> np.ndarray:
 def test_every_frame_layout(data_dir, tracker):
     rgb = photo(data_dir, "asl_letters/U/U5.jpg")
     base = tracker.find(rgb, "rgb")
-    assert base is not None and base.landmarks.shape == (21, 3) and base.landmarks.dtype == np.float32
+    assert base is not None and base.landmarks.shape == (21, 3)
+    assert base.landmarks.dtype == np.float32
     pad = np.full(rgb.shape[:2], 9, np.uint8)
     for layout, frame in (("bgr", rgb[..., ::-1]), ("rgbx", np.dstack([rgb, pad])),
                           ("bgrx", np.dstack([rgb[..., ::-1], pad]))):
@@ -183,7 +184,8 @@ def test_tracking_carries_across_frames_of_a_video_made_from_a_real_photo(data_d
     name, background = background_strips(data_dir, 1)[0]
     assert tracker.find(background, "rgb", track=True) is None
     assert tracker.last_steps == "track+detect"
-    assert tracker.find(np.ascontiguousarray(picture[48:368, 48:368]), "rgb", track=True) is not None
+    again = tracker.find(np.ascontiguousarray(picture[48:368, 48:368]), "rgb", track=True)
+    assert again is not None
     assert tracker.last_steps == "detect"
 
 
@@ -218,7 +220,8 @@ def test_bundle_with_hand_models_loads_and_tracks(hand_bundle, data_dir):
     from edgesign.device.bundle import load_bundle
 
     bundle = load_bundle(hand_bundle)
-    assert bundle.hand_models["version"] == "0.10.18" and bundle.hand_models["license"] == "Apache-2.0"
+    assert bundle.hand_models["version"] == "0.10.18"
+    assert bundle.hand_models["license"] == "Apache-2.0"
     assert "Apache License" in (hand_bundle / "NOTICE").read_text()
     hand = bundle.hand_tracker().find(photo(data_dir, "asl_letters/L/L4.jpg"), "rgb")
     assert hand is not None and hand.score > 0.5
@@ -229,7 +232,8 @@ def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, dam
     from edgesign.device.cli import main
     from edgesign.device.files import sha256_file
 
-    target = hand_bundle / ("hand_detector.tflite" if damage == "missing" else "hand_landmarks.tflite")
+    name = "hand_detector.tflite" if damage == "missing" else "hand_landmarks.tflite"
+    target = hand_bundle / name
     if damage == "missing":
         target.unlink()
     elif damage in ("tampered", "metadata"):

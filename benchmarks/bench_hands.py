@@ -1,0 +1,218 @@
+"""Hand tracker speed by stage, for frames that detect and frames that track, and memory over a run.
+
+Frames are a real asl_letters photo (hand found) scaled to a 640x480 camera frame (rgb, and
+bgrx as picamera2's main stream delivers it) and to picamera2's 320x240 YUV420 lores stream (rows
+padded to a 384-byte stride). Stages per frame, p50 / p95 in ms:
+
+    color     the frame as an RGB picture (YUV420 -> RGB for lores)
+    detector  letterbox to 192x192 + palm model + anchor decoding and weighted NMS (detect frames)
+    crop      the rotated 224x224 hand crop for the landmark model
+    landmarks the landmark model + projecting the points back to the frame
+
+"detect" frames run the palm detector and the landmarks (no hand tracked, or it was lost);
+"track" frames run the landmarks on the crop from the previous frame's landmarks. Memory: RSS
+before and after `--soak` tracked frames plus a detection every 50th frame.
+
+    EDGESIGN_DATA=/path/to/data python benchmarks/bench_hands.py [--frames 60] [--threads 1 2]
+
+Writes benchmarks/results/hands.json and prints a table. The Pi 4 column is an ESTIMATE, not a
+measurement: see `pi4_estimate`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgesign.device import hand_tracker as ht
+
+#: assumption for the estimate: a Pi 4 core (Cortex-A72, 1.5 GHz) runs these float XNNPACK
+#: models this many times slower than one core of a current x86-64 host, and 4 threads run them
+#: this many times faster than 1 on the Pi (both from published TFLite/XNNPACK figures for
+#: MobileNet-class float models; cross-checked with the issue's reported Pi 4 figures: MediaPipe
+#: hands 5-14 frames/s, OpenCV zoo palm 77 ms and landmarks 44 ms on one thread)
+PI4_PER_CORE_SLOWDOWN = 5.0
+PI4_FOUR_THREAD_SPEEDUP = 2.5
+#: the numpy/PIL parts (color, crop, decoding) run on one core whatever the thread count
+PI4_SINGLE_CORE_PARTS = ("color", "crop")
+
+
+def real_frame(data_dir: Path):
+    picture = Image.open(data_dir / "asl_letters" / "V" / "V12.jpg").convert("RGB")
+    main = np.asarray(picture.resize((640, 480), Image.Resampling.BILINEAR))
+    lores = np.asarray(picture.resize((320, 240), Image.Resampling.BILINEAR))
+    return main, lores
+
+
+def to_yuv420(rgb: np.ndarray, stride: int) -> np.ndarray:
+    height, width, _ = rgb.shape
+    ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
+    luma = np.zeros((height, stride), np.uint8)
+    luma[:, :width] = ycc[..., 0]
+    planes = [luma.ravel()]
+    for channel in (1, 2):
+        plane = np.zeros((height // 2, stride // 2), np.uint8)
+        plane[:, : width // 2] = np.asarray(Image.fromarray(ycc[..., channel]).reduce(2))
+        planes.append(plane.ravel())
+    return np.concatenate(planes).reshape(height * 3 // 2, stride)
+
+
+def sources(data_dir: Path):
+    main, lores = real_frame(data_dir)
+    bgrx = np.dstack([main[..., ::-1], np.full(main.shape[:2], 255, np.uint8)])
+    return [
+        ("rgb 640x480", main, "rgb", {}),
+        ("bgrx 640x480 (picamera2 main)", np.ascontiguousarray(bgrx), "bgrx", {}),
+        ("yuv420 320x240 (picamera2 lores)", to_yuv420(lores, 384), "yuv420", {"width": 320}),
+    ]
+
+
+def _ms(values) -> dict:
+    values = np.asarray(values) * 1000
+    return {"min": round(float(values.min()), 2), "p50": round(float(np.percentile(values, 50)), 2),
+            "p95": round(float(np.percentile(values, 95)), 2)}
+
+
+def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mode: str) -> dict:
+    """Per-stage times of `frames` frames that detect (mode "detect") or track ("track")."""
+    stages = {name: [] for name in ("color", "detector", "crop", "landmarks", "total")}
+    image = ht.rgb_image(frame, layout, **kwargs)
+    start_rect = tracker.detect(image)
+    if start_rect is None:
+        raise SystemExit("bench_hands: no hand in the benchmark frame")
+    rect = start_rect
+    for _ in range(frames + 3):  # the first 3 warm up
+        t0 = time.perf_counter()
+        image = ht.rgb_image(frame, layout, **kwargs)
+        t1 = time.perf_counter()
+        if mode == "detect":
+            rect = tracker.detect(image)
+        t2 = time.perf_counter()
+        crop = ht.crop_rect(image, rect, ht.LANDMARK_SIZE)
+        t3 = time.perf_counter()
+        out = tracker.landmarker(ht._tensor(crop))
+        raw = out["landmarks"].reshape(ht.NUM_LANDMARKS, 3) / ht.LANDMARK_SIZE
+        points = ht.rect_to_frame(rect, raw[:, :2].astype(np.float64))
+        next_rect = ht.landmarks_rect(points)
+        t4 = time.perf_counter()
+        if mode == "track":
+            rect = next_rect
+        for name, value in (("color", t1 - t0), ("detector", t2 - t1), ("crop", t3 - t2),
+                            ("landmarks", t4 - t3), ("total", t4 - t0)):
+            stages[name].append(value)
+    return {name: _ms(values[3:]) for name, values in stages.items()}
+
+
+def pi4_estimate(rows: list) -> None:
+    """Add an estimated Pi 4 (4 threads) ms and frames/s to each one-thread row.
+
+    From uncontended host costs (this host is shared, so its p50 carries other jobs' load): the
+    models' cost does not depend on the source, so detector and landmarks use their least time
+    over all one-thread rows; color and crop use the row's own least time. Model stages scale by
+    PI4_PER_CORE_SLOWDOWN / PI4_FOUR_THREAD_SPEEDUP, numpy/PIL stages by PI4_PER_CORE_SLOWDOWN.
+    """
+    single = [row for row in rows if row["threads"] == 1]
+    model_ms = {}
+    for name in ("detector", "landmarks"):
+        model_ms[name] = min(row["stages_ms"][name]["min"] for row in single
+                             if row["stages_ms"][name]["min"] > 0)
+    for row in single:
+        total = sum(row["stages_ms"][name]["min"] * PI4_PER_CORE_SLOWDOWN
+                    for name in PI4_SINGLE_CORE_PARTS)
+        models = model_ms["landmarks"] + (model_ms["detector"] if row["frames"] == "detect" else 0)
+        total += models * PI4_PER_CORE_SLOWDOWN / PI4_FOUR_THREAD_SPEEDUP
+        row["pi4_4threads_ms_estimate"] = round(total, 1)
+        row["pi4_4threads_fps_estimate"] = round(1000 / total, 1)
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def soak(tracker: ht.HandTracker, frame, layout, kwargs, count: int) -> dict:
+    """RSS over `count` frames of `find(track=True)`, a reset (so a detection) every 50th."""
+    samples = []
+    for i in range(count):
+        if i % 50 == 0:
+            tracker.reset()
+        tracker.find(frame, layout, track=True, **kwargs)
+        if i % max(1, count // 10) == 0:
+            samples.append(round(rss_mb(), 1))
+    samples.append(round(rss_mb(), 1))
+    return {"frames": count, "rss_mb": samples,
+            "growth_after_first_tenth_mb": round(samples[-1] - samples[1], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
+    parser.add_argument("--models", default=None, help="folder with the hand models "
+                        "(default: the `edgesign hand-models` cache, fetched if needed)")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--soak", type=int, default=1000)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "hands.json"))
+    args = parser.parse_args()
+    if not args.data:
+        raise SystemExit("bench_hands: set EDGESIGN_DATA (or --data) to the data folder")
+    if args.models:
+        detector, landmarks = Path(args.models) / "hand_detector.tflite", \
+            Path(args.models) / "hand_landmarks.tflite"
+    else:
+        from edgesign.convert.hand_models import model_paths
+
+        detector, landmarks = model_paths()
+    rows = []
+    for threads in args.threads:
+        tracker = ht.HandTracker(detector, landmarks, num_threads=threads)
+        for name, frame, layout, kwargs in sources(Path(args.data)):
+            for mode in ("detect", "track"):
+                stages = time_stages(tracker, frame, layout, kwargs, args.frames, mode)
+                row = {"source": name, "threads": threads, "frames": mode, "stages_ms": stages,
+                       "host_fps": round(1000 / stages["total"]["p50"], 1)}
+                rows.append(row)
+    pi4_estimate(rows)
+    name, frame, layout, kwargs = sources(Path(args.data))[0]
+    memory = soak(ht.HandTracker(detector, landmarks), frame, layout, kwargs, args.soak)
+    result = {
+        "host": {"machine": platform.machine(), "processor": platform.processor(),
+                 "cpus": os.cpu_count(), "python": platform.python_version(),
+                 # other jobs on the machine inflate p50/p95; "min" is the uncontended cost
+                 "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "models": {"detector": str(detector), "landmarks": str(landmarks)},
+        "pi4_assumptions": {"per_core_slowdown": PI4_PER_CORE_SLOWDOWN,
+                            "four_thread_speedup": PI4_FOUR_THREAD_SPEEDUP,
+                            "single_core_parts": list(PI4_SINGLE_CORE_PARTS)},
+        "rows": rows, "memory": memory,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    header = f"{'source':34} {'thr':>3} {'frames':6} " + " ".join(
+        f"{s:>10}" for s in ("color", "detector", "crop", "landmarks", "total")) + \
+        f" {'host f/s':>8} {'Pi4~f/s':>8}"
+    print(header)
+    for row in rows:
+        cells = " ".join(f"{row['stages_ms'][s]['p50']:>10.2f}"
+                         for s in ("color", "detector", "crop", "landmarks", "total"))
+        print(f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells} "
+              f"{row['host_fps']:>8} {row.get('pi4_4threads_fps_estimate', ''):>8}")
+    print(f"(p50 ms; Pi4~ is an estimate from the min times: see pi4_assumptions in {args.out})")
+    print("min ms (uncontended):")
+    for row in rows:
+        cells = " ".join(f"{row['stages_ms'][s]['min']:>10.2f}"
+                         for s in ("color", "detector", "crop", "landmarks", "total"))
+        print(f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells}")
+    print(f"memory over {memory['frames']} frames: RSS {memory['rss_mb'][0]} -> "
+          f"{memory['rss_mb'][-1]} MB (growth after the first tenth "
+          f"{memory['growth_after_first_tenth_mb']} MB)")
+
+
+if __name__ == "__main__":
+    main()
