@@ -240,3 +240,21 @@ def test_run_json_says_whether_a_hand_was_found_with_its_box_and_landmarks(fused
     hand = lines[1]["hand"]
     assert len(hand["landmarks"]) == 21 and hand["box"][0] < hand["box"][2] and lines[1]["label"] in LETTERS
     assert {"hand", "landmark_classifier", "fusion"} <= set(lines[1]["latency_ms"])
+
+
+def test_running_a_fused_bundle_imports_no_tensorflow_and_no_mediapipe(fused_bundle):
+    import subprocess
+    import sys
+
+    from test_no_tensorflow import PROBE
+
+    bundle = fused_bundle / "converted" / "bundle"
+    commands = [["selftest", "--bundle", str(bundle)],
+                ["run", "--bundle", str(bundle), "--source", str(fused_bundle / "test"), "--json"]]
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True,
+                          text=True, timeout=300)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert report["codes"] == [0, 0], proc.stderr
+    assert report["attempts"] == [] and report["loaded"] == []
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"time"')]
+    assert len(lines) == 4 * len(LETTERS) and any(line["hand"]["found"] for line in lines)
