@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_device  # noqa: E402
+import bench_hands_accuracy  # noqa: E402
 import bench_pipeline  # noqa: E402
 import bench_realworld  # noqa: E402
 import micro_parity  # noqa: E402
@@ -32,6 +33,8 @@ def main(argv=None) -> int:
     steps = [
         ("host pipeline", bench_pipeline.main, ["--data", data, "--out", str(out)]),
         ("real hands", bench_realworld.main, ["--data", data, "--out", str(out / "realworld")]),
+        ("people never seen (leave one source out)", bench_hands_accuracy.main,
+         ["--data", data, "--out", str(out / "hands"), "--results", str(out / "hands_accuracy.json")]),
         ("device speed", bench_device.main, ["--bundle", str(bundle), "--data", data]),
         ("TFLite Micro", micro_parity.main, ["--bundle", str(bundle)]),
     ]

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     p.add_argument("--with-float", action="store_true",
                    help="also put the float32 model in the bundle (about 4x the int8 model's size), so "
                         "`edgesign compare` can measure float against int8 on the device")
+    p.add_argument("--fusion-weight", type=float, default=None, metavar="W",
+                   help="share of the CNN in the fusion with the landmark classifier (default: what "
+                        "training chose)")
     p.add_argument("--selftest-images", type=int, default=24,
                    help="test images stored in the bundle for the device's self-test (default: %(default)s)")
     p.set_defaults(func=_run_convert)
@@ -60,7 +63,10 @@ def _run_convert(args) -> int:
         raise DataError("--calibration-size must be at least 1")
     if args.selftest_images < 1:
         raise DataError(f"--selftest-images must be at least 1, not {args.selftest_images}")
+    if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
+        raise DataError("--fusion-weight must be from 0 to 1")
     convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
             max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views,
-            more_views_below=args.more_views_below, with_float=args.with_float)
+            more_views_below=args.more_views_below, with_float=args.with_float,
+            fusion_weight=args.fusion_weight)
     return 0

@@ -89,7 +89,8 @@ def _micro(model_path: Path) -> Optional[dict]:
 def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str] = (),
             calibration_size: int = 500, max_drop: float = 0.5, selftest_count: int = 24, seed: int = 0,
             views: Optional[int] = None, more_views_below: Optional[float] = None,
-            with_float: bool = False, say: Callable[[str], None] = print) -> dict:
+            with_float: bool = False, fusion_weight: Optional[float] = None,
+            say: Callable[[str], None] = print) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
 
     `views` and `more_views_below` replace what training chose (`view_set`, `average_views`): the
@@ -132,7 +133,14 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         (tmp / FLOAT_FILE).write_bytes(float_bytes)
         say(f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ...")
         results = _evaluate_all(model, tmp, test_set, spec)
+        cnn_int8 = results["tflite_int8"]["probabilities"]
         report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
+        fusion = None
+        if "landmarks" in meta:
+            say("landmark classifier: int8, evaluation on the test hands, fusion with the CNN ...")
+            fusion = _landmarks(train_dir, meta, plan, classes, tmp, test_set, cnn_int8, calibration_size,
+                                seed, fusion_weight)
+            report["landmarks"], report["fusion"] = fusion["landmarks"], fusion["fusion"]
         report["views"] = {"count": len(spec.view_boxes), "boxes": [list(b) for b in spec.view_boxes],
                            "more_views_below": spec.more_views_below}
         micro = _micro(tmp / INT8_FILE)
@@ -155,6 +163,8 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
             write_bundle(tmp / "bundle", tmp / INT8_FILE, classes, spec, test_set.images[chosen],
                          test_set.labels[chosen], _bundle_summary(meta, report, train, test_set),
                          float_model_path=tmp / FLOAT_FILE if with_float else None)
+            if fusion is not None:
+                _add_to_bundle(tmp / "bundle", tmp, fusion)
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
         else:
             gate_failed = report["gate"]
@@ -190,6 +200,63 @@ def check_written_bundle(folder: Path, final: Path) -> None:
     if not result.passed:
         raise ModelError(f"{final}: the bundle just written fails its own self-test "
                          f"({result.describe()}); nothing published")
+
+
+def _landmarks(train_dir, meta, plan, classes, tmp: Path, test_set: Dataset, cnn_int8: np.ndarray,
+               calibration_size: int, seed: int, fusion_weight: Optional[float]) -> dict:
+    """The landmark classifier's int8 model, its float-vs-int8 rows and the fused accuracy."""
+    from edgesign.device.fusion import FusionRule
+    from edgesign.train.landmark_training import default_tracker
+
+    from . import landmarks
+
+    tracker, key = default_tracker()
+    train_x, train_ok, train_y = landmarks.source_hands([s.path for s in plan.train], classes, tracker, key)
+    test_x, test_ok, test_y = landmarks.source_hands(plan.test, classes, tracker, key)
+    if len(test_y) != len(test_set) or np.any((test_y >= 0) & (test_y != test_set.labels)):
+        raise DataError("the test hands do not line up with the test images (files changed while converting?)")
+    converted = landmarks.convert_classifier(train_dir, train_x[train_ok], train_y[train_ok], tmp,
+                                             calibration_size, seed)
+    lm = landmarks.evaluate_classifier(converted["model"], tmp, test_x, test_ok, test_set.labels, classes)
+    lm_probs = lm.pop("int8_probabilities")
+    lm["calibration"] = converted["calibration"]
+    rule = landmarks.rule_of(meta, fusion_weight)
+    no_hand = meta["landmarks"].get("no_hand", "nothing")
+    fused = landmarks.fusion_scores(cnn_int8, lm_probs, test_ok, test_set.labels, classes, rule, no_hand)
+    # for the record (the rule itself comes from training): other weights and methods, same data
+    fused["sweep"] = [{"method": m, "cnn_weight": w, "accuracy": landmarks.fusion_scores(
+        cnn_int8, lm_probs, test_ok, test_set.labels, classes, FusionRule(w, m), no_hand)["accuracy"]}
+        for m in ("mean", "geometric") for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)]
+    fused["cnn_int8_on_hands"] = float(np.mean(cnn_int8[test_ok].argmax(1) == test_set.labels[test_ok])) \
+        if test_ok.any() else None
+    return {"landmarks": lm, "fusion": fused, "rule": rule, "no_hand": no_hand}
+
+
+def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
+    """The landmark classifier and the fusion rule join the bundle (metadata "fusion")."""
+    from edgesign.device.files import sha256_file, write_json
+    from edgesign.device.hand_pipeline import METADATA_KEY
+    from edgesign.device.landmark_classifier import BUNDLE_FILE
+    from edgesign.device.landmarks import FEATURES
+
+    (bundle / BUNDLE_FILE).write_bytes((tmp / BUNDLE_FILE).read_bytes())
+    metadata = json.loads((bundle / "metadata.json").read_text())
+    metadata[METADATA_KEY] = {
+        "rule": fusion["rule"].to_dict(), "no_hand": fusion["no_hand"],
+        "classifier": {"file": BUNDLE_FILE, "sha256": sha256_file(bundle / BUNDLE_FILE),
+                       "bytes": (bundle / BUNDLE_FILE).stat().st_size,
+                       "features": FEATURES},
+        "accuracy": {"landmarks_int8_on_hands": fusion["landmarks"]["tflite_int8"]["accuracy_on_hands"],
+                     "fusion_int8": fusion["fusion"]["accuracy"],
+                     "hand_found_rate": fusion["fusion"]["hand_found_rate"]},
+    }
+    from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS
+
+    if HAND_MODELS not in metadata:  # the classifier needs the tracker's landmarks on the device
+        from .hand_models import copy_into_bundle
+
+        metadata[HAND_MODELS] = copy_into_bundle(bundle)
+    write_json(bundle / "metadata.json", metadata)
 
 
 def _eval_sets(evals: Sequence[str]):

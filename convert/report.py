@@ -31,6 +31,16 @@ def summary_rows(report: dict) -> list:
              ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
              ("latency median ms", [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS]),
              ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS])]
+    if "landmarks" in report:
+        lm, fused = report["landmarks"], report["fusion"]
+        rows.append(("hand found (test images)", [_pct(lm["hand_found_rate"])] * len(COLUMNS)))
+        rows.append(("landmark classifier, on found hands",
+                     [_pct(lm["keras_float"]["accuracy_on_hands"]), "-",
+                      _pct(lm["tflite_int8"]["accuracy_on_hands"])]))
+        rows.append(("landmark classifier bytes", ["-", "-", f"{lm['tflite_int8']['bytes']:,}"]))
+        rule = fused["rule"]
+        rows.append((f"fusion ({rule['method']}, CNN weight {rule['cnn_weight']:g}; no hand: "
+                     f"{fused['no_hand']})", ["-", "-", _pct(fused["accuracy"])]))
     for name, result in report.get("extra_eval", {}).items():
         rows.append((f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS]))
         if views > 1:

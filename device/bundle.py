@@ -11,6 +11,8 @@
       hand_detector.tflite, hand_landmarks.tflite, NOTICE
                           MediaPipe's hand models (Apache-2.0), when the spec tracks the hand
                           (`hand_models.py`; hashes in metadata "hand_models")
+      landmark_classifier.tflite  the int8 landmark classifier fused with the CNN, when trained
+                          with landmarks (`hand_pipeline.py`; rule and hash in metadata "fusion")
       (optional)          a landmark classifier, the float32 model (`convert --with-float`):
                           see OPTIONAL_FILES
 
@@ -31,6 +33,7 @@ from .errors import BundleError, EdgesignError
 from .files import read_json, read_text, sha256_file
 from .hand_models import BUNDLE_FILES as HAND_MODEL_FILES
 from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
+from .hand_pipeline import check_bundle_fusion
 from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
 from .names import check_class_names
@@ -69,6 +72,8 @@ class Bundle:
     _checked: Optional[TFLiteModel] = field(default=None, repr=False, compare=False)
     #: the validated metadata entry of the hand models, or None when the bundle has none
     hand_models: Optional[dict] = None
+    #: the validated fusion settings (`hand_pipeline.fusion_settings`), or None: no landmark classifier
+    fusion: Optional[dict] = None
 
     @property
     def model_path(self) -> Path:
@@ -156,8 +161,9 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         raise BundleError(f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})")
     if sha256_file(path / MODEL_FILE) != sha:
         raise BundleError(f"{path / MODEL_FILE}: checksum differs from metadata (corrupt or replaced model)")
-    hand_models = check_bundle_hand_models(path, meta, spec_wants_tracker(spec))
-    bundle = Bundle(path, meta, classes, spec, inp, out, hand_models=hand_models)
+    fusion = check_bundle_fusion(path, meta, classes)
+    hand_models = check_bundle_hand_models(path, meta, spec_wants_tracker(spec) or fusion is not None)
+    bundle = Bundle(path, meta, classes, spec, inp, out, hand_models=hand_models, fusion=fusion)
     if check_model:
         try:
             model = TFLiteModel(bundle.model_path)

@@ -149,9 +149,10 @@ def _run_run(args) -> int:
 
     from .bundle import load_bundle
     from .errors import EdgesignError
+    from .hand_pipeline import pipeline_for
     from .interpreter import check_threads
     from .recognize import TextRecognizer
-    from .runtime import ConsoleOutput, JsonOutput, Pipeline, Speaker, run_loop
+    from .runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
     from .sources import PacedSource, open_source
 
     if args.top_k < 1:
@@ -171,7 +172,7 @@ def _run_run(args) -> int:
         raise EdgesignError(str(exc)) from None
     if args.web_token is not None and (args.web is None or not args.web_token.strip()):
         raise EdgesignError("--web-token needs --web and a non-empty token")
-    pipeline = Pipeline(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
+    pipeline = pipeline_for(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
     # the live view shows the Pi camera's color picture; recognition still reads its gray lores
     source = open_source(args.source, size=args.size, color=args.web is not None)
     if args.rate is not None:

@@ -33,22 +33,29 @@ class Prediction:
     """One frame's result: probabilities, top-k and how long each stage took (seconds).
 
     `raw` holds the model's outputs for each view of the frame that ran (views, classes); `probs`
-    is the average of the views' probabilities (`recognize.average_views`)."""
+    is the average of the views' probabilities (`recognize.average_views`), or, with the hand
+    tracker, their fusion with the landmark classifier's (`device/hand_pipeline.py`). With the
+    tracker, `hand` is the hand found (None: no hand, and then `probs` is None: no letter)."""
 
     raw: np.ndarray
-    probs: np.ndarray
+    probs: Optional[np.ndarray]
     top: list
     preprocess_s: float
     invoke_s: float
     post_s: float = 0.0
+    #: whether this prediction came from a pipeline with a hand tracker
+    tracked: bool = False
+    hand: Optional[object] = None
+    #: seconds per stage beyond preprocess/invoke/post (detector, landmarks, classifier, fusion)
+    stages_s: dict = field(default_factory=dict)
 
     @property
-    def label(self) -> str:
-        return self.top[0][0]
+    def label(self) -> Optional[str]:
+        return self.top[0][0] if self.top else None
 
     @property
     def confidence(self) -> float:
-        return self.top[0][1]
+        return self.top[0][1] if self.top else 0.0
 
 
 class Pipeline:
@@ -62,13 +69,17 @@ class Pipeline:
         self.classes = list(bundle.classes)
         self.k = k
 
-    def model_input(self, frame: Frame, which: slice = slice(None)) -> np.ndarray:
+    def model_input(self, frame: Frame, which: slice = slice(None), hand=None) -> np.ndarray:
         """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
-        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more)."""
+        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more).
+        `hand`: the tracker's hand in this frame, for the hand-aligned region of interest."""
+        extra = {"hand": hand} if self.spec.roi == "tracked" else {}
         return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, which=which,
-                                              **frame.preprocess_kwargs()))
+                                              **frame.preprocess_kwargs(), **extra))
 
-    def __call__(self, frame: Frame) -> Prediction:
+    def run_views(self, frame: Frame, hand=None):
+        """(raw outputs of the views that ran, their averaged probabilities, preprocess seconds,
+        invoke seconds) for a frame; `hand` as in `model_input`."""
         below = self.spec.more_views_below
         # with a threshold, the first view runs alone and the others only if it is unsure
         stages = [slice(0, 1), slice(1, None)] if self.spec.lazy_views else [slice(None)]
@@ -77,17 +88,20 @@ class Pipeline:
             if per_view and not needs_more_views(per_view[0], below):
                 break
             t0 = time.perf_counter()
-            batch = self.model_input(frame, which)
+            batch = self.model_input(frame, which, hand=hand)
             t1 = time.perf_counter()
             raws.append(self.model.invoke(batch))
             t2 = time.perf_counter()
             per_view += [probabilities(row) for row in self.model.output.dequantize(raws[-1])]
             pre_s, invoke_s = pre_s + t1 - t0, invoke_s + t2 - t1
+        return np.concatenate(raws), average_views(np.stack(per_view), below), pre_s, invoke_s
+
+    def __call__(self, frame: Frame) -> Prediction:
+        raw, probs, pre_s, invoke_s = self.run_views(frame)
         t2 = time.perf_counter()
-        probs = average_views(np.stack(per_view), below)
         top = top_k(probs, self.classes, self.k)
         t3 = time.perf_counter()
-        return Prediction(np.concatenate(raws), probs, top, pre_s, invoke_s, t3 - t2)
+        return Prediction(raw, probs, top, pre_s, invoke_s, t3 - t2)
 
 
 class Speaker:
@@ -135,6 +149,15 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 3)
 
 
+def hand_record(hand) -> dict:
+    """`--json`'s "hand": whether a hand was found and, if so, its box, landmarks and scores."""
+    if hand is None:
+        return {"found": False}
+    return {"found": True, "box": [round(float(v), 1) for v in hand.box],
+            "score": round(float(hand.score), 4), "handedness": round(float(hand.handedness), 4),
+            "landmarks": [[round(float(v), 1) for v in point[:2]] for point in hand.landmarks]}
+
+
 class JsonOutput:
     """One JSON object per frame on `stream`."""
 
@@ -153,11 +176,14 @@ class JsonOutput:
             "emitted": step.emitted,
             "text": step.text,
             "latency_ms": {"preprocess": _ms(pred.preprocess_s), "invoke": _ms(pred.invoke_s),
-                           "post": _ms(pred.post_s),
-                           "total": _ms(pred.preprocess_s + pred.invoke_s + pred.post_s)},
+                           "post": _ms(pred.post_s), **{k: _ms(v) for k, v in pred.stages_s.items()},
+                           "total": _ms(pred.preprocess_s + pred.invoke_s + pred.post_s
+                                        + sum(pred.stages_s.values()))},
             "frame_age_ms": _ms(age_s),
             "dropped": dropped,
         }
+        if pred.tracked:
+            record["hand"] = hand_record(pred.hand)
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
@@ -184,8 +210,8 @@ class ConsoleOutput:
 
     def frame(self, frame: Frame, pred: Prediction, step: Step, age_s: float, dropped: int) -> None:
         self._frames += 1
-        top = "  ".join(f"{printable(label)} {p:.2f}" for label, p in pred.top)
-        label = printable(pred.label)
+        top = "  ".join(f"{printable(label)} {p:.2f}" for label, p in pred.top) or "no hand"
+        label = printable(pred.label) if pred.label else "-"
         if self.tty:
             now = time.monotonic()
             if step.emitted is None and now - self._last_draw < self.min_interval:

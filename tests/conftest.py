@@ -15,6 +15,15 @@ def pytest_addoption(parser):
     parser.addoption("--data", default=None, help="folder with the real data sets (default: $EDGESIGN_DATA)")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_hand_cache(tmp_path_factory):
+    """Hands found in test photos go to a cache of the session's own, never the user's."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGESIGN_CACHE", str(tmp_path_factory.mktemp("edgesign-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def data_dir(request) -> Path:
     """The folder with the real data sets, from --data or EDGESIGN_DATA."""

@@ -163,6 +163,19 @@ def register(subparsers) -> None:
     add_fit_arguments(group, epochs=None, learning_rate=2e-3,
                       epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
                                   "%(realworld)d)" % DEFAULT_EPOCHS)
+    group.add_argument("--landmarks", choices=("auto", "on", "off"), default="auto",
+                       help="also train the landmark classifier on the hands of the photo folders "
+                            "(the hand tracker finds them; fused with the CNN on the device); auto: "
+                            "with photo folders, for the realworld preset or the tracked region of "
+                            "interest (default auto)")
+    group.add_argument("--landmark-epochs", type=int, default=None, metavar="N",
+                       help="landmark classifier epochs (default %d)" % _landmark_epochs())
+    group.add_argument("--fusion-weight", type=float, default=None, metavar="W",
+                       help="share of the CNN in the fused probabilities, the rest the landmark "
+                            "classifier's (default: the preset's; realworld 0.25)")
+    group.add_argument("--no-hand", choices=("nothing", "cnn"), default=None,
+                       help="frames where no hand is found: nothing (no letter) or the CNN's answer on "
+                            "the fallback region (default: the preset's; realworld nothing)")
     p.add_argument("--out", default="artifacts/train",
                    help="output folder (default artifacts/train); "
                    "replaced whole, but only if empty or an earlier `edgesign train` output")
@@ -188,6 +201,46 @@ def register(subparsers) -> None:
                    "replaced whole, but only if empty or an earlier `edgesign finetune` output")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_run_finetune)
+
+
+def _landmark_epochs() -> int:
+    from .landmark_model import LandmarkConfig
+
+    return LandmarkConfig.epochs
+
+
+def wants_landmarks(args, spec, plan) -> bool:
+    """--landmarks on, or auto with the tracked hand as the region of interest or a preset that
+    asks for it (`models.LANDMARKS`), when a photo folder is among the training sources."""
+    from .models import LANDMARKS
+
+    choice = getattr(args, "landmarks", "off")
+    photos = any(s.path.is_dir() for s in plan.train)
+    return choice == "on" or (choice == "auto" and photos
+                              and (spec.roi == "tracked" or LANDMARKS.get(args.preset, False)))
+
+
+def _train_landmarks(args, plan, classes, verbose):
+    from .landmark_model import LandmarkConfig
+    from .landmark_training import train_landmarks
+
+    if args.landmark_epochs is not None and args.landmark_epochs < 1:
+        raise DataError("--landmark-epochs must be at least 1")
+    if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
+        raise DataError("--fusion-weight must be from 0 to 1")
+    config = LandmarkConfig(epochs=args.landmark_epochs or LandmarkConfig.epochs, seed=args.seed)
+    print("landmark classifier: finding the hands of the training photos (cached by file hash) ...",
+          flush=True)
+    from .models import DEFAULT_FUSION, FUSION, NO_HAND
+
+    model, meta = train_landmarks(plan.train, classes, config, verbose=verbose)
+    meta["fusion"] = dict(FUSION.get(args.preset, DEFAULT_FUSION))
+    if args.fusion_weight is not None:
+        meta["fusion"]["cnn_weight"] = args.fusion_weight
+    meta["no_hand"] = args.no_hand or NO_HAND.get(args.preset, "nothing")
+    print(f"landmark classifier: {meta['hands']} hands, {meta['parameters']:,} parameters, "
+          f"validation accuracy {meta['validation_accuracy']:.4f}", flush=True)
+    return model, meta
 
 
 def _run_data(args) -> int:
@@ -223,8 +276,10 @@ def _run_train(args) -> int:
         label_smoothing=smoothing(args.label_smoothing, args.preset))
     info = {"plan": plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
+    landmark = _train_landmarks(args, plan, train.classes, int(verbose == 1)) \
+        if wants_landmarks(args, spec, plan) else None
     meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
-                         verbose=verbose)
+                         verbose=verbose, landmark=landmark)
     validation = meta["validation_accuracy"]
     print(f"{meta['preset']}: {meta['parameters']:,} parameters, best epoch {meta['best_epoch']}"
           + (f", validation accuracy {validation:.4f}" if validation is not None else ", no validation")

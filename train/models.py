@@ -85,6 +85,22 @@ VIEWS = {"article": 1, "improved": 1, "realworld": 7}
 #: realworld: at 0.7 the later training photos scored as with all 7 views always (two seeds), at about
 #: two views per photo on average
 MORE_VIEWS_BELOW = {"realworld": 0.7}
+#: how the CNN's probabilities and the landmark classifier's become one (`device/fusion.py`), for
+#: models trained with landmarks; stored in the training metadata and the bundle.
+#: realworld: a weighted mean with a quarter for the CNN was level with or better than 0.4-0.6 and
+#: the geometric mean on both held-out sources (+0.5 and +1.4 points over 0.5; picked on those two
+#: sets, there is no third; benchmarks/results/hands_accuracy.md)
+FUSION = {"realworld": {"cnn_weight": 0.25, "method": "mean"}}
+DEFAULT_FUSION = {"cnn_weight": 0.5, "method": "mean"}
+#: whether `edgesign train` also trains the landmark classifier (`--landmarks auto`) when photo
+#: folders are among the sources. realworld: people never seen, leave one source out, int8
+#: (benchmarks/results/hands_accuracy.md): the fusion beat the CNN alone on the center square by 34
+#: points on asl_photos/test (trained without asl_photos) and on asl_letters (trained without it)
+LANDMARKS = {"realworld": True}
+#: what the device answers when the tracker finds no hand: "nothing" (no letter; a pause is a space)
+#: or "cnn" (the CNN on the fallback region). realworld: nothing, so a room gives no letters, though
+#: the fallback added 3.7 and 5.9 points on the held-out photos (hands_accuracy.md)
+NO_HAND = {"realworld": "nothing"}
 
 
 def build(preset: str, input_shape=(28, 28, 1), n_classes: int = 25) -> keras.Model:

@@ -25,6 +25,7 @@ from .datasets import Dataset
 
 TRAINING_FORMAT = "edgesign-training"
 MODEL_FILE = "model.keras"
+LANDMARK_MODEL_FILE = "landmark_model.keras"
 
 
 @dataclass
@@ -168,12 +169,13 @@ def history_csv(history: dict) -> str:
 
 def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, test: Optional[Dataset] = None,
           sample_weight: Optional[np.ndarray] = None, data_info: Optional[dict] = None, verbose: int = 1,
-          initial_model=None, inputs: Sequence = (), command: str = "train") -> dict:
+          initial_model=None, inputs: Sequence = (), command: str = "train", landmark=None) -> dict:
     """Train (or, given `initial_model`, fine-tune) and save everything to `out_dir` atomically.
 
     `out_dir` is checked before training starts (`check_output_dir`: an empty folder or an earlier
-    output of `command`, never one holding `inputs` or the data sources). Returns the training
-    metadata (also written to metadata.json).
+    output of `command`, never one holding `inputs` or the data sources). `landmark`: (Keras model,
+    metadata) of a landmark classifier trained alongside (`landmark_training.py`), saved with the
+    CNN as `landmark_model.keras`. Returns the training metadata (also written to metadata.json).
     """
     import keras
 
@@ -210,8 +212,12 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
         "versions": versions(),
         "command": " ".join(sys.argv),
     }
+    if landmark is not None:
+        metadata["landmarks"] = {"file": LANDMARK_MODEL_FILE, **landmark[1]}
     with atomic_dir(out_dir, command, inputs) as tmp:
         model.save(tmp / MODEL_FILE)
+        if landmark is not None:
+            landmark[0].save(tmp / LANDMARK_MODEL_FILE)
         write_text(tmp / "history.csv", history_csv(history))
         history_plot(history, tmp / "history.png", f"{config.preset}: {len(data)} images, best epoch {best_epoch}")
         write_json(tmp / "metadata.json", metadata)

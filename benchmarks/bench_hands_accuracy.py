@@ -1,0 +1,148 @@
+"""People never seen: leave one photo source out, and measure the CNN, the landmarks and their fusion.
+
+Two splits (`--split letters|photos|both`):
+
+- letters: train on Sign MNIST + asl_photos/train, measure on asl_letters (other people, rooms);
+- photos: train on Sign MNIST + asl_letters, measure on asl_photos/test.
+
+For each split it trains with the real `edgesign train` and converts with `edgesign convert`
+(int8, end to end; a photo whose hand is not found counts as wrong unless the bundle's no-hand
+fallback answers), and reports: the CNN alone on the center square, the CNN alone on the hand
+crop (when the `tracked` region of interest is available), the landmark classifier alone, the
+fusion, the rate at which a hand is found, per-class results and the most confused pairs. Then it
+spells eight words with photos of the held-out source through the device pipeline
+(`hands_clip.py`): words right and character error rate.
+
+    EDGESIGN_DATA=../shared/data python benchmarks/bench_hands_accuracy.py --split both \\
+        [--epochs 15] [--out artifacts/bench_hands] [--results benchmarks/results/hands_accuracy.json]
+
+Slow (two or three trainings per split); no timed tests read it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edgesign.device.cli import main as edgesign
+
+SPLITS = {
+    # name: (training photo folder and its weight against a Sign MNIST image, held-out test folder)
+    "letters": (("asl_photos/train", 4.0), "asl_letters"),
+    # asl_letters has 652 photos against 12,000: weighed x8 to count for about as much
+    "photos": (("asl_letters", 8.0), "asl_photos/test"),
+}
+
+
+def confused_pairs(confusion, classes, top: int = 8) -> list:
+    """The most frequent (true, predicted, count) mistakes."""
+    matrix = np.asarray(confusion)
+    off = [(int(matrix[i, j]), classes[i], classes[j]) for i in range(len(classes))
+           for j in range(len(classes)) if i != j and matrix[i, j]]
+    return [{"true": t, "predicted": p, "count": c} for c, t, p in sorted(off, reverse=True)[:top]]
+
+
+def _train(data: Path, split: str, roi: str, landmarks: str, epochs: int, out: Path, seed: int) -> Path:
+    (photos, weight), test = SPLITS[split]
+    folder = out / f"{split}_{roi}_train"
+    if not (folder / "metadata.json").is_file():
+        code = edgesign(["train", "--preset", "realworld", "--roi", roi, "--landmarks", landmarks,
+                         "--train", str(data / "sign_mnist_train.csv.gz"),
+                         "--train", f"{data / photos}@{weight:g}", "--test", str(data / test),
+                         "--epochs", str(epochs), "--seed", str(seed), "--out", str(folder), "--quiet"])
+        if code:
+            raise SystemExit(code)
+    return folder
+
+
+def _convert(train_dir: Path, data: Path, out: Path, evals=()) -> dict:
+    folder = out / train_dir.name.replace("_train", "_convert")
+    if not (folder / "report.json").is_file():
+        code = edgesign(["convert", "--train-dir", str(train_dir), "--out", str(folder), "--max-drop", "100",
+                         *[a for e in evals for a in ("--eval", str(e))]])
+        if code:
+            raise SystemExit(code)
+    return {"folder": str(folder), "report": json.loads((folder / "report.json").read_text())}
+
+
+def _cnn_row(report: dict) -> dict:
+    int8 = report["models"]["tflite_int8"]
+    return {"accuracy_int8": int8["accuracy"], "one_view_int8": int8.get("one_view_accuracy"),
+            "per_class": {r["class"]: r["tflite_int8"]["recall"] for r in report["per_class"]},
+            "confused": confused_pairs(report["confusion"]["tflite_int8"], report["classes"])}
+
+
+def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked: bool) -> dict:
+    from hands_clip import run_clip
+
+    (photos, _), test = SPLITS[split]
+    result = {"split": split, "train": ["sign_mnist_train", photos], "test": test, "epochs": epochs}
+    center = _convert(_train(data, split, "center", "on" if not tracked else "off", epochs, out, seed), data, out)
+    result["cnn_center"] = _cnn_row(center["report"])
+    fused = center
+    if tracked:
+        fused = _convert(_train(data, split, "tracked", "on", epochs, out, seed), data, out)
+        result["cnn_hand_crop"] = _cnn_row(fused["report"])
+    report = fused["report"]
+    result["hand_found_rate"] = report["landmarks"]["hand_found_rate"]
+    result["landmarks"] = report["landmarks"]
+    result["fusion"] = {k: v for k, v in report["fusion"].items() if k != "per_class"}
+    result["fusion"]["per_class"] = {r["class"]: r["recall"] for r in report["fusion"]["per_class"]}
+    result["fusion"]["confused"] = confused_pairs(report["fusion"]["confusion"], report["classes"])
+    result["clip"] = run_clip(Path(fused["folder"]) / "bundle", data / test)
+    return result
+
+
+def table(results: list) -> str:
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    rows = [("CNN alone, center square (int8)", lambda r: pct(r["cnn_center"]["accuracy_int8"])),
+            ("CNN alone, hand crop (int8)", lambda r: pct(r.get("cnn_hand_crop", {}).get("accuracy_int8"))),
+            ("hand found", lambda r: pct(r["hand_found_rate"])),
+            ("landmarks alone, on found hands (int8)",
+             lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_on_hands"])),
+            ("landmarks alone, all photos (int8)", lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_all"])),
+            ("fusion, end to end (int8)", lambda r: pct(r["fusion"]["accuracy"])),
+            ("clip: words right", lambda r: f"{r['clip']['words_right']}/{r['clip']['words_total']}"),
+            ("clip: character error rate", lambda r: pct(r["clip"]["cer"]))]
+    head = "| | " + " | ".join(f"test {r['test']} (trained without it)" for r in results) + " |"
+    lines = [head, "| --- |" + " ---: |" * len(results)]
+    lines += [f"| {name} | " + " | ".join(get(r) for r in results) + " |" for name, get in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder ($EDGESIGN_DATA)")
+    parser.add_argument("--split", choices=("letters", "photos", "both"), default="both")
+    parser.add_argument("--epochs", type=int, default=15, help="CNN epochs (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default="artifacts/bench_hands", help="work folder (reused when rerun)")
+    parser.add_argument("--results", default="benchmarks/results/hands_accuracy.json")
+    args = parser.parse_args(argv)
+    if not args.data:
+        parser.error("give --data or set EDGESIGN_DATA")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from edgesign.device.preprocess import ROI_MODES
+
+    tracked = "tracked" in ROI_MODES
+    splits = ("letters", "photos") if args.split == "both" else (args.split,)
+    results = [run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed, tracked) for s in splits]
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps({"results": results}, indent=1) + "\n")
+    print(table(results))
+    for r in results:
+        print(f"\n{r['test']}: fusion per class " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in
+                                                               r["fusion"]["per_class"].items() if v is not None))
+        print("confused (true -> predicted): " + ", ".join(f"{p['true']}->{p['predicted']} x{p['count']}"
+                                                           for p in r["fusion"]["confused"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

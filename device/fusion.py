@@ -1,0 +1,76 @@
+"""Fusing the CNN's class probabilities with the landmark classifier's: the one definition.
+
+The rule is data (`FusionRule`, stored in the bundle's metadata under "fusion"), and `fuse` is the
+only code that applies it, so `convert`'s evaluation, the benchmarks and the device compute the same
+numbers, bit for bit (float32 throughout, same operations in the same order).
+
+The two models make different mistakes (the CNN reads the picture, the classifier the hand's shape
+only), so a weighted mean of their probabilities beats either alone. `geometric` multiplies them
+instead (a weighted mean of logarithms): a class must then be likely to both.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from .errors import BundleError
+
+METHODS = ("mean", "geometric")
+#: probabilities below this count as this in `geometric` (an int8 softmax rounds small ones to 0)
+FLOOR = np.float32(1e-4)
+
+
+@dataclass(frozen=True)
+class FusionRule:
+    """How the two models' probabilities become one: `cnn_weight` of the CNN's, the rest the landmark
+    classifier's, combined by `method`."""
+
+    cnn_weight: float = 0.5
+    method: str = "mean"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise BundleError(f"invalid fusion rule: method must be one of {', '.join(METHODS)}, "
+                              f"not {self.method!r}")
+        if not isinstance(self.cnn_weight, (int, float)) or not 0 <= float(self.cnn_weight) <= 1:
+            raise BundleError(f"invalid fusion rule: cnn_weight must be from 0 to 1, not {self.cnn_weight!r}")
+        object.__setattr__(self, "cnn_weight", float(self.cnn_weight))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data) -> "FusionRule":
+        if not isinstance(data, dict) or set(data) - {"cnn_weight", "method"}:
+            raise BundleError(f"invalid fusion rule {data!r}: expected cnn_weight and method")
+        return cls(**data)
+
+
+def fuse(cnn: Optional[np.ndarray], landmark: Optional[np.ndarray], rule: FusionRule) -> Optional[np.ndarray]:
+    """(C,) or (N, C) float32 probabilities of both models -> the fused ones. Either may be None
+    (no CNN answer, or no usable landmarks): the other is then the answer; both None gives None."""
+    if cnn is None or landmark is None:
+        if cnn is None and landmark is None:
+            return None
+        return np.asarray(cnn if landmark is None else landmark, dtype=np.float32)
+    cnn = np.asarray(cnn, dtype=np.float32)
+    landmark = np.asarray(landmark, dtype=np.float32)
+    w = np.float32(rule.cnn_weight)
+    if rule.method == "mean":
+        return (w * cnn + (np.float32(1) - w) * landmark).astype(np.float32)
+    logs = w * np.log(np.maximum(cnn, FLOOR)) + (np.float32(1) - w) * np.log(np.maximum(landmark, FLOOR))
+    logs = logs - logs.max(axis=-1, keepdims=True)
+    out = np.exp(logs)
+    return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def fuse_rows(cnn: np.ndarray, landmark: np.ndarray, usable: np.ndarray, rule: FusionRule) -> np.ndarray:
+    """Row-wise `fuse` for evaluation: (N, C) CNN and landmark probabilities, `usable` (N,) saying
+    which rows have landmarks; rows without take the CNN's probabilities, as the device does."""
+    out = np.asarray(cnn, dtype=np.float32).copy()
+    rows = np.flatnonzero(usable)
+    for i in rows:  # one row at a time: the very operations the device runs on one frame
+        out[i] = fuse(cnn[i], landmark[i], rule)
+    return out

@@ -1,0 +1,126 @@
+"""The device's frame pipeline when a bundle carries the hand tracker: find the hand, then read it.
+
+Per frame: the hand tracker (palm detector only when no hand is tracked, else the landmark model on
+last frame's crop) -> the CNN on the hand-aligned crop (the bundle's `tracked` region of interest)
+and the landmark classifier on the hand's landmarks -> `fusion.fuse` with the bundle's rule.
+
+No hand, no letter: a frame without a hand gives no probabilities (`Prediction.probs` is None), so
+the text recognizer emits nothing and, after a pause, a space. Bundles whose metadata says
+`"no_hand": "cnn"` let the CNN answer on the fallback region instead (measured in the benchmarks;
+off by default for cameras).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .errors import BundleError
+from .files import sha256_file
+from .fusion import FusionRule, fuse
+from .landmark_classifier import BUNDLE_FILE, LandmarkClassifier
+from .recognize import top_k
+
+#: bundle metadata key of the fusion settings written by `convert`
+METADATA_KEY = "fusion"
+NO_HAND_CHOICES = ("nothing", "cnn")
+
+
+def fusion_settings(metadata: dict) -> Optional[dict]:
+    """The bundle's fusion entry, validated: {"rule": FusionRule, "no_hand": ..., "classifier": ...}
+    or None when the bundle has no landmark classifier."""
+    entry = metadata.get(METADATA_KEY)
+    if entry is None:
+        return None
+    try:
+        rule = FusionRule.from_dict(entry["rule"])
+        no_hand = entry.get("no_hand", "nothing")
+        file = entry["classifier"]["file"]
+        sha = entry["classifier"]["sha256"]
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"metadata.json: incomplete {METADATA_KEY!r} entry ({exc!r})") from None
+    if no_hand not in NO_HAND_CHOICES:
+        raise BundleError(f"metadata.json: fusion no_hand must be one of {', '.join(NO_HAND_CHOICES)}, "
+                          f"not {no_hand!r}")
+    if file != BUNDLE_FILE:
+        raise BundleError(f"metadata.json: the landmark classifier must be {BUNDLE_FILE}, not {file!r}")
+    return {"rule": rule, "no_hand": no_hand, "file": file, "sha256": sha}
+
+
+def check_bundle_fusion(folder: Path, metadata: dict, classes) -> Optional[dict]:
+    """The bundle's validated fusion settings, or None; raises BundleError (one line) when the
+    landmark classifier is missing, replaced or not an int8 classifier of the bundle's classes."""
+    settings = fusion_settings(metadata)
+    if settings is None:
+        return None
+    path = Path(folder) / settings["file"]
+    if not path.is_file():
+        raise BundleError(f"{path}: landmark classifier missing from the bundle (re-run convert)")
+    if sha256_file(path) != settings["sha256"]:
+        raise BundleError(f"{path}: checksum differs from metadata (corrupt or replaced model)")
+    LandmarkClassifier(path, n_classes=len(classes))  # refuses a model of another shape
+    return settings
+
+
+class HandPipeline:
+    """Tracker + CNN + landmark classifier + fusion, reused for every frame (same interface as
+    `runtime.Pipeline`: call it with a Frame, get a Prediction)."""
+
+    def __init__(self, bundle, cnn_pipeline, tracker, k: int = 3, num_threads: int = 1):
+        self.cnn = cnn_pipeline
+        self.tracker = tracker
+        self.k = k
+        self.classes = list(bundle.classes)
+        self.classifier = None
+        self.rule = FusionRule(cnn_weight=1.0)
+        self.no_hand = "nothing"
+        settings = bundle.fusion
+        if settings is not None:
+            self.classifier = LandmarkClassifier(bundle.path / settings["file"], num_threads=num_threads,
+                                                 n_classes=len(self.classes))
+            self.rule, self.no_hand = settings["rule"], settings["no_hand"]
+
+    @property
+    def model(self):
+        return self.cnn.model
+
+    def reset(self) -> None:
+        self.tracker.reset()
+
+    def __call__(self, frame):
+        from .runtime import Prediction
+
+        kwargs = frame.preprocess_kwargs()
+        t0 = time.perf_counter()
+        hand = self.tracker.find(frame.array, frame.layout, track=True, **kwargs)
+        t1 = time.perf_counter()
+        stages = {"hand": t1 - t0}
+        if hand is None and self.no_hand == "nothing":
+            return Prediction(np.zeros((0, len(self.classes)), np.int8), None, [], 0.0, 0.0,
+                              tracked=True, hand=None, stages_s=stages)
+        raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame, hand)
+        t2 = time.perf_counter()
+        landmark_probs = None
+        if hand is not None and self.classifier is not None:
+            landmark_probs = self.classifier(hand.landmarks, hand.handedness)
+        t3 = time.perf_counter()
+        probs = fuse(cnn_probs, landmark_probs, self.rule)
+        top = top_k(probs, self.classes, self.k)
+        t4 = time.perf_counter()
+        stages.update({"landmark_classifier": t3 - t2, "fusion": t4 - t3})
+        return Prediction(raw, probs, top, pre_s, invoke_s, 0.0, tracked=True,
+                          hand=hand, stages_s=stages)
+
+
+def pipeline_for(bundle, k: int = 3, num_threads: int = 1):
+    """The frame pipeline a bundle asks for: the CNN alone, or, when its preprocessing tracks the
+    hand or it carries a landmark classifier, the tracker with the CNN, the landmark classifier and
+    the fusion."""
+    from .runtime import Pipeline
+
+    cnn = Pipeline(bundle, k=k, num_threads=num_threads)
+    if bundle.spec.roi != "tracked" and bundle.fusion is None:
+        return cnn
+    return HandPipeline(bundle, cnn, bundle.hand_tracker(num_threads), k=k, num_threads=num_threads)

@@ -1,0 +1,133 @@
+"""The hand found in each training photo, computed once and kept by file hash.
+
+Finding a hand (palm detector + landmarks) costs tens of milliseconds a photo; training, `convert`'s
+evaluation and the benchmarks ask for the same photos again and again. The cache keeps, per
+tracker (`key`: the hand models' hashes and the tracker's settings), one `.npz` file mapping each
+photo's sha256 to its hand (or to "no hand"). A photo that changes gets a new hash and is looked at
+again; a cache file that cannot be read is ignored and rebuilt, never trusted.
+
+Location: `$EDGESIGN_CACHE` or `~/.cache/edgesign`, under `hands/`.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Sequence
+
+import numpy as np
+
+from edgesign.device.files import atomic_path
+
+log = logging.getLogger(__name__)
+CACHE_ENV = "EDGESIGN_CACHE"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "edgesign")
+
+
+@dataclass
+class HandRecord:
+    """What the cache keeps of a hand (the fields of the tracker's `Hand` that training uses)."""
+
+    landmarks: np.ndarray  # (21, 3) float32, frame pixels
+    score: float
+    handedness: float  # P(right)
+    rect: tuple  # (center_x, center_y, width, height, rotation)
+    box: tuple  # (left, top, right, bottom)
+
+    @classmethod
+    def of(cls, hand) -> "HandRecord":
+        return cls(np.asarray(hand.landmarks, np.float32), float(hand.score), float(hand.handedness),
+                   tuple(float(v) for v in hand.rect), tuple(float(v) for v in hand.box))
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class HandCache:
+    """sha256 of a photo -> its HandRecord or None (no hand), for one tracker `key`."""
+
+    def __init__(self, key: str, root: Optional[Path] = None):
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:120]
+        self.path = Path(root or cache_root()) / "hands" / f"{safe}.npz"
+        self.entries: dict = {}
+        self.dirty = False
+        self._load()
+
+    def _load(self) -> None:
+        if not self.path.is_file():
+            return
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                for i, sha in enumerate(data["sha"]):
+                    self.entries[str(sha)] = None if not data["found"][i] else HandRecord(
+                        data["landmarks"][i], float(data["score"][i]), float(data["handedness"][i]),
+                        tuple(data["rect"][i].tolist()), tuple(data["box"][i].tolist()))
+        except (OSError, KeyError, ValueError) as exc:
+            log.warning("%s: unreadable hand cache, rebuilding it (%s)", self.path, exc)
+            self.entries = {}
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self.entries
+
+    def get(self, sha: str) -> Optional[HandRecord]:
+        return self.entries[sha]
+
+    def put(self, sha: str, record: Optional[HandRecord]) -> None:
+        self.entries[sha] = record
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        shas = sorted(self.entries)
+        records = [self.entries[s] for s in shas]
+        found = np.array([r is not None for r in records], bool)
+        blank = HandRecord(np.zeros((21, 3), np.float32), 0.0, 0.5, (0.0,) * 5, (0.0,) * 4)
+        rows = [r or blank for r in records]
+        buffer = io.BytesIO()
+        np.savez(buffer, sha=np.array(shas, dtype="U64"), found=found,
+                 landmarks=np.stack([r.landmarks for r in rows]).astype(np.float32) if rows
+                 else np.zeros((0, 21, 3), np.float32),
+                 score=np.array([r.score for r in rows], np.float32),
+                 handedness=np.array([r.handedness for r in rows], np.float32),
+                 rect=np.array([r.rect for r in rows], np.float64).reshape(-1, 5),
+                 box=np.array([r.box for r in rows], np.float64).reshape(-1, 4))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.path) as tmp:
+            tmp.write_bytes(buffer.getvalue())
+        self.dirty = False
+
+
+def hands_of_files(files: Sequence[Path], find: Callable[[Path], Optional[object]], key: str,
+                   root: Optional[Path] = None, save_every: int = 500) -> list:
+    """The HandRecord (or None) of every file, from the cache where it has them, else from
+    `find(path)` (a tracker's `Hand` or None), which the cache then keeps."""
+    cache = HandCache(key, root)
+    out = []
+    for i, path in enumerate(files):
+        sha = file_hash(path)
+        if sha not in cache:
+            hand = find(path)
+            cache.put(sha, None if hand is None else HandRecord.of(hand))
+            if (i + 1) % save_every == 0:  # a long first run keeps its progress
+                cache.save()
+        out.append(cache.get(sha))
+    cache.save()
+    return out
+
+
+def image_files(root: Path, suffixes: Iterable[str]) -> list:
+    """(path, class folder name) of every image of a folder-per-class data set, in load order."""
+    from .datasets import class_folders
+
+    suffixes = tuple(suffixes)
+    return [(p, folder.name) for folder in class_folders(Path(root))
+            for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes]
