@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
+import time
 import logging
 import os
 import re
@@ -111,14 +113,18 @@ def hands_of_files(files: Sequence[Path], find: Callable[[Path], Optional[object
     """The HandRecord (or None) of every file, from the cache where it has them, else from
     `find(path)` (a tracker's `Hand` or None), which the cache then keeps."""
     cache = HandCache(key, root)
-    out = []
+    out, new, started = [], 0, time.monotonic()
     for i, path in enumerate(files):
         sha = file_hash(path)
         if sha not in cache:
             hand = find(path)
             cache.put(sha, None if hand is None else HandRecord.of(hand))
-            if (i + 1) % save_every == 0:  # a long first run keeps its progress
+            new += 1
+            if new % save_every == 0:  # a long first run keeps its progress, and shows it
                 cache.save()
+                rate = new / (time.monotonic() - started)
+                print(f"  hands: {i + 1:,} of {len(files):,} photos, about "
+                      f"{(len(files) - i - 1) / rate / 60:.0f} min to go", file=sys.stderr, flush=True)
         out.append(cache.get(sha))
     cache.save()
     return out
