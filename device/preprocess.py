@@ -105,9 +105,10 @@ class PreprocessSpec:
             object.__setattr__(self, "views", tuple(tuple(float(v) for v in view) for view in self.views))
         else:
             problems.append(f"views must be x,y,width,height fractions inside the region, not {self.views!r}")
-        if not isinstance(self.tracked_margin, (int, float)) or isinstance(self.tracked_margin, bool) \
-                or not 1.0 <= float(self.tracked_margin) <= 4.0:
-            problems.append(f"tracked_margin must be a number from 1 to 4, not {self.tracked_margin!r}")
+        margin = self.tracked_margin
+        if not isinstance(margin, (int, float)) or isinstance(margin, bool) \
+                or not 1.0 <= float(margin) <= 4.0:
+            problems.append(f"tracked_margin must be a number from 1 to 4, not {margin!r}")
         if not isinstance(self.tracked_upright, bool):
             problems.append(f"tracked_upright must be true or false, not {self.tracked_upright!r}")
         if self.tracked_fallback not in TRACKED_FALLBACKS:

@@ -34,7 +34,7 @@ _CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float64)
 
 
 def hand_rect(hand) -> tuple:
-    """A hand's (center_x, center_y, width, height, rotation) rect, checked; FrameError otherwise."""
+    """A hand's (center_x, center_y, width, height, rotation) rect, checked (else FrameError)."""
     rect = getattr(hand, "rect", None)
     try:
         values = tuple(float(v) for v in rect)
@@ -59,7 +59,7 @@ def warp_side(side: float, spec) -> int:
 
 
 def cut_square(image: Image.Image, square: tuple, spec) -> Image.Image:
-    """The square (frame pixels of `image`) warped upright: a grayscale picture `warp_side` across."""
+    """The square (frame pixels of `image`) warped upright: a picture `warp_side` across."""
     return crop_rect(image, square, warp_side(square[2], spec))
 
 

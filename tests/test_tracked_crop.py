@@ -1,6 +1,7 @@
 """The `tracked` region of interest (the hand-aligned crop for the CNN) on real photos: the spec,
 the crop's place and rotation, no hand, every frame layout, host == device bit for bit, and
 `train --roi tracked` -> convert -> run end to end."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from edgesign.device.errors import BundleError
-from edgesign.device.preprocess import NoHandError, PreprocessSpec, preprocess, preprocess_views
+from edgesign.device.preprocess import (
+    NoHandError,
+    PreprocessSpec,
+    preprocess,
+    preprocess_views,
+)
+from PIL import Image
 
 LETTERS = "ABCL"
 SPEC = PreprocessSpec(size=32, roi="tracked", contrast="stretch")
@@ -28,7 +33,10 @@ def tracker(hand_models_dir):
 def _boxes(data_dir: Path) -> dict:
     """file -> (center x, center y, width, height) of the hand, in pixels of the 416x416 photo."""
     lines = (data_dir / "asl_letters" / "boxes.csv").read_text().splitlines()[1:]
-    return {row[0]: tuple(float(v) * 416 for v in row[3:7]) for row in (line.split(",") for line in lines)}
+    return {
+        row[0]: tuple(float(v) * 416 for v in row[3:7])
+        for row in (line.split(",") for line in lines)
+    }
 
 
 def _photo(data_dir: Path, name: str) -> np.ndarray:
@@ -50,22 +58,38 @@ def _some_photos(data_dir: Path, count: int = 8) -> list:
 
 
 def test_the_spec_validates_round_trips_and_old_specs_read_unchanged():
-    spec = PreprocessSpec(size=32, roi="tracked", tracked_margin=1.6, tracked_upright=False,
-                          tracked_fallback="none")
+    spec = PreprocessSpec(
+        size=32, roi="tracked", tracked_margin=1.6, tracked_upright=False, tracked_fallback="none"
+    )
     data = json.loads(json.dumps(spec.to_dict()))
     assert data["tracked_margin"] == 1.6 and data["tracked_fallback"] == "none"
     assert PreprocessSpec.from_dict(data) == spec
     assert PreprocessSpec.from_dict(SPEC.to_dict()) == SPEC
     # a spec that does not track writes exactly what it wrote before (older devices read it)
-    old = {"size": 28, "roi": "center", "crop": 1.0, "box": None, "resize": "box", "contrast": "none",
-           "stretch_tail": 0.02, "invert": False, "pixel_scale": 255.0, "hand": {}, "views": [],
-           "more_views_below": None}
+    old = {
+        "size": 28,
+        "roi": "center",
+        "crop": 1.0,
+        "box": None,
+        "resize": "box",
+        "contrast": "none",
+        "stretch_tail": 0.02,
+        "invert": False,
+        "pixel_scale": 255.0,
+        "hand": {},
+        "views": [],
+        "more_views_below": None,
+    }
     assert PreprocessSpec().to_dict() == old
     assert PreprocessSpec.from_dict(old) == PreprocessSpec()
     assert PreprocessSpec.from_dict(old).tracked_fallback == "center"
-    for bad, words in (({"tracked_margin": 0.5}, "tracked_margin"), ({"tracked_margin": "1.3"}, "tracked_margin"),
-                       ({"tracked_fallback": "full"}, "tracked_fallback"),
-                       ({"tracked_upright": "yes"}, "tracked_upright"), ({"roi": "tracking"}, "roi")):
+    for bad, words in (
+        ({"tracked_margin": 0.5}, "tracked_margin"),
+        ({"tracked_margin": "1.3"}, "tracked_margin"),
+        ({"tracked_fallback": "full"}, "tracked_fallback"),
+        ({"tracked_upright": "yes"}, "tracked_upright"),
+        ({"roi": "tracking"}, "roi"),
+    ):
         with pytest.raises(BundleError, match=words):
             PreprocessSpec(**{"roi": "tracked", **bad})
 
@@ -101,7 +125,20 @@ def test_the_crop_is_upright_whichever_way_the_photo_is_turned(data_dir, tracker
     same = np.abs(upright - upright_turned).mean()
     different = np.abs(upright - not_turned_back).mean()
     assert same < 20 and same * 2.5 < different, (same, different)
-    assert np.array_equal(np.rot90(preprocess(photo, "rgb", frame_axes, hand=hand)).shape, (32, 32))
+
+
+def test_the_training_hand_mask_goes_through_the_same_square(data_dir, tracker, monkeypatch):
+    from edgesign.train import hand_masks
+
+    photo = _photo(data_dir, "B/B14.jpg")
+    hand = tracker.find(photo, "rgb")
+    # skin covers most of a hand-aligned square, more than the plausibility rule trusts: let it
+    monkeypatch.setattr(hand_masks, "PLAUSIBLE_SKIN", (0.0, 1.0))
+    mask = hand_masks.hand_mask(photo, "rgb", SPEC, tracked_hand=hand)
+    assert mask is not None and mask.shape == (32, 32)
+    # the hand fills the middle of the hand-aligned square; the center square's mask differs
+    assert mask[12:20, 12:20].mean() > 200
+    assert not np.array_equal(mask, hand_masks.hand_mask(photo, "rgb", SPEC))
 
 
 def test_no_hand_falls_back_as_the_spec_says(data_dir, tracker, tmp_path):
@@ -110,7 +147,9 @@ def test_no_hand_falls_back_as_the_spec_says(data_dir, tracker, tmp_path):
     background = _background(data_dir)
     assert tracker.find(background, "rgb") is None
     center = PreprocessSpec(size=32, roi="center", contrast="stretch")
-    assert np.array_equal(preprocess(background, "rgb", SPEC, hand=None), preprocess(background, "rgb", center))
+    assert np.array_equal(
+        preprocess(background, "rgb", SPEC, hand=None), preprocess(background, "rgb", center)
+    )
     none = PreprocessSpec(size=32, roi="tracked", tracked_fallback="none")
     with pytest.raises(NoHandError, match="no hand"):
         preprocess(background, "rgb", none)
@@ -122,7 +161,9 @@ def test_no_hand_falls_back_as_the_spec_says(data_dir, tracker, tmp_path):
     with_fallback = load_folder(tmp_path, SPEC, ["A", "B"])
     without = load_folder(tmp_path, none, ["A", "B"])
     assert len(with_fallback) == 3 and len(without) == 2
-    assert any(np.array_equal(image, preprocess(background, "rgb", SPEC)) for image in with_fallback.images)
+    assert any(
+        np.array_equal(image, preprocess(background, "rgb", SPEC)) for image in with_fallback.images
+    )
 
 
 def _yuv420(photo: np.ndarray, stride: int) -> np.ndarray:
@@ -180,18 +221,54 @@ def tracked_bundle(data_dir, hand_models_dir, tmp_path_factory):
     from edgesign.device.cli import main
 
     root = tmp_path_factory.mktemp("tracked")
-    for split, source, count in (("train", data_dir / "asl_photos" / "train", 10),
-                                 ("test", data_dir / "asl_letters", 3)):
+    for split, source, count in (
+        ("train", data_dir / "asl_photos" / "train", 10),
+        ("test", data_dir / "asl_letters", 3),
+    ):
         for letter in LETTERS:
             folder = root / split / letter
             folder.mkdir(parents=True)
             for path in sorted((source / letter).glob("*.jpg"))[:count]:
                 shutil.copy(path, folder / path.name)
-    assert main(["train", "--train", str(root / "train"), "--test", str(root / "test"), "--preset", "article",
-                 "--roi", "tracked", "--epochs", "2", "--landmarks", "off", "--out", str(root / "trained"),
-                 "--quiet"]) == 0
-    assert main(["convert", "--train-dir", str(root / "trained"), "--out", str(root / "converted"),
-                 "--calibration-size", "30", "--max-drop", "100"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(root / "train"),
+                "--test",
+                str(root / "test"),
+                "--preset",
+                "article",
+                "--roi",
+                "tracked",
+                "--epochs",
+                "2",
+                "--landmarks",
+                "off",
+                "--out",
+                str(root / "trained"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "convert",
+                "--train-dir",
+                str(root / "trained"),
+                "--out",
+                str(root / "converted"),
+                "--calibration-size",
+                "30",
+                "--max-drop",
+                "100",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -228,7 +305,9 @@ def test_host_loader_and_device_pipeline_crop_identically(tracked_bundle):
             continue  # no hand, no letter: the CNN did not run
         found += 1
         assert seen[0] is pred.hand  # the tracker ran once; its hand went to the CNN's crop
-        assert np.array_equal(seen[1][0, ..., 0], bundle.quantizer()(host.images[i])[0, ..., 0]), path
+        assert np.array_equal(seen[1][0, ..., 0], bundle.quantizer()(host.images[i])[0, ..., 0]), (
+            path
+        )
     assert found >= len(files) // 2
 
 
@@ -236,9 +315,24 @@ def test_run_reads_a_folder_of_real_photos_with_a_tracked_bundle(tracked_bundle,
     from edgesign.device.cli import main
 
     capsys.readouterr()
-    assert main(["run", "--bundle", str(tracked_bundle / "converted" / "bundle"), "--source",
-                 str(tracked_bundle / "test"), "--json", "--frames", "all"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert (
+        main(
+            [
+                "run",
+                "--bundle",
+                str(tracked_bundle / "converted" / "bundle"),
+                "--source",
+                str(tracked_bundle / "test"),
+                "--json",
+                "--frames",
+                "all",
+            ]
+        )
+        == 0
+    )
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     assert len(lines) == 3 * len(LETTERS)
     assert sum(line["hand"]["found"] for line in lines) >= len(lines) // 2
     assert all(line["label"] in LETTERS for line in lines if line["hand"]["found"])

@@ -254,14 +254,14 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
             continue
         images.append(preprocess(array, layout, spec, hand=found))
         if masks:
-            mask = hand_mask(array, layout, spec, hand=found)
+            mask = hand_mask(array, layout, spec, tracked_hand=found)
             hand_masks.append(np.full_like(images[-1], 255) if mask is None else mask)
         if views:
             image_views.append(preprocess_views(array, layout, spec, hand=found))
         labels.append(label)
     if skipped:
-        log.info("%s: %d of %d photos without a hand left out (tracked_fallback none)", root, skipped,
-                 len(listed))
+        log.info("%s: %d of %d photos without a hand left out (tracked_fallback none)", root,
+                 skipped, len(listed))
     if not images:
         raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"
                         if not skipped else f"{root}: no hand found in any of its {skipped} photos")

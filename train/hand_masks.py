@@ -23,10 +23,10 @@ PLAUSIBLE_SKIN = (0.08, 0.75)
 
 
 def hand_mask(array: np.ndarray, layout: str, spec: PreprocessSpec,
-              hand=None) -> Optional[np.ndarray]:
-    """A `spec.size` square uint8 mask of the hand in an RGB photo, or None when it cannot be trusted.
-    `hand`: the photo's tracked hand, for the `tracked` region of interest (the mask is then cut
-    through the same hand-aligned square as the photo)."""
+              tracked_hand=None) -> Optional[np.ndarray]:
+    """A `spec.size` square uint8 mask of the hand in an RGB photo, or None when it cannot be
+    trusted. `tracked_hand`: the photo's tracked hand, for the `tracked` region of interest (the
+    mask is then cut through the same hand-aligned square as the photo)."""
     if layout != "rgb":
         return None
     image = Image.fromarray(np.ascontiguousarray(array), "RGB")
@@ -41,10 +41,10 @@ def hand_mask(array: np.ndarray, layout: str, spec: PreprocessSpec,
     k = max(3, (min(height, width) // 24) | 1)
     mask = Image.fromarray(skin.astype(np.uint8) * 255, "L")
     mask = mask.filter(ImageFilter.MaxFilter(k)).filter(ImageFilter.MinFilter(k))
-    if spec.roi == "tracked" and hand is not None:
+    if spec.roi == "tracked" and tracked_hand is not None:
         from edgesign.device.tracked_crop import crop_square, cut_square
 
-        mask = cut_square(mask, crop_square(hand, spec), spec)
+        mask = cut_square(mask, crop_square(tracked_hand, spec), spec)
     else:
         mask = mask.crop((left, top, right, bottom))
     share = np.asarray(mask).mean() / 255
