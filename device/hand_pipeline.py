@@ -83,6 +83,13 @@ class HandPipeline:
             self.rule, self.no_hand = settings["rule"], settings["no_hand"]
 
     @property
+    def _cnn_without_hand(self) -> bool:
+        """Whether the CNN's preprocessing has an image for a frame without a hand (not a tracked
+        spec whose fallback is none)."""
+        spec = self.cnn.spec
+        return not (spec.roi == "tracked" and spec.tracked_fallback == "none")
+
+    @property
     def model(self):
         return self.cnn.model
 
@@ -97,7 +104,7 @@ class HandPipeline:
         hand = self.tracker.find(frame.array, frame.layout, track=True, **kwargs)
         t1 = time.perf_counter()
         stages = {"hand": t1 - t0}
-        if hand is None and self.no_hand == "nothing":
+        if hand is None and (self.no_hand == "nothing" or not self._cnn_without_hand):
             return Prediction(np.zeros((0, len(self.classes)), np.int8), None, [], 0.0, 0.0,
                               tracked=True, hand=None, stages_s=stages)
         raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame, hand)

@@ -12,6 +12,9 @@ model's int8 input through a 256-entry lookup table.
 A spec may also name several `views`: boxes inside the region of interest, each preprocessed
 like the whole region. The device and the evaluation (`preprocess_views`) run the model on
 every view of a frame and average the probabilities; training sees the whole region only.
+
+The `tracked` region of interest is the hand-aligned square around the hand the tracker found in
+the frame (`tracked_crop.py`); the tracker runs outside, and its `Hand` comes in as `hand=`.
 """
 from __future__ import annotations
 
@@ -26,7 +29,10 @@ from .frames import CHANNELS, LAYOUTS, color_image
 from .images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
 from .views import VIEW_SETS
 
-ROI_MODES = ("center", "full", "box", "hand")
+ROI_MODES = ("center", "full", "box", "hand", "tracked")
+#: tracked, when the frame has no hand: center: the center square (`crop`); none: no image
+#: (`preprocess` raises NoHandError; the caller skips the frame or photo)
+TRACKED_FALLBACKS = ("center", "none")
 #: none: gray levels as captured; stretch: each image's own levels spread over 0-255 (see `stretch`)
 CONTRAST_MODES = ("none", "stretch")
 RESIZE_FILTERS = {
@@ -62,6 +68,14 @@ class PreprocessSpec:
     #: the views after the first run only when the first view's top probability is below this
     #: (`recognize.average_views`); None or 1: always
     more_views_below: Optional[float] = None
+    #: tracked: side of the hand-aligned square as a multiple of the hand landmarks' longer extent
+    #: (along the hand's own axes; `tracked_crop.py`)
+    tracked_margin: float = 1.5
+    #: tracked: the square turned so the hand's wrist -> knuckles line points up (False: the
+    #: frame's own axes)
+    tracked_upright: bool = True
+    #: tracked, when no hand is found: one of TRACKED_FALLBACKS
+    tracked_fallback: str = "center"
 
     def __post_init__(self):
         problems = []
@@ -92,6 +106,15 @@ class PreprocessSpec:
             object.__setattr__(self, "views", tuple(tuple(float(v) for v in view) for view in self.views))
         else:
             problems.append(f"views must be x,y,width,height fractions inside the region, not {self.views!r}")
+        margin = self.tracked_margin
+        if not isinstance(margin, (int, float)) or isinstance(margin, bool) \
+                or not 1.0 <= float(margin) <= 4.0:
+            problems.append(f"tracked_margin must be a number from 1 to 4, not {margin!r}")
+        if not isinstance(self.tracked_upright, bool):
+            problems.append(f"tracked_upright must be true or false, not {self.tracked_upright!r}")
+        if self.tracked_fallback not in TRACKED_FALLBACKS:
+            problems.append(f"tracked_fallback must be one of {', '.join(TRACKED_FALLBACKS)}, "
+                            f"not {self.tracked_fallback!r}")
         if problems:
             raise BundleError("invalid preprocessing spec: " + "; ".join(problems))
 
@@ -100,6 +123,10 @@ class PreprocessSpec:
         if data["box"] is not None:
             data["box"] = list(data["box"])
         data["views"] = [list(view) for view in data["views"]]
+        if self.roi != "tracked":  # specs that do not track read as before (and on older devices)
+            for name in _TRACKED_FIELDS:
+                if data[name] == _TRACKED_DEFAULTS[name]:
+                    del data[name]
         return data
 
     @property
@@ -128,6 +155,14 @@ class PreprocessSpec:
             raise BundleError(f"invalid preprocessing spec: {exc}") from None
 
 
+_TRACKED_FIELDS = ("tracked_margin", "tracked_upright", "tracked_fallback")
+_TRACKED_DEFAULTS = {f.name: f.default for f in fields(PreprocessSpec) if f.name in _TRACKED_FIELDS}
+
+
+class NoHandError(FrameError):
+    """A `tracked` spec with `tracked_fallback` "none" got a frame without a hand."""
+
+
 def _is_fraction_box(box) -> bool:
     try:
         x, y, w, h = (float(v) for v in box)
@@ -146,7 +181,8 @@ def fraction_box(height: int, width: int, box):
 
 
 def roi_box(height: int, width: int, spec: PreprocessSpec):
-    """The (left, top, right, bottom) pixel box of a fixed region of interest (center, full, box)."""
+    """The (left, top, right, bottom) pixel box of a fixed region of interest (center, full, box;
+    tracked frames without a hand use the center square)."""
     if spec.roi == "full":
         return 0, 0, width, height
     if spec.roi == "box":
@@ -204,22 +240,24 @@ _LEVELS = np.arange(256, dtype=np.int32)
 
 
 def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
-               width: Optional[int] = None, limited_range: bool = False) -> np.ndarray:
+               width: Optional[int] = None, limited_range: bool = False, hand=None) -> np.ndarray:
     """Turn one frame into the model's `size` x `size` uint8 grayscale image (the whole region).
 
     `width` is the picture width of a YUV420 frame whose rows are padded to a stride;
-    `limited_range` says the luma uses 16-235 (as video sources often do).
+    `limited_range` says the luma uses 16-235 (as video sources often do); `hand`: the hand the
+    tracker found in this frame (anything with its `rect`), or None, for the `tracked` region
+    (other regions ignore it).
     """
-    return _finish(_region(frame, layout, spec, width), spec, limited_range)
+    return _finish(_region(frame, layout, spec, width, hand), spec, limited_range)
 
 
 def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
                      width: Optional[int] = None, limited_range: bool = False,
-                     which: slice = slice(None)) -> np.ndarray:
+                     which: slice = slice(None), hand=None) -> np.ndarray:
     """The (views, size, size) uint8 images of a frame's `spec.view_boxes` (or the `which` slice of
     them), each as `preprocess` makes the whole region (the first view of every `--views` set is
-    exactly `preprocess`'s image)."""
-    region = _region(frame, layout, spec, width)
+    exactly `preprocess`'s image); `hand` as in `preprocess`."""
+    region = _region(frame, layout, spec, width, hand)
     images = []
     for view in spec.view_boxes[which]:
         left, top, right, bottom = fraction_box(region.height, region.width, view)
@@ -231,7 +269,8 @@ def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
 
 def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int] = None):
     """The (left, top, right, bottom) pixels of the region of interest the model sees in this frame
-    (fixed for center, full and box; found in the frame for hand)."""
+    (fixed for center, full and box; found in the frame for hand; for tracked, the square used
+    when no hand is found: the hand-aligned crop itself is `tracked_crop.tracked_region`)."""
     height, frame_width = frame_size(frame, layout, width)
     if spec.roi == "hand":
         from .hand import hand_box  # only specs that ask for it pay for it
@@ -240,10 +279,18 @@ def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Opti
     return roi_box(height, frame_width, spec)
 
 
-def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int]) -> Image.Image:
+def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int],
+            hand=None) -> Image.Image:
     """The region of interest of a frame as a grayscale PIL image, not yet resized."""
-    left, top, right, bottom = region_box(frame, layout, spec, width)
     plane = _gray_plane(frame, layout, width)
+    if spec.roi == "tracked" and hand is not None:
+        from .tracked_crop import tracked_region
+
+        height, frame_width = frame_size(frame, layout, width)
+        return tracked_region(frame, layout, plane, height, frame_width, spec, hand)
+    if spec.roi == "tracked" and spec.tracked_fallback == "none":
+        raise NoHandError("no hand in the frame, and the spec's tracked_fallback is none")
+    left, top, right, bottom = region_box(frame, layout, spec, width)
     if plane is not None:
         return Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
     # Gray before resizing: one channel to resample instead of three.

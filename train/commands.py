@@ -46,9 +46,11 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser):
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
     group.add_argument("--size", type=int, default=None,
                        help="model input side in pixels (default: the preset's, 28; realworld 32)")
-    group.add_argument("--roi", choices=("center", "full", "box", "hand"), default="center",
-                       help="region of interest: center square (default), full frame, a --box, or "
-                            "the hand found in the frame")
+    group.add_argument("--roi", choices=("center", "full", "box", "hand", "tracked"),
+                       default="center",
+                       help="region of interest: center square (default), full frame, a --box, the "
+                            "skin-colored box (hand), or the hand-aligned square around the hand "
+                            "the tracker finds (tracked; no hand: the center square)")
     group.add_argument("--crop", type=float, default=1.0,
                        help="center: side of the square as a fraction of the shorter side (default 1)")
     group.add_argument("--box", type=lambda s: [float(v) for v in s.split(",")], default=None,

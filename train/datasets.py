@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import re
 import string
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from edgesign.device.images import IMAGE_SUFFIXES, read_image
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 from .hand_masks import hand_mask
+
+log = logging.getLogger(__name__)
 
 #: Sign Language MNIST: labels 0-24 are the letters A-Y; 9 (J) and 25 (Z) need motion and never occur.
 SIGN_MNIST_CLASSES = list(string.ascii_uppercase[:25])
@@ -218,6 +221,9 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     is an error); otherwise the sorted folder names are the classes. With `masks`, each color
     photo's hand mask comes along (`hand_masks.py`), for the `background` augmentation step;
     with `views`, each photo's inference views (`preprocess_views`), for evaluation.
+    With a `tracked` spec, each photo's hand comes from the device's tracker (`photo_hands.py`,
+    cached by file hash); photos without a hand fall back as the spec says, or, with
+    `tracked_fallback` none, are left out.
     """
     root = Path(root)
     folders = class_folders(root)
@@ -228,24 +234,37 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
         raise DataError(f"{root}: class folders {unknown} are not among the classes "
                         f"({', '.join(classes)}); remove them, or name them in --classes")
     images, labels, hand_masks, image_views, digest = [], [], [], [], hashlib.sha256()
+    listed = []
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if limit_per_class:
-            files = files[:limit_per_class]
+        listed += [(folder, file) for file in files[:limit_per_class or None]]
+    hands = [None] * len(listed)
+    if spec.roi == "tracked":
+        from .photo_hands import photo_hands
+
+        hands = photo_hands([file for _, file in listed])
+    skipped = 0
+    for (folder, file), found in zip(listed, hands):
         label = classes.index(folder.name)
-        for file in files:
-            array, layout = _read_image(file)
-            images.append(preprocess(array, layout, spec))
-            if masks:
-                mask = hand_mask(array, layout, spec)
-                hand_masks.append(np.full_like(images[-1], 255) if mask is None else mask)
-            if views:
-                image_views.append(preprocess_views(array, layout, spec))
-            labels.append(label)
-            digest.update(f"{folder.name}/{file.name}\n".encode())
-            digest.update(file.read_bytes())
+        array, layout = _read_image(file)
+        digest.update(f"{folder.name}/{file.name}\n".encode())
+        digest.update(file.read_bytes())
+        if found is None and spec.roi == "tracked" and spec.tracked_fallback == "none":
+            skipped += 1
+            continue
+        images.append(preprocess(array, layout, spec, hand=found))
+        if masks:
+            mask = hand_mask(array, layout, spec, tracked_hand=found)
+            hand_masks.append(np.full_like(images[-1], 255) if mask is None else mask)
+        if views:
+            image_views.append(preprocess_views(array, layout, spec, hand=found))
+        labels.append(label)
+    if skipped:
+        log.info("%s: %d of %d photos without a hand left out (tracked_fallback none)", root,
+                 skipped, len(listed))
     if not images:
-        raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"
+                        if not skipped else f"{root}: no hand found in any of its {skipped} photos")
     source = {"path": str(root), "kind": "folder", "rows": len(images), "sha256": digest.hexdigest()}
     return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, [source],
                    np.stack(hand_masks) if masks else None, np.stack(image_views) if views else None)

@@ -22,8 +22,11 @@ from edgesign.device.preprocess import RESIZE_FILTERS, PreprocessSpec, roi_box
 PLAUSIBLE_SKIN = (0.08, 0.75)
 
 
-def hand_mask(array: np.ndarray, layout: str, spec: PreprocessSpec) -> Optional[np.ndarray]:
-    """A `spec.size` square uint8 mask of the hand in an RGB photo, or None when it cannot be trusted."""
+def hand_mask(array: np.ndarray, layout: str, spec: PreprocessSpec,
+              tracked_hand=None) -> Optional[np.ndarray]:
+    """A `spec.size` square uint8 mask of the hand in an RGB photo, or None when it cannot be
+    trusted. `tracked_hand`: the photo's tracked hand, for the `tracked` region of interest (the
+    mask is then cut through the same hand-aligned square as the photo)."""
     if layout != "rgb":
         return None
     image = Image.fromarray(np.ascontiguousarray(array), "RGB")
@@ -38,7 +41,12 @@ def hand_mask(array: np.ndarray, layout: str, spec: PreprocessSpec) -> Optional[
     k = max(3, (min(height, width) // 24) | 1)
     mask = Image.fromarray(skin.astype(np.uint8) * 255, "L")
     mask = mask.filter(ImageFilter.MaxFilter(k)).filter(ImageFilter.MinFilter(k))
-    mask = mask.crop((left, top, right, bottom))
+    if spec.roi == "tracked" and tracked_hand is not None:
+        from edgesign.device.tracked_crop import crop_square, cut_square
+
+        mask = cut_square(mask, crop_square(tracked_hand, spec), spec)
+    else:
+        mask = mask.crop((left, top, right, bottom))
     share = np.asarray(mask).mean() / 255
     if not PLAUSIBLE_SKIN[0] <= share <= PLAUSIBLE_SKIN[1]:
         return None
