@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     classes = data_plan.class_names("sign")
     sign = data_plan.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
     sign_test = data_plan.load_source(data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False)
-    photo_train = data_plan.load_source(photos, classes, spec, None, grow=False, masks=True)  # for `background`
+    photo_train = data_plan.load_source(photos, classes, spec, None, grow=False)
     photo_test = data_plan.load_source(held_out, classes, spec, None, grow=False)
     rng = np.random.default_rng(args.seed)
     keep = np.concatenate([rng.permutation(np.flatnonzero(sign.labels == c))[:args.sign_per_class]

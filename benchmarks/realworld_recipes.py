@@ -122,8 +122,7 @@ def main(argv=None) -> int:
     sign_test = data_plan.resized(datasets.load_csv(data / "sign_mnist_test.csv.gz", classes), spec)
     with tempfile.TemporaryDirectory() as tmp:
         photos = data / "asl_photos" / "train"
-        early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes,
-                                     masks=augment.needs_masks("realworld", steps))
+        early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes)
         later = datasets.load_folder(numbered_subset(photos, Path(tmp) / "later", args.later, 10 ** 9), spec, classes,
                                      views=True)
     test_folder = datasets.load_folder(data / "asl_photos" / "test", spec, classes, views=True)

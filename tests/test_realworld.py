@@ -99,42 +99,6 @@ def test_background_step_replaces_only_what_the_hand_mask_calls_background(data_
     assert out.min() >= 0 and out.max() <= 1
 
 
-def test_hand_masks_find_a_real_hand_and_never_the_wall_around_it(data_dir):
-    from edgesign.train.hand_masks import hand_mask
-
-    spec = PreprocessSpec(size=32, roi="full")
-    found = 0
-    for path in asl_photo_paths(data_dir, "ABCDEFGHIKLMNOPQRSTUVWXY", per_letter=2, split="train"):
-        photo = np.asarray(Image.open(path).convert("RGB"))
-        mask = hand_mask(on_wall(photo, 24, 24, size=(144, 144)), "rgb", spec)  # the photo in the middle
-        if mask is None:
-            continue
-        found += 1
-        assert mask.shape == (32, 32) and mask.dtype == np.uint8
-        wall = np.ones((32, 32), bool)
-        wall[5:27, 5:27] = False  # the photo: pixels 5.3 to 26.7 of 32
-        assert mask[wall].max() == 0, path
-        assert mask[6:26, 6:26].mean() > 40, path  # the hand covers a good part of its photo
-    assert found >= 40  # nearly every photo of 48 (24 letters x 2) gives a mask
-    gray = np.asarray(Image.open(path).convert("L"))
-    assert hand_mask(gray, "gray", spec) is None  # no chroma, no mask
-    assert hand_mask(np.full((96, 96, 3), (120, 128, 140), np.uint8), "rgb", spec) is None  # no skin
-
-
-def test_photo_folders_bring_their_hand_masks_through_merge_and_subset(data_dir, tmp_path):
-    photos = photo_subset(data_dir, tmp_path / "photos", "train", 3)
-    spec = PreprocessSpec(size=32, contrast="stretch")
-    folder = datasets.load_folder(photos, spec, datasets.SIGN_MNIST_CLASSES, masks=True)
-    assert folder.masks.shape == folder.images.shape
-    assert datasets.load_folder(photos, spec, datasets.SIGN_MNIST_CLASSES).masks is None
-    rows = data_plan.resized(datasets.load_csv(data_dir / "sign_mnist_test.csv.gz").subset(np.arange(5)), spec)
-    both = datasets.merge([rows, folder], datasets.SIGN_MNIST_CLASSES)
-    assert np.all(both.masks[:5] == 255)  # rows without masks are all hand: the step leaves them alone
-    assert np.array_equal(both.masks[5:], folder.masks)
-    picked = both.subset(np.array([6, 2]))
-    assert np.array_equal(picked.masks[0], folder.masks[1]) and np.all(picked.masks[1] == 255)
-
-
 def on_wall(photo: np.ndarray, left: int, top: int, size=(320, 240)) -> np.ndarray:
     """A real hand photo placed off-center on a plain gray-blue wall, as a camera might see it."""
     frame = np.empty((size[1], size[0], 3), np.uint8)
@@ -285,24 +249,3 @@ def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(dat
     assert meta["preprocess"]["contrast"] == "none" and meta["config"]["label_smoothing"] == 0.0
 
 
-def test_training_with_the_background_step_loads_hand_masks_for_photo_folders(data_dir, tmp_path, monkeypatch):
-    from edgesign.train import trainer
-
-    photos = photo_subset(data_dir, tmp_path / "photos", "train", 10)
-    seen = {}
-    fit = trainer.fit
-
-    def spy(model, data, *args, **kwargs):  # what reaches the trainer, then train as usual
-        seen["masks"] = data.masks
-        return fit(model, data, *args, **kwargs)
-
-    monkeypatch.setattr(trainer, "fit", spy)
-    out = tmp_path / "trained"
-    assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--out", str(out),
-                 "--augment-steps", "background,geometry,lighting", "--quiet"]) == 0
-    assert seen["masks"].shape == (60, 32, 32) and 0 < seen["masks"].mean() < 255
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["config"]["augment_steps"] == ["background", "geometry", "lighting"]
-    assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1",
-                 "--out", str(tmp_path / "plain"), "--quiet"]) == 0
-    assert seen["masks"] is None  # the preset's steps need no masks, so none are computed

@@ -7,9 +7,6 @@ shared preprocessing, so every step works on what the device will see.
 Each step is named, so a preset lists the steps it trains with and a benchmark can switch
 them off one at a time (`benchmarks/ablate_augment.py`):
 
-    background   the hand pasted onto another background (needs hand masks: photos loaded with
-                 masks=True; other images keep theirs): a mirrored other image of the batch,
-                 stripes (wood grain, blinds) or a smooth gray gradient
     geometry     rotation, shift and scale (hand position and distance)
     perspective  small keystone changes (camera tilt)
     mirror       left and right hands
@@ -30,11 +27,10 @@ from typing import Iterable
 
 from edgesign.device.errors import DataError
 
-STEPS = ("background", "geometry", "perspective", "mirror", "lighting", "gamma", "shading", "blur", "noise", "occlusion")
+STEPS = ("geometry", "perspective", "mirror", "lighting", "gamma", "shading", "blur", "noise", "occlusion")
 #: the steps each preset trains with. `realworld`'s come from benchmarks/ablate_augment.py: on
 #: photos of other sessions, mirroring cost 16 points and blur+noise 3.5; geometry with lighting
-#: beat no augmentation by 7; the other steps moved it by less than run-to-run noise. background: neither the
-#: later training photos nor other sessions changed (two seeds, benchmarks/realworld_recipes.py).
+#: beat no augmentation by 7; the other steps moved it by less than run-to-run noise.
 PRESET_STEPS = {
     "article": ("geometry", "lighting"),
     "improved": ("geometry", "lighting"),
@@ -52,7 +48,7 @@ def check_steps(steps: Iterable[str]) -> tuple:
 
 
 class Augmenter:
-    """`augmenter(images, index, masks=None)` -> augmented images; ranges scale with `strength`."""
+    """`augmenter(images, index)` -> augmented images; ranges scale with `strength`."""
 
     def __init__(self, steps: Iterable[str], seed: int, strength: float = 1.0, wide: bool = False):
         self.steps, self.seed, self.strength = check_steps(steps), int(seed), float(strength)
@@ -67,11 +63,8 @@ class Augmenter:
         #: what fills pixels shifted in from outside the frame
         self.fill = "REFLECT" if wide else "NEAREST"
 
-    @property
-    def needs_masks(self) -> bool:
-        return "background" in self.steps
 
-    def __call__(self, images, index, masks=None):
+    def __call__(self, images, index):
         import tensorflow as tf
 
         x = tf.convert_to_tensor(images, tf.float32)
@@ -82,8 +75,6 @@ class Augmenter:
         def uniform(shape, low, high):
             return tf.random.stateless_uniform(shape, next(seeds), low, high)
 
-        if self.needs_masks and masks is not None:  # first, so the geometry moves hand and background together
-            x = self._background(x, tf.cast(masks, tf.float32) / 255.0, b, uniform)
         if {"geometry", "perspective", "mirror"} & set(self.steps):
             x = self._transform(x, b, uniform)
         if "lighting" in self.steps:
@@ -131,26 +122,6 @@ class Augmenter:
         return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
                                                      fill_value=0.0, interpolation="BILINEAR", fill_mode=self.fill)
 
-    def _background(self, x, alpha, b, uniform):
-        """Half of the images: hand (alpha) over a new background, one of three kinds at random."""
-        import tensorflow as tf
-
-        h, w = tf.shape(x)[1], tf.shape(x)[2]
-        other = tf.reverse(x, [0, 2])  # another image of the batch, mirrored: real clutter
-        rows = tf.linspace(-0.5, 0.5, h)[tf.newaxis, :, tf.newaxis, tf.newaxis]
-        cols = tf.linspace(-0.5, 0.5, w)[tf.newaxis, tf.newaxis, :, tf.newaxis]
-        level = uniform([b, 1, 1, 1], 0.15, 0.85)
-        angle = uniform([b, 1, 1, 1], 0.0, math.pi)
-        cycles = uniform([b, 1, 1, 1], 1.5, 8.0)  # across the frame
-        phase = uniform([b, 1, 1, 1], 0.0, 2 * math.pi)
-        stripes = level + uniform([b, 1, 1, 1], 0.05, 0.3) * tf.sin(
-            2 * math.pi * cycles * (tf.cos(angle) * cols + tf.sin(angle) * rows) + phase)
-        ramp = level + uniform([b, 1, 1, 1], -0.4, 0.4) * cols + uniform([b, 1, 1, 1], -0.4, 0.4) * rows
-        kind = uniform([b, 1, 1, 1], 0, 3)
-        background = tf.where(kind < 1, other, tf.where(kind < 2, stripes, ramp))
-        replace = uniform([b, 1, 1, 1], 0, 1) < 0.5
-        return tf.where(replace, alpha * x + (1 - alpha) * tf.clip_by_value(background, 0, 1), x)
-
     def _occlude(self, x, b, uniform):
         """Half of the images get one flat patch, 15-40% of each side, anywhere."""
         import tensorflow as tf
@@ -168,11 +139,6 @@ class Augmenter:
 def _chosen(preset: str, steps) -> tuple:
     """`steps`, or the preset's own list when None."""
     return PRESET_STEPS.get(preset, PRESET_STEPS["article"]) if steps is None else steps
-
-
-def needs_masks(preset: str, steps=None, augment: bool = True) -> bool:
-    """Whether training with these steps needs the photos' hand masks loaded."""
-    return augment and "background" in _chosen(preset, steps)
 
 
 def for_preset(preset: str, seed: int, strength: float = 1.0, steps=None) -> Augmenter:

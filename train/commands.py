@@ -7,7 +7,7 @@ from edgesign.device.errors import DataError
 from edgesign.device.files import check_output_dir
 from edgesign.device.views import add_view_arguments, view_set
 
-from .augment import PRESET_STEPS, STEPS, check_steps, needs_masks
+from .augment import PRESET_STEPS, STEPS, check_steps
 from .quiet import import_tensorflow
 
 #: epochs per preset when --epochs is not given. article and improved: where the validation loss
@@ -267,8 +267,7 @@ def _run_train(args) -> int:
     spec = spec_from_args(args)
     plan = plan_from_args(args)
     check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
-    masks = needs_masks(args.preset, steps, args.augment)
-    train, weights, test = data_plan.load(plan, spec, masks=masks)
+    train, weights, test = data_plan.load(plan, spec)
     print(f"training data: {len(train)} images, {len(train.classes)} classes"
           + (f"; test data: {len(test)} images" if test is not None else ""), flush=True)
     config = trainer.TrainConfig(

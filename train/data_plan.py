@@ -137,16 +137,15 @@ def realworld_plan(folder: Path, tests: Sequence[Path] = (), classes: Optional[s
 
 
 def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
-                grow: bool, masks: bool = False, views: bool = False) -> Dataset:
+                grow: bool, views: bool = False) -> Dataset:
     """One source in the class space `classes`; with `grow`, unknown folder names are appended to it.
-    `masks`: photo folders bring their hand masks (for the `background` augmentation step);
     `views`: every image brings its inference views (`PreprocessSpec.views`), for evaluation."""
     if path.is_dir():
         folders = [f.name for f in datasets.class_folders(path)]
         missing = [n for n in folders if n not in classes]
         if missing and grow:
             classes.extend(missing)
-        return datasets.load_folder(path, spec, classes, masks=masks, views=views)
+        return datasets.load_folder(path, spec, classes, views=views)
     data = datasets.load_path(path, spec, classes or None, label_column)
     return resized(data, spec, views)
 
@@ -165,21 +164,18 @@ def resized(data: Dataset, spec: PreprocessSpec, views: bool = False) -> Dataset
     return Dataset(images, data.labels, data.classes, data.sources, views=image_views)
 
 
-def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, masks: bool = False,
-         views: bool = False):
+def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, views: bool = False):
     """(training Dataset, per-image weights or None, test Dataset or None) for a plan.
 
     `check_test` refuses a test set with classes the training data lacks (fine-tuning turns it
-    off: the model learned those classes before). `masks`: the training photos' hand masks come along;
-    `views`: the test images' inference views come along.
+    off: the model learned those classes before). `views`: the test images' inference views come along.
     """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):
         classes = sorted({f.name for s in plan_.train for f in datasets.class_folders(s.path)})
     parts, weights = [], []
     for source in plan_.train:
-        part = load_source(source.path, classes, spec, plan_.label_column, grow=not plan_.fixed,
-                           masks=masks)
+        part = load_source(source.path, classes, spec, plan_.label_column, grow=not plan_.fixed)
         if not classes:
             classes = list(part.classes)
         parts.append(part)

@@ -24,7 +24,6 @@ from edgesign.device.files import sha256_file
 from edgesign.device.images import IMAGE_SUFFIXES, read_image
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
-from .hand_masks import hand_mask
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +42,6 @@ class Dataset:
     labels: np.ndarray
     classes: list
     sources: list = field(default_factory=list)
-    #: optional (N, H, W) uint8 hand masks (255: hand) for the `background` augmentation step;
-    #: images without a trusted mask have all 255 (nothing is background)
-    masks: Optional[np.ndarray] = None
     #: optional (N, V, H, W) uint8: each image's inference views (`PreprocessSpec.views`), for evaluation
     views: Optional[np.ndarray] = None
 
@@ -57,7 +53,6 @@ class Dataset:
 
     def subset(self, index) -> "Dataset":
         return Dataset(self.images[index], self.labels[index], self.classes, self.sources,
-                       None if self.masks is None else self.masks[index],
                        None if self.views is None else self.views[index])
 
 
@@ -214,13 +209,11 @@ def class_folders(root: Path) -> list:
 
 
 def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = None,
-                limit_per_class: Optional[int] = None, masks: bool = False, views: bool = False) -> Dataset:
+                limit_per_class: Optional[int] = None, views: bool = False) -> Dataset:
     """Read a folder with one sub-folder of images per class, through the device's preprocessing.
 
     With `classes`, folder names are matched to those names (a folder for an unknown class
-    is an error); otherwise the sorted folder names are the classes. With `masks`, each color
-    photo's hand mask comes along (`hand_masks.py`), for the `background` augmentation step;
-    with `views`, each photo's inference views (`preprocess_views`), for evaluation.
+    is an error); otherwise the sorted folder names are the classes. With `views`, each photo's inference views (`preprocess_views`), for evaluation.
     With a `tracked` spec, each photo's hand comes from the device's tracker (`photo_hands.py`,
     cached by file hash); photos without a hand fall back as the spec says, or, with
     `tracked_fallback` none, are left out.
@@ -233,7 +226,7 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the classes "
                         f"({', '.join(classes)}); remove them, or name them in --classes")
-    images, labels, hand_masks, image_views, digest = [], [], [], [], hashlib.sha256()
+    images, labels, image_views, digest = [], [], [], hashlib.sha256()
     listed = []
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -253,9 +246,6 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
             skipped += 1
             continue
         images.append(preprocess(array, layout, spec, hand=found))
-        if masks:
-            mask = hand_mask(array, layout, spec, tracked_hand=found)
-            hand_masks.append(np.full_like(images[-1], 255) if mask is None else mask)
         if views:
             image_views.append(preprocess_views(array, layout, spec, hand=found))
         labels.append(label)
@@ -267,7 +257,7 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
                         if not skipped else f"{root}: no hand found in any of its {skipped} photos")
     source = {"path": str(root), "kind": "folder", "rows": len(images), "sha256": digest.hexdigest()}
     return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, [source],
-                   np.stack(hand_masks) if masks else None, np.stack(image_views) if views else None)
+                   np.stack(image_views) if views else None)
 
 
 def _read_image(file: Path):
@@ -296,13 +286,11 @@ def load_path(path, spec: PreprocessSpec, classes: Optional[Sequence[str]] = Non
 def merge(parts: Iterable[Dataset], classes: Sequence[str]) -> Dataset:
     """Concatenate data sets whose labels already index `classes`."""
     parts = list(parts)
-    masks = views = None
-    if any(p.masks is not None for p in parts):  # parts without masks: all hand
-        masks = np.concatenate([np.full_like(p.images, 255) if p.masks is None else p.masks for p in parts])
+    views = None
     if parts and all(p.views is not None for p in parts):
         views = np.concatenate([p.views for p in parts])
     return Dataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                   list(classes), [s for p in parts for s in p.sources], masks, views)
+                   list(classes), [s for p in parts for s in p.sources], views)
 
 
 def check_test_classes(train: Dataset, test: Dataset, where: str) -> None:

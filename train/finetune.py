@@ -6,7 +6,6 @@ from pathlib import Path
 from edgesign.device.errors import DataError
 
 from . import data_plan
-from .augment import needs_masks
 from .models import LABEL_SMOOTHING
 from .trainer import MODEL_FILE, TrainConfig, load_keras_model, read_training, train, training_spec
 
@@ -39,8 +38,7 @@ def finetune(base_dir, out_dir, plan: data_plan.DataPlan, *, freeze: int = 0, ep
     plan.classes, plan.fixed = list(base["classes"]), True
     if not plan.test:  # keep measuring on what the base model was tested on
         plan.test = data_plan.DataPlan.from_dict(base["data"]["plan"]).test
-    data, weights, test = data_plan.load(plan, spec, check_test=False,
-                                       masks=needs_masks(base["preset"], augment_steps, augment))
+    data, weights, test = data_plan.load(plan, spec, check_test=False)
     if data.classes != base["classes"]:
         raise DataError(f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']):])}")
     model = load_keras_model(Path(base_dir) / MODEL_FILE)

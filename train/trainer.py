@@ -101,18 +101,15 @@ def _keep_best_callback():
     return KeepBest()
 
 
-def _batches(x, y, w, batch_size, seed, epochs, augmenter, masks=None):
-    """The whole run's batches: reshuffled each epoch; batch i of the run is augmented with seed (seed, i).
-
-    `masks` (hand masks, N x H x W x 1 uint8) travel with the images to the augmenter, not to the model."""
+def _batches(x, y, w, batch_size, seed, epochs, augmenter):
+    """The whole run's batches: reshuffled each epoch; batch i of the run is augmented with seed (seed, i)."""
     import tensorflow as tf
 
     parts = (x, y) if w is None else (x, y, w)
-    ds = tf.data.Dataset.from_tensor_slices(parts if masks is None else (*parts, masks))
+    ds = tf.data.Dataset.from_tensor_slices(parts)
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat(epochs)
     if augmenter is not None:
-        ds = ds.enumerate().map(lambda i, batch: (augmenter(batch[0], i, None if masks is None else batch[-1]),
-                                                  *batch[1:len(parts)]),
+        ds = ds.enumerate().map(lambda i, batch: (augmenter(batch[0], i), *batch[1:]),
                                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -142,10 +139,8 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
     augmenter = for_preset(config.preset, config.seed, config.augment_strength, config.augment_steps) \
         if config.augment else None
-    masks = data.masks[train_idx][..., np.newaxis] \
-        if augmenter is not None and augmenter.needs_masks and data.masks is not None else None
     train_ds = _batches(x[train_idx], y[train_idx], None if w is None else w[train_idx],
-                        config.batch_size, config.seed, config.epochs, augmenter, masks)
+                        config.batch_size, config.seed, config.epochs, augmenter)
     val_data = (x[val_idx], y[val_idx]) if len(val_idx) else None
     keep_best = _keep_best_callback()
     history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
