@@ -8,6 +8,7 @@ except the paths given on the command line.
 
     EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py [--epochs 15] [--only none,preset]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,28 +38,57 @@ def runs(preset_steps, all_steps) -> dict:
         if set(steps) <= set(preset_steps):
             table[f"preset - {family}"] = tuple(s for s in preset_steps if s not in steps)
         else:
-            table[f"preset + {family}"] = tuple(preset_steps) + tuple(s for s in steps if s not in preset_steps)
+            table[f"preset + {family}"] = tuple(preset_steps) + tuple(
+                s for s in steps if s not in preset_steps
+            )
     table["all"] = tuple(all_steps)
     return table
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("EDGESIGN_DATA"),
+        help="data folder (default $EDGESIGN_DATA)",
+    )
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
-    parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
-    parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
-    parser.add_argument("--sign-per-class", type=int, default=300,
-                        help="Sign MNIST training images per class (default %(default)s)")
-    parser.add_argument("--photo-weight", type=float, default=2.0, help="weight of a photo (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=15,
-                        help="epochs per run (default %(default)s; short runs favour weak augmentation)")
+    parser.add_argument(
+        "--photos", default=None, help="training photo folder (default DATA/asl_photos/train)"
+    )
+    parser.add_argument(
+        "--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)"
+    )
+    parser.add_argument(
+        "--sign-per-class",
+        type=int,
+        default=300,
+        help="Sign MNIST training images per class (default %(default)s)",
+    )
+    parser.add_argument(
+        "--photo-weight", type=float, default=2.0, help="weight of a photo (default %(default)s)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=15,
+        help="epochs per run (default %(default)s; short runs favour weak augmentation)",
+    )
     parser.add_argument("--size", type=int, default=None, help="input side (default: the preset's)")
-    parser.add_argument("--contrast", default=None, help="contrast step, none or stretch (default: the preset's)")
-    parser.add_argument("--label-smoothing", type=float, default=None, help="label smoothing (default: the preset's)")
+    parser.add_argument(
+        "--contrast", default=None, help="contrast step, none or stretch (default: the preset's)"
+    )
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=None,
+        help="label smoothing (default: the preset's)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--seed", type=int, default=1, help="seed (default %(default)s)")
-    parser.add_argument("--only", default=None, help="comma-separated run names to do (default: every run)")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated run names to do (default: every run)"
+    )
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("give --data or set EDGESIGN_DATA")
@@ -74,23 +104,35 @@ def main(argv=None) -> int:
     from edgesign.train.augment import PRESET_STEPS, STEPS
 
     data = Path(args.data)
-    spec = PreprocessSpec(size=args.size or models.INPUT_SIZES[args.preset],
-                          contrast=args.contrast or models.CONTRAST[args.preset])
+    spec = PreprocessSpec(
+        size=args.size or models.INPUT_SIZES[args.preset],
+        contrast=args.contrast or models.CONTRAST[args.preset],
+    )
     photos = Path(args.photos or data / "asl_photos" / "train")
     held_out = Path(args.eval or data / "asl_photos" / "test")
     classes = data_plan.class_names("sign")
     sign = data_plan.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
-    sign_test = data_plan.load_source(data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False)
+    sign_test = data_plan.load_source(
+        data / "sign_mnist_test.csv.gz", classes, spec, None, grow=False
+    )
     photo_train = data_plan.load_source(photos, classes, spec, None, grow=False)
     photo_test = data_plan.load_source(held_out, classes, spec, None, grow=False)
     rng = np.random.default_rng(args.seed)
-    keep = np.concatenate([rng.permutation(np.flatnonzero(sign.labels == c))[:args.sign_per_class]
-                           for c in range(len(classes))])
+    keep = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(sign.labels == c))[: args.sign_per_class]
+            for c in range(len(classes))
+        ]
+    )
     sign = sign.subset(np.sort(keep))
     train = datasets.merge([sign, photo_train], classes)
-    weights = np.concatenate([np.ones(len(sign), np.float32), np.full(len(photo_train), args.photo_weight, np.float32)])
-    print(f"{len(train)} training images ({len(sign)} Sign MNIST), {args.epochs} epochs per run",
-          flush=True)
+    weights = np.concatenate(
+        [np.ones(len(sign), np.float32), np.full(len(photo_train), args.photo_weight, np.float32)]
+    )
+    print(
+        f"{len(train)} training images ({len(sign)} Sign MNIST), {args.epochs} epochs per run",
+        flush=True,
+    )
 
     table = runs(PRESET_STEPS[args.preset], STEPS)
     chosen = args.only.split(",") if args.only else list(table)
@@ -99,16 +141,26 @@ def main(argv=None) -> int:
         steps = table[name]
         keras.utils.set_random_seed(args.seed)
         model = models.build(args.preset, (spec.size, spec.size, 1), len(train.classes))
-        config = trainer.TrainConfig(preset=args.preset, epochs=args.epochs, seed=args.seed, augment=bool(steps),
-                                     augment_steps=steps, val_fraction=0.05,
-                                     label_smoothing=models.LABEL_SMOOTHING[args.preset] if args.label_smoothing is None
-                                     else args.label_smoothing)
+        config = trainer.TrainConfig(
+            preset=args.preset,
+            epochs=args.epochs,
+            seed=args.seed,
+            augment=bool(steps),
+            augment_steps=steps,
+            val_fraction=0.05,
+            label_smoothing=models.LABEL_SMOOTHING[args.preset]
+            if args.label_smoothing is None
+            else args.label_smoothing,
+        )
         started = time.time()
         trainer.fit(model, train, config, spec, weights, verbose=0)
         accuracy = [trainer.accuracy(model, d, spec) for d in (photo_test, sign_test)]
         rows.append((name, *accuracy, time.time() - started))
-        print(f"{name}: photos {100 * accuracy[0]:.1f}%, Sign MNIST {100 * accuracy[1]:.1f}% "
-              f"({rows[-1][-1]:.0f} s)", flush=True)
+        print(
+            f"{name}: photos {100 * accuracy[0]:.1f}%, Sign MNIST {100 * accuracy[1]:.1f}% "
+            f"({rows[-1][-1]:.0f} s)",
+            flush=True,
+        )
 
     print(f"\n{'run':<22} {'held-out photos':>16} {'Sign MNIST test':>16} {'seconds':>8}")
     for name, photo, sign, seconds in rows:

@@ -10,6 +10,7 @@ of the full RGB frame, float quantization); then peak memory and RSS drift over 
 The targets are for one view per frame; a bundle that averages several views (realworld: 7) runs
 the model that many times per frame, and `--views 1` measures it as one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,8 @@ from edgesign.device.runtime import Pipeline
 from edgesign.device.sources import Frame
 from edgesign.device.views import VIEW_SETS, view_set
 
-TARGET_FPS = 1000      # lores gray path, one core
-TARGET_SPEEDUP = 3.0   # over the naive pipeline
+TARGET_FPS = 1000  # lores gray path, one core
+TARGET_SPEEDUP = 3.0  # over the naive pipeline
 
 
 def _photo(data_dir: Path | None) -> np.ndarray:
@@ -39,8 +40,12 @@ def _photo(data_dir: Path | None) -> np.ndarray:
         photos = sorted((data_dir / "asl_photos" / "test" / "A").glob("*.jpg"))
         if photos:
             with Image.open(photos[0]) as image:
-                return np.asarray(image.convert("RGB").resize((640, 480), Image.Resampling.BILINEAR))
-    raise SystemExit("bench_device: set EDGESIGN_DATA (or --data) to the data folder for a real frame")
+                return np.asarray(
+                    image.convert("RGB").resize((640, 480), Image.Resampling.BILINEAR)
+                )
+    raise SystemExit(
+        "bench_device: set EDGESIGN_DATA (or --data) to the data folder for a real frame"
+    )
 
 
 def _frames(rgb: np.ndarray) -> list[tuple[str, Frame]]:
@@ -49,7 +54,7 @@ def _frames(rgb: np.ndarray) -> list[tuple[str, Frame]]:
 
     def yuv(y, stride):
         frame = np.full((y.shape[0] * 3 // 2, stride), 128, np.uint8)
-        frame[:y.shape[0], :y.shape[1]] = y
+        frame[: y.shape[0], : y.shape[1]] = y
         return frame
 
     lores = np.asarray(Image.fromarray(gray).resize((320, 240), Image.Resampling.BILINEAR))
@@ -131,26 +136,46 @@ def _soak(pipeline: Pipeline, frame: Frame, count: int):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", default=os.environ.get("EDGESIGN_BUNDLE", "artifacts/convert/bundle"),
-                        help="bundle folder (default $EDGESIGN_BUNDLE or artifacts/convert/bundle)")
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
+    parser.add_argument(
+        "--bundle",
+        default=os.environ.get("EDGESIGN_BUNDLE", "artifacts/convert/bundle"),
+        help="bundle folder (default $EDGESIGN_BUNDLE or artifacts/convert/bundle)",
+    )
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("EDGESIGN_DATA"),
+        help="data folder (default $EDGESIGN_DATA)",
+    )
     parser.add_argument("--frames", type=int, default=3000, help="frames per layout (default 3000)")
-    parser.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
-                        help="views per frame instead of the bundle's (the targets are for one view)")
-    parser.add_argument("--soak", type=int, default=100_000, help="frames of the memory run (default 100000; 0 skips)")
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=sorted(VIEW_SETS),
+        default=None,
+        help="views per frame instead of the bundle's (the targets are for one view)",
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=100_000,
+        help="frames of the memory run (default 100000; 0 skips)",
+    )
     args = parser.parse_args(argv)
 
     if not Path(args.bundle, "model.tflite").is_file():
-        print(f"bench_device: no bundle at {args.bundle}; run `make train convert` or pass --bundle", file=sys.stderr)
+        print(
+            f"bench_device: no bundle at {args.bundle}; run `make train convert` or pass --bundle",
+            file=sys.stderr,
+        )
         return 2
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if cores:
-        os.sched_setaffinity(0, {sorted(cores)[0]})   # one core, as promised
+        os.sched_setaffinity(0, {sorted(cores)[0]})  # one core, as promised
     try:
         return _bench(args)
     finally:
         if cores:
-            os.sched_setaffinity(0, cores)   # run_all calls other benchmarks in this process
+            os.sched_setaffinity(0, cores)  # run_all calls other benchmarks in this process
 
 
 def _bench(args) -> int:
@@ -162,46 +187,64 @@ def _bench(args) -> int:
     n = args.frames
 
     views = len(pipeline.spec.view_boxes)
-    print(f"## Device runtime ({pipeline.model.backend}, 1 thread, pinned to one core; {n} frames each; "
-          f"{views} view{'s' if views > 1 else ''} per frame)\n")
-    print("| path | pre p50 | pre p95 | invoke p50 | invoke p95 | post p50 | post p95 | total p50 | total p95 | frames/s | frames/s at p50 |")
+    print(
+        f"## Device runtime ({pipeline.model.backend}, 1 thread, pinned to one core; {n} frames each; "
+        f"{views} view{'s' if views > 1 else ''} per frame)\n"
+    )
+    print(
+        "| path | pre p50 | pre p95 | invoke p50 | invoke p95 | post p50 | post p95 | total p50 | total p95 | frames/s | frames/s at p50 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     fps, fps50 = {}, {}
     for name, frame in _frames(rgb):
         pre, inv, post = _stage_times(pipeline, frame, n)
         total = pre + inv + post
         fps[name], fps50[name] = 1.0 / total.mean(), 1.0 / np.median(total)
-        print(f"| {name} | {_pct(pre, 50):.3f} | {_pct(pre, 95):.3f} | {_pct(inv, 50):.3f} | {_pct(inv, 95):.3f} "
-              f"| {_pct(post, 50):.3f} | {_pct(post, 95):.3f} | {_pct(total, 50):.3f} | {_pct(total, 95):.3f} "
-              f"| {fps[name]:,.0f} | {fps50[name]:,.0f} |")
+        print(
+            f"| {name} | {_pct(pre, 50):.3f} | {_pct(pre, 95):.3f} | {_pct(inv, 50):.3f} | {_pct(inv, 95):.3f} "
+            f"| {_pct(post, 50):.3f} | {_pct(post, 95):.3f} | {_pct(total, 50):.3f} | {_pct(total, 95):.3f} "
+            f"| {fps[name]:,.0f} | {fps50[name]:,.0f} |"
+        )
     bare = _bare_invoke(pipeline, _frames(rgb)[0][1], n)
     naive = _naive(pipeline, rgb, n)
     fps["bare"], fps["naive"] = 1.0 / bare.mean(), 1.0 / naive.mean()
     fps50["bare"], fps50["naive"] = 1.0 / np.median(bare), 1.0 / np.median(naive)
-    print(f"| bare invoke() | - | - | {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | - | - "
-          f"| {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | {fps['bare']:,.0f} | {fps50['bare']:,.0f} |")
-    print(f"| naive: PIL convert+resize full RGB 640x480 | - | - | - | - | - | - "
-          f"| {_pct(naive, 50):.3f} | {_pct(naive, 95):.3f} | {fps['naive']:,.0f} | {fps50['naive']:,.0f} |")
-    print("\n(latencies in ms; post = dequantize, top-k, smoothing and letter emission; frames/s is "
-          "1/mean latency, which other load on the machine drags down, and 1/median beside it)\n")
+    print(
+        f"| bare invoke() | - | - | {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | - | - "
+        f"| {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | {fps['bare']:,.0f} | {fps50['bare']:,.0f} |"
+    )
+    print(
+        f"| naive: PIL convert+resize full RGB 640x480 | - | - | - | - | - | - "
+        f"| {_pct(naive, 50):.3f} | {_pct(naive, 95):.3f} | {fps['naive']:,.0f} | {fps50['naive']:,.0f} |"
+    )
+    print(
+        "\n(latencies in ms; post = dequantize, top-k, smoothing and letter emission; frames/s is "
+        "1/mean latency, which other load on the machine drags down, and 1/median beside it)\n"
+    )
 
     lores = fps["yuv420 lores 320x240 (Pi path)"]
     print("| target | measured (mean) | measured (median) | met |")
     print("|---|---|---|---|")
     lores50 = fps50["yuv420 lores 320x240 (Pi path)"]
-    print(f"| lores gray path >= {TARGET_FPS:,} frames/s on one core | {lores:,.0f} | {lores50:,.0f} "
-          f"| {'yes' if lores >= TARGET_FPS else 'NO'} |")
+    print(
+        f"| lores gray path >= {TARGET_FPS:,} frames/s on one core | {lores:,.0f} | {lores50:,.0f} "
+        f"| {'yes' if lores >= TARGET_FPS else 'NO'} |"
+    )
     for name in ("yuv420 lores 320x240 (Pi path)", "rgb 640x480"):
         ratio, ratio50 = fps[name] / fps["naive"], fps50[name] / fps50["naive"]
-        print(f"| {name} >= {TARGET_SPEEDUP:g}x naive | {ratio:.1f}x | {ratio50:.1f}x "
-              f"| {'yes' if ratio >= TARGET_SPEEDUP else 'NO'} |")
+        print(
+            f"| {name} >= {TARGET_SPEEDUP:g}x naive | {ratio:.1f}x | {ratio50:.1f}x "
+            f"| {'yes' if ratio >= TARGET_SPEEDUP else 'NO'} |"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"| peak memory (max RSS) | {peak:.0f} MB | | - |")
     if args.soak:
         before, after, soak_fps = _soak(pipeline, _frames(rgb)[-1][1], args.soak)
         flat = after - before < 2.0
-        print(f"| RSS over {args.soak:,} frames (lores path) stays flat | {before:.1f} -> {after:.1f} MB "
-              f"({after - before:+.2f} MB) at {soak_fps:,.0f} frames/s | | {'yes' if flat else 'NO'} |")
+        print(
+            f"| RSS over {args.soak:,} frames (lores path) stays flat | {before:.1f} -> {after:.1f} MB "
+            f"({after - before:+.2f} MB) at {soak_fps:,.0f} frames/s | | {'yes' if flat else 'NO'} |"
+        )
     return 0
 
 

@@ -18,6 +18,7 @@ before and after `--soak` tracked frames plus a detection every 50th frame.
 Writes benchmarks/results/hands.json and prints a table. The Pi 4 column is an ESTIMATE, not a
 measurement: see `pi4_estimate`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,11 @@ def sources(data_dir: Path):
 
 def _ms(values) -> dict:
     values = np.asarray(values) * 1000
-    return {"min": round(float(values.min()), 2), "p50": round(float(np.percentile(values, 50)), 2),
-            "p95": round(float(np.percentile(values, 95)), 2)}
+    return {
+        "min": round(float(values.min()), 2),
+        "p50": round(float(np.percentile(values, 50)), 2),
+        "p95": round(float(np.percentile(values, 95)), 2),
+    }
 
 
 def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mode: str) -> dict:
@@ -103,8 +107,13 @@ def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mod
         t4 = time.perf_counter()
         if mode == "track":
             rect = next_rect
-        for name, value in (("color", t1 - t0), ("detector", t2 - t1), ("crop", t3 - t2),
-                            ("landmarks", t4 - t3), ("total", t4 - t0)):
+        for name, value in (
+            ("color", t1 - t0),
+            ("detector", t2 - t1),
+            ("crop", t3 - t2),
+            ("landmarks", t4 - t3),
+            ("total", t4 - t0),
+        ):
             stages[name].append(value)
     return {name: _ms(values[3:]) for name, values in stages.items()}
 
@@ -120,11 +129,13 @@ def pi4_estimate(rows: list) -> None:
     single = [row for row in rows if row["threads"] == 1]
     model_ms = {}
     for name in ("detector", "landmarks"):
-        model_ms[name] = min(row["stages_ms"][name]["min"] for row in single
-                             if row["stages_ms"][name]["min"] > 0)
+        model_ms[name] = min(
+            row["stages_ms"][name]["min"] for row in single if row["stages_ms"][name]["min"] > 0
+        )
     for row in single:
-        total = sum(row["stages_ms"][name]["min"] * PI4_PER_CORE_SLOWDOWN
-                    for name in PI4_SINGLE_CORE_PARTS)
+        total = sum(
+            row["stages_ms"][name]["min"] * PI4_PER_CORE_SLOWDOWN for name in PI4_SINGLE_CORE_PARTS
+        )
         models = model_ms["landmarks"] + (model_ms["detector"] if row["frames"] == "detect" else 0)
         total += models * PI4_PER_CORE_SLOWDOWN / PI4_FOUR_THREAD_SPEEDUP
         row["pi4_4threads_ms_estimate"] = round(total, 1)
@@ -146,15 +157,22 @@ def soak(tracker: ht.HandTracker, frame, layout, kwargs, count: int) -> dict:
         if i % max(1, count // 10) == 0:
             samples.append(round(rss_mb(), 1))
     samples.append(round(rss_mb(), 1))
-    return {"frames": count, "rss_mb": samples,
-            "growth_after_first_tenth_mb": round(samples[-1] - samples[1], 1)}
+    return {
+        "frames": count,
+        "rss_mb": samples,
+        "growth_after_first_tenth_mb": round(samples[-1] - samples[1], 1),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
-    parser.add_argument("--models", default=None, help="folder with the hand models "
-                        "(default: the `edgesign hand-models` cache, fetched if needed)")
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="folder with the hand models "
+        "(default: the `edgesign hand-models` cache, fetched if needed)",
+    )
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--soak", type=int, default=1000)
@@ -163,8 +181,10 @@ def main() -> None:
     if not args.data:
         raise SystemExit("bench_hands: set EDGESIGN_DATA (or --data) to the data folder")
     if args.models:
-        detector, landmarks = Path(args.models) / "hand_detector.tflite", \
-            Path(args.models) / "hand_landmarks.tflite"
+        detector, landmarks = (
+            Path(args.models) / "hand_detector.tflite",
+            Path(args.models) / "hand_landmarks.tflite",
+        )
     else:
         from edgesign.convert.hand_models import model_paths
 
@@ -175,43 +195,65 @@ def main() -> None:
         for name, frame, layout, kwargs in sources(Path(args.data)):
             for mode in ("detect", "track"):
                 stages = time_stages(tracker, frame, layout, kwargs, args.frames, mode)
-                row = {"source": name, "threads": threads, "frames": mode, "stages_ms": stages,
-                       "host_fps": round(1000 / stages["total"]["p50"], 1)}
+                row = {
+                    "source": name,
+                    "threads": threads,
+                    "frames": mode,
+                    "stages_ms": stages,
+                    "host_fps": round(1000 / stages["total"]["p50"], 1),
+                }
                 rows.append(row)
     pi4_estimate(rows)
     name, frame, layout, kwargs = sources(Path(args.data))[0]
     memory = soak(ht.HandTracker(detector, landmarks), frame, layout, kwargs, args.soak)
     result = {
-        "host": {"machine": platform.machine(), "processor": platform.processor(),
-                 "cpus": os.cpu_count(), "python": platform.python_version(),
-                 # other jobs on the machine inflate p50/p95; "min" is the uncontended cost
-                 "load_average_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "host": {
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            # other jobs on the machine inflate p50/p95; "min" is the uncontended cost
+            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        },
         "models": {"detector": str(detector), "landmarks": str(landmarks)},
-        "pi4_assumptions": {"per_core_slowdown": PI4_PER_CORE_SLOWDOWN,
-                            "four_thread_speedup": PI4_FOUR_THREAD_SPEEDUP,
-                            "single_core_parts": list(PI4_SINGLE_CORE_PARTS)},
-        "rows": rows, "memory": memory,
+        "pi4_assumptions": {
+            "per_core_slowdown": PI4_PER_CORE_SLOWDOWN,
+            "four_thread_speedup": PI4_FOUR_THREAD_SPEEDUP,
+            "single_core_parts": list(PI4_SINGLE_CORE_PARTS),
+        },
+        "rows": rows,
+        "memory": memory,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    header = f"{'source':34} {'thr':>3} {'frames':6} " + " ".join(
-        f"{s:>10}" for s in ("color", "detector", "crop", "landmarks", "total")) + \
-        f" {'host f/s':>8} {'Pi4~f/s':>8}"
+    header = (
+        f"{'source':34} {'thr':>3} {'frames':6} "
+        + " ".join(f"{s:>10}" for s in ("color", "detector", "crop", "landmarks", "total"))
+        + f" {'host f/s':>8} {'Pi4~f/s':>8}"
+    )
     print(header)
     for row in rows:
-        cells = " ".join(f"{row['stages_ms'][s]['p50']:>10.2f}"
-                         for s in ("color", "detector", "crop", "landmarks", "total"))
-        print(f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells} "
-              f"{row['host_fps']:>8} {row.get('pi4_4threads_fps_estimate', ''):>8}")
+        cells = " ".join(
+            f"{row['stages_ms'][s]['p50']:>10.2f}"
+            for s in ("color", "detector", "crop", "landmarks", "total")
+        )
+        print(
+            f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells} "
+            f"{row['host_fps']:>8} {row.get('pi4_4threads_fps_estimate', ''):>8}"
+        )
     print(f"(p50 ms; Pi4~ is an estimate from the min times: see pi4_assumptions in {args.out})")
     print("min ms (uncontended):")
     for row in rows:
-        cells = " ".join(f"{row['stages_ms'][s]['min']:>10.2f}"
-                         for s in ("color", "detector", "crop", "landmarks", "total"))
+        cells = " ".join(
+            f"{row['stages_ms'][s]['min']:>10.2f}"
+            for s in ("color", "detector", "crop", "landmarks", "total")
+        )
         print(f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells}")
-    print(f"memory over {memory['frames']} frames: RSS {memory['rss_mb'][0]} -> "
-          f"{memory['rss_mb'][-1]} MB (growth after the first tenth "
-          f"{memory['growth_after_first_tenth_mb']} MB)")
+    print(
+        f"memory over {memory['frames']} frames: RSS {memory['rss_mb'][0]} -> "
+        f"{memory['rss_mb'][-1]} MB (growth after the first tenth "
+        f"{memory['growth_after_first_tenth_mb']} MB)"
+    )
 
 
 if __name__ == "__main__":

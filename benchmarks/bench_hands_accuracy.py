@@ -18,6 +18,7 @@ spells eight words with photos of the held-out source through the device pipelin
 
 Slow (two or three trainings per split); no timed tests read it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,19 +42,45 @@ SPLITS = {
 def confused_pairs(confusion, classes, top: int = 8) -> list:
     """The most frequent (true, predicted, count) mistakes."""
     matrix = np.asarray(confusion)
-    off = [(int(matrix[i, j]), classes[i], classes[j]) for i in range(len(classes))
-           for j in range(len(classes)) if i != j and matrix[i, j]]
+    off = [
+        (int(matrix[i, j]), classes[i], classes[j])
+        for i in range(len(classes))
+        for j in range(len(classes))
+        if i != j and matrix[i, j]
+    ]
     return [{"true": t, "predicted": p, "count": c} for c, t, p in sorted(off, reverse=True)[:top]]
 
 
-def _train(data: Path, split: str, roi: str, landmarks: str, epochs: int, out: Path, seed: int) -> Path:
+def _train(
+    data: Path, split: str, roi: str, landmarks: str, epochs: int, out: Path, seed: int
+) -> Path:
     (photos, weight), test = SPLITS[split]
     folder = out / f"{split}_{roi}_train"
     if not (folder / "metadata.json").is_file():
-        code = edgesign(["train", "--preset", "realworld", "--roi", roi, "--landmarks", landmarks,
-                         "--train", str(data / "sign_mnist_train.csv.gz"),
-                         "--train", f"{data / photos}@{weight:g}", "--test", str(data / test),
-                         "--epochs", str(epochs), "--seed", str(seed), "--out", str(folder), "--quiet"])
+        code = edgesign(
+            [
+                "train",
+                "--preset",
+                "realworld",
+                "--roi",
+                roi,
+                "--landmarks",
+                landmarks,
+                "--train",
+                str(data / "sign_mnist_train.csv.gz"),
+                "--train",
+                f"{data / photos}@{weight:g}",
+                "--test",
+                str(data / test),
+                "--epochs",
+                str(epochs),
+                "--seed",
+                str(seed),
+                "--out",
+                str(folder),
+                "--quiet",
+            ]
+        )
         if code:
             raise SystemExit(code)
     return folder
@@ -62,8 +89,18 @@ def _train(data: Path, split: str, roi: str, landmarks: str, epochs: int, out: P
 def _convert(train_dir: Path, data: Path, out: Path, evals=()) -> dict:
     folder = out / train_dir.name.replace("_train", "_convert")
     if not (folder / "report.json").is_file():
-        code = edgesign(["convert", "--train-dir", str(train_dir), "--out", str(folder), "--max-drop", "100",
-                         *[a for e in evals for a in ("--eval", str(e))]])
+        code = edgesign(
+            [
+                "convert",
+                "--train-dir",
+                str(train_dir),
+                "--out",
+                str(folder),
+                "--max-drop",
+                "100",
+                *[a for e in evals for a in ("--eval", str(e))],
+            ]
+        )
         if code:
             raise SystemExit(code)
     return {"folder": str(folder), "report": json.loads((folder / "report.json").read_text())}
@@ -71,9 +108,12 @@ def _convert(train_dir: Path, data: Path, out: Path, evals=()) -> dict:
 
 def _cnn_row(report: dict) -> dict:
     int8 = report["models"]["tflite_int8"]
-    return {"accuracy_int8": int8["accuracy"], "one_view_int8": int8.get("one_view_accuracy"),
-            "per_class": {r["class"]: r["tflite_int8"]["recall"] for r in report["per_class"]},
-            "confused": confused_pairs(report["confusion"]["tflite_int8"], report["classes"])}
+    return {
+        "accuracy_int8": int8["accuracy"],
+        "one_view_int8": int8.get("one_view_accuracy"),
+        "per_class": {r["class"]: r["tflite_int8"]["recall"] for r in report["per_class"]},
+        "confused": confused_pairs(report["confusion"]["tflite_int8"], report["classes"]),
+    }
 
 
 def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked: bool) -> dict:
@@ -81,7 +121,9 @@ def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked
 
     (photos, _), test = SPLITS[split]
     result = {"split": split, "train": ["sign_mnist_train", photos], "test": test, "epochs": epochs}
-    center = _convert(_train(data, split, "center", "on" if not tracked else "off", epochs, out, seed), data, out)
+    center = _convert(
+        _train(data, split, "center", "on" if not tracked else "off", epochs, out, seed), data, out
+    )
     result["cnn_center"] = _cnn_row(center["report"])
     fused = center
     if tracked:
@@ -101,15 +143,25 @@ def table(results: list) -> str:
     def pct(v):
         return "-" if v is None else f"{100 * v:.1f}%"
 
-    rows = [("CNN alone, center square (int8)", lambda r: pct(r["cnn_center"]["accuracy_int8"])),
-            ("CNN alone, hand crop (int8)", lambda r: pct(r.get("cnn_hand_crop", {}).get("accuracy_int8"))),
-            ("hand found", lambda r: pct(r["hand_found_rate"])),
-            ("landmarks alone, on found hands (int8)",
-             lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_on_hands"])),
-            ("landmarks alone, all photos (int8)", lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_all"])),
-            ("fusion, end to end (int8)", lambda r: pct(r["fusion"]["accuracy"])),
-            ("clip: words right", lambda r: f"{r['clip']['words_right']}/{r['clip']['words_total']}"),
-            ("clip: character error rate", lambda r: pct(r["clip"]["cer"]))]
+    rows = [
+        ("CNN alone, center square (int8)", lambda r: pct(r["cnn_center"]["accuracy_int8"])),
+        (
+            "CNN alone, hand crop (int8)",
+            lambda r: pct(r.get("cnn_hand_crop", {}).get("accuracy_int8")),
+        ),
+        ("hand found", lambda r: pct(r["hand_found_rate"])),
+        (
+            "landmarks alone, on found hands (int8)",
+            lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_on_hands"]),
+        ),
+        (
+            "landmarks alone, all photos (int8)",
+            lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_all"]),
+        ),
+        ("fusion, end to end (int8)", lambda r: pct(r["fusion"]["accuracy"])),
+        ("clip: words right", lambda r: f"{r['clip']['words_right']}/{r['clip']['words_total']}"),
+        ("clip: character error rate", lambda r: pct(r["clip"]["cer"])),
+    ]
     head = "| | " + " | ".join(f"test {r['test']} (trained without it)" for r in results) + " |"
     lines = [head, "| --- |" + " ---: |" * len(results)]
     lines += [f"| {name} | " + " | ".join(get(r) for r in results) + " |" for name, get in rows]
@@ -118,11 +170,15 @@ def table(results: list) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder ($EDGESIGN_DATA)")
+    parser.add_argument(
+        "--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder ($EDGESIGN_DATA)"
+    )
     parser.add_argument("--split", choices=("letters", "photos", "both"), default="both")
     parser.add_argument("--epochs", type=int, default=15, help="CNN epochs (default %(default)s)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default="artifacts/bench_hands", help="work folder (reused when rerun)")
+    parser.add_argument(
+        "--out", default="artifacts/bench_hands", help="work folder (reused when rerun)"
+    )
     parser.add_argument("--results", default="benchmarks/results/hands_accuracy.json")
     args = parser.parse_args(argv)
     if not args.data:
@@ -132,15 +188,26 @@ def main(argv=None) -> int:
 
     tracked = "tracked" in ROI_MODES
     splits = ("letters", "photos") if args.split == "both" else (args.split,)
-    results = [run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed, tracked) for s in splits]
+    results = [
+        run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed, tracked)
+        for s in splits
+    ]
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps({"results": results}, indent=1) + "\n")
     print(table(results))
     for r in results:
-        print(f"\n{r['test']}: fusion per class " + ", ".join(f"{c} {100 * v:.0f}%" for c, v in
-                                                               r["fusion"]["per_class"].items() if v is not None))
-        print("confused (true -> predicted): " + ", ".join(f"{p['true']}->{p['predicted']} x{p['count']}"
-                                                           for p in r["fusion"]["confused"]))
+        print(
+            f"\n{r['test']}: fusion per class "
+            + ", ".join(
+                f"{c} {100 * v:.0f}%" for c, v in r["fusion"]["per_class"].items() if v is not None
+            )
+        )
+        print(
+            "confused (true -> predicted): "
+            + ", ".join(
+                f"{p['true']}->{p['predicted']} x{p['count']}" for p in r["fusion"]["confused"]
+            )
+        )
     return 0
 
 

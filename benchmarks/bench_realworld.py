@@ -7,6 +7,7 @@ photo set except the paths given on the command line.
 
     EDGESIGN_DATA=../shared/data python benchmarks/bench_realworld.py [--preset realworld] [--photos DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from edgesign.device.cli import main as edgesign
 from results import save
+
+from edgesign.device.cli import main as edgesign
 
 #: Cortex-A72 (Pi 4) int8 throughput assumed for the frame-rate estimate: NEON, 4 cores, XNNPACK;
 #: about 1 GMAC/s on one core is what small int8 CNNs reach there. An estimate, not a measurement.
@@ -40,23 +42,54 @@ def macs(model) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("EDGESIGN_DATA"),
+        help="data folder (default $EDGESIGN_DATA)",
+    )
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
-    parser.add_argument("--photos", default=None, help="training photo folder (default DATA/asl_photos/train)")
+    parser.add_argument(
+        "--photos", default=None, help="training photo folder (default DATA/asl_photos/train)"
+    )
     # 4: +1.7 and +3.3 points over 2 on later training photos (two seeds), Sign MNIST still >= 99%
     # (realworld_recipes.py --sign-per-class 100000 --photo-copies 2|4)
-    parser.add_argument("--photo-weight", type=float, default=4.0,
-                        help="weight of each photo against a Sign MNIST image (default %(default)s)")
-    parser.add_argument("--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)")
-    parser.add_argument("--roi", default="center", help="region of interest (default %(default)s; try hand)")
-    parser.add_argument("--contrast", default=None, help="contrast step, none or stretch (default: the preset's)")
+    parser.add_argument(
+        "--photo-weight",
+        type=float,
+        default=4.0,
+        help="weight of each photo against a Sign MNIST image (default %(default)s)",
+    )
+    parser.add_argument(
+        "--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)"
+    )
+    parser.add_argument(
+        "--roi", default="center", help="region of interest (default %(default)s; try hand)"
+    )
+    parser.add_argument(
+        "--contrast", default=None, help="contrast step, none or stretch (default: the preset's)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
-    parser.add_argument("--size", type=int, default=None, help="input side in pixels (default: the preset's)")
-    parser.add_argument("--augment-steps", default=None, help="augmentation steps (default: the preset's)")
-    parser.add_argument("--views", type=int, default=None,
-                        help="views averaged per frame, 1, 3, 5 or 7 (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=42, help="training seed (default %(default)s, as `edgesign train`)")
-    parser.add_argument("--out", default="artifacts/bench_realworld", help="output folder (default %(default)s)")
+    parser.add_argument(
+        "--size", type=int, default=None, help="input side in pixels (default: the preset's)"
+    )
+    parser.add_argument(
+        "--augment-steps", default=None, help="augmentation steps (default: the preset's)"
+    )
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=None,
+        help="views averaged per frame, 1, 3, 5 or 7 (default: the preset's)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="training seed (default %(default)s, as `edgesign train`)",
+    )
+    parser.add_argument(
+        "--out", default="artifacts/bench_realworld", help="output folder (default %(default)s)"
+    )
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("give --data or set EDGESIGN_DATA")
@@ -65,17 +98,47 @@ def main(argv=None) -> int:
     held_out = Path(args.eval or data / "asl_photos" / "test")
     out = Path(args.out)
     started = time.time()
-    code = edgesign(["train", "--train", str(data / "sign_mnist_train.csv.gz"), "--train", f"{photos}@{args.photo_weight:g}",
-                     "--test", str(data / "sign_mnist_test.csv.gz"), "--classes", "sign", "--preset", args.preset, "--roi", args.roi,
-                     "--out", str(out / "train"), "--quiet", "--seed", str(args.seed), *(["--epochs", str(args.epochs)] if args.epochs else []),
-                     *(["--size", str(args.size)] if args.size else []),
-                     *(["--contrast", args.contrast] if args.contrast else []),
-                     *(["--augment-steps", args.augment_steps] if args.augment_steps else []),
-                     *(["--views", str(args.views)] if args.views else [])])
+    code = edgesign(
+        [
+            "train",
+            "--train",
+            str(data / "sign_mnist_train.csv.gz"),
+            "--train",
+            f"{photos}@{args.photo_weight:g}",
+            "--test",
+            str(data / "sign_mnist_test.csv.gz"),
+            "--classes",
+            "sign",
+            "--preset",
+            args.preset,
+            "--roi",
+            args.roi,
+            "--out",
+            str(out / "train"),
+            "--quiet",
+            "--seed",
+            str(args.seed),
+            *(["--epochs", str(args.epochs)] if args.epochs else []),
+            *(["--size", str(args.size)] if args.size else []),
+            *(["--contrast", args.contrast] if args.contrast else []),
+            *(["--augment-steps", args.augment_steps] if args.augment_steps else []),
+            *(["--views", str(args.views)] if args.views else []),
+        ]
+    )
     seconds = time.time() - started
     if code:
         return code
-    edgesign(["convert", "--train-dir", str(out / "train"), "--out", str(out / "convert"), "--eval", str(held_out)])
+    edgesign(
+        [
+            "convert",
+            "--train-dir",
+            str(out / "train"),
+            "--out",
+            str(out / "convert"),
+            "--eval",
+            str(held_out),
+        ]
+    )
     report = json.loads((out / "convert" / "report.json").read_text())
     import keras
 
@@ -92,41 +155,89 @@ def main(argv=None) -> int:
     def one_view(result):
         value = result.get("one_view_accuracy")
         return "" if value is None else f" (whole region only: {100 * value:.2f}%)"
+
     rows = [
-        ("preset", f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast {contrast}, "
-                   f"seed {args.seed}", ""),
+        (
+            "preset",
+            f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast {contrast}, "
+            f"seed {args.seed}",
+            "",
+        ),
         ("input", "x".join(map(str, model.inputs[0].shape[1:])), ""),
         ("parameters", f"{model.count_params():,}", "<= ~56,000"),
         ("int8 model", f"{models['tflite_int8']['bytes'] / 1024:.1f} KiB", "<= 64 KiB"),
-        ("views per frame", f"{views}" + (f", the others only below {report['views']['more_views_below']:g} "
-                                          f"(mean on the photos: {mean_views:.2f})"
-                                          if mean_views < views else ""), ""),
-        ("Sign MNIST test, float / int8", f"{100 * models['keras_float']['accuracy']:.2f}% / "
-                                          f"{100 * models['tflite_int8']['accuracy']:.2f}%"
-                                          + one_view(models["tflite_int8"]), ">= 99%"),
-        (f"{photos_name} photos, float / int8", f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
-                                                  f"{100 * photos_eval['tflite_int8']['accuracy']:.2f}%"
-                                                  + one_view(photos_eval["tflite_int8"]), "int8 >= 85%"),
-        ("tensor arena (TFLite Micro)", f"{report['micro']['arena_bytes_min']:,} B" if "micro" in report else "-", ""),
+        (
+            "views per frame",
+            f"{views}"
+            + (
+                f", the others only below {report['views']['more_views_below']:g} "
+                f"(mean on the photos: {mean_views:.2f})"
+                if mean_views < views
+                else ""
+            ),
+            "",
+        ),
+        (
+            "Sign MNIST test, float / int8",
+            f"{100 * models['keras_float']['accuracy']:.2f}% / "
+            f"{100 * models['tflite_int8']['accuracy']:.2f}%" + one_view(models["tflite_int8"]),
+            ">= 99%",
+        ),
+        (
+            f"{photos_name} photos, float / int8",
+            f"{100 * photos_eval['keras_float']['accuracy']:.2f}% / "
+            f"{100 * photos_eval['tflite_int8']['accuracy']:.2f}%"
+            + one_view(photos_eval["tflite_int8"]),
+            "int8 >= 85%",
+        ),
+        (
+            "tensor arena (TFLite Micro)",
+            f"{report['micro']['arena_bytes_min']:,} B" if "micro" in report else "-",
+            "",
+        ),
         ("MACs per frame, all views", f"{n_macs / 1e6:.2f} M", ""),
         ("int8 invoke on this host (median, all views)", f"{host_ms:.3f} ms", ""),
-        ("Pi 4 estimate, one core, all views", f"{pi_ms:.1f} ms ({1000 / pi_ms:.0f} frames/s)", ">= 30 frames/s"),
-        ("Pi 4 estimate, mean views on the photos", f"{pi_mean_ms:.1f} ms ({1000 / pi_mean_ms:.0f} frames/s)", ""),
+        (
+            "Pi 4 estimate, one core, all views",
+            f"{pi_ms:.1f} ms ({1000 / pi_ms:.0f} frames/s)",
+            ">= 30 frames/s",
+        ),
+        (
+            "Pi 4 estimate, mean views on the photos",
+            f"{pi_mean_ms:.1f} ms ({1000 / pi_mean_ms:.0f} frames/s)",
+            "",
+        ),
         ("training time", f"{seconds:.0f} s", ""),
     ]
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     print()
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, width)))
-    print(f"\nPi estimate: {n_macs / 1e6:.2f} M multiply-accumulates ({views} views) at an assumed "
-          f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not measured on a Pi.")
-    save(f"realworld_{args.preset}_seed{args.seed}", {
-        "preset": args.preset, "seed": args.seed, "photo_weight": args.photo_weight, "roi": args.roi,
-        "parameters": model.count_params(), "int8_bytes": models["tflite_int8"]["bytes"], "views": views,
-        "mean_views": mean_views, "sign_float": models["keras_float"]["accuracy"],
-        "sign_int8": models["tflite_int8"]["accuracy"], "photos": photos_name,
-        "photos_float": photos_eval["keras_float"]["accuracy"], "photos_int8": photos_eval["tflite_int8"]["accuracy"],
-        "pi4_ms_all_views_estimate": pi_ms, "train_seconds": seconds}, argv)
+    print(
+        f"\nPi estimate: {n_macs / 1e6:.2f} M multiply-accumulates ({views} views) at an assumed "
+        f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not measured on a Pi."
+    )
+    save(
+        f"realworld_{args.preset}_seed{args.seed}",
+        {
+            "preset": args.preset,
+            "seed": args.seed,
+            "photo_weight": args.photo_weight,
+            "roi": args.roi,
+            "parameters": model.count_params(),
+            "int8_bytes": models["tflite_int8"]["bytes"],
+            "views": views,
+            "mean_views": mean_views,
+            "sign_float": models["keras_float"]["accuracy"],
+            "sign_int8": models["tflite_int8"]["accuracy"],
+            "photos": photos_name,
+            "photos_float": photos_eval["keras_float"]["accuracy"],
+            "photos_int8": photos_eval["tflite_int8"]["accuracy"],
+            "pi4_ms_all_views_estimate": pi_ms,
+            "train_seconds": seconds,
+        },
+        argv,
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ pipeline, `TextRecognizer`), and the text is scored: words right and character e
 
     python benchmarks/hands_clip.py --bundle B --photos DATA/asl_letters [--frames 10]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,11 @@ def background_frame(photos: Path, out: Path) -> Path:
             if key in rows:
                 cx, cy, w, h = (float(v) for v in rows[key][-4:])
                 left, right = (cx - w / 2) * width, (cx + w / 2) * width
-                region = (0, 0, max(8, int(left)), height) if left > width - right \
+                region = (
+                    (0, 0, max(8, int(left)), height)
+                    if left > width - right
                     else (min(width - 8, int(right)), 0, width, height)
+                )
         image.crop(region).resize((width, height), Image.Resampling.BILINEAR).save(out)
     return out
 
@@ -67,7 +71,9 @@ def clip_files(photos: Path, blank: Path, frames: int, gap: int, seed: int = 0) 
     return files
 
 
-def run_clip(bundle, photos: Path, frames: int = 10, gap: int = 20, seed: int = 0, threads: int = 1) -> dict:
+def run_clip(
+    bundle, photos: Path, frames: int = 10, gap: int = 20, seed: int = 0, threads: int = 1
+) -> dict:
     """Spell WORDS through the device pipeline of `bundle`; words right and character error rate."""
     from edgesign.device.bundle import load_bundle
     from edgesign.device.hand_pipeline import pipeline_for
@@ -89,28 +95,41 @@ def run_clip(bundle, photos: Path, frames: int = 10, gap: int = 20, seed: int = 
             def finish(self, summary):
                 pass
 
-        summary = run_loop(ImageFilesSource(files, name="clip"), pipeline, recognizer, Quiet(),
-                           newest_only=False)
+        summary = run_loop(
+            ImageFilesSource(files, name="clip"), pipeline, recognizer, Quiet(), newest_only=False
+        )
     said = summary.text.split()
     expected = " ".join(WORDS)
     got = " ".join(said)
     right = sum(1 for i, w in enumerate(WORDS) if i < len(said) and said[i] == w)
-    return {"words": list(WORDS), "text": summary.text, "words_right": right, "words_total": len(WORDS),
-            "cer": edit_distance(got, expected) / len(expected), "frames": summary.frames,
-            "frames_per_letter": frames, "gap_frames": gap, "photos": str(photos)}
+    return {
+        "words": list(WORDS),
+        "text": summary.text,
+        "words_right": right,
+        "words_total": len(WORDS),
+        "cer": edit_distance(got, expected) / len(expected),
+        "frames": summary.frames,
+        "frames_per_letter": frames,
+        "gap_frames": gap,
+        "photos": str(photos),
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True)
-    parser.add_argument("--photos", required=True, help="folder of letter folders (the unseen source)")
+    parser.add_argument(
+        "--photos", required=True, help="folder of letter folders (the unseen source)"
+    )
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--gap", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     result = run_clip(args.bundle, Path(args.photos), args.frames, args.gap, args.seed)
     json.dump(result, sys.stdout, indent=1)
-    print(f"\nwords right {result['words_right']}/{result['words_total']}, CER {100 * result['cer']:.1f}%")
+    print(
+        f"\nwords right {result['words_right']}/{result['words_total']}, CER {100 * result['cer']:.1f}%"
+    )
     return 0
 
 

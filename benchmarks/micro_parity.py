@@ -4,6 +4,7 @@
 
 Uses the whole Sign MNIST test set (7,172 images) unless --test names another.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,11 @@ def main(argv=None) -> int:
     parser.add_argument("--bundle", default="artifacts/convert/bundle")
     parser.add_argument("--test", help="test set (default: $EDGESIGN_DATA/sign_mnist_test.csv.gz)")
     args = parser.parse_args(argv)
-    test = args.test or (Path(os.environ.get("EDGESIGN_DATA", "../shared/data")) / "sign_mnist_test.csv.gz")
+    test = args.test or (
+        Path(os.environ.get("EDGESIGN_DATA", "../shared/data")) / "sign_mnist_test.csv.gz"
+    )
 
-    from edgesign.convert.micro.export import model_inputs, micro_footprint
+    from edgesign.convert.micro.export import micro_footprint, model_inputs
     from edgesign.convert.micro.model import read_model_file
     from edgesign.convert.micro.parity import parity
     from edgesign.device.bundle import load_bundle
@@ -31,8 +34,14 @@ def main(argv=None) -> int:
     data = load_path(test, bundle.spec, classes=bundle.classes)
     inputs = model_inputs(data.images, bundle)
     start = time.perf_counter()
-    result = parity(bundle.model_path.read_bytes(), bundle.model_path, read_model_file(bundle.model_path),
-                    inputs, footprint["arena_bytes"], data.labels)
+    result = parity(
+        bundle.model_path.read_bytes(),
+        bundle.model_path,
+        read_model_file(bundle.model_path),
+        inputs,
+        footprint["arena_bytes"],
+        data.labels,
+    )
     seconds = time.perf_counter() - start
 
     print(f"TFLite Micro {footprint['tflite_micro_version']}, model {bundle.model_path}")
@@ -42,11 +51,18 @@ def main(argv=None) -> int:
     print(f"operators: {', '.join(footprint['ops'])}")
     print()
     print(f"parity on {Path(test).name}: {len(inputs)} images ({seconds:.1f} s)")
-    print(f"{'TFLM vs':<48}{'identical':>10}{'differ':>8}{'values':>8}{'max':>5}{'top-1':>7}  first differing op")
+    print(
+        f"{'TFLM vs':<48}{'identical':>10}{'differ':>8}{'values':>8}{'max':>5}{'top-1':>7}  first differing op"
+    )
     for entry in result["against"].values():
-        where = ", ".join(f"{k}: {v}" for k, v in entry.get("first_differing_operator", {}).items()) or "-"
-        print(f"{entry['interpreter']:<48}{str(entry['identical']):>10}{entry['images_differing']:>8}"
-              f"{entry['values_differing']:>8}{entry['max_abs_diff']:>5}{entry['top1_disagreements']:>7}  {where}")
+        where = (
+            ", ".join(f"{k}: {v}" for k, v in entry.get("first_differing_operator", {}).items())
+            or "-"
+        )
+        print(
+            f"{entry['interpreter']:<48}{str(entry['identical']):>10}{entry['images_differing']:>8}"
+            f"{entry['values_differing']:>8}{entry['max_abs_diff']:>5}{entry['top1_disagreements']:>7}  {where}"
+        )
     print("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in result["accuracy"].items()))
     return 0
 

@@ -11,6 +11,7 @@ and, for 7, with the views after the first run only below a threshold (`--more-v
 
     EDGESIGN_DATA=../shared/data python benchmarks/realworld_recipes.py --candidate before --seed 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-
 #: model bodies to compare, as conv blocks (filters, then max-pool?, separable?); each ends in global
 #: pooling, dropout and the softmax layer like the preset. `realworld` is the preset itself.
 CANDIDATES = {
-    "before": [(16,), (32,), (48,), (72, False)],  # the preset before its full-resolution convolution
+    "before": [
+        (16,),
+        (32,),
+        (48,),
+        (72, False),
+    ],  # the preset before its full-resolution convolution
     "two-full-res": [(8, False), (8, False), (16,), (32,), (48,), (72, False)],
     "wide-full-res": [(16, False), (16,), (32,), (48,), (72, False)],
     # depthwise-separable convolutions: more channels for the same parameters
@@ -41,12 +46,24 @@ def candidate_model(name: str, input_shape, n_classes: int):
 
     body = []
     for block in CANDIDATES[name]:
-        filters, pool, separable = block + (None, True, False)[len(block):]
+        filters, pool, separable = block + (None, True, False)[len(block) :]
         conv = layers.SeparableConv2D if separable else layers.Conv2D
-        body += [conv(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.ReLU(),
-                 *([layers.MaxPooling2D(2)] if pool else [])]
-    return keras.Sequential([keras.Input(input_shape), *body, layers.GlobalAveragePooling2D(), layers.Dropout(0.3),
-                             layers.Dense(n_classes, activation="softmax")], name=name)
+        body += [
+            conv(filters, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
+            *([layers.MaxPooling2D(2)] if pool else []),
+        ]
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            *body,
+            layers.GlobalAveragePooling2D(),
+            layers.Dropout(0.3),
+            layers.Dense(n_classes, activation="softmax"),
+        ],
+        name=name,
+    )
 
 
 def numbered_subset(root: Path, target: Path, low: int, high: int) -> Path:
@@ -72,32 +89,60 @@ def view_accuracies(model, data, spec) -> dict:
     from edgesign.train.trainer import to_float
 
     n = len(data)
-    probs = model.predict(to_float(data.views.reshape(n * 7, *data.views.shape[2:]), spec), batch_size=512,
-                          verbose=0).reshape(n, 7, -1)
+    probs = model.predict(
+        to_float(data.views.reshape(n * 7, *data.views.shape[2:]), spec), batch_size=512, verbose=0
+    ).reshape(n, 7, -1)
     result = {}
     for count, boxes in VIEW_SETS.items():
         chosen = probs[:, [VIEW_SETS[7].index(box) for box in boxes]]
         for below in THRESHOLDS if count == 7 else (1.0,):
             right = average_views(chosen, below).argmax(axis=1) == data.labels
-            runs = 1 + (count - 1) * needs_more_views(chosen[:, 0], below).mean() if count > 1 else 1.0
+            runs = (
+                1 + (count - 1) * needs_more_views(chosen[:, 0], below).mean() if count > 1 else 1.0
+            )
             result[count, below] = (float(np.mean(right)), float(runs))
     return result
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder (default $EDGESIGN_DATA)")
-    parser.add_argument("--candidate", default="realworld", choices=["realworld", *CANDIDATES],
-                        help="the model body (default: the realworld preset)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("EDGESIGN_DATA"),
+        help="data folder (default $EDGESIGN_DATA)",
+    )
+    parser.add_argument(
+        "--candidate",
+        default="realworld",
+        choices=["realworld", *CANDIDATES],
+        help="the model body (default: the realworld preset)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="training seed (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=15, help="epochs (default %(default)s)")
     parser.add_argument("--size", type=int, default=32, help="input side (default %(default)s)")
-    parser.add_argument("--sign-per-class", type=int, default=300, help="Sign MNIST images per letter (default 300; a large number: all)")
-    parser.add_argument("--photo-copies", type=int, default=2, help="times each photo is repeated (default 2)")
-    parser.add_argument("--cut", type=int, default=760, help="train on photos numbered below this (default 760)")
-    parser.add_argument("--later", type=int, default=800, help="measure on photos numbered from this (default 800)")
-    parser.add_argument("--augment-steps", default=None, help="comma-separated augmentation steps (default: the preset's)")
-    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads (default 1: two runs at once)")
+    parser.add_argument(
+        "--sign-per-class",
+        type=int,
+        default=300,
+        help="Sign MNIST images per letter (default 300; a large number: all)",
+    )
+    parser.add_argument(
+        "--photo-copies", type=int, default=2, help="times each photo is repeated (default 2)"
+    )
+    parser.add_argument(
+        "--cut", type=int, default=760, help="train on photos numbered below this (default 760)"
+    )
+    parser.add_argument(
+        "--later", type=int, default=800, help="measure on photos numbered from this (default 800)"
+    )
+    parser.add_argument(
+        "--augment-steps",
+        default=None,
+        help="comma-separated augmentation steps (default: the preset's)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="TensorFlow threads (default 1: two runs at once)"
+    )
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("give --data or set EDGESIGN_DATA")
@@ -112,36 +157,60 @@ def main(argv=None) -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     try:
-        steps = None if args.augment_steps is None else augment.check_steps(args.augment_steps.split(","))
+        steps = (
+            None
+            if args.augment_steps is None
+            else augment.check_steps(args.augment_steps.split(","))
+        )
     except DataError as exc:
         parser.error(str(exc))
     data, classes = Path(args.data), datasets.SIGN_MNIST_CLASSES
     spec = PreprocessSpec(size=args.size, contrast=models.CONTRAST["realworld"], views=VIEW_SETS[7])
     sign = data_plan.resized(datasets.load_csv(data / "sign_mnist_train.csv.gz", classes), spec)
-    keep = np.concatenate([np.flatnonzero(sign.labels == c)[:args.sign_per_class] for c in np.unique(sign.labels)])
+    keep = np.concatenate(
+        [np.flatnonzero(sign.labels == c)[: args.sign_per_class] for c in np.unique(sign.labels)]
+    )
     sign_test = data_plan.resized(datasets.load_csv(data / "sign_mnist_test.csv.gz", classes), spec)
     with tempfile.TemporaryDirectory() as tmp:
         photos = data / "asl_photos" / "train"
-        early = datasets.load_folder(numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes)
-        later = datasets.load_folder(numbered_subset(photos, Path(tmp) / "later", args.later, 10 ** 9), spec, classes,
-                                     views=True)
+        early = datasets.load_folder(
+            numbered_subset(photos, Path(tmp) / "early", 0, args.cut), spec, classes
+        )
+        later = datasets.load_folder(
+            numbered_subset(photos, Path(tmp) / "later", args.later, 10**9),
+            spec,
+            classes,
+            views=True,
+        )
     test_folder = datasets.load_folder(data / "asl_photos" / "test", spec, classes, views=True)
     train = datasets.merge([sign.subset(keep), *[early] * args.photo_copies], classes)
 
     keras.utils.set_random_seed(args.seed)
     shape = (args.size, args.size, 1)
-    model = models.build("realworld", shape, len(classes)) if args.candidate == "realworld" \
+    model = (
+        models.build("realworld", shape, len(classes))
+        if args.candidate == "realworld"
         else candidate_model(args.candidate, shape, len(classes))
-    config = trainer.TrainConfig(preset="realworld", epochs=args.epochs, seed=args.seed, augment_steps=steps,
-                                 label_smoothing=models.LABEL_SMOOTHING["realworld"])
-    print(f"training {args.candidate} (seed {args.seed}): {len(train)} images ({len(early)} early photos "
-          f"x{args.photo_copies}), {args.epochs} epochs; measuring on {len(later)} later photos", flush=True)
+    )
+    config = trainer.TrainConfig(
+        preset="realworld",
+        epochs=args.epochs,
+        seed=args.seed,
+        augment_steps=steps,
+        label_smoothing=models.LABEL_SMOOTHING["realworld"],
+    )
+    print(
+        f"training {args.candidate} (seed {args.seed}): {len(train)} images ({len(early)} early photos "
+        f"x{args.photo_copies}), {args.epochs} epochs; measuring on {len(later)} later photos",
+        flush=True,
+    )
     started = time.time()
     trainer.fit(model, train, config, spec, verbose=2)
     seconds = time.time() - started
     row = {
         "candidate": args.candidate + ("" if steps is None else f" ({','.join(steps)})"),
-        "seed": str(args.seed), "parameters": f"{model.count_params():,}",
+        "seed": str(args.seed),
+        "parameters": f"{model.count_params():,}",
         "later photos": f"{100 * trainer.accuracy(model, later, spec):.1f}%",
         "test folder": f"{100 * trainer.accuracy(model, test_folder, spec):.1f}%",
         "Sign MNIST test": f"{100 * trainer.accuracy(model, sign_test, spec):.1f}%",
@@ -149,11 +218,18 @@ def main(argv=None) -> int:
     }
     print("float accuracy:\n" + " | ".join(row))
     print(" | ".join(row.values()))
-    later_views, test_views = view_accuracies(model, later, spec), view_accuracies(model, test_folder, spec)
-    print("\nviews averaged | more views below | later photos (mean views) | test folder (mean views)")
+    later_views, test_views = (
+        view_accuracies(model, later, spec),
+        view_accuracies(model, test_folder, spec),
+    )
+    print(
+        "\nviews averaged | more views below | later photos (mean views) | test folder (mean views)"
+    )
     for (count, below), (accuracy, runs) in later_views.items():
         test_accuracy, test_runs = test_views[count, below]
-        print(f"{count} | {below:g} | {100 * accuracy:.1f}% ({runs:.2f}) | {100 * test_accuracy:.1f}% ({test_runs:.2f})")
+        print(
+            f"{count} | {below:g} | {100 * accuracy:.1f}% ({runs:.2f}) | {100 * test_accuracy:.1f}% ({test_runs:.2f})"
+        )
     return 0
 
 

@@ -1,6 +1,7 @@
 """Where benchmark numbers go: `benchmarks/results/<name>.json`, with when, where and how they were
 measured. `results_doc.py` turns these files into docs/results.md and the README's results table,
 so every number in the docs comes from a benchmark run, never from a hand-edited page."""
+
 from __future__ import annotations
 
 import datetime
@@ -38,9 +39,16 @@ def save(name: str, results, argv=None) -> Path:
     record = {
         "benchmark": name,
         "command": command_line(argv if argv is not None else sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.machine(), "python": platform.python_version(),
-                    **{p: _version(p) for p in ("tensorflow-cpu", "keras", "ai-edge-litert", "tflite-micro")}},
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.machine(),
+            "python": platform.python_version(),
+            **{
+                p: _version(p)
+                for p in ("tensorflow-cpu", "keras", "ai-edge-litert", "tflite-micro")
+            },
+        },
         "results": results,
     }
     path = FOLDER / f"{name}.json"

@@ -5,6 +5,7 @@
 Every number in those two places is copied here from a benchmark's JSON output, with the command
 that produced it and the date, so nothing in the docs is typed in by hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,11 @@ PERCENT_WORDS = ("accuracy", "rate", "float", "int8", "cer", "target")
 
 def cell(value, key: str = "") -> str:
     if isinstance(value, float):
-        percent = 0 <= value <= 1 and any(w in key.lower() for w in PERCENT_WORDS) \
+        percent = (
+            0 <= value <= 1
+            and any(w in key.lower() for w in PERCENT_WORDS)
             and not key.endswith(("_bytes", "_ms", "_s", "seconds"))
+        )
         return f"{100 * value:.2f}%" if percent else f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
@@ -64,11 +68,24 @@ def section(name: str, record: dict) -> list:
     if record.get("date"):
         how.append(f"on {record['date']}")
     if isinstance(machine, dict) and machine:
-        how.append("(" + ", ".join(f"{k} {v}" for k, v in machine.items() if v is not None
-                                   and not isinstance(v, (dict, list))) + ")")
+        how.append(
+            "("
+            + ", ".join(
+                f"{k} {v}"
+                for k, v in machine.items()
+                if v is not None and not isinstance(v, (dict, list))
+            )
+            + ")"
+        )
     lines = [f"## {record.get('benchmark', name)}", "", " ".join(how), ""]
-    results = record.get("results", {k: v for k, v in record.items()
-                                     if k not in ("benchmark", "command", "date", "machine", "host")})
+    results = record.get(
+        "results",
+        {
+            k: v
+            for k, v in record.items()
+            if k not in ("benchmark", "command", "date", "machine", "host")
+        },
+    )
     lines += body(results)
     return lines + [""]
 
@@ -87,7 +104,11 @@ def body(results) -> list:
         else:
             scalars[key] = value
     if scalars:
-        lines = ["| value | |", "|---|---|"] + [f"| {k} | {cell(v, k)} |" for k, v in scalars.items()] + lines
+        lines = (
+            ["| value | |", "|---|---|"]
+            + [f"| {k} | {cell(v, k)} |" for k, v in scalars.items()]
+            + lines
+        )
     return lines
 
 
@@ -95,39 +116,71 @@ def headline(records: dict) -> list:
     """The README's table: accuracy and size of the main runs."""
     rows = []
     for run in records.get("pipeline", {}).get("results", []):
-        rows.append({"model": f"{run['preset']} on {run['dataset']}", "test set": f"{run['dataset']} test",
-                     "float": run["float_accuracy"], "int8": run["int8_accuracy"],
-                     "int8 size": f"{run['int8_bytes'] / 1024:.1f} KiB"})
+        rows.append(
+            {
+                "model": f"{run['preset']} on {run['dataset']}",
+                "test set": f"{run['dataset']} test",
+                "float": run["float_accuracy"],
+                "int8": run["int8_accuracy"],
+                "int8 size": f"{run['int8_bytes'] / 1024:.1f} KiB",
+            }
+        )
     for name, record in sorted(records.items()):
         if name.startswith("realworld_"):
             r = record["results"]
-            for test, f, q in (("Sign MNIST test", "sign_float", "sign_int8"),
-                               (f"{r['photos']} photos", "photos_float", "photos_int8")):
-                rows.append({"model": f"{r['preset']} (seed {r['seed']})", "test set": test, "float": r[f],
-                             "int8": r[q], "int8 size": f"{r['int8_bytes'] / 1024:.1f} KiB"})
+            for test, f, q in (
+                ("Sign MNIST test", "sign_float", "sign_int8"),
+                (f"{r['photos']} photos", "photos_float", "photos_int8"),
+            ):
+                rows.append(
+                    {
+                        "model": f"{r['preset']} (seed {r['seed']})",
+                        "test set": test,
+                        "float": r[f],
+                        "int8": r[q],
+                        "int8 size": f"{r['int8_bytes'] / 1024:.1f} KiB",
+                    }
+                )
     if not rows:
         return ["(no benchmark results yet: `make bench`, then `make docs`)"]
-    return table(rows) + ["", "From `benchmarks/results/*.json` (`make bench`, then `make docs`); all of "
-                              "them, with dates and commands: [docs/results.md](docs/results.md)."]
+    return table(rows) + [
+        "",
+        "From `benchmarks/results/*.json` (`make bench`, then `make docs`); all of "
+        "them, with dates and commands: [docs/results.md](docs/results.md).",
+    ]
 
 
 def main() -> int:
     # *_scratch.json: measured with code that is not in the repository; described in its .md beside
-    records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))
-               if not p.stem.endswith("_scratch")}
-    doc = ["# Measured results", "",
-           "Generated by `benchmarks/results_doc.py` from `benchmarks/results/*.json`; do not edit by hand.",
-           "Each section names the benchmark command that wrote it, the date and the machine.", ""]
+    records = {
+        p.stem: json.loads(p.read_text())
+        for p in sorted(RESULTS.glob("*.json"))
+        if not p.stem.endswith("_scratch")
+    }
+    doc = [
+        "# Measured results",
+        "",
+        "Generated by `benchmarks/results_doc.py` from `benchmarks/results/*.json`; do not edit by hand.",
+        "Each section names the benchmark command that wrote it, the date and the machine.",
+        "",
+    ]
     for name, record in records.items():
         doc += section(name, record)
     for note in sorted(RESULTS.glob("*.md")):
-        doc += [f"## {note.stem}", "", f"Measured as described in [{note.name}](../benchmarks/results/{note.name}).", ""]
+        doc += [
+            f"## {note.stem}",
+            "",
+            f"Measured as described in [{note.name}](../benchmarks/results/{note.name}).",
+            "",
+        ]
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(doc).rstrip() + "\n")
     text = README.read_text()
     if BEGIN in text and END in text:
         block = "\n".join([BEGIN, *headline(records), END])
-        README.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S))
+        README.write_text(
+            re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+        )
     print(f"wrote {DOC.relative_to(ROOT)} ({len(records)} result files) and the README table")
     return 0
 

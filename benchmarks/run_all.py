@@ -5,6 +5,7 @@
 The device and microcontroller benchmarks use the Sign MNIST `improved` bundle the pipeline
 benchmark has just written. Takes about 40 minutes on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ import micro_parity  # noqa: E402
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="artifacts/bench", help="where models and reports go (default %(default)s)")
+    parser.add_argument(
+        "--out", default="artifacts/bench", help="where models and reports go (default %(default)s)"
+    )
     args = parser.parse_args(argv)
     data = os.environ.get("EDGESIGN_DATA")
     if not data:
@@ -33,8 +36,18 @@ def main(argv=None) -> int:
     steps = [
         ("host pipeline", bench_pipeline.main, ["--data", data, "--out", str(out)]),
         ("real hands", bench_realworld.main, ["--data", data, "--out", str(out / "realworld")]),
-        ("people never seen (leave one source out)", bench_hands_accuracy.main,
-         ["--data", data, "--out", str(out / "hands"), "--results", str(out / "hands_accuracy.json")]),
+        (
+            "people never seen (leave one source out)",
+            bench_hands_accuracy.main,
+            [
+                "--data",
+                data,
+                "--out",
+                str(out / "hands"),
+                "--results",
+                str(out / "hands_accuracy.json"),
+            ],
+        ),
         ("device speed", bench_device.main, ["--bundle", str(bundle), "--data", data]),
         ("TFLite Micro", micro_parity.main, ["--bundle", str(bundle)]),
     ]

@@ -9,39 +9,76 @@ def register(subparsers) -> None:
     from .micro.command import register_micro
 
     p = subparsers.add_parser(
-        "convert", help="quantize a trained model to int8 TFLite, compare it with float, write the bundle",
+        "convert",
+        help="quantize a trained model to int8 TFLite, compare it with float, write the bundle",
         description="Full-integer int8 post-training quantization (int8 input and output, calibrated on a "
-                    "stratified sample of training images) plus a float32 TFLite model; evaluates Keras "
-                    "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
-                    "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",
+        "stratified sample of training images) plus a float32 TFLite model; evaluates Keras "
+        "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
+        "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",
         epilog="--out is replaced whole, but only if it is empty or an earlier `edgesign convert` "
-               "output (never a folder holding the trained model or data). The bundle is loaded "
-               "and self-tested before it is published. Exit codes: 0 ok, 2 bad input, 3 int8 "
-               "accuracy dropped more than --max-drop: the report goes to OUT.failed/, no bundle "
-               "is written and OUT keeps the previous good conversion.")
-    p.add_argument("--train-dir", default="artifacts/train", help="output of `edgesign train` "
-                   "(default: %(default)s)")
-    p.add_argument("--out", default="artifacts/convert", help="output folder (default: %(default)s)")
-    p.add_argument("--test", action="append", default=[], metavar="PATH",
-                   help="test set (CSV, IDX images file or folder of class folders; repeatable); "
-                        "default: the test set training used")
-    p.add_argument("--eval", action="append", default=[], metavar="FOLDER",
-                   help="also report float and int8 accuracy on this folder of class folders, e.g. "
-                        "your own photos (repeatable)")
-    p.add_argument("--calibration-size", type=int, default=500,
-                   help="training images used to calibrate int8 ranges (default: %(default)s)")
-    p.add_argument("--max-drop", type=float, default=0.5,
-                   help="fail when int8 accuracy is more than this many points below float "
-                        "(default: %(default)s; negative demands int8 beat float)")
+        "output (never a folder holding the trained model or data). The bundle is loaded "
+        "and self-tested before it is published. Exit codes: 0 ok, 2 bad input, 3 int8 "
+        "accuracy dropped more than --max-drop: the report goes to OUT.failed/, no bundle "
+        "is written and OUT keeps the previous good conversion.",
+    )
+    p.add_argument(
+        "--train-dir",
+        default="artifacts/train",
+        help="output of `edgesign train` (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out", default="artifacts/convert", help="output folder (default: %(default)s)"
+    )
+    p.add_argument(
+        "--test",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="test set (CSV, IDX images file or folder of class folders; repeatable); "
+        "default: the test set training used",
+    )
+    p.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="also report float and int8 accuracy on this folder of class folders, e.g. "
+        "your own photos (repeatable)",
+    )
+    p.add_argument(
+        "--calibration-size",
+        type=int,
+        default=500,
+        help="training images used to calibrate int8 ranges (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        default=0.5,
+        help="fail when int8 accuracy is more than this many points below float "
+        "(default: %(default)s; negative demands int8 beat float)",
+    )
     add_view_arguments(p, "(default: what training chose)", "(default: what training chose)")
-    p.add_argument("--with-float", action="store_true",
-                   help="also put the float32 model in the bundle (about 4x the int8 model's size), so "
-                        "`edgesign compare` can measure float against int8 on the device")
-    p.add_argument("--fusion-weight", type=float, default=None, metavar="W",
-                   help="share of the CNN in the fusion with the landmark classifier (default: what "
-                        "training chose)")
-    p.add_argument("--selftest-images", type=int, default=24,
-                   help="test images stored in the bundle for the device's self-test (default: %(default)s)")
+    p.add_argument(
+        "--with-float",
+        action="store_true",
+        help="also put the float32 model in the bundle (about 4x the int8 model's size), so "
+        "`edgesign compare` can measure float against int8 on the device",
+    )
+    p.add_argument(
+        "--fusion-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="share of the CNN in the fusion with the landmark classifier (default: what "
+        "training chose)",
+    )
+    p.add_argument(
+        "--selftest-images",
+        type=int,
+        default=24,
+        help="test images stored in the bundle for the device's self-test (default: %(default)s)",
+    )
     p.set_defaults(func=_run_convert)
 
     register_micro(subparsers)
@@ -65,8 +102,17 @@ def _run_convert(args) -> int:
         raise DataError(f"--selftest-images must be at least 1, not {args.selftest_images}")
     if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
         raise DataError("--fusion-weight must be from 0 to 1")
-    convert(args.train_dir, args.out, test=args.test, evals=args.eval, calibration_size=args.calibration_size,
-            max_drop=args.max_drop, selftest_count=args.selftest_images, views=args.views,
-            more_views_below=args.more_views_below, with_float=args.with_float,
-            fusion_weight=args.fusion_weight)
+    convert(
+        args.train_dir,
+        args.out,
+        test=args.test,
+        evals=args.eval,
+        calibration_size=args.calibration_size,
+        max_drop=args.max_drop,
+        selftest_count=args.selftest_images,
+        views=args.views,
+        more_views_below=args.more_views_below,
+        with_float=args.with_float,
+        fusion_weight=args.fusion_weight,
+    )
     return 0

@@ -6,14 +6,15 @@ self-tested with the device's own code. When int8 accuracy drops more than `max_
 below float, the report is written to `<out>.failed/` instead (so users can see why), no bundle
 is written, the previous `<out>` stays as it was, and GateError is raised.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -24,12 +25,17 @@ from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.views import view_set
 from edgesign.train import data_plan
 from edgesign.train.datasets import Dataset
-from edgesign.train.trainer import (MODEL_FILE, load_keras_model, read_training, to_float,
-                                    training_spec)
+from edgesign.train.trainer import (
+    MODEL_FILE,
+    load_keras_model,
+    read_training,
+    to_float,
+    training_spec,
+)
 
 from . import evaluate
-from .errors import GateError
 from .bundle_writer import selftest_choice, write_bundle
+from .errors import GateError
 from .quantize import calibration_sample, to_float_tflite, to_int8_tflite
 from .report import terminal_table, write_report
 
@@ -48,35 +54,51 @@ def _check_hashes(recorded: Sequence[dict], loaded: Sequence[dict]) -> None:
     known = {s["path"]: s["sha256"] for s in recorded}
     for source in loaded:
         if source["path"] in known and known[source["path"]] != source["sha256"]:
-            log.warning("%s changed since training (sha256 differs); numbers below use the file as it is now",
-                        source["path"])
+            log.warning(
+                "%s changed since training (sha256 differs); numbers below use the file as it is now",
+                source["path"],
+            )
 
 
 def _compare(float_probs: np.ndarray, int8_probs: np.ndarray, labels: np.ndarray) -> dict:
     float_top, int8_top = float_probs.argmax(1), int8_probs.argmax(1)
     drop = 100.0 * (np.mean(float_top == labels) - np.mean(int8_top == labels))
-    return {"reference": "keras_float", "top1_agreement": float(np.mean(float_top == int8_top)),
-            "disagreements": int(np.sum(float_top != int8_top)),
-            "accuracy_drop_points": float(drop),
-            "max_output_difference": float(np.max(np.abs(float_probs - int8_probs))) if len(labels) else 0.0}
+    return {
+        "reference": "keras_float",
+        "top1_agreement": float(np.mean(float_top == int8_top)),
+        "disagreements": int(np.sum(float_top != int8_top)),
+        "accuracy_drop_points": float(drop),
+        "max_output_difference": float(np.max(np.abs(float_probs - int8_probs)))
+        if len(labels)
+        else 0.0,
+    }
 
 
 def _per_class(float_scores: dict, int8_scores: dict) -> list:
     rows = []
     for f, q in zip(float_scores["per_class"], int8_scores["per_class"]):
         delta = None if f["recall"] is None else 100.0 * (q["recall"] - f["recall"])
-        rows.append({"class": f["class"], "support": f["support"],
-                     "keras_float": {k: f[k] for k in ("precision", "recall", "f1")},
-                     "tflite_int8": {k: q[k] for k in ("precision", "recall", "f1")},
-                     "accuracy_delta_points": delta})
+        rows.append(
+            {
+                "class": f["class"],
+                "support": f["support"],
+                "keras_float": {k: f[k] for k in ("precision", "recall", "f1")},
+                "tflite_int8": {k: q[k] for k in ("precision", "recall", "f1")},
+                "accuracy_delta_points": delta,
+            }
+        )
     return rows
 
 
 def _public(scores: dict) -> dict:
-    return {k: v for k, v in scores.items() if k not in ("predicted", "per_class", "confusion", "probabilities")}
+    return {
+        k: v
+        for k, v in scores.items()
+        if k not in ("predicted", "per_class", "confusion", "probabilities")
+    }
 
 
-def _micro(model_path: Path) -> Optional[dict]:
+def _micro(model_path: Path) -> dict | None:
     try:
         from .micro.export import micro_footprint
 
@@ -86,11 +108,22 @@ def _micro(model_path: Path) -> Optional[dict]:
         return None
 
 
-def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str] = (),
-            calibration_size: int = 500, max_drop: float = 0.5, selftest_count: int = 24, seed: int = 0,
-            views: Optional[int] = None, more_views_below: Optional[float] = None,
-            with_float: bool = False, fusion_weight: Optional[float] = None,
-            say: Callable[[str], None] = print) -> dict:
+def convert(
+    train_dir,
+    out_dir,
+    *,
+    test: Sequence[str] = (),
+    evals: Sequence[str] = (),
+    calibration_size: int = 500,
+    max_drop: float = 0.5,
+    selftest_count: int = 24,
+    seed: int = 0,
+    views: int | None = None,
+    more_views_below: float | None = None,
+    with_float: bool = False,
+    fusion_weight: float | None = None,
+    say: Callable[[str], None] = print,
+) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
 
     `views` and `more_views_below` replace what training chose (`view_set`, `average_views`): the
@@ -120,8 +153,10 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     say("loading data ...")
     # the model already knows its classes
     train, _, test_set = data_plan.load(plan, spec, check_test=False, views=several_views)
-    _check_hashes(meta["data"].get("train", []) + meta["data"].get("test", []),
-                  train.sources + test_set.sources)
+    _check_hashes(
+        meta["data"].get("train", []) + meta["data"].get("test", []),
+        train.sources + test_set.sources,
+    )
     model = load_keras_model(Path(train_dir) / MODEL_FILE)
     calib = calibration_sample(train.labels, calibration_size, seed)
     say(f"converting: int8 calibrated on {len(calib)} training images ...")
@@ -131,38 +166,79 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
     with staging_dir(out_dir, COMMAND) as tmp:
         (tmp / INT8_FILE).write_bytes(int8_bytes)
         (tmp / FLOAT_FILE).write_bytes(float_bytes)
-        say(f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ...")
+        say(
+            f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ..."
+        )
         results = _evaluate_all(model, tmp, test_set, spec)
         cnn_int8 = results["tflite_int8"]["probabilities"]
         report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
         fusion = None
         if "landmarks" in meta:
             say("landmark classifier: int8, evaluation on the test hands, fusion with the CNN ...")
-            fusion = _landmarks(train_dir, meta, plan, classes, tmp, test_set, cnn_int8, calibration_size,
-                                seed, fusion_weight)
+            fusion = _landmarks(
+                train_dir,
+                meta,
+                plan,
+                classes,
+                tmp,
+                test_set,
+                cnn_int8,
+                calibration_size,
+                seed,
+                fusion_weight,
+            )
             report["landmarks"], report["fusion"] = fusion["landmarks"], fusion["fusion"]
-        report["views"] = {"count": len(spec.view_boxes), "boxes": [list(b) for b in spec.view_boxes],
-                           "more_views_below": spec.more_views_below}
+        report["views"] = {
+            "count": len(spec.view_boxes),
+            "boxes": [list(b) for b in spec.view_boxes],
+            "more_views_below": spec.more_views_below,
+        }
         micro = _micro(tmp / INT8_FILE)
         if micro is not None:
             report["micro"] = micro
         for name, path in _eval_sets(evals):
             say(f"evaluating on {path} ...")
-            data = data_plan.load_source(path, list(classes), spec, None, grow=False, views=several_views)
+            data = data_plan.load_source(
+                path, list(classes), spec, None, grow=False, views=several_views
+            )
             extra = _evaluate_all(model, tmp, data, spec, timing=False)
             png = f"confusion_{name.replace('/', '_')}_int8.png"
-            confusion_plot(np.asarray(extra["tflite_int8"]["confusion"]), classes, tmp / png, f"{name}: TFLite int8")
-            report["extra_eval"][name] = {"path": str(path), "images": len(data), "confusion_png": png,
-                                          **{k: _public(v) for k, v in extra.items()}}
-        confusion_plot(np.asarray(results["keras_float"]["confusion"]), classes, tmp / "confusion_float.png",
-                       "Keras float")
-        confusion_plot(np.asarray(results["tflite_int8"]["confusion"]), classes, tmp / "confusion_int8.png",
-                       "TFLite int8")
+            confusion_plot(
+                np.asarray(extra["tflite_int8"]["confusion"]),
+                classes,
+                tmp / png,
+                f"{name}: TFLite int8",
+            )
+            report["extra_eval"][name] = {
+                "path": str(path),
+                "images": len(data),
+                "confusion_png": png,
+                **{k: _public(v) for k, v in extra.items()},
+            }
+        confusion_plot(
+            np.asarray(results["keras_float"]["confusion"]),
+            classes,
+            tmp / "confusion_float.png",
+            "Keras float",
+        )
+        confusion_plot(
+            np.asarray(results["tflite_int8"]["confusion"]),
+            classes,
+            tmp / "confusion_int8.png",
+            "TFLite int8",
+        )
         if report["gate"]["passed"]:
             chosen = selftest_choice(test_set.labels, selftest_count, seed)
-            write_bundle(tmp / "bundle", tmp / INT8_FILE, classes, spec, test_set.images[chosen],
-                         test_set.labels[chosen], _bundle_summary(meta, report, train, test_set),
-                         float_model_path=tmp / FLOAT_FILE if with_float else None)
+            write_bundle(
+                tmp / "bundle",
+                tmp / INT8_FILE,
+                classes,
+                spec,
+                test_set.images[chosen],
+                test_set.labels[chosen],
+                _bundle_summary(meta, report, train, test_set),
+                float_model_path=tmp / FLOAT_FILE if with_float else None,
+            )
             if fusion is not None:
                 _add_to_bundle(tmp / "bundle", tmp, fusion)
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
@@ -174,14 +250,20 @@ def convert(train_dir, out_dir, *, test: Sequence[str] = (), evals: Sequence[str
         shutil.rmtree(failed_dir(out_dir), ignore_errors=True)  # a stale failure no longer applies
     say(terminal_table(report))
     if gate_failed:
-        raise GateError(f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
-                        f"--max-drop {gate_failed['max_drop']}; report written to "
-                        f"{failed_dir(out_dir)}/report.md, no bundle written, "
-                        f"{out_dir} left as it was")
+        raise GateError(
+            f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
+            f"--max-drop {gate_failed['max_drop']}; report written to "
+            f"{failed_dir(out_dir)}/report.md, no bundle written, "
+            f"{out_dir} left as it was"
+        )
     if with_float:
-        say(f"bundle/ also holds {FLOAT_FILE} for `edgesign compare`: +{len(float_bytes):,} bytes "
-            f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})")
-    say(f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}")
+        say(
+            f"bundle/ also holds {FLOAT_FILE} for `edgesign compare`: +{len(float_bytes):,} bytes "
+            f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})"
+        )
+    say(
+        f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}"
+    )
     return report
 
 
@@ -195,15 +277,29 @@ def check_written_bundle(folder: Path, final: Path) -> None:
         result = run_selftest(load_bundle(folder))
     except EdgesignError as exc:
         problem = str(exc).replace(str(folder), str(final))
-        raise ModelError(f"{final}: the bundle just written does not load on the device "
-                         f"({problem}); nothing published") from None
+        raise ModelError(
+            f"{final}: the bundle just written does not load on the device "
+            f"({problem}); nothing published"
+        ) from None
     if not result.passed:
-        raise ModelError(f"{final}: the bundle just written fails its own self-test "
-                         f"({result.describe()}); nothing published")
+        raise ModelError(
+            f"{final}: the bundle just written fails its own self-test "
+            f"({result.describe()}); nothing published"
+        )
 
 
-def _landmarks(train_dir, meta, plan, classes, tmp: Path, test_set: Dataset, cnn_int8: np.ndarray,
-               calibration_size: int, seed: int, fusion_weight: Optional[float]) -> dict:
+def _landmarks(
+    train_dir,
+    meta,
+    plan,
+    classes,
+    tmp: Path,
+    test_set: Dataset,
+    cnn_int8: np.ndarray,
+    calibration_size: int,
+    seed: int,
+    fusion_weight: float | None,
+) -> dict:
     """The landmark classifier's int8 model, its float-vs-int8 rows and the fused accuracy."""
     from edgesign.device.fusion import FusionRule
     from edgesign.train.landmark_training import default_tracker
@@ -211,24 +307,44 @@ def _landmarks(train_dir, meta, plan, classes, tmp: Path, test_set: Dataset, cnn
     from . import landmarks
 
     tracker, key = default_tracker()
-    train_x, train_ok, train_y = landmarks.source_hands([s.path for s in plan.train], classes, tracker, key)
+    train_x, train_ok, train_y = landmarks.source_hands(
+        [s.path for s in plan.train], classes, tracker, key
+    )
     test_x, test_ok, test_y = landmarks.source_hands(plan.test, classes, tracker, key)
     if len(test_y) != len(test_set) or np.any((test_y >= 0) & (test_y != test_set.labels)):
-        raise DataError("the test hands do not line up with the test images (files changed while converting?)")
-    converted = landmarks.convert_classifier(train_dir, train_x[train_ok], train_y[train_ok], tmp,
-                                             calibration_size, seed)
-    lm = landmarks.evaluate_classifier(converted["model"], tmp, test_x, test_ok, test_set.labels, classes)
+        raise DataError(
+            "the test hands do not line up with the test images (files changed while converting?)"
+        )
+    converted = landmarks.convert_classifier(
+        train_dir, train_x[train_ok], train_y[train_ok], tmp, calibration_size, seed
+    )
+    lm = landmarks.evaluate_classifier(
+        converted["model"], tmp, test_x, test_ok, test_set.labels, classes
+    )
     lm_probs = lm.pop("int8_probabilities")
     lm["calibration"] = converted["calibration"]
     rule = landmarks.rule_of(meta, fusion_weight)
     no_hand = meta["landmarks"].get("no_hand", "nothing")
-    fused = landmarks.fusion_scores(cnn_int8, lm_probs, test_ok, test_set.labels, classes, rule, no_hand)
+    fused = landmarks.fusion_scores(
+        cnn_int8, lm_probs, test_ok, test_set.labels, classes, rule, no_hand
+    )
     # for the record (the rule itself comes from training): other weights and methods, same data
-    fused["sweep"] = [{"method": m, "cnn_weight": w, "accuracy": landmarks.fusion_scores(
-        cnn_int8, lm_probs, test_ok, test_set.labels, classes, FusionRule(w, m), no_hand)["accuracy"]}
-        for m in ("mean", "geometric") for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)]
-    fused["cnn_int8_on_hands"] = float(np.mean(cnn_int8[test_ok].argmax(1) == test_set.labels[test_ok])) \
-        if test_ok.any() else None
+    fused["sweep"] = [
+        {
+            "method": m,
+            "cnn_weight": w,
+            "accuracy": landmarks.fusion_scores(
+                cnn_int8, lm_probs, test_ok, test_set.labels, classes, FusionRule(w, m), no_hand
+            )["accuracy"],
+        }
+        for m in ("mean", "geometric")
+        for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
+    ]
+    fused["cnn_int8_on_hands"] = (
+        float(np.mean(cnn_int8[test_ok].argmax(1) == test_set.labels[test_ok]))
+        if test_ok.any()
+        else None
+    )
     return {"landmarks": lm, "fusion": fused, "rule": rule, "no_hand": no_hand}
 
 
@@ -242,13 +358,19 @@ def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
     (bundle / BUNDLE_FILE).write_bytes((tmp / BUNDLE_FILE).read_bytes())
     metadata = json.loads((bundle / "metadata.json").read_text())
     metadata[METADATA_KEY] = {
-        "rule": fusion["rule"].to_dict(), "no_hand": fusion["no_hand"],
-        "classifier": {"file": BUNDLE_FILE, "sha256": sha256_file(bundle / BUNDLE_FILE),
-                       "bytes": (bundle / BUNDLE_FILE).stat().st_size,
-                       "features": FEATURES},
-        "accuracy": {"landmarks_int8_on_hands": fusion["landmarks"]["tflite_int8"]["accuracy_on_hands"],
-                     "fusion_int8": fusion["fusion"]["accuracy"],
-                     "hand_found_rate": fusion["fusion"]["hand_found_rate"]},
+        "rule": fusion["rule"].to_dict(),
+        "no_hand": fusion["no_hand"],
+        "classifier": {
+            "file": BUNDLE_FILE,
+            "sha256": sha256_file(bundle / BUNDLE_FILE),
+            "bytes": (bundle / BUNDLE_FILE).stat().st_size,
+            "features": FEATURES,
+        },
+        "accuracy": {
+            "landmarks_int8_on_hands": fusion["landmarks"]["tflite_int8"]["accuracy_on_hands"],
+            "fusion_int8": fusion["fusion"]["accuracy"],
+            "hand_found_rate": fusion["fusion"]["hand_found_rate"],
+        },
     }
     from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS
 
@@ -271,7 +393,9 @@ def _eval_sets(evals: Sequence[str]):
         yield name, path
 
 
-def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timing: bool = True) -> dict:
+def _evaluate_all(
+    model, folder: Path, data: Dataset, spec: PreprocessSpec, timing: bool = True
+) -> dict:
     """Scores of the three models; with several views, on the views' averaged probabilities (what
     the device does, `average_views`), plus each model's accuracy on the first view alone and the
     mean number of views it ran."""
@@ -285,10 +409,16 @@ def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timi
     results = {}
     for key, (per_view, timing_, size) in runs.items():
         probs = average_views(per_view, spec.more_views_below)
-        results[key] = {**evaluate.scores(data.labels, probs, data.classes), "latency_ms": timing_,
-                        "probabilities": probs, "views": per_view.shape[1]}
+        results[key] = {
+            **evaluate.scores(data.labels, probs, data.classes),
+            "latency_ms": timing_,
+            "probabilities": probs,
+            "views": per_view.shape[1],
+        }
         if per_view.shape[1] > 1:
-            results[key]["one_view_accuracy"] = float(np.mean(per_view[:, 0].argmax(axis=1) == data.labels))
+            results[key]["one_view_accuracy"] = float(
+                np.mean(per_view[:, 0].argmax(axis=1) == data.labels)
+            )
             more = needs_more_views(per_view[:, 0], spec.more_views_below)
             results[key]["mean_views"] = float(1 + (per_view.shape[1] - 1) * np.mean(more))
         if size is not None:
@@ -299,13 +429,20 @@ def _evaluate_all(model, folder: Path, data: Dataset, spec: PreprocessSpec, timi
 def _report(meta, train_dir, test_set, results, classes, calibration_images, max_drop) -> dict:
     from edgesign.device.interpreter import interpreter_class
 
-    comparison = _compare(results["keras_float"]["probabilities"], results["tflite_int8"]["probabilities"],
-                          test_set.labels)
+    comparison = _compare(
+        results["keras_float"]["probabilities"],
+        results["tflite_int8"]["probabilities"],
+        test_set.labels,
+    )
     keras_bytes = (Path(train_dir) / MODEL_FILE).stat().st_size
     models = {}
     for key, result in results.items():
-        models[key] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"],
-                       "bytes": result.get("bytes", keras_bytes), "latency_ms": result["latency_ms"]}
+        models[key] = {
+            "accuracy": result["accuracy"],
+            "macro_f1": result["macro_f1"],
+            "bytes": result.get("bytes", keras_bytes),
+            "latency_ms": result["latency_ms"],
+        }
         for extra in ("one_view_accuracy", "mean_views"):
             if extra in result:
                 models[key][extra] = result[extra]
@@ -313,7 +450,11 @@ def _report(meta, train_dir, test_set, results, classes, calibration_images, max
     for result in results.values():
         result.pop("probabilities")
     return {
-        "model": {"preset": meta["preset"], "parameters": meta["parameters"], "train_dir": str(train_dir)},
+        "model": {
+            "preset": meta["preset"],
+            "parameters": meta["parameters"],
+            "train_dir": str(train_dir),
+        },
         "classes": classes,
         "test_set": {"images": len(test_set), "sources": test_set.sources},
         "calibration": {"images": calibration_images},
@@ -322,8 +463,10 @@ def _report(meta, train_dir, test_set, results, classes, calibration_images, max
         "int8_vs_float": comparison,
         "gate": {"max_drop": max_drop, "drop": drop, "passed": bool(drop <= max_drop)},
         "per_class": _per_class(results["keras_float"], results["tflite_int8"]),
-        "confusion": {"keras_float": results["keras_float"]["confusion"],
-                      "tflite_int8": results["tflite_int8"]["confusion"]},
+        "confusion": {
+            "keras_float": results["keras_float"]["confusion"],
+            "tflite_int8": results["tflite_int8"]["confusion"],
+        },
         "extra_eval": {},
     }
 
@@ -331,9 +474,13 @@ def _report(meta, train_dir, test_set, results, classes, calibration_images, max
 def _bundle_summary(meta, report, train: Dataset, test_set: Dataset) -> dict:
     return {
         "model": {"preset": meta["preset"], "parameters": meta["parameters"]},
-        "accuracy": {"test_images": len(test_set),
-                     **{k: v["accuracy"] for k, v in report["models"].items()},
-                     **{f"{name}_int8": v["tflite_int8"]["accuracy"] for name, v in report["extra_eval"].items()}},
+        "accuracy": {
+            "test_images": len(test_set),
+            **{k: v["accuracy"] for k, v in report["models"].items()},
+            **{
+                f"{name}_int8": v["tflite_int8"]["accuracy"]
+                for name, v in report["extra_eval"].items()
+            },
+        },
         "data": {"train": train.sources, "test": test_set.sources},
     }
-

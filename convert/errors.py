@@ -1,4 +1,5 @@
 """The convert part's error: a quality gate that did not pass."""
+
 from edgesign.device.errors import EdgesignError
 
 

@@ -1,7 +1,8 @@
 """Scoring models on a test set: accuracy, per-class precision/recall/F1, confusion, latency."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,9 +19,13 @@ def scores(labels: np.ndarray, probabilities: np.ndarray, classes: Sequence[str]
     matrix = confusion(labels, predicted, len(classes))
     rows = per_class(matrix, classes)
     f1s = [r["f1"] for r in rows if r["support"]]
-    return {"accuracy": float(np.mean(predicted == labels)) if len(labels) else None,
-            "macro_f1": float(np.mean(f1s)) if f1s else None,
-            "per_class": rows, "confusion": matrix.tolist(), "predicted": predicted}
+    return {
+        "accuracy": float(np.mean(predicted == labels)) if len(labels) else None,
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+        "per_class": rows,
+        "confusion": matrix.tolist(),
+        "predicted": predicted,
+    }
 
 
 def run_keras(model, x_float: np.ndarray, timing_count: int = 100):
@@ -39,11 +44,14 @@ def run_tflite(path, views: np.ndarray, pixel_scale: float, timing_count: int = 
     via LiteRT; latency is for the V views of one image in one call, as the device runs them."""
     n, v = views.shape[:2]
     batch_model = TFLiteModel(path, num_threads=1)
-    quantize = Quantizer(batch_model.input.dtype, batch_model.input.scale, batch_model.input.zero_point,
-                         pixel_scale)
+    quantize = Quantizer(
+        batch_model.input.dtype, batch_model.input.scale, batch_model.input.zero_point, pixel_scale
+    )
     inputs = quantize(views.reshape(n * v, *views.shape[2:]))
     probabilities = batch_model.output.dequantize(batch_model.predict(inputs)).reshape(n, v, -1)
     single = TFLiteModel(path, num_threads=1)
     count = min(timing_count, n)
-    timing = latency_ms(lambda i: single.invoke(inputs[i * v:(i + 1) * v]), count) if count else None
+    timing = (
+        latency_ms(lambda i: single.invoke(inputs[i * v : (i + 1) * v]), count) if count else None
+    )
     return probabilities, timing

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 from edgesign.device import hand_models as known
 from edgesign.device.errors import EdgesignError, ModelError
@@ -60,13 +59,13 @@ in the wheel, follows.
 """
 
 
-def cache_dir(root: Optional[str | os.PathLike] = None) -> Path:
+def cache_dir(root: str | os.PathLike | None = None) -> Path:
     """The folder holding this release's verified models."""
     base = root or os.environ.get(ENV_VAR) or Path.home() / ".cache" / "edgesign" / "hand-models"
     return Path(base) / VERSION
 
 
-def _cached(folder: Path) -> Optional[dict]:
+def _cached(folder: Path) -> dict | None:
     """The manifest of a complete, intact cache, or None."""
     manifest = folder / MANIFEST
     if not manifest.is_file() or not (folder / known.NOTICE_FILE).is_file():
@@ -148,7 +147,7 @@ def extract(wheel: Path, folder: Path) -> dict:
     return manifest
 
 
-def fetch(root: Optional[str | os.PathLike] = None) -> Path:
+def fetch(root: str | os.PathLike | None = None) -> Path:
     """The cache folder with the verified models, downloading them once if needed."""
     folder = cache_dir(root)
     if _cached(folder) is not None:
@@ -159,14 +158,14 @@ def fetch(root: Optional[str | os.PathLike] = None) -> Path:
     return folder
 
 
-def model_paths(root: Optional[str | os.PathLike] = None) -> tuple[Path, Path]:
+def model_paths(root: str | os.PathLike | None = None) -> tuple[Path, Path]:
     """(detector, landmarks) paths of the cached models, fetched if needed."""
     folder = fetch(root)
     return folder / known.DETECTOR_FILE, folder / known.LANDMARKS_FILE
 
 
 def copy_into_bundle(
-    bundle_folder: str | os.PathLike, root: Optional[str | os.PathLike] = None
+    bundle_folder: str | os.PathLike, root: str | os.PathLike | None = None
 ) -> dict:
     """Copy the models and NOTICE into a bundle folder; returns the entry for its metadata
     (`hand_models`)."""

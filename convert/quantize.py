@@ -1,4 +1,5 @@
 """Keras model -> TFLite: full-integer int8 (int8 input and output) and a float32 reference."""
+
 from __future__ import annotations
 
 import contextlib
@@ -62,4 +63,6 @@ def to_int8_tflite(model, calibration: np.ndarray) -> bytes:
     try:
         return _run(converter)
     except Exception as exc:
-        raise ModelError(f"int8 conversion failed (an operator without an int8 kernel?): {exc}") from None
+        raise ModelError(
+            f"int8 conversion failed (an operator without an int8 kernel?): {exc}"
+        ) from None

@@ -1,11 +1,16 @@
 """The float-vs-int8 report as JSON (for machines), Markdown (for people) and a terminal table."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgesign.device.files import write_json, write_text
 
-COLUMNS = (("keras_float", "Keras float"), ("tflite_float32", "TFLite float32"), ("tflite_int8", "TFLite int8"))
+COLUMNS = (
+    ("keras_float", "Keras float"),
+    ("tflite_float32", "TFLite float32"),
+    ("tflite_int8", "TFLite int8"),
+)
 
 
 def _pct(value) -> str:
@@ -20,34 +25,73 @@ def summary_rows(report: dict) -> list:
     """(label, value per model) rows shared by the terminal table and the Markdown."""
     models = report["models"]
     views = report.get("views", {}).get("count", 1)
-    rows = [("test accuracy" + (f" ({views} views)" if views > 1 else ""),
-             [_pct(models[k]["accuracy"]) for k, _ in COLUMNS])]
+    rows = [
+        (
+            "test accuracy" + (f" ({views} views)" if views > 1 else ""),
+            [_pct(models[k]["accuracy"]) for k, _ in COLUMNS],
+        )
+    ]
     if views > 1:
-        rows.append(("test accuracy, whole region only",
-                     [_pct(models[k].get("one_view_accuracy")) for k, _ in COLUMNS]))
-        rows.append(("views run per test image (mean)",
-                     [_num(models[k].get("mean_views"), "{:.2f}") for k, _ in COLUMNS]))
-    rows += [("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
-             ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
-             ("latency median ms", [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS]),
-             ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS])]
+        rows.append(
+            (
+                "test accuracy, whole region only",
+                [_pct(models[k].get("one_view_accuracy")) for k, _ in COLUMNS],
+            )
+        )
+        rows.append(
+            (
+                "views run per test image (mean)",
+                [_num(models[k].get("mean_views"), "{:.2f}") for k, _ in COLUMNS],
+            )
+        )
+    rows += [
+        ("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
+        ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
+        (
+            "latency median ms",
+            [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS],
+        ),
+        ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS]),
+    ]
     if "landmarks" in report:
         lm, fused = report["landmarks"], report["fusion"]
         rows.append(("hand found (test images)", [_pct(lm["hand_found_rate"])] * len(COLUMNS)))
-        rows.append(("landmark classifier, on found hands",
-                     [_pct(lm["keras_float"]["accuracy_on_hands"]), "-",
-                      _pct(lm["tflite_int8"]["accuracy_on_hands"])]))
+        rows.append(
+            (
+                "landmark classifier, on found hands",
+                [
+                    _pct(lm["keras_float"]["accuracy_on_hands"]),
+                    "-",
+                    _pct(lm["tflite_int8"]["accuracy_on_hands"]),
+                ],
+            )
+        )
         rows.append(("landmark classifier bytes", ["-", "-", f"{lm['tflite_int8']['bytes']:,}"]))
         rule = fused["rule"]
-        rows.append((f"fusion ({rule['method']}, CNN weight {rule['cnn_weight']:g}; no hand: "
-                     f"{fused['no_hand']})", ["-", "-", _pct(fused["accuracy"])]))
+        rows.append(
+            (
+                f"fusion ({rule['method']}, CNN weight {rule['cnn_weight']:g}; no hand: "
+                f"{fused['no_hand']})",
+                ["-", "-", _pct(fused["accuracy"])],
+            )
+        )
     for name, result in report.get("extra_eval", {}).items():
-        rows.append((f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS]))
+        rows.append(
+            (f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS])
+        )
         if views > 1:
-            rows.append((f"{name}, whole region only",
-                         [_pct(result.get(k, {}).get("one_view_accuracy")) for k, _ in COLUMNS]))
-            rows.append((f"{name}, views run (mean)",
-                         [_num(result.get(k, {}).get("mean_views"), "{:.2f}") for k, _ in COLUMNS]))
+            rows.append(
+                (
+                    f"{name}, whole region only",
+                    [_pct(result.get(k, {}).get("one_view_accuracy")) for k, _ in COLUMNS],
+                )
+            )
+            rows.append(
+                (
+                    f"{name}, views run (mean)",
+                    [_num(result.get(k, {}).get("mean_views"), "{:.2f}") for k, _ in COLUMNS],
+                )
+            )
     return rows
 
 
@@ -56,20 +100,26 @@ def terminal_table(report: dict) -> str:
     head = [""] + [title for _, title in COLUMNS]
     table = [head] + [[label] + values for label, values in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in table]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in table
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     comparison = report["int8_vs_float"]
     gate = report["gate"]
     lines.append("")
-    lines.append(f"int8 vs float: top-1 agreement {_pct(comparison['top1_agreement'])}, accuracy drop "
-                 f"{comparison['accuracy_drop_points']:+.2f} points (gate: at most {gate['max_drop']:.2f}: "
-                 f"{'PASS' if gate['passed'] else 'FAIL'}), largest output difference "
-                 f"{comparison['max_output_difference']:.4f}")
+    lines.append(
+        f"int8 vs float: top-1 agreement {_pct(comparison['top1_agreement'])}, accuracy drop "
+        f"{comparison['accuracy_drop_points']:+.2f} points (gate: at most {gate['max_drop']:.2f}: "
+        f"{'PASS' if gate['passed'] else 'FAIL'}), largest output difference "
+        f"{comparison['max_output_difference']:.4f}"
+    )
     if "micro" in report:
         micro = report["micro"]
-        lines.append(f"microcontroller: flash {micro['flash_bytes']:,} B, tensor arena {micro['arena_bytes_min']:,} B "
-                     f"(+{100 * micro['arena_margin']:.0f}% margin: {micro['arena_bytes']:,} B)")
+        lines.append(
+            f"microcontroller: flash {micro['flash_bytes']:,} B, tensor arena {micro['arena_bytes_min']:,} B "
+            f"(+{100 * micro['arena_margin']:.0f}% margin: {micro['arena_bytes']:,} B)"
+        )
     return "\n".join(lines)
 
 
@@ -77,13 +127,20 @@ def _views_line(report: dict) -> list:
     views = report.get("views", {}).get("count", 1)
     if views == 1:
         return []
-    boxes = ", ".join("(" + ", ".join(f"{v:g}" for v in box) + ")" for box in report["views"]["boxes"])
+    boxes = ", ".join(
+        "(" + ", ".join(f"{v:g}" for v in box) + ")" for box in report["views"]["boxes"]
+    )
     below = report["views"].get("more_views_below")
-    when = "" if below is None or below >= 1 else \
-        f" (the views after the first only when the first's top probability is below {below:g})"
-    return [f"- views: each image is seen through {views} views{when}, boxes (x, y, width, height) inside "
-            f"the region of interest: {boxes}; their probabilities are averaged, as on the device, and the "
-            f"latency is for one image's {views} views in one call"]
+    when = (
+        ""
+        if below is None or below >= 1
+        else f" (the views after the first only when the first's top probability is below {below:g})"
+    )
+    return [
+        f"- views: each image is seen through {views} views{when}, boxes (x, y, width, height) inside "
+        f"the region of interest: {boxes}; their probabilities are averaged, as on the device, and the "
+        f"latency is for one image's {views} views in one call"
+    ]
 
 
 def _one_view(result: dict) -> str:
@@ -95,46 +152,77 @@ def markdown(report: dict) -> str:
     """The whole report for people, with the confusion-matrix pictures."""
     model = report["model"]
     test = report["test_set"]
-    out = [f"# edgesign conversion report: {model['preset']}", "",
-           f"- model: `{model['preset']}`, {model['parameters']:,} parameters, {len(report['classes'])} outputs",
-           f"- test set: {test['images']:,} images from {', '.join(Path(s['path']).name for s in test['sources'])}",
-           f"- int8 calibration: {report['calibration']['images']} training images, stratified by class",
-           f"- interpreter: {report['interpreter']}; latency is one image per call, one thread",
-           *_views_line(report), "",
-           "| | " + " | ".join(title for _, title in COLUMNS) + " |",
-           "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |"]
+    out = [
+        f"# edgesign conversion report: {model['preset']}",
+        "",
+        f"- model: `{model['preset']}`, {model['parameters']:,} parameters, {len(report['classes'])} outputs",
+        f"- test set: {test['images']:,} images from {', '.join(Path(s['path']).name for s in test['sources'])}",
+        f"- int8 calibration: {report['calibration']['images']} training images, stratified by class",
+        f"- interpreter: {report['interpreter']}; latency is one image per call, one thread",
+        *_views_line(report),
+        "",
+        "| | " + " | ".join(title for _, title in COLUMNS) + " |",
+        "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |",
+    ]
     out += [f"| {label} | " + " | ".join(values) + " |" for label, values in summary_rows(report)]
     comparison, gate = report["int8_vs_float"], report["gate"]
-    out += ["", "## int8 against float", "",
-            f"- top-1 agreement of int8 with Keras float: {_pct(comparison['top1_agreement'])} "
-            f"({comparison['disagreements']} of {test['images']} images differ)",
-            f"- accuracy drop: {comparison['accuracy_drop_points']:+.2f} points; gate `--max-drop "
-            f"{gate['max_drop']}`: **{'PASS' if gate['passed'] else 'FAIL'}**",
-            f"- largest difference between int8 and float output probabilities: "
-            f"{comparison['max_output_difference']:.4f}"]
+    out += [
+        "",
+        "## int8 against float",
+        "",
+        f"- top-1 agreement of int8 with Keras float: {_pct(comparison['top1_agreement'])} "
+        f"({comparison['disagreements']} of {test['images']} images differ)",
+        f"- accuracy drop: {comparison['accuracy_drop_points']:+.2f} points; gate `--max-drop "
+        f"{gate['max_drop']}`: **{'PASS' if gate['passed'] else 'FAIL'}**",
+        f"- largest difference between int8 and float output probabilities: "
+        f"{comparison['max_output_difference']:.4f}",
+    ]
     if "micro" in report:
         micro = report["micro"]
-        out += ["", "## Microcontroller footprint (TFLite Micro)", "",
-                "| flash (model bytes) | RAM: smallest tensor arena | RAM: arena with margin |",
-                "| ---: | ---: | ---: |",
-                f"| {micro['flash_bytes']:,} | {micro['arena_bytes_min']:,} | {micro['arena_bytes']:,} "
-                f"(+{100 * micro['arena_margin']:.0f}%) |"]
-    out += ["", "## Per class", "",
-            "| class | support | float precision | float recall | float F1 | int8 precision | int8 recall "
-            "| int8 F1 | accuracy delta (points) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        out += [
+            "",
+            "## Microcontroller footprint (TFLite Micro)",
+            "",
+            "| flash (model bytes) | RAM: smallest tensor arena | RAM: arena with margin |",
+            "| ---: | ---: | ---: |",
+            f"| {micro['flash_bytes']:,} | {micro['arena_bytes_min']:,} | {micro['arena_bytes']:,} "
+            f"(+{100 * micro['arena_margin']:.0f}%) |",
+        ]
+    out += [
+        "",
+        "## Per class",
+        "",
+        "| class | support | float precision | float recall | float F1 | int8 precision | int8 recall "
+        "| int8 F1 | accuracy delta (points) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for row in report["per_class"]:
         f, q = row["keras_float"], row["tflite_int8"]
-        delta = "-" if row["accuracy_delta_points"] is None else f"{row['accuracy_delta_points']:+.2f}"
-        out.append(f"| {row['class']} | {row['support']} | {_num(f['precision'])} | {_num(f['recall'])} | "
-                   f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | {delta} |")
-    out += ["", "## Confusion matrices", "", "![Keras float](confusion_float.png)", "",
-            "![TFLite int8](confusion_int8.png)"]
+        delta = (
+            "-" if row["accuracy_delta_points"] is None else f"{row['accuracy_delta_points']:+.2f}"
+        )
+        out.append(
+            f"| {row['class']} | {row['support']} | {_num(f['precision'])} | {_num(f['recall'])} | "
+            f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | {delta} |"
+        )
+    out += [
+        "",
+        "## Confusion matrices",
+        "",
+        "![Keras float](confusion_float.png)",
+        "",
+        "![TFLite int8](confusion_int8.png)",
+    ]
     for name, result in report.get("extra_eval", {}).items():
-        out += ["", f"## {name}", "",
-                f"{result['images']:,} images from `{result['path']}`: float {_pct(result['keras_float']['accuracy'])}, "
-                f"int8 {_pct(result['tflite_int8']['accuracy'])}" + _one_view(result), "",
-                f"![{name} int8]({result['confusion_png']})"]
+        out += [
+            "",
+            f"## {name}",
+            "",
+            f"{result['images']:,} images from `{result['path']}`: float {_pct(result['keras_float']['accuracy'])}, "
+            f"int8 {_pct(result['tflite_int8']['accuracy'])}" + _one_view(result),
+            "",
+            f"![{name} int8]({result['confusion_png']})",
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -1,23 +1,39 @@
 """Subcommands of the deploy part (registered by edgesign.device.cli): deploy, rollback, releases, pull-data."""
+
 from __future__ import annotations
 
 DEFAULT_BUNDLE = "artifacts/convert/bundle"
 
 
-def _add_ssh_options(p, remote_dir: str = "edgesign",
-                     remote_help: str = "folder on the Pi, relative to the home folder or absolute",
-                     fleet: bool = False) -> None:
-    p.add_argument("--host", required=not fleet, metavar="[USER@]HOST",
-                   help="the Pi, as you would give it to ssh (an ~/.ssh/config alias works)"
-                        + (" (or --inventory for many Pis)" if fleet else ""))
+def _add_ssh_options(
+    p,
+    remote_dir: str = "edgesign",
+    remote_help: str = "folder on the Pi, relative to the home folder or absolute",
+    fleet: bool = False,
+) -> None:
+    p.add_argument(
+        "--host",
+        required=not fleet,
+        metavar="[USER@]HOST",
+        help="the Pi, as you would give it to ssh (an ~/.ssh/config alias works)"
+        + (" (or --inventory for many Pis)" if fleet else ""),
+    )
     g = p.add_argument_group("ssh (your own ssh client, keys and agent; no passwords)")
     g.add_argument("--port", type=int, help="ssh port (default: ssh's, usually 22)")
     g.add_argument("--identity", "-i", help="private key file (default: ssh's / your agent)")
     g.add_argument("--ssh-config", "-F", help="ssh config file instead of ~/.ssh/config")
-    g.add_argument("--ssh-option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra ssh -o option, repeatable (options that run local commands, such as "
-                        "ProxyCommand or LocalCommand, are refused: put those in your ssh config)")
-    g.add_argument("--remote-dir", default=remote_dir, help=f"{remote_help} (default: {remote_dir})")
+    g.add_argument(
+        "--ssh-option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra ssh -o option, repeatable (options that run local commands, such as "
+        "ProxyCommand or LocalCommand, are refused: put those in your ssh config)",
+    )
+    g.add_argument(
+        "--remote-dir", default=remote_dir, help=f"{remote_help} (default: {remote_dir})"
+    )
 
 
 def _target(args):
@@ -25,54 +41,93 @@ def _target(args):
 
     from .target import Target
 
-    return Target(args.host, port=args.port, identity=Path(args.identity).expanduser() if args.identity else None,
-                  ssh_config=Path(args.ssh_config).expanduser() if args.ssh_config else None,
-                  ssh_options=list(args.ssh_option), remote_dir=args.remote_dir)
+    return Target(
+        args.host,
+        port=args.port,
+        identity=Path(args.identity).expanduser() if args.identity else None,
+        ssh_config=Path(args.ssh_config).expanduser() if args.ssh_config else None,
+        ssh_options=list(args.ssh_option),
+        remote_dir=args.remote_dir,
+    )
 
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
     p = subparsers.add_parser(
-        "deploy", help="put a bundle and the device runtime on a Raspberry Pi over ssh and start it",
+        "deploy",
+        help="put a bundle and the device runtime on a Raspberry Pi over ssh and start it",
         description="Upload the bundle and a venv's worth of wheels into a new release folder on the "
-                    "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
-                    "atomically and restart edgesign.service. Any failure before the switch leaves the "
-                    "Pi as it was. With --inventory, the same on every Pi of an Ansible inventory, in "
-                    "canary batches (needs the fleet extra: ansible-core).")
+        "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
+        "atomically and restart edgesign.service. Any failure before the switch leaves the "
+        "Pi as it was. With --inventory, the same on every Pi of an Ansible inventory, in "
+        "canary batches (needs the fleet extra: ansible-core).",
+    )
     _add_ssh_options(p, fleet=True)
     _add_fleet_options(p)
-    p.add_argument("--bundle", default=DEFAULT_BUNDLE, help=f"bundle folder (default {DEFAULT_BUNDLE})")
+    p.add_argument(
+        "--bundle", default=DEFAULT_BUNDLE, help=f"bundle folder (default {DEFAULT_BUNDLE})"
+    )
     p.add_argument("--python", default="python3", help="Python on the Pi (default python3)")
-    p.add_argument("--wheelhouse", help="folder of wheels for the Pi's platform to use instead of the "
-                                        "cached download (may include an edgesign wheel)")
+    p.add_argument(
+        "--wheelhouse",
+        help="folder of wheels for the Pi's platform to use instead of the "
+        "cached download (may include an edgesign wheel)",
+    )
     p.add_argument("--keep", type=int, default=3, help="releases kept on the Pi (default 3)")
-    p.add_argument("--no-service", action="store_true", help="do not install or restart edgesign.service")
-    p.add_argument("--run-args", default="", metavar="ARGS",
-                   help="extra arguments for `edgesign run` in the service, e.g. "
-                        "'--source webcam:0 --speak' (plain words only; checked before anything "
-                        "is uploaded)")
-    p.add_argument("--allow-root-service", action="store_true",
-                   help="install the service even when you log in to the Pi as root, so that "
-                        "`edgesign run` runs as root (refused without this flag)")
-    p.add_argument("--web", metavar="[HOST:]PORT",
-                   help="the service also serves the live view (`run --web`); a bare PORT listens on "
-                        "every address of the Pi (0.0.0.0:PORT), so other machines can open it")
-    p.add_argument("--web-token", metavar="TOKEN", help="the live view needs ?token=TOKEN (with --web)")
-    p.add_argument("--selftest-tolerance", type=int, default=0, metavar="LSB",
-                   help="largest int8 difference from the host's outputs the Pi's self-test accepts "
-                        "(default 0: bit exact; the self-test runs TFLite's reference kernels, which "
-                        "give the same bits on x86 and aarch64)")
-    p.add_argument("--bwlimit", type=int, metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit)")
-    p.add_argument("--dry-run", "--check", action="store_true",
-                   help="print the plan; do not contact the Pi (with --inventory: Ansible's check mode, "
-                        "which probes the Pis read-only and changes nothing)")
+    p.add_argument(
+        "--no-service", action="store_true", help="do not install or restart edgesign.service"
+    )
+    p.add_argument(
+        "--run-args",
+        default="",
+        metavar="ARGS",
+        help="extra arguments for `edgesign run` in the service, e.g. "
+        "'--source webcam:0 --speak' (plain words only; checked before anything "
+        "is uploaded)",
+    )
+    p.add_argument(
+        "--allow-root-service",
+        action="store_true",
+        help="install the service even when you log in to the Pi as root, so that "
+        "`edgesign run` runs as root (refused without this flag)",
+    )
+    p.add_argument(
+        "--web",
+        metavar="[HOST:]PORT",
+        help="the service also serves the live view (`run --web`); a bare PORT listens on "
+        "every address of the Pi (0.0.0.0:PORT), so other machines can open it",
+    )
+    p.add_argument(
+        "--web-token", metavar="TOKEN", help="the live view needs ?token=TOKEN (with --web)"
+    )
+    p.add_argument(
+        "--selftest-tolerance",
+        type=int,
+        default=0,
+        metavar="LSB",
+        help="largest int8 difference from the host's outputs the Pi's self-test accepts "
+        "(default 0: bit exact; the self-test runs TFLite's reference kernels, which "
+        "give the same bits on x86 and aarch64)",
+    )
+    p.add_argument(
+        "--bwlimit", type=int, metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit)"
+    )
+    p.add_argument(
+        "--dry-run",
+        "--check",
+        action="store_true",
+        help="print the plan; do not contact the Pi (with --inventory: Ansible's check mode, "
+        "which probes the Pis read-only and changes nothing)",
+    )
     p.set_defaults(func=_run_deploy)
 
     p = subparsers.add_parser(
-        "rollback", help="switch the Pi back to the previous release and restart the service",
+        "rollback",
+        help="switch the Pi back to the previous release and restart the service",
         description="Point ~/edgesign/current at the release before it (or --to ID) and restart "
-                    "edgesign.service if it is installed. With --inventory, every Pi of an Ansible "
-                    "inventory.")
+        "edgesign.service if it is installed. With --inventory, every Pi of an Ansible "
+        "inventory.",
+    )
     _add_ssh_options(p, fleet=True)
     _add_fleet_options(p, rollout=False)
     p.add_argument("--to", metavar="ID", help="release to switch to (see `edgesign releases`)")
@@ -84,9 +139,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run_releases)
 
     p = subparsers.add_parser(
-        "pull-data", help="copy images collected on the Pi (folder per class) back to this computer",
+        "pull-data",
+        help="copy images collected on the Pi (folder per class) back to this computer",
         description="rsync a folder-per-class data set recorded with `edgesign collect` from the Pi. "
-                    "Local files are never deleted; reruns copy only what is new.")
+        "Local files are never deleted; reruns copy only what is new.",
+    )
     _add_ssh_options(p, "data/collected", "data set folder on the Pi, relative to home or absolute")
     p.add_argument("--dest", required=True, help="local folder to copy into")
     p.add_argument("--no-frames", action="store_true", help="skip the full frames in _frames/")
@@ -94,18 +151,35 @@ def register(subparsers) -> None:
 
 
 def _add_fleet_options(p, rollout: bool = True) -> None:
-    g = p.add_argument_group("fleet (Ansible; per-Pi ssh settings and edgesign_* variables live in the inventory)")
+    g = p.add_argument_group(
+        "fleet (Ansible; per-Pi ssh settings and edgesign_* variables live in the inventory)"
+    )
     g.add_argument("--inventory", metavar="FILE", help="Ansible inventory (INI or YAML) of the Pis")
     g.add_argument("--forks", type=int, help="Pis worked on at once (Ansible forks; default 10)")
-    g.add_argument("--limit", metavar="PATTERN", help="only these hosts or groups (ansible --limit)")
-    g.add_argument("--summary-json", metavar="FILE", help="also write the per-Pi summary as JSON here")
+    g.add_argument(
+        "--limit", metavar="PATTERN", help="only these hosts or groups (ansible --limit)"
+    )
+    g.add_argument(
+        "--summary-json", metavar="FILE", help="also write the per-Pi summary as JSON here"
+    )
     if rollout:
-        g.add_argument("--serial", default="1,20%,100%", metavar="BATCHES",
-                       help="rollout batches, canary first (default 1,20%%,100%%)")
-        g.add_argument("--max-fail-percentage", type=int, default=0, metavar="PCT",
-                       help="stop the rollout when more than PCT%% of a batch fails (default 0: any failure)")
+        g.add_argument(
+            "--serial",
+            default="1,20%,100%",
+            metavar="BATCHES",
+            help="rollout batches, canary first (default 1,20%%,100%%)",
+        )
+        g.add_argument(
+            "--max-fail-percentage",
+            type=int,
+            default=0,
+            metavar="PCT",
+            help="stop the rollout when more than PCT%% of a batch fails (default 0: any failure)",
+        )
     if not rollout:
-        g.add_argument("--check", action="store_true", help="show what would be switched; change nothing")
+        g.add_argument(
+            "--check", action="store_true", help="show what would be switched; change nothing"
+        )
 
 
 def _fleet_or_host(args) -> bool:
@@ -117,8 +191,10 @@ def _fleet_or_host(args) -> bool:
     if not args.inventory and not args.host:
         raise DeployError("no host given: pass --host USER@HOST or --inventory FILE")
     if args.inventory and (args.port or args.identity or args.ssh_config or args.ssh_option):
-        raise DeployError("with --inventory, ssh settings go into the inventory (ansible_port, "
-                          "ansible_user, ansible_ssh_private_key_file, ansible_ssh_common_args)")
+        raise DeployError(
+            "with --inventory, ssh settings go into the inventory (ansible_port, "
+            "ansible_user, ansible_ssh_private_key_file, ansible_ssh_common_args)"
+        )
     return bool(args.inventory)
 
 
@@ -128,22 +204,35 @@ def _run_deploy(args) -> int:
     if _fleet_or_host(args):
         from .fleet import deploy_fleet
 
-        return deploy_fleet(Path(args.inventory), Path(args.bundle), serial=args.serial,
-                            max_fail_percentage=args.max_fail_percentage, check=args.dry_run,
-                            forks=args.forks, limit=args.limit,
-                            wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-                            service=not args.no_service,
-                            summary=Path(args.summary_json) if args.summary_json else None)
+        return deploy_fleet(
+            Path(args.inventory),
+            Path(args.bundle),
+            serial=args.serial,
+            max_fail_percentage=args.max_fail_percentage,
+            check=args.dry_run,
+            forks=args.forks,
+            limit=args.limit,
+            wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+            service=not args.no_service,
+            summary=Path(args.summary_json) if args.summary_json else None,
+        )
 
     from .deployer import DeployOptions, deploy
     from .service import parse_run_args
 
     run_args, address = parse_run_args(args.run_args), _web_args(args)
-    opts = DeployOptions(bundle=Path(args.bundle), wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-                         python=args.python, keep=args.keep, service=not args.no_service,
-                         run_args=run_args + address[0], bwlimit=args.bwlimit,
-                         selftest_tolerance=args.selftest_tolerance,
-                         allow_root_service=args.allow_root_service, dry_run=args.dry_run)
+    opts = DeployOptions(
+        bundle=Path(args.bundle),
+        wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
+        python=args.python,
+        keep=args.keep,
+        service=not args.no_service,
+        run_args=run_args + address[0],
+        bwlimit=args.bwlimit,
+        selftest_tolerance=args.selftest_tolerance,
+        allow_root_service=args.allow_root_service,
+        dry_run=args.dry_run,
+    )
     deploy(_target(args), opts, echo=lambda line: print(line, flush=True))
     if address[1]:
         print(f"live view: open {address[1]}", flush=True)
@@ -160,7 +249,9 @@ def _web_args(args):
             raise EdgesignError("--web-token needs --web")
         return (), None
     host, port = parse_address(args.web, default_host="0.0.0.0")
-    extra = ("--web", f"{host}:{port}") + (("--web-token", args.web_token) if args.web_token else ())
+    extra = ("--web", f"{host}:{port}") + (
+        ("--web-token", args.web_token) if args.web_token else ()
+    )
     pi = args.host.rsplit("@", 1)[-1] if host in ("0.0.0.0", "::") else host
     pi = f"[{pi}]" if ":" in pi else pi
     return extra, f"http://{pi}:{port}/" + (f"?token={args.web_token}" if args.web_token else "")
@@ -174,9 +265,15 @@ def _run_rollback(args) -> int:
 
         from .fleet import rollback_fleet
 
-        return rollback_fleet(Path(args.inventory), to=args.to, service=not args.no_service, check=args.check,
-                              forks=args.forks, limit=args.limit,
-                              summary=Path(args.summary_json) if args.summary_json else None)
+        return rollback_fleet(
+            Path(args.inventory),
+            to=args.to,
+            service=not args.no_service,
+            check=args.check,
+            forks=args.forks,
+            limit=args.limit,
+            summary=Path(args.summary_json) if args.summary_json else None,
+        )
 
     rollback(_target(args), to=args.to, restart=not args.no_service)
     return 0

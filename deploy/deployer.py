@@ -9,6 +9,7 @@ Layout on the Pi (ROOT defaults to ~/edgesign):
 A release is complete once its release.json exists, which happens only after its venv was built
 and `edgesign selftest` passed in it. Anything that fails before the switch leaves `current` as it was.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,16 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
-from .errors import DeployError
+from ..device.bundle import bundle_files
 from . import service, wheelhouse
+from .errors import DeployError
 from .release_ids import is_release_id, release_id
 from .remote import Remote
 from .staging import copy_bundle
-from ..device.bundle import bundle_files
 from .target import Target
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,13 @@ SUPPORTED_MACHINES = ("aarch64", "x86_64")
 @dataclass
 class DeployOptions:
     bundle: Path
-    wheelhouse: Optional[Path] = None
+    wheelhouse: Path | None = None
     python: str = "python3"
     keep: int = 3
     service: bool = True
     run_args: tuple = ()
     allow_root_service: bool = False  # install the unit even if the Pi login is root
-    bwlimit: Optional[int] = None  # KiB/s for rsync, for slow or shared links
+    bwlimit: int | None = None  # KiB/s for rsync, for slow or shared links
     dry_run: bool = False
     # int8 outputs on the Pi may differ from the host's by this much. The self-test runs the
     # reference kernels on both sides, which agree bit for bit on x86 and aarch64 (XNNPACK's fast
@@ -62,21 +63,28 @@ class Outcome:
 def check_probe(info: dict, python: str, host: str) -> None:
     """Raise DeployError unless the Pi can run a release: 64-bit Python 3 with venv, rsync, glibc."""
     if not info.get("python"):
-        raise DeployError(f"no `{python}` on {host}: install Python 3 "
-                          "(`sudo apt install python3 python3-venv`) or pass --python PATH")
+        raise DeployError(
+            f"no `{python}` on {host}: install Python 3 "
+            "(`sudo apt install python3 python3-venv`) or pass --python PATH"
+        )
     machine = info.get("machine", "")
     bits = info.get("python_bits", "")
     if machine.startswith("armv") or machine == "armhf" or (machine == "aarch64" and bits == "32"):
         raise DeployError(
             f"{host} runs a 32-bit userland ({machine}, {bits or '32'}-bit Python): LiteRT "
             "(ai-edge-litert) publishes no wheels for 32-bit ARM. Install the 64-bit Raspberry Pi OS "
-            "(bookworm arm64) and deploy again.")
+            "(bookworm arm64) and deploy again."
+        )
     if machine not in SUPPORTED_MACHINES:
-        raise DeployError(f"{host} is a {machine or 'unknown'} machine; edgesign deploys to "
-                          f"{' or '.join(SUPPORTED_MACHINES)} (64-bit Raspberry Pi OS)")
+        raise DeployError(
+            f"{host} is a {machine or 'unknown'} machine; edgesign deploys to "
+            f"{' or '.join(SUPPORTED_MACHINES)} (64-bit Raspberry Pi OS)"
+        )
     if info.get("venv") != "yes":
-        raise DeployError(f"{info['python']} on {host} cannot make virtual environments (no venv/"
-                          "ensurepip): `sudo apt install python3-venv` on the Pi")
+        raise DeployError(
+            f"{info['python']} on {host} cannot make virtual environments (no venv/"
+            "ensurepip): `sudo apt install python3-venv` on the Pi"
+        )
     if info.get("rsync") != "yes":
         raise DeployError(f"rsync is not installed on {host}: `sudo apt install rsync` on the Pi")
     if not info.get("python_version") or not info.get("libc", "").startswith("glibc"):
@@ -86,7 +94,10 @@ def check_probe(info: dict, python: str, host: str) -> None:
 def plan_lines(target: Target, opts: DeployOptions) -> list:
     """What a deploy will do, in order (printed by --dry-run; nothing is contacted)."""
     root = target.remote_dir if target.remote_dir.startswith("/") else f"~/{target.remote_dir}"
-    wh = opts.wheelhouse or f"{wheelhouse.cache_root()}/wheelhouse-<python>-<platform> (downloaded once)"
+    wh = (
+        opts.wheelhouse
+        or f"{wheelhouse.cache_root()}/wheelhouse-<python>-<platform> (downloaded once)"
+    )
     lines = [
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
         f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
@@ -95,7 +106,8 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"Pi's platform from {wh}",
         f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not use), "
         f"bundle + edgesign wheel -> "
-        f"{root}/releases/<time>-<hash>/" + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
+        f"{root}/releases/<time>-<hash>/"
+        + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
         f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index 'edgesign[device]' "
         f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
         f"5 selftest  venv/bin/edgesign selftest --bundle bundle --tolerance {opts.selftest_tolerance}  "
@@ -103,22 +115,28 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
     ]
     if opts.service:
-        lines.insert(-1, f"5b unit     systemd-analyze verify + security (at most "
-                         f"{service.SECURITY_THRESHOLD / 10:.1f}) of the hardened "
-                         f"{service.UNIT_NAME} for the new release (failure: release removed, "
-                         "current kept)")
+        lines.insert(
+            -1,
+            f"5b unit     systemd-analyze verify + security (at most "
+            f"{service.SECURITY_THRESHOLD / 10:.1f}) of the hardened "
+            f"{service.UNIT_NAME} for the new release (failure: release removed, "
+            "current kept)",
+        )
         args = " ".join(opts.run_args) or "(none)"
-        lines.append(f"7 service   install {service.UNIT_NAME} with sudo (never as root unless "
-                     f"--allow-root-service; run args: {args}), enable, restart; switch back if it "
-                     "does not stay active (skipped when the Pi has no systemd)")
+        lines.append(
+            f"7 service   install {service.UNIT_NAME} with sudo (never as root unless "
+            f"--allow-root-service; run args: {args}), enable, restart; switch back if it "
+            "does not stay active (skipped when the Pi has no systemd)"
+        )
     else:
         lines.append("7 service   skipped (--no-service)")
     return lines
 
 
 def probe(remote: Remote, opts: DeployOptions) -> dict:
-    info = remote.run_file("remote_probe.sh", opts.python, remote.target.remote_dir,
-                           what="probing the Pi").fields()
+    info = remote.run_file(
+        "remote_probe.sh", opts.python, remote.target.remote_dir, what="probing the Pi"
+    ).fields()
     check_probe(info, opts.python, remote.target.describe())
     return info
 
@@ -141,8 +159,10 @@ def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tup
     else:
         tags = wheelhouse.platform_tags(info["machine"], info["libc"])
         deps = wheelhouse.cached_dependencies(project, info["python_version"], tags)
-    echo(f"wheels: {project.name} + {sum(1 for p in deps.glob('*.whl') if not p.name.startswith('edgesign-'))} "
-         f"dependency wheels from {deps}")
+    echo(
+        f"wheels: {project.name} + {sum(1 for p in deps.glob('*.whl') if not p.name.startswith('edgesign-'))} "
+        f"dependency wheels from {deps}"
+    )
     return project, deps
 
 
@@ -154,13 +174,17 @@ def _release_info(rid: str, opts: DeployOptions, info: dict, project: Path, meta
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "deployed_from": platform.node(),
         "edgesign_wheel": {"file": project.name, "sha256": sha256_file(project)},
-        "bundle": {"model_sha256": meta.get("model", {}).get("sha256"),
-                   "classes": len(meta.get("classes", []))},
+        "bundle": {
+            "model_sha256": meta.get("model", {}).get("sha256"),
+            "classes": len(meta.get("classes", [])),
+        },
         "pi": {k: info.get(k) for k in ("machine", "python_version", "libc", "os")},
     }
 
 
-def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = print) -> Optional[Outcome]:
+def deploy(
+    target: Target, opts: DeployOptions, echo: Callable[[str], None] = print
+) -> Outcome | None:
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
     from ..device.bundle import load_bundle, load_selftest
 
@@ -177,18 +201,23 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
     remote = Remote(target)
     host = target.describe()
     info = probe(remote, opts)
-    echo(f"probe: {info.get('os', '?')}, {info['machine']}, Python {info['python_version']} "
-         f"({info['python']}), {info['libc']}, systemd {info['systemd']}, current release: "
-         f"{info['current'] or 'none'}")
+    echo(
+        f"probe: {info.get('os', '?')}, {info['machine']}, Python {info['python_version']} "
+        f"({info['python']}), {info['libc']}, systemd {info['systemd']}, current release: "
+        f"{info['current'] or 'none'}"
+    )
     if opts.service and info["systemd"] == "yes" and info["sudo"] != "yes":
-        raise DeployError(f"{host} has systemd but `sudo -n` needs a password there: the system unit "
-                          "cannot be installed. Allow passwordless sudo for this user (the Raspberry Pi "
-                          "OS default) or rerun with --no-service")
+        raise DeployError(
+            f"{host} has systemd but `sudo -n` needs a password there: the system unit "
+            "cannot be installed. Allow passwordless sudo for this user (the Raspberry Pi "
+            "OS default) or rerun with --no-service"
+        )
     unit = None
     if opts.service and info["systemd"] == "yes":
         service.check_service_user(info["user"], info.get("uid", ""), opts.allow_root_service)
-        unit = service.render_unit(info["user"], info["root"], opts.run_args,
-                                   opts.allow_root_service)
+        unit = service.render_unit(
+            info["user"], info["root"], opts.run_args, opts.allow_root_service
+        )
     previous = info["current"] if is_release_id(info["current"]) else ""
     keep_note = f"current stays {previous}" if previous else "nothing was active before"
 
@@ -201,15 +230,27 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
         bundle = load_bundle(staging / "bundle", check_model=False)
         load_selftest(bundle)
         rid = release_id(wheelhouse.digest_files([bundle.model_path, project]))
-        release_json = json.dumps(_release_info(rid, opts, info, project, bundle.metadata), indent=2)
+        release_json = json.dumps(
+            _release_info(rid, opts, info, project, bundle.metadata), indent=2
+        )
 
-        remote.run_file("remote_begin.sh", target.remote_dir, rid, what="creating the release folder")
+        remote.run_file(
+            "remote_begin.sh", target.remote_dir, rid, what="creating the release folder"
+        )
         try:
             echo(f"upload: wheels and release {rid}")
             upload(remote, deps, staging, rid, opts.bwlimit)
             echo("prepare: venv, offline pip install, selftest on the Pi (this takes a while)")
-            result = remote.run_file("remote_prepare.sh", target.remote_dir, rid, info["python"], release_json,
-                                     str(opts.selftest_tolerance), what="preparing the release", check=False)
+            result = remote.run_file(
+                "remote_prepare.sh",
+                target.remote_dir,
+                rid,
+                info["python"],
+                release_json,
+                str(opts.selftest_tolerance),
+                what="preparing the release",
+                check=False,
+            )
             _check_prepare(result, host, rid)
             for line in result.stdout.splitlines():
                 if line.startswith("selftest "):
@@ -220,27 +261,37 @@ def deploy(target: Target, opts: DeployOptions, echo: Callable[[str], None] = pr
             _discard(remote, target, rid)
             raise DeployError(f"{exc}. Release {rid} was discarded; {keep_note}.") from None
 
-    switched = remote.run_file("remote_switch.sh", target.remote_dir, rid, str(opts.keep),
-                               what="switching `current`")
-    pruned = [line.split("=", 1)[1] for line in switched.stdout.splitlines() if line.startswith("pruned=")]
-    echo(f"switch: current -> releases/{rid}" + (f" (pruned {', '.join(pruned)})" if pruned else ""))
+    switched = remote.run_file(
+        "remote_switch.sh", target.remote_dir, rid, str(opts.keep), what="switching `current`"
+    )
+    pruned = [
+        line.split("=", 1)[1] for line in switched.stdout.splitlines() if line.startswith("pruned=")
+    ]
+    echo(
+        f"switch: current -> releases/{rid}" + (f" (pruned {', '.join(pruned)})" if pruned else "")
+    )
     outcome = Outcome(rid, previous, pruned)
     outcome.service = _service_step(remote, opts, info, unit, rid, previous, echo)
     echo(f"deployed {rid} to {host}")
     return outcome
 
 
-def upload(remote: Remote, deps: Path, staging: Path, rid: str, bwlimit: Optional[int] = None) -> None:
+def upload(remote: Remote, deps: Path, staging: Path, rid: str, bwlimit: int | None = None) -> None:
     """rsync the dependency wheels to ROOT/wheelhouse/ and the staged release to ROOT/releases/<rid>/."""
     rsync_opts = [f"--bwlimit={int(bwlimit)}"] if bwlimit else []
     root = remote.target.remote_dir
     # --delete prunes wheels this release does not use: installed releases keep their venvs,
     # so rollback needs none of them, and the Pi's card does not fill up over the years
-    remote.rsync([f"{deps}/"], f"{root}/wheelhouse/", what="uploading wheels",
-                 options=rsync_opts + ["--delete", "--include=*.whl", "--exclude=edgesign-*.whl",
-                                       "--exclude=*"])
-    remote.rsync([f"{staging}/"], f"{root}/releases/{rid}/", what="uploading the release",
-                 options=rsync_opts)
+    remote.rsync(
+        [f"{deps}/"],
+        f"{root}/wheelhouse/",
+        what="uploading wheels",
+        options=rsync_opts
+        + ["--delete", "--include=*.whl", "--exclude=edgesign-*.whl", "--exclude=*"],
+    )
+    remote.rsync(
+        [f"{staging}/"], f"{root}/releases/{rid}/", what="uploading the release", options=rsync_opts
+    )
 
 
 def _check_prepare(result, host: str, rid: str) -> None:
@@ -248,53 +299,85 @@ def _check_prepare(result, host: str, rid: str) -> None:
     if result.returncode == 0:
         return
     tail = " | ".join((result.stdout + "\n" + result.stderr).strip().splitlines()[-8:])
-    step = {10: "creating the venv (is python3-venv installed?)", 11: "pip install of the wheels",
-            12: "the bundle self-test (the Pi's outputs differ from the host's)"}.get(
-        result.returncode, f"preparing the release (exit {result.returncode})")
+    step = {
+        10: "creating the venv (is python3-venv installed?)",
+        11: "pip install of the wheels",
+        12: "the bundle self-test (the Pi's outputs differ from the host's)",
+    }.get(result.returncode, f"preparing the release (exit {result.returncode})")
     raise DeployError(f"{step} failed on {host}: {tail}")
 
 
 def _discard(remote: Remote, target: Target, rid: str) -> None:
     """Best effort: remove a failed release (a dropped connection leaves it for the next prune)."""
     try:
-        remote.run_file("remote_discard.sh", target.remote_dir, rid, what="removing the failed release",
-                        timeout=60)
+        remote.run_file(
+            "remote_discard.sh",
+            target.remote_dir,
+            rid,
+            what="removing the failed release",
+            timeout=60,
+        )
     except DeployError as exc:
-        log.warning("could not remove the failed release %s now (%s); the next deploy prunes it", rid, exc)
+        log.warning(
+            "could not remove the failed release %s now (%s); the next deploy prunes it", rid, exc
+        )
 
 
 def _check_unit_on_pi(remote: Remote, unit: str, root: str, rid: str, echo) -> None:
     """systemd-analyze verify + security on the Pi for the unit aimed at the new release, before
     `current` switches to it (installing nothing); DeployError if systemd rejects it."""
     trial = unit.replace(f"{root.rstrip('/')}/current", f"{root.rstrip('/')}/releases/{rid}")
-    result = remote.run_file("remote_service.sh", trial, "check", str(service.SECURITY_THRESHOLD),
-                             what="checking the service unit", check=False)
+    result = remote.run_file(
+        "remote_service.sh",
+        trial,
+        "check",
+        str(service.SECURITY_THRESHOLD),
+        what="checking the service unit",
+        check=False,
+    )
     rating = result.fields().get("security")
     if result.returncode == 0:
         echo(f"unit: {service.UNIT_NAME} verified" + (f", exposure {rating}" if rating else ""))
         return
     why = " | ".join((result.stdout + result.stderr).strip().splitlines()[-6:])
-    step = {30: "systemd-analyze verify rejected the unit",
-            32: "systemd-analyze security rates the unit above "
-                f"{service.SECURITY_THRESHOLD / 10:.1f}"}.get(
-        result.returncode, f"checking the unit (exit {result.returncode})")
+    step = {
+        30: "systemd-analyze verify rejected the unit",
+        32: f"systemd-analyze security rates the unit above {service.SECURITY_THRESHOLD / 10:.1f}",
+    }.get(result.returncode, f"checking the unit (exit {result.returncode})")
     raise DeployError(f"{step} on {remote.target.describe()}: {why}")
 
 
-def _service_step(remote: Remote, opts: DeployOptions, info: dict, unit: Optional[str], rid: str,
-                  previous: str, echo) -> str:
+def _service_step(
+    remote: Remote,
+    opts: DeployOptions,
+    info: dict,
+    unit: str | None,
+    rid: str,
+    previous: str,
+    echo,
+) -> str:
     """Install and restart the unit; on failure switch `current` back and raise."""
     target = remote.target
-    run_hint = f"{info['root']}/current/venv/bin/edgesign run --bundle {info['root']}/current/bundle"
+    run_hint = (
+        f"{info['root']}/current/venv/bin/edgesign run --bundle {info['root']}/current/bundle"
+    )
     if not opts.service:
         echo(f"service: skipped (--no-service); start it yourself with: {run_hint}")
         return "skipped"
     if info["systemd"] != "yes":
-        echo(f"service: skipped: no systemd (systemctl) on {target.describe()}; the release is active, "
-             f"run it with: {run_hint}")
+        echo(
+            f"service: skipped: no systemd (systemctl) on {target.describe()}; the release is active, "
+            f"run it with: {run_hint}"
+        )
         return "no-systemd"
-    result = remote.run_file("remote_service.sh", unit, "install", str(service.SECURITY_THRESHOLD),
-                             what="installing the service", check=False)
+    result = remote.run_file(
+        "remote_service.sh",
+        unit,
+        "install",
+        str(service.SECURITY_THRESHOLD),
+        what="installing the service",
+        check=False,
+    )
     if result.returncode == 0:
         echo(f"service: {service.UNIT_NAME} enabled and active (User={info['user']})")
         return "active"
@@ -302,15 +385,21 @@ def _service_step(remote: Remote, opts: DeployOptions, info: dict, unit: Optiona
     if previous:
         remote.run_file("remote_switch.sh", target.remote_dir, previous, "0", what="switching back")
         remote.run_file("remote_restart.sh", what="restarting the previous release", check=False)
-        raise DeployError(f"{service.UNIT_NAME} did not stay active with release {rid}; switched current "
-                          f"back to {previous} and restarted it. systemd said: {why}")
-    raise DeployError(f"{service.UNIT_NAME} did not stay active with release {rid} (there was no earlier "
-                      f"release to go back to). systemd said: {why}")
+        raise DeployError(
+            f"{service.UNIT_NAME} did not stay active with release {rid}; switched current "
+            f"back to {previous} and restarted it. systemd said: {why}"
+        )
+    raise DeployError(
+        f"{service.UNIT_NAME} did not stay active with release {rid} (there was no earlier "
+        f"release to go back to). systemd said: {why}"
+    )
 
 
 def list_releases(remote: Remote) -> tuple:
     """(current id or '', [(id, complete)] newest first)."""
-    out = remote.run_file("remote_releases.sh", remote.target.remote_dir, what="listing releases").stdout
+    out = remote.run_file(
+        "remote_releases.sh", remote.target.remote_dir, what="listing releases"
+    ).stdout
     return parse_releases(out)
 
 
@@ -321,30 +410,38 @@ def parse_releases(out: str) -> tuple:
         if line.startswith("current="):
             current = line.split("=", 1)[1]
         elif line.startswith("release="):
-            rid, _, complete = line[len("release="):].partition(" complete=")
+            rid, _, complete = line[len("release=") :].partition(" complete=")
             if is_release_id(rid):  # the script lists only these; never act on anything else
                 releases.append((rid, complete == "yes"))
     return (current if is_release_id(current) else ""), releases
 
 
-def rollback(target: Target, to: Optional[str] = None, restart: bool = True,
-             echo: Callable[[str], None] = print) -> str:
+def rollback(
+    target: Target,
+    to: str | None = None,
+    restart: bool = True,
+    echo: Callable[[str], None] = print,
+) -> str:
     """Point `current` at the release before it (or `to`) and restart the service; returns its id."""
     if to is not None and not is_release_id(to):
-        raise DeployError(f"--to {to!r} is not a release id (like 20240101T120000000Z-0123456789; "
-                          "see `edgesign releases`)")
+        raise DeployError(
+            f"--to {to!r} is not a release id (like 20240101T120000000Z-0123456789; "
+            "see `edgesign releases`)"
+        )
     remote = Remote(target)
     current, releases = list_releases(remote)
     choice = rollback_choice(current, releases, to, target.describe(), target.remote_dir)
     remote.run_file("remote_switch.sh", target.remote_dir, choice, "0", what="switching `current`")
     echo(f"rollback: current {current} -> {choice}")
     if restart:
-        state = remote.run_file("remote_restart.sh", what="restarting the service", check=False).fields()
+        state = remote.run_file(
+            "remote_restart.sh", what="restarting the service", check=False
+        ).fields()
         echo(f"service: {state.get('service', 'unknown')}")
     return choice
 
 
-def rollback_choice(current: str, releases: list, to: Optional[str], host: str, root: str) -> str:
+def rollback_choice(current: str, releases: list, to: str | None, host: str, root: str) -> str:
     """The release a rollback switches to: `to` if complete, else the newest complete one before current."""
     complete = [rid for rid, ok in releases if ok]
     if not current:

@@ -1,4 +1,5 @@
 """The deploy part's error: a step that failed on the way to the Pi."""
+
 from edgesign.device.errors import EdgesignError
 
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 from .errors import DeployError
 
@@ -67,8 +66,8 @@ def playbook_argv(
     extra: dict,
     *,
     check: bool = False,
-    forks: Optional[int] = None,
-    limit: Optional[str] = None,
+    forks: int | None = None,
+    limit: str | None = None,
     verbose: int = 0,
 ) -> list:
     argv = [
@@ -90,7 +89,7 @@ def playbook_argv(
     return argv
 
 
-def run_playbook(argv: list, summary: Optional[Path] = None) -> int:
+def run_playbook(argv: list, summary: Path | None = None) -> int:
     """Run ansible-playbook (output streams through); its exit code (0, or 2 when a Pi failed)."""
     env = dict(os.environ)
     env.setdefault("ANSIBLE_CONFIG", str(playbook_dir() / "ansible.cfg"))
@@ -112,11 +111,11 @@ def deploy_fleet(
     serial: str = DEFAULT_SERIAL,
     max_fail_percentage: int = 0,
     check: bool = False,
-    forks: Optional[int] = None,
-    limit: Optional[str] = None,
-    wheelhouse: Optional[Path] = None,
+    forks: int | None = None,
+    limit: str | None = None,
+    wheelhouse: Path | None = None,
     service: bool = True,
-    summary: Optional[Path] = None,
+    summary: Path | None = None,
 ) -> int:
     """Roll `bundle` out to the Pis of `inventory` with deploy.yml; ansible-playbook's exit code."""
     from ..device.bundle import load_bundle, load_selftest
@@ -144,12 +143,12 @@ def deploy_fleet(
 def rollback_fleet(
     inventory: Path,
     *,
-    to: Optional[str] = None,
+    to: str | None = None,
     service: bool = True,
     check: bool = False,
-    forks: Optional[int] = None,
-    limit: Optional[str] = None,
-    summary: Optional[Path] = None,
+    forks: int | None = None,
+    limit: str | None = None,
+    summary: Path | None = None,
 ) -> int:
     """Switch every Pi of `inventory` back with rollback.yml; ansible-playbook's exit code."""
     extra = {"edgesign_rollback_to": to or ""}

@@ -9,17 +9,19 @@ A Pi can be lost, shared or compromised, so a pull:
 - leaves nothing behind when it fails: the transfer goes to a hidden `.NAME.partial` folder that
   is renamed into place only at the end, and a --dest folder it had to create is removed again.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from edgesign.device.images import IMAGE_SUFFIXES
+
 from .errors import DeployError
 from .remote import Remote
 from .target import Target, validate_remote_dir
@@ -40,9 +42,17 @@ def _any_case(suffix: str) -> str:
 
 def rsync_filter(frames: bool = True) -> list:
     """rsync options: no links, devices, owners or modes; dot entries skipped; images only."""
-    options = ["--no-links", "--no-devices", "--no-specials", "--no-perms", "--no-owner",
-               "--no-group", "--chmod=Du=rwx,Dgo=rx,Fu=rw,Fgo=r", "--prune-empty-dirs",
-               "--exclude=.*"]
+    options = [
+        "--no-links",
+        "--no-devices",
+        "--no-specials",
+        "--no-perms",
+        "--no-owner",
+        "--no-group",
+        "--chmod=Du=rwx,Dgo=rx,Fu=rw,Fgo=r",
+        "--prune-empty-dirs",
+        "--exclude=.*",
+    ]
     if not frames:
         options.append("--exclude=/_frames")
     options.append("--include=*/")
@@ -61,25 +71,35 @@ def check_pulled_tree(folder: Path) -> None:
                 continue
             if not stat.S_ISREG(mode):
                 kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
-                raise DeployError(f"{path.relative_to(folder)} from the Pi is {kind}; the pull was "
-                                  "discarded (a pull brings plain image files only)")
+                raise DeployError(
+                    f"{path.relative_to(folder)} from the Pi is {kind}; the pull was "
+                    "discarded (a pull brings plain image files only)"
+                )
             if path.suffix.lower() not in IMAGE_SUFFIXES:
-                raise DeployError(f"{path.relative_to(folder)} from the Pi is not an image "
-                                  f"({', '.join(IMAGE_SUFFIXES)}); the pull was discarded")
+                raise DeployError(
+                    f"{path.relative_to(folder)} from the Pi is not an image "
+                    f"({', '.join(IMAGE_SUFFIXES)}); the pull was discarded"
+                )
 
 
 def class_counts(folder: Path) -> dict:
     """{class name: number of images} for the class folders in `folder` (not `_frames` or .dirs)."""
     counts = {}
-    subs = sorted(p for p in folder.iterdir()
-                  if not p.is_symlink() and p.is_dir() and not p.name.startswith(("_", ".")))
+    subs = sorted(
+        p
+        for p in folder.iterdir()
+        if not p.is_symlink() and p.is_dir() and not p.name.startswith(("_", "."))
+    )
     for sub in subs:
-        counts[sub.name] = sum(1 for f in sub.iterdir() if not f.is_symlink() and f.is_file()
-                               and f.suffix.lower() in IMAGE_SUFFIXES)
+        counts[sub.name] = sum(
+            1
+            for f in sub.iterdir()
+            if not f.is_symlink() and f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        )
     return counts
 
 
-def pull_folder_name(target: Target, now: Optional[float] = None) -> str:
+def pull_folder_name(target: Target, now: float | None = None) -> str:
     """`<host>-<YYYYmmddTHHMMSSZ>` (the host as validated: letters, digits, '.', '_', '-')."""
     now = time.time() if now is None else now
     return f"{target.host.rpartition('@')[2]}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}"
@@ -89,8 +109,10 @@ def _make_dest(dest: Path) -> list:
     """Create `dest` (and missing parents); returns the folders created, deepest first."""
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir():
-            raise DeployError(f"--dest {dest}: exists and is not a folder; name a folder "
-                              "(each pull goes into a new subfolder of it)")
+            raise DeployError(
+                f"--dest {dest}: exists and is not a folder; name a folder "
+                "(each pull goes into a new subfolder of it)"
+            )
         return []
     created, path = [], dest
     while not path.exists() and not path.is_symlink():
@@ -119,8 +141,13 @@ def _claim(dest: Path, name: str) -> Path:
     raise DeployError(f"--dest {dest}: too many pulls named {name}")
 
 
-def pull_data(target: Target, remote_dir: str, dest: Path, frames: bool = True,
-              echo: Callable[[str], None] = print) -> Pulled:
+def pull_data(
+    target: Target,
+    remote_dir: str,
+    dest: Path,
+    frames: bool = True,
+    echo: Callable[[str], None] = print,
+) -> Pulled:
     """rsync the images in `remote_dir` on the Pi into a new DEST/<host>-<time>/ folder."""
     remote_dir = validate_remote_dir(remote_dir)
     dest = Path(dest)
@@ -131,18 +158,26 @@ def pull_data(target: Target, remote_dir: str, dest: Path, frames: bool = True,
         partial = folder.with_name(f".{folder.name}.partial")
         partial.mkdir()
         try:
-            Remote(target).rsync([f"{remote_dir}/"], f"{partial}/", what=f"pulling {remote_dir}",
-                                 options=rsync_filter(frames), upload=False)
+            Remote(target).rsync(
+                [f"{remote_dir}/"],
+                f"{partial}/",
+                what=f"pulling {remote_dir}",
+                options=rsync_filter(frames),
+                upload=False,
+            )
         except DeployError as exc:
             if "No such file or directory" in str(exc) or "change_dir" in str(exc):
-                raise DeployError(f"no folder {remote_dir} on {target.describe()}: record images "
-                                  f"there first with `edgesign collect --out {remote_dir}`"
-                                  ) from None
+                raise DeployError(
+                    f"no folder {remote_dir} on {target.describe()}: record images "
+                    f"there first with `edgesign collect --out {remote_dir}`"
+                ) from None
             raise
         check_pulled_tree(partial)
         if not any(f for _, _, files in os.walk(partial) for f in files):
-            raise DeployError(f"no images in {remote_dir} on {target.describe()}"
-                              + ("" if frames else " outside _frames/"))
+            raise DeployError(
+                f"no images in {remote_dir} on {target.describe()}"
+                + ("" if frames else " outside _frames/")
+            )
         os.replace(partial, folder)  # the empty claimed folder becomes the finished pull
         partial = None
     except BaseException:
@@ -157,8 +192,10 @@ def pull_data(target: Target, remote_dir: str, dest: Path, frames: bool = True,
         raise
     counts = class_counts(folder)
     total = sum(counts.values())
-    echo(f"pulled {remote_dir} from {target.describe()} into {folder}: {total} images in "
-         f"{len(counts)} classes")
+    echo(
+        f"pulled {remote_dir} from {target.describe()} into {folder}: {total} images in "
+        f"{len(counts)} classes"
+    )
     for name, n in counts.items():
         echo(f"  {name:<12} {n}")
     return Pulled(folder, counts)

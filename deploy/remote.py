@@ -1,4 +1,5 @@
 """Running shell scripts and rsync on the Pi through the user's own `ssh`, with clear failures."""
+
 from __future__ import annotations
 
 import logging
@@ -45,14 +46,26 @@ def explain_ssh_failure(target: Target, stderr: str) -> str:
     low = text.lower()
     where = target.describe()
     if "permission denied" in low:
-        return (f"{where} refused the login (key not accepted): check --identity / your ssh agent, "
-                f"and that your public key is in ~/.ssh/authorized_keys on the Pi ({text.splitlines()[-1]})")
+        return (
+            f"{where} refused the login (key not accepted): check --identity / your ssh agent, "
+            f"and that your public key is in ~/.ssh/authorized_keys on the Pi ({text.splitlines()[-1]})"
+        )
     if "host key verification failed" in low or "remote host identification has changed" in low:
-        return (f"{where}: host key verification failed: the Pi's key is not (or no longer) in your "
-                "known_hosts. Connect once with `ssh HOST` to accept it (or pass -o "
-                "StrictHostKeyChecking=accept-new); if the Pi was reinstalled, `ssh-keygen -R HOST` first")
-    for marker in ("could not resolve", "connection refused", "no route to host", "timed out",
-                   "network is unreachable", "connection closed", "connection reset", "broken pipe"):
+        return (
+            f"{where}: host key verification failed: the Pi's key is not (or no longer) in your "
+            "known_hosts. Connect once with `ssh HOST` to accept it (or pass -o "
+            "StrictHostKeyChecking=accept-new); if the Pi was reinstalled, `ssh-keygen -R HOST` first"
+        )
+    for marker in (
+        "could not resolve",
+        "connection refused",
+        "no route to host",
+        "timed out",
+        "network is unreachable",
+        "connection closed",
+        "connection reset",
+        "broken pipe",
+    ):
         if marker in low:
             return f"cannot reach {where}: {text.splitlines()[-1]}"
     return f"ssh to {where} failed: {text.splitlines()[-1] if text else 'no message'}"
@@ -65,39 +78,62 @@ class Remote:
         self.target = target
         self.echo = echo or (lambda line: None)
 
-    def run(self, script: str, *args: str, what: str, check: bool = True, timeout: float = 1800) -> Result:
+    def run(
+        self, script: str, *args: str, what: str, check: bool = True, timeout: float = 1800
+    ) -> Result:
         """Run a POSIX sh `script` with `args` on the Pi; DeployError naming `what` on failure."""
         # The script travels as one quoted argument (not on stdin) so commands inside may read stdin.
-        command = " ".join(["/bin/sh", "-c", shlex.quote(script), "edgesign-deploy"]
-                           + [shlex.quote(str(a)) for a in args])
+        command = " ".join(
+            ["/bin/sh", "-c", shlex.quote(script), "edgesign-deploy"]
+            + [shlex.quote(str(a)) for a in args]
+        )
         argv = self.target.ssh_argv() + ["-T", self.target.host, command]
         log.debug("ssh: %s", what)
         try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=timeout)
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+            )
         except FileNotFoundError:
-            raise DeployError("no `ssh` client found on this computer (apt install openssh-client)") from None
+            raise DeployError(
+                "no `ssh` client found on this computer (apt install openssh-client)"
+            ) from None
         except subprocess.TimeoutExpired:
-            raise DeployError(f"{what}: no answer from {self.target.describe()} within {timeout:.0f} s") from None
+            raise DeployError(
+                f"{what}: no answer from {self.target.describe()} within {timeout:.0f} s"
+            ) from None
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         if proc.returncode == SSH_FAILED:
             raise DeployError(f"{what}: {explain_ssh_failure(self.target, proc.stderr)}")
         if check and proc.returncode != 0:
-            raise DeployError(f"{what} failed on {self.target.describe()} (exit {proc.returncode}): "
-                              f"{_tail(proc.stderr or proc.stdout)}")
+            raise DeployError(
+                f"{what} failed on {self.target.describe()} (exit {proc.returncode}): "
+                f"{_tail(proc.stderr or proc.stdout)}"
+            )
         return result
 
-    def run_file(self, name: str, *args: str, what: str, check: bool = True, timeout: float = 1800) -> Result:
+    def run_file(
+        self, name: str, *args: str, what: str, check: bool = True, timeout: float = 1800
+    ) -> Result:
         return self.run(script_text(name), *args, what=what, check=check, timeout=timeout)
 
-    def rsync(self, sources: list, dest: str, *, what: str, options=(), upload: bool = True) -> None:
+    def rsync(
+        self, sources: list, dest: str, *, what: str, options=(), upload: bool = True
+    ) -> None:
         """rsync local `sources` to remote `dest` (or remote sources to a local `dest` if not upload)."""
         if upload:
             paths = [str(s) for s in sources] + [f"{self.target.host}:{dest}"]
         else:
             paths = [f"{self.target.host}:{s}" for s in sources] + [str(dest)]
-        argv = ["rsync", "-a", "--partial-dir=.rsync-partial", "-e", self.target.rsync_rsh(),
-                *options, "--", *paths]
+        argv = [
+            "rsync",
+            "-a",
+            "--partial-dir=.rsync-partial",
+            "-e",
+            self.target.rsync_rsh(),
+            *options,
+            "--",
+            *paths,
+        ]
         log.debug("rsync: %s", argv)
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -107,14 +143,22 @@ class Remote:
             return
         err = proc.stderr.strip()
         if "command not found" in err or "rsync: not found" in err:
-            raise DeployError(f"{what}: rsync is not installed on {self.target.describe()} "
-                              "(sudo apt install rsync on the Pi)")
-        if "permission denied" in err.lower() or "host key" in err.lower() or "could not resolve" in err.lower() \
-                or "connection refused" in err.lower():
+            raise DeployError(
+                f"{what}: rsync is not installed on {self.target.describe()} "
+                "(sudo apt install rsync on the Pi)"
+            )
+        if (
+            "permission denied" in err.lower()
+            or "host key" in err.lower()
+            or "could not resolve" in err.lower()
+            or "connection refused" in err.lower()
+        ):
             raise DeployError(f"{what}: {explain_ssh_failure(self.target, err)}")
         if proc.returncode in RSYNC_LINK_ERRORS:
-            raise DeployError(f"{what}: the connection to {self.target.describe()} dropped during the "
-                              f"transfer (rsync exit {proc.returncode}): {_tail(err)}")
+            raise DeployError(
+                f"{what}: the connection to {self.target.describe()} dropped during the "
+                f"transfer (rsync exit {proc.returncode}): {_tail(err)}"
+            )
         raise DeployError(f"{what}: rsync failed (exit {proc.returncode}): {_tail(err)}")
 
 

@@ -4,6 +4,7 @@ Everything that goes into the unit is matched whole (`re.fullmatch`: a `$` would
 newline through and with it a line of the attacker's choosing), and the rendered text is checked
 again line by line before it leaves this computer.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,12 @@ _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,31}")
 # Not "/" itself: ReadWritePaths=/ would undo ProtectSystem.
 _ROOT_RE = re.compile(r"/[A-Za-z0-9._-][A-Za-z0-9._/-]*")
 #: The hardening the unit must carry (checked in the rendered text).
-HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
-             "PrivateTmp=yes")
+HARDENING = (
+    "NoNewPrivileges=yes",
+    "ProtectSystem=strict",
+    "ProtectHome=read-only",
+    "PrivateTmp=yes",
+)
 #: `systemd-analyze security` exposure above which the Pi refuses the unit, on systemd's 0-100
 #: `--threshold` scale (it prints 6.0). Ours rates 4.2 on systemd 252; the four HARDENING lines
 #: alone give 8.9, none of them 9.5.
@@ -48,9 +53,11 @@ def check_run_args(run_args) -> None:
     """Raise DeployError unless every argument is a plain word a unit's ExecStart reads as is."""
     for arg in run_args:
         if not isinstance(arg, str) or not _ARG_RE.fullmatch(arg):
-            raise DeployError(f"run argument {arg!r} cannot go into a systemd unit: use letters, "
-                              "digits and . _ / : = , + @ - only (no spaces, quotes, % or "
-                              "newlines)")
+            raise DeployError(
+                f"run argument {arg!r} cannot go into a systemd unit: use letters, "
+                "digits and . _ / : = , + @ - only (no spaces, quotes, % or "
+                "newlines)"
+            )
 
 
 def check_service_user(user: str, uid: str = "", allow_root: bool = False) -> None:
@@ -58,21 +65,28 @@ def check_service_user(user: str, uid: str = "", allow_root: bool = False) -> No
     if not _USER_RE.fullmatch(user or ""):
         raise DeployError(f"the Pi's user name {user!r} cannot go into a systemd unit")
     if (user == "root" or uid == "0") and not allow_root:
-        raise DeployError("the service would run as root (you log in to the Pi as root): log in as "
-                          "an ordinary user (e.g. pi@...), or pass --allow-root-service if you "
-                          "really mean it, or --no-service")
+        raise DeployError(
+            "the service would run as root (you log in to the Pi as root): log in as "
+            "an ordinary user (e.g. pi@...), or pass --allow-root-service if you "
+            "really mean it, or --no-service"
+        )
 
 
 def render_unit(user: str, root: str, run_args=(), allow_root: bool = False) -> str:
     """The unit text for `user` with releases under the absolute folder `root`."""
     if not _ROOT_RE.fullmatch(root or ""):
-        raise DeployError(f"service root {root!r} must be an absolute plain path "
-                          "(letters, digits, . _ - /)")
+        raise DeployError(
+            f"service root {root!r} must be an absolute plain path (letters, digits, . _ - /)"
+        )
     check_service_user(user, allow_root=allow_root)
     check_run_args(run_args)
     args = "".join(" " + a for a in run_args)
-    text = (template().replace("@USER@", user).replace("@ROOT@", root.rstrip("/") or "/")
-            .replace("@ARGS@", args))
+    text = (
+        template()
+        .replace("@USER@", user)
+        .replace("@ROOT@", root.rstrip("/") or "/")
+        .replace("@ARGS@", args)
+    )
     check_unit_text(text)
     return text
 
@@ -96,7 +110,9 @@ def check_unit_text(text: str) -> None:
     for key in ("User", "ExecStart", "WorkingDirectory"):
         if keys.count(key) != 1:
             raise DeployError(f"unit must set {key}= exactly once (found {keys.count(key)})")
-    exec_start = re.search(r"^ExecStart=(/\S+/venv/bin/edgesign) run --bundle (/\S+)", text, flags=re.M)
+    exec_start = re.search(
+        r"^ExecStart=(/\S+/venv/bin/edgesign) run --bundle (/\S+)", text, flags=re.M
+    )
     if not exec_start:
         raise DeployError("unit has no absolute `ExecStart=.../venv/bin/edgesign run --bundle ...`")
     for key in ("Restart=on-failure", "WantedBy=multi-user.target") + HARDENING:
@@ -108,7 +124,9 @@ def systemd_verify(unit_path) -> str | None:
     """Run `systemd-analyze verify` on a unit file; None if it is not installed, else its complaints."""
     if shutil.which("systemd-analyze") is None:
         return None
-    proc = subprocess.run(["systemd-analyze", "verify", str(unit_path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(unit_path)], capture_output=True, text=True
+    )
     return (proc.stdout + proc.stderr).strip() if proc.returncode != 0 else ""
 
 

@@ -5,6 +5,7 @@ follow a link such as `selftest/cache -> ~/.ssh` and ship the host's keys to the
 list of files comes from `edgesign.device.bundle.bundle_files`, which refuses links and unknown
 entries, and each file is opened without following a link, so a swap after the check fails too.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,6 @@ from pathlib import Path
 from ..device.bundle import bundle_files
 from ..device.errors import BundleError
 
-
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -23,8 +23,10 @@ def _open_nofollow(name: str, dir_fd: int, where: Path, flags: int = os.O_RDONLY
     try:
         return os.open(name, flags | _NOFOLLOW, dir_fd=dir_fd)
     except OSError as exc:
-        raise BundleError(f"{where}: cannot open this bundle entry without following a link "
-                          f"({exc.strerror}); a bundle holds plain files only") from None
+        raise BundleError(
+            f"{where}: cannot open this bundle entry without following a link "
+            f"({exc.strerror}); a bundle holds plain files only"
+        ) from None
 
 
 def _copy_plain_file(dir_fd: int, name: str, where: Path, dest: Path) -> None:

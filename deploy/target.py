@@ -1,11 +1,11 @@
 """Where a deploy goes: a validated `[user@]host`, the ssh options to reach it, and the remote folder."""
+
 from __future__ import annotations
 
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from .errors import DeployError
 
@@ -21,9 +21,17 @@ _REMOTE_DIR_RE = re.compile(r"(?:/|~/)?[A-Za-z0-9._/-]+")
 _SSH_OPTION_RE = re.compile(r"(?P<key>[A-Za-z0-9]+)[= ][A-Za-z0-9@%:.,/_+=~ -]+")
 #: ssh options that run a program or load code on THIS computer (or replace our remote command).
 #: Refused on the command line; a user who trusts one puts it in their own ~/.ssh/config.
-LOCAL_COMMAND_OPTIONS = ("proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand",
-                         "remotecommand", "pkcs11provider", "securitykeyprovider", "include",
-                         "match")
+LOCAL_COMMAND_OPTIONS = (
+    "proxycommand",
+    "localcommand",
+    "permitlocalcommand",
+    "knownhostscommand",
+    "remotecommand",
+    "pkcs11provider",
+    "securitykeyprovider",
+    "include",
+    "match",
+)
 
 DEFAULT_REMOTE_DIR = "edgesign"
 
@@ -33,12 +41,16 @@ def validate_host(text: str) -> str:
     if not text:
         raise DeployError("no host given: pass --host USER@HOST (or PI=user@host to make)")
     if "[" in text or text.count(":") >= 2:
-        raise DeployError(f"host {text!r}: IPv6 addresses are not supported in --host (ssh and "
-                          "rsync write them differently); name the Pi in ~/.ssh/config (Host mypi, "
-                          "HostName fe80::1%eth0) and pass --host mypi")
+        raise DeployError(
+            f"host {text!r}: IPv6 addresses are not supported in --host (ssh and "
+            "rsync write them differently); name the Pi in ~/.ssh/config (Host mypi, "
+            "HostName fe80::1%eth0) and pass --host mypi"
+        )
     if not _HOST_RE.fullmatch(text):
-        raise DeployError(f"host {text!r} is not a plain [user@]hostname: only letters, digits, "
-                          "'.', '-', '_' (and one '@') are allowed, and it may not start with '-'")
+        raise DeployError(
+            f"host {text!r} is not a plain [user@]hostname: only letters, digits, "
+            "'.', '-', '_' (and one '@') are allowed, and it may not start with '-'"
+        )
     return text
 
 
@@ -46,12 +58,16 @@ def validate_ssh_option(option: str) -> str:
     """Return an `-o` value if it is a plain `Key=value` that runs nothing locally."""
     found = _SSH_OPTION_RE.fullmatch(option)
     if not found:
-        raise DeployError(f"ssh option {option!r} is not of the form Key=value (letters, "
-                          "digits and @ % : . , / _ + = ~ - only)")
+        raise DeployError(
+            f"ssh option {option!r} is not of the form Key=value (letters, "
+            "digits and @ % : . , / _ + = ~ - only)"
+        )
     if found.group("key").lower() in LOCAL_COMMAND_OPTIONS:
-        raise DeployError(f"ssh option {found.group('key')} runs a command or loads code on this "
-                          "computer, so edgesign refuses it in -o; if you trust it, put it in your "
-                          "~/.ssh/config under a Host alias and pass that alias as --host")
+        raise DeployError(
+            f"ssh option {found.group('key')} runs a command or loads code on this "
+            "computer, so edgesign refuses it in -o; if you trust it, put it in your "
+            "~/.ssh/config under a Host alias and pass that alias as --host"
+        )
     return option
 
 
@@ -59,8 +75,10 @@ def validate_remote_dir(text: str) -> str:
     """Return a safe remote folder (relative to home, `~/...` or absolute), else raise DeployError."""
     parts = text.split("/")
     if not _REMOTE_DIR_RE.fullmatch(text) or ".." in parts or any(p.startswith("-") for p in parts):
-        raise DeployError(f"remote folder {text!r} must be a plain path (letters, digits, '.', '_', "
-                          "'-', '/'), relative to the home folder or absolute, without '..' or a leading '-'")
+        raise DeployError(
+            f"remote folder {text!r} must be a plain path (letters, digits, '.', '_', "
+            "'-', '/'), relative to the home folder or absolute, without '..' or a leading '-'"
+        )
     if text.startswith("~/"):
         text = text[2:]
     return text.rstrip("/") or "/"
@@ -78,9 +96,9 @@ class Target:
     """A Pi reachable with the user's own ssh: host plus optional port, key and ssh_config."""
 
     host: str
-    port: Optional[int] = None
-    identity: Optional[Path] = None
-    ssh_config: Optional[Path] = None
+    port: int | None = None
+    identity: Path | None = None
+    ssh_config: Path | None = None
     ssh_options: list = field(default_factory=list)
     remote_dir: str = DEFAULT_REMOTE_DIR
     connect_timeout: int = 10
@@ -102,8 +120,16 @@ class Target:
             argv += ["-p", str(int(self.port))]
         if self.identity:
             argv += ["-i", str(self.identity)]
-        argv += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
-                 "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+        argv += [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={self.connect_timeout}",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
+        ]
         for option in self.ssh_options:
             argv += ["-o", option]
         return argv

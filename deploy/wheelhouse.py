@@ -7,6 +7,7 @@ are never run there, and `edgesign --help` on the Pi lists only what works there
 Offline Pis are common, so the Pi installs with `pip --no-index` from what we upload. The
 third-party wheels are downloaded once per (Python, platform) into a cache outside the repo.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,9 @@ log = logging.getLogger(__name__)
 #: The package the Pi's wheel holds (with its subpackages), and the extras it keeps.
 DEVICE_PACKAGE = "edgesign.device"
 DEVICE_EXTRAS = ("device", "webcam")
-OLDEST_MANYLINUX = 17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
+OLDEST_MANYLINUX = (
+    17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
+)
 #: Pins for the Pi's venv. Raspberry Pi OS bookworm's apt picamera2/simplejpeg are built for its
 #: numpy 1.24; the venv sees them (--system-site-packages), and a numpy 2 in the venv would shadow
 #: that numpy and break them. ml_dtypes (a LiteRT dependency) needs numpy>=2 from 0.5 on.
@@ -53,8 +56,10 @@ def project_root() -> Path:
     here = Path(__file__).resolve().parent.parent
     if (here / "pyproject.toml").is_file() and (here / "device").is_dir():
         return here
-    raise DeployError("cannot find the edgesign source tree to build a wheel from "
-                      "(run from a checkout with `pip install -e .`, or pass --wheelhouse with an edgesign wheel)")
+    raise DeployError(
+        "cannot find the edgesign source tree to build a wheel from "
+        "(run from a checkout with `pip install -e .`, or pass --wheelhouse with an edgesign wheel)"
+    )
 
 
 def _toml(value) -> str:
@@ -83,17 +88,26 @@ def device_pyproject(root: Path) -> tuple:
     data = tomllib.loads((root / "pyproject.toml").read_text())
     project = data["project"]
     tool = data.get("tool", {}).get("setuptools", {})
-    packages = [p for p in tool.get("packages", [])
-                if p == DEVICE_PACKAGE or p.startswith(DEVICE_PACKAGE + ".")]
+    packages = [
+        p
+        for p in tool.get("packages", [])
+        if p == DEVICE_PACKAGE or p.startswith(DEVICE_PACKAGE + ".")
+    ]
     folders = {p: d for p, d in tool.get("package-dir", {}).items() if p in packages}
     if DEVICE_PACKAGE not in packages or DEVICE_PACKAGE not in folders:
         raise DeployError(f"{root / 'pyproject.toml'}: no package {DEVICE_PACKAGE} with a folder")
-    extras = {k: v for k, v in project.get("optional-dependencies", {}).items()
-              if k in DEVICE_EXTRAS}
+    extras = {
+        k: v for k, v in project.get("optional-dependencies", {}).items() if k in DEVICE_EXTRAS
+    }
     if "device" not in extras:
         raise DeployError(f"{root / 'pyproject.toml'}: no `device` extra")
-    lines = ['[build-system]', 'requires = ["setuptools>=68"]',
-             'build-backend = "setuptools.build_meta"', "", "[project]"]
+    lines = [
+        "[build-system]",
+        'requires = ["setuptools>=68"]',
+        'build-backend = "setuptools.build_meta"',
+        "",
+        "[project]",
+    ]
     for key in ("name", "version", "requires-python", "license"):
         if key in project:
             lines.append(f"{key} = {_toml(project[key])}")
@@ -104,13 +118,19 @@ def device_pyproject(root: Path) -> tuple:
     lines += [f"{k} = {_toml(v)}" for k, v in extras.items()]
     lines += ["", "[project.scripts]"]
     lines += [f"{k} = {_toml(v)}" for k, v in project.get("scripts", {}).items()]
-    lines += ["", "[tool.setuptools]", f"packages = {_toml(packages)}", "",
-              "[tool.setuptools.package-dir]"]
+    lines += [
+        "",
+        "[tool.setuptools]",
+        f"packages = {_toml(packages)}",
+        "",
+        "[tool.setuptools.package-dir]",
+    ]
     lines += [f"{_toml(k)} = {_toml(v)}" for k, v in folders.items()]
     data_files = {k: v for k, v in tool.get("package-data", {}).items() if k in packages}
     if data_files:
-        lines += ["", "[tool.setuptools.package-data]"] + [f"{_toml(k)} = {_toml(v)}"
-                                                            for k, v in data_files.items()]
+        lines += ["", "[tool.setuptools.package-data]"] + [
+            f"{_toml(k)} = {_toml(v)}" for k, v in data_files.items()
+        ]
     return "\n".join(lines) + "\n", folders
 
 
@@ -128,9 +148,23 @@ def build_project_wheel(out_dir: Path, root: Path | None = None) -> Path:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for folder in sorted(set(folders.values())):
             shutil.copytree(root / folder, src / folder, ignore=ignore)
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                               "--disable-pip-version-check", "-q", "-w", str(out_dir), str(src)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--disable-pip-version-check",
+                "-q",
+                "-w",
+                str(out_dir),
+                str(src),
+            ],
+            capture_output=True,
+            text=True,
+        )
     if proc.returncode != 0:
         raise DeployError(f"building the edgesign wheel failed: {proc.stderr.strip()[-800:]}")
     wheels = sorted(out_dir.glob("edgesign-*.whl"))
@@ -147,7 +181,9 @@ def platform_tags(machine: str, libc: str) -> list:
     """
     name, _, version = libc.partition("-")
     if name != "glibc":
-        raise DeployError(f"the Pi's C library is {libc or 'unknown'}, not glibc: no manylinux wheels fit")
+        raise DeployError(
+            f"the Pi's C library is {libc or 'unknown'}, not glibc: no manylinux wheels fit"
+        )
     try:
         minor = int(version.split(".")[1])
     except (IndexError, ValueError):
@@ -159,9 +195,23 @@ def platform_tags(machine: str, libc: str) -> list:
 def download_dependencies(project_wheel: Path, python_version: str, tags: list, dest: Path) -> None:
     """`pip download` the device extra's wheels for the given Python and platform into `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-            "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
-            "--dest", str(dest), "--constraint", str(write_constraints(dest))]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "-q",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--dest",
+        str(dest),
+        "--constraint",
+        str(write_constraints(dest)),
+    ]
     for tag in tags:
         argv += ["--platform", tag]
     argv.append(f"{project_wheel}[device]")
@@ -171,8 +221,10 @@ def download_dependencies(project_wheel: Path, python_version: str, tags: list, 
     for stale in dest.glob("edgesign-*.whl"):
         stale.unlink()
     if proc.returncode != 0:
-        raise DeployError(f"pip could not download the Pi's wheels (Python {python_version}, {tags[0]}): "
-                          f"{proc.stderr.strip()[-800:]}")
+        raise DeployError(
+            f"pip could not download the Pi's wheels (Python {python_version}, {tags[0]}): "
+            f"{proc.stderr.strip()[-800:]}"
+        )
 
 
 def requirements_of(project_wheel: Path) -> list:
@@ -182,12 +234,16 @@ def requirements_of(project_wheel: Path) -> list:
     with zipfile.ZipFile(project_wheel) as zf:
         meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         text = zf.read(meta).decode()
-    return sorted(line.split(":", 1)[1].strip() for line in text.splitlines()
-                  if line.startswith("Requires-Dist:"))
+    return sorted(
+        line.split(":", 1)[1].strip()
+        for line in text.splitlines()
+        if line.startswith("Requires-Dist:")
+    )
 
 
-def cached_dependencies(project_wheel: Path, python_version: str, tags: list,
-                        cache: Path | None = None) -> Path:
+def cached_dependencies(
+    project_wheel: Path, python_version: str, tags: list, cache: Path | None = None
+) -> Path:
     """A folder of the device extra's wheels for this Python/platform, downloaded once.
 
     The folder's name carries a hash of the requirements and pins, so deploys that need other
@@ -227,12 +283,19 @@ def check_device_wheel(wheel: Path) -> Path:
     except (OSError, zipfile.BadZipFile) as exc:
         raise DeployError(f"{wheel}: not a readable wheel ({exc})") from None
     prefix = DEVICE_PACKAGE.replace(".", "/") + "/"
-    others = sorted({"edgesign." + n.split("/")[1] for n in names
-                     if n.startswith("edgesign/") and not n.startswith(prefix) and n.count("/") > 1})
+    others = sorted(
+        {
+            "edgesign." + n.split("/")[1]
+            for n in names
+            if n.startswith("edgesign/") and not n.startswith(prefix) and n.count("/") > 1
+        }
+    )
     if others or not any(n.startswith(prefix) for n in names):
-        raise DeployError(f"{wheel}: the Pi gets the device part only, but this wheel holds "
-                          f"{', '.join(others) or f'no {DEVICE_PACKAGE}'}; remove it from "
-                          "--wheelhouse and deploy builds a device-only one")
+        raise DeployError(
+            f"{wheel}: the Pi gets the device part only, but this wheel holds "
+            f"{', '.join(others) or f'no {DEVICE_PACKAGE}'}; remove it from "
+            "--wheelhouse and deploy builds a device-only one"
+        )
     return wheel
 
 

@@ -13,6 +13,7 @@
 `examples/embed.py` is this as a program. Needs numpy, pillow and ai-edge-litert only; never
 TensorFlow.
 """
+
 from .bundle import Bundle, load_bundle
 from .camera import Picamera2Source
 from .errors import EdgesignError
@@ -21,5 +22,15 @@ from .recognize import TextRecognizer
 from .runtime import Pipeline, Prediction
 from .sources import open_source
 
-__all__ = ["Bundle", "EdgesignError", "Frame", "FrameSource", "Picamera2Source", "Pipeline", "Prediction",
-           "TextRecognizer", "load_bundle", "open_source"]
+__all__ = [
+    "Bundle",
+    "EdgesignError",
+    "Frame",
+    "FrameSource",
+    "Picamera2Source",
+    "Pipeline",
+    "Prediction",
+    "TextRecognizer",
+    "load_bundle",
+    "open_source",
+]

@@ -21,10 +21,10 @@ A bundle holds plain files only, all of them named here (`bundle_files`), so cop
 
 `convert` writes it (`convert/bundle_writer.py`); the device loads and validates it here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +52,14 @@ REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, METADATA_FILE)
 #: Top-level files a bundle may also hold. This is THE list: `bundle_files` (and so deploy)
 #: refuses any other file; parts that add files to bundles extend it here.
 OPTIONAL_FILES = (
-    *HAND_MODEL_FILES, "landmark_classifier.tflite", FLOAT_MODEL_FILE,
-    "NOTICE.txt", "NOTICE.md", "LICENSE", "LICENSE.txt", "LICENSE.md",
+    *HAND_MODEL_FILES,
+    "landmark_classifier.tflite",
+    FLOAT_MODEL_FILE,
+    "NOTICE.txt",
+    "NOTICE.md",
+    "LICENSE",
+    "LICENSE.txt",
+    "LICENSE.md",
 )
 
 
@@ -69,11 +75,11 @@ class Bundle:
     output: TensorInfo
     #: the interpreter `load_bundle` built to check the model, handed to the first `model()` call
     #: that asks for the same settings instead of building a second one
-    _checked: Optional[TFLiteModel] = field(default=None, repr=False, compare=False)
+    _checked: TFLiteModel | None = field(default=None, repr=False, compare=False)
     #: the validated metadata entry of the hand models, or None when the bundle has none
-    hand_models: Optional[dict] = None
+    hand_models: dict | None = None
     #: the validated fusion settings (`hand_pipeline.fusion_settings`), or None: no landmark classifier
-    fusion: Optional[dict] = None
+    fusion: dict | None = None
 
     @property
     def model_path(self) -> Path:
@@ -88,25 +94,36 @@ class Bundle:
         where = self.float_model_path
         recorded = self.metadata.get("float_model") or {}
         if not where.is_file() or not recorded:
-            raise BundleError(f"{self.path}: bundle has no float32 model (make it with "
-                              f"`edgesign convert --with-float`)")
+            raise BundleError(
+                f"{self.path}: bundle has no float32 model (make it with "
+                f"`edgesign convert --with-float`)"
+            )
         if sha256_file(where) != recorded.get("sha256"):
-            raise BundleError(f"{where}: checksum differs from metadata (corrupt or replaced model)")
+            raise BundleError(
+                f"{where}: checksum differs from metadata (corrupt or replaced model)"
+            )
         model = TFLiteModel(where, num_threads=num_threads)
-        if model.input.dtype != "float32" or tuple(model.input.shape[1:]) != tuple(self.input.shape[1:]) \
-                or model.output.shape[-1] != len(self.classes):
+        if (
+            model.input.dtype != "float32"
+            or tuple(model.input.shape[1:]) != tuple(self.input.shape[1:])
+            or model.output.shape[-1] != len(self.classes)
+        ):
             raise BundleError(f"{where}: not a float32 model with this bundle's input and classes")
         return model
 
     def quantizer(self) -> Quantizer:
-        return Quantizer(self.input.dtype, self.input.scale, self.input.zero_point, self.spec.pixel_scale)
+        return Quantizer(
+            self.input.dtype, self.input.scale, self.input.zero_point, self.spec.pixel_scale
+        )
 
     def model(self, num_threads: int = 1, backend=None, reference: bool = False) -> TFLiteModel:
         """An interpreter of its own for this bundle's model, checked against the metadata."""
         if self._checked is not None and (num_threads, backend, reference) == (1, None, False):
             model, self._checked = self._checked, None
             return model
-        model = TFLiteModel(self.model_path, num_threads=num_threads, backend=backend, reference=reference)
+        model = TFLiteModel(
+            self.model_path, num_threads=num_threads, backend=backend, reference=reference
+        )
         check_model_matches(self, model)
         return model
 
@@ -115,10 +132,16 @@ class Bundle:
         from .hand_tracker import HandTracker
 
         if self.hand_models is None:
-            raise BundleError(f"{self.path}: bundle has no hand models (its preprocessing does not "
-                              f"track the hand)")
-        return HandTracker(self.path / DETECTOR_FILE, self.path / LANDMARKS_FILE,
-                           num_threads=num_threads, **options)
+            raise BundleError(
+                f"{self.path}: bundle has no hand models (its preprocessing does not "
+                f"track the hand)"
+            )
+        return HandTracker(
+            self.path / DETECTOR_FILE,
+            self.path / LANDMARKS_FILE,
+            num_threads=num_threads,
+            **options,
+        )
 
 
 def _read_json(path: Path) -> dict:
@@ -135,19 +158,30 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
             raise BundleError(f"{path}: bundle is missing {name}")
     meta = _read_json(path / METADATA_FILE)
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise BundleError(f"{path / METADATA_FILE}: not an {FORMAT} version {VERSION} metadata file")
+        raise BundleError(
+            f"{path / METADATA_FILE}: not an {FORMAT} version {VERSION} metadata file"
+        )
     try:
         spec = PreprocessSpec.from_dict(meta["preprocess"])
     except BundleError as exc:
         raise BundleError(f"{path / METADATA_FILE}: {exc}") from None
     except (KeyError, TypeError, AttributeError) as exc:
-        raise BundleError(f"{path / METADATA_FILE}: no usable preprocessing spec ({exc!r})") \
-            from None
+        raise BundleError(
+            f"{path / METADATA_FILE}: no usable preprocessing spec ({exc!r})"
+        ) from None
     try:
-        inp = TensorInfo(tuple(meta["input"]["shape"]), meta["input"]["dtype"],
-                         float(meta["input"]["scale"]), int(meta["input"]["zero_point"]))
-        out = TensorInfo(tuple(meta["output"]["shape"]), meta["output"]["dtype"],
-                         float(meta["output"]["scale"]), int(meta["output"]["zero_point"]))
+        inp = TensorInfo(
+            tuple(meta["input"]["shape"]),
+            meta["input"]["dtype"],
+            float(meta["input"]["scale"]),
+            int(meta["input"]["zero_point"]),
+        )
+        out = TensorInfo(
+            tuple(meta["output"]["shape"]),
+            meta["output"]["dtype"],
+            float(meta["output"]["scale"]),
+            int(meta["output"]["zero_point"]),
+        )
         classes = meta["classes"]
         sha = meta["model"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
@@ -158,11 +192,17 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         raise BundleError(str(exc)) from None
     labels = read_text(path / LABELS_FILE, BundleError).splitlines()
     if labels != classes:
-        raise BundleError(f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})")
+        raise BundleError(
+            f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})"
+        )
     if sha256_file(path / MODEL_FILE) != sha:
-        raise BundleError(f"{path / MODEL_FILE}: checksum differs from metadata (corrupt or replaced model)")
+        raise BundleError(
+            f"{path / MODEL_FILE}: checksum differs from metadata (corrupt or replaced model)"
+        )
     fusion = check_bundle_fusion(path, meta, classes)
-    hand_models = check_bundle_hand_models(path, meta, spec_wants_tracker(spec) or fusion is not None)
+    hand_models = check_bundle_hand_models(
+        path, meta, spec_wants_tracker(spec) or fusion is not None
+    )
     bundle = Bundle(path, meta, classes, spec, inp, out, hand_models=hand_models, fusion=fusion)
     if check_model:
         try:
@@ -178,20 +218,28 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
     """Raise BundleError unless the model is int8 and shaped as the metadata says."""
     where = bundle.path / MODEL_FILE
     if model.input.dtype != "int8" or model.output.dtype != "int8":
-        raise BundleError(f"{where}: not a full-integer int8 model "
-                          f"(input {model.input.dtype}, output {model.output.dtype})")
+        raise BundleError(
+            f"{where}: not a full-integer int8 model "
+            f"(input {model.input.dtype}, output {model.output.dtype})"
+        )
     if tuple(model.input.shape[1:]) != tuple(bundle.input.shape[1:]):
-        raise BundleError(f"{where}: model input shape {list(model.input.shape)} differs from the "
-                          f"metadata's {list(bundle.input.shape)}")
+        raise BundleError(
+            f"{where}: model input shape {list(model.input.shape)} differs from the "
+            f"metadata's {list(bundle.input.shape)}"
+        )
     size = bundle.spec.size
     if tuple(model.input.shape[1:]) != (size, size, 1):
-        raise BundleError(f"{where}: model input {list(model.input.shape)} does not fit the "
-                          f"preprocessing size {size}x{size}x1")
+        raise BundleError(
+            f"{where}: model input {list(model.input.shape)} does not fit the "
+            f"preprocessing size {size}x{size}x1"
+        )
     if (model.input.scale, model.input.zero_point) != (bundle.input.scale, bundle.input.zero_point):
         raise BundleError(f"{where}: input quantization differs from the metadata")
     if model.output.shape[-1] != len(bundle.classes):
-        raise BundleError(f"{where}: model has {model.output.shape[-1]} outputs but the bundle names "
-                          f"{len(bundle.classes)} classes")
+        raise BundleError(
+            f"{where}: model has {model.output.shape[-1]} outputs but the bundle names "
+            f"{len(bundle.classes)} classes"
+        )
 
 
 def _plain_file(path: Path, what: str) -> Path:
@@ -206,15 +254,17 @@ def _plain_file(path: Path, what: str) -> Path:
 def _expected(folder: Path) -> dict:
     """The self-test description (selftest/expected.json), checked for shape and for links."""
     if folder.is_symlink():
-        raise BundleError(f"{folder}: the self-test folder is a symlink; a bundle holds plain "
-                          "files only")
+        raise BundleError(
+            f"{folder}: the self-test folder is a symlink; a bundle holds plain files only"
+        )
     if not (folder / EXPECTED_FILE).is_file():
-        raise BundleError(f"{folder.parent}: bundle has no self-test data "
-                          f"({SELFTEST_DIR}/{EXPECTED_FILE})")
+        raise BundleError(
+            f"{folder.parent}: bundle has no self-test data ({SELFTEST_DIR}/{EXPECTED_FILE})"
+        )
     path = _plain_file(folder / EXPECTED_FILE, "the self-test description")
     expected = _read_json(path)
     if not isinstance(expected, dict) or not isinstance(expected.get("files"), list):
-        raise BundleError(f"{path}: not a self-test description (an object with a \"files\" list)")
+        raise BundleError(f'{path}: not a self-test description (an object with a "files" list)')
     return expected
 
 
@@ -224,10 +274,17 @@ def selftest_file(folder: Path, name) -> Path:
     Names are bare file names (as `convert` writes them): no folders, no absolute paths, no
     '..', no symlinks, so a bundle can never make the self-test read files outside it.
     """
-    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
-            or "\0" in name):
-        raise BundleError(f"{folder / EXPECTED_FILE}: self-test file {name!r} is not a plain file "
-                          f"name inside {SELFTEST_DIR}/")
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+    ):
+        raise BundleError(
+            f"{folder / EXPECTED_FILE}: self-test file {name!r} is not a plain file "
+            f"name inside {SELFTEST_DIR}/"
+        )
     return _plain_file(folder / name, "a self-test image")
 
 
@@ -248,9 +305,11 @@ def bundle_files(path) -> list:
         if entry.name == SELFTEST_DIR and entry.is_dir():
             continue
         if entry.name not in known or not entry.is_file():
-            raise BundleError(f"{entry}: not a bundle file (a bundle holds "
-                              f"{', '.join(REQUIRED_FILES)}, {SELFTEST_DIR}/ and optionally "
-                              f"{', '.join(OPTIONAL_FILES)}); move it out of the bundle")
+            raise BundleError(
+                f"{entry}: not a bundle file (a bundle holds "
+                f"{', '.join(REQUIRED_FILES)}, {SELFTEST_DIR}/ and optionally "
+                f"{', '.join(OPTIONAL_FILES)}); move it out of the bundle"
+            )
         files.append(entry.name)
     for name in REQUIRED_FILES:
         if name not in files:
@@ -260,8 +319,9 @@ def bundle_files(path) -> list:
     listed = {EXPECTED_FILE} | {selftest_file(folder, name).name for name in expected["files"]}
     for entry in sorted(folder.iterdir()):
         if entry.name not in listed:
-            raise BundleError(f"{entry}: not a self-test file named in {EXPECTED_FILE}; "
-                              "move it out of the bundle")
+            raise BundleError(
+                f"{entry}: not a self-test file named in {EXPECTED_FILE}; move it out of the bundle"
+            )
     return files + [f"{SELFTEST_DIR}/{name}" for name in sorted(listed)]
 
 

@@ -5,6 +5,7 @@ nothing heavy at module level, so `edgesign run` on a Pi never loads TensorFlow.
 Errors of our own are printed as one line; `--debug` shows the traceback. SIGTERM is handled
 like Ctrl-C (exit 143), so temporary files are removed on the way out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,13 +21,22 @@ from .errors import EdgesignError
 #: The parts of edgesign, each a module defining `register(subparsers)`, with the commands it
 #: brings and how to install it. The Pi installs the device part alone; the host has them all.
 PARTS = (
-    ("edgesign.train.commands", ("data", "train", "finetune"),
-     "a host part: on your computer, `make setup` (or pip install -e '.[train]') in the checkout"),
-    ("edgesign.convert.commands", ("convert", "micro"),
-     "a host part: on your computer, `make setup` (or pip install -e '.[train,micro]') in the checkout"),
+    (
+        "edgesign.train.commands",
+        ("data", "train", "finetune"),
+        "a host part: on your computer, `make setup` (or pip install -e '.[train]') in the checkout",
+    ),
+    (
+        "edgesign.convert.commands",
+        ("convert", "micro"),
+        "a host part: on your computer, `make setup` (or pip install -e '.[train,micro]') in the checkout",
+    ),
     ("edgesign.device.commands", (), ""),
-    ("edgesign.deploy.commands", ("deploy", "rollback", "releases", "pull-data"),
-     "a host part: run it on the computer you deploy from, in the checkout (`make setup`)"),
+    (
+        "edgesign.deploy.commands",
+        ("deploy", "rollback", "releases", "pull-data"),
+        "a host part: run it on the computer you deploy from, in the checkout (`make setup`)",
+    ),
 )
 
 
@@ -34,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgesign",
         description="Train a tiny gesture classifier, quantize it to int8 TFLite, "
-                    "and run it on a Raspberry Pi or a microcontroller.",
+        "and run it on a Raspberry Pi or a microcontroller.",
         epilog="Run `edgesign COMMAND --help` for the options of each command.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
@@ -69,8 +79,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     # TensorFlow's C++ start-up chatter (oneDNN, CPU features) hides our own output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if args.debug else "2")
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -6,23 +6,25 @@ Writes, for `--out DIR --label A`:
 DIR is then a folder-per-class data set the trainer reads; it skips `_frames` (folders
 starting with "_" are not classes), and `DIR/_frames` is itself such a data set of full frames.
 """
+
 from __future__ import annotations
 
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import TextIO
 
 import numpy as np
 from PIL import Image
 
 from .errors import EdgesignError
 from .files import atomic_path, check_writable, disk_errors
+from .frames import Frame, FrameSource, color_image
 from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
-from .frames import Frame, FrameSource, color_image
 
 FRAMES_DIR = "_frames"
 _NUMBERED = re.compile(r"^(\d+)\.png$")
@@ -37,19 +39,30 @@ class CollectResult:
 
 def frame_image(frame: Frame) -> Image.Image:
     """The full picture of a frame as a PIL image (color if the frame carries color)."""
-    array, layout = (frame.color, frame.color_layout) if frame.color is not None else (frame.array, frame.layout)
+    array, layout = (
+        (frame.color, frame.color_layout)
+        if frame.color is not None
+        else (frame.array, frame.layout)
+    )
     if layout == "gray":
         return Image.fromarray(array, "L")
     if layout == "yuv420":
         height = array.shape[0] * 2 // 3
-        return Image.fromarray(np.ascontiguousarray(array[:height, :frame.width or array.shape[1]]), "L")
+        return Image.fromarray(
+            np.ascontiguousarray(array[:height, : frame.width or array.shape[1]]), "L"
+        )
     return color_image(array, layout)
 
 
 def next_number(*folders: Path) -> int:
     """The first file number not used in any of the folders, so collecting again appends."""
-    used = [int(m.group(1)) for folder in folders if folder.is_dir()
-            for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
+    used = [
+        int(m.group(1))
+        for folder in folders
+        if folder.is_dir()
+        for p in folder.iterdir()
+        if (m := _NUMBERED.match(p.name))
+    ]
     return max(used) + 1 if used else 0
 
 
@@ -89,9 +102,19 @@ class Progress:
             self.stream.flush()
 
 
-def collect(source: FrameSource, out: Path, label: str, count: int, spec: PreprocessSpec, *,
-            countdown: int = 3, interval: float = 0.0, save_frames: bool = True,
-            stream: TextIO = sys.stderr, sleep: Callable[[float], None] = time.sleep) -> CollectResult:
+def collect(
+    source: FrameSource,
+    out: Path,
+    label: str,
+    count: int,
+    spec: PreprocessSpec,
+    *,
+    countdown: int = 3,
+    interval: float = 0.0,
+    save_frames: bool = True,
+    stream: TextIO = sys.stderr,
+    sleep: Callable[[float], None] = time.sleep,
+) -> CollectResult:
     """Save `count` frames of sign `label` from `source` under `out` (see the module docstring)."""
     check_class_name(label, "--label")
     if count < 1:

@@ -2,12 +2,15 @@
 
 Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 """
+
 from __future__ import annotations
 
 from .views import add_view_arguments, view_set
 
-SOURCE_HELP = ("picamera2[:N] (the Pi camera), webcam[:N] or /dev/videoN (USB webcam, needs "
-               "opencv-python-headless), or the path of an image, a folder of images or a video file")
+SOURCE_HELP = (
+    "picamera2[:N] (the Pi camera), webcam[:N] or /dev/videoN (USB webcam, needs "
+    "opencv-python-headless), or the path of an image, a folder of images or a video file"
+)
 
 
 def _parse_size(text: str):
@@ -16,16 +19,26 @@ def _parse_size(text: str):
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 640x480, not {text!r}"
+        ) from None
     return width, height
 
 
 def _add_roi_options(p) -> None:
     g = p.add_argument_group("region of interest (default: what the bundle's metadata says)")
-    g.add_argument("--roi", choices=["center", "full", "box"], help="which part of the frame the model sees")
-    g.add_argument("--crop", type=float, metavar="FRACTION",
-                   help="center: side of the center square as a fraction of the shorter side (margin = 1 - this)")
-    g.add_argument("--box", metavar="X,Y,W,H", help="box: x,y,width,height as fractions of the frame")
+    g.add_argument(
+        "--roi", choices=["center", "full", "box"], help="which part of the frame the model sees"
+    )
+    g.add_argument(
+        "--crop",
+        type=float,
+        metavar="FRACTION",
+        help="center: side of the center square as a fraction of the shorter side (margin = 1 - this)",
+    )
+    g.add_argument(
+        "--box", metavar="X,Y,W,H", help="box: x,y,width,height as fractions of the frame"
+    )
 
 
 def _spec_with_options(spec, args):
@@ -55,89 +68,184 @@ def _spec_with_options(spec, args):
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
     p = subparsers.add_parser(
-        "run", help="recognize signs live from a camera (or files) and print the text",
+        "run",
+        help="recognize signs live from a camera (or files) and print the text",
         description="Turn camera frames into letters and text with the bundle's int8 model, "
-                    "using LiteRT (never TensorFlow). Cameras are read in a background thread "
-                    "and only the newest frame is processed.")
+        "using LiteRT (never TensorFlow). Cameras are read in a background thread "
+        "and only the newest frame is processed.",
+    )
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
-    p.add_argument("--size", type=_parse_size, default=(640, 480), metavar="WxH",
-                   help="camera frame size (default 640x480; picamera2 infers on a 320x240 lores stream)")
-    p.add_argument("--json", action="store_true", help="print one JSON line per frame instead of a status line")
+    p.add_argument(
+        "--size",
+        type=_parse_size,
+        default=(640, 480),
+        metavar="WxH",
+        help="camera frame size (default 640x480; picamera2 infers on a 320x240 lores stream)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON line per frame instead of a status line"
+    )
     p.add_argument("--speak", action="store_true", help="read finished words aloud with espeak-ng")
-    p.add_argument("--top-k", type=int, default=3, metavar="K", help="classes to report per frame (default 3)")
-    p.add_argument("--frames", choices=["auto", "latest", "all"], default="auto",
-                   help="latest: drop stale frames; all: process every frame (default: latest for cameras)")
+    p.add_argument(
+        "--top-k", type=int, default=3, metavar="K", help="classes to report per frame (default 3)"
+    )
+    p.add_argument(
+        "--frames",
+        choices=["auto", "latest", "all"],
+        default="auto",
+        help="latest: drop stale frames; all: process every frame (default: latest for cameras)",
+    )
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (at least 1)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--threads", type=int, default=1,
-                   help="interpreter threads, 1 to 64 (default 1)")
-    p.add_argument("--rate", type=float, metavar="FPS",
-                   help="read a folder or video at most this many frames a second, as a camera would")
+    p.add_argument(
+        "--threads", type=int, default=1, help="interpreter threads, 1 to 64 (default 1)"
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        metavar="FPS",
+        help="read a folder or video at most this many frames a second, as a camera would",
+    )
     g = p.add_argument_group("live web view")
-    g.add_argument("--web", metavar="[HOST:]PORT",
-                   help="serve a live view of the camera and the recognition at http://HOST:PORT/ "
-                        "(HOST defaults to 127.0.0.1, this computer only; 0.0.0.0 serves the network)")
-    g.add_argument("--web-token", metavar="TOKEN",
-                   help="the view answers only requests that carry ?token=TOKEN")
-    g.add_argument("--web-fps", type=float, default=10.0, metavar="FPS",
-                   help="most frames a second sent to the browser (default 10; recognition runs at "
-                        "its own pace)")
+    g.add_argument(
+        "--web",
+        metavar="[HOST:]PORT",
+        help="serve a live view of the camera and the recognition at http://HOST:PORT/ "
+        "(HOST defaults to 127.0.0.1, this computer only; 0.0.0.0 serves the network)",
+    )
+    g.add_argument(
+        "--web-token",
+        metavar="TOKEN",
+        help="the view answers only requests that carry ?token=TOKEN",
+    )
+    g.add_argument(
+        "--web-fps",
+        type=float,
+        default=10.0,
+        metavar="FPS",
+        help="most frames a second sent to the browser (default 10; recognition runs at "
+        "its own pace)",
+    )
     g = p.add_argument_group("letters and text")
-    g.add_argument("--threshold", type=float, default=0.6, help="smoothed confidence a letter needs (default 0.6)")
-    g.add_argument("--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)")
-    g.add_argument("--stable", type=int, default=6, metavar="FRAMES",
-                   help="frames a letter must hold before it is emitted (default 6)")
-    g.add_argument("--pause", type=int, default=15, metavar="FRAMES",
-                   help="low-confidence frames that emit a space (default 15)")
+    g.add_argument(
+        "--threshold",
+        type=float,
+        default=0.6,
+        help="smoothed confidence a letter needs (default 0.6)",
+    )
+    g.add_argument(
+        "--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)"
+    )
+    g.add_argument(
+        "--stable",
+        type=int,
+        default=6,
+        metavar="FRAMES",
+        help="frames a letter must hold before it is emitted (default 6)",
+    )
+    g.add_argument(
+        "--pause",
+        type=int,
+        default=15,
+        metavar="FRAMES",
+        help="low-confidence frames that emit a space (default 15)",
+    )
     _add_roi_options(p)
-    add_view_arguments(p, "(default: the bundle's; realworld bundles use 7)",
-                       "(default: the bundle's; realworld bundles use 0.7)")
+    add_view_arguments(
+        p,
+        "(default: the bundle's; realworld bundles use 7)",
+        "(default: the bundle's; realworld bundles use 0.7)",
+    )
     p.set_defaults(func=_run_run)
 
     p = subparsers.add_parser(
-        "selftest", help="check this device reproduces the host's outputs for the bundle's test images",
+        "selftest",
+        help="check this device reproduces the host's outputs for the bundle's test images",
         description="Run the bundle's stored self-test images through the local interpreter and "
-                    "compare with the int8 outputs the host stored. Exit code 0: identical (or within --tolerance); "
-                    "1: they differ.")
+        "compare with the int8 outputs the host stored. Exit code 0: identical (or within --tolerance); "
+        "1: they differ.",
+    )
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
-    p.add_argument("--tolerance", type=int, default=0, metavar="LSB",
-                   help="largest allowed int8 difference (default 0: exact; both sides use TFLite's "
-                        "reference kernels, which give the same bits on x86 and ARM)")
+    p.add_argument(
+        "--tolerance",
+        type=int,
+        default=0,
+        metavar="LSB",
+        help="largest allowed int8 difference (default 0: exact; both sides use TFLite's "
+        "reference kernels, which give the same bits on x86 and ARM)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run_selftest)
 
     p = subparsers.add_parser(
-        "compare", help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
+        "compare",
+        help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
         description="Run the bundle's float32 model (`convert --with-float`) and its int8 model on "
-                    "the bundle's self-test images, and optionally a folder of class folders "
-                    "(`edgesign collect` output) and N frames of a source; report accuracy where "
-                    "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
-                    "the int8 speed-up, on this device's CPU. Never uses TensorFlow.")
-    p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`")
-    p.add_argument("--images", metavar="FOLDER", help="also a folder with a sub-folder of images per class")
+        "the bundle's self-test images, and optionally a folder of class folders "
+        "(`edgesign collect` output) and N frames of a source; report accuracy where "
+        "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
+        "the int8 speed-up, on this device's CPU. Never uses TensorFlow.",
+    )
+    p.add_argument(
+        "--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`"
+    )
+    p.add_argument(
+        "--images", metavar="FOLDER", help="also a folder with a sub-folder of images per class"
+    )
     p.add_argument("--source", help="also frames from here: " + SOURCE_HELP)
-    p.add_argument("--frames", type=int, default=100, metavar="N", help="frames read from --source (default 100)")
-    p.add_argument("--timing-runs", type=int, default=200, metavar="N",
-                   help="timed calls per model and image set (default 200)")
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=100,
+        metavar="N",
+        help="frames read from --source (default 100)",
+    )
+    p.add_argument(
+        "--timing-runs",
+        type=int,
+        default=200,
+        metavar="N",
+        help="timed calls per model and image set (default 200)",
+    )
     p.add_argument("--out", metavar="DIR", help="also write compare.json and compare.md here")
-    p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    p.add_argument(
+        "--json", action="store_true", help="print the report as JSON instead of a table"
+    )
     p.set_defaults(func=_run_compare)
 
     p = subparsers.add_parser(
-        "collect", help="record training images of one sign into a folder-per-class data set",
+        "collect",
+        help="record training images of one sign into a folder-per-class data set",
         description="Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees, "
-                    "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
-                    "`edgesign train --dataset folder --data OUT`.")
+        "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
+        "`edgesign train --dataset folder --data OUT`.",
+    )
     p.add_argument("--label", required=True, help="the class name (folder name), e.g. A")
     p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
     p.add_argument("--count", type=int, default=200, help="images to save (default 200)")
-    p.add_argument("--out", default="data/collected", help="data set folder (default data/collected)")
-    p.add_argument("--bundle", help="use this bundle's preprocessing (default: 28x28 center square)")
-    p.add_argument("--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size")
-    p.add_argument("--countdown", type=int, default=3, metavar="SECONDS", help="seconds before recording (default 3)")
-    p.add_argument("--interval", type=float, metavar="SECONDS",
-                   help="least time between saved frames (default 0.2 for cameras, 0 for files)")
+    p.add_argument(
+        "--out", default="data/collected", help="data set folder (default data/collected)"
+    )
+    p.add_argument(
+        "--bundle", help="use this bundle's preprocessing (default: 28x28 center square)"
+    )
+    p.add_argument(
+        "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
+    )
+    p.add_argument(
+        "--countdown",
+        type=int,
+        default=3,
+        metavar="SECONDS",
+        help="seconds before recording (default 3)",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="least time between saved frames (default 0.2 for cameras, 0 for files)",
+    )
     p.add_argument("--no-frames", action="store_true", help="do not save the full frames")
     _add_roi_options(p)
     p.set_defaults(func=_run_collect)
@@ -158,44 +266,76 @@ def _run_run(args) -> int:
     if args.top_k < 1:
         raise EdgesignError("--top-k must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
-        raise EdgesignError(f"--max-frames must be at least 1, not {args.max_frames} "
-                            "(leave it out to run until the source ends)")
+        raise EdgesignError(
+            f"--max-frames must be at least 1, not {args.max_frames} "
+            "(leave it out to run until the source ends)"
+        )
     if args.duration is not None and not args.duration > 0:
         raise EdgesignError(f"--duration must be positive, not {args.duration:g}")
     check_threads(args.threads)
     bundle = load_bundle(args.bundle)
     bundle.spec = _spec_with_options(bundle.spec, args)
     try:
-        recognizer = TextRecognizer(bundle.classes, window=args.smooth, threshold=args.threshold,
-                                    stable_frames=args.stable, pause_frames=args.pause)
+        recognizer = TextRecognizer(
+            bundle.classes,
+            window=args.smooth,
+            threshold=args.threshold,
+            stable_frames=args.stable,
+            pause_frames=args.pause,
+        )
     except ValueError as exc:
         raise EdgesignError(str(exc)) from None
     if args.web_token is not None and (args.web is None or not args.web_token.strip()):
         raise EdgesignError("--web-token needs --web and a non-empty token")
-    pipeline = pipeline_for(bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads)
+    pipeline = pipeline_for(
+        bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads
+    )
     # the live view shows the Pi camera's color picture; recognition still reads its gray lores
     source = open_source(args.source, size=args.size, color=args.web is not None)
     if args.rate is not None:
         source = PacedSource(source, args.rate)
     newest_only = {"auto": None, "latest": True, "all": False}[args.frames]
     logging.getLogger("edgesign").info(
-        "bundle %s: %d classes; interpreter %s; source %s (%s)", bundle.path, len(bundle.classes),
-        pipeline.model.backend, source.name,
-        "newest frame only" if (source.live if newest_only is None else newest_only) else "every frame")
-    output = JsonOutput(sys.stdout) if args.json else ConsoleOutput(sys.stdout, every_frame=not source.live)
+        "bundle %s: %d classes; interpreter %s; source %s (%s)",
+        bundle.path,
+        len(bundle.classes),
+        pipeline.model.backend,
+        source.name,
+        "newest frame only"
+        if (source.live if newest_only is None else newest_only)
+        else "every frame",
+    )
+    output = (
+        JsonOutput(sys.stdout)
+        if args.json
+        else ConsoleOutput(sys.stdout, every_frame=not source.live)
+    )
     speaker = Speaker() if args.speak else None
     web = _start_web(args, bundle, recognizer, pipeline, source) if args.web is not None else None
     try:
-        summary = run_loop(source, pipeline, recognizer, output, newest_only=newest_only,
-                           max_frames=args.max_frames, duration=args.duration, speaker=speaker,
-                           observers=[web] if web is not None else [])
+        summary = run_loop(
+            source,
+            pipeline,
+            recognizer,
+            output,
+            newest_only=newest_only,
+            max_frames=args.max_frames,
+            duration=args.duration,
+            speaker=speaker,
+            observers=[web] if web is not None else [],
+        )
     finally:
         if speaker is not None:
             speaker.close()
         if web is not None:
             web.close()
-    logging.getLogger("edgesign").info("%d frames in %.1f s (%.1f fps), %d stale frames dropped",
-                                       summary.frames, summary.seconds, summary.fps, summary.dropped)
+    logging.getLogger("edgesign").info(
+        "%d frames in %.1f s (%.1f fps), %d stale frames dropped",
+        summary.frames,
+        summary.seconds,
+        summary.fps,
+        summary.dropped,
+    )
     return 0
 
 
@@ -206,13 +346,24 @@ def _start_web(args, bundle, recognizer, pipeline, source):
     from .web import WebView, parse_address
 
     host, port = parse_address(args.web)
-    web = WebView(bundle, recognizer, host, port, token=args.web_token, max_fps=args.web_fps,
-                  backend=pipeline.model.backend, source=source.name).start()
+    web = WebView(
+        bundle,
+        recognizer,
+        host,
+        port,
+        token=args.web_token,
+        max_fps=args.web_fps,
+        backend=pipeline.model.backend,
+        source=source.name,
+    ).start()
     log = logging.getLogger("edgesign")
     log.info("live view: open %s", web.url)
     if host not in ("127.0.0.1", "localhost", "::1"):
-        log.info("the live view is served to the network on %s%s", host,
-                 "" if args.web_token else "; anyone who can reach it can watch (see --web-token)")
+        log.info(
+            "the live view is served to the network on %s%s",
+            host,
+            "" if args.web_token else "; anyone who can reach it can watch (see --web-token)",
+        )
     return web
 
 
@@ -226,9 +377,19 @@ def _run_selftest(args) -> int:
         raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {args.tolerance}")
     result = run_selftest(args.bundle, tolerance=args.tolerance)
     if args.json:
-        print(json.dumps({"passed": result.passed, "backend": result.backend, "images": result.images,
-                          "mismatched": result.mismatched, "max_difference": result.max_difference,
-                          "correct": result.correct, "tolerance": result.tolerance}))
+        print(
+            json.dumps(
+                {
+                    "passed": result.passed,
+                    "backend": result.backend,
+                    "images": result.images,
+                    "mismatched": result.mismatched,
+                    "max_difference": result.max_difference,
+                    "correct": result.correct,
+                    "tolerance": result.tolerance,
+                }
+            )
+        )
     else:
         print(result.describe())
     return 0 if result.passed else 1
@@ -239,8 +400,13 @@ def _run_compare(args) -> int:
     from .compare import main_output, run_compare, write_compare
 
     bundle = load_bundle(args.bundle)
-    report = run_compare(bundle, images=args.images, source=args.source, frames=args.frames,
-                         timing_runs=args.timing_runs)
+    report = run_compare(
+        bundle,
+        images=args.images,
+        source=args.source,
+        frames=args.frames,
+        timing_runs=args.timing_runs,
+    )
     main_output(report, args.json)
     if args.out:
         write_compare(args.out, report)
@@ -249,8 +415,7 @@ def _run_compare(args) -> int:
 
 def _run_collect(args) -> int:
     from .bundle import load_bundle
-    from .collect import check_collect_out
-    from .collect import collect
+    from .collect import check_collect_out, collect
     from .names import check_class_name
     from .preprocess import PreprocessSpec
     from .sources import open_source
@@ -262,8 +427,18 @@ def _run_collect(args) -> int:
     spec = _spec_with_options(spec, args)
     source = open_source(args.source, size=args.size, color=not args.no_frames)
     interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
-    result = collect(source, args.out, args.label, args.count, spec, countdown=args.countdown,
-                     interval=interval, save_frames=not args.no_frames)
-    print(f"saved {result.saved} images of '{args.label}' to {result.model_dir}"
-          + ("" if args.no_frames else f" (full frames in {result.frames_dir})"))
+    result = collect(
+        source,
+        args.out,
+        args.label,
+        args.count,
+        spec,
+        countdown=args.countdown,
+        interval=interval,
+        save_frames=not args.no_frames,
+    )
+    print(
+        f"saved {result.saved} images of '{args.label}' to {result.model_dir}"
+        + ("" if args.no_frames else f" (full frames in {result.frames_dir})")
+    )
     return 0 if result.saved else 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import platform
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -279,8 +278,8 @@ def markdown(report: dict) -> str:
 
 def run_compare(
     bundle: Bundle,
-    images: Optional[str] = None,
-    source: Optional[str] = None,
+    images: str | None = None,
+    source: str | None = None,
     frames: int = 100,
     timing_runs: int = 200,
 ) -> dict:

@@ -6,6 +6,7 @@ the command that wrote them. `atomic_dir` replaces an existing folder only when 
 carries the marker of the same command, never `.` (or a folder above it), never a file, never a
 folder holding the command's own inputs, and checks that the parent is writable first.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,16 +17,25 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .errors import EdgesignError
 
 #: the file in every output folder that says which edgesign command wrote it
 MARKER = ".edgesign-output.json"
 #: errors of the disk rather than of the program: reported as one line, not a traceback
-_DISK_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
-                errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG}
+_DISK_ERRNOS = {
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+}
 
 
 class OutputError(EdgesignError):
@@ -109,11 +119,15 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
     if path.is_dir():
         found = marker_command(path)
         if found is None and any(path.iterdir()):
-            raise OutputError(f"{path}: a folder that edgesign did not write (no {MARKER}); "
-                              f"it is never replaced: {how}")
+            raise OutputError(
+                f"{path}: a folder that edgesign did not write (no {MARKER}); "
+                f"it is never replaced: {how}"
+            )
         if found is not None and found != command:
-            raise OutputError(f"{path}: holds the output of `edgesign {found}`, not of "
-                              f"`edgesign {command}`; {how}")
+            raise OutputError(
+                f"{path}: holds the output of `edgesign {found}`, not of "
+                f"`edgesign {command}`; {how}"
+            )
     check_writable(path.parent)
     return path
 
@@ -128,7 +142,7 @@ def staging_dir(path: str | os.PathLike, command: str) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         with disk_errors(path):
-            stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             (tmp / MARKER).write_text(json.dumps({"command": command, "written": stamp}) + "\n")
             yield tmp
     finally:

@@ -4,10 +4,10 @@ A `Frame` is a uint8 array plus its layout (`LAYOUTS`); `FrameSource` is the int
 cameras, files and videos (`sources.py`, `camera.py`). `color_image` turns a color frame into a
 PIL image with the one layout-to-PIL mapping.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -25,7 +25,9 @@ def color_image(array: np.ndarray, layout: str) -> Image.Image:
     """An RGB PIL image of a color frame array (`rgb`, `bgr`, `rgbx` or `bgrx`), without a copy
     where PIL allows."""
     data = np.ascontiguousarray(array)
-    return Image.frombuffer("RGB", (data.shape[1], data.shape[0]), data, "raw", PIL_RAWMODE[layout], 0, 1)
+    return Image.frombuffer(
+        "RGB", (data.shape[1], data.shape[0]), data, "raw", PIL_RAWMODE[layout], 0, 1
+    )
 
 
 @dataclass(eq=False)
@@ -38,14 +40,14 @@ class Frame:
     #: time.monotonic() when the frame was captured
     time: float = 0.0
     #: picture width of a YUV420 frame whose rows are padded to a stride
-    width: Optional[int] = None
+    width: int | None = None
     #: luma uses 16-235 (video range)
     limited_range: bool = False
     #: where it came from (a file path, "picamera2", "webcam:0")
     name: str = ""
     #: an optional color picture of the same moment (e.g. picamera2's main stream)
-    color: Optional[np.ndarray] = None
-    color_layout: Optional[str] = None
+    color: np.ndarray | None = None
+    color_layout: str | None = None
 
     def preprocess_kwargs(self) -> dict:
         return {"width": self.width, "limited_range": self.limited_range}
@@ -61,7 +63,7 @@ class FrameSource:
     def open(self) -> None:
         pass
 
-    def read(self) -> Optional[Frame]:
+    def read(self) -> Frame | None:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -8,10 +8,10 @@ The two models make different mistakes (the CNN reads the picture, the classifie
 only), so a weighted mean of their probabilities beats either alone. `geometric` multiplies them
 instead (a weighted mean of logarithms): a class must then be likely to both.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -32,23 +32,29 @@ class FusionRule:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise BundleError(f"invalid fusion rule: method must be one of {', '.join(METHODS)}, "
-                              f"not {self.method!r}")
+            raise BundleError(
+                f"invalid fusion rule: method must be one of {', '.join(METHODS)}, "
+                f"not {self.method!r}"
+            )
         if not isinstance(self.cnn_weight, (int, float)) or not 0 <= float(self.cnn_weight) <= 1:
-            raise BundleError(f"invalid fusion rule: cnn_weight must be from 0 to 1, not {self.cnn_weight!r}")
+            raise BundleError(
+                f"invalid fusion rule: cnn_weight must be from 0 to 1, not {self.cnn_weight!r}"
+            )
         object.__setattr__(self, "cnn_weight", float(self.cnn_weight))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data) -> "FusionRule":
+    def from_dict(cls, data) -> FusionRule:
         if not isinstance(data, dict) or set(data) - {"cnn_weight", "method"}:
             raise BundleError(f"invalid fusion rule {data!r}: expected cnn_weight and method")
         return cls(**data)
 
 
-def fuse(cnn: Optional[np.ndarray], landmark: Optional[np.ndarray], rule: FusionRule) -> Optional[np.ndarray]:
+def fuse(
+    cnn: np.ndarray | None, landmark: np.ndarray | None, rule: FusionRule
+) -> np.ndarray | None:
     """(C,) or (N, C) float32 probabilities of both models -> the fused ones. Either may be None
     (no CNN answer, or no usable landmarks): the other is then the answer; both None gives None."""
     if cnn is None or landmark is None:
@@ -60,13 +66,17 @@ def fuse(cnn: Optional[np.ndarray], landmark: Optional[np.ndarray], rule: Fusion
     w = np.float32(rule.cnn_weight)
     if rule.method == "mean":
         return (w * cnn + (np.float32(1) - w) * landmark).astype(np.float32)
-    logs = w * np.log(np.maximum(cnn, FLOOR)) + (np.float32(1) - w) * np.log(np.maximum(landmark, FLOOR))
+    logs = w * np.log(np.maximum(cnn, FLOOR)) + (np.float32(1) - w) * np.log(
+        np.maximum(landmark, FLOOR)
+    )
     logs = logs - logs.max(axis=-1, keepdims=True)
     out = np.exp(logs)
     return (out / out.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
-def fuse_rows(cnn: np.ndarray, landmark: np.ndarray, usable: np.ndarray, rule: FusionRule) -> np.ndarray:
+def fuse_rows(
+    cnn: np.ndarray, landmark: np.ndarray, usable: np.ndarray, rule: FusionRule
+) -> np.ndarray:
     """Row-wise `fuse` for evaluation: (N, C) CNN and landmark probabilities, `usable` (N,) saying
     which rows have landmarks; rows without take the CNN's probabilities, as the device does."""
     out = np.asarray(cnn, dtype=np.float32).copy()

@@ -5,20 +5,24 @@ Chai & Ngan ranges, widened a little). The box around the skin pixels, squared a
 padded, is the region of interest; when too little skin shows (or the frame is gray and
 has no chroma), the center square is used. Cost: one small thumbnail per frame.
 """
+
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
-from PIL import Image
 
 from .frames import color_image
 
-DEFAULTS = {"cb": (77, 135), "cr": (133, 180), "margin": 0.2, "min_fraction": 0.03, "min_side": 0.35,
-            "thumb": 64}
+DEFAULTS = {
+    "cb": (77, 135),
+    "cr": (133, 180),
+    "margin": 0.2,
+    "min_fraction": 0.03,
+    "min_side": 0.35,
+    "thumb": 64,
+}
 
 
-def _chroma(frame: np.ndarray, layout: str, width: Optional[int], thumb: int):
+def _chroma(frame: np.ndarray, layout: str, width: int | None, thumb: int):
     """(Cb, Cr) uint8 thumbnails of a color or YUV420 frame, or None for a gray one."""
     if layout == "gray":
         return None
@@ -27,8 +31,8 @@ def _chroma(frame: np.ndarray, layout: str, width: Optional[int], thumb: int):
         stride = frame.shape[1]
         width = int(width or stride)
         chroma = frame[height:].reshape(height, stride // 2)  # U rows then V rows, at half stride
-        cb = chroma[:height // 2, :width // 2]
-        cr = chroma[height // 2:, :width // 2]
+        cb = chroma[: height // 2, : width // 2]
+        cr = chroma[height // 2 :, : width // 2]
         step = max(1, max(cb.shape) // thumb)
         return cb[::step, ::step], cr[::step, ::step]
     image = color_image(frame, layout)
@@ -43,7 +47,9 @@ def skin_mask(cb: np.ndarray, cr: np.ndarray, params: dict) -> np.ndarray:
     return (cb >= cb_lo) & (cb <= cb_hi) & (cr >= cr_lo) & (cr <= cr_hi)
 
 
-def hand_box(frame: np.ndarray, layout: str, width: Optional[int], height: int, frame_width: int, spec):
+def hand_box(
+    frame: np.ndarray, layout: str, width: int | None, height: int, frame_width: int, spec
+):
     """(left, top, right, bottom) of a square around the hand, in frame pixels."""
     params = {**DEFAULTS, **(spec.hand or {})}
     short = min(height, frame_width)

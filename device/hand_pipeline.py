@@ -9,11 +9,11 @@ the text recognizer emits nothing and, after a pause, a space. Bundles whose met
 `"no_hand": "cnn"` let the CNN answer on the fallback region instead (measured in the benchmarks;
 off by default for cameras).
 """
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -28,7 +28,7 @@ METADATA_KEY = "fusion"
 NO_HAND_CHOICES = ("nothing", "cnn")
 
 
-def fusion_settings(metadata: dict) -> Optional[dict]:
+def fusion_settings(metadata: dict) -> dict | None:
     """The bundle's fusion entry, validated: {"rule": FusionRule, "no_hand": ..., "classifier": ...}
     or None when the bundle has no landmark classifier."""
     entry = metadata.get(METADATA_KEY)
@@ -42,14 +42,18 @@ def fusion_settings(metadata: dict) -> Optional[dict]:
     except (KeyError, TypeError) as exc:
         raise BundleError(f"metadata.json: incomplete {METADATA_KEY!r} entry ({exc!r})") from None
     if no_hand not in NO_HAND_CHOICES:
-        raise BundleError(f"metadata.json: fusion no_hand must be one of {', '.join(NO_HAND_CHOICES)}, "
-                          f"not {no_hand!r}")
+        raise BundleError(
+            f"metadata.json: fusion no_hand must be one of {', '.join(NO_HAND_CHOICES)}, "
+            f"not {no_hand!r}"
+        )
     if file != BUNDLE_FILE:
-        raise BundleError(f"metadata.json: the landmark classifier must be {BUNDLE_FILE}, not {file!r}")
+        raise BundleError(
+            f"metadata.json: the landmark classifier must be {BUNDLE_FILE}, not {file!r}"
+        )
     return {"rule": rule, "no_hand": no_hand, "file": file, "sha256": sha}
 
 
-def check_bundle_fusion(folder: Path, metadata: dict, classes) -> Optional[dict]:
+def check_bundle_fusion(folder: Path, metadata: dict, classes) -> dict | None:
     """The bundle's validated fusion settings, or None; raises BundleError (one line) when the
     landmark classifier is missing, replaced or not an int8 classifier of the bundle's classes."""
     settings = fusion_settings(metadata)
@@ -78,8 +82,9 @@ class HandPipeline:
         self.no_hand = "nothing"
         settings = bundle.fusion
         if settings is not None:
-            self.classifier = LandmarkClassifier(bundle.path / settings["file"], num_threads=num_threads,
-                                                 n_classes=len(self.classes))
+            self.classifier = LandmarkClassifier(
+                bundle.path / settings["file"], num_threads=num_threads, n_classes=len(self.classes)
+            )
             self.rule, self.no_hand = settings["rule"], settings["no_hand"]
 
     @property
@@ -105,8 +110,16 @@ class HandPipeline:
         t1 = time.perf_counter()
         stages = {"hand": t1 - t0}
         if hand is None and (self.no_hand == "nothing" or not self._cnn_without_hand):
-            return Prediction(np.zeros((0, len(self.classes)), np.int8), None, [], 0.0, 0.0,
-                              tracked=True, hand=None, stages_s=stages)
+            return Prediction(
+                np.zeros((0, len(self.classes)), np.int8),
+                None,
+                [],
+                0.0,
+                0.0,
+                tracked=True,
+                hand=None,
+                stages_s=stages,
+            )
         raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame, hand)
         t2 = time.perf_counter()
         landmark_probs = None
@@ -117,8 +130,9 @@ class HandPipeline:
         top = top_k(probs, self.classes, self.k)
         t4 = time.perf_counter()
         stages.update({"landmark_classifier": t3 - t2, "fusion": t4 - t3})
-        return Prediction(raw, probs, top, pre_s, invoke_s, 0.0, tracked=True,
-                          hand=hand, stages_s=stages)
+        return Prediction(
+            raw, probs, top, pre_s, invoke_s, 0.0, tracked=True, hand=hand, stages_s=stages
+        )
 
 
 def pipeline_for(bundle, k: int = 3, num_threads: int = 1):

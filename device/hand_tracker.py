@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -288,7 +287,7 @@ def letterbox(image: Image.Image, size: int = DETECTOR_SIZE):
 
 
 def rgb_image(
-    frame: np.ndarray, layout: str, *, width: Optional[int] = None, limited_range: bool = False
+    frame: np.ndarray, layout: str, *, width: int | None = None, limited_range: bool = False
 ) -> Image.Image:
     """An RGB PIL image of any frame layout (the hand models see color; gray is replicated)."""
     check_frame(frame, layout)
@@ -394,7 +393,7 @@ class HandTracker:
         self.min_score = float(min_score)
         self.min_presence = float(min_presence)
         self.palm_target_angle = float(palm_target_angle)
-        self._next: Optional[Rect] = None
+        self._next: Rect | None = None
         #: what the last `find` ran: "detect", "track", "track+detect" (tracking lost)
         self.last_steps = ""
 
@@ -407,16 +406,16 @@ class HandTracker:
         frame: np.ndarray,
         layout: str,
         *,
-        width: Optional[int] = None,
+        width: int | None = None,
         limited_range: bool = False,
         track: bool = False,
-    ) -> Optional[Hand]:
+    ) -> Hand | None:
         """The hand in `frame`, or None. `track`: start from the previous frame's landmarks when
         it had a hand (the palm detector then runs only when the hand is lost)."""
         image = rgb_image(frame, layout, width=width, limited_range=limited_range)
         return self.find_in_image(image, track=track)
 
-    def find_in_image(self, image: Image.Image, *, track: bool = False) -> Optional[Hand]:
+    def find_in_image(self, image: Image.Image, *, track: bool = False) -> Hand | None:
         """`find` for an RGB PIL image."""
         steps = []
         hand = None
@@ -432,7 +431,7 @@ class HandTracker:
         self.last_steps = "+".join(steps)
         return hand
 
-    def detect(self, image: Image.Image) -> Optional[Rect]:
+    def detect(self, image: Image.Image) -> Rect | None:
         """The hand rectangle of the best palm in an RGB image, or None."""
         boxed, scale, pad_x, pad_y = letterbox(image)
         out = self.detector(_tensor(boxed))
@@ -447,7 +446,7 @@ class HandTracker:
         points = (points * DETECTOR_SIZE - [pad_x, pad_y]) / scale
         return palm_rect(box, points, self.palm_target_angle)
 
-    def _landmarks(self, image: Image.Image, rect: Rect, detected: bool) -> Optional[Hand]:
+    def _landmarks(self, image: Image.Image, rect: Rect, detected: bool) -> Hand | None:
         crop = crop_rect(image, rect, LANDMARK_SIZE)
         out = self.landmarker(_tensor(crop))
         presence = float(out["presence"].reshape(-1)[0])

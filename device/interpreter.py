@@ -3,13 +3,13 @@
 TensorFlow's own `tf.lite.Interpreter` is used only when neither is installed and
 TensorFlow already is (a host machine); it is deprecated and never needed on a Pi.
 """
+
 from __future__ import annotations
 
 import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -21,7 +21,7 @@ _BACKENDS = (
 )
 
 
-def interpreter_class(prefer: Optional[str] = None):
+def interpreter_class(prefer: str | None = None):
     """(Interpreter class, backend name) of the best interpreter installed."""
     tried = []
     for name, module in _BACKENDS:
@@ -32,11 +32,13 @@ def interpreter_class(prefer: Optional[str] = None):
         except ImportError as exc:
             tried.append(f"{name} ({exc})")
     if (prefer in (None, "tensorflow")) and importlib.util.find_spec("tensorflow") is not None:
-        import tensorflow as tf  # noqa: only when nothing lighter exists
+        import tensorflow as tf  # only when nothing lighter exists
 
         return tf.lite.Interpreter, "tensorflow"
-    raise ModelError("no TFLite interpreter is installed: pip install 'edgesign[device]' "
-                     "(ai-edge-litert); tried " + ", ".join(tried or [str(prefer)]))
+    raise ModelError(
+        "no TFLite interpreter is installed: pip install 'edgesign[device]' "
+        "(ai-edge-litert); tried " + ", ".join(tried or [str(prefer)])
+    )
 
 
 def _reference_resolver(cls):
@@ -57,14 +59,22 @@ class TensorInfo:
     zero_point: int
 
     @classmethod
-    def from_details(cls, details: dict) -> "TensorInfo":
+    def from_details(cls, details: dict) -> TensorInfo:
         scale, zero_point = details.get("quantization", (0.0, 0))
-        return cls(tuple(int(v) for v in details["shape"]), np.dtype(details["dtype"]).name,
-                   float(scale), int(zero_point))
+        return cls(
+            tuple(int(v) for v in details["shape"]),
+            np.dtype(details["dtype"]).name,
+            float(scale),
+            int(zero_point),
+        )
 
     def to_dict(self) -> dict:
-        return {"shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
-                "zero_point": self.zero_point}
+        return {
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+        }
 
     def dequantize(self, values: np.ndarray) -> np.ndarray:
         if self.dtype == "float32":
@@ -88,8 +98,13 @@ def check_threads(num_threads) -> int:
 class TFLiteModel:
     """One interpreter for one model, built once and reused for every frame."""
 
-    def __init__(self, model_path: str | Path, num_threads: int = 1, backend: Optional[str] = None,
-                 reference: bool = False):
+    def __init__(
+        self,
+        model_path: str | Path,
+        num_threads: int = 1,
+        backend: str | None = None,
+        reference: bool = False,
+    ):
         """`reference` runs TFLite's reference kernels: slow, but plain integer C++ that gives the
         same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per CPU)."""
         check_threads(num_threads)
@@ -103,7 +118,9 @@ class TFLiteModel:
         inputs = interpreter.get_input_details()
         outputs = interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
+            raise ModelError(
+                f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}"
+            )
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]
         self.input = TensorInfo.from_details(inputs[0])
@@ -117,7 +134,9 @@ class TFLiteModel:
             interpreter = self._cls(model_path=str(self.path), **self._options)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{self.path}: not a model the {self.backend} interpreter can run ({exc})") from None
+            raise ModelError(
+                f"{self.path}: not a model the {self.backend} interpreter can run ({exc})"
+            ) from None
         return interpreter
 
     def invoke(self, batch: np.ndarray) -> np.ndarray:
@@ -125,7 +144,9 @@ class TFLiteModel:
         interpreter = self._by_batch.get(batch.shape[0])
         if interpreter is None:
             interpreter = self._build()
-            interpreter.resize_tensor_input(self._input_index, [batch.shape[0], *self.input.shape[1:]])
+            interpreter.resize_tensor_input(
+                self._input_index, [batch.shape[0], *self.input.shape[1:]]
+            )
             interpreter.allocate_tensors()
             self._by_batch[batch.shape[0]] = interpreter
         interpreter.set_tensor(self._input_index, batch)
@@ -134,5 +155,9 @@ class TFLiteModel:
 
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Raw outputs for any number of inputs, run in batches."""
-        parts = [self.invoke(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros((0, *self.output.shape[1:]), self.output.dtype)
+        parts = [self.invoke(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        return (
+            np.concatenate(parts)
+            if parts
+            else np.zeros((0, *self.output.shape[1:]), self.output.dtype)
+        )

@@ -4,10 +4,10 @@ One definition of "landmarks -> class probabilities" for the device, `convert`'s
 the benchmarks: `features` (device/landmarks.py), quantized to the model's int8 input, the model,
 its int8 output dequantized and read as probabilities.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -23,15 +23,21 @@ BUNDLE_FILE = "landmark_classifier.tflite"
 class LandmarkClassifier:
     """An int8 landmark classifier, built once and reused for every hand."""
 
-    def __init__(self, path, num_threads: int = 1, reference: bool = False, n_classes: Optional[int] = None):
+    def __init__(
+        self, path, num_threads: int = 1, reference: bool = False, n_classes: int | None = None
+    ):
         self.model = TFLiteModel(Path(path), num_threads=num_threads, reference=reference)
         inp, out = self.model.input, self.model.output
         if inp.dtype != "int8" or out.dtype != "int8" or tuple(inp.shape[1:]) != (FEATURE_COUNT,):
-            raise BundleError(f"{path}: not an int8 landmark classifier with {FEATURE_COUNT} inputs "
-                              f"(input {inp.dtype} {list(inp.shape)}, output {out.dtype})")
+            raise BundleError(
+                f"{path}: not an int8 landmark classifier with {FEATURE_COUNT} inputs "
+                f"(input {inp.dtype} {list(inp.shape)}, output {out.dtype})"
+            )
         if n_classes is not None and out.shape[-1] != n_classes:
-            raise BundleError(f"{path}: the landmark classifier has {out.shape[-1]} outputs but the "
-                              f"bundle names {n_classes} classes")
+            raise BundleError(
+                f"{path}: the landmark classifier has {out.shape[-1]} outputs but the "
+                f"bundle names {n_classes} classes"
+            )
 
     def quantize(self, rows: np.ndarray) -> np.ndarray:
         """Float feature rows (N, 42) -> the model's int8 input."""
@@ -44,10 +50,12 @@ class LandmarkClassifier:
         (so evaluation and device share every bit)."""
         out = np.zeros((len(rows), self.model.output.shape[-1]), np.float32)
         for i, q in enumerate(self.quantize(rows)):
-            out[i] = probabilities(self.model.output.dequantize(self.model.invoke(q[np.newaxis]))[0])
+            out[i] = probabilities(
+                self.model.output.dequantize(self.model.invoke(q[np.newaxis]))[0]
+            )
         return out
 
-    def __call__(self, landmarks: np.ndarray, handedness: float) -> Optional[np.ndarray]:
+    def __call__(self, landmarks: np.ndarray, handedness: float) -> np.ndarray | None:
         """(C,) probabilities of one hand, or None when its landmarks give no features."""
         row = features(landmarks, handedness)
         if row is None:

@@ -11,9 +11,8 @@ big it is, or which hand it is:
 
 Training adds random rotations (`rotate`) on top; the device and every evaluation use `features`.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import numpy as np
 
@@ -28,7 +27,7 @@ def is_left(handedness: float) -> bool:
     return float(handedness) < 0.5
 
 
-def features(landmarks: np.ndarray, handedness: float) -> Optional[np.ndarray]:
+def features(landmarks: np.ndarray, handedness: float) -> np.ndarray | None:
     """(42,) float32 features of one hand's (21, 2 or 3) landmarks, or None for a degenerate hand
     (wrist and middle knuckle on the same pixel, or values that are not finite)."""
     points = np.asarray(landmarks, dtype=np.float32)[:, :2]
@@ -62,4 +61,6 @@ def rotate(rows: np.ndarray, degrees: np.ndarray) -> np.ndarray:
     cos, sin = np.cos(theta)[:, None], np.sin(theta)[:, None]
     points = rows.reshape(len(rows), 21, 2)
     x, y = points[..., 0], points[..., 1]
-    return np.stack([x * cos - y * sin, x * sin + y * cos], axis=-1).reshape(len(rows), FEATURE_COUNT)
+    return np.stack([x * cos - y * sin, x * sin + y * cos], axis=-1).reshape(
+        len(rows), FEATURE_COUNT
+    )

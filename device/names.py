@@ -7,7 +7,7 @@ printed on a terminal, so it must survive all three unchanged.
 from __future__ import annotations
 
 import unicodedata
-from typing import Iterable
+from collections.abc import Iterable
 
 from .errors import EdgesignError
 

@@ -16,10 +16,11 @@ every view of a frame and average the probabilities; training sees the whole reg
 The `tracked` region of interest is the hand-aligned square around the hand the tracker found in
 the frame (`tracked_crop.py`); the tracker runs outside, and its `Hand` comes in as `hand=`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -52,7 +53,7 @@ class PreprocessSpec:
     #: center: side of the center square as a fraction of the frame's shorter side.
     crop: float = 1.0
     #: box: (x, y, width, height) as fractions of the frame.
-    box: Optional[Sequence[float]] = None
+    box: Sequence[float] | None = None
     resize: str = "box"
     #: stretch: map the image's `stretch_tail` darkest / brightest pixel levels to 0 / 255
     contrast: str = "none"
@@ -67,7 +68,7 @@ class PreprocessSpec:
     views: Sequence[Sequence[float]] = ()
     #: the views after the first run only when the first view's top probability is below this
     #: (`recognize.average_views`); None or 1: always
-    more_views_below: Optional[float] = None
+    more_views_below: float | None = None
     #: tracked: side of the hand-aligned square as a multiple of the hand landmarks' longer extent
     #: (along the hand's own axes; `tracked_crop.py`)
     tracked_margin: float = 1.5
@@ -88,33 +89,54 @@ class PreprocessSpec:
         if self.roi == "box":
             box = self.box
             if box is None or not _is_fraction_box(box):
-                problems.append(f"box must be x,y,width,height fractions inside the frame, not {box!r}")
+                problems.append(
+                    f"box must be x,y,width,height fractions inside the frame, not {box!r}"
+                )
             else:
                 object.__setattr__(self, "box", tuple(float(v) for v in box))
         if self.resize not in RESIZE_FILTERS:
-            problems.append(f"resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}")
+            problems.append(
+                f"resize must be one of {', '.join(RESIZE_FILTERS)}, not {self.resize!r}"
+            )
         if self.contrast not in CONTRAST_MODES:
-            problems.append(f"contrast must be one of {', '.join(CONTRAST_MODES)}, not {self.contrast!r}")
+            problems.append(
+                f"contrast must be one of {', '.join(CONTRAST_MODES)}, not {self.contrast!r}"
+            )
         if not 0 <= float(self.stretch_tail) < 0.5:
-            problems.append(f"stretch_tail must be a fraction from 0 to 0.5, not {self.stretch_tail!r}")
+            problems.append(
+                f"stretch_tail must be a fraction from 0 to 0.5, not {self.stretch_tail!r}"
+            )
         if not float(self.pixel_scale) > 0:
             problems.append(f"pixel_scale must be positive, not {self.pixel_scale!r}")
         if self.more_views_below is not None and not 0 < float(self.more_views_below) <= 1:
-            problems.append(f"more_views_below must be a probability above 0 and at most 1, "
-                            f"not {self.more_views_below!r}")
-        if isinstance(self.views, (list, tuple)) and all(_is_fraction_box(view) for view in self.views):
-            object.__setattr__(self, "views", tuple(tuple(float(v) for v in view) for view in self.views))
+            problems.append(
+                f"more_views_below must be a probability above 0 and at most 1, "
+                f"not {self.more_views_below!r}"
+            )
+        if isinstance(self.views, (list, tuple)) and all(
+            _is_fraction_box(view) for view in self.views
+        ):
+            object.__setattr__(
+                self, "views", tuple(tuple(float(v) for v in view) for view in self.views)
+            )
         else:
-            problems.append(f"views must be x,y,width,height fractions inside the region, not {self.views!r}")
+            problems.append(
+                f"views must be x,y,width,height fractions inside the region, not {self.views!r}"
+            )
         margin = self.tracked_margin
-        if not isinstance(margin, (int, float)) or isinstance(margin, bool) \
-                or not 1.0 <= float(margin) <= 4.0:
+        if (
+            not isinstance(margin, (int, float))
+            or isinstance(margin, bool)
+            or not 1.0 <= float(margin) <= 4.0
+        ):
             problems.append(f"tracked_margin must be a number from 1 to 4, not {margin!r}")
         if not isinstance(self.tracked_upright, bool):
             problems.append(f"tracked_upright must be true or false, not {self.tracked_upright!r}")
         if self.tracked_fallback not in TRACKED_FALLBACKS:
-            problems.append(f"tracked_fallback must be one of {', '.join(TRACKED_FALLBACKS)}, "
-                            f"not {self.tracked_fallback!r}")
+            problems.append(
+                f"tracked_fallback must be one of {', '.join(TRACKED_FALLBACKS)}, "
+                f"not {self.tracked_fallback!r}"
+            )
         if problems:
             raise BundleError("invalid preprocessing spec: " + "; ".join(problems))
 
@@ -137,18 +159,24 @@ class PreprocessSpec:
     @property
     def lazy_views(self) -> bool:
         """Whether the views after the first run only for unsure frames (`more_views_below` below 1)."""
-        return len(self.view_boxes) > 1 and self.more_views_below is not None and self.more_views_below < 1
+        return (
+            len(self.view_boxes) > 1
+            and self.more_views_below is not None
+            and self.more_views_below < 1
+        )
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PreprocessSpec":
+    def from_dict(cls, data: dict) -> PreprocessSpec:
         if not isinstance(data, dict):
-            raise BundleError(f"invalid preprocessing spec: expected an object, "
-                              f"not {type(data).__name__}")
+            raise BundleError(
+                f"invalid preprocessing spec: expected an object, not {type(data).__name__}"
+            )
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise BundleError(f"invalid preprocessing spec: unknown keys "
-                              f"{sorted(map(str, unknown))}")
+            raise BundleError(
+                f"invalid preprocessing spec: unknown keys {sorted(map(str, unknown))}"
+            )
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:
@@ -192,7 +220,7 @@ def roi_box(height: int, width: int, spec: PreprocessSpec):
     return left, top, left + side, top + side
 
 
-def frame_size(frame: np.ndarray, layout: str, width: Optional[int] = None):
+def frame_size(frame: np.ndarray, layout: str, width: int | None = None):
     """(height, width) of the picture in a frame array of the given layout."""
     check_frame(frame, layout)
     if layout == "yuv420":
@@ -205,19 +233,25 @@ def check_frame(frame: np.ndarray, layout: str) -> None:
     if layout not in LAYOUTS:
         raise FrameError(f"unknown frame layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
-        raise FrameError(f"a {layout} frame must be a uint8 numpy array, not {getattr(frame, 'dtype', type(frame))}")
+        raise FrameError(
+            f"a {layout} frame must be a uint8 numpy array, not {getattr(frame, 'dtype', type(frame))}"
+        )
     if layout in ("gray", "yuv420"):
         if frame.ndim != 2:
             raise FrameError(f"a {layout} frame must be 2-D, got shape {frame.shape}")
         if layout == "yuv420" and frame.shape[0] % 3:
-            raise FrameError(f"a yuv420 frame has height*3/2 rows; {frame.shape[0]} rows is not a multiple of 3")
+            raise FrameError(
+                f"a yuv420 frame has height*3/2 rows; {frame.shape[0]} rows is not a multiple of 3"
+            )
     elif frame.ndim != 3 or frame.shape[2] != CHANNELS[layout]:
-        raise FrameError(f"a {layout} frame must have shape (H, W, {CHANNELS[layout]}), got {frame.shape}")
+        raise FrameError(
+            f"a {layout} frame must have shape (H, W, {CHANNELS[layout]}), got {frame.shape}"
+        )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise FrameError(f"empty {layout} frame of shape {frame.shape}")
 
 
-def _gray_plane(frame: np.ndarray, layout: str, width: Optional[int]) -> Optional[np.ndarray]:
+def _gray_plane(frame: np.ndarray, layout: str, width: int | None) -> np.ndarray | None:
     """The frame's luma as a 2-D view when it has one for free (gray, the Y plane of YUV420)."""
     if layout == "gray":
         return frame
@@ -239,8 +273,15 @@ _LIMITED_TO_FULL = _limited_to_full_lut()
 _LEVELS = np.arange(256, dtype=np.int32)
 
 
-def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
-               width: Optional[int] = None, limited_range: bool = False, hand=None) -> np.ndarray:
+def preprocess(
+    frame: np.ndarray,
+    layout: str,
+    spec: PreprocessSpec,
+    *,
+    width: int | None = None,
+    limited_range: bool = False,
+    hand=None,
+) -> np.ndarray:
     """Turn one frame into the model's `size` x `size` uint8 grayscale image (the whole region).
 
     `width` is the picture width of a YUV420 frame whose rows are padded to a stride;
@@ -251,9 +292,16 @@ def preprocess(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     return _finish(_region(frame, layout, spec, width, hand), spec, limited_range)
 
 
-def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
-                     width: Optional[int] = None, limited_range: bool = False,
-                     which: slice = slice(None), hand=None) -> np.ndarray:
+def preprocess_views(
+    frame: np.ndarray,
+    layout: str,
+    spec: PreprocessSpec,
+    *,
+    width: int | None = None,
+    limited_range: bool = False,
+    which: slice = slice(None),
+    hand=None,
+) -> np.ndarray:
     """The (views, size, size) uint8 images of a frame's `spec.view_boxes` (or the `which` slice of
     them), each as `preprocess` makes the whole region (the first view of every `--views` set is
     exactly `preprocess`'s image); `hand` as in `preprocess`."""
@@ -261,13 +309,16 @@ def preprocess_views(frame: np.ndarray, layout: str, spec: PreprocessSpec, *,
     images = []
     for view in spec.view_boxes[which]:
         left, top, right, bottom = fraction_box(region.height, region.width, view)
-        part = region if (left, top, right, bottom) == (0, 0, region.width, region.height) \
+        part = (
+            region
+            if (left, top, right, bottom) == (0, 0, region.width, region.height)
             else region.crop((left, top, right, bottom))
+        )
         images.append(_finish(part, spec, limited_range))
     return np.stack(images)
 
 
-def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int] = None):
+def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None = None):
     """The (left, top, right, bottom) pixels of the region of interest the model sees in this frame
     (fixed for center, full and box; found in the frame for hand; for tracked, the square used
     when no hand is found: the hand-aligned crop itself is `tracked_crop.tracked_region`)."""
@@ -279,8 +330,9 @@ def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Opti
     return roi_box(height, frame_width, spec)
 
 
-def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: Optional[int],
-            hand=None) -> Image.Image:
+def _region(
+    frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None, hand=None
+) -> Image.Image:
     """The region of interest of a frame as a grayscale PIL image, not yet resized."""
     plane = _gray_plane(frame, layout, width)
     if spec.roi == "tracked" and hand is not None:
@@ -342,7 +394,9 @@ class Quantizer:
             self.table = values.astype(np.float32)
         elif self.dtype in (np.int8, np.uint8):
             if not scale > 0:
-                raise BundleError(f"an {self.dtype} input needs a positive quantization scale, not {scale!r}")
+                raise BundleError(
+                    f"an {self.dtype} input needs a positive quantization scale, not {scale!r}"
+                )
             info = np.iinfo(self.dtype)
             q = np.floor(values / float(scale) + 0.5) + int(zero_point)
             self.table = np.clip(q, info.min, info.max).astype(self.dtype)

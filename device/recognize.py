@@ -6,11 +6,12 @@ the hand stays still: the class must change, or confidence must drop for a momen
 (`release_frames`), first. A longer pause (`pause_frames` of low confidence or no hand)
 emits a space, ending the word.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -25,13 +26,17 @@ def probabilities(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     total = float(values.sum())
     # an int8 softmax rounds each class to 1/256, so the sum may be off by up to n/512
-    if values.min() >= -1e-3 and values.max() <= 1.001 and abs(total - 1.0) <= 0.1 + len(values) / 512:
+    if (
+        values.min() >= -1e-3
+        and values.max() <= 1.001
+        and abs(total - 1.0) <= 0.1 + len(values) / 512
+    ):
         return values
     shifted = np.exp(values - values.max())
     return shifted / shifted.sum()
 
 
-def needs_more_views(first_view: np.ndarray, below: Optional[float]):
+def needs_more_views(first_view: np.ndarray, below: float | None):
     """Whether the views after the first must run: always without a threshold (or with 1), else
     when the first view's top probability is below it. Works on (C,) or (N, C) probabilities."""
     if below is None or below >= 1:
@@ -39,7 +44,7 @@ def needs_more_views(first_view: np.ndarray, below: Optional[float]):
     return np.max(first_view, axis=-1) < below
 
 
-def average_views(per_view: np.ndarray, below: Optional[float] = None) -> np.ndarray:
+def average_views(per_view: np.ndarray, below: float | None = None) -> np.ndarray:
     """(..., views, C) probabilities -> (..., C): the mean of all views, or the first view alone
     where `needs_more_views` says the others were not needed (the device then never runs them)."""
     per_view = np.asarray(per_view, dtype=np.float32)
@@ -60,12 +65,12 @@ def top_k(probs: np.ndarray, classes: Sequence[str], k: int = 3) -> list[tuple[s
 class Step:
     """What one frame did to the text."""
 
-    label: Optional[str]
+    label: str | None
     confidence: float
     #: letter, " " or "\b" (delete) emitted by this frame, else None
-    emitted: Optional[str] = None
+    emitted: str | None = None
     #: the word finished by an emitted space, for speech
-    word: Optional[str] = None
+    word: str | None = None
     text: str = ""
 
 
@@ -82,10 +87,10 @@ class TextRecognizer:
     max_text: int = 500
     text: str = ""
     _history: deque = field(default=None, repr=False)
-    _candidate: Optional[int] = field(default=None, repr=False)
+    _candidate: int | None = field(default=None, repr=False)
     _stable: int = field(default=0, repr=False)
     _low: int = field(default=0, repr=False)
-    _last: Optional[int] = field(default=None, repr=False)
+    _last: int | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if not 1 <= self.window or not 1 <= self.stable_frames or not 0 < self.threshold <= 1:
@@ -94,12 +99,12 @@ class TextRecognizer:
         lowered = [str(c).lower() for c in self.classes]
         self._nothing = {i for i, c in enumerate(lowered) if c in NOTHING_LABELS}
 
-    def smoothed(self) -> Optional[np.ndarray]:
+    def smoothed(self) -> np.ndarray | None:
         if not self._history:
             return None
         return np.mean(self._history, axis=0)
 
-    def update(self, probs: Optional[np.ndarray]) -> Step:
+    def update(self, probs: np.ndarray | None) -> Step:
         """Feed one frame's probabilities; None means no hand / no usable frame."""
         if probs is None:
             self._history.clear()
@@ -127,7 +132,7 @@ class TextRecognizer:
         self._history.clear()
         self._candidate, self._stable, self._low, self._last = None, 0, 0, None
 
-    def _low_frame(self, label: Optional[str], confidence: float) -> Step:
+    def _low_frame(self, label: str | None, confidence: float) -> Step:
         self._candidate, self._stable = None, 0
         self._low += 1
         if self._low == self.release_frames:
@@ -152,5 +157,5 @@ class TextRecognizer:
             self.text += label
             step.emitted = label
         # bounded, so a device running for days keeps flat memory
-        self.text = self.text[-self.max_text:]
+        self.text = self.text[-self.max_text :]
         step.text = self.text

@@ -4,6 +4,7 @@ Live cameras are read in a background thread that keeps only the newest frame, s
 slow frame never builds a queue; files are processed frame by frame. Results go to a
 console line that updates in place, or to JSON lines with per-stage latencies.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,11 @@ import logging
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -38,19 +39,19 @@ class Prediction:
     tracker, `hand` is the hand found (None: no hand, and then `probs` is None: no letter)."""
 
     raw: np.ndarray
-    probs: Optional[np.ndarray]
+    probs: np.ndarray | None
     top: list
     preprocess_s: float
     invoke_s: float
     post_s: float = 0.0
     #: whether this prediction came from a pipeline with a hand tracker
     tracked: bool = False
-    hand: Optional[object] = None
+    hand: object | None = None
     #: seconds per stage beyond preprocess/invoke/post (detector, landmarks, classifier, fusion)
     stages_s: dict = field(default_factory=dict)
 
     @property
-    def label(self) -> Optional[str]:
+    def label(self) -> str | None:
         return self.top[0][0] if self.top else None
 
     @property
@@ -74,8 +75,16 @@ class Pipeline:
         `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more).
         `hand`: the tracker's hand in this frame, for the hand-aligned region of interest."""
         extra = {"hand": hand} if self.spec.roi == "tracked" else {}
-        return self.quantize(preprocess_views(frame.array, frame.layout, self.spec, which=which,
-                                              **frame.preprocess_kwargs(), **extra))
+        return self.quantize(
+            preprocess_views(
+                frame.array,
+                frame.layout,
+                self.spec,
+                which=which,
+                **frame.preprocess_kwargs(),
+                **extra,
+            )
+        )
 
     def run_views(self, frame: Frame, hand=None):
         """(raw outputs of the views that ran, their averaged probabilities, preprocess seconds,
@@ -116,7 +125,9 @@ class Speaker:
             self._thread = threading.Thread(target=self._run, name="edgesign-speak", daemon=True)
             self._thread.start()
         else:
-            log.warning("--speak: %s is not installed (sudo apt install espeak-ng); not speaking", command)
+            log.warning(
+                "--speak: %s is not installed (sudo apt install espeak-ng); not speaking", command
+            )
 
     def say(self, word: str) -> None:
         if self.available and word.strip():
@@ -131,8 +142,13 @@ class Speaker:
             if word is None:
                 return
             try:
-                subprocess.run([self.path, word], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               timeout=30, check=False)
+                subprocess.run(
+                    [self.path, word],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=30,
+                    check=False,
+                )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 log.warning("espeak-ng failed: %s", exc)
 
@@ -153,9 +169,13 @@ def hand_record(hand) -> dict:
     """`--json`'s "hand": whether a hand was found and, if so, its box, landmarks and scores."""
     if hand is None:
         return {"found": False}
-    return {"found": True, "box": [round(float(v), 1) for v in hand.box],
-            "score": round(float(hand.score), 4), "handedness": round(float(hand.handedness), 4),
-            "landmarks": [[round(float(v), 1) for v in point[:2]] for point in hand.landmarks]}
+    return {
+        "found": True,
+        "box": [round(float(v), 1) for v in hand.box],
+        "score": round(float(hand.score), 4),
+        "handedness": round(float(hand.handedness), 4),
+        "landmarks": [[round(float(v), 1) for v in point[:2]] for point in hand.landmarks],
+    }
 
 
 class JsonOutput:
@@ -175,10 +195,15 @@ class JsonOutput:
             "smoothed": {"label": step.label, "confidence": round(step.confidence, 4)},
             "emitted": step.emitted,
             "text": step.text,
-            "latency_ms": {"preprocess": _ms(pred.preprocess_s), "invoke": _ms(pred.invoke_s),
-                           "post": _ms(pred.post_s), **{k: _ms(v) for k, v in pred.stages_s.items()},
-                           "total": _ms(pred.preprocess_s + pred.invoke_s + pred.post_s
-                                        + sum(pred.stages_s.values()))},
+            "latency_ms": {
+                "preprocess": _ms(pred.preprocess_s),
+                "invoke": _ms(pred.invoke_s),
+                "post": _ms(pred.post_s),
+                **{k: _ms(v) for k, v in pred.stages_s.items()},
+                "total": _ms(
+                    pred.preprocess_s + pred.invoke_s + pred.post_s + sum(pred.stages_s.values())
+                ),
+            },
             "frame_age_ms": _ms(age_s),
             "dropped": dropped,
         }
@@ -187,7 +212,7 @@ class JsonOutput:
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
-    def finish(self, summary: "Summary") -> None:
+    def finish(self, summary: Summary) -> None:
         pass
 
 
@@ -218,20 +243,25 @@ class ConsoleOutput:
                 return  # redrawing faster than the eye reads only costs time
             self._last_draw = now
             fps = self._frames / max(now - self._started, 1e-9)
-            line = (f"{label} {pred.confidence:4.0%} | top {top} | "
-                    f"{_ms(pred.preprocess_s + pred.invoke_s + pred.post_s):.2f} ms {fps:5.1f} fps | "
-                    f"text: {printable(step.text[-40:], 40)}_")
+            line = (
+                f"{label} {pred.confidence:4.0%} | top {top} | "
+                f"{_ms(pred.preprocess_s + pred.invoke_s + pred.post_s):.2f} ms {fps:5.1f} fps | "
+                f"text: {printable(step.text[-40:], 40)}_"
+            )
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
         elif self.every_frame:
             name = printable(frame.name, 200)
-            self.stream.write(f"{name}: {label} {pred.confidence:.2f} (top {top})"
-                              + (f"  -> {_quoted(step.text)}" if step.emitted else "") + "\n")
+            self.stream.write(
+                f"{name}: {label} {pred.confidence:.2f} (top {top})"
+                + (f"  -> {_quoted(step.text)}" if step.emitted else "")
+                + "\n"
+            )
         elif step.emitted is not None:
             self.stream.write(f"{_quoted(step.emitted)} -> {_quoted(step.text)}\n")
             self.stream.flush()
 
-    def finish(self, summary: "Summary") -> None:
+    def finish(self, summary: Summary) -> None:
         if self.tty:
             self.stream.write("\n")
         self.stream.write(f"text: {_quoted(summary.text, 10_000)}\n")
@@ -276,10 +306,19 @@ def _frames(source: FrameSource, newest_only: bool, grabber_box: list, wait: flo
             yield frame
 
 
-def run_loop(source: FrameSource, pipeline: Pipeline, recognizer: TextRecognizer, output,
-             *, newest_only: Optional[bool] = None, max_frames: Optional[int] = None,
-             duration: Optional[float] = None, speaker: Optional[Speaker] = None,
-             wait: float = 5.0, observers: Sequence = ()) -> Summary:
+def run_loop(
+    source: FrameSource,
+    pipeline: Pipeline,
+    recognizer: TextRecognizer,
+    output,
+    *,
+    newest_only: bool | None = None,
+    max_frames: int | None = None,
+    duration: float | None = None,
+    speaker: Speaker | None = None,
+    wait: float = 5.0,
+    observers: Sequence = (),
+) -> Summary:
     """Process frames until the source ends, `max_frames`, `duration` or Ctrl-C.
 
     `observers` (e.g. the live web view, `web.WebView`) see every frame after `output` through

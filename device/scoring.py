@@ -4,7 +4,7 @@ confusion matrix, per-class precision/recall/F1, latency percentiles. numpy only
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -3,6 +3,7 @@
 The outputs must equal, byte for byte, the int8 outputs the host stored at conversion;
 any difference means a different model, interpreter or preprocessing than was tested.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,10 +31,16 @@ class SelftestResult:
 
     def describe(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
-        same = "identical to" if self.max_difference == 0 else f"differ by up to {self.max_difference} from"
-        return (f"selftest {verdict}: {self.images} images on {self.backend}; outputs {same} the host's "
-                f"({self.mismatched} images differ, tolerance {self.tolerance}); "
-                f"{self.correct}/{self.images} predicted their label")
+        same = (
+            "identical to"
+            if self.max_difference == 0
+            else f"differ by up to {self.max_difference} from"
+        )
+        return (
+            f"selftest {verdict}: {self.images} images on {self.backend}; outputs {same} the host's "
+            f"({self.mismatched} images differ, tolerance {self.tolerance}); "
+            f"{self.correct}/{self.images} predicted their label"
+        )
 
 
 def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> SelftestResult:
@@ -53,5 +60,11 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
     diff = np.abs(outputs.astype(np.int16) - expected.astype(np.int16)).reshape(len(images), -1)
     predicted = [bundle.classes[i] for i in outputs.reshape(len(images), -1).argmax(axis=1)]
     correct = sum(p == l for p, l in zip(predicted, labels))
-    return SelftestResult(model.backend, len(images), int((diff.max(axis=1) > 0).sum()),
-                          int(diff.max()) if diff.size else 0, correct, tolerance)
+    return SelftestResult(
+        model.backend,
+        len(images),
+        int((diff.max(axis=1) > 0).sum()),
+        int(diff.max()) if diff.size else 0,
+        correct,
+        tolerance,
+    )

@@ -4,18 +4,19 @@ Every source yields `Frame`s (a uint8 array plus its layout, see `frames.py`)
 and returns None at the end of a finite source. Cameras raise CameraError on faults;
 `RetryingSource` reopens them with back-off and `LatestFrame` keeps only the newest frame.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import numpy as np
 
-from .errors import CameraError, EdgesignError, FrameError
 from . import images
+from .errors import CameraError, EdgesignError, FrameError
 from .frames import Frame, FrameSource
 from .images import IMAGE_SUFFIXES
 from .text import printable
@@ -38,7 +39,7 @@ class ImageFilesSource(FrameSource):
         self.name = name
         self._next = 0
 
-    def read(self) -> Optional[Frame]:
+    def read(self) -> Frame | None:
         if self._next >= len(self.paths):
             return None
         path = self.paths[self._next]
@@ -50,8 +51,13 @@ class ImageFilesSource(FrameSource):
 
 def image_files(folder: Path) -> list[Path]:
     """Image files under `folder` (recursively), sorted by relative path; hidden entries skipped."""
-    found = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-             and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    found = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    ]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
@@ -63,8 +69,9 @@ def _cv2():
     try:
         import cv2
     except ImportError:
-        raise EdgesignError("this source needs OpenCV: pip install 'edgesign[webcam]' "
-                          "(opencv-python-headless)") from None
+        raise EdgesignError(
+            "this source needs OpenCV: pip install 'edgesign[webcam]' (opencv-python-headless)"
+        ) from None
     return cv2
 
 
@@ -74,15 +81,20 @@ class _OpenCVSource(FrameSource):
     _capture = None
     _index = 0
 
-    def _next_frame(self, name: str) -> Optional[Frame]:
+    def _next_frame(self, name: str) -> Frame | None:
         """The capture's next frame, or None when it has none."""
         if self._capture is None:
             self.open()
         ok, array = self._capture.read()
         if not ok or array is None:
             return None
-        frame = Frame(_bgr_or_gray(array), "bgr" if array.ndim == 3 else "gray", index=self._index,
-                      time=time.monotonic(), name=name)
+        frame = Frame(
+            _bgr_or_gray(array),
+            "bgr" if array.ndim == 3 else "gray",
+            index=self._index,
+            time=time.monotonic(),
+            name=name,
+        )
         self._index += 1
         return frame
 
@@ -107,7 +119,7 @@ class VideoFileSource(_OpenCVSource):
             raise FrameError(f"{self.path}: not a video OpenCV can decode")
         self._capture = capture
 
-    def read(self) -> Optional[Frame]:
+    def read(self) -> Frame | None:
         return self._next_frame(f"{self.path}#{self._index}")
 
 
@@ -132,14 +144,16 @@ class WebcamSource(_OpenCVSource):
         capture = cv2.VideoCapture(self.device)
         if not capture.isOpened():
             capture.release()
-            raise CameraError(f"{self.name}: no camera there (is it plugged in? try `ls /dev/video*`)")
+            raise CameraError(
+                f"{self.name}: no camera there (is it plugged in? try `ls /dev/video*`)"
+            )
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.size[0])
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.size[1])
         # a one-frame driver buffer keeps the picture fresh; not every backend honours it
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
         self._capture = capture
 
-    def read(self) -> Optional[Frame]:
+    def read(self) -> Frame | None:
         frame = self._next_frame(self.name)
         if frame is None:
             raise CameraError(f"{self.name}: the camera stopped delivering frames (disconnected?)")
@@ -154,7 +168,7 @@ class Backoff:
         self.failures = 0
 
     def next_delay(self) -> float:
-        delay = min(self.longest, self.first * (2 ** self.failures))
+        delay = min(self.longest, self.first * (2**self.failures))
         self.failures += 1
         return delay
 
@@ -171,22 +185,27 @@ class RetryingSource(FrameSource):
 
     live = True
 
-    def __init__(self, make: Callable[[], FrameSource], backoff: Optional[Backoff] = None,
-                 give_up_after: Optional[int] = None, sleep: Optional[Callable[[float], None]] = None,
-                 name: str = "camera"):
+    def __init__(
+        self,
+        make: Callable[[], FrameSource],
+        backoff: Backoff | None = None,
+        give_up_after: int | None = None,
+        sleep: Callable[[float], None] | None = None,
+        name: str = "camera",
+    ):
         self._make = make
         self.backoff = backoff or Backoff()
         self.give_up_after = give_up_after
         self._stopped = threading.Event()
         self._sleep = sleep or self._stopped.wait
-        self._source: Optional[FrameSource] = None
+        self._source: FrameSource | None = None
         self.faults = 0
         self.name = name
 
     def open(self) -> None:
         pass  # opened lazily in read(), so a missing camera at start is retried like any fault
 
-    def read(self) -> Optional[Frame]:
+    def read(self) -> Frame | None:
         consecutive = 0
         while not self._stopped.is_set():
             try:
@@ -234,14 +253,14 @@ class LatestFrame:
         self.join_timeout = join_timeout
         self.dropped = 0
         self.captured = 0
-        self._pending: Optional[Frame] = None
+        self._pending: Frame | None = None
         self._ended = False
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="edgesign-capture", daemon=True)
 
-    def start(self) -> "LatestFrame":
+    def start(self) -> LatestFrame:
         self._thread.start()
         return self
 
@@ -265,20 +284,22 @@ class LatestFrame:
                 self._error = exc
                 self._cond.notify_all()
 
-    def wait_captured(self, count: int, timeout: Optional[float] = None) -> bool:
+    def wait_captured(self, count: int, timeout: float | None = None) -> bool:
         """Block until `count` frames have been captured (or the source ended)."""
         with self._cond:
-            return self._cond.wait_for(lambda: self.captured >= count or self._ended
-                                       or self._error is not None, timeout)
+            return self._cond.wait_for(
+                lambda: self.captured >= count or self._ended or self._error is not None, timeout
+            )
 
-    def get(self, timeout: Optional[float] = None) -> Optional[Frame]:
+    def get(self, timeout: float | None = None) -> Frame | None:
         """The newest frame not yet returned; None when the source has ended.
 
         Raises the capture thread's error, or TimeoutError if nothing came within `timeout`.
         """
         with self._cond:
-            ready = self._cond.wait_for(lambda: self._pending is not None or self._ended
-                                        or self._error is not None, timeout)
+            ready = self._cond.wait_for(
+                lambda: self._pending is not None or self._ended or self._error is not None, timeout
+            )
             if self._pending is not None:
                 frame, self._pending = self._pending, None
                 return frame
@@ -319,7 +340,7 @@ class PacedSource(FrameSource):
     def open(self) -> None:
         self.source.open()
 
-    def read(self) -> Optional[Frame]:
+    def read(self) -> Frame | None:
         pause = self._next - time.monotonic()
         if pause > 0:
             time.sleep(pause)
@@ -334,13 +355,16 @@ def _camera_number(spec: str) -> int:
     """N of `picamera2:N` / `webcam:N`; refused at once (never retried) when it is not a number."""
     text = spec.split(":", 1)[1]
     if not text.isdigit() or not text.isascii():
-        raise EdgesignError(f"--source {printable(spec)}: the camera number must be 0, 1, 2, ... "
-                            f"(for a device path use /dev/videoN)")
+        raise EdgesignError(
+            f"--source {printable(spec)}: the camera number must be 0, 1, 2, ... "
+            f"(for a device path use /dev/videoN)"
+        )
     return int(text)
 
 
-def open_source(spec: str, *, size=(640, 480), color: bool = False,
-                retry: bool = True) -> FrameSource:
+def open_source(
+    spec: str, *, size=(640, 480), color: bool = False, retry: bool = True
+) -> FrameSource:
     """The frame source named by `--source`: picamera2, webcam[:N], or a file/folder/video path."""
     spec = str(spec)
     if spec == "picamera2" or spec.startswith("picamera2:"):
@@ -350,8 +374,9 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
         make = lambda: Picamera2Source(camera_num=num, main_size=size, color=color)  # noqa: E731
         return RetryingSource(make, name=f"picamera2:{num}") if retry else make()
     if spec == "webcam" or spec.startswith("webcam:") or spec.startswith("/dev/video"):
-        device = (_camera_number(spec) if spec.startswith("webcam:")
-                  else 0 if spec == "webcam" else spec)
+        device = (
+            _camera_number(spec) if spec.startswith("webcam:") else 0 if spec == "webcam" else spec
+        )
         _cv2()  # fail at start, not in the retry loop, when OpenCV is absent
         make = lambda: WebcamSource(device, size=size)  # noqa: E731
         return RetryingSource(make, name=f"webcam:{device}") if retry else make()
@@ -365,6 +390,8 @@ def open_source(spec: str, *, size=(640, 480), color: bool = False,
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return VideoFileSource(path)
         return ImageFilesSource([path], name=str(path))
-    raise EdgesignError(f"--source {printable(spec)}: not picamera2, webcam[:N], or an existing "
-                        f"image, "
-                        f"folder or video")
+    raise EdgesignError(
+        f"--source {printable(spec)}: not picamera2, webcam[:N], or an existing "
+        f"image, "
+        f"folder or video"
+    )

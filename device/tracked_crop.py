@@ -15,10 +15,10 @@ to at most `WARP_LIMIT` x `size` pixels a side; `preprocess._finish` then resize
 spec's filter and applies the rest of the spec. Host and device call the same code on the same
 numbers, so the result is the same bit for bit.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 from PIL import Image
@@ -41,8 +41,10 @@ def hand_rect(hand) -> tuple:
     except (TypeError, ValueError):
         values = ()
     if len(values) != 5 or not all(math.isfinite(v) for v in values) or min(values[2:4]) <= 0:
-        raise FrameError(f"tracked region of interest: the hand's rect must be 5 finite numbers "
-                         f"(center x, y, width, height > 0, rotation), not {rect!r}")
+        raise FrameError(
+            f"tracked region of interest: the hand's rect must be 5 finite numbers "
+            f"(center x, y, width, height > 0, rotation), not {rect!r}"
+        )
     return values
 
 
@@ -63,8 +65,15 @@ def cut_square(image: Image.Image, square: tuple, spec) -> Image.Image:
     return crop_rect(image, square, warp_side(square[2], spec))
 
 
-def tracked_region(frame: np.ndarray, layout: str, plane: Optional[np.ndarray], height: int,
-                   frame_width: int, spec, hand) -> Image.Image:
+def tracked_region(
+    frame: np.ndarray,
+    layout: str,
+    plane: np.ndarray | None,
+    height: int,
+    frame_width: int,
+    spec,
+    hand,
+) -> Image.Image:
     """The hand-aligned square of a frame as a grayscale PIL image, not yet resized to `spec.size`.
 
     Only the pixels around the square are turned gray (a color frame) before the warp."""

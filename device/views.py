@@ -5,18 +5,30 @@ device runs the model on each view of a frame and averages the probabilities (`p
 `recognize.average_views`), running the views after the first only when the first is unsure
 (`--more-views-below`).
 """
-import argparse
 
+import argparse
 
 #: Views (x, y, width, height, as fractions of the region of interest) for `--views N`: the whole
 #: region; then the central 90% and 80%; then the four 90% corners.
 VIEW_SETS = {
     1: ((0.0, 0.0, 1.0, 1.0),),
     3: ((0.0, 0.0, 1.0, 1.0), (0.05, 0.05, 0.9, 0.9), (0.1, 0.1, 0.8, 0.8)),
-    5: ((0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.9, 0.9), (0.0, 0.1, 0.9, 0.9), (0.1, 0.0, 0.9, 0.9),
-        (0.1, 0.1, 0.9, 0.9)),
-    7: ((0.0, 0.0, 1.0, 1.0), (0.05, 0.05, 0.9, 0.9), (0.1, 0.1, 0.8, 0.8), (0.0, 0.0, 0.9, 0.9),
-        (0.0, 0.1, 0.9, 0.9), (0.1, 0.0, 0.9, 0.9), (0.1, 0.1, 0.9, 0.9)),
+    5: (
+        (0.0, 0.0, 1.0, 1.0),
+        (0.0, 0.0, 0.9, 0.9),
+        (0.0, 0.1, 0.9, 0.9),
+        (0.1, 0.0, 0.9, 0.9),
+        (0.1, 0.1, 0.9, 0.9),
+    ),
+    7: (
+        (0.0, 0.0, 1.0, 1.0),
+        (0.05, 0.05, 0.9, 0.9),
+        (0.1, 0.1, 0.8, 0.8),
+        (0.0, 0.0, 0.9, 0.9),
+        (0.0, 0.1, 0.9, 0.9),
+        (0.1, 0.0, 0.9, 0.9),
+        (0.1, 0.1, 0.9, 0.9),
+    ),
 }
 
 
@@ -27,7 +39,9 @@ def parse_probability(text: str) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability above 0 and at most 1, not {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a probability above 0 and at most 1, not {text!r}"
+        )
     return value
 
 
@@ -38,11 +52,21 @@ def view_set(count: int) -> tuple:
 
 def add_view_arguments(parser, views_default: str, below_default: str) -> None:
     """--views and --more-views-below, for `train`, `convert` and `run` (each says its own default)."""
-    parser.add_argument("--views", type=int, choices=sorted(VIEW_SETS), default=None,
-                        help="how many views of each frame the device runs the model on, averaging the "
-                             "probabilities: 1 the whole region of interest; 3 adds its central 90%% and "
-                             "80%%; 5 the whole and its four 90%% corners; 7 all of these (7 model runs per "
-                             "frame). Training sees the whole region only. " + views_default)
-    parser.add_argument("--more-views-below", type=parse_probability, default=None, metavar="P",
-                        help="run the views after the first only when the first view's top probability "
-                             "is below P (1: always). " + below_default)
+    parser.add_argument(
+        "--views",
+        type=int,
+        choices=sorted(VIEW_SETS),
+        default=None,
+        help="how many views of each frame the device runs the model on, averaging the "
+        "probabilities: 1 the whole region of interest; 3 adds its central 90%% and "
+        "80%%; 5 the whole and its four 90%% corners; 7 all of these (7 model runs per "
+        "frame). Training sees the whole region only. " + views_default,
+    )
+    parser.add_argument(
+        "--more-views-below",
+        type=parse_probability,
+        default=None,
+        metavar="P",
+        help="run the views after the first only when the first view's top probability "
+        "is below P (1: always). " + below_default,
+    )

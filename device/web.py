@@ -25,7 +25,6 @@ from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -171,7 +170,7 @@ class WebView:
         host: str = "127.0.0.1",
         port: int = 8080,
         *,
-        token: Optional[str] = None,
+        token: str | None = None,
         max_fps: float = 10.0,
         max_viewers: int = 8,
         send_timeout: float = 10.0,
@@ -198,7 +197,7 @@ class WebView:
         self._clear = threading.Event()
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._jpeg: Optional[bytes] = None
+        self._jpeg: bytes | None = None
         self._jpeg_seq = 0
         self._wanted_until = 0.0
         self._viewers = 0
@@ -225,7 +224,7 @@ class WebView:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
-    def start(self) -> "WebView":
+    def start(self) -> WebView:
         for thread in self._threads:
             thread.start()
         return self
@@ -308,7 +307,7 @@ class WebView:
         with self._cond:
             self._cond.notify_all()
 
-    def next_jpeg(self, after: int, timeout: float) -> tuple[Optional[bytes], int]:
+    def next_jpeg(self, after: int, timeout: float) -> tuple[bytes | None, int]:
         """The newest JPEG newer than `after` (waiting up to `timeout`), and its frame number."""
         self.want()
         with self._cond:

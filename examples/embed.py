@@ -6,23 +6,26 @@ SOURCE is `picamera2` (the default: the Pi camera's lores stream), `webcam`, an 
 images or a video file. Like picamera2's own examples: one interpreter, made once; frames read in
 a loop; nothing else. `edgesign run` is the full-featured version of this loop.
 """
+
 import sys
 
 from edgesign.device import Picamera2Source, Pipeline, TextRecognizer, load_bundle, open_source
 
 
 def main(bundle_dir: str, source: str = "picamera2") -> str:
-    bundle = load_bundle(bundle_dir)           # the int8 model, labels and preprocessing spec
+    bundle = load_bundle(bundle_dir)  # the int8 model, labels and preprocessing spec
     pipeline = Pipeline(bundle, num_threads=4)  # a Pi 4 has four cores
-    text = TextRecognizer(bundle.classes)       # holds a letter for a few frames before writing it
+    text = TextRecognizer(bundle.classes)  # holds a letter for a few frames before writing it
 
     camera = Picamera2Source() if source == "picamera2" else open_source(source)
     with camera:
-        for frame in camera:                    # a live camera never ends; files do
+        for frame in camera:  # a live camera never ends; files do
             prediction = pipeline(frame)
             step = text.update(prediction.probs)
             took_ms = 1000 * (prediction.preprocess_s + prediction.invoke_s + prediction.post_s)
-            print(f"{prediction.label} {prediction.confidence:.2f} {took_ms:.1f} ms  text: {step.text!r}")
+            print(
+                f"{prediction.label} {prediction.confidence:.2f} {took_ms:.1f} ms  text: {step.text!r}"
+            )
     return text.text
 
 

@@ -163,7 +163,9 @@ class Chromium:
             if value:
                 return value
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {expression}" + (f" (last error: {error})" if error else ""))
+        raise AssertionError(
+            f"timed out waiting for {expression}" + (f" (last error: {error})" if error else "")
+        )
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])

@@ -1,4 +1,5 @@
 """Shared fixtures: the real data (EDGESIGN_DATA) and a real bundle trained and converted from it."""
+
 from __future__ import annotations
 
 import gzip
@@ -12,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # test helper modules (sshd_fixt
 
 
 def pytest_addoption(parser):
-    parser.addoption("--data", default=None, help="folder with the real data sets (default: $EDGESIGN_DATA)")
+    parser.addoption(
+        "--data", default=None, help="folder with the real data sets (default: $EDGESIGN_DATA)"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,8 +55,10 @@ def head_csv(source: Path, target: Path, rows: int, skip: int = 0) -> Path:
 def sign_small(data_dir, tmp_path_factory):
     """(train CSV, test CSV): the first 3,000 and 600 rows of the real Sign MNIST files."""
     folder = tmp_path_factory.mktemp("sign_small")
-    return (head_csv(data_dir / "sign_mnist_train.csv.gz", folder / "sign_mnist_train.csv", 3000),
-            head_csv(data_dir / "sign_mnist_test.csv.gz", folder / "sign_mnist_test.csv", 600))
+    return (
+        head_csv(data_dir / "sign_mnist_train.csv.gz", folder / "sign_mnist_train.csv", 3000),
+        head_csv(data_dir / "sign_mnist_test.csv.gz", folder / "sign_mnist_test.csv", 600),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +67,22 @@ def trained_dir(sign_small, tmp_path_factory) -> Path:
     from edgesign.device.cli import main
 
     out = tmp_path_factory.mktemp("trained") / "train"
-    code = main(["train", "--train", str(sign_small[0]), "--test", str(sign_small[1]), "--preset", "article",
-                 "--epochs", "10", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "train",
+            "--train",
+            str(sign_small[0]),
+            "--test",
+            str(sign_small[1]),
+            "--preset",
+            "article",
+            "--epochs",
+            "10",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return out
 
@@ -74,8 +93,19 @@ def converted_dir(trained_dir, tmp_path_factory) -> Path:
     from edgesign.device.cli import main
 
     out = tmp_path_factory.mktemp("converted") / "convert"
-    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "200",
-                 "--max-drop", "5"])
+    code = main(
+        [
+            "convert",
+            "--train-dir",
+            str(trained_dir),
+            "--out",
+            str(out),
+            "--calibration-size",
+            "200",
+            "--max-drop",
+            "5",
+        ]
+    )
     assert code == 0
     return out
 
@@ -112,8 +142,22 @@ def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
     from edgesign.device.cli import main
 
     out = tmp_path_factory.mktemp("converted_float") / "convert"
-    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "200",
-                 "--max-drop", "5", "--with-float", "--eval", str(photo_eval_dir)])
+    code = main(
+        [
+            "convert",
+            "--train-dir",
+            str(trained_dir),
+            "--out",
+            str(out),
+            "--calibration-size",
+            "200",
+            "--max-drop",
+            "5",
+            "--with-float",
+            "--eval",
+            str(photo_eval_dir),
+        ]
+    )
     assert code == 0
     return out
 

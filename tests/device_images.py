@@ -1,4 +1,5 @@
 """Real test images for the device tests, read from the shared data (never copied into the repo)."""
+
 from __future__ import annotations
 
 import gzip

@@ -3,6 +3,7 @@
 It serves a real picture: the lores stream as YUV420 (height*3/2, stride) with padded rows,
 the main stream as XRGB8888 (B, G, R, 255 per pixel). Faults can be scripted.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,9 +27,9 @@ class FakeCamera:
         self.rgb = rgb
         self.stride_align = stride_align
         self.limited = limited
-        self.detect_failures = 0      # global_camera_info() is empty this many times
-        self.timeout_after = None     # captures that succeed before every later one times out
-        self.timeouts = 0             # how many captures time out once timeout_after is reached
+        self.detect_failures = 0  # global_camera_info() is empty this many times
+        self.timeout_after = None  # captures that succeed before every later one times out
+        self.timeouts = 0  # how many captures time out once timeout_after is reached
         self.opened = 0
         self.closed = 0
         self.captures = 0
@@ -58,8 +59,12 @@ class FakeCamera:
                 self.is_closed = False
 
             def create_preview_configuration(self, main=None, lores=None, **kwargs):
-                return {"use_case": "preview", "main": dict(main or {}), "lores": dict(lores) if lores else None,
-                        "colour_space": FakeColorSpace(camera.limited)}
+                return {
+                    "use_case": "preview",
+                    "main": dict(main or {}),
+                    "lores": dict(lores) if lores else None,
+                    "colour_space": FakeColorSpace(camera.limited),
+                }
 
             def configure(self, config):
                 lores = config["lores"]
@@ -88,7 +93,9 @@ class FakeCamera:
 
             def _main(self):
                 size = self.config["main"]["size"]
-                rgb = np.asarray(Image.fromarray(camera.rgb, "RGB").resize(size, Image.Resampling.BILINEAR))
+                rgb = np.asarray(
+                    Image.fromarray(camera.rgb, "RGB").resize(size, Image.Resampling.BILINEAR)
+                )
                 alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)
                 return np.concatenate([rgb[:, :, ::-1], alpha], axis=2)
 
@@ -96,8 +103,11 @@ class FakeCamera:
                 if not self.started or self.is_closed:
                     raise RuntimeError("camera not running")
                 camera.captures += 1
-                if camera.timeout_after is not None and camera.captures > camera.timeout_after \
-                        and camera.timeouts > 0:
+                if (
+                    camera.timeout_after is not None
+                    and camera.captures > camera.timeout_after
+                    and camera.timeouts > 0
+                ):
                     camera.timeouts -= 1
                     return FakeJob(TimeoutError("frame did not arrive"))
                 return FakeJob(make())
@@ -107,8 +117,12 @@ class FakeCamera:
                 return job if wait is False else self.wait(job)
 
             def capture_arrays(self, names=("main",), wait=None):
-                job = self._capture(lambda: ([self._lores() if n == "lores" else self._main() for n in names],
-                                             {"SensorTimestamp": camera.captures}))
+                job = self._capture(
+                    lambda: (
+                        [self._lores() if n == "lores" else self._main() for n in names],
+                        {"SensorTimestamp": camera.captures},
+                    )
+                )
                 return job if wait is False else self.wait(job)
 
             def wait(self, job, timeout=None):

@@ -4,6 +4,7 @@ Each server gets a throwaway host key, a client key in its authorized_keys and a
 ssh_config with a `Host` alias, so deploys go through the same `ssh -F` path a user's config
 would. Needs root (to add the test account / chroot), `/usr/sbin/sshd` and `rsync`.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,9 @@ def _free_port() -> int:
 
 
 def _keygen(path: Path, comment: str) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True
+    )
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -51,7 +54,9 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float 
                     return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"sshd did not listen on {port} within {timeout} s: {log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"sshd did not listen on {port} within {timeout} s: {log.read_text()[-2000:]}"
+    )
 
 
 @dataclass
@@ -59,9 +64,9 @@ class SshServer:
     """A running sshd and what a client needs to reach it as `alias`."""
 
     user: str
-    home: Path            # the account's home as seen from this (host) side
+    home: Path  # the account's home as seen from this (host) side
     port: int
-    work: Path            # client key, ssh_config, known_hosts, sshd log
+    work: Path  # client key, ssh_config, known_hosts, sshd log
     proc: subprocess.Popen
     alias: str = "edgesign-test-pi"
     chroot: Path | None = None
@@ -95,7 +100,9 @@ class SshServer:
                     stat = (entry / "stat").read_text()
                 except OSError:
                     continue
-                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+                children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name)
+                )
         found, todo = [], list(children.get(self.proc.pid, []))
         while todo:
             pid = todo.pop()
@@ -129,16 +136,19 @@ def _write_client_files(work: Path, user: str, port: int, host_pub: str, alias: 
         f"  HostName {LOOPBACK}\n  Port {port}\n  User {user}\n"
         f"  IdentityFile {work / 'id_ed25519'}\n  IdentitiesOnly yes\n"
         f"  UserKnownHostsFile {work / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
-        f"  BatchMode yes\n")
+        f"  BatchMode yes\n"
+    )
 
 
 def _sshd_config(port: int, host_key: str, pid_file: str, user: str) -> str:
     # UsePAM no: no PAM stack in the test; the account's password field must then be `*`, not `!`.
-    return (f"Port {port}\nListenAddress {LOOPBACK}\nHostKey {host_key}\nPidFile {pid_file}\n"
-            "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\nPermitRootLogin no\n"
-            f"AllowUsers {user}\nAuthorizedKeysFile .ssh/authorized_keys\nStrictModes yes\n"
-            "LogLevel VERBOSE\n")
+    return (
+        f"Port {port}\nListenAddress {LOOPBACK}\nHostKey {host_key}\nPidFile {pid_file}\n"
+        "UsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nPermitRootLogin no\n"
+        f"AllowUsers {user}\nAuthorizedKeysFile .ssh/authorized_keys\nStrictModes yes\n"
+        "LogLevel VERBOSE\n"
+    )
 
 
 def _install_authorized_key(home: Path, uid: int, gid: int, pub: str) -> None:
@@ -155,7 +165,9 @@ def skip_unless_sshd_possible() -> None:
     if not Path("/usr/sbin/sshd").exists():
         missing.append("/usr/sbin/sshd")
     if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install openssh-server openssh-client rsync)")
+        pytest.skip(
+            f"needs {', '.join(missing)} (apt-get install openssh-server openssh-client rsync)"
+        )
     if os.geteuid() != 0:
         pytest.skip("needs root to create the throwaway ssh test account")
 
@@ -169,9 +181,12 @@ def start_loopback_server(user: str = TEST_USER) -> SshServer:
     work.chmod(0o755)  # the account must be able to reach its home below this folder
     home = work / "home"
     for entry in pwd.getpwall():  # accounts left over by interrupted runs whose process is gone
-        pid = entry.pw_name[len(TEST_USER_PREFIX):]
-        if entry.pw_name.startswith(TEST_USER_PREFIX) and pid.isdigit() and \
-                (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists()):
+        pid = entry.pw_name[len(TEST_USER_PREFIX) :]
+        if (
+            entry.pw_name.startswith(TEST_USER_PREFIX)
+            and pid.isdigit()
+            and (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists())
+        ):
             subprocess.run(["userdel", entry.pw_name], check=False)
             subprocess.run(["groupdel", entry.pw_name], check=False, capture_output=True)
     try:  # a named account (the fleet's "Pis") left over from an interrupted run
@@ -179,8 +194,19 @@ def start_loopback_server(user: str = TEST_USER) -> SshServer:
         subprocess.run(["userdel", user], check=True)
     except KeyError:
         pass
-    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/bash",
-                    "--user-group", user], check=True)
+    subprocess.run(
+        [
+            "useradd",
+            "--no-create-home",
+            "--home-dir",
+            str(home),
+            "--shell",
+            "/bin/bash",
+            "--user-group",
+            user,
+        ],
+        check=True,
+    )
     subprocess.run(["usermod", "-p", "*", user], check=True)
     entry = pwd.getpwnam(user)
     home.mkdir(mode=0o755)
@@ -189,13 +215,18 @@ def start_loopback_server(user: str = TEST_USER) -> SshServer:
     _install_authorized_key(home, entry.pw_uid, entry.pw_gid, (work / "id_ed25519.pub").read_text())
     port = _free_port()
     (work / "sshd_config").write_text(
-        _sshd_config(port, str(work / "ssh_host_ed25519_key"), str(work / "sshd.pid"), user))
+        _sshd_config(port, str(work / "ssh_host_ed25519_key"), str(work / "sshd.pid"), user)
+    )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation folder
-    _write_client_files(work, user, port, (work / "ssh_host_ed25519_key.pub").read_text(),
-                        "edgesign-test-pi")
+    _write_client_files(
+        work, user, port, (work / "ssh_host_ed25519_key.pub").read_text(), "edgesign-test-pi"
+    )
     log = work / "sshd.log"
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    proc = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+    )
     server = SshServer(user, home, port, work, proc)
     try:
         _wait_for_port(port, proc, log)
@@ -227,7 +258,9 @@ def stop_loopback_server(server: SshServer) -> None:
 def start_chroot_server(root: Path = PI_ROOT, user: str = "pi") -> SshServer:
     """sshd inside the arm64 userland (run by qemu-user), with a clean environment and no /sys."""
     if not (root / ".edgesign-pi-image-ready").is_file():
-        pytest.skip(f"no arm64 userland at {root}: build it with `make pi-image` (about 10 minutes)")
+        pytest.skip(
+            f"no arm64 userland at {root}: build it with `make pi-image` (about 10 minutes)"
+        )
     skip_unless_sshd_possible()
     work = Path(tempfile.mkdtemp(prefix="edgesign-sshd-arm64-"))
     inside = root / "etc/ssh/edgesign-test"
@@ -239,21 +272,44 @@ def start_chroot_server(root: Path = PI_ROOT, user: str = "pi") -> SshServer:
         if fields[0] == user:
             uid, gid, home_inside = int(fields[2]), int(fields[3]), fields[5]
     if uid is None:
-        raise RuntimeError(f"no account {user!r} in {root}/etc/passwd; rebuild with `make pi-image`")
+        raise RuntimeError(
+            f"no account {user!r} in {root}/etc/passwd; rebuild with `make pi-image`"
+        )
     home = root / home_inside.lstrip("/")
     _keygen(inside / "ssh_host_ed25519_key", "edgesign-arm64-host")
     _keygen(work / "id_ed25519", "edgesign-test-client")
     _install_authorized_key(home, uid, gid, (work / "id_ed25519.pub").read_text())
     port = _free_port()
-    (inside / "sshd_config").write_text(_sshd_config(
-        port, "/etc/ssh/edgesign-test/ssh_host_ed25519_key", "/etc/ssh/edgesign-test/sshd.pid", user))
+    (inside / "sshd_config").write_text(
+        _sshd_config(
+            port,
+            "/etc/ssh/edgesign-test/ssh_host_ed25519_key",
+            "/etc/ssh/edgesign-test/sshd.pid",
+            user,
+        )
+    )
     (root / "run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
-    _write_client_files(work, user, port, (inside / "ssh_host_ed25519_key.pub").read_text(), "edgesign-test-pi")
+    _write_client_files(
+        work, user, port, (inside / "ssh_host_ed25519_key.pub").read_text(), "edgesign-test-pi"
+    )
     log = work / "sshd.log"
     # env -i: nothing of the host's environment leaks into the "Pi"; no /proc or /sys is mounted.
-    proc = subprocess.Popen(["chroot", str(root), "/usr/bin/env", "-i", CLEAN_PATH, "/usr/sbin/sshd", "-D", "-e",
-                             "-f", "/etc/ssh/edgesign-test/sshd_config"],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    proc = subprocess.Popen(
+        [
+            "chroot",
+            str(root),
+            "/usr/bin/env",
+            "-i",
+            CLEAN_PATH,
+            "/usr/sbin/sshd",
+            "-D",
+            "-e",
+            "-f",
+            "/etc/ssh/edgesign-test/sshd_config",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+    )
     server = SshServer(user, home, port, work, proc, chroot=root)
     try:
         _wait_for_port(port, proc, log, timeout=120)

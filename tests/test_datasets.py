@@ -1,4 +1,5 @@
 """Loading the data sets users have, and refusing bad input with one clear message."""
+
 from __future__ import annotations
 
 import gzip
@@ -6,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import head_csv
 from PIL import Image
 
-from conftest import head_csv
 from edgesign.device.cli import main
 from edgesign.device.errors import DataError
 from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess
@@ -19,7 +20,9 @@ SPEC = PreprocessSpec()
 
 @pytest.fixture(scope="module")
 def small_csv(data_dir, tmp_path_factory):
-    return head_csv(data_dir / "sign_mnist_train.csv.gz", tmp_path_factory.mktemp("csv") / "train.csv", 200)
+    return head_csv(
+        data_dir / "sign_mnist_train.csv.gz", tmp_path_factory.mktemp("csv") / "train.csv", 200
+    )
 
 
 def rewrite_line(path, target, line_number, new_line):
@@ -30,11 +33,17 @@ def rewrite_line(path, target, line_number, new_line):
 
 
 def test_kaggle_csv_gz_loads_every_row_with_letter_classes(data_dir):
-    data = datasets.load_csv(data_dir / "sign_mnist_test.csv.gz", classes=datasets.SIGN_MNIST_CLASSES)
+    data = datasets.load_csv(
+        data_dir / "sign_mnist_test.csv.gz", classes=datasets.SIGN_MNIST_CLASSES
+    )
     assert data.images.shape == (7172, 28, 28) and data.images.dtype == np.uint8
     assert len(data.classes) == 25 and data.classes[0] == "A" and data.classes[24] == "Y"
     assert data.counts()[9] == 0  # J needs motion and never occurs
-    sums = dict(line.split()[::-1] for line in (data_dir / "SHA256SUMS").read_text().splitlines() if line.strip())
+    sums = dict(
+        line.split()[::-1]
+        for line in (data_dir / "SHA256SUMS").read_text().splitlines()
+        if line.strip()
+    )
     assert data.sources[0]["sha256"] == sums["sign_mnist_test.csv.gz"]
 
 
@@ -102,6 +111,7 @@ def test_folder_classes_are_reconciled_by_name_with_sign_mnist(data_dir, small_c
 
 # ---------------------------------------------------------------- bad input
 
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(DataError, match="nope.csv: file not found"):
         datasets.load_csv(tmp_path / "nope.csv")
@@ -153,9 +163,13 @@ def test_label_outside_the_models_range_is_refused(small_csv, tmp_path):
 def test_test_set_with_classes_training_never_had_is_refused(small_csv, tmp_path):
     lines = small_csv.read_text().splitlines()
     train = tmp_path / "train.csv"
-    train.write_text("\n".join([lines[0]] + [l for l in lines[1:] if not l.startswith("3,")]) + "\n")
+    train.write_text(
+        "\n".join([lines[0]] + [l for l in lines[1:] if not l.startswith("3,")]) + "\n"
+    )
     with pytest.raises(DataError, match="test set has classes the training set never had: D"):
-        data_plan.load(data_plan.plan(train=[str(train)], test=[str(small_csv)], classes="sign"), SPEC)
+        data_plan.load(
+            data_plan.plan(train=[str(train)], test=[str(small_csv)], classes="sign"), SPEC
+        )
 
 
 def test_idx_with_wrong_magic_number_is_refused(data_dir, tmp_path):
@@ -172,7 +186,9 @@ def test_truncated_idx_is_refused(data_dir, tmp_path):
     shutil.copy(data_dir / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-images-idx3-ubyte.gz")
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(raw[:-100])
     with pytest.raises(DataError, match="truncated or damaged"):
-        datasets.load_idx(tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte")
+        datasets.load_idx(
+            tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte"
+        )
 
 
 def test_unreadable_image_is_named(data_dir, tmp_path):
@@ -187,8 +203,10 @@ def test_cli_reports_bad_input_in_one_line_and_writes_nothing(small_csv, tmp_pat
     cells[1] = "-3"
     bad = rewrite_line(small_csv, tmp_path / "neg.csv", 3, ",".join(cells))
     out = tmp_path / "out"
-    for command in (["data", "--train", str(bad), "--out", str(out)],
-                    ["train", "--train", str(bad), "--out", str(out), "--epochs", "1"]):
+    for command in (
+        ["data", "--train", str(bad), "--out", str(out)],
+        ["train", "--train", str(bad), "--out", str(out), "--epochs", "1"],
+    ):
         assert main(command) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "neg.csv, line 3: pixel value -3 outside 0-255" in err[0]
@@ -197,11 +215,18 @@ def test_cli_reports_bad_input_in_one_line_and_writes_nothing(small_csv, tmp_pat
 
 
 def test_data_command_writes_counts_and_pictures(small_csv, tmp_path, capsys):
-    assert main(["data", "--train", str(small_csv), "--classes", "sign", "--out", str(tmp_path / "d")]) == 0
+    assert (
+        main(["data", "--train", str(small_csv), "--classes", "sign", "--out", str(tmp_path / "d")])
+        == 0
+    )
     text = capsys.readouterr().out
     assert "train: 200 images" in text
     names = sorted(p.name for p in (tmp_path / "d").iterdir())
-    assert names == [".edgesign-output.json", "class_counts.txt", "train_class_counts.png",
-                     "train_samples.png"]
+    assert names == [
+        ".edgesign-output.json",
+        "class_counts.txt",
+        "train_class_counts.png",
+        "train_samples.png",
+    ]
     with Image.open(tmp_path / "d" / "train_samples.png") as png:
         assert png.size[0] > 100 and png.size[1] > 100

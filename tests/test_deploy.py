@@ -3,6 +3,7 @@
 The tests of this module share one server and build on one another's releases (each asserts
 the state it starts from). About three full deploys (venv + offline pip + selftest) in total.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,26 +16,29 @@ import time
 from pathlib import Path
 
 import pytest
+from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
 from edgesign.deploy import deployer, service
 from edgesign.deploy.deployer import DeployOptions, deploy, list_releases, rollback
+from edgesign.deploy.errors import DeployError
 from edgesign.deploy.pull import pull_data
 from edgesign.deploy.release_ids import release_id
-from edgesign.device.bundle import bundle_files
 from edgesign.deploy.remote import Remote
 from edgesign.deploy.target import Target
 from edgesign.deploy.wheelhouse import cache_root
-from edgesign.deploy.errors import DeployError
-
-from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
+from edgesign.device.bundle import bundle_files
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def ssh(server, command: str) -> subprocess.CompletedProcess:
     """Run a command on the test server as its account, like a user at the Pi would."""
-    return subprocess.run(["ssh", "-F", str(server.ssh_config), server.alias, command],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["ssh", "-F", str(server.ssh_config), server.alias, command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def current_of(server, remote_dir="edgesign") -> str:
@@ -43,8 +47,12 @@ def current_of(server, remote_dir="edgesign") -> str:
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgesign.device.cli", *args], capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "edgesign.device.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +72,15 @@ def test_first_deploy_lays_out_a_selftested_release(ssh_server, bundle_dir, firs
     assert any(line.startswith("service: skipped: no systemd") for line in lines)
     assert any(line.startswith("selftest PASS") for line in lines)
     assert sorted(p.name for p in release.iterdir()) == ["bundle", "release.json", "venv", "wheels"]
-    assert (release / "bundle" / "model.tflite").read_bytes() == (Path(bundle_dir) / "model.tflite").read_bytes()
+    assert (release / "bundle" / "model.tflite").read_bytes() == (
+        Path(bundle_dir) / "model.tflite"
+    ).read_bytes()
     info = json.loads((release / "release.json").read_text())
     assert info["id"] == outcome.release and info["pi"]["machine"] == "x86_64"
-    assert info["bundle"]["model_sha256"] == json.loads((Path(bundle_dir) / "metadata.json").read_text())["model"]["sha256"]
+    assert (
+        info["bundle"]["model_sha256"]
+        == json.loads((Path(bundle_dir) / "metadata.json").read_text())["model"]["sha256"]
+    )
     # The whole tree belongs to the Pi's account: it was created over ssh, not by us as root.
     assert release.stat().st_uid == (ssh_server.home).stat().st_uid != 0
     # The device extra came from the uploaded wheels into the release's own venv.
@@ -75,20 +88,31 @@ def test_first_deploy_lays_out_a_selftested_release(ssh_server, bundle_dir, firs
     for dist in ("numpy", "PIL", "ai_edge_litert", "edgesign"):
         assert (site / dist).is_dir(), dist
     # Exactly the bundle's own files went up.
-    shipped = sorted(str(p.relative_to(release / "bundle")) for p in (release / "bundle").rglob("*")
-                     if p.is_file())
+    shipped = sorted(
+        str(p.relative_to(release / "bundle"))
+        for p in (release / "bundle").rglob("*")
+        if p.is_file()
+    )
     assert shipped == sorted(bundle_files(bundle_dir))
     assert sorted(p.name.split("-")[0] for p in (root / "wheelhouse").glob("*.whl"))[:3] == [
-        "ai_edge_litert", "backports_strenum", "flatbuffers"]
+        "ai_edge_litert",
+        "backports_strenum",
+        "flatbuffers",
+    ]
 
 
 def test_the_pi_gets_the_device_code_only(ssh_server, first):
     release = ssh_server.home / "edgesign" / "releases" / first[0].release
     site = next((release / "venv" / "lib").glob("python3*/site-packages"))
-    assert sorted(p.name for p in (site / "edgesign").iterdir() if p.name != "__pycache__") == ["device"]
-    probe = ssh(ssh_server, "edgesign/current/venv/bin/python -c 'import importlib.util as u; "
-                            "print([p for p in (\"device\", \"train\", \"convert\", \"deploy\") "
-                            "if u.find_spec(\"edgesign.\" + p)])'")
+    assert sorted(p.name for p in (site / "edgesign").iterdir() if p.name != "__pycache__") == [
+        "device"
+    ]
+    probe = ssh(
+        ssh_server,
+        "edgesign/current/venv/bin/python -c 'import importlib.util as u; "
+        'print([p for p in ("device", "train", "convert", "deploy") '
+        'if u.find_spec("edgesign." + p)])\'',
+    )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "['device']"
     helped = ssh(ssh_server, "edgesign/current/venv/bin/edgesign --help")
@@ -100,15 +124,23 @@ def test_the_pi_gets_the_device_code_only(ssh_server, first):
 
 def test_deployed_runtime_runs_from_current(ssh_server, first):
     # What the service would run: the release's own edgesign (not the host's checkout), with LiteRT.
-    where = ssh(ssh_server, "edgesign/current/venv/bin/python -c "
-                            "'import os, edgesign.device.cli as c, ai_edge_litert; print(os.path.realpath(c.__file__))'")
+    where = ssh(
+        ssh_server,
+        "edgesign/current/venv/bin/python -c "
+        "'import os, edgesign.device.cli as c, ai_edge_litert; print(os.path.realpath(c.__file__))'",
+    )
     assert where.returncode == 0, where.stderr
     assert f"/edgesign/releases/{first[0].release}/venv/lib/" in where.stdout
-    selftest = ssh(ssh_server, "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle")
+    selftest = ssh(
+        ssh_server, "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"
+    )
     assert selftest.returncode == 0, selftest.stderr
     assert "selftest PASS" in selftest.stdout and "ai-edge-litert" in selftest.stdout
-    run = ssh(ssh_server, "edgesign/current/venv/bin/edgesign run --bundle edgesign/current/bundle "
-                          "--source edgesign/current/bundle/selftest --json --max-frames 3")
+    run = ssh(
+        ssh_server,
+        "edgesign/current/venv/bin/edgesign run --bundle edgesign/current/bundle "
+        "--source edgesign/current/bundle/selftest --json --max-frames 3",
+    )
     assert run.returncode == 0, run.stderr
     assert len([line for line in run.stdout.splitlines() if line.startswith("{")]) == 3
 
@@ -131,8 +163,15 @@ def test_unit_file_verifies_against_the_deployed_release(ssh_server, first, tmp_
 
 def test_dry_run_contacts_nothing(ssh_server, bundle_dir, tmp_path):
     log_before = ssh_server.log.read_text()
-    proc = run_cli("deploy", *ssh_server.cli_args(), "--remote-dir", "dry", "--bundle", str(bundle_dir),
-                   "--dry-run")
+    proc = run_cli(
+        "deploy",
+        *ssh_server.cli_args(),
+        "--remote-dir",
+        "dry",
+        "--bundle",
+        str(bundle_dir),
+        "--dry-run",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "6 switch" in proc.stdout and "dry run: nothing was contacted" in proc.stdout
     assert not (ssh_server.home / "dry").exists()
@@ -144,13 +183,17 @@ def test_failing_selftest_keeps_current(ssh_server, bundle_dir, first, tmp_path)
     bad = tmp_path / "bundle"
     shutil.copytree(bundle_dir, bad)
     expected = json.loads((bad / "selftest" / "expected.json").read_text())
-    expected["outputs"][0][0] = expected["outputs"][0][0] - 7 if expected["outputs"][0][0] > -100 else 100
+    expected["outputs"][0][0] = (
+        expected["outputs"][0][0] - 7 if expected["outputs"][0][0] > -100 else 100
+    )
     (bad / "selftest" / "expected.json").write_text(json.dumps(expected))
     with pytest.raises(DeployError, match="self-test") as err:
         deploy(ssh_server.target(), DeployOptions(bundle=bad), echo=lambda line: None)
     assert "selftest FAIL" in str(err.value) and "was discarded" in str(err.value)
     assert current_of(ssh_server) == before
-    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == [first[0].release]
+    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == [
+        first[0].release
+    ]
 
 
 def test_pip_failure_keeps_current(ssh_server, bundle_dir, first, tmp_path):
@@ -162,32 +205,44 @@ def test_pip_failure_keeps_current(ssh_server, bundle_dir, first, tmp_path):
     # A wheelhouse that lacks one dependency: the Pi's offline pip cannot finish the install.
     next(wheels.glob("flatbuffers-*.whl")).unlink()
     with pytest.raises(DeployError, match="pip install of the wheels failed"):
-        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels), echo=lambda l: None)
+        deploy(
+            ssh_server.target(),
+            DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+            echo=lambda l: None,
+        )
     assert current_of(ssh_server) == before
     assert len(list((ssh_server.home / "edgesign/releases").iterdir())) == 1
 
 
-def test_a_given_wheel_with_host_parts_or_broken_is_refused_before_upload(ssh_server, bundle_dir,
-                                                                          first, tmp_path):
+def test_a_given_wheel_with_host_parts_or_broken_is_refused_before_upload(
+    ssh_server, bundle_dir, first, tmp_path
+):
     import zipfile
 
     before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
     wheels = tmp_path / "wheels"
     shutil.copytree(next(cache_root().glob("wheelhouse-cp311-manylinux_2_*_x86_64-*")), wheels)
-    device_wheel = next((ssh_server.home / "edgesign" / current_of(ssh_server) / "wheels")
-                        .glob("edgesign-*.whl"))
+    device_wheel = next(
+        (ssh_server.home / "edgesign" / current_of(ssh_server) / "wheels").glob("edgesign-*.whl")
+    )
     full = wheels / device_wheel.name
     with zipfile.ZipFile(device_wheel) as src, zipfile.ZipFile(full, "w") as out:
         for item in src.infolist():
             out.writestr(item, src.read(item))
         out.writestr("edgesign/train/trainer.py", "import tensorflow\n")  # a host part
     with pytest.raises(DeployError, match="device part only.*edgesign.train"):
-        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
-               echo=lambda l: None)
+        deploy(
+            ssh_server.target(),
+            DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+            echo=lambda l: None,
+        )
     full.write_bytes(device_wheel.read_bytes()[:5000])  # a truncated download
     with pytest.raises(DeployError, match="not a readable wheel"):
-        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
-               echo=lambda l: None)
+        deploy(
+            ssh_server.target(),
+            DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
+            echo=lambda l: None,
+        )
     assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == before
 
 
@@ -195,22 +250,44 @@ def test_refused_key_and_unreachable_host_say_so(ssh_server, bundle_dir, first, 
     stranger = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     known = f"UserKnownHostsFile={ssh_server.work / 'known_hosts'}"
-    wrong_key = Target(f"{ssh_server.user}@127.0.0.1", port=ssh_server.port, identity=stranger,
-                       ssh_options=[known, "IdentitiesOnly=yes"])
+    wrong_key = Target(
+        f"{ssh_server.user}@127.0.0.1",
+        port=ssh_server.port,
+        identity=stranger,
+        ssh_options=[known, "IdentitiesOnly=yes"],
+    )
     with pytest.raises(DeployError, match=r"refused the login \(key not accepted\)"):
         deploy(wrong_key, DeployOptions(bundle=Path(bundle_dir)), echo=lambda l: None)
     # The same options with the authorized key get in: it really was the key.
-    right_key = Target(f"{ssh_server.user}@127.0.0.1", port=ssh_server.port, identity=ssh_server.key,
-                       ssh_options=[known, "IdentitiesOnly=yes"])
+    right_key = Target(
+        f"{ssh_server.user}@127.0.0.1",
+        port=ssh_server.port,
+        identity=ssh_server.key,
+        ssh_options=[known, "IdentitiesOnly=yes"],
+    )
     assert list_releases(Remote(right_key))[0] == first[0].release
 
     import socket
+
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    nobody = Target(f"{ssh_server.user}@127.0.0.1", port=closed, identity=ssh_server.key, ssh_options=[known])
-    proc = run_cli("deploy", "--host", nobody.host, "--port", str(closed), "-i", str(ssh_server.key),
-                   "-o", known, "--bundle", str(bundle_dir))
+    nobody = Target(
+        f"{ssh_server.user}@127.0.0.1", port=closed, identity=ssh_server.key, ssh_options=[known]
+    )
+    proc = run_cli(
+        "deploy",
+        "--host",
+        nobody.host,
+        "--port",
+        str(closed),
+        "-i",
+        str(ssh_server.key),
+        "-o",
+        known,
+        "--bundle",
+        str(bundle_dir),
+    )
     assert proc.returncode == 2
     assert "cannot reach" in proc.stderr and "Connection refused" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -219,16 +296,23 @@ def test_refused_key_and_unreachable_host_say_so(ssh_server, bundle_dir, first, 
     # A Pi whose host key we do not know yet: refused, with how to accept it.
     strangers = tmp_path / "empty_known_hosts"
     strangers.write_text("")
-    unknown = Target(f"{ssh_server.user}@127.0.0.1", port=ssh_server.port, identity=ssh_server.key,
-                     ssh_options=[f"UserKnownHostsFile={strangers}", "StrictHostKeyChecking=yes"])
+    unknown = Target(
+        f"{ssh_server.user}@127.0.0.1",
+        port=ssh_server.port,
+        identity=ssh_server.key,
+        ssh_options=[f"UserKnownHostsFile={strangers}", "StrictHostKeyChecking=yes"],
+    )
     with pytest.raises(DeployError, match="host key verification failed.*accept-new"):
         list_releases(Remote(unknown))
 
 
 def test_missing_python_is_reported_before_uploading(ssh_server, bundle_dir, first):
     with pytest.raises(DeployError, match="no `python3.99` on"):
-        deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), python="python3.99"),
-               echo=lambda l: None)
+        deploy(
+            ssh_server.target(),
+            DeployOptions(bundle=Path(bundle_dir), python="python3.99"),
+            echo=lambda l: None,
+        )
     assert len(list((ssh_server.home / "edgesign/releases").iterdir())) == 1
 
 
@@ -243,7 +327,11 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
 
     def slow_deploy():
         try:
-            deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir), bwlimit=2000), echo=lambda l: None)
+            deploy(
+                ssh_server.target(),
+                DeployOptions(bundle=Path(bundle_dir), bwlimit=2000),
+                echo=lambda l: None,
+            )
         except DeployError as exc:
             errors.append(exc)
 
@@ -258,7 +346,9 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
     assert len(errors) == 1, "the deploy should have failed"
     assert "dropped during the transfer" in str(errors[0]) and "was discarded" in str(errors[0])
     assert current_of(ssh_server) == before
-    assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == releases_before
+    assert (
+        sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == releases_before
+    )
 
     # The next deploy over a working link goes through (partial files are resumed or replaced), and
     # prunes wheels no release uses any more (rollback below still works: releases keep their venvs).
@@ -284,13 +374,27 @@ def two_releases(ssh_server, bundle_dir, first):
 def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_releases):
     current, releases = two_releases
     assert len(releases) == 2 and current == releases[0][0] and releases[1][0] == first[0].release
-    proc = subprocess.run(["make", "-s", "-C", str(REPO), "rollback", f"PI={ssh_server.user}@{ssh_server.alias}",
-                           f"ARGS=--ssh-config {ssh_server.ssh_config}"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(REPO),
+            "rollback",
+            f"PI={ssh_server.user}@{ssh_server.alias}",
+            f"ARGS=--ssh-config {ssh_server.ssh_config}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"rollback: current {current} -> {first[0].release}" in proc.stdout
     assert "service: no-systemd" in proc.stdout
     assert current_of(ssh_server) == f"releases/{first[0].release}"
-    selftest = ssh(ssh_server, "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle")
+    selftest = ssh(
+        ssh_server, "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"
+    )
     assert selftest.returncode == 0, selftest.stderr
     with pytest.raises(DeployError, match="no release older than"):
         rollback(ssh_server.target(), echo=lambda l: None)
@@ -309,15 +413,20 @@ def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
         (releases / rid).mkdir(parents=True)
         if rid != ids[3]:
             (releases / rid / "release.json").write_text("{}")
-    subprocess.run(["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / "prune")], check=True)
+    subprocess.run(
+        ["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / "prune")], check=True
+    )
     out = remote.run_file("remote_switch.sh", "prune", ids[1], "2", what="switch").stdout
     # keep 2: current (ids[1]) and the newest complete one (ids[4]); ids[3] was never completed
     assert sorted(p.name for p in releases.iterdir()) == [ids[1], ids[4]]
-    assert sorted(line.split("=")[1] for line in out.splitlines() if line.startswith("pruned=")) == \
-        [ids[0], ids[2], ids[3]]
+    assert sorted(
+        line.split("=")[1] for line in out.splitlines() if line.startswith("pruned=")
+    ) == [ids[0], ids[2], ids[3]]
     with pytest.raises(DeployError, match="not complete"):
         (releases / "20240109T000000000Z-abcdefabcd").mkdir()
-        remote.run_file("remote_switch.sh", "prune", "20240109T000000000Z-abcdefabcd", "2", what="switch")
+        remote.run_file(
+            "remote_switch.sh", "prune", "20240109T000000000Z-abcdefabcd", "2", what="switch"
+        )
     assert current_of(ssh_server, "prune") == f"releases/{ids[1]}"
 
 
@@ -347,14 +456,18 @@ def test_releases_and_prune_ignore_what_is_not_a_release(ssh_server, first, tmp_
     assert listed == ["current="] + [f"release={rid} complete=yes" for rid in reversed(real)]
     assert list_releases(remote) == ("", [(rid, True) for rid in reversed(real)])
     proc = run_cli("releases", *ssh_server.cli_args(), "--remote-dir", "junkroot")
-    assert proc.returncode == 0 and proc.stdout.splitlines() == [f"  {rid}" for rid in reversed(real)]
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [
+        f"  {rid}" for rid in reversed(real)
+    ]
 
     with pytest.raises(DeployError, match="not a release id"):
         remote.run_file("remote_switch.sh", "junkroot", "junk", "1", what="switch")
     with pytest.raises(DeployError, match="not complete"):
         remote.run_file("remote_switch.sh", "junkroot", linked, "1", what="switch")
     out = remote.run_file("remote_switch.sh", "junkroot", real[2], "1", what="switch").stdout
-    pruned = sorted(line.split("=", 1)[1] for line in out.splitlines() if line.startswith("pruned="))
+    pruned = sorted(
+        line.split("=", 1)[1] for line in out.splitlines() if line.startswith("pruned=")
+    )
     assert pruned == sorted(real[:2])  # reported exactly what was removed
     assert sorted(p.name for p in releases.iterdir()) == sorted([real[2], linked, filed] + junk)
     for name in junk:
@@ -369,42 +482,75 @@ def test_releases_and_prune_ignore_what_is_not_a_release(ssh_server, first, tmp_
 
 def test_the_unit_is_checked_by_systemd_on_the_pi_before_the_switch(ssh_server, first):
     # `remote_service.sh UNIT check` is what deploy runs before switching `current`.
-    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+    if (
+        subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode
+        != 0
+    ):
         pytest.skip("no systemd-analyze with --offline (systemd 250+) on the test server")
     remote = Remote(ssh_server.target())
     root = str(ssh_server.home / "edgesign")
     unit = service.render_unit(ssh_server.user, root, ("--source", "webcam:0")).replace(
-        f"{root}/current", f"{root}/releases/{first[0].release}")
-    good = remote.run_file("remote_service.sh", unit, "check", str(service.SECURITY_THRESHOLD),
-                           what="check", check=False)
+        f"{root}/current", f"{root}/releases/{first[0].release}"
+    )
+    good = remote.run_file(
+        "remote_service.sh",
+        unit,
+        "check",
+        str(service.SECURITY_THRESHOLD),
+        what="check",
+        check=False,
+    )
     assert good.returncode == 0, good.stdout + good.stderr
     assert float(good.fields()["security"]) * 10 <= service.SECURITY_THRESHOLD
-    bare = "\n".join(line for line in unit.splitlines()
-                     if not line.startswith(("NoNewPrivileges", "ProtectSystem", "ProtectHome",
-                                             "CapabilityBoundingSet")))
-    rated = remote.run_file("remote_service.sh", bare, "check", str(service.SECURITY_THRESHOLD),
-                            what="check", check=False)
+    bare = "\n".join(
+        line
+        for line in unit.splitlines()
+        if not line.startswith(
+            ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "CapabilityBoundingSet")
+        )
+    )
+    rated = remote.run_file(
+        "remote_service.sh",
+        bare,
+        "check",
+        str(service.SECURITY_THRESHOLD),
+        what="check",
+        check=False,
+    )
     assert rated.returncode == 32 and "above" in rated.stderr
     broken = unit.replace("/venv/bin/edgesign run", "/venv/bin/missing run")
-    assert remote.run_file("remote_service.sh", broken, "check", what="check", check=False).returncode == 30
+    assert (
+        remote.run_file("remote_service.sh", broken, "check", what="check", check=False).returncode
+        == 30
+    )
     assert not Path("/etc/systemd/system/edgesign.service").exists()  # check mode installs nothing
 
 
 def test_a_unit_systemd_rejects_never_becomes_current(ssh_server, bundle_dir, first, monkeypatch):
     # A Pi with systemd (the probe's answer; the test server has none) whose systemd-analyze rates
     # the unit above the bar: the deploy stops after the self-test, before `current` switches.
-    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+    if (
+        subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode
+        != 0
+    ):
         pytest.skip("no systemd-analyze with --offline (systemd 250+) on the test server")
     real_probe = deployer.probe
-    monkeypatch.setattr(deployer, "probe", lambda remote, opts: {**real_probe(remote, opts),
-                                                                  "systemd": "yes", "sudo": "yes"})
+    monkeypatch.setattr(
+        deployer,
+        "probe",
+        lambda remote, opts: {**real_probe(remote, opts), "systemd": "yes", "sudo": "yes"},
+    )
     monkeypatch.setattr(service, "SECURITY_THRESHOLD", 10)  # 1.0: no real unit is that tight
     before = current_of(ssh_server)
     releases = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
     lines = []
-    with pytest.raises(DeployError, match="systemd-analyze security rates the unit above 1.0") as err:
+    with pytest.raises(
+        DeployError, match="systemd-analyze security rates the unit above 1.0"
+    ) as err:
         deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lines.append)
-    assert "was discarded" in str(err.value) and any(line.startswith("selftest PASS") for line in lines)
+    assert "was discarded" in str(err.value) and any(
+        line.startswith("selftest PASS") for line in lines
+    )
     assert current_of(ssh_server) == before
     assert sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir()) == releases
     assert not Path("/etc/systemd/system/edgesign.service").exists()
@@ -416,7 +562,13 @@ def test_a_root_login_gets_no_service_unless_asked(ssh_server, bundle_dir, first
     real_probe = deployer.probe
 
     def root_pi(remote, opts):
-        return {**real_probe(remote, opts), "user": "root", "uid": "0", "systemd": "yes", "sudo": "yes"}
+        return {
+            **real_probe(remote, opts),
+            "user": "root",
+            "uid": "0",
+            "systemd": "yes",
+            "sudo": "yes",
+        }
 
     monkeypatch.setattr(deployer, "probe", root_pi)
     before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
@@ -437,13 +589,32 @@ def test_pull_data_copies_the_class_folders(ssh_server, bundle_dir, tmp_path):
     photos = sorted((Path(bundle_dir) / "selftest").glob("*.png"))
     remote_set = ssh_server.home / "data" / "collected"
     shutil.rmtree(remote_set, ignore_errors=True)
-    _plant(ssh_server, remote_set, {f"{folder}{label}/{i:05d}.png": src.read_bytes()
-                                    for label, chosen in (("A", photos[:3]), ("B", photos[3:5]))
-                                    for i, src in enumerate(chosen) for folder in ("", "_frames/")})
+    _plant(
+        ssh_server,
+        remote_set,
+        {
+            f"{folder}{label}/{i:05d}.png": src.read_bytes()
+            for label, chosen in (("A", photos[:3]), ("B", photos[3:5]))
+            for i, src in enumerate(chosen)
+            for folder in ("", "_frames/")
+        },
+    )
     dest = tmp_path / "pulled"
-    proc = subprocess.run(["make", "-s", "-C", str(REPO), "pull-data", f"PI={ssh_server.user}@{ssh_server.alias}",
-                           f"DEST={dest}", f"ARGS=--ssh-config {ssh_server.ssh_config} --no-frames"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(REPO),
+            "pull-data",
+            f"PI={ssh_server.user}@{ssh_server.alias}",
+            f"DEST={dest}",
+            f"ARGS=--ssh-config {ssh_server.ssh_config} --no-frames",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "5 images in 2 classes" in proc.stdout
     (first_pull,) = dest.iterdir()  # one new folder per pull, named after the Pi and the time
@@ -452,8 +623,11 @@ def test_pull_data_copies_the_class_folders(ssh_server, bundle_dir, tmp_path):
     assert not (first_pull / "_frames").exists()
     assert (first_pull / "B" / "00001.png").read_bytes() == photos[4].read_bytes()
     # A rerun goes into a new folder: what is already here is never overwritten or deleted.
-    _plant(ssh_server, remote_set, {"B/00002.png": photos[5].read_bytes(),
-                                    "A/00000.png": photos[6].read_bytes()})  # same name, new bytes
+    _plant(
+        ssh_server,
+        remote_set,
+        {"B/00002.png": photos[5].read_bytes(), "A/00000.png": photos[6].read_bytes()},
+    )  # same name, new bytes
     (first_pull / "A" / "local-only.png").write_bytes(photos[7].read_bytes())
     pulled = pull_data(ssh_server.target(), "data/collected", dest, echo=lambda l: None)
     assert pulled.counts == {"A": 3, "B": 3} and pulled.folder.parent == dest
@@ -473,9 +647,18 @@ def test_pull_data_brings_plain_images_only(ssh_server, bundle_dir, tmp_path):
     photo = sorted((Path(bundle_dir) / "selftest").glob("*.png"))[0].read_bytes()
     remote_set = ssh_server.home / "data" / "hostile"
     shutil.rmtree(remote_set, ignore_errors=True)
-    _plant(ssh_server, remote_set, {"A/00000.png": photo, "A/run.sh": b"#!/bin/sh\nrm -rf ~\n",
-                                    "A/notes.txt": b"hi", ".hidden/00000.png": photo,
-                                    "B/00000.PNG": photo, "B/setuid.png": photo})
+    _plant(
+        ssh_server,
+        remote_set,
+        {
+            "A/00000.png": photo,
+            "A/run.sh": b"#!/bin/sh\nrm -rf ~\n",
+            "A/notes.txt": b"hi",
+            ".hidden/00000.png": photo,
+            "B/00000.PNG": photo,
+            "B/setuid.png": photo,
+        },
+    )
     (remote_set / "A" / "00001.png").symlink_to("/etc/shadow")
     (remote_set / "rootlink").symlink_to("/root")
     (remote_set / "B" / "setuid.png").chmod(0o4755)
@@ -497,17 +680,36 @@ def test_pull_data_refuses_a_file_as_dest_and_leaves_nothing_on_failure(ssh_serv
     assert "exists and is not a folder" in proc.stderr and existing.read_text() == "mine"
 
     import socket
+
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     dest = tmp_path / "new" / "pulls"
-    proc = run_cli("pull-data", "--host", f"{ssh_server.user}@127.0.0.1", "--port", str(closed),
-                   "-i", str(ssh_server.key), "--dest", str(dest))
+    proc = run_cli(
+        "pull-data",
+        "--host",
+        f"{ssh_server.user}@127.0.0.1",
+        "--port",
+        str(closed),
+        "-i",
+        str(ssh_server.key),
+        "--dest",
+        str(dest),
+    )
     assert proc.returncode == 2 and "cannot reach" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "new").exists()
     # An existing --dest is kept, and holds nothing new after a failed pull.
     dest.mkdir(parents=True)
     (dest / "earlier.png").write_text("x")
-    proc = run_cli("pull-data", "--host", f"{ssh_server.user}@127.0.0.1", "--port", str(closed),
-                   "-i", str(ssh_server.key), "--dest", str(dest))
+    proc = run_cli(
+        "pull-data",
+        "--host",
+        f"{ssh_server.user}@127.0.0.1",
+        "--port",
+        str(closed),
+        "-i",
+        str(ssh_server.key),
+        "--dest",
+        str(dest),
+    )
     assert proc.returncode == 2 and [p.name for p in dest.iterdir()] == ["earlier.png"]

@@ -4,6 +4,7 @@ Skipped unless `make pi-image` built the userland; `make pi-test` builds it (onc
 The deploy only completes if `edgesign selftest` passed inside the arm64 release, so a passing
 deploy proves the aarch64 wheels, the runtime and the bundle agree with the host bit for bit.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sshd_fixtures import pi_arm64  # noqa: F401  (session fixture: sshd inside the arm64 userland)
 
 from edgesign.deploy.deployer import DeployOptions, deploy
-
-from sshd_fixtures import pi_arm64  # noqa: F401  (session fixture: sshd inside the arm64 userland)
 
 pytestmark = pytest.mark.arm64
 
@@ -40,10 +40,19 @@ def test_deploy_and_selftest_on_arm64(pi_arm64, bundle_dir):
     assert not list(site.glob("numpy*"))
 
     # Run the self-test again as a user at the Pi would, and read its verdict.
-    proc = subprocess.run(["ssh", "-F", str(pi_arm64.ssh_config), pi_arm64.alias,
-                           "uname -m; edgesign/current/venv/bin/python -c 'import numpy; print(numpy.__file__)'; "
-                           "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(pi_arm64.ssh_config),
+            pi_arm64.alias,
+            "uname -m; edgesign/current/venv/bin/python -c 'import numpy; print(numpy.__file__)'; "
+            "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("aarch64\n/usr/lib/python3/dist-packages/numpy/__init__.py\n")
     # Bit exact on aarch64: both sides run the reference kernels for the self-test.
@@ -61,16 +70,35 @@ def test_compare_runs_on_arm64(pi_arm64, float_converted_dir):
     target = pi_arm64.home / "float_bundle"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(float_converted_dir / "bundle", target)
-    subprocess.run(["chown", "-R", f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}", str(target)],
-                   check=True)
-    proc = subprocess.run(["ssh", "-F", str(pi_arm64.ssh_config), pi_arm64.alias,
-                           "edgesign/current/venv/bin/edgesign compare --bundle float_bundle --json "
-                           "--timing-runs 20"], capture_output=True, text=True, timeout=900)
+    subprocess.run(
+        [
+            "chown",
+            "-R",
+            f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}",
+            str(target),
+        ],
+        check=True,
+    )
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(pi_arm64.ssh_config),
+            pi_arm64.alias,
+            "edgesign/current/venv/bin/edgesign compare --bundle float_bundle --json "
+            "--timing-runs 20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["device"]["machine"] == "aarch64"
     selftest = result["sets"]["self-test"]
     host = json.loads((float_converted_dir / "report.json").read_text())
     assert selftest["images"] == 24 and 0 < selftest["top1_agreement"] <= 1
-    assert selftest["tflite_int8"]["latency_ms"]["median"] > 0 and host["models"]["tflite_int8"]["bytes"] == \
-        result["models"]["tflite_int8"]["bytes"]
+    assert (
+        selftest["tflite_int8"]["latency_ms"]["median"] > 0
+        and host["models"]["tflite_int8"]["bytes"] == result["models"]["tflite_int8"]["bytes"]
+    )

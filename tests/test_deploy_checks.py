@@ -1,4 +1,5 @@
 """Deploy's local checks: host validation, the Pi probe verdicts, wheel platform tags, the systemd unit."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,31 +11,59 @@ import pytest
 
 from edgesign.deploy import service
 from edgesign.deploy.deployer import check_probe, release_id
+from edgesign.deploy.errors import DeployError
 from edgesign.deploy.release_ids import RELEASE_ID_GLOB, is_release_id
 from edgesign.deploy.target import Target, validate_host, validate_remote_dir
 from edgesign.deploy.wheelhouse import build_project_wheel, platform_tags
-from edgesign.deploy.errors import DeployError
 
 DEPLOY_DIR = Path(service.__file__).parent
 
 
 def cli(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgesign.device.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "edgesign.device.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
-GOOD_PROBE = {"python": "/usr/bin/python3", "machine": "aarch64", "python_bits": "64", "venv": "yes",
-              "rsync": "yes", "python_version": "3.11", "libc": "glibc-2.36"}
+
+GOOD_PROBE = {
+    "python": "/usr/bin/python3",
+    "machine": "aarch64",
+    "python_bits": "64",
+    "venv": "yes",
+    "rsync": "yes",
+    "python_version": "3.11",
+    "libc": "glibc-2.36",
+}
 
 
-@pytest.mark.parametrize("host", ["pi@raspberrypi.local", "raspberrypi", "pi@192.168.1.20",
-                                  "my_user@pi-4.lan", "kitchen-pi"])
+@pytest.mark.parametrize(
+    "host",
+    ["pi@raspberrypi.local", "raspberrypi", "pi@192.168.1.20", "my_user@pi-4.lan", "kitchen-pi"],
+)
 def test_plain_hosts_are_accepted(host):
     assert validate_host(host) == host
 
 
-@pytest.mark.parametrize("host", ["-oProxyCommand=touch /tmp/pwned", "pi@host;reboot", "pi@$(reboot)",
-                                  "pi@host name", "pi@host:22", "pi@`id`", "pi@-p", "pi@host|sh",
-                                  "pi@host\nrm", "'pi'@host", "pi@@host", ""])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "-oProxyCommand=touch /tmp/pwned",
+        "pi@host;reboot",
+        "pi@$(reboot)",
+        "pi@host name",
+        "pi@host:22",
+        "pi@`id`",
+        "pi@-p",
+        "pi@host|sh",
+        "pi@host\nrm",
+        "'pi'@host",
+        "pi@@host",
+        "",
+    ],
+)
 def test_hosts_that_could_inject_are_refused(host):
     with pytest.raises(DeployError):
         validate_host(host)
@@ -49,16 +78,33 @@ def test_ipv6_hosts_are_refused_with_the_way_round(host):
 
 def test_cli_refuses_an_injecting_host_before_running_anything(tmp_path):
     marker = tmp_path / "pwned"
-    proc = subprocess.run([sys.executable, "-m", "edgesign.device.cli", "deploy", "--dry-run",
-                           f"--host=-oProxyCommand=touch {marker}", "--bundle", str(tmp_path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgesign.device.cli",
+            "deploy",
+            "--dry-run",
+            f"--host=-oProxyCommand=touch {marker}",
+            "--bundle",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "not a plain [user@]hostname" in proc.stderr
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("path,expected", [("edgesign", "edgesign"), ("~/apps/edgesign/", "apps/edgesign"),
-                                           ("/opt/edgesign", "/opt/edgesign")])
+@pytest.mark.parametrize(
+    "path,expected",
+    [
+        ("edgesign", "edgesign"),
+        ("~/apps/edgesign/", "apps/edgesign"),
+        ("/opt/edgesign", "/opt/edgesign"),
+    ],
+)
 def test_remote_dirs(path, expected):
     assert validate_remote_dir(path) == expected
 
@@ -70,8 +116,12 @@ def test_unsafe_remote_dirs_are_refused(path):
 
 
 def test_ssh_argv_carries_port_identity_and_options(tmp_path):
-    target = Target("pi@raspberrypi.local", port=2222, identity=tmp_path / "key",
-                    ssh_options=["StrictHostKeyChecking=accept-new"])
+    target = Target(
+        "pi@raspberrypi.local",
+        port=2222,
+        identity=tmp_path / "key",
+        ssh_options=["StrictHostKeyChecking=accept-new"],
+    )
     argv = target.ssh_argv()
     assert argv[:5] == ["ssh", "-p", "2222", "-i", str(tmp_path / "key")]
     assert "BatchMode=yes" in argv  # a missing key must fail, not prompt for a password
@@ -80,9 +130,17 @@ def test_ssh_argv_carries_port_identity_and_options(tmp_path):
         Target("pi@raspberrypi.local", ssh_options=["ProxyCommand=sh -c 'id'"])
 
 
-@pytest.mark.parametrize("option", ["ProxyCommand=touch {marker}", "proxycommand touch {marker}",
-                                    "LocalCommand=touch {marker}", "PermitLocalCommand=yes",
-                                    "KnownHostsCommand=touch {marker}", "Include=/tmp/x"])
+@pytest.mark.parametrize(
+    "option",
+    [
+        "ProxyCommand=touch {marker}",
+        "proxycommand touch {marker}",
+        "LocalCommand=touch {marker}",
+        "PermitLocalCommand=yes",
+        "KnownHostsCommand=touch {marker}",
+        "Include=/tmp/x",
+    ],
+)
 def test_ssh_options_that_run_local_commands_are_refused(option, tmp_path):
     marker = tmp_path / "ran"
     with pytest.raises(DeployError, match="runs a command or loads code on this computer"):
@@ -108,14 +166,17 @@ def test_a_good_pi_passes_the_probe():
     check_probe(dict(GOOD_PROBE), "python3", "pi")
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"machine": "armv7l", "python_bits": "32"}, "no wheels for 32-bit ARM"),
-    ({"python_bits": "32"}, "64-bit Raspberry Pi OS"),  # 64-bit kernel, 32-bit userland
-    ({"python": ""}, "no `python3`"),
-    ({"venv": "no"}, "python3-venv"),
-    ({"rsync": "no"}, "apt install rsync"),
-    ({"machine": "riscv64"}, "riscv64"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"machine": "armv7l", "python_bits": "32"}, "no wheels for 32-bit ARM"),
+        ({"python_bits": "32"}, "64-bit Raspberry Pi OS"),  # 64-bit kernel, 32-bit userland
+        ({"python": ""}, "no `python3`"),
+        ({"venv": "no"}, "python3-venv"),
+        ({"rsync": "no"}, "apt install rsync"),
+        ({"machine": "riscv64"}, "riscv64"),
+    ],
+)
 def test_probe_verdicts_say_what_to_do(change, message):
     with pytest.raises(DeployError, match=message.replace("(", r"\(")):
         check_probe({**GOOD_PROBE, **change}, "python3", "pi")
@@ -139,17 +200,28 @@ def test_release_ids_sort_by_time():
         assert not is_release_id(bad)
 
 
-@pytest.mark.parametrize("script", ["remote_begin.sh", "remote_discard.sh", "remote_releases.sh",
-                                    "remote_switch.sh"])
+@pytest.mark.parametrize(
+    "script", ["remote_begin.sh", "remote_discard.sh", "remote_releases.sh", "remote_switch.sh"]
+)
 def test_every_remote_script_knows_the_same_release_id_pattern(script):
     # The scripts spell the pattern in shell; it must be the glob the deployer's ids match.
-    lines = [line for line in (DEPLOY_DIR / script).read_text().splitlines()
-             if line.startswith(("d=", "RELEASE_ID="))]
+    lines = [
+        line
+        for line in (DEPLOY_DIR / script).read_text().splitlines()
+        if line.startswith(("d=", "RELEASE_ID="))
+    ]
     assert len(lines) == 2
-    glob = subprocess.run(["sh", "-c", "\n".join(lines) + '\nprintf %s "$RELEASE_ID"'],
-                          capture_output=True, text=True, check=True).stdout
+    glob = subprocess.run(
+        ["sh", "-c", "\n".join(lines) + '\nprintf %s "$RELEASE_ID"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert glob == RELEASE_ID_GLOB
-    assert "case $id in $RELEASE_ID)" in (DEPLOY_DIR / script).read_text() or script == "remote_releases.sh"
+    assert (
+        "case $id in $RELEASE_ID)" in (DEPLOY_DIR / script).read_text()
+        or script == "remote_releases.sh"
+    )
 
 
 def test_the_pi_wheel_holds_the_device_part_only(tmp_path):
@@ -171,16 +243,24 @@ def test_unit_renders_for_user_and_root():
     text = service.render_unit("pi", "/home/pi/edgesign", ("--source", "webcam:0", "--speak"))
     service.check_unit_text(text)
     assert "User=pi\n" in text
-    assert ("ExecStart=/home/pi/edgesign/current/venv/bin/edgesign run --bundle "
-            "/home/pi/edgesign/current/bundle --source webcam:0 --speak\n") in text
+    assert (
+        "ExecStart=/home/pi/edgesign/current/venv/bin/edgesign run --bundle "
+        "/home/pi/edgesign/current/bundle --source webcam:0 --speak\n"
+    ) in text
     assert "@" not in text.replace("User=pi", "")
-    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only",
-                 "ReadWritePaths=/home/pi/edgesign", "PrivateTmp=yes"):
+    for line in (
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=read-only",
+        "ReadWritePaths=/home/pi/edgesign",
+        "PrivateTmp=yes",
+    ):
         assert f"\n{line}\n" in text
 
 
-@pytest.mark.parametrize("arg", ["--source;reboot", "100%", '"x"', "a b", "--speak\n", "x\nUser=root",
-                                 "--speak\r", ""])
+@pytest.mark.parametrize(
+    "arg", ["--source;reboot", "100%", '"x"', "a b", "--speak\n", "x\nUser=root", "--speak\r", ""]
+)
 def test_unit_refuses_arguments_systemd_would_misread(arg):
     with pytest.raises(DeployError):
         service.render_unit("pi", "/home/pi/edgesign", (arg,))
@@ -192,7 +272,11 @@ def test_run_args_with_a_newline_cannot_add_a_unit_line():
         service.parse_run_args("'--speak\n' User=root")
     with pytest.raises(DeployError, match="No closing quotation"):
         service.parse_run_args("'--speak")
-    assert service.parse_run_args("--source webcam:0 --speak") == ("--source", "webcam:0", "--speak")
+    assert service.parse_run_args("--source webcam:0 --speak") == (
+        "--source",
+        "webcam:0",
+        "--speak",
+    )
     # A line smuggled into a rendered unit is caught by the structural check as well.
     text = service.render_unit("pi", "/home/pi/edgesign", ("--speak",))
     with pytest.raises(DeployError, match="User= exactly once"):
@@ -202,12 +286,28 @@ def test_run_args_with_a_newline_cannot_add_a_unit_line():
 
 
 def test_run_args_are_checked_before_anything_even_in_a_dry_run(tmp_path):
-    proc = cli("deploy", "--dry-run", "--host", "pi@127.0.0.1", "--bundle", str(tmp_path / "nothing"),
-               "--run-args", "'--speak\n' User=root")
+    proc = cli(
+        "deploy",
+        "--dry-run",
+        "--host",
+        "pi@127.0.0.1",
+        "--bundle",
+        str(tmp_path / "nothing"),
+        "--run-args",
+        "'--speak\n' User=root",
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "cannot go into a systemd unit" in proc.stderr and "nothing" not in proc.stderr
-    proc = cli("deploy", "--dry-run", "--host", "pi@127.0.0.1", "--bundle", str(tmp_path),
-               "--run-args", "'unbalanced")
+    proc = cli(
+        "deploy",
+        "--dry-run",
+        "--host",
+        "pi@127.0.0.1",
+        "--bundle",
+        str(tmp_path),
+        "--run-args",
+        "'unbalanced",
+    )
     assert proc.returncode == 2 and "--run-args" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -234,19 +334,31 @@ def test_unit_without_hardening_is_refused():
 
 
 def test_systemd_rates_the_hardened_unit_below_the_threshold(tmp_path):
-    if subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode != 0:
+    if (
+        subprocess.run(["sh", "-c", "systemd-analyze --help | grep -q -- --offline"]).returncode
+        != 0
+    ):
         pytest.skip("no systemd-analyze with --offline (systemd 250+) here")
     unit = tmp_path / service.UNIT_NAME
     # Paths that exist here, so `verify` judges the settings, not a missing program.
-    unit.write_text(service.render_unit("pi", "/home/pi/edgesign").replace(
-        "/home/pi/edgesign/current/venv/bin/edgesign", sys.executable))
+    unit.write_text(
+        service.render_unit("pi", "/home/pi/edgesign").replace(
+            "/home/pi/edgesign/current/venv/bin/edgesign", sys.executable
+        )
+    )
     exposure = service.systemd_security(unit)
     assert exposure is not None and exposure * 10 <= service.SECURITY_THRESHOLD
     bare = tmp_path / "bare" / service.UNIT_NAME
     bare.parent.mkdir()
-    bare.write_text("\n".join(line for line in unit.read_text().splitlines()
-                              if not line.startswith(("NoNewPrivileges", "ProtectSystem",
-                                                      "CapabilityBoundingSet", "ProtectHome"))))
+    bare.write_text(
+        "\n".join(
+            line
+            for line in unit.read_text().splitlines()
+            if not line.startswith(
+                ("NoNewPrivileges", "ProtectSystem", "CapabilityBoundingSet", "ProtectHome")
+            )
+        )
+    )
     assert service.systemd_security(bare) * 10 > service.SECURITY_THRESHOLD
 
 
@@ -276,9 +388,13 @@ def test_wheel_cache_is_per_requirements_and_never_half_written(tmp_path, monkey
     cache = tmp_path / "cache"
     tags = platform_tags("x86_64", "glibc-2.36")
     folder = wheelhouse.cached_dependencies(project, "3.11", tags, cache)
-    assert folder.parent == cache and folder.name.startswith("wheelhouse-cp311-manylinux_2_36_x86_64-")
+    assert folder.parent == cache and folder.name.startswith(
+        "wheelhouse-cp311-manylinux_2_36_x86_64-"
+    )
     assert calls[0] != folder  # downloaded beside it, renamed into place when complete
-    assert wheelhouse.cached_dependencies(project, "3.11", tags, cache) == folder and len(calls) == 1
+    assert (
+        wheelhouse.cached_dependencies(project, "3.11", tags, cache) == folder and len(calls) == 1
+    )
     # Other requirements (another wheel) get their own folder; this one is left alone.
     other = tmp_path / "other"
     other.mkdir()

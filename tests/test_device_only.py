@@ -1,5 +1,6 @@
 """What the Pi installs is the device part alone: its CLI lists only device commands, and a host
 command answers in one line with what to install, never a traceback."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,8 +25,9 @@ DEVICE_ONLY = textwrap.dedent("""
 
 
 def device_only(*argv):
-    return subprocess.run([sys.executable, "-c", DEVICE_ONLY, *argv], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", DEVICE_ONLY, *argv], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_help_lists_the_device_commands_only():
@@ -42,12 +44,19 @@ def test_a_host_command_says_which_part_brings_it():
         assert proc.returncode == 2
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-        assert lines[0].startswith(f"edgesign {command}: error: not installed here") and "host part" in lines[0]
+        assert (
+            lines[0].startswith(f"edgesign {command}: error: not installed here")
+            and "host part" in lines[0]
+        )
 
 
 def test_the_full_install_lists_every_part():
-    proc = subprocess.run([sys.executable, "-m", "edgesign.device.cli", "--help"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgesign.device.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0
     for command in ("train", "convert", "micro", "run", "deploy"):
         assert f"    {command}" in proc.stdout

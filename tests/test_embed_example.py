@@ -1,4 +1,5 @@
 """examples/embed.py, the embedding example the README points to, runs as written on real photos."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,12 @@ def test_embed_example_reads_a_folder_of_real_photos(bundle_dir, data_dir, tmp_p
     photos.mkdir()
     for path in asl_photo_paths(data_dir, "ABL", 2):
         (photos / f"{path.parent.name}_{path.name}").write_bytes(path.read_bytes())
-    proc = subprocess.run([sys.executable, str(EXAMPLE), str(bundle_dir), str(photos)], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), str(bundle_dir), str(photos)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 6

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from sshd_fixtures import skip_unless_sshd_possible, start_loopback_server, stop_loopback_server
 
 REPO = Path(__file__).resolve().parent.parent

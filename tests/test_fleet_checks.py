@@ -56,11 +56,15 @@ def test_fleet_command_line_mistakes_exit_2(bundle_dir, tmp_path):
 
     inventory = tmp_path / "fleet.ini"
     inventory.write_text("[pis]\npi-01 ansible_host=127.0.0.1\n")
-    both = cli("deploy", "--inventory", str(inventory), "--host", "pi@pi-01", "--bundle", str(bundle_dir))
+    both = cli(
+        "deploy", "--inventory", str(inventory), "--host", "pi@pi-01", "--bundle", str(bundle_dir)
+    )
     assert both.returncode == 2 and "not both" in both.stderr
     ssh_flag = cli("rollback", "--inventory", str(inventory), "--port", "2222")
     assert ssh_flag.returncode == 2 and "ansible_port" in ssh_flag.stderr
-    serial = cli("deploy", "--inventory", str(inventory), "--bundle", str(bundle_dir), "--serial", "a,b")
+    serial = cli(
+        "deploy", "--inventory", str(inventory), "--bundle", str(bundle_dir), "--serial", "a,b"
+    )
     assert serial.returncode == 2 and "--serial" in serial.stderr
 
     # A broken bundle is refused here, before any Pi is contacted.

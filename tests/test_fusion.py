@@ -1,5 +1,6 @@
 """The landmark classifier and its fusion with the CNN, on real photos: features, the hand cache,
 training and conversion, host == device, no hand no letter, and bundles with a bad classifier."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,10 @@ def _photo(path: Path) -> np.ndarray:
 def _background(data_dir: Path, size: int = 416) -> np.ndarray:
     """A no-hand frame: the strip of a real asl_letters photo left of its hand box, scaled up."""
     photo = Image.open(data_dir / "asl_letters" / "A" / "A0.jpg").convert("RGB")
-    rows = [line.split(",") for line in (data_dir / "asl_letters" / "boxes.csv").read_text().splitlines()]
+    rows = [
+        line.split(",")
+        for line in (data_dir / "asl_letters" / "boxes.csv").read_text().splitlines()
+    ]
     row = next(r for r in rows if r[0] == "A/A0.jpg")
     cx, w = float(row[3]), float(row[5])
     right = max(8, int((cx - w / 2) * photo.width) - 4)
@@ -43,8 +47,12 @@ def test_landmark_features_ignore_where_the_hand_is_its_size_and_which_hand(data
     from edgesign.device.landmarks import features
 
     tracker, _ = _tracker()
-    photo = _photo(data_dir / "asl_letters" / "L" / sorted(p.name for p in (data_dir / "asl_letters" / "L")
-                                                              .glob("*.jpg"))[0])
+    photo = _photo(
+        data_dir
+        / "asl_letters"
+        / "L"
+        / sorted(p.name for p in (data_dir / "asl_letters" / "L").glob("*.jpg"))[0]
+    )
     hand = tracker.find(photo, "rgb")
     assert hand is not None
     base = features(hand.landmarks, hand.handedness)
@@ -63,7 +71,9 @@ def test_landmark_features_ignore_where_the_hand_is_its_size_and_which_hand(data
     assert np.abs(features(other.landmarks, other.handedness) - base).max() > 0.5
 
 
-def test_hand_cache_runs_the_tracker_once_per_photo_and_again_when_the_photo_changes(data_dir, tmp_path):
+def test_hand_cache_runs_the_tracker_once_per_photo_and_again_when_the_photo_changes(
+    data_dir, tmp_path
+):
     from edgesign.train.hand_cache import HandCache, hands_of_files
 
     tracker, key = _tracker()
@@ -104,18 +114,56 @@ def fused_bundle(data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("fusion")
     patch = pytest.MonkeyPatch()
     patch.setenv("EDGESIGN_CACHE", str(root / "cache"))  # never the user's own hand cache
-    for split, source, count in (("train", data_dir / "asl_photos" / "train", 12),
-                                 ("test", data_dir / "asl_letters", 4)):
+    for split, source, count in (
+        ("train", data_dir / "asl_photos" / "train", 12),
+        ("test", data_dir / "asl_letters", 4),
+    ):
         for letter in LETTERS:
             folder = root / split / letter
             folder.mkdir(parents=True)
             for path in sorted((source / letter).glob("*.jpg"))[:count]:
                 shutil.copy(path, folder / path.name)
-    assert main(["train", "--train", str(root / "train"), "--test", str(root / "test"), "--preset", "article",
-                 "--epochs", "2", "--landmarks", "on", "--landmark-epochs", "20", "--fusion-weight", "0.4",
-                 "--out", str(root / "trained"), "--quiet"]) == 0
-    assert main(["convert", "--train-dir", str(root / "trained"), "--out", str(root / "converted"),
-                 "--calibration-size", "40", "--max-drop", "100"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(root / "train"),
+                "--test",
+                str(root / "test"),
+                "--preset",
+                "article",
+                "--epochs",
+                "2",
+                "--landmarks",
+                "on",
+                "--landmark-epochs",
+                "20",
+                "--fusion-weight",
+                "0.4",
+                "--out",
+                str(root / "trained"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "convert",
+                "--train-dir",
+                str(root / "trained"),
+                "--out",
+                str(root / "converted"),
+                "--calibration-size",
+                "40",
+                "--max-drop",
+                "100",
+            ]
+        )
+        == 0
+    )
     yield root
     patch.undo()
 
@@ -127,7 +175,9 @@ def test_training_and_conversion_bring_the_classifier_its_report_rows_and_the_ru
     bundle = fused_bundle / "converted" / "bundle"
     metadata = json.loads((bundle / "metadata.json").read_text())
     assert metadata["fusion"]["rule"] == {"cnn_weight": 0.4, "method": "mean"}
-    assert (bundle / "landmark_classifier.tflite").is_file() and (bundle / "hand_detector.tflite").is_file()
+    assert (bundle / "landmark_classifier.tflite").is_file() and (
+        bundle / "hand_detector.tflite"
+    ).is_file()
     report = json.loads((fused_bundle / "converted" / "report.json").read_text())
     assert 0 < report["landmarks"]["hand_found_rate"] <= 1
     assert report["landmarks"]["tflite_int8"]["accuracy_on_hands"] is not None
@@ -223,8 +273,9 @@ def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_
         load_bundle(copy)
 
 
-def test_run_json_says_whether_a_hand_was_found_with_its_box_and_landmarks(fused_bundle, data_dir, tmp_path,
-                                                                          capsys):
+def test_run_json_says_whether_a_hand_was_found_with_its_box_and_landmarks(
+    fused_bundle, data_dir, tmp_path, capsys
+):
     from edgesign.device.cli import main
 
     frames = tmp_path / "frames"
@@ -232,13 +283,32 @@ def test_run_json_says_whether_a_hand_was_found_with_its_box_and_landmarks(fused
     Image.fromarray(_background(data_dir)).save(frames / "0_background.png")
     shutil.copy(sorted((fused_bundle / "test" / "L").glob("*.jpg"))[0], frames / "1_hand.jpg")
     capsys.readouterr()
-    assert main(["run", "--bundle", str(fused_bundle / "converted" / "bundle"), "--source", str(frames),
-                 "--json", "--frames", "all"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert (
+        main(
+            [
+                "run",
+                "--bundle",
+                str(fused_bundle / "converted" / "bundle"),
+                "--source",
+                str(frames),
+                "--json",
+                "--frames",
+                "all",
+            ]
+        )
+        == 0
+    )
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     assert [line["hand"]["found"] for line in lines] == [False, True]
     assert lines[0]["label"] is None and lines[0]["emitted"] is None and lines[0]["top_k"] == []
     hand = lines[1]["hand"]
-    assert len(hand["landmarks"]) == 21 and hand["box"][0] < hand["box"][2] and lines[1]["label"] in LETTERS
+    assert (
+        len(hand["landmarks"]) == 21
+        and hand["box"][0] < hand["box"][2]
+        and lines[1]["label"] in LETTERS
+    )
     assert {"hand", "landmark_classifier", "fusion"} <= set(lines[1]["latency_ms"])
 
 
@@ -249,10 +319,16 @@ def test_running_a_fused_bundle_imports_no_tensorflow_and_no_mediapipe(fused_bun
     from test_no_tensorflow import PROBE
 
     bundle = fused_bundle / "converted" / "bundle"
-    commands = [["selftest", "--bundle", str(bundle)],
-                ["run", "--bundle", str(bundle), "--source", str(fused_bundle / "test"), "--json"]]
-    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True,
-                          text=True, timeout=300)
+    commands = [
+        ["selftest", "--bundle", str(bundle)],
+        ["run", "--bundle", str(bundle), "--source", str(fused_bundle / "test"), "--json"],
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(proc.stderr.strip().splitlines()[-1])
     assert report["codes"] == [0, 0], proc.stderr
     assert report["attempts"] == [] and report["loaded"] == []

@@ -1,5 +1,6 @@
 """The hand tracker on real photos: MediaPipe's own landmarks, every frame layout, no hand, tracking
 across frames, and the hand models in the bundle (missing, tampered)."""
+
 from __future__ import annotations
 
 import csv
@@ -71,8 +72,8 @@ def test_anchors_follow_mediapipes_palm_model_options():
     anchors = ht.ssd_anchors()
     assert anchors.shape == (2016, 2)
     assert np.allclose(anchors[0], [0.5 / 24, 0.5 / 24]) and np.allclose(anchors[1], anchors[0])
-    assert np.allclose(anchors[1152], [0.5 / 12, 0.5 / 12])          # the 12x12 grid starts there
-    assert np.allclose(anchors[1152:1158], anchors[1152])           # 6 anchors per 12x12 cell
+    assert np.allclose(anchors[1152], [0.5 / 12, 0.5 / 12])  # the 12x12 grid starts there
+    assert np.allclose(anchors[1152:1158], anchors[1152])  # 6 anchors per 12x12 cell
 
 
 def test_weighted_nms_merges_overlaps_and_keeps_the_best_score():
@@ -141,8 +142,11 @@ def test_every_frame_layout(data_dir, tracker):
     assert base is not None and base.landmarks.shape == (21, 3)
     assert base.landmarks.dtype == np.float32
     pad = np.full(rgb.shape[:2], 9, np.uint8)
-    for layout, frame in (("bgr", rgb[..., ::-1]), ("rgbx", np.dstack([rgb, pad])),
-                          ("bgrx", np.dstack([rgb[..., ::-1], pad]))):
+    for layout, frame in (
+        ("bgr", rgb[..., ::-1]),
+        ("rgbx", np.dstack([rgb, pad])),
+        ("bgrx", np.dstack([rgb[..., ::-1], pad])),
+    ):
         hand = tracker.find(np.ascontiguousarray(frame), layout)
         assert np.array_equal(hand.landmarks, base.landmarks), layout
     hand = tracker.find(yuv420(rgb, stride=448), "yuv420", width=rgb.shape[1])
@@ -173,12 +177,14 @@ def test_tracking_carries_across_frames_of_a_video_made_from_a_real_photo(data_d
     first = None
     for i in range(12):
         x = y = 8 * i
-        hand = tracker.find(np.ascontiguousarray(picture[y:y + 320, x:x + 320]), "rgb", track=True)
+        hand = tracker.find(
+            np.ascontiguousarray(picture[y : y + 320, x : x + 320]), "rgb", track=True
+        )
         assert hand is not None, i
         assert tracker.last_steps == ("detect" if i == 0 else "track") and hand.detected == (i == 0)
         in_photo = hand.landmarks[:, :2] + [x, y]
         first = in_photo if first is None else first
-        assert mean_error(in_photo, first) < 0.05, i          # the same hand, where it was
+        assert mean_error(in_photo, first) < 0.05, i  # the same hand, where it was
         cx, cy, w, h, rotation = hand.rect
         assert w == pytest.approx(h) and w > hand_size(hand.landmarks)
     name, background = background_strips(data_dir, 1)[0]
@@ -201,6 +207,7 @@ def test_a_truncated_model_is_one_model_error(models, tmp_path):
 
 
 # --- the hand models in the bundle ------------------------------------------------------------
+
 
 @pytest.fixture()
 def hand_bundle(bundle_dir, tmp_path):
@@ -248,8 +255,12 @@ def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, dam
         (hand_bundle / "NOTICE").unlink()
     assert main(["selftest", "--bundle", str(hand_bundle)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    expected = {"missing": "hand model missing", "tampered": "checksum differs",
-                "metadata": "is not MediaPipe 0.10.18", "notice": "license notice is missing"}
+    expected = {
+        "missing": "hand model missing",
+        "tampered": "checksum differs",
+        "metadata": "is not MediaPipe 0.10.18",
+        "notice": "license notice is missing",
+    }
     assert len(err) == 1 and expected[damage] in err[0], err
 
 

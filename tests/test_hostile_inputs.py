@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_images import asl_photo_paths, sign_mnist_rows
 from PIL import Image
 
-from device_images import asl_photo_paths, sign_mnist_rows
 from edgesign.device import cli
 from edgesign.device.files import MARKER, atomic_dir
 from edgesign.device.text import printable
@@ -268,9 +268,10 @@ def test_a_failed_int8_gate_keeps_the_last_good_conversion(
         failed["gate"]["passed"] is False and not (tmp_path / "convert.failed" / "bundle").exists()
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-    assert "OUT.failed/" in cli.build_parser()._subparsers._group_actions[0].choices[
-        "convert"
-    ].format_help()  # the --help text says where the report goes
+    assert (
+        "OUT.failed/"
+        in cli.build_parser()._subparsers._group_actions[0].choices["convert"].format_help()
+    )  # the --help text says where the report goes
 
 
 def test_micro_writes_its_files_as_one_folder(copied_bundle, tmp_path, capsys):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_images import asl_photo_paths, sign_mnist_rows
 from PIL import Image
 
-from device_images import asl_photo_paths, sign_mnist_rows
 from edgesign.device import cli
 from edgesign.device.errors import DataError, FrameError
 from edgesign.device.images import IMAGE_SUFFIXES, MAX_PIXELS, read_image

@@ -6,6 +6,7 @@ with warnings as errors and fed real Sign MNIST test images: their gray pixels (
 fills must be the Pi's int8 input) and the int8 outputs LiteRT gives for them on the device
 (its class and confidence must be the Pi's, from edgesign.device.recognize).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -32,8 +33,12 @@ needs_gxx = pytest.mark.skipif(GXX is None, reason="needs g++ to compile the exa
 
 
 def _gxx(*args, cwd: Path) -> None:
-    result = subprocess.run([GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", *map(str, args)],
-                            cwd=cwd, capture_output=True, text=True)
+    result = subprocess.run(
+        [GXX, "-std=c++17", "-Wall", "-Wextra", "-Werror", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -49,8 +54,17 @@ def model_dir(bundle_dir, tmp_path_factory) -> Path:
 def host_check(model_dir) -> Path:
     if GXX is None:
         pytest.skip("needs g++ to compile the example")
-    _gxx("-I", model_dir, "-I", EXAMPLE, EXAMPLE / "host_check.cc", model_dir / "model_data.cc",
-         "-o", "host_check", cwd=model_dir)
+    _gxx(
+        "-I",
+        model_dir,
+        "-I",
+        EXAMPLE,
+        EXAMPLE / "host_check.cc",
+        model_dir / "model_data.cc",
+        "-o",
+        "host_check",
+        cwd=model_dir,
+    )
     return model_dir / "host_check"
 
 
@@ -64,8 +78,13 @@ def sign_images(data_dir) -> np.ndarray:
 
 
 def _run(program: Path, mode: str, text: str, *files) -> subprocess.CompletedProcess:
-    return subprocess.run([str(program), mode, *map(str, files)], input=text, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [str(program), mode, *map(str, files)],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _lines(rows) -> str:
@@ -90,7 +109,7 @@ def test_class_and_confidence_are_the_pis(host_check, bundle_dir, sign_images, t
     labels = set()
     for scores, prediction, (index, confidence, name) in zip(raw, predictions, answers):
         probs = probabilities(pipeline.model.output.dequantize(scores))
-        (label, probability), = top_k(probs, bundle.classes, 1)
+        ((label, probability),) = top_k(probs, bundle.classes, 1)
         pi = np.float32(prediction.confidence)
         assert np.float32(confidence) == np.float32(probability) == pi
         tied = np.flatnonzero(scores == scores.max())
@@ -108,8 +127,9 @@ def test_input_is_the_pis_int8_input(host_check, bundle_dir, sign_images):
     bundle = load_bundle(bundle_dir)
     pipeline = Pipeline(bundle)
     frames = [Frame(image, "gray") for image in sign_images[:50]]
-    gray = np.concatenate([preprocess_views(f.array, f.layout, bundle.spec, which=slice(0, 1))
-                           for f in frames])
+    gray = np.concatenate(
+        [preprocess_views(f.array, f.layout, bundle.spec, which=slice(0, 1)) for f in frames]
+    )
     expected = np.concatenate([pipeline.model_input(f, slice(0, 1)) for f in frames])
     result = _run(host_check, "input", _lines(gray))
     assert result.returncode == 0, result.stderr
@@ -122,9 +142,11 @@ def test_bad_lines_are_refused_with_one_line(host_check, bundle_dir, sign_images
     classes = len(load_bundle(bundle_dir).classes)
     row = " ".join(["0"] * classes)
     range_message = "values must be integers from -128 to 127"
-    for text, message in ((row + " 1", f"expected {classes} values, got {classes + 1}"),
-                          (row.replace("0", "128", 1), range_message),
-                          (row.replace("0", "x", 1), range_message)):
+    for text, message in (
+        (row + " 1", f"expected {classes} values, got {classes + 1}"),
+        (row.replace("0", "128", 1), range_message),
+        (row.replace("0", "x", 1), range_message),
+    ):
         result = _run(host_check, "scores", f"{row}\n{text}\n{row}\n")
         # the good first line is answered, the bad second one ends the run
         assert result.returncode == 2 and result.stdout.count("\n") == 1
@@ -151,14 +173,30 @@ inline SerialShim Serial;
 def test_arduino_sketch_compiles_against_tflite_micro(model_dir, tmp_path):
     include = os.environ.get("TFLM_INCLUDE")
     if not include:
-        pytest.skip("set TFLM_INCLUDE to the TFLite Micro source tree (and its flatbuffers and "
-                    "gemmlowp include folders, separated by ':'): no PyPI, npm or Debian package "
-                    "ships tensorflow/lite/micro/micro_interpreter.h")
+        pytest.skip(
+            "set TFLM_INCLUDE to the TFLite Micro source tree (and its flatbuffers and "
+            "gemmlowp include folders, separated by ':'): no PyPI, npm or Debian package "
+            "ships tensorflow/lite/micro/micro_interpreter.h"
+        )
     folders = [Path(p) for p in include.split(os.pathsep) if p]
-    assert any((f / "tensorflow/lite/micro/micro_interpreter.h").is_file() for f in folders), \
+    assert any((f / "tensorflow/lite/micro/micro_interpreter.h").is_file() for f in folders), (
         f"TFLM_INCLUDE={include} holds no tensorflow/lite/micro/micro_interpreter.h"
+    )
     (tmp_path / "Arduino.h").write_text(ARDUINO_SHIM)
     flags = [a for f in folders for a in ("-isystem", f)]  # TFLM's own warnings are not ours
-    _gxx("-x", "c++", "-fsyntax-only", "-include", "Arduino.h",
-         "-I", tmp_path, "-I", model_dir, "-I", EXAMPLE, *flags,
-         EXAMPLE / "edgesign_sign" / "edgesign_sign.ino", cwd=tmp_path)
+    _gxx(
+        "-x",
+        "c++",
+        "-fsyntax-only",
+        "-include",
+        "Arduino.h",
+        "-I",
+        tmp_path,
+        "-I",
+        model_dir,
+        "-I",
+        EXAMPLE,
+        *flags,
+        EXAMPLE / "edgesign_sign" / "edgesign_sign.ino",
+        cwd=tmp_path,
+    )

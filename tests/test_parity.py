@@ -1,14 +1,15 @@
 """Host and device turn the same images into identical int8 inputs and identical outputs,
 and the device reproduces the outputs `convert` stored in the bundle."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from device_images import asl_photo_paths, sign_mnist_rows
 from PIL import Image
 
-from device_images import asl_photo_paths, sign_mnist_rows
 from edgesign.device.bundle import load_bundle, load_selftest
 from edgesign.device.runtime import Pipeline
 from edgesign.device.sources import Frame, ImageFilesSource
@@ -35,13 +36,17 @@ def class_folders(tmp_path, data_dir, pipeline):
     return root
 
 
-def test_host_folder_loading_and_device_frames_give_identical_inputs_and_outputs(class_folders, pipeline):
+def test_host_folder_loading_and_device_frames_give_identical_inputs_and_outputs(
+    class_folders, pipeline
+):
     datasets = pytest.importorskip("edgesign.train.datasets")
     host = datasets.load_folder(class_folders, pipeline.spec, classes=pipeline.classes)
     host_inputs = pipeline.quantize(host.images)
     host_outputs = pipeline.model.predict(host_inputs)
 
-    files = [f for folder in sorted(p for p in class_folders.iterdir()) for f in sorted(folder.iterdir())]
+    files = [
+        f for folder in sorted(p for p in class_folders.iterdir()) for f in sorted(folder.iterdir())
+    ]
     device_inputs, device_outputs = [], []
     for frame in ImageFilesSource(files):
         device_inputs.append(pipeline.model_input(frame))

@@ -1,4 +1,5 @@
 """Training, conversion and the float-vs-int8 report, on real Sign MNIST rows."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,16 @@ def test_article_preset_is_the_articles_55801_parameter_model():
     model = models.build("article", (28, 28, 1), 25)
     assert model.count_params() == 55801
     kinds = [layer.__class__.__name__ for layer in model.layers]
-    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+    assert kinds == [
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+    ]
     assert model.layers[-2].rate == 0.4
 
 
@@ -40,7 +50,12 @@ def test_stratified_split_takes_the_same_share_of_every_class():
 
 def test_training_writes_model_history_plot_and_metadata(trained_dir, data_dir):
     assert sorted(p.name for p in trained_dir.iterdir()) == [
-        ".edgesign-output.json", "history.csv", "history.png", "metadata.json", "model.keras"]
+        ".edgesign-output.json",
+        "history.csv",
+        "history.png",
+        "metadata.json",
+        "model.keras",
+    ]
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["parameters"] == 55801 and meta["preset"] == "article"
     assert meta["classes"] == datasets.SIGN_MNIST_CLASSES
@@ -73,7 +88,9 @@ def test_report_numbers_agree_with_a_direct_evaluation(converted_dir, sign_small
     x = test.images.astype(np.float32)[..., None] / 255.0
     model = keras.models.load_model(report["model"]["train_dir"] + "/model.keras")
     keras_pred = model.predict(x, verbose=0).argmax(1)
-    assert report["models"]["keras_float"]["accuracy"] == pytest.approx(np.mean(keras_pred == test.labels))
+    assert report["models"]["keras_float"]["accuracy"] == pytest.approx(
+        np.mean(keras_pred == test.labels)
+    )
 
     interpreter = Interpreter(model_path=str(converted_dir / "model_int8.tflite"))
     interpreter.allocate_tensors()
@@ -107,14 +124,29 @@ def test_report_has_markdown_pictures_and_latency(converted_dir):
     for key in ("keras_float", "tflite_float32", "tflite_int8"):
         timing = report["models"][key]["latency_ms"]
         assert 0 < timing["median"] <= timing["p95"]
-    assert report["models"]["tflite_int8"]["bytes"] < report["models"]["tflite_float32"]["bytes"] / 3
+    assert (
+        report["models"]["tflite_int8"]["bytes"] < report["models"]["tflite_float32"]["bytes"] / 3
+    )
 
 
-def test_gate_fails_when_threshold_is_below_the_measured_drop(trained_dir, converted_dir, tmp_path, capsys):
+def test_gate_fails_when_threshold_is_below_the_measured_drop(
+    trained_dir, converted_dir, tmp_path, capsys
+):
     measured = json.loads((converted_dir / "report.json").read_text())["gate"]["drop"]
     out = tmp_path / "gated"
-    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "200",
-                 "--max-drop", f"{measured - 0.05:.4f}"])
+    code = main(
+        [
+            "convert",
+            "--train-dir",
+            str(trained_dir),
+            "--out",
+            str(out),
+            "--calibration-size",
+            "200",
+            "--max-drop",
+            f"{measured - 0.05:.4f}",
+        ]
+    )
     assert code == 3
     assert "more than --max-drop" in capsys.readouterr().err
     # the report goes beside --out, as OUT.failed; --out itself is not written
@@ -133,8 +165,19 @@ def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, 
     broken = tmp_path / "photos" / "A"
     broken.mkdir(parents=True)
     (broken / "bad.jpg").write_bytes(b"\xff\xd8 truncated")
-    code = main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "50",
-                 "--eval", str(tmp_path / "photos")])
+    code = main(
+        [
+            "convert",
+            "--train-dir",
+            str(trained_dir),
+            "--out",
+            str(out),
+            "--calibration-size",
+            "50",
+            "--eval",
+            str(tmp_path / "photos"),
+        ]
+    )
     assert code == 2
     assert "bad.jpg: unreadable image" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -149,8 +192,20 @@ def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch
 
     monkeypatch.setattr(plots, "history_plot", interrupted)
     out = tmp_path / "train"
-    code = main(["train", "--train", str(sign_small[0]), "--preset", "article", "--epochs", "1", "--out", str(out),
-                 "--quiet"])
+    code = main(
+        [
+            "train",
+            "--train",
+            str(sign_small[0]),
+            "--preset",
+            "article",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 130
     assert list(tmp_path.iterdir()) == []
 
@@ -170,15 +225,34 @@ def test_eval_folder_adds_a_real_photos_column(trained_dir, data_dir, tmp_path, 
         for path in sorted((data_dir / "asl_photos" / "test" / letter).glob("*.jpg"))[:10]:
             (photos / letter / path.name).write_bytes(path.read_bytes())
     out = tmp_path / "convert"
-    assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "100",
-                 "--eval", str(photos), "--max-drop", "100"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--train-dir",
+                str(trained_dir),
+                "--out",
+                str(out),
+                "--calibration-size",
+                "100",
+                "--eval",
+                str(photos),
+                "--max-drop",
+                "100",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
     photos_eval = report["extra_eval"][f"{tmp_path.name}/photos"]
     assert photos_eval["images"] == 30
     # the report's int8 number is what the device's own pipeline gets on the same 30 files
     pipeline = Pipeline(load_bundle(out / "bundle"))
     files = sorted(photos.glob("*/*.jpg"))
-    right = sum(pipeline(frame).label == path.parent.name for frame, path in zip(ImageFilesSource(files), files))
+    right = sum(
+        pipeline(frame).label == path.parent.name
+        for frame, path in zip(ImageFilesSource(files), files)
+    )
     assert photos_eval["tflite_int8"]["accuracy"] == pytest.approx(right / 30)
     assert (out / photos_eval["confusion_png"]).stat().st_size > 5000
     assert "photos accuracy" in capsys.readouterr().out
@@ -191,9 +265,29 @@ def test_tensorflow_start_up_lines_stay_off_the_terminal_unless_debug(sign_small
 
     def train(*extra):
         out = tmp_path / f"train{len(extra)}"
-        return subprocess.run([sys.executable, "-m", "edgesign.device.cli", *extra, "train", "--train",
-                               str(rows), "--preset", "article", "--epochs", "1", "--val-fraction",
-                               "0", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edgesign.device.cli",
+                *extra,
+                "train",
+                "--train",
+                str(rows),
+                "--preset",
+                "article",
+                "--epochs",
+                "1",
+                "--val-fraction",
+                "0",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     quiet, debug = train(), train("--debug")
     assert quiet.returncode == 0 and debug.returncode == 0, quiet.stderr + debug.stderr

@@ -1,5 +1,6 @@
 """Real hands: fine-tuning on photos, seeded augmentation, the hand region of interest and the contrast
 stretch."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,15 @@ import shutil
 
 import numpy as np
 import pytest
+from device_images import (
+    asl_photo,
+    asl_photo_paths,
+    frame_layouts,
+    sign_mnist_rows,
+    yuv420_from_gray,
+)
 from PIL import Image
 
-from device_images import asl_photo, asl_photo_paths, frame_layouts, sign_mnist_rows, yuv420_from_gray
 from edgesign.device.cli import main
 from edgesign.device.hand import hand_box
 from edgesign.device.preprocess import PreprocessSpec, preprocess
@@ -30,19 +37,40 @@ def folder_accuracy(train_dir, folder) -> float:
     import keras
 
     meta = json.loads((train_dir / "metadata.json").read_text())
-    data = datasets.load_folder(folder, PreprocessSpec.from_dict(meta["preprocess"]), meta["classes"])
+    data = datasets.load_folder(
+        folder, PreprocessSpec.from_dict(meta["preprocess"]), meta["classes"]
+    )
     model = keras.models.load_model(train_dir / "model.keras")
     predicted = model.predict(data.images[..., None] / 255.0, verbose=0).argmax(1)
     return float(np.mean(predicted == data.labels))
 
 
-def test_finetuning_on_photos_improves_a_held_out_photo_folder(trained_dir, data_dir, tmp_path, capsys):
+def test_finetuning_on_photos_improves_a_held_out_photo_folder(
+    trained_dir, data_dir, tmp_path, capsys
+):
     photos = photo_subset(data_dir, tmp_path / "mine", "train", 100)
     held_out = photo_subset(data_dir, tmp_path / "held_out", "test", 30)
     before = folder_accuracy(trained_dir, held_out)
     out = tmp_path / "finetuned"
-    assert main(["finetune", "--from", str(trained_dir), "--train", str(photos), "--epochs", "10",
-                 "--freeze", "1", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--from",
+                str(trained_dir),
+                "--train",
+                str(photos),
+                "--epochs",
+                "10",
+                "--freeze",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     after = folder_accuracy(out, held_out)
     assert after > before + 0.10, (before, after)  # 18 more of 180 held-out photos right
     meta = json.loads((out / "metadata.json").read_text())
@@ -54,8 +82,22 @@ def test_finetuning_refuses_classes_the_model_lacks(trained_dir, data_dir, tmp_p
     photos = photo_subset(data_dir, tmp_path / "mine", "train", 2)
     (photos / "Hello").mkdir()
     shutil.copy(next((photos / "A").iterdir()), photos / "Hello" / "x.jpg")
-    assert main(["finetune", "--from", str(trained_dir), "--train", str(photos), "--epochs", "1",
-                 "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "finetune",
+                "--from",
+                str(trained_dir),
+                "--train",
+                str(photos),
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "Hello" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -86,7 +128,12 @@ def test_augmentation_is_identical_across_runs_with_the_same_seed(data_dir):
 def test_background_step_replaces_only_what_the_hand_mask_calls_background(data_dir):
     from edgesign.train.augment import Augmenter
 
-    x = datasets.load_csv(data_dir / "sign_mnist_test.csv.gz").images[:64, :, :, None].astype(np.float32) / 255
+    x = (
+        datasets.load_csv(data_dir / "sign_mnist_test.csv.gz")
+        .images[:64, :, :, None]
+        .astype(np.float32)
+        / 255
+    )
     step = Augmenter(["background"], seed=3)
     assert np.array_equal(np.asarray(step(x, 0)), x)  # no masks: nothing to do
     assert np.array_equal(np.asarray(step(x, 0, np.full(x.shape, 255, np.uint8))), x)  # all hand
@@ -103,7 +150,7 @@ def on_wall(photo: np.ndarray, left: int, top: int, size=(320, 240)) -> np.ndarr
     """A real hand photo placed off-center on a plain gray-blue wall, as a camera might see it."""
     frame = np.empty((size[1], size[0], 3), np.uint8)
     frame[:] = (120, 128, 140)
-    frame[top:top + photo.shape[0], left:left + photo.shape[1]] = photo
+    frame[top : top + photo.shape[0], left : left + photo.shape[1]] = photo
     return frame
 
 
@@ -116,7 +163,11 @@ def test_hand_box_follows_an_off_center_hand(data_dir):
         x0, y0, x1, y1 = hand_box(frame, "rgb", None, 240, 320, spec)
         assert x1 - x0 == y1 - y0  # square
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        assert abs(cx - (left + 48)) < 30 and abs(cy - (top + 48)) < 30, (left, top, (x0, y0, x1, y1))
+        assert abs(cx - (left + 48)) < 30 and abs(cy - (top + 48)) < 30, (
+            left,
+            top,
+            (x0, y0, x1, y1),
+        )
 
 
 def test_hand_box_falls_back_to_the_center_without_skin_or_color(data_dir):
@@ -132,7 +183,9 @@ def test_hand_roi_is_the_same_on_host_folders_and_device_frames(data_dir, tmp_pa
     spec = PreprocessSpec(roi="hand")
     frames = []
     for i, letter in enumerate(("B", "L", "Y")):
-        photo = np.asarray(Image.open(sorted((data_dir / "asl_photos" / "test" / letter).glob("*.jpg"))[0]))
+        photo = np.asarray(
+            Image.open(sorted((data_dir / "asl_photos" / "test" / letter).glob("*.jpg"))[0])
+        )
         frame = on_wall(photo, 30 + 60 * i, 40 + 30 * i)
         (tmp_path / letter).mkdir()
         Image.fromarray(frame).save(tmp_path / letter / "frame.png")
@@ -149,16 +202,18 @@ def test_hand_roi_is_the_same_on_host_folders_and_device_frames(data_dir, tmp_pa
 
 def test_hand_box_reads_yuv420_chroma_with_row_stride(data_dir):
     """A YUV420 frame (picamera2's lores layout, stride-padded rows) finds the same hand as RGB."""
-    photo = np.asarray(Image.open(sorted((data_dir / "asl_photos" / "test" / "A").glob("*.jpg"))[0]))
+    photo = np.asarray(
+        Image.open(sorted((data_dir / "asl_photos" / "test" / "A").glob("*.jpg"))[0])
+    )
     rgb = on_wall(photo, 200, 120)
     ycbcr = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
     height, width, stride = 240, 320, 384
     frame = np.zeros((height * 3 // 2, stride), np.uint8)
     frame[:height, :width] = ycbcr[..., 0]
-    u = frame[height:height + height // 4].reshape(height // 2, stride // 2)
-    v = frame[height + height // 4:].reshape(height // 2, stride // 2)
-    u[:, :width // 2] = ycbcr[::2, ::2, 1]
-    v[:, :width // 2] = ycbcr[::2, ::2, 2]
+    u = frame[height : height + height // 4].reshape(height // 2, stride // 2)
+    v = frame[height + height // 4 :].reshape(height // 2, stride // 2)
+    u[:, : width // 2] = ycbcr[::2, ::2, 1]
+    v[:, : width // 2] = ycbcr[::2, ::2, 2]
     spec = PreprocessSpec(roi="hand")
     yuv_box = hand_box(frame, "yuv420", width, height, width, spec)
     rgb_box = hand_box(rgb, "rgb", None, height, width, spec)
@@ -175,7 +230,9 @@ def test_stretch_follows_its_definition_on_real_photos(data_dir):
     from edgesign.device.preprocess import stretch
 
     for path in asl_photo_paths(data_dir, "ABLVY", 1):
-        image = preprocess(np.asarray(Image.open(path).convert("RGB")), "rgb", PreprocessSpec(size=48))
+        image = preprocess(
+            np.asarray(Image.open(path).convert("RGB")), "rgb", PreprocessSpec(size=48)
+        )
         ordered = np.sort(image, axis=None).astype(float)
         skip = int(0.02 * image.size)
         low, high = ordered[skip], ordered[image.size - 1 - skip]
@@ -198,7 +255,6 @@ def test_stretch_makes_a_dim_low_contrast_frame_look_like_a_well_exposed_one(dat
 
 def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir, tmp_path):
     """Training's folder and CSV loading and the device's camera layouts agree bit for bit."""
-    from edgesign.train import data_plan
 
     frames = {}
     for letter in ("B", "L", "Y"):
@@ -211,13 +267,22 @@ def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir
             assert np.array_equal(preprocess(frame, layout, STRETCH), expected), (letter, layout)
         gray = np.asarray(Image.fromarray(rgb).convert("L"))
         yuv = yuv420_from_gray(gray, stride=704)
-        assert np.array_equal(preprocess(yuv, "yuv420", STRETCH, width=640), preprocess(gray, "gray", STRETCH))
+        assert np.array_equal(
+            preprocess(yuv, "yuv420", STRETCH, width=640), preprocess(gray, "gray", STRETCH)
+        )
     rows, labels = sign_mnist_rows(data_dir, 20)
     csv = datasets.Dataset(rows, labels, list(datasets.SIGN_MNIST_CLASSES))
     loaded = data_plan.resized(csv, STRETCH).images
     plain = data_plan.resized(csv, PreprocessSpec(size=48)).images
-    assert np.array_equal(loaded, np.stack([preprocess(r, "gray", PreprocessSpec(size=48, roi="full", contrast="stretch"))
-                                            for r in rows]))
+    assert np.array_equal(
+        loaded,
+        np.stack(
+            [
+                preprocess(r, "gray", PreprocessSpec(size=48, roi="full", contrast="stretch"))
+                for r in rows
+            ]
+        ),
+    )
     assert not np.array_equal(loaded, plain)
 
 
@@ -230,22 +295,73 @@ def test_an_unknown_contrast_mode_is_refused():
         PreprocessSpec(contrast="stretch", stretch_tail=0.5)
 
 
-def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(data_dir, tmp_path, capsys):
+def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(
+    data_dir, tmp_path, capsys
+):
     photos = photo_subset(data_dir, tmp_path / "photos", "test", 20)
     bad = tmp_path / "bad"
-    assert main(["train", "--train", str(photos), "--preset", "realworld", "--label-smoothing", "1.5",
-                 "--out", str(bad)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(photos),
+                "--preset",
+                "realworld",
+                "--label-smoothing",
+                "1.5",
+                "--out",
+                str(bad),
+            ]
+        )
+        == 2
+    )
     assert "--label-smoothing" in capsys.readouterr().err and not bad.exists()
     out = tmp_path / "trained"
-    assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--out", str(out),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(photos),
+                "--preset",
+                "realworld",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["preprocess"]["contrast"] == "stretch" and meta["preprocess"]["size"] == models.INPUT_SIZES["realworld"]
+    assert (
+        meta["preprocess"]["contrast"] == "stretch"
+        and meta["preprocess"]["size"] == models.INPUT_SIZES["realworld"]
+    )
     assert meta["config"]["label_smoothing"] == 0.1
     plain = tmp_path / "plain"
-    assert main(["train", "--train", str(photos), "--preset", "realworld", "--epochs", "1", "--contrast", "none",
-                 "--label-smoothing", "0", "--out", str(plain), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(photos),
+                "--preset",
+                "realworld",
+                "--epochs",
+                "1",
+                "--contrast",
+                "none",
+                "--label-smoothing",
+                "0",
+                "--out",
+                str(plain),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((plain / "metadata.json").read_text())
     assert meta["preprocess"]["contrast"] == "none" and meta["config"]["label_smoothing"] == 0.0
-
-

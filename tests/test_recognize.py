@@ -1,4 +1,5 @@
 """From per-frame probabilities to text, on scripted sequences of frames."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,13 +38,15 @@ def make(**kw):
 def test_a_letter_is_emitted_once_it_is_stable_and_not_repeated_while_held():
     rec = make()
     steps = [rec.update(onehot("A")) for _ in range(40)]
-    assert [i for i, s in enumerate(steps) if s.emitted] == [3]   # the 4th stable frame
+    assert [i for i, s in enumerate(steps) if s.emitted] == [3]  # the 4th stable frame
     assert steps[3].emitted == "A" and rec.text == "A"
 
 
 def test_changing_sign_emits_the_next_letter_and_a_pause_a_space():
     rec = make()
-    emitted = feed(rec, [("H", 10), ("E", 10), ("L", 10), (None, 2), ("L", 10), ("O", 10), (None, 20)])
+    emitted = feed(
+        rec, [("H", 10), ("E", 10), ("L", 10), (None, 2), ("L", 10), ("O", 10), (None, 20)]
+    )
     assert emitted == ["H", "E", "L", "L", "O", " "]
     assert rec.text == "HELLO "
 
@@ -54,13 +57,13 @@ def test_the_word_finished_by_a_space_is_reported_for_speech():
     words = [rec.update(None).word for _ in range(5)]
     assert words[-1] == "AB" and rec.text == "AB "
     feed(rec, [(None, 30)])
-    assert rec.text == "AB "            # no second space for a longer pause
+    assert rec.text == "AB "  # no second space for a longer pause
 
 
 def test_low_confidence_is_a_pause_not_a_letter():
     rec = make()
     assert feed(rec, [("C", 30, 0.4)]) == []
-    assert rec.text == ""               # a pause before any letter emits nothing
+    assert rec.text == ""  # a pause before any letter emits nothing
 
 
 def test_a_brief_low_moment_shorter_than_release_does_not_repeat_the_letter():
@@ -80,8 +83,13 @@ def test_smoothing_ignores_single_frame_flicker():
 
 
 def test_control_classes_space_delete_and_nothing():
-    rec = TextRecognizer(["A", "B", "space", "del", "nothing"], window=1, stable_frames=2,
-                         release_frames=1, pause_frames=50)
+    rec = TextRecognizer(
+        ["A", "B", "space", "del", "nothing"],
+        window=1,
+        stable_frames=2,
+        release_frames=1,
+        pause_frames=50,
+    )
     seq = ["A", "A", "B", "B", "del", "del", "space", "space", "nothing", "nothing", "B", "B"]
     emitted = []
     for label in seq:
@@ -110,7 +118,11 @@ def test_bad_options_are_refused():
 
 def test_top_k_is_sorted_and_probabilities_handle_logits():
     p = np.array([0.1, 0.5, 0.05, 0.3, 0.05], np.float32)
-    assert top_k(p, CLASSES, 3) == [("B", pytest.approx(0.5)), ("D", pytest.approx(0.3)), ("A", pytest.approx(0.1))]
+    assert top_k(p, CLASSES, 3) == [
+        ("B", pytest.approx(0.5)),
+        ("D", pytest.approx(0.3)),
+        ("A", pytest.approx(0.1)),
+    ]
     assert top_k(p, CLASSES, 10)[-1][1] == pytest.approx(0.05)
     assert np.allclose(probabilities(p), p)
     logits = np.array([2.0, -1.0, 0.5, 0.0, 3.0], np.float32)

@@ -1,5 +1,6 @@
 """The run loop on real images with a real bundle: every frame layout, JSON output,
 stale-frame dropping, and bundles refused at start with one clear message."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,10 +12,16 @@ import time
 
 import numpy as np
 import pytest
+from device_images import (
+    asl_photo,
+    asl_photo_paths,
+    frame_layouts,
+    sign_mnist_rows,
+    to_limited_range,
+    yuv420_from_gray,
+)
 from PIL import Image
 
-from device_images import (asl_photo, asl_photo_paths, frame_layouts, sign_mnist_rows,
-                           to_limited_range, yuv420_from_gray)
 from edgesign.device import cli
 from edgesign.device.bundle import load_bundle
 from edgesign.device.preprocess import PreprocessSpec, preprocess
@@ -29,7 +36,7 @@ def pipeline(bundle_dir):
 
 
 def test_every_frame_layout_gives_the_model_the_same_input(pipeline, data_dir):
-    rgb = asl_photo(data_dir, "L", 0)                      # a real 640x480 color frame
+    rgb = asl_photo(data_dir, "L", 0)  # a real 640x480 color frame
     layouts = frame_layouts(rgb)
     inputs = {name: pipeline.model_input(Frame(array, name)) for name, array in layouts.items()}
     reference = inputs["rgb"]
@@ -40,9 +47,15 @@ def test_every_frame_layout_gives_the_model_the_same_input(pipeline, data_dir):
     gray = np.asarray(Image.fromarray(rgb, "RGB").convert("L"))
     from_gray = pipeline.model_input(Frame(gray, "gray"))
     yuv = pipeline.model_input(Frame(yuv420_from_gray(gray, stride=704), "yuv420", width=640))
-    limited = pipeline.model_input(Frame(yuv420_from_gray(to_limited_range(gray), stride=640), "yuv420",
-                                         width=640, limited_range=True))
-    assert np.array_equal(yuv, from_gray)                 # the Y plane is the gray picture, padding ignored
+    limited = pipeline.model_input(
+        Frame(
+            yuv420_from_gray(to_limited_range(gray), stride=640),
+            "yuv420",
+            width=640,
+            limited_range=True,
+        )
+    )
+    assert np.array_equal(yuv, from_gray)  # the Y plane is the gray picture, padding ignored
     # 16-235 luma expanded back to 0-255: within the rounding of the squeeze
     assert np.abs(limited.astype(int) - from_gray.astype(int)).max() <= 2
     # gray-first and color-first resizing round differently, by a pixel level at most
@@ -65,13 +78,17 @@ def test_run_loop_on_a_folder_writes_a_json_line_per_frame(pipeline, data_dir, t
     for i, image in enumerate(images):
         Image.fromarray(image, "L").save(tmp_path / f"{i:02d}.png")
     out = io.StringIO()
-    summary = run_loop(open_source(str(tmp_path)), pipeline, TextRecognizer(pipeline.classes), JsonOutput(out))
+    summary = run_loop(
+        open_source(str(tmp_path)), pipeline, TextRecognizer(pipeline.classes), JsonOutput(out)
+    )
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert summary.frames == len(records) == 12 and summary.dropped == 0
     direct = pipeline.model.predict(pipeline.quantize(images))
-    for record, raw, image in zip(records, direct, images):
+    for record, raw in zip(records, direct):
         assert record["label"] == pipeline.classes[int(np.argmax(raw))]
-        assert [t["label"] for t in record["top_k"]][0] == record["label"] and len(record["top_k"]) == 3
+        assert [t["label"] for t in record["top_k"]][0] == record["label"] and len(
+            record["top_k"]
+        ) == 3
         assert set(record["latency_ms"]) == {"preprocess", "invoke", "post", "total"}
         assert record["latency_ms"]["total"] > 0 and record["source"].endswith(".png")
     assert [r["frame"] for r in records] == list(range(12))
@@ -83,8 +100,15 @@ def test_cli_run_prints_text_and_refuses_bad_top_k(bundle_dir, data_dir, tmp_pat
         shutil.copy(p, tmp_path / p.name)
     assert cli.main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3 and lines[0].startswith(str(tmp_path / "A0.jpg")) and lines[-1].startswith("text: ")
-    assert cli.main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path), "--top-k", "0"]) == 2
+    assert (
+        len(lines) == 3
+        and lines[0].startswith(str(tmp_path / "A0.jpg"))
+        and lines[-1].startswith("text: ")
+    )
+    assert (
+        cli.main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path), "--top-k", "0"])
+        == 2
+    )
     assert "--top-k must be at least 1" in capsys.readouterr().err
 
 
@@ -100,7 +124,7 @@ class FastLiveSource(FrameSource):
 
     def read(self):
         if self.index == 1:
-            self.first_taken.wait(10)   # let the first frame be consumed, then burst the rest
+            self.first_taken.wait(10)  # let the first frame be consumed, then burst the rest
         if self.index >= self.total:
             return None
         frame = Frame(self.picture, "gray", index=self.index, time=0.0)
@@ -142,7 +166,7 @@ def test_console_output_is_one_line_per_letter_when_not_a_terminal(pipeline, dat
     preds = [pipeline(Frame(img, "gray")) for img in images]
     surest = int(np.argmax([p.confidence for p in preds]))
     best = preds[surest].label
-    held = [Frame(images[surest], "gray", index=i) for i in range(12)]   # a hand held still
+    held = [Frame(images[surest], "gray", index=i) for i in range(12)]  # a hand held still
 
     class Frames(FrameSource):
         def __init__(self):
@@ -153,13 +177,16 @@ def test_console_output_is_one_line_per_letter_when_not_a_terminal(pipeline, dat
 
     out = io.StringIO()
     # the fixture model is briefly trained, so the threshold follows its surest prediction
-    rec = TextRecognizer(pipeline.classes, window=2, threshold=0.9 * preds[surest].confidence, stable_frames=4)
+    rec = TextRecognizer(
+        pipeline.classes, window=2, threshold=0.9 * preds[surest].confidence, stable_frames=4
+    )
     summary = run_loop(Frames(), pipeline, rec, ConsoleOutput(out, every_frame=False))
     assert summary.text == best
     assert out.getvalue().splitlines() == [f"{best!r} -> {best!r}", f"text: {best!r}"]
 
 
 # ---------------------------------------------------------------- bad bundles
+
 
 def _copy(bundle_dir, tmp_path):
     dst = tmp_path / "bundle"
@@ -203,7 +230,7 @@ def test_corrupt_and_replaced_models_are_refused(bundle_dir, tmp_path, data_dir,
     data[len(data) // 2] ^= 0xFF
     (bundle / "model.tflite").write_bytes(bytes(data))
     assert "checksum differs" in _run_error(bundle, capsys, image)
-    _rewrite_model(bundle, b"\x00" * 1000)                 # garbage with a matching checksum
+    _rewrite_model(bundle, b"\x00" * 1000)  # garbage with a matching checksum
     assert "not a model" in _run_error(bundle, capsys, image)
 
 
@@ -230,12 +257,19 @@ def test_a_float_model_is_refused(bundle_dir, tmp_path, data_dir, capsys):
     import keras
 
     classes = (bundle_dir / "labels.txt").read_text().splitlines()
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(len(classes), activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(len(classes), activation="softmax"),
+        ]
+    )
     float_model = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     bundle = _copy(bundle_dir, tmp_path)
     _rewrite_model(bundle, float_model)
-    assert "not a full-integer int8 model" in _run_error(bundle, capsys, _tiny_image(tmp_path, data_dir))
+    assert "not a full-integer int8 model" in _run_error(
+        bundle, capsys, _tiny_image(tmp_path, data_dir)
+    )
 
 
 def test_speak_reads_finished_words_with_the_speech_command(tmp_path):
@@ -260,19 +294,21 @@ def test_run_with_the_pi_camera_end_to_end(bundle_dir, data_dir, monkeypatch, ca
     from fake_picamera2 import FakeCamera
 
     fake = FakeCamera(asl_photo(data_dir, "B", 0), stride_align=128)
-    fake.detect_failures = 1                                   # plugged in a moment late
+    fake.detect_failures = 1  # plugged in a moment late
     module = types.ModuleType("picamera2")
     module.Picamera2 = fake.picamera2_class()
     monkeypatch.setitem(__import__("sys").modules, "picamera2", module)
 
-    code = cli.main(["run", "--bundle", str(bundle_dir), "--source", "picamera2", "--json", "--max-frames", "6"])
+    code = cli.main(
+        ["run", "--bundle", str(bundle_dir), "--source", "picamera2", "--json", "--max-frames", "6"]
+    )
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0 and len(records) == 6
     pipeline = Pipeline(load_bundle(bundle_dir))
     expected = pipeline(Frame(fake.lores_y((320, 240)), "gray"))
     assert {r["label"] for r in records} == {expected.label}
     assert records[0]["source"] == "picamera2:0"
-    assert fake.opened == fake.closed == 1                      # opened once detected, closed at the end
+    assert fake.opened == fake.closed == 1  # opened once detected, closed at the end
 
 
 def test_console_status_line_updates_in_place_on_a_terminal(pipeline, data_dir):
@@ -289,11 +325,16 @@ def test_console_status_line_updates_in_place_on_a_terminal(pipeline, data_dir):
         pred = pipeline(frame)
         console.frame(frame, pred, rec.update(pred.probs), 0.0, 0)
     text = out.getvalue()
-    assert text.count("\r\x1b[K") == 3 and "\n" not in text      # one line, redrawn
-    assert " fps | text: _" in text and pipeline(Frame(images[-1], "gray")).label in text.rsplit("\r", 1)[-1]
+    assert text.count("\r\x1b[K") == 3 and "\n" not in text  # one line, redrawn
+    assert (
+        " fps | text: _" in text
+        and pipeline(Frame(images[-1], "gray")).label in text.rsplit("\r", 1)[-1]
+    )
 
 
-def test_loading_a_bundle_builds_one_interpreter_for_the_first_pipeline(bundle_dir, data_dir, monkeypatch):
+def test_loading_a_bundle_builds_one_interpreter_for_the_first_pipeline(
+    bundle_dir, data_dir, monkeypatch
+):
     from edgesign.device import bundle as bundle_module
 
     built = []

@@ -1,4 +1,5 @@
 """`edgesign selftest`: the stored test images must reproduce the host's outputs exactly."""
+
 from __future__ import annotations
 
 import json

@@ -1,20 +1,29 @@
 """Frame sources: image files, folders and videos of real pictures, the picamera2 adapter
 (against a stand-in), camera fault retry with back-off, and newest-frame-only capture."""
+
 from __future__ import annotations
 
 import threading
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from device_images import asl_photo, asl_photo_paths, sign_mnist_rows
 from fake_picamera2 import FakeCamera
+from PIL import Image
+
 from edgesign.device.camera import Picamera2Source
 from edgesign.device.errors import CameraError, EdgesignError, FrameError
 from edgesign.device.preprocess import PreprocessSpec, preprocess
-from edgesign.device.sources import (Backoff, Frame, FrameSource, ImageFilesSource, LatestFrame,
-                                     RetryingSource, VideoFileSource, open_source)
+from edgesign.device.sources import (
+    Backoff,
+    Frame,
+    FrameSource,
+    ImageFilesSource,
+    LatestFrame,
+    RetryingSource,
+    VideoFileSource,
+    open_source,
+)
 
 
 @pytest.fixture
@@ -34,7 +43,14 @@ def test_folder_source_reads_every_image_in_order_with_its_layout(image_folder, 
     source = open_source(str(image_folder))
     frames = list(source)
     names = [f.name.split(str(image_folder) + "/")[1] for f in frames]
-    assert names == ["gray/0.png", "gray/1.png", "gray/2.png", "gray/3.png", "photos/A0.jpg", "photos/B0.jpg"]
+    assert names == [
+        "gray/0.png",
+        "gray/1.png",
+        "gray/2.png",
+        "gray/3.png",
+        "photos/A0.jpg",
+        "photos/B0.jpg",
+    ]
     assert [f.index for f in frames] == list(range(6))
     images, _ = sign_mnist_rows(data_dir, 4)
     for frame, image in zip(frames[:4], images):
@@ -75,7 +91,9 @@ def test_video_file_source_decodes_real_frames(tmp_path, data_dir):
     for i, frame in enumerate(frames):
         assert frame.layout == "bgr" and frame.array.shape == (120, 160, 3)
         # MJPG is lossy, but each frame must be its own picture, not a neighbour's
-        errors = [np.abs(frame.array[:, :, ::-1].astype(int) - p.astype(int)).mean() for p in pictures]
+        errors = [
+            np.abs(frame.array[:, :, ::-1].astype(int) - p.astype(int)).mean() for p in pictures
+        ]
         assert np.argmin(errors) == i and min(errors) < 6
 
 
@@ -89,19 +107,26 @@ def test_video_source_refuses_a_file_that_is_not_video(tmp_path):
 
 # ---------------------------------------------------------------- picamera2 adapter
 
+
 def test_picamera2_lores_y_plane_is_the_gray_picture_despite_stride_padding(data_dir):
     fake = FakeCamera(asl_photo(data_dir, "B", 0), stride_align=128)
-    source = Picamera2Source(main_size=(640, 480), lores_size=(320, 240), picamera2_class=fake.picamera2_class())
+    source = Picamera2Source(
+        main_size=(640, 480), lores_size=(320, 240), picamera2_class=fake.picamera2_class()
+    )
     with source:
         frame = source.read()
     assert frame.layout == "yuv420" and frame.array.shape == (360, 384) and frame.width == 320
     assert not frame.limited_range and frame.color is None
     spec = PreprocessSpec()
     expected = preprocess(fake.lores_y((320, 240)), "gray", spec)
-    assert np.array_equal(preprocess(frame.array, frame.layout, spec, **frame.preprocess_kwargs()), expected)
+    assert np.array_equal(
+        preprocess(frame.array, frame.layout, spec, **frame.preprocess_kwargs()), expected
+    )
     # ignoring the stride would pull the 255-valued padding into the right edge of the crop
-    assert not np.array_equal(preprocess(frame.array[:240], "gray", PreprocessSpec(roi="full")),
-                              preprocess(fake.lores_y((320, 240)), "gray", PreprocessSpec(roi="full")))
+    assert not np.array_equal(
+        preprocess(frame.array[:240], "gray", PreprocessSpec(roi="full")),
+        preprocess(fake.lores_y((320, 240)), "gray", PreprocessSpec(roi="full")),
+    )
     assert fake.opened == fake.closed == 1
 
 
@@ -138,18 +163,21 @@ def test_picamera2_without_a_camera_is_a_clear_camera_error(data_dir):
 
 def test_camera_faults_are_retried_with_backoff_and_every_camera_closed(data_dir):
     fake = FakeCamera(asl_photo(data_dir, "A", 0))
-    fake.detect_failures = 2          # not plugged in at start
-    fake.timeout_after, fake.timeouts = 3, 2   # then stalls twice after three good frames
+    fake.detect_failures = 2  # not plugged in at start
+    fake.timeout_after, fake.timeouts = 3, 2  # then stalls twice after three good frames
     delays = []
-    source = RetryingSource(lambda: Picamera2Source(picamera2_class=fake.picamera2_class()),
-                            backoff=Backoff(0.5, 4.0), sleep=delays.append)
+    source = RetryingSource(
+        lambda: Picamera2Source(picamera2_class=fake.picamera2_class()),
+        backoff=Backoff(0.5, 4.0),
+        sleep=delays.append,
+    )
     frames = [source.read() for _ in range(6)]
     source.close()
     assert all(f is not None and f.layout == "yuv420" for f in frames)
     # 2 failed detections (0.5, 1), success resets, then 2 stalls (0.5, 1)
     assert delays == [0.5, 1.0, 0.5, 1.0]
     assert source.faults == 4
-    assert fake.opened == 3 and fake.closed == 3   # nothing left open
+    assert fake.opened == 3 and fake.closed == 3  # nothing left open
     assert all(cam.is_closed for cam in fake.instances)
 
 
@@ -157,8 +185,12 @@ def test_retrying_source_gives_up_when_asked_and_caps_the_delay(data_dir):
     fake = FakeCamera(asl_photo(data_dir, "A", 0))
     fake.detect_failures = 100
     delays = []
-    source = RetryingSource(lambda: Picamera2Source(picamera2_class=fake.picamera2_class()),
-                            backoff=Backoff(0.5, 4.0), give_up_after=7, sleep=delays.append)
+    source = RetryingSource(
+        lambda: Picamera2Source(picamera2_class=fake.picamera2_class()),
+        backoff=Backoff(0.5, 4.0),
+        give_up_after=7,
+        sleep=delays.append,
+    )
     with pytest.raises(CameraError, match="no camera detected.*gave up after 7"):
         source.read()
     assert delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
@@ -171,6 +203,7 @@ def test_missing_picamera2_library_is_not_retried():
 
 
 # ---------------------------------------------------------------- newest frame only
+
 
 class GatedSource(FrameSource):
     """Delivers numbered real frames only when the test lets it, then ends or fails."""
@@ -210,11 +243,11 @@ def test_latest_frame_drops_stale_frames_and_holds_at_most_one(data_dir):
         source.release(5)
         assert grabber.wait_captured(5, timeout=10)
         frame = grabber.get(timeout=10)
-        assert frame.index == 4 and grabber.dropped == 4   # frames 0-3 were stale
+        assert frame.index == 4 and grabber.dropped == 4  # frames 0-3 were stale
         assert np.array_equal(frame.array, picture)
         source.release(1)
         assert grabber.get(timeout=10).index == 5
-        source.release(3)                                  # 6, 7, then the end
+        source.release(3)  # 6, 7, then the end
         assert grabber.wait_captured(8, timeout=10)
         assert grabber.get(timeout=10).index == 7 and grabber.dropped == 5
         assert grabber.get(timeout=10) is None
@@ -245,7 +278,9 @@ def test_a_missing_webcam_is_a_camera_fault_that_is_retried(tmp_path):
     from edgesign.device.sources import WebcamSource
 
     delays = []
-    source = RetryingSource(lambda: WebcamSource(str(tmp_path / "video9")), give_up_after=3, sleep=delays.append)
+    source = RetryingSource(
+        lambda: WebcamSource(str(tmp_path / "video9")), give_up_after=3, sleep=delays.append
+    )
     with pytest.raises(CameraError, match="no camera there.*gave up after 3"):
         source.read()
     assert delays == [0.5, 1.0]

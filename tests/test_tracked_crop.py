@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from edgesign.device.errors import BundleError
 from edgesign.device.preprocess import (
     NoHandError,
@@ -17,7 +19,6 @@ from edgesign.device.preprocess import (
     preprocess,
     preprocess_views,
 )
-from PIL import Image
 
 LETTERS = "ABCL"
 SPEC = PreprocessSpec(size=32, roi="tracked", contrast="stretch")

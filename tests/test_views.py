@@ -1,5 +1,6 @@
 """Several views of a frame: cut from the region of interest exactly as the whole region is
 preprocessed, the same on host and device, averaged by the device and by `convert`'s evaluation."""
+
 from __future__ import annotations
 
 import json
@@ -7,17 +8,23 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from device_images import (
+    asl_photo,
+    asl_photo_paths,
+    frame_layouts,
+    sign_mnist_rows,
+    yuv420_from_gray,
+)
 from PIL import Image
 
-from device_images import asl_photo, asl_photo_paths, frame_layouts, sign_mnist_rows, yuv420_from_gray
 from edgesign.device.bundle import load_bundle
 from edgesign.device.cli import main
 from edgesign.device.errors import BundleError
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
-from edgesign.device.views import VIEW_SETS, view_set
 from edgesign.device.recognize import average_views, needs_more_views, probabilities
 from edgesign.device.runtime import Pipeline
-from edgesign.device.sources import Frame, ImageFilesSource
+from edgesign.device.sources import ImageFilesSource
+from edgesign.device.views import VIEW_SETS, view_set
 
 SEVEN = PreprocessSpec(size=32, contrast="stretch", views=VIEW_SETS[7])
 
@@ -50,19 +57,21 @@ def test_the_first_view_is_the_whole_region_in_every_layout(data_dir):
 
 
 def test_a_view_is_that_box_of_the_region_of_interest(data_dir):
-    rgb = asl_photo(data_dir, "C", 0)                      # 640x480: the center square is x 80-560
+    rgb = asl_photo(data_dir, "C", 0)  # 640x480: the center square is x 80-560
     views = preprocess_views(rgb, "rgb", SEVEN)
     for index, (x, y, w, h) in enumerate(VIEW_SETS[7]):
         # the same pixels named as a box of the whole frame
         frame_box = ((80 + x * 480) / 640, y, w * 480 / 640, h)
-        alone = preprocess(rgb, "rgb", PreprocessSpec(size=32, contrast="stretch", roi="box", box=frame_box))
+        alone = preprocess(
+            rgb, "rgb", PreprocessSpec(size=32, contrast="stretch", roi="box", box=frame_box)
+        )
         assert np.array_equal(views[index], alone), (x, y, w, h)
 
 
 def test_views_are_checked_and_stored_with_the_spec():
     assert PreprocessSpec.from_dict(SEVEN.to_dict()) == SEVEN
     assert json.loads(json.dumps(SEVEN.to_dict()))["views"][2] == [0.1, 0.1, 0.8, 0.8]
-    old = {k: v for k, v in SEVEN.to_dict().items() if k != "views"}     # bundles written before views
+    old = {k: v for k, v in SEVEN.to_dict().items() if k != "views"}  # bundles written before views
     assert PreprocessSpec.from_dict(old).view_boxes == ((0.0, 0.0, 1.0, 1.0),)
     for bad in ([(0.5, 0.0, 0.6, 1.0)], [(0, 0, 1)], ["a,b,c,d"], "7", None):
         with pytest.raises(BundleError, match="views must be"):
@@ -76,10 +85,14 @@ def seven_view_pipeline(bundle_dir):
     return pipeline
 
 
-def test_host_views_and_device_views_are_identical_and_averaged(seven_view_pipeline, data_dir, tmp_path):
+def test_host_views_and_device_views_are_identical_and_averaged(
+    seven_view_pipeline, data_dir, tmp_path
+):
     datasets = pytest.importorskip("edgesign.train.datasets")
     pipeline = seven_view_pipeline
-    root, files = image_folder(tmp_path / "images", data_dir, "AB", 3, pipeline.classes, sign_rows=6)
+    root, files = image_folder(
+        tmp_path / "images", data_dir, "AB", 3, pipeline.classes, sign_rows=6
+    )
     host = datasets.load_folder(root, pipeline.spec, classes=pipeline.classes, views=True)
     assert host.views.shape == (len(files), 7, 28, 28)
     assert np.array_equal(host.views[:, 0], host.images)
@@ -98,8 +111,9 @@ def test_csv_test_sets_bring_views_cut_from_the_whole_image(sign_small):
     data_plan = pytest.importorskip("edgesign.train.data_plan")
     datasets = pytest.importorskip("edgesign.train.datasets")
     spec = PreprocessSpec(size=32, contrast="stretch", crop=0.5, views=VIEW_SETS[3])
-    data = data_plan.load_source(sign_small[1], list(datasets.SIGN_MNIST_CLASSES), spec, None, grow=False,
-                               views=True)
+    data = data_plan.load_source(
+        sign_small[1], list(datasets.SIGN_MNIST_CLASSES), spec, None, grow=False, views=True
+    )
     assert data.views.shape == (len(data), 3, 32, 32) == (600, 3, 32, 32)
     assert np.array_equal(data.views[:, 0], data.images)
     # a CSV row is already the region of interest: the spec's center crop is not applied to it again
@@ -113,9 +127,9 @@ def test_csv_test_sets_bring_views_cut_from_the_whole_image(sign_small):
 
 def test_views_after_the_first_are_averaged_in_only_when_it_is_unsure():
     per_view = np.zeros((2, 3, 4), np.float32)
-    per_view[0, :, 0] = [0.9, 0.1, 0.2]      # sure: its first view says 0.9
+    per_view[0, :, 0] = [0.9, 0.1, 0.2]  # sure: its first view says 0.9
     per_view[0, :, 1] = [0.1, 0.9, 0.8]
-    per_view[1, :, 2] = [0.6, 0.1, 0.1]      # unsure: 0.6
+    per_view[1, :, 2] = [0.6, 0.1, 0.1]  # unsure: 0.6
     per_view[1, :, 3] = [0.4, 0.9, 0.9]
     averaged = average_views(per_view, 0.7)
     assert np.array_equal(averaged[0], per_view[0, 0]) and averaged[0].argmax() == 0
@@ -123,20 +137,27 @@ def test_views_after_the_first_are_averaged_in_only_when_it_is_unsure():
     assert np.allclose(average_views(per_view, None), per_view.mean(axis=1))
     assert np.allclose(average_views(per_view, 1.0), per_view.mean(axis=1))
     assert list(needs_more_views(per_view[:, 0], 0.7)) == [False, True]
-    assert np.array_equal(average_views(per_view[0, :1], 0.7), per_view[0, 0])   # the device's sure case
+    assert np.array_equal(
+        average_views(per_view[0, :1], 0.7), per_view[0, 0]
+    )  # the device's sure case
     assert PreprocessSpec(views=VIEW_SETS[7], more_views_below=0.7).lazy_views
-    assert not PreprocessSpec(views=VIEW_SETS[7], more_views_below=1.0).lazy_views   # all in one call
-    assert not PreprocessSpec(more_views_below=0.7).lazy_views                        # one view only
+    assert not PreprocessSpec(
+        views=VIEW_SETS[7], more_views_below=1.0
+    ).lazy_views  # all in one call
+    assert not PreprocessSpec(more_views_below=0.7).lazy_views  # one view only
     with pytest.raises(BundleError, match="more_views_below"):
         PreprocessSpec(more_views_below=0)
 
 
-def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_them(bundle_dir, data_dir,
-                                                                                    tmp_path):
+def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_them(
+    bundle_dir, data_dir, tmp_path
+):
     datasets = pytest.importorskip("edgesign.train.datasets")
     pipeline = Pipeline(load_bundle(bundle_dir))
     pipeline.spec = replace(pipeline.spec, views=VIEW_SETS[7])
-    root, files = image_folder(tmp_path / "images", data_dir, "ABCL", 3, pipeline.classes, sign_rows=8)
+    root, files = image_folder(
+        tmp_path / "images", data_dir, "ABCL", 3, pipeline.classes, sign_rows=8
+    )
     host = datasets.load_folder(root, pipeline.spec, classes=pipeline.classes, views=True)
     outputs = pipeline.model.predict(pipeline.quantize(host.views.reshape(-1, 28, 28)))
     per_view = pipeline.model.output.dequantize(outputs).reshape(len(host), 7, -1)
@@ -157,10 +178,34 @@ def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_t
 def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir, tmp_path, capsys):
     photos, files = image_folder(tmp_path / "photos", data_dir, "ABL", 8)
     out = tmp_path / "convert"
-    assert main(["convert", "--train-dir", str(trained_dir), "--out", str(out), "--calibration-size", "100",
-                 "--eval", str(photos), "--max-drop", "100", "--views", "7", "--more-views-below", "0.9"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--train-dir",
+                str(trained_dir),
+                "--out",
+                str(out),
+                "--calibration-size",
+                "100",
+                "--eval",
+                str(photos),
+                "--max-drop",
+                "100",
+                "--views",
+                "7",
+                "--more-views-below",
+                "0.9",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "report.json").read_text())
-    assert report["views"] == {"count": 7, "boxes": [list(b) for b in VIEW_SETS[7]], "more_views_below": 0.9}
+    assert report["views"] == {
+        "count": 7,
+        "boxes": [list(b) for b in VIEW_SETS[7]],
+        "more_views_below": 0.9,
+    }
     bundle = load_bundle(out / "bundle")
     assert bundle.spec.view_boxes == VIEW_SETS[7] and bundle.spec.more_views_below == 0.9
 
@@ -169,22 +214,32 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
     labels = np.array([pipeline.classes.index(f.parent.name) for f in files])
     predictions = [pipeline(frame) for frame in ImageFilesSource(files)]
     device = np.array([pipeline.classes.index(pred.label) for pred in predictions])
-    whole = np.array([int(np.argmax(pipeline.model.output.dequantize(pipeline(frame).raw[0])))
-                      for frame in ImageFilesSource(files)])
+    whole = np.array(
+        [
+            int(np.argmax(pipeline.model.output.dequantize(pipeline(frame).raw[0])))
+            for frame in ImageFilesSource(files)
+        ]
+    )
     photos_eval = report["extra_eval"][f"{tmp_path.name}/photos"]["tflite_int8"]
     assert photos_eval["accuracy"] == pytest.approx(np.mean(device == labels))
     assert photos_eval["one_view_accuracy"] == pytest.approx(np.mean(whole == labels))
-    assert photos_eval["mean_views"] == pytest.approx(np.mean([pred.raw.shape[0] for pred in predictions]))
+    assert photos_eval["mean_views"] == pytest.approx(
+        np.mean([pred.raw.shape[0] for pred in predictions])
+    )
     test_models = report["models"]["tflite_int8"]
-    assert 0.3 < test_models["one_view_accuracy"] <= 1.0      # a trained model, far above chance (1/24)
+    assert 0.3 < test_models["one_view_accuracy"] <= 1.0  # a trained model, far above chance (1/24)
     printed = capsys.readouterr().out
     assert "test accuracy (7 views)" in printed and "photos, whole region only" in printed
     assert "photos, views run (mean)" in printed
     markdown = (out / "report.md").read_text()
-    assert "each image is seen through 7 views (the views after the first only when the first's top " \
-           "probability is below 0.9)" in markdown
-    assert f"int8 {100 * photos_eval['accuracy']:.2f}% (whole region only: int8 " \
-           f"{100 * photos_eval['one_view_accuracy']:.2f}%)" in markdown
+    assert (
+        "each image is seen through 7 views (the views after the first only when the first's top "
+        "probability is below 0.9)" in markdown
+    )
+    assert (
+        f"int8 {100 * photos_eval['accuracy']:.2f}% (whole region only: int8 "
+        f"{100 * photos_eval['one_view_accuracy']:.2f}%)" in markdown
+    )
 
 
 def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_small):
@@ -200,19 +255,37 @@ def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_s
     base = ["--train", str(sign_small[0])]
     realworld = spec_from_args(parser.parse_args(base + ["--preset", "realworld"]))
     assert realworld.view_boxes == VIEW_SETS[7] and realworld.more_views_below == 0.7
-    assert spec_from_args(parser.parse_args(base + ["--preset", "realworld", "--more-views-below", "1"])
-                          ).more_views_below == 1.0
-    assert spec_from_args(parser.parse_args(base + ["--preset", "article"])).more_views_below is None
-    assert spec_from_args(parser.parse_args(base + ["--preset", "realworld", "--views", "1"])).views == ()
+    assert (
+        spec_from_args(
+            parser.parse_args(base + ["--preset", "realworld", "--more-views-below", "1"])
+        ).more_views_below
+        == 1.0
+    )
+    assert (
+        spec_from_args(parser.parse_args(base + ["--preset", "article"])).more_views_below is None
+    )
+    assert (
+        spec_from_args(parser.parse_args(base + ["--preset", "realworld", "--views", "1"])).views
+        == ()
+    )
     assert spec_from_args(parser.parse_args(base + ["--preset", "article"])).views == ()
-    assert spec_from_args(parser.parse_args(base + ["--preset", "article", "--views", "5"])).view_boxes == VIEW_SETS[5]
-    for bad in (["--views", "4"], ["--more-views-below", "0"], ["--more-views-below", "1.5"],
-                ["--more-views-below", "half"]):
+    assert (
+        spec_from_args(parser.parse_args(base + ["--preset", "article", "--views", "5"])).view_boxes
+        == VIEW_SETS[5]
+    )
+    for bad in (
+        ["--views", "4"],
+        ["--more-views-below", "0"],
+        ["--more-views-below", "1.5"],
+        ["--more-views-below", "half"],
+    ):
         with pytest.raises(SystemExit):
             parser.parse_args(base + bad)
 
 
-def test_run_takes_the_bundles_views_or_views_given_on_the_command_line(bundle_dir, data_dir, tmp_path, capsys):
+def test_run_takes_the_bundles_views_or_views_given_on_the_command_line(
+    bundle_dir, data_dir, tmp_path, capsys
+):
     for path in asl_photo_paths(data_dir, "ABC", 2):
         (tmp_path / f"{path.parent.name}{path.name}").write_bytes(path.read_bytes())
     files = sorted(tmp_path.iterdir())
@@ -221,13 +294,27 @@ def test_run_takes_the_bundles_views_or_views_given_on_the_command_line(bundle_d
         pipeline = Pipeline(load_bundle(bundle_dir))
         pipeline.spec = replace(pipeline.spec, views=view_set(views))
         expected[views] = [pipeline(frame).top[0] for frame in ImageFilesSource(files)]
-    assert expected[1] != expected[7]          # averaging the views changes what the model says
+    assert expected[1] != expected[7]  # averaging the views changes what the model says
     for views in (1, 7):
-        assert main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path), "--json",
-                     "--views", str(views)]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--bundle",
+                    str(bundle_dir),
+                    "--source",
+                    str(tmp_path),
+                    "--json",
+                    "--views",
+                    str(views),
+                ]
+            )
+            == 0
+        )
         records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        assert [(r["label"], round(r["confidence"], 4)) for r in records] == \
-            [(label, round(confidence, 4)) for label, confidence in expected[views]]
+        assert [(r["label"], round(r["confidence"], 4)) for r in records] == [
+            (label, round(confidence, 4)) for label, confidence in expected[views]
+        ]
     with pytest.raises(SystemExit) as exit_:
         main(["run", "--bundle", str(bundle_dir), "--source", str(tmp_path), "--views", "4"])
     assert exit_.value.code == 2 and "--views: invalid choice: 4" in capsys.readouterr().err

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium_cdp import Chromium, chromium_path
 from PIL import Image
 
-from chromium_cdp import Chromium, chromium_path
 from edgesign.device.bundle import load_bundle
 from edgesign.device.recognize import TextRecognizer
 from edgesign.device.runtime import Pipeline, run_loop

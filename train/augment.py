@@ -20,14 +20,25 @@ them off one at a time (`benchmarks/ablate_augment.py`):
 Randomness is stateless: batch `index` of a run seeded with `seed` is always augmented the same
 way, whatever else runs in the process.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from edgesign.device.errors import DataError
 
-STEPS = ("geometry", "perspective", "mirror", "lighting", "gamma", "shading", "blur", "noise", "occlusion")
+STEPS = (
+    "geometry",
+    "perspective",
+    "mirror",
+    "lighting",
+    "gamma",
+    "shading",
+    "blur",
+    "noise",
+    "occlusion",
+)
 #: the steps each preset trains with. `realworld`'s come from benchmarks/ablate_augment.py: on
 #: photos of other sessions, mirroring cost 16 points and blur+noise 3.5; geometry with lighting
 #: beat no augmentation by 7; the other steps moved it by less than run-to-run noise.
@@ -43,7 +54,9 @@ def check_steps(steps: Iterable[str]) -> tuple:
     steps = tuple(steps)
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
-        raise DataError(f"unknown augmentation step {', '.join(unknown)}; choose from {', '.join(STEPS)}")
+        raise DataError(
+            f"unknown augmentation step {', '.join(unknown)}; choose from {', '.join(STEPS)}"
+        )
     return steps
 
 
@@ -63,13 +76,17 @@ class Augmenter:
         #: what fills pixels shifted in from outside the frame
         self.fill = "REFLECT" if wide else "NEAREST"
 
-
     def __call__(self, images, index):
         import tensorflow as tf
 
         x = tf.convert_to_tensor(images, tf.float32)
-        seeds = iter(tf.unstack(tf.random.experimental.stateless_split(
-            tf.stack([tf.constant(self.seed, tf.int64), tf.cast(index, tf.int64)]), num=32)))
+        seeds = iter(
+            tf.unstack(
+                tf.random.experimental.stateless_split(
+                    tf.stack([tf.constant(self.seed, tf.int64), tf.cast(index, tf.int64)]), num=32
+                )
+            )
+        )
         b = tf.shape(x)[0]
 
         def uniform(shape, low, high):
@@ -79,22 +96,32 @@ class Augmenter:
             x = self._transform(x, b, uniform)
         if "lighting" in self.steps:
             mean = tf.reduce_mean(x, [1, 2, 3], keepdims=True)
-            x = (x - mean) * tf.exp(uniform([b, 1, 1, 1], -self.contrast, self.contrast)) + mean \
+            x = (
+                (x - mean) * tf.exp(uniform([b, 1, 1, 1], -self.contrast, self.contrast))
+                + mean
                 + uniform([b, 1, 1, 1], -self.brightness, self.brightness)
+            )
         if "gamma" in self.steps:
-            x = tf.pow(tf.clip_by_value(x, 1e-4, 1.0), tf.exp(uniform([b, 1, 1, 1], -0.5, 0.5) * self.strength))
+            x = tf.pow(
+                tf.clip_by_value(x, 1e-4, 1.0),
+                tf.exp(uniform([b, 1, 1, 1], -0.5, 0.5) * self.strength),
+            )
         if "shading" in self.steps:
             h, w = tf.shape(x)[1], tf.shape(x)[2]
             rows = tf.linspace(-0.5, 0.5, h)[tf.newaxis, :, tf.newaxis, tf.newaxis]
             cols = tf.linspace(-0.5, 0.5, w)[tf.newaxis, tf.newaxis, :, tf.newaxis]
-            x = x + 0.3 * self.strength * (uniform([b, 1, 1, 1], -1, 1) * cols + uniform([b, 1, 1, 1], -1, 1) * rows)
+            x = x + 0.3 * self.strength * (
+                uniform([b, 1, 1, 1], -1, 1) * cols + uniform([b, 1, 1, 1], -1, 1) * rows
+            )
         if "blur" in self.steps:
             kernel = tf.constant([1.0, 2.0, 1.0])
             kernel = tf.reshape(kernel[:, None] * kernel[None, :] / 16.0, [3, 3, 1, 1])
             blurred = tf.nn.conv2d(x, kernel, 1, "SAME")
             x = tf.where(uniform([b, 1, 1, 1], 0, 1) < 0.3, blurred, x)
         if "noise" in self.steps:
-            x = x + tf.random.stateless_normal(tf.shape(x), next(seeds)) * uniform([b, 1, 1, 1], 0, 0.04 * self.strength)
+            x = x + tf.random.stateless_normal(tf.shape(x), next(seeds)) * uniform(
+                [b, 1, 1, 1], 0, 0.04 * self.strength
+            )
         if "occlusion" in self.steps:
             x = self._occlude(x, b, uniform)
         return tf.clip_by_value(x, 0.0, 1.0)
@@ -110,7 +137,11 @@ class Augmenter:
         scale = tf.exp(uniform([b], -self.zoom, self.zoom)) if geometry else tf.ones([b])
         dx = uniform([b], -self.shift, self.shift) * w if geometry else zeros
         dy = uniform([b], -self.shift, self.shift) * h if geometry else zeros
-        flip = tf.where(uniform([b], 0, 1) < 0.5, -1.0, 1.0) if "mirror" in self.steps else tf.ones([b])
+        flip = (
+            tf.where(uniform([b], 0, 1) < 0.5, -1.0, 1.0)
+            if "mirror" in self.steps
+            else tf.ones([b])
+        )
         keystone = 0.05 * self.strength
         px = uniform([b], -keystone, keystone) / w if "perspective" in self.steps else zeros
         py = uniform([b], -keystone, keystone) / h if "perspective" in self.steps else zeros
@@ -118,9 +149,17 @@ class Augmenter:
         a0, a1 = tf.cos(angle) / scale * flip, -tf.sin(angle) / scale
         b0, b1 = tf.sin(angle) / scale * flip, tf.cos(angle) / scale
         cx, cy = w / 2, h / 2
-        transforms = tf.stack([a0, a1, cx - a0 * cx - a1 * cy + dx, b0, b1, cy - b0 * cx - b1 * cy + dy, px, py], 1)
-        return tf.raw_ops.ImageProjectiveTransformV3(images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
-                                                     fill_value=0.0, interpolation="BILINEAR", fill_mode=self.fill)
+        transforms = tf.stack(
+            [a0, a1, cx - a0 * cx - a1 * cy + dx, b0, b1, cy - b0 * cx - b1 * cy + dy, px, py], 1
+        )
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x,
+            transforms=transforms,
+            output_shape=tf.shape(x)[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode=self.fill,
+        )
 
     def _occlude(self, x, b, uniform):
         """Half of the images get one flat patch, 15-40% of each side, anywhere."""
@@ -132,7 +171,11 @@ class Augmenter:
         cy, cx = uniform([b, 1, 1, 1], 0, 1) * hf, uniform([b, 1, 1, 1], 0, 1) * wf
         rows = tf.cast(tf.range(h), tf.float32)[tf.newaxis, :, tf.newaxis, tf.newaxis]
         cols = tf.cast(tf.range(w), tf.float32)[tf.newaxis, tf.newaxis, :, tf.newaxis]
-        inside = (tf.abs(rows - cy) < ph / 2) & (tf.abs(cols - cx) < pw / 2) & (uniform([b, 1, 1, 1], 0, 1) < 0.5)
+        inside = (
+            (tf.abs(rows - cy) < ph / 2)
+            & (tf.abs(cols - cx) < pw / 2)
+            & (uniform([b, 1, 1, 1], 0, 1) < 0.5)
+        )
         return tf.where(inside, uniform([b, 1, 1, 1], 0, 1), x)
 
 

@@ -1,4 +1,5 @@
 """Subcommands of the train part: `edgesign data` and `edgesign train` (registered by edgesign.device.cli)."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,48 +20,97 @@ DEFAULT_EPOCHS = {"article": 25, "improved": 20, "realworld": 30}
 def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> None:
     """The options that say where data comes from (shared by data, train and finetune)."""
     group = parser.add_argument_group("data")
-    group.add_argument("--data", metavar="DIR",
-                       help="folder holding a data set in its usual file names (see --dataset)")
-    group.add_argument("--dataset", choices=("sign", "mnist", "folder", "realworld"), default=None,
-                       help="what --data holds: sign = Kaggle's sign_mnist_{train,test}.csv[.gz]; "
-                            "mnist = the official IDX files; folder = train/ and test/ with a "
-                            "sub-folder of images per class; realworld = the Sign MNIST CSVs plus "
-                            "photo folders asl_photos/train/<letter>/ and/or asl_letters/<letter>/ "
-                            "(default: sign)")
-    group.add_argument("--train", action="append", default=[], metavar="PATH[@WEIGHT]",
-                       help="a training source: CSV (.csv/.csv.gz), IDX images file, or a folder of "
-                            "class folders; repeat to mix sources, @WEIGHT weighs a source's images "
-                            "(e.g. photos/@3)")
+    group.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder holding a data set in its usual file names (see --dataset)",
+    )
+    group.add_argument(
+        "--dataset",
+        choices=("sign", "mnist", "folder", "realworld"),
+        default=None,
+        help="what --data holds: sign = Kaggle's sign_mnist_{train,test}.csv[.gz]; "
+        "mnist = the official IDX files; folder = train/ and test/ with a "
+        "sub-folder of images per class; realworld = the Sign MNIST CSVs plus "
+        "photo folders asl_photos/train/<letter>/ and/or asl_letters/<letter>/ "
+        "(default: sign)",
+    )
+    group.add_argument(
+        "--train",
+        action="append",
+        default=[],
+        metavar="PATH[@WEIGHT]",
+        help="a training source: CSV (.csv/.csv.gz), IDX images file, or a folder of "
+        "class folders; repeat to mix sources, @WEIGHT weighs a source's images "
+        "(e.g. photos/@3)",
+    )
     if test:
-        group.add_argument("--test", action="append", default=[], metavar="PATH",
-                           help="a test source (same kinds as --train); repeatable")
-    group.add_argument("--classes", default=None,
-                       help="class names: sign (A-Y, 25 outputs), mnist (0-9), or a comma-separated "
-                            "list; default: from the data (folder names are matched by name)")
-    group.add_argument("--label-column", default=None,
-                       help="name of the CSV label column (default: auto-detect 'label', 'Result', ...)")
+        group.add_argument(
+            "--test",
+            action="append",
+            default=[],
+            metavar="PATH",
+            help="a test source (same kinds as --train); repeatable",
+        )
+    group.add_argument(
+        "--classes",
+        default=None,
+        help="class names: sign (A-Y, 25 outputs), mnist (0-9), or a comma-separated "
+        "list; default: from the data (folder names are matched by name)",
+    )
+    group.add_argument(
+        "--label-column",
+        default=None,
+        help="name of the CSV label column (default: auto-detect 'label', 'Result', ...)",
+    )
 
 
 def add_preprocess_arguments(parser: argparse.ArgumentParser):
     """The preprocessing spec, stored with the model and used unchanged on the device; returns the group."""
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
-    group.add_argument("--size", type=int, default=None,
-                       help="model input side in pixels (default: the preset's, 28; realworld 32)")
-    group.add_argument("--roi", choices=("center", "full", "box", "hand", "tracked"),
-                       default="center",
-                       help="region of interest: center square (default), full frame, a --box, the "
-                            "skin-colored box (hand), or the hand-aligned square around the hand "
-                            "the tracker finds (tracked; no hand: the center square)")
-    group.add_argument("--crop", type=float, default=1.0,
-                       help="center: side of the square as a fraction of the shorter side (default 1)")
-    group.add_argument("--box", type=lambda s: [float(v) for v in s.split(",")], default=None,
-                       metavar="X,Y,W,H", help="box: fractions of the frame")
-    group.add_argument("--resize", choices=("box", "bilinear", "nearest", "lanczos"), default="box",
-                       help="resize filter (default box: area averaging)")
-    group.add_argument("--contrast", choices=("none", "stretch"), default=None,
-                       help="stretch: spread each image's gray levels over 0-255, so exposure and "
-                            "backlight matter less (default: the preset's; realworld stretch, others none)")
-    group.add_argument("--invert", action="store_true", help="invert gray levels (dark ink on white paper)")
+    group.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="model input side in pixels (default: the preset's, 28; realworld 32)",
+    )
+    group.add_argument(
+        "--roi",
+        choices=("center", "full", "box", "hand", "tracked"),
+        default="center",
+        help="region of interest: center square (default), full frame, a --box, the "
+        "skin-colored box (hand), or the hand-aligned square around the hand "
+        "the tracker finds (tracked; no hand: the center square)",
+    )
+    group.add_argument(
+        "--crop",
+        type=float,
+        default=1.0,
+        help="center: side of the square as a fraction of the shorter side (default 1)",
+    )
+    group.add_argument(
+        "--box",
+        type=lambda s: [float(v) for v in s.split(",")],
+        default=None,
+        metavar="X,Y,W,H",
+        help="box: fractions of the frame",
+    )
+    group.add_argument(
+        "--resize",
+        choices=("box", "bilinear", "nearest", "lanczos"),
+        default="box",
+        help="resize filter (default box: area averaging)",
+    )
+    group.add_argument(
+        "--contrast",
+        choices=("none", "stretch"),
+        default=None,
+        help="stretch: spread each image's gray levels over 0-255, so exposure and "
+        "backlight matter less (default: the preset's; realworld stretch, others none)",
+    )
+    group.add_argument(
+        "--invert", action="store_true", help="invert gray levels (dark ink on white paper)"
+    )
     return group
 
 
@@ -68,20 +118,45 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
     """Epochs, batch, learning rate, validation, seed and augmentation (train and finetune)."""
     group.add_argument("--epochs", type=int, default=epochs, help=epochs_help)
     group.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    group.add_argument("--learning-rate", type=float, default=learning_rate,
-                       help=f"initial Adam learning rate, cosine-decayed to 0 (default {learning_rate:g})")
-    group.add_argument("--val-fraction", type=float, default=0.1,
-                       help="stratified share of each class held out to pick the best epoch (default 0.1)")
+    group.add_argument(
+        "--learning-rate",
+        type=float,
+        default=learning_rate,
+        help=f"initial Adam learning rate, cosine-decayed to 0 (default {learning_rate:g})",
+    )
+    group.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="stratified share of each class held out to pick the best epoch (default 0.1)",
+    )
     group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    group.add_argument("--no-augment", dest="augment", action="store_false", help="turn off augmentation")
-    group.add_argument("--augment-steps", default=None, metavar="STEPS",
-                       help="comma-separated augmentation steps instead of the preset's: " + ", ".join(STEPS)
-                            + " (presets: " + "; ".join(f"{p} {','.join(s)}" for p, s in PRESET_STEPS.items()) + ")")
-    group.add_argument("--label-smoothing", type=float, default=None,
-                       help="share of each target spread over all classes, against over-confidence on "
-                            "the training photos (default: the preset's; realworld 0.1, others 0)")
-    group.add_argument("--augment-strength", type=float, default=1.0,
-                       help="scale of the augmentation ranges (default 1)")
+    group.add_argument(
+        "--no-augment", dest="augment", action="store_false", help="turn off augmentation"
+    )
+    group.add_argument(
+        "--augment-steps",
+        default=None,
+        metavar="STEPS",
+        help="comma-separated augmentation steps instead of the preset's: "
+        + ", ".join(STEPS)
+        + " (presets: "
+        + "; ".join(f"{p} {','.join(s)}" for p, s in PRESET_STEPS.items())
+        + ")",
+    )
+    group.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=None,
+        help="share of each target spread over all classes, against over-confidence on "
+        "the training photos (default: the preset's; realworld 0.1, others 0)",
+    )
+    group.add_argument(
+        "--augment-strength",
+        type=float,
+        default=1.0,
+        help="scale of the augmentation ranges (default 1)",
+    )
 
 
 def check_fit_arguments(args):
@@ -119,16 +194,30 @@ def spec_from_args(args):
     contrast = getattr(args, "contrast", None) or CONTRAST.get(preset, "none")
     views = getattr(args, "views", None) or VIEWS.get(preset, 1)
     below = getattr(args, "more_views_below", None) or MORE_VIEWS_BELOW.get(preset)
-    return PreprocessSpec(size=size, roi=args.roi, crop=args.crop, box=args.box, resize=args.resize,
-                          contrast=contrast, invert=args.invert, views=view_set(views),
-                          more_views_below=below)
+    return PreprocessSpec(
+        size=size,
+        roi=args.roi,
+        crop=args.crop,
+        box=args.box,
+        resize=args.resize,
+        contrast=contrast,
+        invert=args.invert,
+        views=view_set(views),
+        more_views_below=below,
+    )
 
 
 def plan_from_args(args):
     from . import data_plan
 
-    return data_plan.plan(args.data, args.dataset, args.train, getattr(args, "test", []), args.classes,
-                        args.label_column)
+    return data_plan.plan(
+        args.data,
+        args.dataset,
+        args.train,
+        getattr(args, "test", []),
+        args.classes,
+        args.label_column,
+    )
 
 
 def plan_inputs(plan) -> list:
@@ -139,69 +228,127 @@ def plan_inputs(plan) -> list:
 def register(subparsers) -> None:
     """Add `data` and `train` to the `edgesign` parser."""
     p = subparsers.add_parser(
-        "data", help="summarize a data set: class counts (text and bar chart) and sample images",
+        "data",
+        help="summarize a data set: class counts (text and bar chart) and sample images",
         description="Load a data set exactly as training would and write class counts (text and a "
-                    "bar chart) and a grid of sample images per class as PNG files.")
+        "bar chart) and a grid of sample images per class as PNG files.",
+    )
     add_data_arguments(p)
     add_preprocess_arguments(p)
-    p.add_argument("--out", default="artifacts/data",
-                   help="output folder (default artifacts/data); "
-                   "replaced whole, but only if empty or an earlier `edgesign data` output")
+    p.add_argument(
+        "--out",
+        default="artifacts/data",
+        help="output folder (default artifacts/data); "
+        "replaced whole, but only if empty or an earlier `edgesign data` output",
+    )
     p.set_defaults(func=_run_data)
 
     p = subparsers.add_parser(
-        "train", help="train a model preset and save it with its history and metadata",
+        "train",
+        help="train a model preset and save it with its history and metadata",
         description="Train the article's CNN (--preset article, 55,801 parameters for 25 classes) or "
-                    "the improved one on Sign Language MNIST, MNIST or folders of photos. Writes "
-                    "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
-        epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved")
+        "the improved one on Sign Language MNIST, MNIST or folders of photos. Writes "
+        "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
+        epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved",
+    )
     add_data_arguments(p)
-    add_view_arguments(add_preprocess_arguments(p), "(default: the preset's; realworld 7, others 1)",
-                       "(default: the preset's; realworld 0.7)")
+    add_view_arguments(
+        add_preprocess_arguments(p),
+        "(default: the preset's; realworld 7, others 1)",
+        "(default: the preset's; realworld 0.7)",
+    )
     group = p.add_argument_group("training")
-    group.add_argument("--preset", choices=("article", "improved", "realworld"), default="improved",
-                       help="model architecture: article (the reference CNN), improved (Sign MNIST), "
-                            "realworld (32x32, for camera frames; train it on photos too) (default improved)")
-    add_fit_arguments(group, epochs=None, learning_rate=2e-3,
-                      epochs_help="epochs (default: article %(article)d, improved %(improved)d, realworld "
-                                  "%(realworld)d)" % DEFAULT_EPOCHS)
-    group.add_argument("--landmarks", choices=("auto", "on", "off"), default="auto",
-                       help="also train the landmark classifier on the hands of the photo folders "
-                            "(the hand tracker finds them; fused with the CNN on the device); auto: "
-                            "with photo folders, for the realworld preset or the tracked region of "
-                            "interest (default auto)")
-    group.add_argument("--landmark-epochs", type=int, default=None, metavar="N",
-                       help="landmark classifier epochs (default %d)" % _landmark_epochs())
-    group.add_argument("--fusion-weight", type=float, default=None, metavar="W",
-                       help="share of the CNN in the fused probabilities, the rest the landmark "
-                            "classifier's (default: the preset's; realworld 0.25)")
-    group.add_argument("--no-hand", choices=("nothing", "cnn"), default=None,
-                       help="frames where no hand is found: nothing (no letter) or the CNN's answer on "
-                            "the fallback region (default: the preset's; realworld nothing)")
-    p.add_argument("--out", default="artifacts/train",
-                   help="output folder (default artifacts/train); "
-                   "replaced whole, but only if empty or an earlier `edgesign train` output")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    group.add_argument(
+        "--preset",
+        choices=("article", "improved", "realworld"),
+        default="improved",
+        help="model architecture: article (the reference CNN), improved (Sign MNIST), "
+        "realworld (32x32, for camera frames; train it on photos too) (default improved)",
+    )
+    add_fit_arguments(
+        group,
+        epochs=None,
+        learning_rate=2e-3,
+        epochs_help="epochs (default: article {article}, improved {improved}, realworld "
+        "{realworld})".format(**DEFAULT_EPOCHS),
+    )
+    group.add_argument(
+        "--landmarks",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="also train the landmark classifier on the hands of the photo folders "
+        "(the hand tracker finds them; fused with the CNN on the device); auto: "
+        "with photo folders, for the realworld preset or the tracked region of "
+        "interest (default auto)",
+    )
+    group.add_argument(
+        "--landmark-epochs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"landmark classifier epochs (default {_landmark_epochs()})",
+    )
+    group.add_argument(
+        "--fusion-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="share of the CNN in the fused probabilities, the rest the landmark "
+        "classifier's (default: the preset's; realworld 0.25)",
+    )
+    group.add_argument(
+        "--no-hand",
+        choices=("nothing", "cnn"),
+        default=None,
+        help="frames where no hand is found: nothing (no letter) or the CNN's answer on "
+        "the fallback region (default: the preset's; realworld nothing)",
+    )
+    p.add_argument(
+        "--out",
+        default="artifacts/train",
+        help="output folder (default artifacts/train); "
+        "replaced whole, but only if empty or an earlier `edgesign train` output",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
+    )
     p.set_defaults(func=_run_train)
 
     p = subparsers.add_parser(
-        "finetune", help="adapt a trained model to your own photos (few epochs, optionally frozen early layers)",
+        "finetune",
+        help="adapt a trained model to your own photos (few epochs, optionally frozen early layers)",
         description="Start from an `edgesign train` output and train a few more epochs on new data, "
-                    "typically a folder of photos collected with `edgesign collect`. Classes are matched "
-                    "by folder name; the model's preprocessing is kept. Convert the result as usual.",
+        "typically a folder of photos collected with `edgesign collect`. Classes are matched "
+        "by folder name; the model's preprocessing is kept. Convert the result as usual.",
         epilog="example: edgesign finetune --from artifacts/train --train data/mine --freeze 2 "
-               "--out artifacts/finetune && edgesign convert --train-dir artifacts/finetune")
-    p.add_argument("--from", dest="base", default="artifacts/train", metavar="DIR",
-                   help="the trained model to start from (default: %(default)s)")
+        "--out artifacts/finetune && edgesign convert --train-dir artifacts/finetune",
+    )
+    p.add_argument(
+        "--from",
+        dest="base",
+        default="artifacts/train",
+        metavar="DIR",
+        help="the trained model to start from (default: %(default)s)",
+    )
     add_data_arguments(p)
     group = p.add_argument_group("fine-tuning")
-    group.add_argument("--freeze", type=int, default=0, metavar="N",
-                       help="keep the first N weight layers (convolutions first) fixed (default 0)")
+    group.add_argument(
+        "--freeze",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the first N weight layers (convolutions first) fixed (default 0)",
+    )
     add_fit_arguments(group, epochs=8, learning_rate=5e-4, epochs_help="epochs (default 8)")
-    p.add_argument("--out", default="artifacts/finetune",
-                   help="output folder (default artifacts/finetune); "
-                   "replaced whole, but only if empty or an earlier `edgesign finetune` output")
-    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    p.add_argument(
+        "--out",
+        default="artifacts/finetune",
+        help="output folder (default artifacts/finetune); "
+        "replaced whole, but only if empty or an earlier `edgesign finetune` output",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
+    )
     p.set_defaults(func=_run_finetune)
 
 
@@ -218,8 +365,9 @@ def wants_landmarks(args, spec, plan) -> bool:
 
     choice = getattr(args, "landmarks", "off")
     photos = any(s.path.is_dir() for s in plan.train)
-    return choice == "on" or (choice == "auto" and photos
-                              and (spec.roi == "tracked" or LANDMARKS.get(args.preset, False)))
+    return choice == "on" or (
+        choice == "auto" and photos and (spec.roi == "tracked" or LANDMARKS.get(args.preset, False))
+    )
 
 
 def _train_landmarks(args, plan, classes, verbose):
@@ -231,8 +379,10 @@ def _train_landmarks(args, plan, classes, verbose):
     if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
         raise DataError("--fusion-weight must be from 0 to 1")
     config = LandmarkConfig(epochs=args.landmark_epochs or LandmarkConfig.epochs, seed=args.seed)
-    print("landmark classifier: finding the hands of the training photos (cached by file hash) ...",
-          flush=True)
+    print(
+        "landmark classifier: finding the hands of the training photos (cached by file hash) ...",
+        flush=True,
+    )
     from .models import DEFAULT_FUSION, FUSION, NO_HAND
 
     model, meta = train_landmarks(plan.train, classes, config, verbose=verbose)
@@ -240,8 +390,11 @@ def _train_landmarks(args, plan, classes, verbose):
     if args.fusion_weight is not None:
         meta["fusion"]["cnn_weight"] = args.fusion_weight
     meta["no_hand"] = args.no_hand or NO_HAND.get(args.preset, "nothing")
-    print(f"landmark classifier: {meta['hands']} hands, {meta['parameters']:,} parameters, "
-          f"validation accuracy {meta['validation_accuracy']:.4f}", flush=True)
+    print(
+        f"landmark classifier: {meta['hands']} hands, {meta['parameters']:,} parameters, "
+        f"validation accuracy {meta['validation_accuracy']:.4f}",
+        flush=True,
+    )
     return model, meta
 
 
@@ -268,24 +421,60 @@ def _run_train(args) -> int:
     plan = plan_from_args(args)
     check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
     train, weights, test = data_plan.load(plan, spec)
-    print(f"training data: {len(train)} images, {len(train.classes)} classes"
-          + (f"; test data: {len(test)} images" if test is not None else ""), flush=True)
+    print(
+        f"training data: {len(train)} images, {len(train.classes)} classes"
+        + (f"; test data: {len(test)} images" if test is not None else ""),
+        flush=True,
+    )
     config = trainer.TrainConfig(
-        preset=args.preset, epochs=args.epochs or DEFAULT_EPOCHS[args.preset], batch_size=args.batch_size,
-        learning_rate=args.learning_rate, val_fraction=args.val_fraction, seed=args.seed, augment=args.augment,
-        augment_strength=args.augment_strength, augment_steps=steps,
-        label_smoothing=smoothing(args.label_smoothing, args.preset))
-    info = {"plan": plan.to_dict(), "train": train.sources, "test": test.sources if test is not None else []}
+        preset=args.preset,
+        epochs=args.epochs or DEFAULT_EPOCHS[args.preset],
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        augment=args.augment,
+        augment_strength=args.augment_strength,
+        augment_steps=steps,
+        label_smoothing=smoothing(args.label_smoothing, args.preset),
+    )
+    info = {
+        "plan": plan.to_dict(),
+        "train": train.sources,
+        "test": test.sources if test is not None else [],
+    }
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
-    landmark = _train_landmarks(args, plan, train.classes, int(verbose == 1)) \
-        if wants_landmarks(args, spec, plan) else None
-    meta = trainer.train(train, config, spec, args.out, test=test, sample_weight=weights, data_info=info,
-                         verbose=verbose, landmark=landmark)
+    landmark = (
+        _train_landmarks(args, plan, train.classes, int(verbose == 1))
+        if wants_landmarks(args, spec, plan)
+        else None
+    )
+    meta = trainer.train(
+        train,
+        config,
+        spec,
+        args.out,
+        test=test,
+        sample_weight=weights,
+        data_info=info,
+        verbose=verbose,
+        landmark=landmark,
+    )
     validation = meta["validation_accuracy"]
-    print(f"{meta['preset']}: {meta['parameters']:,} parameters, best epoch {meta['best_epoch']}"
-          + (f", validation accuracy {validation:.4f}" if validation is not None else ", no validation")
-          + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else "")
-          + f", {meta['training_seconds']:.0f} s")
+    print(
+        f"{meta['preset']}: {meta['parameters']:,} parameters, best epoch {meta['best_epoch']}"
+        + (
+            f", validation accuracy {validation:.4f}"
+            if validation is not None
+            else ", no validation"
+        )
+        + (
+            f", test accuracy {meta['test_accuracy']:.4f}"
+            if meta["test_accuracy"] is not None
+            else ""
+        )
+        + f", {meta['training_seconds']:.0f} s"
+    )
     print(f"saved to {args.out}/ (model.keras, history.csv, history.png, metadata.json)")
     return 0
 
@@ -297,12 +486,29 @@ def _run_finetune(args) -> int:
     from .finetune import finetune
 
     steps = check_fit_arguments(args)
-    meta = finetune(args.base, args.out, plan_from_args(args), freeze=args.freeze, epochs=args.epochs,
-                    batch_size=args.batch_size, learning_rate=args.learning_rate, val_fraction=args.val_fraction,
-                    seed=args.seed, augment=args.augment, augment_strength=args.augment_strength,
-                    augment_steps=steps, label_smoothing=args.label_smoothing,
-                    verbose=2 if args.quiet or not sys.stdout.isatty() else 1)
-    print(f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation accuracy "
-          f"{meta['validation_accuracy']:.4f}"
-          + (f", test accuracy {meta['test_accuracy']:.4f}" if meta["test_accuracy"] is not None else ""))
+    meta = finetune(
+        args.base,
+        args.out,
+        plan_from_args(args),
+        freeze=args.freeze,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        augment=args.augment,
+        augment_strength=args.augment_strength,
+        augment_steps=steps,
+        label_smoothing=args.label_smoothing,
+        verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+    )
+    print(
+        f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation accuracy "
+        f"{meta['validation_accuracy']:.4f}"
+        + (
+            f", test accuracy {meta['test_accuracy']:.4f}"
+            if meta["test_accuracy"] is not None
+            else ""
+        )
+    )
     return 0

@@ -4,12 +4,13 @@
 and `--test PATH` name sources directly and may mix CSVs, IDX files and image folders.
 Classes are reconciled by name: a folder called `A` joins Sign MNIST's label 0.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -22,9 +23,14 @@ from .datasets import Dataset
 
 DATASETS = ("sign", "mnist", "folder", "realworld")
 _FILES = {
-    "sign": (("sign_mnist_train.csv", "sign_mnist_train.csv.gz"), ("sign_mnist_test.csv", "sign_mnist_test.csv.gz")),
-    "mnist": (("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"),
-              ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz")),
+    "sign": (
+        ("sign_mnist_train.csv", "sign_mnist_train.csv.gz"),
+        ("sign_mnist_test.csv", "sign_mnist_test.csv.gz"),
+    ),
+    "mnist": (
+        ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"),
+        ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"),
+    ),
     "folder": (("train",), ("test",)),
 }
 CLASS_SETS = {"sign": datasets.SIGN_MNIST_CLASSES, "mnist": datasets.MNIST_CLASSES}
@@ -45,20 +51,28 @@ class DataPlan:
 
     train: list
     test: list = field(default_factory=list)
-    classes: Optional[list] = None
-    label_column: Optional[str] = None
+    classes: list | None = None
+    label_column: str | None = None
     #: the classes were named by the user (--classes) or by a model: a folder of another class is
     #: an error, never silently a new class
     fixed: bool = False
 
     def to_dict(self) -> dict:
-        return {"train": [{"path": str(s.path), "weight": s.weight} for s in self.train],
-                "test": [str(p) for p in self.test], "classes": self.classes, "label_column": self.label_column}
+        return {
+            "train": [{"path": str(s.path), "weight": s.weight} for s in self.train],
+            "test": [str(p) for p in self.test],
+            "classes": self.classes,
+            "label_column": self.label_column,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DataPlan":
-        return cls([Source(Path(s["path"]), float(s["weight"])) for s in data["train"]],
-                   [Path(p) for p in data["test"]], data.get("classes"), data.get("label_column"))
+    def from_dict(cls, data: dict) -> DataPlan:
+        return cls(
+            [Source(Path(s["path"]), float(s["weight"])) for s in data["train"]],
+            [Path(p) for p in data["test"]],
+            data.get("classes"),
+            data.get("label_column"),
+        )
 
 
 def parse_source(text: str) -> Source:
@@ -76,7 +90,7 @@ def _find(folder: Path, names: Sequence[str], what: str) -> Path:
     raise DataError(f"{folder}: no {what} found (looked for {' or '.join(names)})")
 
 
-def class_names(choice: Optional[str]) -> Optional[list]:
+def class_names(choice: str | None) -> list | None:
     """`sign`, `mnist`, a comma-separated list, or None (take names from the data)."""
     if choice in (None, "", "auto"):
         return None
@@ -84,15 +98,23 @@ def class_names(choice: Optional[str]) -> Optional[list]:
         return list(CLASS_SETS[choice])
     names = [n.strip() for n in choice.split(",") if n.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
-        raise DataError(f"--classes needs sign, mnist or at least two distinct comma-separated names, not {choice!r}")
+        raise DataError(
+            f"--classes needs sign, mnist or at least two distinct comma-separated names, not {choice!r}"
+        )
     try:
         return check_class_names(names, "--classes")
     except EdgesignError as exc:
         raise DataError(str(exc)) from None
 
 
-def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Sequence[str] = (),
-         test: Sequence[str] = (), classes: Optional[str] = None, label_column: Optional[str] = None) -> DataPlan:
+def plan(
+    data: str | None = None,
+    dataset: str | None = None,
+    train: Sequence[str] = (),
+    test: Sequence[str] = (),
+    classes: str | None = None,
+    label_column: str | None = None,
+) -> DataPlan:
     """Turn the command-line data options into a DataPlan."""
     fixed = classes not in (None, "", "auto")
     sources = [parse_source(t) for t in train]
@@ -120,24 +142,40 @@ def plan(data: Optional[str] = None, dataset: Optional[str] = None, train: Seque
     return DataPlan(sources, tests, class_names(classes), label_column, fixed)
 
 
-def realworld_plan(folder: Path, tests: Sequence[Path] = (), classes: Optional[str] = None,
-                   label_column: Optional[str] = None) -> DataPlan:
+def realworld_plan(
+    folder: Path,
+    tests: Sequence[Path] = (),
+    classes: str | None = None,
+    label_column: str | None = None,
+) -> DataPlan:
     """`--dataset realworld`: Sign MNIST's CSVs plus the photo folders of `REALWORLD_PHOTOS` that
     `folder` holds (at least one is needed: a model of Sign MNIST alone does not read real hands)."""
     train_names, test_names = _FILES["sign"]
     sources = [Source(_find(folder, train_names, "Sign Language MNIST training data"))]
-    photos = [Source(folder / name, weight) for name, weight in REALWORLD_PHOTOS if (folder / name).is_dir()]
+    photos = [
+        Source(folder / name, weight)
+        for name, weight in REALWORLD_PHOTOS
+        if (folder / name).is_dir()
+    ]
     if not photos:
         wanted = " or ".join(f"{folder / name}/<letter>/*.jpg" for name, _ in REALWORLD_PHOTOS)
-        raise DataError(f"{folder}: no photo folders for the realworld recipe (looked for {wanted}); "
-                        f"add photos of hands (`edgesign collect`) or use --dataset sign")
+        raise DataError(
+            f"{folder}: no photo folders for the realworld recipe (looked for {wanted}); "
+            f"add photos of hands (`edgesign collect`) or use --dataset sign"
+        )
     if not tests:
         tests = [_find(folder, test_names, "Sign Language MNIST test data")]
     return DataPlan(sources + photos, list(tests), class_names(classes or "sign"), label_column)
 
 
-def load_source(path: Path, classes: list, spec: PreprocessSpec, label_column: Optional[str],
-                grow: bool, views: bool = False) -> Dataset:
+def load_source(
+    path: Path,
+    classes: list,
+    spec: PreprocessSpec,
+    label_column: str | None,
+    grow: bool,
+    views: bool = False,
+) -> Dataset:
     """One source in the class space `classes`; with `grow`, unknown folder names are appended to it.
     `views`: every image brings its inference views (`PreprocessSpec.views`), for evaluation."""
     if path.is_dir():
@@ -154,9 +192,19 @@ def resized(data: Dataset, spec: PreprocessSpec, views: bool = False) -> Dataset
     """CSV and IDX images are already the model's region of interest (cropped, gray): only bring them
     to `spec.size` and apply the spec's contrast step, as the device does after its own resizing.
     With `views`, each image's inference views come along, cut from the whole image."""
-    region = PreprocessSpec(size=spec.size, roi="full", resize=spec.resize, contrast=spec.contrast,
-                            stretch_tail=spec.stretch_tail, views=spec.views)
-    image_views = np.stack([preprocess_views(image, "gray", region) for image in data.images]) if views else None
+    region = PreprocessSpec(
+        size=spec.size,
+        roi="full",
+        resize=spec.resize,
+        contrast=spec.contrast,
+        stretch_tail=spec.stretch_tail,
+        views=spec.views,
+    )
+    image_views = (
+        np.stack([preprocess_views(image, "gray", region) for image in data.images])
+        if views
+        else None
+    )
     if data.images.shape[1:] == (spec.size, spec.size) and spec.contrast == "none":
         images = data.images
     else:
@@ -186,7 +234,10 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, views: 
     sample_weight = np.concatenate(weights) if any(s.weight != 1.0 for s in plan_.train) else None
     test = None
     if plan_.test:
-        tests = [load_source(p, classes, spec, plan_.label_column, grow=False, views=views) for p in plan_.test]
+        tests = [
+            load_source(p, classes, spec, plan_.label_column, grow=False, views=views)
+            for p in plan_.test
+        ]
         test = datasets.merge(tests, classes)
         if check_test:
             datasets.check_test_classes(train, test, ", ".join(map(str, plan_.test)))

@@ -5,6 +5,7 @@ and class names. Image folders go through the device's own `preprocess`, so a ph
 turned into model input here exactly as a camera frame is on the Pi. Anything that does
 not read as promised raises `DataError` naming the file (and the row where there is one).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -13,9 +14,9 @@ import io
 import logging
 import re
 import string
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -23,7 +24,6 @@ from edgesign.device.errors import DataError
 from edgesign.device.files import sha256_file
 from edgesign.device.images import IMAGE_SUFFIXES, read_image
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
-
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class Dataset:
     classes: list
     sources: list = field(default_factory=list)
     #: optional (N, V, H, W) uint8: each image's inference views (`PreprocessSpec.views`), for evaluation
-    views: Optional[np.ndarray] = None
+    views: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -51,12 +51,18 @@ class Dataset:
     def counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=len(self.classes))
 
-    def subset(self, index) -> "Dataset":
-        return Dataset(self.images[index], self.labels[index], self.classes, self.sources,
-                       None if self.views is None else self.views[index])
+    def subset(self, index) -> Dataset:
+        return Dataset(
+            self.images[index],
+            self.labels[index],
+            self.classes,
+            self.sources,
+            None if self.views is None else self.views[index],
+        )
 
 
 # ---------------------------------------------------------------- files
+
 
 def _open_bytes(path: Path) -> bytes:
     if not path.exists():
@@ -78,7 +84,8 @@ def _source(path: Path, kind: str, rows: int) -> dict:
 
 # ---------------------------------------------------------------- CSV
 
-def _find_label_column(header: list, path: Path, label_column: Optional[str]) -> int:
+
+def _find_label_column(header: list, path: Path, label_column: str | None) -> int:
     if label_column is not None:
         for i, name in enumerate(header):
             if name == label_column:
@@ -87,10 +94,16 @@ def _find_label_column(header: list, path: Path, label_column: Optional[str]) ->
     for i, name in enumerate(header):
         if name.strip().lower() in LABEL_COLUMN_NAMES:
             return i
-    others = [i for i, name in enumerate(header) if not re.fullmatch(r"(pixel|px|p)?\d+(x\d+)?", name.strip().lower())]
+    others = [
+        i
+        for i, name in enumerate(header)
+        if not re.fullmatch(r"(pixel|px|p)?\d+(x\d+)?", name.strip().lower())
+    ]
     if len(others) == 1:
         return others[0]
-    raise DataError(f"{path}: cannot tell which column holds the label; name it with --label-column")
+    raise DataError(
+        f"{path}: cannot tell which column holds the label; name it with --label-column"
+    )
 
 
 def _first_bad_row(lines: Sequence[bytes], columns: int, path: Path, first_line: int) -> DataError:
@@ -105,11 +118,15 @@ def _first_bad_row(lines: Sequence[bytes], columns: int, path: Path, first_line:
         for col, cell in enumerate(cells):
             text = cell.strip()
             if not re.fullmatch(rb"[+-]?\d+", text):
-                return DataError(f"{path}, line {row}, column {col + 1}: {text.decode(errors='replace')!r} is not an integer")
+                return DataError(
+                    f"{path}, line {row}, column {col + 1}: {text.decode(errors='replace')!r} is not an integer"
+                )
     return DataError(f"{path}: unreadable CSV")
 
 
-def load_csv(path, classes: Optional[Sequence[str]] = None, label_column: Optional[str] = None) -> Dataset:
+def load_csv(
+    path, classes: Sequence[str] | None = None, label_column: str | None = None
+) -> Dataset:
     """Read a CSV of label + pixel columns (Kaggle's Sign Language MNIST layout; plain or gzipped)."""
     path = Path(path)
     raw = _open_bytes(path)
@@ -128,7 +145,9 @@ def load_csv(path, classes: Optional[Sequence[str]] = None, label_column: Option
     columns = len(header)
     side = int(round((columns - 1) ** 0.5))
     if columns < 2 or side * side != columns - 1:
-        raise DataError(f"{path}: {columns - 1} pixel columns is not a square image (Sign MNIST has 784 = 28x28)")
+        raise DataError(
+            f"{path}: {columns - 1} pixel columns is not a square image (Sign MNIST has 784 = 28x28)"
+        )
     try:
         table = np.loadtxt(io.BytesIO(b"\n".join(body)), delimiter=",", dtype=np.int64, ndmin=2)
     except ValueError:
@@ -142,21 +161,28 @@ def load_csv(path, classes: Optional[Sequence[str]] = None, label_column: Option
         row = int(bad[0])
         value = pixels[row][(pixels[row] < 0) | (pixels[row] > 255)][0]
         raise DataError(f"{path}, line {row + first_line}: pixel value {value} outside 0-255")
-    classes = list(classes) if classes is not None else [str(i) for i in range(int(labels.max()) + 1)]
+    classes = (
+        list(classes) if classes is not None else [str(i) for i in range(int(labels.max()) + 1)]
+    )
     _check_labels(labels, classes, path, first_line)
     images = pixels.astype(np.uint8).reshape(-1, side, side)
     return Dataset(images, labels.astype(np.int64), classes, [_source(path, "csv", len(labels))])
 
 
-def _check_labels(labels: np.ndarray, classes: Sequence[str], path: Path, first_line: int = 1) -> None:
+def _check_labels(
+    labels: np.ndarray, classes: Sequence[str], path: Path, first_line: int = 1
+) -> None:
     bad = np.flatnonzero((labels < 0) | (labels >= len(classes)))
     if bad.size:
         row = int(bad[0])
-        raise DataError(f"{path}, line {row + first_line}: label {labels[row]} outside 0-{len(classes) - 1} "
-                        f"({len(classes)} classes)")
+        raise DataError(
+            f"{path}, line {row + first_line}: label {labels[row]} outside 0-{len(classes) - 1} "
+            f"({len(classes)} classes)"
+        )
 
 
 # ---------------------------------------------------------------- IDX (MNIST)
+
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     raw = _open_bytes(path)
@@ -165,38 +191,49 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
         raise DataError(f"{path}: wrong IDX magic number 0x{found:08x}, expected 0x{magic:08x}")
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    body = raw[4 + 4 * ndim:]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = raw[4 + 4 * ndim :]
     expected = int(np.prod(dims))
     if len(body) != expected:
-        raise DataError(f"{path}: body has {len(body)} bytes, the header promises {expected} "
-                        f"({'x'.join(map(str, dims))}); the file is truncated or damaged")
+        raise DataError(
+            f"{path}: body has {len(body)} bytes, the header promises {expected} "
+            f"({'x'.join(map(str, dims))}); the file is truncated or damaged"
+        )
     return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def idx_labels_path(images_path: Path) -> Path:
     """The labels file that belongs to an IDX images file (MNIST's naming)."""
-    name = images_path.name.replace("images-idx3", "labels-idx1").replace("images.idx3", "labels.idx1")
+    name = images_path.name.replace("images-idx3", "labels-idx1").replace(
+        "images.idx3", "labels.idx1"
+    )
     if name == images_path.name:
         raise DataError(f"{images_path}: cannot tell the labels file's name; pass it explicitly")
     return images_path.with_name(name)
 
 
-def load_idx(images_path, labels_path=None, classes: Optional[Sequence[str]] = None) -> Dataset:
+def load_idx(images_path, labels_path=None, classes: Sequence[str] | None = None) -> Dataset:
     """Read an MNIST-style pair of IDX files (raw or gzipped)."""
     images_path = Path(images_path)
     labels_path = Path(labels_path) if labels_path else idx_labels_path(images_path)
     images = _read_idx(images_path, IDX_IMAGES_MAGIC, 3)
     labels = _read_idx(labels_path, IDX_LABELS_MAGIC, 1).astype(np.int64)
     if len(images) != len(labels):
-        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
+        raise DataError(
+            f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}"
+        )
     classes = list(classes) if classes is not None else MNIST_CLASSES
     _check_labels(labels, classes, labels_path)
-    return Dataset(images, labels, classes,
-                   [_source(images_path, "idx", len(images)), _source(labels_path, "idx", len(labels))])
+    return Dataset(
+        images,
+        labels,
+        classes,
+        [_source(images_path, "idx", len(images)), _source(labels_path, "idx", len(labels))],
+    )
 
 
 # ---------------------------------------------------------------- image folders
+
 
 def class_folders(root: Path) -> list:
     """The class sub-folders of a folder-per-class data set (folders starting with . or _ are not classes)."""
@@ -208,8 +245,13 @@ def class_folders(root: Path) -> list:
     return folders
 
 
-def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = None,
-                limit_per_class: Optional[int] = None, views: bool = False) -> Dataset:
+def load_folder(
+    root,
+    spec: PreprocessSpec,
+    classes: Sequence[str] | None = None,
+    limit_per_class: int | None = None,
+    views: bool = False,
+) -> Dataset:
     """Read a folder with one sub-folder of images per class, through the device's preprocessing.
 
     With `classes`, folder names are matched to those names (a folder for an unknown class
@@ -224,13 +266,15 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
     classes = list(classes) if classes is not None else names
     unknown = [n for n in names if n not in classes]
     if unknown:
-        raise DataError(f"{root}: class folders {unknown} are not among the classes "
-                        f"({', '.join(classes)}); remove them, or name them in --classes")
+        raise DataError(
+            f"{root}: class folders {unknown} are not among the classes "
+            f"({', '.join(classes)}); remove them, or name them in --classes"
+        )
     images, labels, image_views, digest = [], [], [], hashlib.sha256()
     listed = []
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        listed += [(folder, file) for file in files[:limit_per_class or None]]
+        listed += [(folder, file) for file in files[: limit_per_class or None]]
     hands = [None] * len(listed)
     if spec.roi == "tracked":
         from .photo_hands import photo_hands
@@ -250,14 +294,31 @@ def load_folder(root, spec: PreprocessSpec, classes: Optional[Sequence[str]] = N
             image_views.append(preprocess_views(array, layout, spec, hand=found))
         labels.append(label)
     if skipped:
-        log.info("%s: %d of %d photos without a hand left out (tracked_fallback none)", root,
-                 skipped, len(listed))
+        log.info(
+            "%s: %d of %d photos without a hand left out (tracked_fallback none)",
+            root,
+            skipped,
+            len(listed),
+        )
     if not images:
-        raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"
-                        if not skipped else f"{root}: no hand found in any of its {skipped} photos")
-    source = {"path": str(root), "kind": "folder", "rows": len(images), "sha256": digest.hexdigest()}
-    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), classes, [source],
-                   np.stack(image_views) if views else None)
+        raise DataError(
+            f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"
+            if not skipped
+            else f"{root}: no hand found in any of its {skipped} photos"
+        )
+    source = {
+        "path": str(root),
+        "kind": "folder",
+        "rows": len(images),
+        "sha256": digest.hexdigest(),
+    }
+    return Dataset(
+        np.stack(images),
+        np.asarray(labels, dtype=np.int64),
+        classes,
+        [source],
+        np.stack(image_views) if views else None,
+    )
 
 
 def _read_image(file: Path):
@@ -267,8 +328,13 @@ def _read_image(file: Path):
 
 # ---------------------------------------------------------------- by path
 
-def load_path(path, spec: PreprocessSpec, classes: Optional[Sequence[str]] = None,
-              label_column: Optional[str] = None) -> Dataset:
+
+def load_path(
+    path,
+    spec: PreprocessSpec,
+    classes: Sequence[str] | None = None,
+    label_column: str | None = None,
+) -> Dataset:
     """Load a CSV, an IDX images file or an image folder, telling them apart by what `path` is."""
     path = Path(path)
     if path.is_dir():
@@ -280,7 +346,9 @@ def load_path(path, spec: PreprocessSpec, classes: Optional[Sequence[str]] = Non
         return load_csv(path, classes=classes, label_column=label_column)
     if not path.exists():
         raise DataError(f"{path}: file not found")
-    raise DataError(f"{path}: not a CSV (.csv, .csv.gz), an IDX images file or a folder of class folders")
+    raise DataError(
+        f"{path}: not a CSV (.csv, .csv.gz), an IDX images file or a folder of class folders"
+    )
 
 
 def merge(parts: Iterable[Dataset], classes: Sequence[str]) -> Dataset:
@@ -289,8 +357,13 @@ def merge(parts: Iterable[Dataset], classes: Sequence[str]) -> Dataset:
     views = None
     if parts and all(p.views is not None for p in parts):
         views = np.concatenate([p.views for p in parts])
-    return Dataset(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
-                   list(classes), [s for p in parts for s in p.sources], views)
+    return Dataset(
+        np.concatenate([p.images for p in parts]),
+        np.concatenate([p.labels for p in parts]),
+        list(classes),
+        [s for p in parts for s in p.sources],
+        views,
+    )
 
 
 def check_test_classes(train: Dataset, test: Dataset, where: str) -> None:

@@ -1,4 +1,5 @@
 """`edgesign data`: look at a data set the way the articles do before training on it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,11 @@ from .datasets import Dataset
 def counts_table(data: Dataset, title: str) -> str:
     """Images per class as an aligned text table."""
     counts = data.counts()
-    names = [printable(c) for c in data.classes]   # folder names may hold escape sequences
+    names = [printable(c) for c in data.classes]  # folder names may hold escape sequences
     width = max(len(c) for c in names)
-    lines = [f"{title}: {len(data)} images, {int(np.count_nonzero(counts))} of {len(data.classes)} classes present"]
+    lines = [
+        f"{title}: {len(data)} images, {int(np.count_nonzero(counts))} of {len(data.classes)} classes present"
+    ]
     for name, count in zip(names, counts):
         bar = "#" * int(round(40 * count / max(1, counts.max())))
         lines.append(f"  {name:>{width}}  {count:6d}  {bar}")
@@ -36,8 +39,12 @@ def summarize(sets: dict, out_dir, inputs=()) -> str:
     text = "\n\n".join(counts_table(data, name) for name, data in sets.items()) + "\n"
     with atomic_dir(Path(out_dir), "data", inputs) as tmp:
         for name, data in sets.items():
-            class_counts_plot(data.counts(), data.classes, tmp / f"{name}_class_counts.png",
-                              f"{name}: images per class")
+            class_counts_plot(
+                data.counts(),
+                data.classes,
+                tmp / f"{name}_class_counts.png",
+                f"{name}: images per class",
+            )
             samples_grid(data.images, data.labels, data.classes, tmp / f"{name}_samples.png")
         write_text(tmp / "class_counts.txt", text)
     return text

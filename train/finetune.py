@@ -1,4 +1,5 @@
 """Fine-tuning: adapt a trained model to new photos, keeping its classes and preprocessing."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,9 +25,23 @@ def freeze_first(model, count: int) -> list:
     return frozen
 
 
-def finetune(base_dir, out_dir, plan: data_plan.DataPlan, *, freeze: int = 0, epochs: int = 8, batch_size: int = 64,
-             learning_rate: float = 5e-4, val_fraction: float = 0.1, seed: int = 42, augment: bool = True,
-             augment_strength: float = 0.5, augment_steps=None, label_smoothing=None, verbose: int = 1) -> dict:
+def finetune(
+    base_dir,
+    out_dir,
+    plan: data_plan.DataPlan,
+    *,
+    freeze: int = 0,
+    epochs: int = 8,
+    batch_size: int = 64,
+    learning_rate: float = 5e-4,
+    val_fraction: float = 0.1,
+    seed: int = 42,
+    augment: bool = True,
+    augment_strength: float = 0.5,
+    augment_steps=None,
+    label_smoothing=None,
+    verbose: int = 1,
+) -> dict:
     """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does.
 
     `label_smoothing` None: the base preset's."""
@@ -40,16 +55,46 @@ def finetune(base_dir, out_dir, plan: data_plan.DataPlan, *, freeze: int = 0, ep
         plan.test = data_plan.DataPlan.from_dict(base["data"]["plan"]).test
     data, weights, test = data_plan.load(plan, spec, check_test=False)
     if data.classes != base["classes"]:
-        raise DataError(f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']):])}")
+        raise DataError(
+            f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']) :])}"
+        )
     model = load_keras_model(Path(base_dir) / MODEL_FILE)
     frozen = freeze_first(model, freeze)
-    config = TrainConfig(preset=base["preset"], epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         val_fraction=val_fraction, seed=seed, augment=augment, augment_strength=augment_strength,
-                         augment_steps=augment_steps,
-                         label_smoothing=LABEL_SMOOTHING.get(base["preset"], 0.0) if label_smoothing is None
-                         else label_smoothing)
-    info = {"plan": plan.to_dict(), "train": data.sources, "test": test.sources if test is not None else [],
-            "finetuned_from": {"dir": str(base_dir), "preset": base["preset"], "frozen_layers": frozen,
-                               "base_test_accuracy": base.get("test_accuracy")}}
-    return train(data, config, spec, out_dir, test=test, sample_weight=weights, data_info=info, verbose=verbose,
-                 initial_model=model, inputs=[base_dir], command="finetune")
+    config = TrainConfig(
+        preset=base["preset"],
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        val_fraction=val_fraction,
+        seed=seed,
+        augment=augment,
+        augment_strength=augment_strength,
+        augment_steps=augment_steps,
+        label_smoothing=LABEL_SMOOTHING.get(base["preset"], 0.0)
+        if label_smoothing is None
+        else label_smoothing,
+    )
+    info = {
+        "plan": plan.to_dict(),
+        "train": data.sources,
+        "test": test.sources if test is not None else [],
+        "finetuned_from": {
+            "dir": str(base_dir),
+            "preset": base["preset"],
+            "frozen_layers": frozen,
+            "base_test_accuracy": base.get("test_accuracy"),
+        },
+    }
+    return train(
+        data,
+        config,
+        spec,
+        out_dir,
+        test=test,
+        sample_weight=weights,
+        data_info=info,
+        verbose=verbose,
+        initial_model=model,
+        inputs=[base_dir],
+        command="finetune",
+    )

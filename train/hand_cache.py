@@ -8,18 +8,19 @@ again; a cache file that cannot be read is ignored and rebuilt, never trusted.
 
 Location: `$EDGESIGN_CACHE` or `~/.cache/edgesign`, under `hands/`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
-import sys
-import time
 import logging
 import os
 import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -44,9 +45,14 @@ class HandRecord:
     box: tuple  # (left, top, right, bottom)
 
     @classmethod
-    def of(cls, hand) -> "HandRecord":
-        return cls(np.asarray(hand.landmarks, np.float32), float(hand.score), float(hand.handedness),
-                   tuple(float(v) for v in hand.rect), tuple(float(v) for v in hand.box))
+    def of(cls, hand) -> HandRecord:
+        return cls(
+            np.asarray(hand.landmarks, np.float32),
+            float(hand.score),
+            float(hand.handedness),
+            tuple(float(v) for v in hand.rect),
+            tuple(float(v) for v in hand.box),
+        )
 
 
 def file_hash(path: Path) -> str:
@@ -56,7 +62,7 @@ def file_hash(path: Path) -> str:
 class HandCache:
     """sha256 of a photo -> its HandRecord or None (no hand), for one tracker `key`."""
 
-    def __init__(self, key: str, root: Optional[Path] = None):
+    def __init__(self, key: str, root: Path | None = None):
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)[:120]
         self.path = Path(root or cache_root()) / "hands" / f"{safe}.npz"
         self.entries: dict = {}
@@ -69,9 +75,17 @@ class HandCache:
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 for i, sha in enumerate(data["sha"]):
-                    self.entries[str(sha)] = None if not data["found"][i] else HandRecord(
-                        data["landmarks"][i], float(data["score"][i]), float(data["handedness"][i]),
-                        tuple(data["rect"][i].tolist()), tuple(data["box"][i].tolist()))
+                    self.entries[str(sha)] = (
+                        None
+                        if not data["found"][i]
+                        else HandRecord(
+                            data["landmarks"][i],
+                            float(data["score"][i]),
+                            float(data["handedness"][i]),
+                            tuple(data["rect"][i].tolist()),
+                            tuple(data["box"][i].tolist()),
+                        )
+                    )
         except (OSError, KeyError, ValueError) as exc:
             log.warning("%s: unreadable hand cache, rebuilding it (%s)", self.path, exc)
             self.entries = {}
@@ -79,10 +93,10 @@ class HandCache:
     def __contains__(self, sha: str) -> bool:
         return sha in self.entries
 
-    def get(self, sha: str) -> Optional[HandRecord]:
+    def get(self, sha: str) -> HandRecord | None:
         return self.entries[sha]
 
-    def put(self, sha: str, record: Optional[HandRecord]) -> None:
+    def put(self, sha: str, record: HandRecord | None) -> None:
         self.entries[sha] = record
         self.dirty = True
 
@@ -95,21 +109,31 @@ class HandCache:
         blank = HandRecord(np.zeros((21, 3), np.float32), 0.0, 0.5, (0.0,) * 5, (0.0,) * 4)
         rows = [r or blank for r in records]
         buffer = io.BytesIO()
-        np.savez(buffer, sha=np.array(shas, dtype="U64"), found=found,
-                 landmarks=np.stack([r.landmarks for r in rows]).astype(np.float32) if rows
-                 else np.zeros((0, 21, 3), np.float32),
-                 score=np.array([r.score for r in rows], np.float32),
-                 handedness=np.array([r.handedness for r in rows], np.float32),
-                 rect=np.array([r.rect for r in rows], np.float64).reshape(-1, 5),
-                 box=np.array([r.box for r in rows], np.float64).reshape(-1, 4))
+        np.savez(
+            buffer,
+            sha=np.array(shas, dtype="U64"),
+            found=found,
+            landmarks=np.stack([r.landmarks for r in rows]).astype(np.float32)
+            if rows
+            else np.zeros((0, 21, 3), np.float32),
+            score=np.array([r.score for r in rows], np.float32),
+            handedness=np.array([r.handedness for r in rows], np.float32),
+            rect=np.array([r.rect for r in rows], np.float64).reshape(-1, 5),
+            box=np.array([r.box for r in rows], np.float64).reshape(-1, 4),
+        )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.path) as tmp:
             tmp.write_bytes(buffer.getvalue())
         self.dirty = False
 
 
-def hands_of_files(files: Sequence[Path], find: Callable[[Path], Optional[object]], key: str,
-                   root: Optional[Path] = None, save_every: int = 500) -> list:
+def hands_of_files(
+    files: Sequence[Path],
+    find: Callable[[Path], object | None],
+    key: str,
+    root: Path | None = None,
+    save_every: int = 500,
+) -> list:
     """The HandRecord (or None) of every file, from the cache where it has them, else from
     `find(path)` (a tracker's `Hand` or None), which the cache then keeps."""
     cache = HandCache(key, root)
@@ -123,8 +147,12 @@ def hands_of_files(files: Sequence[Path], find: Callable[[Path], Optional[object
             if new % save_every == 0:  # a long first run keeps its progress, and shows it
                 cache.save()
                 rate = new / (time.monotonic() - started)
-                print(f"  hands: {i + 1:,} of {len(files):,} photos, about "
-                      f"{(len(files) - i - 1) / rate / 60:.0f} min to go", file=sys.stderr, flush=True)
+                print(
+                    f"  hands: {i + 1:,} of {len(files):,} photos, about "
+                    f"{(len(files) - i - 1) / rate / 60:.0f} min to go",
+                    file=sys.stderr,
+                    flush=True,
+                )
         out.append(cache.get(sha))
     cache.save()
     return out
@@ -135,5 +163,9 @@ def image_files(root: Path, suffixes: Iterable[str]) -> list:
     from .datasets import class_folders
 
     suffixes = tuple(suffixes)
-    return [(p, folder.name) for folder in class_folders(Path(root))
-            for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes]
+    return [
+        (p, folder.name)
+        for folder in class_folders(Path(root))
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in suffixes
+    ]

@@ -4,10 +4,10 @@ It reads the hand's shape only (no pixels), so rooms, light and skin do not reac
 with the CNN (`device/fusion.py`), which reads the picture. About 4k parameters; training turns
 every hand by a random angle each epoch (a hand held a little tilted is the same letter).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -41,24 +41,35 @@ def build(n_classes: int, hidden: int = 64, dropout: float = 0.2):
     import keras
     from keras import layers
 
-    return keras.Sequential([
-        keras.Input(shape=(FEATURE_COUNT,)),
-        layers.Dense(hidden, activation="relu"),
-        layers.Dropout(dropout),
-        layers.Dense(n_classes, activation="softmax"),
-    ], name="landmarks")
+    return keras.Sequential(
+        [
+            keras.Input(shape=(FEATURE_COUNT,)),
+            layers.Dense(hidden, activation="relu"),
+            layers.Dropout(dropout),
+            layers.Dense(n_classes, activation="softmax"),
+        ],
+        name="landmarks",
+    )
 
 
 def augmented(x: np.ndarray, config: LandmarkConfig, rng: np.random.Generator) -> np.ndarray:
     """One epoch's view of the training rows: turned (and scaled) at random."""
     out = rotate(x, rng.uniform(-config.rotate_degrees, config.rotate_degrees, len(x)))
     if config.scale_jitter:
-        out = out * rng.uniform(1 - config.scale_jitter, 1 + config.scale_jitter, (len(x), 1)).astype(np.float32)
+        out = out * rng.uniform(
+            1 - config.scale_jitter, 1 + config.scale_jitter, (len(x), 1)
+        ).astype(np.float32)
     return out.astype(np.float32)
 
 
-def fit(x: np.ndarray, labels: np.ndarray, n_classes: int, config: LandmarkConfig,
-        sample_weight: Optional[np.ndarray] = None, verbose: int = 0):
+def fit(
+    x: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    config: LandmarkConfig,
+    sample_weight: np.ndarray | None = None,
+    verbose: int = 0,
+):
     """Train a classifier on feature rows `x` (N, 42); returns (model, validation accuracy or None,
     best epoch). The epoch with the lowest validation loss is kept."""
     import keras
@@ -72,27 +83,46 @@ def fit(x: np.ndarray, labels: np.ndarray, n_classes: int, config: LandmarkConfi
     train_idx, val_idx = stratified_split(labels, config.val_fraction, config.seed)
     model = build(n_classes, config.hidden, config.dropout)
     steps = max(1, int(np.ceil(len(train_idx) / config.batch_size))) * config.epochs
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
+        ),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
     y = np.eye(n_classes, dtype=np.float32)[labels]
     w = None if sample_weight is None else sample_weight.astype(np.float32)
     best, best_epoch, best_weights = (np.inf, -np.inf), 0, None
     val = (x[val_idx], y[val_idx]) if len(val_idx) else None
     for epoch in range(config.epochs):
         xs = augmented(x[train_idx], config, rng)
-        model.fit(xs, y[train_idx], sample_weight=None if w is None else w[train_idx],
-                  batch_size=config.batch_size, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=True)
+        model.fit(
+            xs,
+            y[train_idx],
+            sample_weight=None if w is None else w[train_idx],
+            batch_size=config.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            verbose=0,
+            shuffle=True,
+        )
         if val is None:
             continue
         loss, acc = model.evaluate(*val, verbose=0)
         if (loss, -acc) < best:
             best, best_epoch, best_weights = (loss, -acc), epoch + 1, model.get_weights()
         if verbose and (epoch + 1) % 25 == 0:
-            print(f"landmarks epoch {epoch + 1}: validation loss {loss:.4f}, accuracy {acc:.4f}", flush=True)
+            print(
+                f"landmarks epoch {epoch + 1}: validation loss {loss:.4f}, accuracy {acc:.4f}",
+                flush=True,
+            )
     if best_weights is not None:
         model.set_weights(best_weights)
-    val_acc = None if val is None else float(np.mean(model.predict(val[0], verbose=0).argmax(1) == labels[val_idx]))
+    val_acc = (
+        None
+        if val is None
+        else float(np.mean(model.predict(val[0], verbose=0).argmax(1) == labels[val_idx]))
+    )
     return model, val_acc, best_epoch or config.epochs
 
 

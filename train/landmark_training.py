@@ -4,11 +4,12 @@ Every photo folder among the training sources goes through the hand tracker once
 hash, `hand_cache.py`); photos where no hand is found, and CSV/IDX sources (Sign MNIST's 28x28
 gray rows give no landmarks), train the CNN only. Source weights (`PATH@WEIGHT`) apply here too.
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -44,6 +45,7 @@ def find_in_file(tracker):
     def find(path: Path):
         array, layout = _read_image(path)
         return tracker.find(array, layout)
+
     return find
 
 
@@ -59,14 +61,22 @@ def hand_rows(records: Sequence, names: Sequence[str], classes: Sequence[str]):
     found = [i for i, r in enumerate(records) if r is not None]
     if not found:
         return np.zeros((0, 42), np.float32), np.zeros(0, np.int64)
-    x, usable = batch_features(np.stack([records[i].landmarks for i in found]),
-                               np.array([records[i].handedness for i in found], np.float32))
+    x, usable = batch_features(
+        np.stack([records[i].landmarks for i in found]),
+        np.array([records[i].handedness for i in found], np.float32),
+    )
     labels = np.array([classes.index(names[i]) for i in found], np.int64)
     return x[usable], labels[usable]
 
 
-def train_landmarks(sources, classes: Sequence[str], config: Optional[LandmarkConfig] = None,
-                    tracker=None, key: Optional[str] = None, verbose: int = 0):
+def train_landmarks(
+    sources,
+    classes: Sequence[str],
+    config: LandmarkConfig | None = None,
+    tracker=None,
+    key: str | None = None,
+    verbose: int = 0,
+):
     """Fit the landmark classifier on the photo folders among `sources` (data_plan.Source list).
     Returns (Keras model, metadata dict)."""
     config = config or LandmarkConfig()
@@ -81,15 +91,31 @@ def train_landmarks(sources, classes: Sequence[str], config: Optional[LandmarkCo
         xs.append(x)
         ys.append(y)
         ws.append(np.full(len(y), source.weight, np.float32))
-        used.append({"path": str(source.path), "images": len(records), "hands": int(len(y)),
-                     "weight": source.weight})
+        used.append(
+            {
+                "path": str(source.path),
+                "images": len(records),
+                "hands": int(len(y)),
+                "weight": source.weight,
+            }
+        )
     if not xs or sum(len(y) for y in ys) < 2:
-        raise DataError("the landmark classifier needs photo folders with hands in them "
-                        "(CSV and IDX sources give no landmarks)")
+        raise DataError(
+            "the landmark classifier needs photo folders with hands in them "
+            "(CSV and IDX sources give no landmarks)"
+        )
     x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
-    model, val_acc, best_epoch = fit(x, y, len(classes), config,
-                                     None if np.all(w == 1) else w, verbose=verbose)
-    meta = {"features": FEATURES, "parameters": int(model.count_params()), "config": config_dict(config),
-            "sources": used, "hands": int(len(y)), "validation_accuracy": val_acc,
-            "best_epoch": best_epoch, "tracker": key}
+    model, val_acc, best_epoch = fit(
+        x, y, len(classes), config, None if np.all(w == 1) else w, verbose=verbose
+    )
+    meta = {
+        "features": FEATURES,
+        "parameters": int(model.count_params()),
+        "config": config_dict(config),
+        "sources": used,
+        "hands": int(len(y)),
+        "validation_accuracy": val_acc,
+        "best_epoch": best_epoch,
+        "tracker": key,
+    }
     return model, meta

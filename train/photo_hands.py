@@ -6,10 +6,11 @@ detector + landmarks, no tracking: each photo stands alone), found once per phot
 hash (`hand_cache.py`), so training, `convert`'s evaluation and the benchmarks never run the tracker
 twice on the same photo.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 _TRACKER: dict = {}
 
@@ -23,7 +24,7 @@ def shared_tracker():
     return _TRACKER["default"]
 
 
-def photo_hands(files: Sequence[Path], tracker=None, key: Optional[str] = None) -> list:
+def photo_hands(files: Sequence[Path], tracker=None, key: str | None = None) -> list:
     """The cached hand (`hand_cache.HandRecord`, or None: no hand) of every photo in `files`."""
     from .hand_cache import hands_of_files
     from .landmark_training import find_in_file

@@ -1,8 +1,9 @@
 """The pictures people would rather look at than read: training curves, class counts, samples, confusion."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -45,13 +46,20 @@ def class_counts_plot(counts: np.ndarray, classes: Sequence[str], path: Path, ti
     _save(fig, path)
 
 
-def samples_grid(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], path: Path,
-                 per_class: int = 6, seed: int = 0) -> None:
+def samples_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[str],
+    path: Path,
+    per_class: int = 6,
+    seed: int = 0,
+) -> None:
     """A row of sample images for each class present."""
     rng = np.random.default_rng(seed)
     present = [c for c in range(len(classes)) if np.any(labels == c)]
-    fig, axes = plt.subplots(len(present), per_class, figsize=(per_class * 0.9, len(present) * 0.95),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(present), per_class, figsize=(per_class * 0.9, len(present) * 0.95), squeeze=False
+    )
     for row, c in enumerate(present):
         index = np.flatnonzero(labels == c)
         chosen = rng.choice(index, size=min(per_class, len(index)), replace=False)
@@ -79,6 +87,13 @@ def confusion_plot(matrix: np.ndarray, classes: Sequence[str], path: Path, title
     for i in range(n):
         for j in range(n):
             if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if matrix[i, j] > peak / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if matrix[i, j] > peak / 2 else "black",
+                )
     _save(fig, path)

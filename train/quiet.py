@@ -5,6 +5,7 @@ Importing TensorFlow 2.21 writes absl, oneDNN and CPU-feature lines straight to 
 output. `import_tensorflow` imports it with descriptor 2 sent to a temporary file, and shows that
 file only when the import fails; `--debug` imports it in the open.
 """
+
 from __future__ import annotations
 
 import contextlib

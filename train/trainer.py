@@ -3,6 +3,7 @@
 Everything lands in the output folder at once (model.keras, history.csv, history.png,
 metadata.json) or not at all.
 """
+
 from __future__ import annotations
 
 import csv
@@ -10,9 +11,9 @@ import io
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class TrainConfig:
     augment: bool = True
     augment_strength: float = 1.0
     #: augmentation steps by name (see augment.STEPS); None: the preset's own list
-    augment_steps: Optional[tuple] = None
+    augment_steps: tuple | None = None
     #: share of each target spread evenly over the classes (0: plain one-hot targets)
     label_smoothing: float = 0.0
 
@@ -71,8 +72,12 @@ def versions() -> dict:
     import keras
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
 
 
 def _keep_best_callback():
@@ -92,8 +97,10 @@ def _keep_best_callback():
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            score = (-logs.get("val_loss", logs.get("loss", 0.0)),
-                     logs.get("val_accuracy", logs.get("accuracy", 0.0)))
+            score = (
+                -logs.get("val_loss", logs.get("loss", 0.0)),
+                logs.get("val_accuracy", logs.get("accuracy", 0.0)),
+            )
             if score > self.best:
                 self.best, self.best_epoch = score, epoch + 1
                 self.weights = self.model.get_weights()
@@ -107,15 +114,27 @@ def _batches(x, y, w, batch_size, seed, epochs, augmenter):
 
     parts = (x, y) if w is None else (x, y, w)
     ds = tf.data.Dataset.from_tensor_slices(parts)
-    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).repeat(epochs)
+    ds = (
+        ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .repeat(epochs)
+    )
     if augmenter is not None:
-        ds = ds.enumerate().map(lambda i, batch: (augmenter(batch[0], i), *batch[1:]),
-                                num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.enumerate().map(
+            lambda i, batch: (augmenter(batch[0], i), *batch[1:]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
-        sample_weight: Optional[np.ndarray] = None, verbose: int = 1):
+def fit(
+    model,
+    data: Dataset,
+    config: TrainConfig,
+    spec: PreprocessSpec,
+    sample_weight: np.ndarray | None = None,
+    verbose: int = 1,
+):
     """Train `model` in place on `data`; returns (history dict, best epoch, validation Dataset)."""
     import keras
 
@@ -127,9 +146,11 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     x = to_float(data.images, spec)
     w = None if sample_weight is None else sample_weight.astype(np.float32)
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate,
-                                                      decay_steps=max(1, steps_per_epoch * config.epochs),
-                                                      warmup_target=None)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate,
+        decay_steps=max(1, steps_per_epoch * config.epochs),
+        warmup_target=None,
+    )
     if config.label_smoothing:  # needs one-hot targets
         y = np.eye(len(data.classes), dtype=np.float32)[data.labels]
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
@@ -137,19 +158,38 @@ def fit(model, data: Dataset, config: TrainConfig, spec: PreprocessSpec,
     else:
         y, loss, metrics = data.labels, "sparse_categorical_crossentropy", ["accuracy"]
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
-    augmenter = for_preset(config.preset, config.seed, config.augment_strength, config.augment_steps) \
-        if config.augment else None
-    train_ds = _batches(x[train_idx], y[train_idx], None if w is None else w[train_idx],
-                        config.batch_size, config.seed, config.epochs, augmenter)
+    augmenter = (
+        for_preset(config.preset, config.seed, config.augment_strength, config.augment_steps)
+        if config.augment
+        else None
+    )
+    train_ds = _batches(
+        x[train_idx],
+        y[train_idx],
+        None if w is None else w[train_idx],
+        config.batch_size,
+        config.seed,
+        config.epochs,
+        augmenter,
+    )
     val_data = (x[val_idx], y[val_idx]) if len(val_idx) else None
     keep_best = _keep_best_callback()
-    history = model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=val_data,
-                        callbacks=[keep_best],
-                        verbose=verbose, shuffle=False)  # the tf.data pipeline shuffles
+    history = model.fit(
+        train_ds,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=val_data,
+        callbacks=[keep_best],
+        verbose=verbose,
+        shuffle=False,
+    )  # the tf.data pipeline shuffles
     if keep_best.weights is not None:
         model.set_weights(keep_best.weights)
-    return {k: [float(v) for v in vs] for k, vs in history.history.items()}, keep_best.best_epoch, \
-        data.subset(val_idx)
+    return (
+        {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        keep_best.best_epoch,
+        data.subset(val_idx),
+    )
 
 
 def history_csv(history: dict) -> str:
@@ -162,9 +202,21 @@ def history_csv(history: dict) -> str:
     return out.getvalue()
 
 
-def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, test: Optional[Dataset] = None,
-          sample_weight: Optional[np.ndarray] = None, data_info: Optional[dict] = None, verbose: int = 1,
-          initial_model=None, inputs: Sequence = (), command: str = "train", landmark=None) -> dict:
+def train(
+    data: Dataset,
+    config: TrainConfig,
+    spec: PreprocessSpec,
+    out_dir,
+    *,
+    test: Dataset | None = None,
+    sample_weight: np.ndarray | None = None,
+    data_info: dict | None = None,
+    verbose: int = 1,
+    initial_model=None,
+    inputs: Sequence = (),
+    command: str = "train",
+    landmark=None,
+) -> dict:
     """Train (or, given `initial_model`, fine-tune) and save everything to `out_dir` atomically.
 
     `out_dir` is checked before training starts (`check_output_dir`: an empty folder or an earlier
@@ -177,16 +229,25 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
     from . import models
     from .plots import history_plot
 
-    inputs = [*inputs, *(s["path"] for s in data.sources),
-              *(s["path"] for s in (test.sources if test is not None else []))]
+    inputs = [
+        *inputs,
+        *(s["path"] for s in data.sources),
+        *(s["path"] for s in (test.sources if test is not None else [])),
+    ]
     check_output_dir(out_dir, command, inputs)
     check_class_names(data.classes, "training classes")
     keras.utils.set_random_seed(config.seed)
     input_shape = (spec.size, spec.size, 1)
     if data.images.shape[1:] != input_shape[:2]:
-        raise DataError(f"training images are {data.images.shape[1]}x{data.images.shape[2]} but the "
-                        f"model input is {spec.size}x{spec.size}")
-    model = initial_model if initial_model is not None else models.build(config.preset, input_shape, len(data.classes))
+        raise DataError(
+            f"training images are {data.images.shape[1]}x{data.images.shape[2]} but the "
+            f"model input is {spec.size}x{spec.size}"
+        )
+    model = (
+        initial_model
+        if initial_model is not None
+        else models.build(config.preset, input_shape, len(data.classes))
+    )
     started = time.time()
     history, best_epoch, val = fit(model, data, config, spec, sample_weight, verbose)
     seconds = time.time() - started
@@ -214,7 +275,11 @@ def train(data: Dataset, config: TrainConfig, spec: PreprocessSpec, out_dir, *, 
         if landmark is not None:
             landmark[0].save(tmp / LANDMARK_MODEL_FILE)
         write_text(tmp / "history.csv", history_csv(history))
-        history_plot(history, tmp / "history.png", f"{config.preset}: {len(data)} images, best epoch {best_epoch}")
+        history_plot(
+            history,
+            tmp / "history.png",
+            f"{config.preset}: {len(data)} images, best epoch {best_epoch}",
+        )
         write_json(tmp / "metadata.json", metadata)
     return metadata
 
@@ -230,8 +295,10 @@ def read_training(train_dir) -> dict:
     train_dir = Path(train_dir)
     path = train_dir / "metadata.json"
     if not (train_dir / MODEL_FILE).is_file() or not path.is_file():
-        raise ModelError(f"{train_dir}: no trained model there (expected {MODEL_FILE} and metadata.json "
-                         f"from `edgesign train`)")
+        raise ModelError(
+            f"{train_dir}: no trained model there (expected {MODEL_FILE} and metadata.json "
+            f"from `edgesign train`)"
+        )
     meta = read_json(path, ModelError, "an edgesign training metadata object")
     if meta.get("format") != TRAINING_FORMAT:
         raise ModelError(f"{path}: not an edgesign training metadata file")
@@ -260,5 +327,6 @@ def load_keras_model(path: Path):
         return keras.models.load_model(path)
     except Exception as exc:  # keras raises many types for damaged files (zip, h5, JSON, config)
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ModelError(f"{path}: not a readable Keras model ({type(exc).__name__}: {first})") \
-            from None
+        raise ModelError(
+            f"{path}: not a readable Keras model ({type(exc).__name__}: {first})"
+        ) from None

@@ -4,6 +4,7 @@ The smallest arena is found by bisection: an arena "works" when TFLM can allocat
 tensor and run one inference in it. TFLM reports allocation failures on the C stderr,
 so that is captured while searching (and kept for the record).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +12,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -29,8 +30,10 @@ def tflm_runtime():
     try:
         from tflite_micro import runtime
     except ImportError as exc:
-        raise ModelError("TensorFlow Lite Micro's Python interpreter is not installed: "
-                         f"pip install 'edgesign[micro]' (tflite-micro) ({exc})") from None
+        raise ModelError(
+            "TensorFlow Lite Micro's Python interpreter is not installed: "
+            f"pip install 'edgesign[micro]' (tflite-micro) ({exc})"
+        ) from None
     return runtime
 
 
@@ -87,10 +90,15 @@ class ArenaMeasurement:
 
 
 def _recorded(text: str):
-    totals = {kind: int(n) for kind, n in
-              re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)}
-    lines = [line.split("] ", 1)[1] for line in text.splitlines()
-             if line.startswith("[RecordingMicroAllocator] '")]
+    totals = {
+        kind: int(n)
+        for kind, n in re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", text)
+    }
+    lines = [
+        line.split("] ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith("[RecordingMicroAllocator] '")
+    ]
     return totals, lines
 
 
@@ -115,8 +123,10 @@ def measure_arena(data: bytes, where: str = "model") -> ArenaMeasurement:
                 low = middle
     if not works:
         last = [line for line in log[0].splitlines() if line.strip()][-3:]
-        raise ModelError(f"{where}: TensorFlow Lite Micro cannot run this model even with a "
-                         f"{MAX_ARENA // (1024 * 1024)} MB arena ({' / '.join(last) or 'no message'})")
+        raise ModelError(
+            f"{where}: TensorFlow Lite Micro cannot run this model even with a "
+            f"{MAX_ARENA // (1024 * 1024)} MB arena ({' / '.join(last) or 'no message'})"
+        )
     with captured_stderr() as report:
         interpreter = runtime.Interpreter.from_bytes(data, arena_size=high)
         interpreter.set_input(_zero_input(interpreter.get_input_details(0)), 0)

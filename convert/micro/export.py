@@ -3,12 +3,12 @@
 `micro_footprint(model_path)` is what `edgesign convert` calls to put flash and RAM in its
 report; `export_micro(...)` writes model_data.h/.cc and a report (JSON + Markdown).
 """
+
 from __future__ import annotations
 
 import re
 import shlex
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -34,23 +34,31 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * scale)
 
 
-def check_micro_model(summary: ModelSummary, where: str, max_flash: Optional[int] = None) -> list:
+def check_micro_model(summary: ModelSummary, where: str, max_flash: int | None = None) -> list:
     """The ops to register; ModelError for what cannot run as a full-integer model on TFLM."""
     ops = required_ops(summary, where)
     io = [t for t in summary.inputs + summary.outputs if t.dtype != "int8"]
     floats = [t for t in summary.tensor_types if t.startswith("float")]
     if io or floats:
-        what = ", ".join(f"{t.name or 'tensor'} is {t.dtype}" for t in io) or \
-               f"it has {'/'.join(floats)} tensors"
-        raise ModelError(f"{where}: a float (not full-integer int8) model: {what}; microcontroller "
-                         "export needs the int8 model that `edgesign convert` writes to the bundle")
+        what = (
+            ", ".join(f"{t.name or 'tensor'} is {t.dtype}" for t in io)
+            or f"it has {'/'.join(floats)} tensors"
+        )
+        raise ModelError(
+            f"{where}: a float (not full-integer int8) model: {what}; microcontroller "
+            "export needs the int8 model that `edgesign convert` writes to the bundle"
+        )
     if len(summary.inputs) != 1 or len(summary.outputs) != 1:
-        raise ModelError(f"{where}: expected one input and one output, found "
-                         f"{len(summary.inputs)} and {len(summary.outputs)}")
+        raise ModelError(
+            f"{where}: expected one input and one output, found "
+            f"{len(summary.inputs)} and {len(summary.outputs)}"
+        )
     if max_flash is not None and summary.size > max_flash:
-        raise ModelError(f"{where}: the model takes {summary.size} bytes of flash "
-                         f"({summary.size / 1024:.1f} KiB), over the --max-flash budget of "
-                         f"{max_flash} bytes ({max_flash / 1024:.1f} KiB)")
+        raise ModelError(
+            f"{where}: the model takes {summary.size} bytes of flash "
+            f"({summary.size / 1024:.1f} KiB), over the --max-flash budget of "
+            f"{max_flash} bytes ({max_flash / 1024:.1f} KiB)"
+        )
     return ops
 
 
@@ -99,19 +107,23 @@ def _parity_data(bundle, test_path):
     try:
         images, _, labels = load_selftest(bundle)
     except BundleError as exc:
-        raise DataError(f"{exc}; pass --test PATH (a test CSV, IDX file or image folder) "
-                        "to check parity on") from None
+        raise DataError(
+            f"{exc}; pass --test PATH (a test CSV, IDX file or image folder) to check parity on"
+        ) from None
     index = {name: i for i, name in enumerate(bundle.classes)}
     unknown = sorted({str(l) for l in labels if isinstance(l, str) and l not in index})
     if unknown:
-        raise DataError(f"{bundle.path}/selftest/expected.json: labels {unknown[:5]} are not "
-                        f"among the bundle's classes; re-run `edgesign convert` or pass "
-                        f"--test PATH")
+        raise DataError(
+            f"{bundle.path}/selftest/expected.json: labels {unknown[:5]} are not "
+            f"among the bundle's classes; re-run `edgesign convert` or pass "
+            f"--test PATH"
+        )
     try:
         labels = np.array([index[l] if isinstance(l, str) else int(l) for l in labels])
     except (TypeError, ValueError):
-        raise DataError(f"{bundle.path}/selftest/expected.json: labels are neither class names nor "
-                        f"numbers") from None
+        raise DataError(
+            f"{bundle.path}/selftest/expected.json: labels are neither class names nor numbers"
+        ) from None
     return images, labels, f"the bundle's self-test images ({len(images)})"
 
 
@@ -128,8 +140,16 @@ def regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduin
     return shlex.join(parts)
 
 
-def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int] = None,
-                 margin: float = DEFAULT_MARGIN, arduino: bool = False, trace_limit: int = 32) -> dict:
+def export_micro(
+    bundle_dir,
+    out_dir,
+    *,
+    test_path=None,
+    max_flash: int | None = None,
+    margin: float = DEFAULT_MARGIN,
+    arduino: bool = False,
+    trace_limit: int = 32,
+) -> dict:
     """Check, measure and write model_data.h/.cc and report.{json,md} to `out_dir`; returns the
     report.
 
@@ -158,12 +178,21 @@ def export_micro(bundle_dir, out_dir, *, test_path=None, max_flash: Optional[int
     result["source"] = source
 
     out_dir = Path(out_dir)
-    info = MicroSource(model=data, sha256=bundle.metadata["model"]["sha256"], ops=ops,
-                       input=summary.inputs[0], output=summary.outputs[0], classes=bundle.classes,
-                       arena_minimum=arena.minimum, arena_size=arena_size, arena_margin=margin,
-                       tflm_version=tflm_version(),
-                       input_table=bundle.quantizer().table.tolist(), preprocess=bundle.spec.to_dict(),
-                       regenerate=regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduino))
+    info = MicroSource(
+        model=data,
+        sha256=bundle.metadata["model"]["sha256"],
+        ops=ops,
+        input=summary.inputs[0],
+        output=summary.outputs[0],
+        classes=bundle.classes,
+        arena_minimum=arena.minimum,
+        arena_size=arena_size,
+        arena_margin=margin,
+        tflm_version=tflm_version(),
+        input_table=bundle.quantizer().table.tolist(),
+        preprocess=bundle.spec.to_dict(),
+        regenerate=regenerate_command(bundle_dir, out_dir, test_path, max_flash, margin, arduino),
+    )
     source_name = "model_data.cpp" if arduino else "model_data.cc"
     report = {
         "bundle": str(bundle.path),
@@ -198,34 +227,51 @@ def render_report(report: dict) -> str:
     """The Markdown version of the micro report."""
     margin = round(report["arena_margin"] * 100)
     lines = [
-        "# Microcontroller export (TensorFlow Lite Micro)", "",
+        "# Microcontroller export (TensorFlow Lite Micro)",
+        "",
         f"Model `{report['bundle']}/model.tflite` (sha256 `{report['model_sha256'][:16]}…`), "
-        f"measured with tflite-micro {report['tflite_micro_version']}.", "",
-        "| footprint | bytes | KiB |", "| --- | ---: | ---: |",
+        f"measured with tflite-micro {report['tflite_micro_version']}.",
+        "",
+        "| footprint | bytes | KiB |",
+        "| --- | ---: | ---: |",
         f"| Flash: model array | {report['flash_bytes']} | {report['flash_bytes'] / 1024:.1f} |",
         f"| RAM: tensor arena, smallest that works | {report['arena_bytes_min']} | "
         f"{report['arena_bytes_min'] / 1024:.1f} |",
         f"| RAM: tensor arena with {margin}% margin (`kTensorArenaSize`) | {report['arena_bytes']} | "
-        f"{report['arena_bytes'] / 1024:.1f} |", "",
+        f"{report['arena_bytes'] / 1024:.1f} |",
+        "",
         "Flash counts the model only; the TFLM runtime and kernels add their own code size, "
         "which depends on the target and compiler. The arena was measured on a 64-bit host with "
         "TFLM's reference kernels: 32-bit targets need somewhat less for bookkeeping, optimized "
-        "kernels (CMSIS-NN, ESP-NN) may ask for scratch memory, hence the margin.", "",
+        "kernels (CMSIS-NN, ESP-NN) may ask for scratch memory, hence the margin.",
+        "",
         f"Operators ({len(report['ops'])}, for `MicroMutableOpResolver<{len(report['ops'])}>`): "
-        + ", ".join(f"{n} (`{m}`)" for n, m in zip(report["ops"], report["op_resolver"])), "",
+        + ", ".join(f"{n} (`{m}`)" for n, m in zip(report["ops"], report["op_resolver"])),
+        "",
     ]
     parity = report["parity"]
-    lines += [f"## Parity on {parity['source']}", "",
-              "| TFLM vs | identical | images differing | values differing | max abs diff (int8 steps) "
-              "| top-1 disagreements | first operator that differs (traced images) |",
-              "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines += [
+        f"## Parity on {parity['source']}",
+        "",
+        "| TFLM vs | identical | images differing | values differing | max abs diff (int8 steps) "
+        "| top-1 disagreements | first operator that differs (traced images) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for entry in parity["against"].values():
-        where = ", ".join(f"{op}: {n}" for op, n in entry.get("first_differing_operator", {}).items()) or "-"
-        lines.append(f"| {entry['interpreter']} | {'yes' if entry['identical'] else 'no'} | "
-                     f"{entry['images_differing']} / {entry['images']} | {entry['values_differing']} | "
-                     f"{entry['max_abs_diff']} | {entry['top1_disagreements']} | {where} |")
+        where = (
+            ", ".join(f"{op}: {n}" for op, n in entry.get("first_differing_operator", {}).items())
+            or "-"
+        )
+        lines.append(
+            f"| {entry['interpreter']} | {'yes' if entry['identical'] else 'no'} | "
+            f"{entry['images_differing']} / {entry['images']} | {entry['values_differing']} | "
+            f"{entry['max_abs_diff']} | {entry['top1_disagreements']} | {where} |"
+        )
     if "accuracy" in parity:
-        lines += ["", "Top-1 accuracy: " + ", ".join(
-            f"{key} {value:.2%}" for key, value in parity["accuracy"].items())]
+        lines += [
+            "",
+            "Top-1 accuracy: "
+            + ", ".join(f"{key} {value:.2%}" for key, value in parity["accuracy"].items()),
+        ]
     lines += ["", f"Regenerate: `{report['regenerate']}`", ""]
     return "\n".join(lines)

@@ -4,19 +4,36 @@ Only the few fields used here are read (operator codes, tensor types, shapes and
 quantization of the graph's inputs and outputs), so this needs neither TensorFlow nor
 the `flatbuffers` package. Field numbers follow tensorflow/lite/schema/schema.fbs.
 """
+
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from edgesign.device.errors import ModelError
 
 #: TensorType enum of the schema -> numpy-style name.
-TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
-                6: "bool", 7: "int16", 8: "complex64", 9: "int8", 10: "float64", 11: "complex128",
-                12: "uint64", 13: "resource", 14: "variant", 15: "uint32", 16: "uint16", 17: "int4"}
+TENSOR_TYPES = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    5: "string",
+    6: "bool",
+    7: "int16",
+    8: "complex64",
+    9: "int8",
+    10: "float64",
+    11: "complex128",
+    12: "uint64",
+    13: "resource",
+    14: "variant",
+    15: "uint32",
+    16: "uint16",
+    17: "int4",
+}
 CUSTOM_CODE = 32  # BuiltinOperator_CUSTOM
 
 
@@ -29,7 +46,7 @@ class _Table:
         self._vtable = vtable
         self._vtable_len = struct.unpack_from("<H", buf, vtable)[0]
 
-    def _field(self, number: int) -> Optional[int]:
+    def _field(self, number: int) -> int | None:
         entry = 4 + 2 * number
         if entry >= self._vtable_len:
             return None
@@ -40,20 +57,20 @@ class _Table:
         where = self._field(number)
         return default if where is None else struct.unpack_from("<" + fmt, self.buf, where)[0]
 
-    def _target(self, number: int) -> Optional[int]:
+    def _target(self, number: int) -> int | None:
         where = self._field(number)
         return None if where is None else where + struct.unpack_from("<I", self.buf, where)[0]
 
-    def table(self, number: int) -> Optional["_Table"]:
+    def table(self, number: int) -> _Table | None:
         target = self._target(number)
         return None if target is None else _Table(self.buf, target)
 
-    def string(self, number: int) -> Optional[str]:
+    def string(self, number: int) -> str | None:
         target = self._target(number)
         if target is None:
             return None
         length = struct.unpack_from("<I", self.buf, target)[0]
-        return self.buf[target + 4:target + 4 + length].decode("utf-8", errors="replace")
+        return self.buf[target + 4 : target + 4 + length].decode("utf-8", errors="replace")
 
     def vector(self, number: int, fmt: str) -> list:
         target = self._target(number)
@@ -107,9 +124,13 @@ def _tensor(table: _Table) -> TensorSpec:
     quant = table.table(4)
     scales = quant.vector(2, "f") if quant else []
     zero_points = quant.vector(3, "q") if quant else []
-    return TensorSpec(table.string(3) or "", TENSOR_TYPES.get(table.scalar(1, "b"), "unknown"),
-                      tuple(table.vector(0, "i")), float(scales[0]) if scales else 0.0,
-                      int(zero_points[0]) if zero_points else 0)
+    return TensorSpec(
+        table.string(3) or "",
+        TENSOR_TYPES.get(table.scalar(1, "b"), "unknown"),
+        tuple(table.vector(0, "i")),
+        float(scales[0]) if scales else 0.0,
+        int(zero_points[0]) if zero_points else 0,
+    )
 
 
 def read_model(data: bytes, where: str = "model") -> ModelSummary:
@@ -118,7 +139,7 @@ def read_model(data: bytes, where: str = "model") -> ModelSummary:
         raise ModelError(f"{where}: not a TFLite flatbuffer (no TFL3 identifier)")
     try:
         model = _Table(data, struct.unpack_from("<I", data, 0)[0])
-        codes, customs = [], []
+        codes = []
         for code in model.tables(1):
             # Old files only set the int8 deprecated code; new ones set both (schema v3a).
             effective = max(code.scalar(0, "b", 0), code.scalar(3, "i", 0))
@@ -140,15 +161,24 @@ def read_model(data: bytes, where: str = "model") -> ModelSummary:
                 elif code not in used:
                     used.append(code)
         main = subgraphs[0]
-        main_operators = tuple((codes[op.scalar(0, "I", 0)][0], tuple(op.vector(2, "i")))
-                               for op in main.tables(3))
+        main_operators = tuple(
+            (codes[op.scalar(0, "I", 0)][0], tuple(op.vector(2, "i"))) for op in main.tables(3)
+        )
         tensors = main.tables(0)
         inputs = tuple(_tensor(tensors[i]) for i in main.vector(1, "i"))
         outputs = tuple(_tensor(tensors[i]) for i in main.vector(2, "i"))
     except (struct.error, IndexError, UnicodeError) as exc:
         raise ModelError(f"{where}: corrupt TFLite flatbuffer ({exc})") from None
-    return ModelSummary(len(data), tuple(used), tuple(custom_used), tuple(counts),
-                        inputs, outputs, tuple(sorted(types)), main_operators)
+    return ModelSummary(
+        len(data),
+        tuple(used),
+        tuple(custom_used),
+        tuple(counts),
+        inputs,
+        outputs,
+        tuple(sorted(types)),
+        main_operators,
+    )
 
 
 def read_model_file(path) -> ModelSummary:

@@ -5,6 +5,7 @@
 TFLM's python_ops_resolver.cc (every kernel the tflite-micro package ships), checked
 against its schema by the tests.
 """
+
 from __future__ import annotations
 
 from edgesign.device.errors import ModelError
@@ -128,7 +129,9 @@ def required_ops(summary: ModelSummary, where: str = "model") -> list:
     missing = [builtin_name(code) for code in summary.builtin_codes if code not in TFLM_OPS]
     missing += [f"custom operator {name!r}" for name in summary.custom_ops]
     if missing:
-        raise ModelError(f"{where}: TensorFlow Lite for Microcontrollers has no kernel for "
-                         f"{', '.join(missing)}; change the model to avoid "
-                         f"{'it' if len(missing) == 1 else 'them'} (or run it on the Pi instead)")
+        raise ModelError(
+            f"{where}: TensorFlow Lite for Microcontrollers has no kernel for "
+            f"{', '.join(missing)}; change the model to avoid "
+            f"{'it' if len(missing) == 1 else 'them'} (or run it on the Pi instead)"
+        )
     return [TFLM_OPS[code] for code in summary.builtin_codes]

@@ -5,11 +5,11 @@ compiles, in their portable reference form); the LiteRT side is the interpreter 
 Pi runs it (default op resolver, XNNPACK) and LiteRT's reference kernels. Differences
 are counted per image and value, and traced to the first operator whose output differs.
 """
+
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from typing import Optional
 
 import numpy as np
 
@@ -37,7 +37,9 @@ def tflm_outputs(data: bytes, inputs: np.ndarray, arena_size: int) -> np.ndarray
         except RuntimeError as exc:
             interpreter, error = None, exc
     if interpreter is None:
-        raise ModelError(f"TFLM cannot allocate the model in {arena_size} bytes ({error}; {log[0].strip()})")
+        raise ModelError(
+            f"TFLM cannot allocate the model in {arena_size} bytes ({error}; {log[0].strip()})"
+        )
     outputs = []
     for row in inputs:
         interpreter.set_input(row[np.newaxis], 0)
@@ -54,19 +56,24 @@ def _litert(model_path, resolver: str, preserve: bool = False):
     with warnings.catch_warnings():
         # LiteRT warns that preserving all tensors is for debugging: that is what it is for here.
         warnings.simplefilter("ignore", UserWarning)
-        return Interpreter(model_path=str(model_path), num_threads=1,
-                           experimental_op_resolver_type=getattr(OpResolverType, resolver),
-                           experimental_preserve_all_tensors=preserve)
+        return Interpreter(
+            model_path=str(model_path),
+            num_threads=1,
+            experimental_op_resolver_type=getattr(OpResolverType, resolver),
+            experimental_preserve_all_tensors=preserve,
+        )
 
 
-def litert_outputs(model_path, inputs: np.ndarray, resolver: str = "AUTO", batch: int = 256) -> np.ndarray:
+def litert_outputs(
+    model_path, inputs: np.ndarray, resolver: str = "AUTO", batch: int = 256
+) -> np.ndarray:
     """LiteRT's raw outputs for the inputs, with the given OpResolverType."""
     interpreter = _litert(model_path, resolver)
     index_in = interpreter.get_input_details()[0]["index"]
     index_out = interpreter.get_output_details()[0]["index"]
     parts, size = [], None
     for start in range(0, len(inputs), batch):
-        chunk = inputs[start:start + batch]
+        chunk = inputs[start : start + batch]
         if len(chunk) != size:
             interpreter.resize_tensor_input(index_in, [len(chunk), *inputs.shape[1:]])
             interpreter.allocate_tensors()
@@ -98,13 +105,15 @@ def _tensor_data(value) -> np.ndarray:
     return np.asarray(value["tensor_data"] if isinstance(value, dict) else value)
 
 
-def first_divergence(data: bytes, model_path, summary: ModelSummary, inputs: np.ndarray,
-                     resolver: str) -> dict:
+def first_divergence(
+    data: bytes, model_path, summary: ModelSummary, inputs: np.ndarray, resolver: str
+) -> dict:
     """{"#index OPNAME": images} of the first operator whose output differs, per input image."""
     runtime = tflm_runtime()
     with captured_stderr():
         micro = runtime.Interpreter.from_bytes(
-            data, arena_size=None, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+            data, arena_size=None, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+        )
     lite = _litert(model_path, resolver, preserve=True)
     lite.allocate_tensors()
     index_in = lite.get_input_details()[0]["index"]
@@ -116,16 +125,27 @@ def first_divergence(data: bytes, model_path, summary: ModelSummary, inputs: np.
         lite.invoke()
         where = "none (outputs equal)"
         for number, (code, outputs) in enumerate(summary.main_operators):
-            if any(not np.array_equal(_tensor_data(micro.GetTensor(t, 0)).reshape(-1),
-                                      lite.get_tensor(t).reshape(-1)) for t in outputs):
+            if any(
+                not np.array_equal(
+                    _tensor_data(micro.GetTensor(t, 0)).reshape(-1), lite.get_tensor(t).reshape(-1)
+                )
+                for t in outputs
+            ):
                 where = f"#{number} {builtin_name(code)}"
                 break
         found[where] += 1
     return dict(found.most_common())
 
 
-def parity(data: bytes, model_path, summary: ModelSummary, inputs: np.ndarray, arena_size: int,
-           labels: Optional[np.ndarray] = None, trace_limit: int = TRACE_LIMIT) -> dict:
+def parity(
+    data: bytes,
+    model_path,
+    summary: ModelSummary,
+    inputs: np.ndarray,
+    arena_size: int,
+    labels: np.ndarray | None = None,
+    trace_limit: int = TRACE_LIMIT,
+) -> dict:
     """TFLM against each LiteRT configuration on `inputs` (int8 model inputs, N x H x W x C)."""
     micro = tflm_outputs(data, inputs, arena_size)
     result = {"images": int(len(inputs)), "against": {}}
@@ -136,8 +156,9 @@ def parity(data: bytes, model_path, summary: ModelSummary, inputs: np.ndarray, a
         entry = {"interpreter": description, **compare(micro, other)}
         if not entry["identical"] and trace_limit:
             rows = np.flatnonzero((micro != other).any(axis=1))[:trace_limit]
-            entry["first_differing_operator"] = first_divergence(data, model_path, summary,
-                                                                 inputs[rows], resolver)
+            entry["first_differing_operator"] = first_divergence(
+                data, model_path, summary, inputs[rows], resolver
+            )
             entry["traced_images"] = int(len(rows))
         if labels is not None:
             result["accuracy"][key] = float((other.argmax(axis=1) == labels).mean())
