@@ -13,7 +13,7 @@ ARGS    ?=
 SUDO    ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EDGESIGN = $(BIN)/edgesign
 
-.PHONY: help all setup system-deps train convert micro test test-fast lint bench docs clean
+.PHONY: help all setup system-deps train convert hand-models micro test test-fast lint bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -51,6 +51,9 @@ train:  ## train PRESET on DATASET (realworld|sign|mnist|folder) from DATA into 
 
 convert:  ## quantize OUT/train to int8, report float vs int8, write the bundle to OUT/convert/bundle
 	$(EDGESIGN) convert --train-dir $(OUT)/train --out $(OUT)/convert $(EVAL_$(DATASET)) $(ARGS)
+
+hand-models:  ## fetch MediaPipe's palm and hand landmark models (from the mediapipe 0.10.18 wheel on PyPI, hash-checked) into the cache
+	$(EDGESIGN) hand-models
 
 # Test set for the parity check of `make micro` (whole set), by DATASET; empty: the bundle's self-test images.
 MICRO_TEST_sign  = $(DATA)/sign_mnist_test.csv.gz
