@@ -6,7 +6,8 @@ test set. Families of steps (FAMILIES) the preset uses are taken out one at a ti
 are added one at a time, and "all" uses every step. Nothing here is specific to the photo set
 except the paths given on the command line.
 
-    EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py [--epochs 15] [--only none,preset]
+    EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py \\
+        [--epochs 15] [--only none,preset]
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Prints a table: preprocessing (ROI, resize, gray, quantize), invoke and post-pro
 photo in each layout, against bare `invoke()` and a naive pipeline (PIL convert + resize
 of the full RGB frame, float quantization); then peak memory and RSS drift over a long run.
 
-    python benchmarks/bench_device.py --bundle artifacts/convert/bundle [--frames 3000] [--soak 100000] [--views 1]
+    python benchmarks/bench_device.py --bundle artifacts/convert/bundle \\
+        [--frames 3000] [--soak 100000] [--views 1]
 
 The targets are for one view per frame; a bundle that averages several views (realworld: 7) runs
 the model that many times per frame, and `--views 1` measures it as one.
@@ -188,11 +189,13 @@ def _bench(args) -> int:
 
     views = len(pipeline.spec.view_boxes)
     print(
-        f"## Device runtime ({pipeline.model.backend}, 1 thread, pinned to one core; {n} frames each; "
+        f"## Device runtime ({pipeline.model.backend}, 1 thread, pinned to one core; {n} frames "
+        "each; "
         f"{views} view{'s' if views > 1 else ''} per frame)\n"
     )
     print(
-        "| path | pre p50 | pre p95 | invoke p50 | invoke p95 | post p50 | post p95 | total p50 | total p95 | frames/s | frames/s at p50 |"
+        "| path | pre p50 | pre p95 | invoke p50 | invoke p95 | post p50 | post p95 | total p50 | "
+        "total p95 | frames/s | frames/s at p50 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     fps, fps50 = {}, {}
@@ -201,8 +204,10 @@ def _bench(args) -> int:
         total = pre + inv + post
         fps[name], fps50[name] = 1.0 / total.mean(), 1.0 / np.median(total)
         print(
-            f"| {name} | {_pct(pre, 50):.3f} | {_pct(pre, 95):.3f} | {_pct(inv, 50):.3f} | {_pct(inv, 95):.3f} "
-            f"| {_pct(post, 50):.3f} | {_pct(post, 95):.3f} | {_pct(total, 50):.3f} | {_pct(total, 95):.3f} "
+            f"| {name} | {_pct(pre, 50):.3f} | {_pct(pre, 95):.3f} | {_pct(inv, 50):.3f} | "
+            f"{_pct(inv, 95):.3f} "
+            f"| {_pct(post, 50):.3f} | {_pct(post, 95):.3f} | {_pct(total, 50):.3f} | "
+            f"{_pct(total, 95):.3f} "
             f"| {fps[name]:,.0f} | {fps50[name]:,.0f} |"
         )
     bare = _bare_invoke(pipeline, _frames(rgb)[0][1], n)
@@ -211,11 +216,13 @@ def _bench(args) -> int:
     fps50["bare"], fps50["naive"] = 1.0 / np.median(bare), 1.0 / np.median(naive)
     print(
         f"| bare invoke() | - | - | {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | - | - "
-        f"| {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | {fps['bare']:,.0f} | {fps50['bare']:,.0f} |"
+        f"| {_pct(bare, 50):.3f} | {_pct(bare, 95):.3f} | {fps['bare']:,.0f} | "
+        f"{fps50['bare']:,.0f} |"
     )
     print(
         f"| naive: PIL convert+resize full RGB 640x480 | - | - | - | - | - | - "
-        f"| {_pct(naive, 50):.3f} | {_pct(naive, 95):.3f} | {fps['naive']:,.0f} | {fps50['naive']:,.0f} |"
+        f"| {_pct(naive, 50):.3f} | {_pct(naive, 95):.3f} | {fps['naive']:,.0f} | "
+        f"{fps50['naive']:,.0f} |"
     )
     print(
         "\n(latencies in ms; post = dequantize, top-k, smoothing and letter emission; frames/s is "
@@ -242,8 +249,10 @@ def _bench(args) -> int:
         before, after, soak_fps = _soak(pipeline, _frames(rgb)[-1][1], args.soak)
         flat = after - before < 2.0
         print(
-            f"| RSS over {args.soak:,} frames (lores path) stays flat | {before:.1f} -> {after:.1f} MB "
-            f"({after - before:+.2f} MB) at {soak_fps:,.0f} frames/s | | {'yes' if flat else 'NO'} |"
+            f"| RSS over {args.soak:,} frames (lores path) stays flat | {before:.1f} -> "
+            f"{after:.1f} MB "
+            f"({after - before:+.2f} MB) at {soak_fps:,.0f} frames/s | | {'yes' if flat else 'NO'} "
+            "|"
         )
     return 0
 

@@ -1,4 +1,5 @@
-"""People never seen: leave one photo source out, and measure the CNN, the landmarks and their fusion.
+"""People never seen: leave one photo source out, and measure the CNN, the landmarks and their \
+fusion.
 
 Two splits (`--split letters|photos|both`):
 
@@ -14,7 +15,8 @@ spells eight words with photos of the held-out source through the device pipelin
 (`hands_clip.py`): words right and character error rate.
 
     EDGESIGN_DATA=../shared/data python benchmarks/bench_hands_accuracy.py --split both \\
-        [--epochs 15] [--out artifacts/bench_hands] [--results benchmarks/results/hands_accuracy.json]
+        [--epochs 15] [--out artifacts/bench_hands] \\
+        [--results benchmarks/results/hands_accuracy.json]
 
 Slow (two or three trainings per split); no timed tests read it.
 """

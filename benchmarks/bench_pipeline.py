@@ -1,10 +1,12 @@
-"""Host pipeline targets: train and convert each preset on the full data, print accuracy, size and time.
+"""Host pipeline targets: train and convert each preset on the full data, print accuracy, size \
+and time.
 
-Targets (issue 2, on a 2-core machine): Sign MNIST test, article >= 98.5% float, improved >= 99.8% float,
-each int8 within 0.2 points of its float; MNIST test, article int8 >= 99.2%; training <= 3 minutes;
-int8 model <= 64 KiB. Runs the real `edgesign train` and `edgesign convert` commands.
+Targets (issue 2, on a 2-core machine): Sign MNIST test, article >= 98.5% float, improved >= 99.8%
+float, each int8 within 0.2 points of its float; MNIST test, article int8 >= 99.2%; training <= 3
+minutes; int8 model <= 64 KiB. Runs the real `edgesign train` and `edgesign convert` commands.
 
-    EDGESIGN_DATA=../shared/data python benchmarks/bench_pipeline.py [--only sign:article] [--out DIR]
+    EDGESIGN_DATA=../shared/data python benchmarks/bench_pipeline.py [--only sign:article] \\
+        [--out DIR]
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ for the same model, <= ~56k parameters, <= 64 KiB int8, camera frame rate on a P
 Runs the real `edgesign train` and `edgesign convert` commands; nothing here is specific to the
 photo set except the paths given on the command line.
 
-    EDGESIGN_DATA=../shared/data python benchmarks/bench_realworld.py [--preset realworld] [--photos DIR]
+    EDGESIGN_DATA=../shared/data python benchmarks/bench_realworld.py [--preset realworld] \\
+        [--photos DIR]
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def main(argv=None) -> int:
     rows = [
         (
             "preset",
-            f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast {contrast}, "
+            f"{args.preset}, photos weighted x{args.photo_weight:g}, roi {args.roi}, contrast "
+            f"{contrast}, "
             f"seed {args.seed}",
             "",
         ),
@@ -215,7 +217,8 @@ def main(argv=None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, width)))
     print(
         f"\nPi estimate: {n_macs / 1e6:.2f} M multiply-accumulates ({views} views) at an assumed "
-        f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not measured on a Pi."
+        f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not "
+        "measured on a Pi."
     )
     save(
         f"realworld_{args.preset}_seed{args.seed}",

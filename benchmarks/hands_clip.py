@@ -128,7 +128,8 @@ def main(argv=None) -> int:
     result = run_clip(args.bundle, Path(args.photos), args.frames, args.gap, args.seed)
     json.dump(result, sys.stdout, indent=1)
     print(
-        f"\nwords right {result['words_right']}/{result['words_total']}, CER {100 * result['cer']:.1f}%"
+        f"\nwords right {result['words_right']}/{result['words_total']}, CER "
+        f"{100 * result['cer']:.1f}%"
     )
     return 0
 

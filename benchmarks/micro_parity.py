@@ -1,6 +1,7 @@
 """TFLite Micro footprint and TFLM-vs-LiteRT parity on a whole test set; prints tables.
 
-    EDGESIGN_DATA=../shared/data python benchmarks/micro_parity.py [--bundle artifacts/convert/bundle]
+    EDGESIGN_DATA=../shared/data python benchmarks/micro_parity.py \\
+        [--bundle artifacts/convert/bundle]
 
 Uses the whole Sign MNIST test set (7,172 images) unless --test names another.
 """
@@ -52,7 +53,8 @@ def main(argv=None) -> int:
     print()
     print(f"parity on {Path(test).name}: {len(inputs)} images ({seconds:.1f} s)")
     print(
-        f"{'TFLM vs':<48}{'identical':>10}{'differ':>8}{'values':>8}{'max':>5}{'top-1':>7}  first differing op"
+        f"{'TFLM vs':<48}{'identical':>10}{'differ':>8}{'values':>8}{'max':>5}{'top-1':>7}  first "
+        "differing op"
     )
     for entry in result["against"].values():
         where = (
@@ -61,7 +63,8 @@ def main(argv=None) -> int:
         )
         print(
             f"{entry['interpreter']:<48}{str(entry['identical']):>10}{entry['images_differing']:>8}"
-            f"{entry['values_differing']:>8}{entry['max_abs_diff']:>5}{entry['top1_disagreements']:>7}  {where}"
+            f"{entry['values_differing']:>8}{entry['max_abs_diff']:>5}"
+            f"{entry['top1_disagreements']:>7}  {where}"
         )
     print("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in result["accuracy"].items()))
     return 0

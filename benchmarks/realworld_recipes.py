@@ -1,4 +1,5 @@
-"""Choosing the real-hands recipe without the test folder: train on early photos, measure on later ones.
+"""Choosing the real-hands recipe without the test folder: train on early photos, measure on later
+ones.
 
 `asl_photos/test` is what issue 6's target is measured on, so it must not choose the recipe. The
 training photos are numbered in the order they were taken and come in sessions of a few dozen
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: model bodies to compare, as conv blocks (filters, then max-pool?, separable?); each ends in global
-#: pooling, dropout and the softmax layer like the preset. `realworld` is the preset itself.
+#: model bodies to compare, as conv blocks (filters, then max-pool?, separable?); each ends in
+#: global pooling, dropout and the softmax layer like the preset. `realworld` is the preset itself.
 CANDIDATES = {
     "before": [
         (16,),
@@ -67,7 +68,8 @@ def candidate_model(name: str, input_shape, n_classes: int):
 
 
 def numbered_subset(root: Path, target: Path, low: int, high: int) -> Path:
-    """Link the photos of `root/<class>/` whose file number is in [low, high) into `target/<class>/`."""
+    """Link the photos of `root/<class>/` whose file number is in [low, high) into
+    `target/<class>/`."""
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         (target / folder.name).mkdir(parents=True)
         for file in folder.iterdir():
@@ -82,8 +84,9 @@ THRESHOLDS = (0.5, 0.7, 0.9, 1.0)
 
 
 def view_accuracies(model, data, spec) -> dict:
-    """{(views, threshold): (float accuracy, mean views run)} on `data` (loaded with the 7 views), every
-    view set and threshold judged from the same predictions, as the device would combine them."""
+    """{(views, threshold): (float accuracy, mean views run)} on `data` (loaded with the 7 views),
+    every view set and threshold judged from the same predictions, as the device would combine
+    them."""
     from edgesign.device.recognize import average_views, needs_more_views
     from edgesign.device.views import VIEW_SETS
     from edgesign.train.trainer import to_float
@@ -200,7 +203,8 @@ def main(argv=None) -> int:
         label_smoothing=models.LABEL_SMOOTHING["realworld"],
     )
     print(
-        f"training {args.candidate} (seed {args.seed}): {len(train)} images ({len(early)} early photos "
+        f"training {args.candidate} (seed {args.seed}): {len(train)} images ({len(early)} early "
+        "photos "
         f"x{args.photo_copies}), {args.epochs} epochs; measuring on {len(later)} later photos",
         flush=True,
     )
@@ -228,7 +232,8 @@ def main(argv=None) -> int:
     for (count, below), (accuracy, runs) in later_views.items():
         test_accuracy, test_runs = test_views[count, below]
         print(
-            f"{count} | {below:g} | {100 * accuracy:.1f}% ({runs:.2f}) | {100 * test_accuracy:.1f}% ({test_runs:.2f})"
+            f"{count} | {below:g} | {100 * accuracy:.1f}% ({runs:.2f}) | "
+            f"{100 * test_accuracy:.1f}% ({test_runs:.2f})"
         )
     return 0
 

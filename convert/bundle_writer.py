@@ -39,10 +39,11 @@ def write_bundle(
 ) -> dict:
     """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
 
-    `images`/`labels` are the self-test images (the model's view, uint8); their expected outputs
-    are computed here with the reference kernels, one image per call, as the self-test runs them. `summary` holds accuracies,
-    data hashes and model facts for the metadata. `float_model_path`, if given, is copied in as
-    the float32 model `edgesign compare` runs beside the int8 one. Returns the metadata.
+    `images`/`labels` are the self-test images (the model's view, uint8); their expected outputs are
+    computed here with the reference kernels, one image per call, as the self-test runs them.
+    `summary` holds accuracies, data hashes and model facts for the metadata. `float_model_path`, if
+    given, is copied in as the float32 model `edgesign compare` runs beside the int8 one. Returns
+    the metadata.
     """
     folder = Path(folder)
     (folder / layout.SELFTEST_DIR).mkdir(parents=True, exist_ok=True)

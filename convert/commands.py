@@ -11,7 +11,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "convert",
         help="quantize a trained model to int8 TFLite, compare it with float, write the bundle",
-        description="Full-integer int8 post-training quantization (int8 input and output, calibrated on a "
+        description="Full-integer int8 post-training quantization (int8 input and output, "
+        "calibrated on a "
         "stratified sample of training images) plus a float32 TFLite model; evaluates Keras "
         "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
         "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",

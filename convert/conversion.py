@@ -1,4 +1,5 @@
-"""`edgesign convert`: a trained model -> int8 and float32 TFLite, the side-by-side report, the bundle.
+"""`edgesign convert`: a trained model -> int8 and float32 TFLite, the side-by-side report, the
+bundle.
 
 The output folder appears whole or not at all, and only replaces an empty folder or an earlier
 `edgesign convert` output (`device/files.py`). Before it is published, the bundle is loaded and
@@ -55,7 +56,8 @@ def _check_hashes(recorded: Sequence[dict], loaded: Sequence[dict]) -> None:
     for source in loaded:
         if source["path"] in known and known[source["path"]] != source["sha256"]:
             log.warning(
-                "%s changed since training (sha256 differs); numbers below use the file as it is now",
+                "%s changed since training (sha256 differs); numbers below use the file as it is "
+                "now",
                 source["path"],
             )
 
@@ -124,7 +126,8 @@ def convert(
     fusion_weight: float | None = None,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """Convert the model in `train_dir`, evaluate all three variants and write everything to `out_dir`.
+    """Convert the model in `train_dir`, evaluate all three variants and write everything to
+    `out_dir`.
 
     `views` and `more_views_below` replace what training chose (`view_set`, `average_views`): the
     evaluation and the bundle use them. `with_float` also puts the float32 model in the bundle,
@@ -167,7 +170,8 @@ def convert(
         (tmp / INT8_FILE).write_bytes(int8_bytes)
         (tmp / FLOAT_FILE).write_bytes(float_bytes)
         say(
-            f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 ..."
+            f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 "
+            "..."
         )
         results = _evaluate_all(model, tmp, test_set, spec)
         cnn_int8 = results["tflite_int8"]["probabilities"]
@@ -262,7 +266,8 @@ def convert(
             f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})"
         )
     say(
-        f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, {FLOAT_FILE}"
+        f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, "
+        f"{FLOAT_FILE}"
     )
     return report
 

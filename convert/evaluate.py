@@ -40,7 +40,8 @@ def run_keras(model, x_float: np.ndarray, timing_count: int = 100):
 
 
 def run_tflite(path, views: np.ndarray, pixel_scale: float, timing_count: int = 300):
-    """(probabilities (N, V, C), latency) of a .tflite model on uint8 views (N, V, H, W) of N images,
+    """(probabilities (N, V, C), latency) of a .tflite model on uint8 views (N, V, H, W) of N
+    images,
     via LiteRT; latency is for the V views of one image in one call, as the device runs them."""
     n, v = views.shape[:2]
     batch_model = TFLiteModel(path, num_threads=1)

@@ -117,7 +117,8 @@ def terminal_table(report: dict) -> str:
     if "micro" in report:
         micro = report["micro"]
         lines.append(
-            f"microcontroller: flash {micro['flash_bytes']:,} B, tensor arena {micro['arena_bytes_min']:,} B "
+            f"microcontroller: flash {micro['flash_bytes']:,} B, tensor arena "
+            f"{micro['arena_bytes_min']:,} B "
             f"(+{100 * micro['arena_margin']:.0f}% margin: {micro['arena_bytes']:,} B)"
         )
     return "\n".join(lines)
@@ -134,11 +135,14 @@ def _views_line(report: dict) -> list:
     when = (
         ""
         if below is None or below >= 1
-        else f" (the views after the first only when the first's top probability is below {below:g})"
+        else " (the views after the first only when the first's top probability is below "
+        f"{below:g})"
     )
     return [
-        f"- views: each image is seen through {views} views{when}, boxes (x, y, width, height) inside "
-        f"the region of interest: {boxes}; their probabilities are averaged, as on the device, and the "
+        f"- views: each image is seen through {views} views{when}, boxes (x, y, width, height) "
+        "inside "
+        f"the region of interest: {boxes}; their probabilities are averaged, as on the device, and "
+        "the "
         f"latency is for one image's {views} views in one call"
     ]
 
@@ -155,9 +159,12 @@ def markdown(report: dict) -> str:
     out = [
         f"# edgesign conversion report: {model['preset']}",
         "",
-        f"- model: `{model['preset']}`, {model['parameters']:,} parameters, {len(report['classes'])} outputs",
-        f"- test set: {test['images']:,} images from {', '.join(Path(s['path']).name for s in test['sources'])}",
-        f"- int8 calibration: {report['calibration']['images']} training images, stratified by class",
+        f"- model: `{model['preset']}`, {model['parameters']:,} parameters, "
+        f"{len(report['classes'])} outputs",
+        f"- test set: {test['images']:,} images from "
+        f"{', '.join(Path(s['path']).name for s in test['sources'])}",
+        f"- int8 calibration: {report['calibration']['images']} training images, stratified by "
+        "class",
         f"- interpreter: {report['interpreter']}; latency is one image per call, one thread",
         *_views_line(report),
         "",
@@ -192,7 +199,8 @@ def markdown(report: dict) -> str:
         "",
         "## Per class",
         "",
-        "| class | support | float precision | float recall | float F1 | int8 precision | int8 recall "
+        "| class | support | float precision | float recall | float F1 | int8 precision | int8 "
+        "recall "
         "| int8 F1 | accuracy delta (points) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -203,7 +211,8 @@ def markdown(report: dict) -> str:
         )
         out.append(
             f"| {row['class']} | {row['support']} | {_num(f['precision'])} | {_num(f['recall'])} | "
-            f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | {delta} |"
+            f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | "
+            f"{delta} |"
         )
     out += [
         "",
@@ -218,7 +227,8 @@ def markdown(report: dict) -> str:
             "",
             f"## {name}",
             "",
-            f"{result['images']:,} images from `{result['path']}`: float {_pct(result['keras_float']['accuracy'])}, "
+            f"{result['images']:,} images from `{result['path']}`: float "
+            f"{_pct(result['keras_float']['accuracy'])}, "
             f"int8 {_pct(result['tflite_int8']['accuracy'])}" + _one_view(result),
             "",
             f"![{name} int8]({result['confusion_png']})",

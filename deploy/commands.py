@@ -1,4 +1,5 @@
-"""Subcommands of the deploy part (registered by edgesign.device.cli): deploy, rollback, releases, pull-data."""
+"""Subcommands of the deploy part (registered by edgesign.device.cli): deploy, rollback, releases,
+pull-data."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "deploy",
         help="put a bundle and the device runtime on a Raspberry Pi over ssh and start it",
-        description="Upload the bundle and a venv's worth of wheels into a new release folder on the "
+        description="Upload the bundle and a venv's worth of wheels into a new release folder on "
+        "the "
         "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
         "atomically and restart edgesign.service. Any failure before the switch leaves the "
         "Pi as it was. With --inventory, the same on every Pi of an Ansible inventory, in "
@@ -141,7 +143,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "pull-data",
         help="copy images collected on the Pi (folder per class) back to this computer",
-        description="rsync a folder-per-class data set recorded with `edgesign collect` from the Pi. "
+        description="rsync a folder-per-class data set recorded with `edgesign collect` from the "
+        "Pi. "
         "Local files are never deleted; reruns copy only what is new.",
     )
     _add_ssh_options(p, "data/collected", "data set folder on the Pi, relative to home or absolute")

@@ -1,4 +1,5 @@
-"""Deploy a bundle and the device runtime to a Pi as a new release; switch to it only if it self-tests.
+"""Deploy a bundle and the device runtime to a Pi as a new release; switch to it only if it
+self-tests.
 
 Layout on the Pi (ROOT defaults to ~/edgesign):
 
@@ -7,7 +8,8 @@ Layout on the Pi (ROOT defaults to ~/edgesign):
     ROOT/current ->    releases/<id>   (replaced atomically; the service runs through it)
 
 A release is complete once its release.json exists, which happens only after its venv was built
-and `edgesign selftest` passed in it. Anything that fails before the switch leaves `current` as it was.
+and `edgesign selftest` passed in it. Anything that fails before the switch leaves `current` as it
+was.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class Outcome:
 
 
 def check_probe(info: dict, python: str, host: str) -> None:
-    """Raise DeployError unless the Pi can run a release: 64-bit Python 3 with venv, rsync, glibc."""
+    """Raise DeployError unless the Pi can run a release: 64-bit Python 3 with venv, rsync,
+    glibc."""
     if not info.get("python"):
         raise DeployError(
             f"no `{python}` on {host}: install Python 3 "
@@ -72,7 +75,8 @@ def check_probe(info: dict, python: str, host: str) -> None:
     if machine.startswith("armv") or machine == "armhf" or (machine == "aarch64" and bits == "32"):
         raise DeployError(
             f"{host} runs a 32-bit userland ({machine}, {bits or '32'}-bit Python): LiteRT "
-            "(ai-edge-litert) publishes no wheels for 32-bit ARM. Install the 64-bit Raspberry Pi OS "
+            "(ai-edge-litert) publishes no wheels for 32-bit ARM. Install the 64-bit Raspberry Pi "
+            "OS "
             "(bookworm arm64) and deploy again."
         )
     if machine not in SUPPORTED_MACHINES:
@@ -101,16 +105,20 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
     lines = [
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
         f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
-        f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the Pi",
+        f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the "
+        "Pi",
         "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the "
         f"Pi's platform from {wh}",
-        f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not use), "
+        f"3 upload    rsync wheels -> {root}/wheelhouse/ (deleting wheels this release does not "
+        "use), "
         f"bundle + edgesign wheel -> "
         f"{root}/releases/<time>-<hash>/"
         + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
-        f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index 'edgesign[device]' "
+        f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index "
+        "'edgesign[device]' "
         f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
-        f"5 selftest  venv/bin/edgesign selftest --bundle bundle --tolerance {opts.selftest_tolerance}  "
+        "5 selftest  venv/bin/edgesign selftest --bundle bundle --tolerance "
+        f"{opts.selftest_tolerance}  "
         "(failure: release removed, current kept)",
         f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
     ]
@@ -160,7 +168,8 @@ def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tup
         tags = wheelhouse.platform_tags(info["machine"], info["libc"])
         deps = wheelhouse.cached_dependencies(project, info["python_version"], tags)
     echo(
-        f"wheels: {project.name} + {sum(1 for p in deps.glob('*.whl') if not p.name.startswith('edgesign-'))} "
+        f"wheels: {project.name} + "
+        f"{sum(1 for p in deps.glob('*.whl') if not p.name.startswith('edgesign-'))} "
         f"dependency wheels from {deps}"
     )
     return project, deps
@@ -277,7 +286,8 @@ def deploy(
 
 
 def upload(remote: Remote, deps: Path, staging: Path, rid: str, bwlimit: int | None = None) -> None:
-    """rsync the dependency wheels to ROOT/wheelhouse/ and the staged release to ROOT/releases/<rid>/."""
+    """rsync the dependency wheels to ROOT/wheelhouse/ and the staged release to
+    ROOT/releases/<rid>/."""
     rsync_opts = [f"--bwlimit={int(bwlimit)}"] if bwlimit else []
     root = remote.target.remote_dir
     # --delete prunes wheels this release does not use: installed releases keep their venvs,
@@ -366,7 +376,8 @@ def _service_step(
         return "skipped"
     if info["systemd"] != "yes":
         echo(
-            f"service: skipped: no systemd (systemctl) on {target.describe()}; the release is active, "
+            f"service: skipped: no systemd (systemctl) on {target.describe()}; the release is "
+            "active, "
             f"run it with: {run_hint}"
         )
         return "no-systemd"
@@ -422,7 +433,8 @@ def rollback(
     restart: bool = True,
     echo: Callable[[str], None] = print,
 ) -> str:
-    """Point `current` at the release before it (or `to`) and restart the service; returns its id."""
+    """Point `current` at the release before it (or `to`) and restart the service; returns its
+    id."""
     if to is not None and not is_release_id(to):
         raise DeployError(
             f"--to {to!r} is not a release id (like 20240101T120000000Z-0123456789; "
@@ -442,7 +454,8 @@ def rollback(
 
 
 def rollback_choice(current: str, releases: list, to: str | None, host: str, root: str) -> str:
-    """The release a rollback switches to: `to` if complete, else the newest complete one before current."""
+    """The release a rollback switches to: `to` if complete, else the newest complete one before
+    current."""
     complete = [rid for rid, ok in releases if ok]
     if not current:
         raise DeployError(f"nothing is deployed on {host} (no {root}/current)")

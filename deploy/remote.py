@@ -48,13 +48,15 @@ def explain_ssh_failure(target: Target, stderr: str) -> str:
     if "permission denied" in low:
         return (
             f"{where} refused the login (key not accepted): check --identity / your ssh agent, "
-            f"and that your public key is in ~/.ssh/authorized_keys on the Pi ({text.splitlines()[-1]})"
+            "and that your public key is in ~/.ssh/authorized_keys on the Pi "
+            f"({text.splitlines()[-1]})"
         )
     if "host key verification failed" in low or "remote host identification has changed" in low:
         return (
             f"{where}: host key verification failed: the Pi's key is not (or no longer) in your "
             "known_hosts. Connect once with `ssh HOST` to accept it (or pass -o "
-            "StrictHostKeyChecking=accept-new); if the Pi was reinstalled, `ssh-keygen -R HOST` first"
+            "StrictHostKeyChecking=accept-new); if the Pi was reinstalled, `ssh-keygen -R HOST` "
+            "first"
         )
     for marker in (
         "could not resolve",
@@ -82,7 +84,8 @@ class Remote:
         self, script: str, *args: str, what: str, check: bool = True, timeout: float = 1800
     ) -> Result:
         """Run a POSIX sh `script` with `args` on the Pi; DeployError naming `what` on failure."""
-        # The script travels as one quoted argument (not on stdin) so commands inside may read stdin.
+        # The script travels as one quoted argument (not on stdin) so commands inside may read
+        # stdin.
         command = " ".join(
             ["/bin/sh", "-c", shlex.quote(script), "edgesign-deploy"]
             + [shlex.quote(str(a)) for a in args]
@@ -119,7 +122,8 @@ class Remote:
     def rsync(
         self, sources: list, dest: str, *, what: str, options=(), upload: bool = True
     ) -> None:
-        """rsync local `sources` to remote `dest` (or remote sources to a local `dest` if not upload)."""
+        """rsync local `sources` to remote `dest` (or remote sources to a local `dest` if not
+        upload)."""
         if upload:
             paths = [str(s) for s in sources] + [f"{self.target.host}:{dest}"]
         else:

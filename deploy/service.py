@@ -121,7 +121,8 @@ def check_unit_text(text: str) -> None:
 
 
 def systemd_verify(unit_path) -> str | None:
-    """Run `systemd-analyze verify` on a unit file; None if it is not installed, else its complaints."""
+    """Run `systemd-analyze verify` on a unit file; None if it is not installed, else its
+    complaints."""
     if shutil.which("systemd-analyze") is None:
         return None
     proc = subprocess.run(

@@ -1,4 +1,5 @@
-"""Where a deploy goes: a validated `[user@]host`, the ssh options to reach it, and the remote folder."""
+"""Where a deploy goes: a validated `[user@]host`, the ssh options to reach it, and the remote
+folder."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def validate_ssh_option(option: str) -> str:
 
 
 def validate_remote_dir(text: str) -> str:
-    """Return a safe remote folder (relative to home, `~/...` or absolute), else raise DeployError."""
+    """Return a safe remote folder (relative to home, `~/...` or absolute), else raise
+    DeployError."""
     parts = text.split("/")
     if not _REMOTE_DIR_RE.fullmatch(text) or ".." in parts or any(p.startswith("-") for p in parts):
         raise DeployError(
@@ -112,7 +114,8 @@ class Target:
             validate_ssh_option(option)
 
     def ssh_argv(self) -> list:
-        """`ssh` and its options (BatchMode: a missing key fails fast instead of asking for a password)."""
+        """`ssh` and its options (BatchMode: a missing key fails fast instead of asking for a
+        password)."""
         argv = ["ssh"]
         if self.ssh_config:
             argv += ["-F", str(self.ssh_config)]

@@ -37,7 +37,8 @@ CONSTRAINTS_FILE = "constraints.txt"
 
 
 def write_constraints(folder: Path) -> Path:
-    """The Pi pins as a pip constraints file in `folder` (used for download and for the Pi's install)."""
+    """The Pi pins as a pip constraints file in `folder` (used for download and for the Pi's
+    install)."""
     path = folder / CONSTRAINTS_FILE
     path.write_text("".join(line + "\n" for line in PI_CONSTRAINTS))
     return path

@@ -2,7 +2,8 @@
 
     from edgesign.device import Picamera2Source, Pipeline, TextRecognizer, load_bundle
 
-    bundle = load_bundle("bundle/")          # checks the model, its hashes and the preprocessing spec
+    # checks the model, its hashes and the preprocessing spec
+    bundle = load_bundle("bundle/")
     pipeline = Pipeline(bundle)              # preprocessing + quantizer + one LiteRT interpreter
     text = TextRecognizer(bundle.classes)    # per-frame probabilities -> letters -> words
     with Picamera2Source() as camera:        # or open_source("webcam" | "photo.jpg" | "folder/")

@@ -78,7 +78,8 @@ class Bundle:
     _checked: TFLiteModel | None = field(default=None, repr=False, compare=False)
     #: the validated metadata entry of the hand models, or None when the bundle has none
     hand_models: dict | None = None
-    #: the validated fusion settings (`hand_pipeline.fusion_settings`), or None: no landmark classifier
+    #: the validated fusion settings (`hand_pipeline.fusion_settings`), or None: no landmark
+    #: classifier
     fusion: dict | None = None
 
     @property
@@ -90,7 +91,8 @@ class Bundle:
         return self.path / FLOAT_MODEL_FILE
 
     def float_model(self, num_threads: int = 1) -> TFLiteModel:
-        """The float32 model `convert --with-float` put in the bundle, checked against the metadata."""
+        """The float32 model `convert --with-float` put in the bundle, checked against the
+        metadata."""
         where = self.float_model_path
         recorded = self.metadata.get("float_model") or {}
         if not where.is_file() or not recorded:
@@ -193,7 +195,8 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
     labels = read_text(path / LABELS_FILE, BundleError).splitlines()
     if labels != classes:
         raise BundleError(
-            f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes ({len(classes)})"
+            f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes "
+            f"({len(classes)})"
         )
     if sha256_file(path / MODEL_FILE) != sha:
         raise BundleError(

@@ -24,12 +24,14 @@ PARTS = (
     (
         "edgesign.train.commands",
         ("data", "train", "finetune"),
-        "a host part: on your computer, `make setup` (or pip install -e '.[train]') in the checkout",
+        "a host part: on your computer, `make setup` (or pip install -e '.[train]') in the "
+        "checkout",
     ),
     (
         "edgesign.convert.commands",
         ("convert", "micro"),
-        "a host part: on your computer, `make setup` (or pip install -e '.[train,micro]') in the checkout",
+        "a host part: on your computer, `make setup` (or pip install -e '.[train,micro]') in the "
+        "checkout",
     ),
     ("edgesign.device.commands", (), ""),
     (

@@ -34,7 +34,8 @@ def _add_roi_options(p) -> None:
         "--crop",
         type=float,
         metavar="FRACTION",
-        help="center: side of the center square as a fraction of the shorter side (margin = 1 - this)",
+        help="center: side of the center square as a fraction of the shorter side (margin = 1 - "
+        "this)",
     )
     g.add_argument(
         "--box", metavar="X,Y,W,H", help="box: x,y,width,height as fractions of the frame"
@@ -163,7 +164,8 @@ def register(subparsers) -> None:
         "selftest",
         help="check this device reproduces the host's outputs for the bundle's test images",
         description="Run the bundle's stored self-test images through the local interpreter and "
-        "compare with the int8 outputs the host stored. Exit code 0: identical (or within --tolerance); "
+        "compare with the int8 outputs the host stored. Exit code 0: identical (or within "
+        "--tolerance); "
         "1: they differ.",
     )
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")

@@ -44,7 +44,8 @@ class OutputError(EdgesignError):
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error removed."""
+    """Yield a temporary sibling of `path`; on success it is renamed onto `path`, on error
+    removed."""
     path = Path(path)
     with disk_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ FLOOR = np.float32(1e-4)
 
 @dataclass(frozen=True)
 class FusionRule:
-    """How the two models' probabilities become one: `cnn_weight` of the CNN's, the rest the landmark
-    classifier's, combined by `method`."""
+    """How the two models' probabilities become one: `cnn_weight` of the CNN's, the rest the
+    landmark classifier's, combined by `method`."""
 
     cnn_weight: float = 0.5
     method: str = "mean"

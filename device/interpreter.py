@@ -106,7 +106,8 @@ class TFLiteModel:
         reference: bool = False,
     ):
         """`reference` runs TFLite's reference kernels: slow, but plain integer C++ that gives the
-        same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per CPU)."""
+        same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per
+        CPU)."""
         check_threads(num_threads)
         cls, self.backend = interpreter_class(backend)
         self.path = Path(model_path)
@@ -119,7 +120,8 @@ class TFLiteModel:
         outputs = interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(
-                f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}"
+                f"{self.path}: expected one input and one output, found {len(inputs)} and "
+                f"{len(outputs)}"
             )
         self._input_index = inputs[0]["index"]
         self._output_index = outputs[0]["index"]

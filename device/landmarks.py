@@ -1,4 +1,5 @@
-"""Hand landmarks -> the landmark classifier's input: the one definition, for training and the device.
+"""Hand landmarks -> the landmark classifier's input: the one definition, for training and the
+device.
 
 The 21 landmarks of a hand (wrist 0, thumb 1-4, index 5-8, middle 9-12, ring 13-16, little 17-20;
 x, y in frame pixels) become 42 numbers that do not depend on where the hand is in the frame, how

@@ -6,8 +6,8 @@ bundle, so what the model sees on the Pi is exactly what it saw in training.
 
 Steps, in order: region of interest -> grayscale (ITU-R 601 luma, as PIL's "L") ->
 resize to `size` x `size` with the `resize` filter -> limited-to-full range luma where
-the source says so -> optional contrast stretch -> optional inversion. `Quantizer` then maps the uint8 image to the
-model's int8 input through a 256-entry lookup table.
+the source says so -> optional contrast stretch -> optional inversion. `Quantizer` then maps the
+uint8 image to the model's int8 input through a 256-entry lookup table.
 
 A spec may also name several `views`: boxes inside the region of interest, each preprocessed
 like the whole region. The device and the evaluation (`preprocess_views`) run the model on
@@ -153,12 +153,14 @@ class PreprocessSpec:
 
     @property
     def view_boxes(self) -> tuple:
-        """The views a frame is seen through at inference: the whole region unless `views` says more."""
+        """The views a frame is seen through at inference: the whole region unless `views` says
+        more."""
         return self.views or VIEW_SETS[1]
 
     @property
     def lazy_views(self) -> bool:
-        """Whether the views after the first run only for unsure frames (`more_views_below` below 1)."""
+        """Whether the views after the first run only for unsure frames (`more_views_below` below
+        1)."""
         return (
             len(self.view_boxes) > 1
             and self.more_views_below is not None
@@ -200,7 +202,8 @@ def _is_fraction_box(box) -> bool:
 
 
 def fraction_box(height: int, width: int, box):
-    """The (left, top, right, bottom) pixels of an (x, y, width, height) fraction box of a picture."""
+    """The (left, top, right, bottom) pixels of an (x, y, width, height) fraction box of a
+    picture."""
     x, y, w, h = box
     left, top = int(round(x * width)), int(round(y * height))
     right = max(left + 1, int(round((x + w) * width)))
@@ -234,7 +237,8 @@ def check_frame(frame: np.ndarray, layout: str) -> None:
         raise FrameError(f"unknown frame layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
         raise FrameError(
-            f"a {layout} frame must be a uint8 numpy array, not {getattr(frame, 'dtype', type(frame))}"
+            f"a {layout} frame must be a uint8 numpy array, not "
+            f"{getattr(frame, 'dtype', type(frame))}"
         )
     if layout in ("gray", "yuv420"):
         if frame.ndim != 2:
@@ -350,7 +354,8 @@ def _region(
 
 
 def _finish(image: Image.Image, spec: PreprocessSpec, limited_range: bool) -> np.ndarray:
-    """Resize a grayscale region to the model's size, then the range, contrast and inversion steps."""
+    """Resize a grayscale region to the model's size, then the range, contrast and inversion
+    steps."""
     size = (spec.size, spec.size)
     if image.size != size:
         image = image.resize(size, RESIZE_FILTERS[spec.resize])
@@ -365,7 +370,8 @@ def _finish(image: Image.Image, spec: PreprocessSpec, limited_range: bool) -> np
 
 
 def stretch(image: np.ndarray, tail: float = 0.02) -> np.ndarray:
-    """Spread a uint8 image's gray levels over 0-255, in integer arithmetic (same result everywhere).
+    """Spread a uint8 image's gray levels over 0-255, in integer arithmetic (same result
+    everywhere).
 
     The levels below which lie `tail` of the pixels (the darkest) become 0, those above which lie
     `tail` of them (the brightest) 255, the ones between are scaled linearly, rounded half up.

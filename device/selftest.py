@@ -37,7 +37,8 @@ class SelftestResult:
             else f"differ by up to {self.max_difference} from"
         )
         return (
-            f"selftest {verdict}: {self.images} images on {self.backend}; outputs {same} the host's "
+            f"selftest {verdict}: {self.images} images on {self.backend}; outputs {same} the "
+            "host's "
             f"({self.mismatched} images differ, tolerance {self.tolerance}); "
             f"{self.correct}/{self.images} predicted their label"
         )

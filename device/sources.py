@@ -76,7 +76,8 @@ def _cv2():
 
 
 class _OpenCVSource(FrameSource):
-    """What the OpenCV sources share: one VideoCapture, opened on first read, frames as BGR or gray."""
+    """What the OpenCV sources share: one VideoCapture, opened on first read, frames as BGR or
+    gray."""
 
     _capture = None
     _index = 0
@@ -325,8 +326,8 @@ class LatestFrame:
 
 
 class PacedSource(FrameSource):
-    """Another source's frames at no more than `fps` a second, as a camera delivers them: a folder or
-    a video shown in the live view (`run --rate`) at a pace people can watch."""
+    """Another source's frames at no more than `fps` a second, as a camera delivers them: a folder
+    or a video shown in the live view (`run --rate`) at a pace people can watch."""
 
     def __init__(self, source: FrameSource, fps: float):
         if not fps > 0:

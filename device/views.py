@@ -51,7 +51,8 @@ def view_set(count: int) -> tuple:
 
 
 def add_view_arguments(parser, views_default: str, below_default: str) -> None:
-    """--views and --more-views-below, for `train`, `convert` and `run` (each says its own default)."""
+    """--views and --more-views-below, for `train`, `convert` and `run` (each says its own
+    default)."""
     parser.add_argument(
         "--views",
         type=int,

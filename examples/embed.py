@@ -24,7 +24,8 @@ def main(bundle_dir: str, source: str = "picamera2") -> str:
             step = text.update(prediction.probs)
             took_ms = 1000 * (prediction.preprocess_s + prediction.invoke_s + prediction.post_s)
             print(
-                f"{prediction.label} {prediction.confidence:.2f} {took_ms:.1f} ms  text: {step.text!r}"
+                f"{prediction.label} {prediction.confidence:.2f} {took_ms:.1f} ms  text: "
+                f"{step.text!r}"
             )
     return text.text
 

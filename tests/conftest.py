@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data (EDGESIGN_DATA) and a real bundle trained and converted from it."""
+"""Shared fixtures: the real data (EDGESIGN_DATA) and a real bundle trained and converted from
+it."""
 
 from __future__ import annotations
 
@@ -138,7 +139,8 @@ def photo_eval_dir(data_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
-    """`edgesign convert --with-float --eval photo_eval_dir` output: a bundle with the float32 model."""
+    """`edgesign convert --with-float --eval photo_eval_dir` output: a bundle with the float32
+    model."""
     from edgesign.device.cli import main
 
     out = tmp_path_factory.mktemp("converted_float") / "convert"

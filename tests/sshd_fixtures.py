@@ -111,7 +111,8 @@ class SshServer:
         return found
 
     def kill_sessions(self) -> int:
-        """Drop every open connection the way a lost link would: SIGKILL the whole session tree, no goodbye."""
+        """Drop every open connection the way a lost link would: SIGKILL the whole session tree, no
+        goodbye."""
         pids = self.session_pids()
         for pid in pids:
             try:
@@ -237,7 +238,8 @@ def start_loopback_server(user: str = TEST_USER) -> SshServer:
 
 
 def _kill_processes_of(uid: int) -> None:
-    """SIGKILL, by pid, what the throwaway test account still runs (a dropped session's leftovers)."""
+    """SIGKILL, by pid, what the throwaway test account still runs (a dropped session's
+    leftovers)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -335,7 +337,8 @@ def ssh_server():
 
 @pytest.fixture(scope="session")
 def pi_arm64():
-    """sshd inside the debootstrapped bookworm arm64 userland (skipped unless `make pi-image` ran)."""
+    """sshd inside the debootstrapped bookworm arm64 userland (skipped unless `make pi-image`
+    ran)."""
     server = start_chroot_server()
     yield server
     stop_chroot_server(server)

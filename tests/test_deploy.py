@@ -1,4 +1,5 @@
-"""Deploys to a real OpenSSH server on loopback: release layout, `current`, self-test, rollback, failures.
+"""Deploys to a real OpenSSH server on loopback: release layout, `current`, self-test, rollback,
+failures.
 
 The tests of this module share one server and build on one another's releases (each asserts
 the state it starts from). About three full deploys (venv + offline pip + selftest) in total.
@@ -127,7 +128,8 @@ def test_deployed_runtime_runs_from_current(ssh_server, first):
     where = ssh(
         ssh_server,
         "edgesign/current/venv/bin/python -c "
-        "'import os, edgesign.device.cli as c, ai_edge_litert; print(os.path.realpath(c.__file__))'",
+        "'import os, edgesign.device.cli as c, ai_edge_litert; "
+        "print(os.path.realpath(c.__file__))'",
     )
     assert where.returncode == 0, where.stderr
     assert f"/edgesign/releases/{first[0].release}/venv/lib/" in where.stdout
@@ -320,7 +322,8 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
     before = current_of(ssh_server)
     releases_before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
     wheelhouse = ssh_server.home / "edgesign" / "wheelhouse"
-    # The Pi's wheel cache was emptied, so ~40 MB must travel again; a slow link gives time to cut it.
+    # The Pi's wheel cache was emptied, so ~40 MB must travel again; a slow link gives time to cut
+    # it.
     for wheel in wheelhouse.glob("*.whl"):
         wheel.unlink()
     errors = []
@@ -351,7 +354,8 @@ def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, b
     )
 
     # The next deploy over a working link goes through (partial files are resumed or replaced), and
-    # prunes wheels no release uses any more (rollback below still works: releases keep their venvs).
+    # prunes wheels no release uses any more (rollback below still works: releases keep their
+    # venvs).
     stale = wheelhouse / "oldpkg-0.1-py3-none-any.whl"
     stale.write_bytes(b"left by an earlier release")
     proc = run_cli("deploy", *ssh_server.cli_args(), "--bundle", str(bundle_dir))

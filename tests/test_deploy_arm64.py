@@ -1,4 +1,5 @@
-"""A Pi without a Pi: deploy over ssh into the Debian bookworm arm64 userland (qemu-user) and self-test.
+"""A Pi without a Pi: deploy over ssh into the Debian bookworm arm64 userland (qemu-user) and
+self-test.
 
 Skipped unless `make pi-image` built the userland; `make pi-test` builds it (once) and runs this.
 The deploy only completes if `edgesign selftest` passed inside the arm64 release, so a passing

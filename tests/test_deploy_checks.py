@@ -1,4 +1,5 @@
-"""Deploy's local checks: host validation, the Pi probe verdicts, wheel platform tags, the systemd unit."""
+"""Deploy's local checks: host validation, the Pi probe verdicts, wheel platform tags, the systemd
+unit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Fleet mistakes a user can make are refused in one line (exit 2) before Ansible or a Pi is involved."""
+"""Fleet mistakes a user can make are refused in one line (exit 2) before Ansible or a Pi is
+involved."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Microcontroller export: flatbuffer reading, op table, arena search, C++ source, parity, refusals."""
+"""Microcontroller export: flatbuffer reading, op table, arena search, C++ source, parity,
+refusals."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def micro_bundle(bundle_dir):
 
 @pytest.fixture(scope="session")
 def test_subset(data_dir, tmp_path_factory):
-    """The first TEST_ROWS rows of the real Sign MNIST test CSV (the CLI/benchmark use all 7,172)."""
+    """The first TEST_ROWS rows of the real Sign MNIST test CSV (the CLI/benchmark use all
+    7,172)."""
     source = data_dir / "sign_mnist_test.csv.gz"
     with gzip.open(source, "rt") as f:
         lines = [next(f) for _ in range(TEST_ROWS + 1)]
@@ -150,7 +152,8 @@ int main() {
               static_cast<double>(edgesign_model::kOutputScale), edgesign_model::kOutputZeroPoint,
               edgesign_model::kTensorArenaSize);
   for (const auto& c : resolver.calls) std::printf("call %s\n", c.c_str());
-  for (int i = 0; i < edgesign_model::kClassCount; ++i) std::printf("class %s\n", edgesign_model::kClassNames[i]);
+  for (int i = 0; i < edgesign_model::kClassCount; ++i)
+    std::printf("class %s\n", edgesign_model::kClassNames[i]);
   return 0;
 }
 """

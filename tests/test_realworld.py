@@ -1,5 +1,5 @@
-"""Real hands: fine-tuning on photos, seeded augmentation, the hand region of interest and the contrast
-stretch."""
+"""Real hands: fine-tuning on photos, seeded augmentation, the hand region of interest and the
+contrast stretch."""
 
 from __future__ import annotations
 

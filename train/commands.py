@@ -1,4 +1,5 @@
-"""Subcommands of the train part: `edgesign data` and `edgesign train` (registered by edgesign.device.cli)."""
+"""Subcommands of the train part: `edgesign data` and `edgesign train` (registered by
+edgesign.device.cli)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .augment import PRESET_STEPS, STEPS, check_steps
 from .quiet import import_tensorflow
 
 #: epochs per preset when --epochs is not given. article and improved: where the validation loss
-#: stopped improving (training takes 4-7 minutes on 2 cores: benchmarks/results/pipeline.json); realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds)
+#: stopped improving (training takes 4-7 minutes on 2 cores: benchmarks/results/pipeline.json);
+#: realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds)
 #: and 45 added nothing (benchmarks/realworld_recipes.py)
 DEFAULT_EPOCHS = {"article": 25, "improved": 20, "realworld": 30}
 
@@ -66,7 +68,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> No
 
 
 def add_preprocess_arguments(parser: argparse.ArgumentParser):
-    """The preprocessing spec, stored with the model and used unchanged on the device; returns the group."""
+    """The preprocessing spec, stored with the model and used unchanged on the device; returns the
+    group."""
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
     group.add_argument(
         "--size",
@@ -160,7 +163,8 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
 
 
 def check_fit_arguments(args):
-    """Refuse bad fitting options; returns --augment-steps as a tuple (None: the preset's own steps)."""
+    """Refuse bad fitting options; returns --augment-steps as a tuple (None: the preset's own
+    steps)."""
     if args.epochs is not None and args.epochs < 1:
         raise DataError("--epochs must be at least 1")
     if not 0 <= args.val_fraction < 0.9:
@@ -246,7 +250,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a model preset and save it with its history and metadata",
-        description="Train the article's CNN (--preset article, 55,801 parameters for 25 classes) or "
+        description="Train the article's CNN (--preset article, 55,801 parameters for 25 classes) "
+        "or "
         "the improved one on Sign Language MNIST, MNIST or folders of photos. Writes "
         "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
         epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved",
@@ -316,8 +321,10 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "finetune",
-        help="adapt a trained model to your own photos (few epochs, optionally frozen early layers)",
-        description="Start from an `edgesign train` output and train a few more epochs on new data, "
+        help="adapt a trained model to your own photos (few epochs, optionally frozen early "
+        "layers)",
+        description="Start from an `edgesign train` output and train a few more epochs on new "
+        "data, "
         "typically a folder of photos collected with `edgesign collect`. Classes are matched "
         "by folder name; the model's preprocessing is kept. Convert the result as usual.",
         epilog="example: edgesign finetune --from artifacts/train --train data/mine --freeze 2 "
@@ -503,7 +510,8 @@ def _run_finetune(args) -> int:
         verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
     )
     print(
-        f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation accuracy "
+        f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation "
+        "accuracy "
         f"{meta['validation_accuracy']:.4f}"
         + (
             f", test accuracy {meta['test_accuracy']:.4f}"

@@ -34,7 +34,8 @@ _FILES = {
     "folder": (("train",), ("test",)),
 }
 CLASS_SETS = {"sign": datasets.SIGN_MNIST_CLASSES, "mnist": datasets.MNIST_CLASSES}
-#: realworld: photo folders (a sub-folder of images per letter) beside the Sign MNIST CSVs that train
+#: realworld: photo folders (a sub-folder of images per letter) beside the Sign MNIST CSVs that
+#: train
 #: with them, and their weight against the CSV's rows (`make convert` measures `asl_photos/test`)
 REALWORLD_PHOTOS = (("asl_photos/train", 4.0), ("asl_letters", 4.0))
 
@@ -99,7 +100,8 @@ def class_names(choice: str | None) -> list | None:
     names = [n.strip() for n in choice.split(",") if n.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
         raise DataError(
-            f"--classes needs sign, mnist or at least two distinct comma-separated names, not {choice!r}"
+            "--classes needs sign, mnist or at least two distinct comma-separated names, not "
+            f"{choice!r}"
         )
     try:
         return check_class_names(names, "--classes")
@@ -149,7 +151,8 @@ def realworld_plan(
     label_column: str | None = None,
 ) -> DataPlan:
     """`--dataset realworld`: Sign MNIST's CSVs plus the photo folders of `REALWORLD_PHOTOS` that
-    `folder` holds (at least one is needed: a model of Sign MNIST alone does not read real hands)."""
+    `folder` holds (at least one is needed: a model of Sign MNIST alone does not read real
+    hands)."""
     train_names, test_names = _FILES["sign"]
     sources = [Source(_find(folder, train_names, "Sign Language MNIST training data"))]
     photos = [
@@ -176,8 +179,8 @@ def load_source(
     grow: bool,
     views: bool = False,
 ) -> Dataset:
-    """One source in the class space `classes`; with `grow`, unknown folder names are appended to it.
-    `views`: every image brings its inference views (`PreprocessSpec.views`), for evaluation."""
+    """One source in the class space `classes`; with `grow`, unknown folder names are appended to
+    it. `views`: every image brings its inference views (`PreprocessSpec.views`), for evaluation."""
     if path.is_dir():
         folders = [f.name for f in datasets.class_folders(path)]
         missing = [n for n in folders if n not in classes]
@@ -189,7 +192,8 @@ def load_source(
 
 
 def resized(data: Dataset, spec: PreprocessSpec, views: bool = False) -> Dataset:
-    """CSV and IDX images are already the model's region of interest (cropped, gray): only bring them
+    """CSV and IDX images are already the model's region of interest (cropped, gray): only bring
+    them
     to `spec.size` and apply the spec's contrast step, as the device does after its own resizing.
     With `views`, each image's inference views come along, cut from the whole image."""
     region = PreprocessSpec(
@@ -216,7 +220,8 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, views: 
     """(training Dataset, per-image weights or None, test Dataset or None) for a plan.
 
     `check_test` refuses a test set with classes the training data lacks (fine-tuning turns it
-    off: the model learned those classes before). `views`: the test images' inference views come along.
+    off: the model learned those classes before). `views`: the test images' inference views come
+    along.
     """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):

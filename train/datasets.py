@@ -27,7 +27,8 @@ from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_vi
 
 log = logging.getLogger(__name__)
 
-#: Sign Language MNIST: labels 0-24 are the letters A-Y; 9 (J) and 25 (Z) need motion and never occur.
+#: Sign Language MNIST: labels 0-24 are the letters A-Y; 9 (J) and 25 (Z) need motion and never
+#: occur.
 SIGN_MNIST_CLASSES = list(string.ascii_uppercase[:25])
 MNIST_CLASSES = [str(d) for d in range(10)]
 LABEL_COLUMN_NAMES = ("label", "labels", "result", "class", "target", "y")
@@ -42,7 +43,8 @@ class Dataset:
     labels: np.ndarray
     classes: list
     sources: list = field(default_factory=list)
-    #: optional (N, V, H, W) uint8: each image's inference views (`PreprocessSpec.views`), for evaluation
+    #: optional (N, V, H, W) uint8: each image's inference views (`PreprocessSpec.views`), for
+    #: evaluation
     views: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -119,7 +121,8 @@ def _first_bad_row(lines: Sequence[bytes], columns: int, path: Path, first_line:
             text = cell.strip()
             if not re.fullmatch(rb"[+-]?\d+", text):
                 return DataError(
-                    f"{path}, line {row}, column {col + 1}: {text.decode(errors='replace')!r} is not an integer"
+                    f"{path}, line {row}, column {col + 1}: {text.decode(errors='replace')!r} is "
+                    "not an integer"
                 )
     return DataError(f"{path}: unreadable CSV")
 
@@ -127,7 +130,8 @@ def _first_bad_row(lines: Sequence[bytes], columns: int, path: Path, first_line:
 def load_csv(
     path, classes: Sequence[str] | None = None, label_column: str | None = None
 ) -> Dataset:
-    """Read a CSV of label + pixel columns (Kaggle's Sign Language MNIST layout; plain or gzipped)."""
+    """Read a CSV of label + pixel columns (Kaggle's Sign Language MNIST layout; plain or
+    gzipped)."""
     path = Path(path)
     raw = _open_bytes(path)
     lines = raw.splitlines()
@@ -146,7 +150,8 @@ def load_csv(
     side = int(round((columns - 1) ** 0.5))
     if columns < 2 or side * side != columns - 1:
         raise DataError(
-            f"{path}: {columns - 1} pixel columns is not a square image (Sign MNIST has 784 = 28x28)"
+            f"{path}: {columns - 1} pixel columns is not a square image (Sign MNIST has 784 = "
+            "28x28)"
         )
     try:
         table = np.loadtxt(io.BytesIO(b"\n".join(body)), delimiter=",", dtype=np.int64, ndmin=2)
@@ -236,7 +241,8 @@ def load_idx(images_path, labels_path=None, classes: Sequence[str] | None = None
 
 
 def class_folders(root: Path) -> list:
-    """The class sub-folders of a folder-per-class data set (folders starting with . or _ are not classes)."""
+    """The class sub-folders of a folder-per-class data set (folders starting with . or _ are not
+    classes)."""
     if not root.is_dir():
         raise DataError(f"{root}: folder not found")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -255,7 +261,8 @@ def load_folder(
     """Read a folder with one sub-folder of images per class, through the device's preprocessing.
 
     With `classes`, folder names are matched to those names (a folder for an unknown class
-    is an error); otherwise the sorted folder names are the classes. With `views`, each photo's inference views (`preprocess_views`), for evaluation.
+    is an error); otherwise the sorted folder names are the classes. With `views`, each photo's
+    inference views (`preprocess_views`), for evaluation.
     With a `tracked` spec, each photo's hand comes from the device's tracker (`photo_hands.py`,
     cached by file hash); photos without a hand fall back as the spec says, or, with
     `tracked_fallback` none, are left out.

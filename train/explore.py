@@ -18,7 +18,8 @@ def counts_table(data: Dataset, title: str) -> str:
     names = [printable(c) for c in data.classes]  # folder names may hold escape sequences
     width = max(len(c) for c in names)
     lines = [
-        f"{title}: {len(data)} images, {int(np.count_nonzero(counts))} of {len(data.classes)} classes present"
+        f"{title}: {len(data)} images, {int(np.count_nonzero(counts))} of {len(data.classes)} "
+        "classes present"
     ]
     for name, count in zip(names, counts):
         bar = "#" * int(round(40 * count / max(1, counts.max())))

@@ -42,7 +42,8 @@ def finetune(
     label_smoothing=None,
     verbose: int = 1,
 ) -> dict:
-    """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train` does.
+    """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train`
+    does.
 
     `label_smoothing` None: the base preset's."""
     from edgesign.device.files import check_output_dir
@@ -56,7 +57,8 @@ def finetune(
     data, weights, test = data_plan.load(plan, spec, check_test=False)
     if data.classes != base["classes"]:
         raise DataError(
-            f"the new data has classes the model lacks: {', '.join(data.classes[len(base['classes']) :])}"
+            "the new data has classes the model lacks: "
+            f"{', '.join(data.classes[len(base['classes']) :])}"
         )
     model = load_keras_model(Path(base_dir) / MODEL_FILE)
     frozen = freeze_first(model, freeze)

@@ -37,7 +37,8 @@ class LandmarkConfig:
 
 
 def build(n_classes: int, hidden: int = 64, dropout: float = 0.2):
-    """42 inputs -> `hidden` ReLU units -> dropout -> softmax: 4,377 parameters at 64 and 25 classes."""
+    """42 inputs -> `hidden` ReLU units -> dropout -> softmax: 4,377 parameters at 64 and 25
+    classes."""
     import keras
     from keras import layers
 

@@ -1,4 +1,5 @@
-"""`edgesign train`'s second model: the landmark classifier, trained on the hands of the photo folders.
+"""`edgesign train`'s second model: the landmark classifier, trained on the hands of the photo
+folders.
 
 Every photo folder among the training sources goes through the hand tracker once (cached by file
 hash, `hand_cache.py`); photos where no hand is found, and CSV/IDX sources (Sign MNIST's 28x28

@@ -1,4 +1,5 @@
-"""Model presets. Each reads like its architecture diagram; all take 28x28x1 gray input by default."""
+"""Model presets. Each reads like its architecture diagram; all take 28x28x1 gray input by
+default."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _conv_block(filters: int, pool: bool = True):
 
 
 def improved(input_shape=(28, 28, 1), n_classes=25) -> keras.Model:
-    """Three batch-normalized conv blocks and a small dense head: about 53k parameters for 25 classes."""
+    """Three batch-normalized conv blocks and a small dense head: about 53k parameters for 25
+    classes."""
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
@@ -78,8 +80,10 @@ def realworld(input_shape=(32, 32, 1), n_classes=25) -> keras.Model:
 
 PRESETS = {"article": article, "improved": improved, "realworld": realworld}
 #: the input side each preset is designed for (--size overrides it)
-#: realworld: 32 and 48 were level on later training photos (48 +1.8 points, one seed); 32 needs under half
-#: the compute and tensor arena (benchmarks/bench_realworld.py --size, README "Choosing the input size")
+#: realworld: 32 and 48 were level on later training photos (48 +1.8 points, one seed); 32 needs
+#: under half
+#: the compute and tensor arena (benchmarks/bench_realworld.py --size, README "Choosing the input
+#: size")
 INPUT_SIZES = {"article": 28, "improved": 28, "realworld": 32}
 #: the contrast step of each preset's preprocessing (--contrast overrides it)
 #: realworld: stretching each image's levels beat raw levels by 5 points on photos of other sessions
@@ -92,8 +96,8 @@ LABEL_SMOOTHING = {"article": 0.0, "improved": 0.0, "realworld": 0.1}
 #: realworld: 7 views beat 1, 3 and 5 on later training photos (two seeds), for 7 times the compute
 VIEWS = {"article": 1, "improved": 1, "realworld": 7}
 #: below which top probability of the first view the others run (--more-views-below overrides it)
-#: realworld: at 0.7 the later training photos scored as with all 7 views always (two seeds), at about
-#: two views per photo on average
+#: realworld: at 0.7 the later training photos scored as with all 7 views always (two seeds), at
+#: about two views per photo on average
 MORE_VIEWS_BELOW = {"realworld": 0.7}
 #: how the CNN's probabilities and the landmark classifier's become one (`device/fusion.py`), for
 #: models trained with landmarks; stored in the training metadata and the bundle.

@@ -1,4 +1,5 @@
-"""The pictures people would rather look at than read: training curves, class counts, samples, confusion."""
+"""The pictures people would rather look at than read: training curves, class counts, samples,
+confusion."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Training a preset on a Dataset: seeded, stratified validation, camera augmentation, best epoch kept.
+"""Training a preset on a Dataset: seeded, stratified validation, camera augmentation, best epoch
+kept.
 
 Everything lands in the output folder at once (model.keras, history.csv, history.png,
 metadata.json) or not at all.
@@ -84,7 +85,8 @@ def _keep_best_callback():
     import keras
 
     class KeepBest(keras.callbacks.Callback):
-        """Remember the weights of the epoch with the lowest validation loss (ties: higher accuracy).
+        """Remember the weights of the epoch with the lowest validation loss (ties: higher
+        accuracy).
 
         Loss, not accuracy: validation accuracy saturates near 100% on Sign MNIST and then picks
         epochs by noise, while the loss keeps ranking them."""
@@ -109,7 +111,8 @@ def _keep_best_callback():
 
 
 def _batches(x, y, w, batch_size, seed, epochs, augmenter):
-    """The whole run's batches: reshuffled each epoch; batch i of the run is augmented with seed (seed, i)."""
+    """The whole run's batches: reshuffled each epoch; batch i of the run is augmented with seed
+    (seed, i)."""
     import tensorflow as tf
 
     parts = (x, y) if w is None else (x, y, w)

@@ -10,7 +10,8 @@ def register_micro(subparsers) -> None:
     p = subparsers.add_parser(
         "micro",
         help="export the int8 model as C++ source for TensorFlow Lite Micro",
-        description="Write model_data.h/.cc for an Arduino, Zephyr or STM32 project: the model as an "
+        description="Write model_data.h/.cc for an Arduino, Zephyr or STM32 project: the model as "
+        "an "
         "aligned const array, the operators to register, the quantization, the class names "
         "and the tensor arena size measured with TFLite Micro's interpreter; check that TFLite "
         "Micro and LiteRT give the same int8 outputs; write report.json and report.md.",
@@ -81,14 +82,17 @@ def _run_micro(args) -> int:
     pi = parity["against"]["litert"]
     print(f"wrote {', '.join(report['files'])}, report.json, report.md to {args.out}")
     print(
-        f"flash {report['flash_bytes']} bytes (model); arena {report['arena_bytes_min']} bytes minimum, "
-        f"{report['arena_bytes']} with margin; {len(report['ops'])} operators: {', '.join(report['ops'])}"
+        f"flash {report['flash_bytes']} bytes (model); arena {report['arena_bytes_min']} bytes "
+        "minimum, "
+        f"{report['arena_bytes']} with margin; {len(report['ops'])} operators: "
+        f"{', '.join(report['ops'])}"
     )
     if pi["identical"]:
         print(f"parity: TFLite Micro and LiteRT give identical int8 outputs on {parity['source']}")
     else:
         print(
-            f"parity: TFLite Micro and LiteRT differ on {pi['images_differing']} of {pi['images']} images "
+            f"parity: TFLite Micro and LiteRT differ on {pi['images_differing']} of {pi['images']} "
+            "images "
             f"({parity['source']}), by at most {pi['max_abs_diff']} int8 step(s); "
             f"top-1 differs on {pi['top1_disagreements']}; see report.md"
         )

@@ -1,4 +1,5 @@
-"""`edgesign micro`: the int8 model as C++ source for TensorFlow Lite Micro, with its footprint and parity.
+"""`edgesign micro`: the int8 model as C++ source for TensorFlow Lite Micro, with its footprint and
+parity.
 
 `micro_footprint(model_path)` is what `edgesign convert` calls to put flash and RAM in its
 report; `export_micro(...)` writes model_data.h/.cc and a report (JSON + Markdown).
@@ -85,7 +86,8 @@ def micro_footprint(model_path, margin: float = DEFAULT_MARGIN) -> dict:
 
 
 def model_inputs(images: np.ndarray, bundle) -> np.ndarray:
-    """Images already at the model's size go straight to the quantizer; others through `preprocess`."""
+    """Images already at the model's size go straight to the quantizer; others through
+    `preprocess`."""
     from edgesign.device.preprocess import preprocess
 
     size = bundle.spec.size
@@ -237,7 +239,8 @@ def render_report(report: dict) -> str:
         f"| Flash: model array | {report['flash_bytes']} | {report['flash_bytes'] / 1024:.1f} |",
         f"| RAM: tensor arena, smallest that works | {report['arena_bytes_min']} | "
         f"{report['arena_bytes_min'] / 1024:.1f} |",
-        f"| RAM: tensor arena with {margin}% margin (`kTensorArenaSize`) | {report['arena_bytes']} | "
+        f"| RAM: tensor arena with {margin}% margin (`kTensorArenaSize`) | {report['arena_bytes']} "
+        "| "
         f"{report['arena_bytes'] / 1024:.1f} |",
         "",
         "Flash counts the model only; the TFLM runtime and kernels add their own code size, "

@@ -113,7 +113,8 @@ TFLM_OPS = {
 
 
 def builtin_name(code: int) -> str:
-    """The schema's name of a builtin operator code (from tflite-micro's schema when unknown here)."""
+    """The schema's name of a builtin operator code (from tflite-micro's schema when unknown
+    here)."""
     if code in TFLM_OPS:
         return TFLM_OPS[code][0]
     try:

@@ -83,22 +83,31 @@ def _table_declaration(info: MicroSource) -> str:
     )
     if info.preprocess and info.preprocess.get("contrast") == "stretch":
         spec += (
-            "\n// Contrast stretch (integer arithmetic, as edgesign.device.preprocess.stretch): with n pixels,"
-            "\n//   skip = (int)(stretch_tail * n), low / high = the gray levels of the (skip)-th and"
-            "\n//   (n - 1 - skip)-th pixel in sorted order (0-based); unless high <= low, each pixel becomes"
-            "\n//   clamp(floor(((pixel - low) * 510 + (high - low)) / (2 * (high - low))), 0, 255)."
+            "\n// Contrast stretch (integer arithmetic, as edgesign.device.preprocess.stretch): "
+            "with n pixels,"
+            "\n//   skip = (int)(stretch_tail * n), low / high = the gray levels of the (skip)-th "
+            "and"
+            "\n//   (n - 1 - skip)-th pixel in sorted order (0-based); unless high <= low, each "
+            "pixel becomes"
+            "\n//   clamp(floor(((pixel - low) * 510 + (high - low)) / (2 * (high - low))), 0, "
+            "255)."
         )
     if info.preprocess and len(info.preprocess.get("views") or ()) > 1:
         spec += (
-            '\n// Views: the Pi runs the model once per box in "views" (x, y, width, height as fractions of'
-            "\n//   the region of interest, each cut out and preprocessed like the whole region) and averages"
-            "\n//   the dequantized outputs. One view (the first, the whole region) costs 1/N of the time."
+            '\n// Views: the Pi runs the model once per box in "views" (x, y, width, height as '
+            "fractions of"
+            "\n//   the region of interest, each cut out and preprocessed like the whole region) "
+            "and averages"
+            "\n//   the dequantized outputs. One view (the first, the whole region) costs 1/N of "
+            "the time."
         )
         below = info.preprocess.get("more_views_below")
         if below is not None and below < 1:
             spec += (
-                f"\n//   It runs the views after the first only when the first view's largest output is below "
-                f"{below:g}\n//   (as a probability); otherwise the first view's outputs are the result."
+                "\n//   It runs the views after the first only when the first view's largest "
+                "output is below "
+                f"{below:g}\n//   (as a probability); otherwise the first view's outputs are the "
+                "result."
             )
     return (
         f"{spec}\n// Gray pixel (0-255) -> model input value, exactly as on the Pi:\n"
