@@ -74,18 +74,22 @@ class HandCache:
             return
         try:
             with np.load(self.path, allow_pickle=False) as data:
-                for i, sha in enumerate(data["sha"]):
-                    self.entries[str(sha)] = (
-                        None
-                        if not data["found"][i]
-                        else HandRecord(
-                            data["landmarks"][i],
-                            float(data["score"][i]),
-                            float(data["handedness"][i]),
-                            tuple(data["rect"][i].tolist()),
-                            tuple(data["box"][i].tolist()),
-                        )
+                # Each `data[key]` reads and decompresses the whole array again: read each once
+                # (indexing inside the loop made loading quadratic, and every record's view kept
+                # its own copy of the whole landmark array alive).
+                arrays = {key: data[key] for key in data.files}
+            for i, sha in enumerate(arrays["sha"]):
+                self.entries[str(sha)] = (
+                    None
+                    if not arrays["found"][i]
+                    else HandRecord(
+                        arrays["landmarks"][i].copy(),
+                        float(arrays["score"][i]),
+                        float(arrays["handedness"][i]),
+                        tuple(arrays["rect"][i].tolist()),
+                        tuple(arrays["box"][i].tolist()),
                     )
+                )
         except (OSError, KeyError, ValueError) as exc:
             log.warning("%s: unreadable hand cache, rebuilding it (%s)", self.path, exc)
             self.entries = {}
