@@ -1,4 +1,5 @@
-"""The hand cache (`train/hand_cache.py`) of a large training set loads in linear time and memory."""
+"""The hand cache (`train/hand_cache.py`) of a large training set loads in linear time and
+memory."""
 
 from __future__ import annotations
 
