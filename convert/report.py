@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesign.device.files import write_json, write_text
+from edgesign.device.scoring import aligned_table
 
 COLUMNS = (
     ("keras_float", "Keras float"),
@@ -96,15 +97,7 @@ def summary_rows(report: dict) -> list:
 
 
 def terminal_table(report: dict) -> str:
-    rows = summary_rows(report)
-    head = [""] + [title for _, title in COLUMNS]
-    table = [head] + [[label] + values for label, values in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = aligned_table([""] + [title for _, title in COLUMNS], summary_rows(report))
     comparison = report["int8_vs_float"]
     gate = report["gate"]
     lines.append("")

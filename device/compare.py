@@ -22,7 +22,7 @@ from .errors import DataError, EdgesignError, FrameError
 from .files import write_json, write_text
 from .preprocess import Quantizer, preprocess_views
 from .recognize import average_views, probabilities
-from .scoring import confusion, latency_ms, per_class
+from .scoring import aligned_table, confusion, latency_ms, per_class
 from .sources import IMAGE_SUFFIXES, read_image
 
 COLUMNS = (("tflite_float32", "TFLite float32"), ("tflite_int8", "TFLite int8"))
@@ -209,15 +209,7 @@ def _set_lines(name: str, result: dict) -> list:
 
 
 def terminal_table(report: dict) -> str:
-    rows = summary_rows(report)
-    head = [""] + [title for _, title in COLUMNS]
-    table = [head] + [[label] + values for label, values in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in table
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = aligned_table([""] + [title for _, title in COLUMNS], summary_rows(report))
     lines.append("")
     for name, result in report["sets"].items():
         lines += _set_lines(name, result)

@@ -51,3 +51,16 @@ def latency_ms(run_one: Callable[[int], object], count: int) -> dict:
         "p95": float(np.percentile(times, 95)),
         "runs": count,
     }
+
+
+def aligned_table(head: Sequence[str], rows: Sequence) -> list:
+    """Lines of a terminal table: `rows` of (label, values), the label column left-aligned, the
+    values right-aligned, a rule under the `head` (the host report and `compare` print alike)."""
+    table = [list(head)] + [[label] + list(values) for label, values in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
