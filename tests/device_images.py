@@ -61,3 +61,20 @@ def frame_layouts(rgb: np.ndarray) -> dict:
 def to_limited_range(gray: np.ndarray) -> np.ndarray:
     """Full-range luma squeezed into video range 16-235, as some cameras deliver it."""
     return np.floor(16 + gray.astype(np.float64) * 219.0 / 255.0 + 0.5).astype(np.uint8)
+
+
+def letter_folders(root: Path, data_dir: Path, letters, train_count: int, test_count: int) -> Path:
+    """root/train/<letter>/ from asl_photos/train and root/test/<letter>/ from asl_letters (other
+    people: a test of people the model never saw), the first photos of each letter; returns root."""
+    import shutil
+
+    for split, source, count in (
+        ("train", data_dir / "asl_photos" / "train", train_count),
+        ("test", data_dir / "asl_letters", test_count),
+    ):
+        for letter in letters:
+            folder = root / split / letter
+            folder.mkdir(parents=True)
+            for path in sorted((source / letter).glob("*.jpg"))[:count]:
+                shutil.copy(path, folder / path.name)
+    return root

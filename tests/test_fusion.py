@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_images import letter_folders
 from PIL import Image
 
 from edgesign.device.errors import BundleError
@@ -114,15 +115,7 @@ def fused_bundle(data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("fusion")
     patch = pytest.MonkeyPatch()
     patch.setenv("EDGESIGN_CACHE", str(root / "cache"))  # never the user's own hand cache
-    for split, source, count in (
-        ("train", data_dir / "asl_photos" / "train", 12),
-        ("test", data_dir / "asl_letters", 4),
-    ):
-        for letter in LETTERS:
-            folder = root / split / letter
-            folder.mkdir(parents=True)
-            for path in sorted((source / letter).glob("*.jpg"))[:count]:
-                shutil.copy(path, folder / path.name)
+    letter_folders(root, data_dir, LETTERS, 12, 4)
     assert (
         main(
             [

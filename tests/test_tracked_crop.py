@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_images import letter_folders
 from PIL import Image
 
 from edgesign.device.errors import BundleError
@@ -208,15 +209,7 @@ def tracked_bundle(data_dir, hand_models_dir, tmp_path_factory):
     from edgesign.device.cli import main
 
     root = tmp_path_factory.mktemp("tracked")
-    for split, source, count in (
-        ("train", data_dir / "asl_photos" / "train", 10),
-        ("test", data_dir / "asl_letters", 3),
-    ):
-        for letter in LETTERS:
-            folder = root / split / letter
-            folder.mkdir(parents=True)
-            for path in sorted((source / letter).glob("*.jpg"))[:count]:
-                shutil.copy(path, folder / path.name)
+    letter_folders(root, data_dir, LETTERS, 10, 3)
     assert (
         main(
             [
