@@ -186,7 +186,9 @@ def start_loopback_server(user: str = TEST_USER) -> SshServer:
         if (
             entry.pw_name.startswith(TEST_USER_PREFIX)
             and pid.isdigit()
-            and (int(pid) == os.getpid() or not Path(f"/proc/{pid}").exists())
+            # only dead runs' accounts: this process may have a server running already (the
+            # fleet tests start several), and its own `user` is handled just below
+            and not Path(f"/proc/{pid}").exists()
         ):
             subprocess.run(["userdel", entry.pw_name], check=False)
             subprocess.run(["groupdel", entry.pw_name], check=False, capture_output=True)
