@@ -219,6 +219,10 @@ def convert(
                 "confusion_png": png,
                 **{k: _public(v) for k, v in extra.items()},
             }
+            if fusion is not None and Path(path).is_dir():
+                report["extra_eval"][name]["fusion"] = _fused_on(
+                    Path(path), data, extra["tflite_int8"]["probabilities"], classes, tmp, fusion
+                )
         confusion_plot(
             np.asarray(results["keras_float"]["confusion"]),
             classes,
@@ -350,7 +354,42 @@ def _landmarks(
         if test_ok.any()
         else None
     )
-    return {"landmarks": lm, "fusion": fused, "rule": rule, "no_hand": no_hand}
+    return {
+        "landmarks": lm,
+        "fusion": fused,
+        "rule": rule,
+        "no_hand": no_hand,
+        "classifier": converted["model"],
+        "tracker": (tracker, key),
+    }
+
+
+def _fused_on(
+    path: Path, data: Dataset, cnn_int8: np.ndarray, classes, tmp: Path, fusion: dict
+) -> dict:
+    """An --eval folder as the device reads it with landmarks: the hand found rate, the landmark
+    classifier on the found hands and the fused accuracy (int8, the bundle's rule)."""
+    from . import landmarks
+
+    tracker, key = fusion["tracker"]
+    x, usable, labels = landmarks.source_hands([path], classes, tracker, key)
+    if len(labels) != len(data) or np.any((labels >= 0) & (labels != data.labels)):
+        raise DataError(f"{path}: the hands do not line up with the images (files changed?)")
+    lm = landmarks.evaluate_classifier(fusion["classifier"], tmp, x, usable, data.labels, classes)
+    fused = landmarks.fusion_scores(
+        cnn_int8,
+        lm.pop("int8_probabilities"),
+        usable,
+        data.labels,
+        classes,
+        fusion["rule"],
+        fusion["no_hand"],
+    )
+    return {
+        "hand_found_rate": lm["hand_found_rate"],
+        "landmarks_int8_on_hands": lm["tflite_int8"]["accuracy_on_hands"],
+        "accuracy": fused["accuracy"],
+    }
 
 
 def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:

@@ -54,7 +54,7 @@ def summary_rows(report: dict) -> list:
         ),
         ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS]),
     ]
-    if "landmarks" in report:
+    if "landmarks" in report and report["landmarks"]["hand_found_rate"]:
         lm, fused = report["landmarks"], report["fusion"]
         rows.append(("hand found (test images)", [_pct(lm["hand_found_rate"])] * len(COLUMNS)))
         rows.append(
@@ -80,6 +80,18 @@ def summary_rows(report: dict) -> list:
         rows.append(
             (f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS])
         )
+        if "fusion" in result:  # what the device answers: CNN and landmarks fused
+            fused = result["fusion"]
+            rows.append((f"{name}, hand found", [_pct(fused["hand_found_rate"])] * len(COLUMNS)))
+            rows.append(
+                (
+                    f"{name}, landmarks on found hands",
+                    ["-", "-", _pct(fused["landmarks_int8_on_hands"])],
+                )
+            )
+            rows.append(
+                (f"{name}, fused (as the device reads it)", ["-", "-", _pct(fused["accuracy"])])
+            )
         if views > 1:
             rows.append(
                 (

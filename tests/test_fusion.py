@@ -153,6 +153,8 @@ def fused_bundle(data_dir, tmp_path_factory):
                 "40",
                 "--max-drop",
                 "100",
+                "--eval",
+                str(root / "test"),
             ]
         )
         == 0
@@ -175,6 +177,10 @@ def test_training_and_conversion_bring_the_classifier_its_report_rows_and_the_ru
     assert 0 < report["landmarks"]["hand_found_rate"] <= 1
     assert report["landmarks"]["tflite_int8"]["accuracy_on_hands"] is not None
     assert "landmark classifier" in (fused_bundle / "converted" / "report.md").read_text()
+    # an --eval folder is fused as the device reads it: here the test folder itself, so the same
+    (evaluated,) = report["extra_eval"].values()
+    assert evaluated["fusion"]["accuracy"] == report["fusion"]["accuracy"]
+    assert evaluated["fusion"]["hand_found_rate"] == report["landmarks"]["hand_found_rate"]
 
 
 def test_host_evaluation_and_device_fuse_identically_on_real_photos(fused_bundle):
