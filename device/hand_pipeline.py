@@ -80,6 +80,7 @@ class HandPipeline:
         self.classifier = None
         self.rule = FusionRule(cnn_weight=1.0)
         self.no_hand = "nothing"
+        self._last_stream = None
         settings = bundle.fusion
         if settings is not None:
             self.classifier = LandmarkClassifier(
@@ -100,13 +101,18 @@ class HandPipeline:
 
     def reset(self) -> None:
         self.tracker.reset()
+        self._last_stream = None
 
     def __call__(self, frame):
         from .runtime import Prediction
 
         kwargs = frame.preprocess_kwargs()
         t0 = time.perf_counter()
-        hand = self.tracker.find(frame.array, frame.layout, track=True, **kwargs)
+        # Track only along one stream (a camera, a video): the frames of a folder of photos are
+        # unrelated pictures, each named by its file, where last frame's hand says nothing.
+        same_stream = frame.name == self._last_stream
+        self._last_stream = frame.name
+        hand = self.tracker.find(frame.array, frame.layout, track=same_stream, **kwargs)
         t1 = time.perf_counter()
         stages = {"hand": t1 - t0}
         if hand is None and (self.no_hand == "nothing" or not self._cnn_without_hand):

@@ -333,3 +333,22 @@ def test_running_a_fused_bundle_imports_no_tensorflow_and_no_mediapipe(fused_bun
     assert report["attempts"] == [] and report["loaded"] == []
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"time"')]
     assert len(lines) == 4 * len(LETTERS) and any(line["hand"]["found"] for line in lines)
+
+
+def test_the_hand_is_tracked_along_one_stream_never_from_one_photo_to_the_next(fused_bundle):
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.frames import Frame
+    from edgesign.device.hand_pipeline import pipeline_for
+
+    pipeline = pipeline_for(load_bundle(fused_bundle / "converted" / "bundle"))
+    photos = sorted((fused_bundle / "test").glob("*/*.jpg"))[:3]
+    pictures = [np.asarray(Image.open(path).convert("RGB")) for path in photos]
+    steps = []
+    for path, picture in zip(photos, pictures):  # a folder: every photo is its own picture
+        pipeline(Frame(picture, "rgb", name=str(path)))
+        steps.append(pipeline.tracker.last_steps)
+    assert steps and all(step.startswith("detect") or step == "" for step in steps), steps
+    found = [p for p in pictures if pipeline(Frame(p, "rgb", name="camera")).hand is not None]
+    assert found, "no hand in these photos"
+    pipeline(Frame(found[0], "rgb", name="camera"))  # the same stream again: the hand is followed
+    assert pipeline.tracker.last_steps.startswith("track"), pipeline.tracker.last_steps
