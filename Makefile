@@ -97,7 +97,7 @@ deploy-fleet:  ## deploy BUNDLE to every Pi in INVENTORY through Ansible, canary
 fleet-rollback:  ## switch every Pi in INVENTORY back to its previous release and restart the service
 	edgesign rollback --inventory="$$INVENTORY" $(ARGS)
 
-pull-data:  ## copy photos collected on PI (REMOTE=data/collected) into DEST (default OUT/collected)
+pull-data:  ## copy photos collected on PI (REMOTE=data/collected) into a new folder DEST/<host>-<time>/ (DEST default OUT/collected)
 	$(EDGESIGN) pull-data --host="$$PI" --remote-dir "$${REMOTE:-data/collected}" --dest "$${DEST:-$(OUT)/collected}" $(ARGS)
 
 pi-image:  ## build the cached Debian bookworm arm64 userland for pi-test (root, ~10 min once)
