@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,9 @@ import numpy as np
 from PIL import Image
 
 from edgesign.device import hand_tracker as ht
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from device_images import yuv420_from_rgb  # noqa: E402  (the tests' picamera2 YUV420 layout)
 
 #: assumption for the estimate: a Pi 4 core (Cortex-A72, 1.5 GHz) runs these float XNNPACK
 #: models this many times slower than one core of a current x86-64 host, and 4 threads run them
@@ -51,26 +55,13 @@ def real_frame(data_dir: Path):
     return main, lores
 
 
-def to_yuv420(rgb: np.ndarray, stride: int) -> np.ndarray:
-    height, width, _ = rgb.shape
-    ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
-    luma = np.zeros((height, stride), np.uint8)
-    luma[:, :width] = ycc[..., 0]
-    planes = [luma.ravel()]
-    for channel in (1, 2):
-        plane = np.zeros((height // 2, stride // 2), np.uint8)
-        plane[:, : width // 2] = np.asarray(Image.fromarray(ycc[..., channel]).reduce(2))
-        planes.append(plane.ravel())
-    return np.concatenate(planes).reshape(height * 3 // 2, stride)
-
-
 def sources(data_dir: Path):
     main, lores = real_frame(data_dir)
     bgrx = np.dstack([main[..., ::-1], np.full(main.shape[:2], 255, np.uint8)])
     return [
         ("rgb 640x480", main, "rgb", {}),
         ("bgrx 640x480 (picamera2 main)", np.ascontiguousarray(bgrx), "bgrx", {}),
-        ("yuv420 320x240 (picamera2 lores)", to_yuv420(lores, 384), "yuv420", {"width": 320}),
+        ("yuv420 320x240 (picamera2 lores)", yuv420_from_rgb(lores, 384), "yuv420", {"width": 320}),
     ]
 
 

@@ -47,6 +47,21 @@ def yuv420_from_gray(gray: np.ndarray, stride: int, pad_value: int = 255) -> np.
     return frame
 
 
+def yuv420_from_rgb(rgb: np.ndarray, stride: int) -> np.ndarray:
+    """A YUV420 frame (rows padded to `stride`) of an RGB picture, as picamera2 lays it out: PIL's
+    YCbCr, chroma halved by 2x2 averaging (used by the hand tracker's tests and bench_hands.py)."""
+    height, width, _ = rgb.shape
+    ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
+    luma = np.zeros((height, stride), np.uint8)
+    luma[:, :width] = ycc[..., 0]
+    planes = [luma.ravel()]
+    for channel in (1, 2):
+        plane = np.zeros((height // 2, stride // 2), np.uint8)
+        plane[:, : width // 2] = np.asarray(Image.fromarray(ycc[..., channel]).reduce(2))
+        planes.append(plane.ravel())
+    return np.concatenate(planes).reshape(height * 3 // 2, stride)
+
+
 def frame_layouts(rgb: np.ndarray) -> dict:
     """The same RGB picture in every color layout a source can deliver."""
     alpha = np.full(rgb.shape[:2] + (1,), 255, np.uint8)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from device_images import yuv420_from_rgb
 from PIL import Image
 
 from edgesign.device import hand_tracker as ht
@@ -122,20 +123,6 @@ def test_default_palm_angle_finds_the_same_hands(data_dir, tracker):
     assert np.median(errors) < 0.04
 
 
-def yuv420(rgb: np.ndarray, stride: int) -> np.ndarray:
-    """A YUV420 frame (rows padded to `stride`) of an RGB picture, as picamera2 lays it out."""
-    height, width, _ = rgb.shape
-    ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
-    luma = np.zeros((height, stride), np.uint8)
-    luma[:, :width] = ycc[..., 0]
-    planes = [luma.ravel()]
-    for channel in (1, 2):
-        plane = np.zeros((height // 2, stride // 2), np.uint8)
-        plane[:, : width // 2] = np.asarray(Image.fromarray(ycc[..., channel]).reduce(2))
-        planes.append(plane.ravel())
-    return np.concatenate(planes).reshape(height * 3 // 2, stride)
-
-
 def test_every_frame_layout(data_dir, tracker):
     rgb = photo(data_dir, "asl_letters/U/U5.jpg")
     base = tracker.find(rgb, "rgb")
@@ -149,7 +136,7 @@ def test_every_frame_layout(data_dir, tracker):
     ):
         hand = tracker.find(np.ascontiguousarray(frame), layout)
         assert np.array_equal(hand.landmarks, base.landmarks), layout
-    hand = tracker.find(yuv420(rgb, stride=448), "yuv420", width=rgb.shape[1])
+    hand = tracker.find(yuv420_from_rgb(rgb, stride=448), "yuv420", width=rgb.shape[1])
     assert hand is not None and mean_error(hand.landmarks, base.landmarks) < 0.02
     # gray frames: the palm detector needs color (it finds few hands in gray), but the landmark
     # model tracks a hand in gray from the last crop
