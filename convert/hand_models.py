@@ -21,7 +21,6 @@ Used by `edgesign hand-models` (fetch ahead of time, e.g. in CI) and by `convert
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from edgesign.device import hand_models as known
 from edgesign.device.errors import EdgesignError, ModelError
-from edgesign.device.files import atomic_path, sha256_file, write_json, write_text
+from edgesign.device.files import atomic_path, read_json, sha256_file, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,11 @@ def _cached(folder: Path) -> dict | None:
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             log.warning("%s: missing or changed; fetching the hand models again", path)
             return None
-    return json.loads(manifest.read_text())
+    try:
+        return read_json(manifest)
+    except EdgesignError as exc:  # a damaged cache is fetched again, like a changed model
+        log.warning("%s; fetching the hand models again", exc)
+        return None
 
 
 def _download_wheel(target: Path) -> Path:
@@ -216,7 +219,7 @@ def _run(args) -> int:
         raise EdgesignError(
             f"{cache_dir(args.cache)}: cannot write the hand model cache ({exc})"
         ) from None
-    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest = read_json(folder / MANIFEST)
     for name, sha in manifest["files"].items():
         print(f"{folder / name}  sha256 {sha}")
     print(f"{folder / known.NOTICE_FILE}  ({manifest['license']}, mediapipe {manifest['version']})")
