@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
 from PIL import Image
 
 from .errors import EdgesignError
 from .files import atomic_path, check_writable, disk_errors
-from .frames import Frame, FrameSource, color_image
+from .frames import FrameSource, frame_image
 from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
 
@@ -35,23 +34,6 @@ class CollectResult:
     saved: int
     model_dir: Path
     frames_dir: Path
-
-
-def frame_image(frame: Frame) -> Image.Image:
-    """The full picture of a frame as a PIL image (color if the frame carries color)."""
-    array, layout = (
-        (frame.color, frame.color_layout)
-        if frame.color is not None
-        else (frame.array, frame.layout)
-    )
-    if layout == "gray":
-        return Image.fromarray(array, "L")
-    if layout == "yuv420":
-        height = array.shape[0] * 2 // 3
-        return Image.fromarray(
-            np.ascontiguousarray(array[:height, : frame.width or array.shape[1]]), "L"
-        )
-    return color_image(array, layout)
 
 
 def next_number(*folders: Path) -> int:

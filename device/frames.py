@@ -82,3 +82,20 @@ class FrameSource:
             if frame is None:
                 return
             yield frame
+
+
+def frame_image(frame: Frame) -> Image.Image:
+    """The full picture of a frame as a PIL image (color if the frame carries color)."""
+    array, layout = (
+        (frame.color, frame.color_layout)
+        if frame.color is not None
+        else (frame.array, frame.layout)
+    )
+    if layout == "gray":
+        return Image.fromarray(array, "L")
+    if layout == "yuv420":
+        height = array.shape[0] * 2 // 3
+        return Image.fromarray(
+            np.ascontiguousarray(array[:height, : frame.width or array.shape[1]]), "L"
+        )
+    return color_image(array, layout)

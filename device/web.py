@@ -31,8 +31,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .errors import EdgesignError
-from .frames import color_image
-from .preprocess import region_box
+from .frames import frame_image
+from .preprocess import frame_size, region_box
 
 log = logging.getLogger(__name__)
 
@@ -93,46 +93,10 @@ def bundle_facts(bundle, backend: str = "", source: str = "") -> dict:
     }
 
 
-def _picture(frame) -> Image.Image:
-    """The frame as a PIL image for people: its color picture if it has one, else its own pixels."""
-    if frame.color is not None and frame.color_layout:
-        return color_image(frame.color, frame.color_layout)
-    if frame.layout == "gray":
-        return Image.fromarray(np.ascontiguousarray(frame.array), "L")
-    if frame.layout == "yuv420":
-        height = frame.array.shape[0] * 2 // 3
-        luma = frame.array[:height, : int(frame.width or frame.array.shape[1])]
-        return Image.fromarray(np.ascontiguousarray(luma), "L")
-    return color_image(frame.array, frame.layout)
-
-
-def _hand_geometry(hand, width: int, height: int):
-    """(box or None, landmark points) of a prediction's hand in frame pixels. The box is (left, top,
-    right, bottom), landmarks are (x, y[, z]) rows; both may be fractions of the frame (all values
-    <= 1)."""
-    box = getattr(hand, "box", None)
-    box = None if box is None else [float(v) for v in list(box)[:4]]
-    raw = getattr(hand, "landmarks", None)
-    pts = np.zeros((0, 2)) if raw is None else np.asarray(raw, dtype=np.float64)
-    if not pts.size:
-        pts = np.zeros((0, 2))
-    pts = pts.reshape(-1, 2) if pts.ndim == 1 else pts.reshape(-1, pts.shape[-1])[:, :2]
-    if box is not None and len(box) == 4 and max(abs(v) for v in box) <= 1.0:
-        box = [box[0] * width, box[1] * height, box[2] * width, box[3] * height]
-    if len(pts) and np.abs(pts).max() <= 1.0:
-        pts = pts * [width, height]
-    points = [(float(x), float(y)) for x, y in pts]
-    return (box if box is not None and len(box) == 4 else None), points
-
-
 def render_jpeg(frame, spec, hand=None, max_width: int = 640, quality: int = 75) -> bytes:
     """The frame as a JPEG for the browser, with the region of interest and the hand drawn on it."""
-    picture = _picture(frame).convert("RGB")
-    height, width = (
-        (frame.array.shape[0] * 2 // 3, int(frame.width or frame.array.shape[1]))
-        if frame.layout == "yuv420"
-        else frame.array.shape[:2]
-    )
+    picture = frame_image(frame).convert("RGB")
+    height, width = frame_size(frame.array, frame.layout, frame.width)
     if picture.width > max_width:
         picture = picture.resize(
             (max_width, max(1, round(picture.height * max_width / picture.width))), Image.BILINEAR
@@ -144,16 +108,13 @@ def render_jpeg(frame, spec, hand=None, max_width: int = 640, quality: int = 75)
     draw.rectangle(
         [left * sx, top * sy, right * sx - 1, bottom * sy - 1], outline=(0, 230, 118), width=line
     )
-    if hand is not None:
-        box, points = _hand_geometry(hand, width, height)
-        if box is not None:
-            draw.rectangle(
-                [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy],
-                outline=(255, 179, 0),
-                width=line,
-            )
+    if hand is not None:  # the tracker's Hand: box and landmarks in frame pixels
+        box = [float(v) for v in hand.box]
+        draw.rectangle(
+            [box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy], outline=(255, 179, 0), width=line
+        )
         r = line + 1
-        for x, y in points:
+        for x, y in np.asarray(hand.landmarks, np.float64)[:, :2]:
             draw.ellipse([x * sx - r, y * sy - r, x * sx + r, y * sy + r], fill=(255, 64, 129))
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=quality)

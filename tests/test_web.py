@@ -380,3 +380,30 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
     assert "Traceback" not in err
     records = [json.loads(line) for line in out.splitlines()]  # --json still writes only JSON lines
     assert len(records) >= 5 and all(r["label"] in load_bundle(bundle_dir).classes for r in records)
+
+
+def test_the_frame_shows_the_tracked_hand_box_and_landmarks(data_dir, hand_models_dir):
+    import io
+
+    from edgesign.device.frames import Frame
+    from edgesign.device.hand_tracker import HandTracker
+    from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.device.web import render_jpeg
+
+    tracker = HandTracker(
+        hand_models_dir / "hand_detector.tflite", hand_models_dir / "hand_landmarks.tflite"
+    )
+    photo = np.asarray(Image.open(sorted((data_dir / "asl_letters" / "L").glob("*.jpg"))[0]))
+    hand = tracker.find(photo, "rgb")
+    assert hand is not None
+
+    def pink(jpeg: bytes) -> int:  # the landmarks' color, give or take JPEG
+        pixels = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+        return int(np.sum((pixels[..., 0] > 200) & (pixels[..., 1] < 120) & (pixels[..., 2] > 90)))
+
+    frame = Frame(photo, "rgb")
+    with_hand, without = (
+        render_jpeg(frame, PreprocessSpec(), hand),
+        render_jpeg(frame, PreprocessSpec()),
+    )
+    assert pink(with_hand) > 50 and pink(with_hand) > 10 * max(1, pink(without))
