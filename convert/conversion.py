@@ -319,16 +319,11 @@ def _landmarks(
     train_x, train_ok, train_y = landmarks.source_hands(
         [s.path for s in plan.train], classes, tracker, key
     )
-    test_x, test_ok, test_y = landmarks.source_hands(plan.test, classes, tracker, key)
-    if len(test_y) != len(test_set) or np.any((test_y >= 0) & (test_y != test_set.labels)):
-        raise DataError(
-            "the test hands do not line up with the test images (files changed while converting?)"
-        )
     converted = landmarks.convert_classifier(
         train_dir, train_x[train_ok], train_y[train_ok], tmp, calibration_size, seed
     )
-    lm = landmarks.evaluate_classifier(
-        converted["model"], tmp, test_x, test_ok, test_set.labels, classes
+    test_ok, lm = _classified_hands(
+        plan.test, test_set, classes, tmp, converted["model"], tracker, key, "the test images"
     )
     lm_probs = lm.pop("int8_probabilities")
     lm["calibration"] = converted["calibration"]
@@ -364,6 +359,21 @@ def _landmarks(
     }
 
 
+def _classified_hands(
+    paths, data: Dataset, classes, tmp: Path, classifier, tracker, key: str, what: str
+):
+    """(hand found per image, the landmark classifier's evaluation with its int8 probabilities)
+    for the images of `data`, read from `paths` in the same order."""
+    from . import landmarks
+
+    x, usable, labels = landmarks.source_hands(paths, classes, tracker, key)
+    if len(labels) != len(data) or np.any((labels >= 0) & (labels != data.labels)):
+        raise DataError(
+            f"{what}: the hands do not line up with the images (files changed while converting?)"
+        )
+    return usable, landmarks.evaluate_classifier(classifier, tmp, x, usable, data.labels, classes)
+
+
 def _fused_on(
     path: Path, data: Dataset, cnn_int8: np.ndarray, classes, tmp: Path, fusion: dict
 ) -> dict:
@@ -371,11 +381,9 @@ def _fused_on(
     classifier on the found hands and the fused accuracy (int8, the bundle's rule)."""
     from . import landmarks
 
-    tracker, key = fusion["tracker"]
-    x, usable, labels = landmarks.source_hands([path], classes, tracker, key)
-    if len(labels) != len(data) or np.any((labels >= 0) & (labels != data.labels)):
-        raise DataError(f"{path}: the hands do not line up with the images (files changed?)")
-    lm = landmarks.evaluate_classifier(fusion["classifier"], tmp, x, usable, data.labels, classes)
+    usable, lm = _classified_hands(
+        [path], data, classes, tmp, fusion["classifier"], *fusion["tracker"], str(path)
+    )
     fused = landmarks.fusion_scores(
         cnn_int8,
         lm.pop("int8_probabilities"),
