@@ -14,6 +14,9 @@ published graph options:
 3. Landmarks run on that rotated square, cropped to 224x224 RGB (edge pixels repeated past the
    frame). Outputs: 21 (x, y, z) points in crop pixels, a hand presence probability, a
    handedness probability (of a right hand as MediaPipe reports it for an unmirrored image).
+   A photo where the palm detector finds nothing is looked at again inside a black border (see
+   `DETECT_BORDERS`): a hand that fills the picture or is cut by its edge is found once it has
+   room around it. Along a stream the border passes take turns, one a frame.
 4. Tracking: the next frame's crop is the rectangle around this frame's landmarks (rotation from
    the wrist to the mean of the index, middle and ring finger knuckles, scaled 2x, shifted a
    tenth towards the fingers). When presence falls below `min_presence` the palm detector runs
@@ -56,6 +59,13 @@ PALM_TARGET_ANGLE = math.pi / 2
 TASKS_PALM_TARGET_ANGLE = 90.0
 TRACK_SCALE, TRACK_SHIFT_Y = 2.0, -0.1
 NMS_IOU = 0.3
+#: the palm detector's passes, as the width of the black border around the frame (a fraction of
+#: its longer side): 0 first, then the others while it finds nothing. On the photos of
+#: ../shared/data (docs/research-log.md, "Finding more hands") the bordered passes lifted the hands
+#: found from 81% to 99.6% of asl_photos/test (96x96 photos the hand fills) and from 83% to 92% of
+#: asl_letters, with one false hand in 139 strips of background; 2x2 tiles found 5 more hands there
+#: but 4 false ones, so there are no tiles.
+DETECT_BORDERS = (0.0, 0.25, 0.5)
 #: MediaPipe divides the landmark model's z by the crop width and this factor
 Z_NORMALIZE = 0.4
 
@@ -270,10 +280,12 @@ def _index_grid(data: tuple) -> tuple:
     return (a, b, c + 0.5 - 0.5 * (a + b), d, e, f + 0.5 - 0.5 * (d + e))
 
 
-def letterbox(image: Image.Image, size: int = DETECTOR_SIZE):
-    """(the image fitted into `size` x `size` with black borders, its scale, x pad, y pad)."""
+def letterbox(image: Image.Image, size: int = DETECTOR_SIZE, border: float = 0.0):
+    """(the image fitted into `size` x `size` with black borders, at least `border` times its
+    longer side wide on every side, its scale, x pad, y pad)."""
     width, height = image.size
-    scale = min(size / width, size / height)
+    margin = 2 * border * max(width, height)
+    scale = min(size / (width + margin), size / (height + margin))
     pad_x, pad_y = (size - width * scale) / 2, (size - height * scale) / 2
     data = (1 / scale, 0, -pad_x / scale, 0, 1 / scale, -pad_y / scale)
     boxed = image.transform(
@@ -378,9 +390,11 @@ class HandTracker:
         min_score: float = 0.5,
         min_presence: float = 0.5,
         palm_target_angle: float = PALM_TARGET_ANGLE,
+        detect_borders: tuple = DETECT_BORDERS,
     ):
         """`min_score`: palm detection threshold; `min_presence`: hand presence threshold below
-        which a crop holds no hand (MediaPipe's defaults for both: 0.5)."""
+        which a crop holds no hand (MediaPipe's defaults for both: 0.5); `detect_borders`: the
+        palm detector's passes (MediaPipe runs one, `(0.0,)`)."""
         self.detector = _Net(
             detector_path, num_threads, {"boxes": (1, 2016, 18), "scores": (1, 2016, 1)}
         )
@@ -393,13 +407,18 @@ class HandTracker:
         self.min_score = float(min_score)
         self.min_presence = float(min_presence)
         self.palm_target_angle = float(palm_target_angle)
+        self.detect_borders = tuple(float(b) for b in detect_borders)
         self._next: Rect | None = None
-        #: what the last `find` ran: "detect", "track", "track+detect" (tracking lost)
+        #: along a stream, the index of the next frame's palm detector pass in DETECT_BORDERS
+        self._turn = 0
+        #: what the last `find` ran: "track", and a palm detector pass "detect" (no border) or
+        #: "detect@0.25" (border), joined with "+": "track+detect" is a lost hand looked for again
         self.last_steps = ""
 
     def reset(self) -> None:
         """Forget the tracked hand: the next frame runs the palm detector."""
         self._next = None
+        self._turn = 0
 
     def find(
         self,
@@ -410,8 +429,10 @@ class HandTracker:
         limited_range: bool = False,
         track: bool = False,
     ) -> Hand | None:
-        """The hand in `frame`, or None. `track`: start from the previous frame's landmarks when
-        it had a hand (the palm detector then runs only when the hand is lost)."""
+        """The hand in `frame`, or None. `track`: `frame` continues a stream: start from the
+        previous frame's landmarks when it had a hand (the palm detector then runs only when the
+        hand is lost), and run one palm detector pass a frame. Without `track` (a photo), every
+        pass of DETECT_BORDERS runs until one finds a hand."""
         image = rgb_image(frame, layout, width=width, limited_range=limited_range)
         return self.find_in_image(image, track=track)
 
@@ -423,17 +444,31 @@ class HandTracker:
             steps.append("track")
             hand = self._landmarks(image, self._next, detected=False)
         if hand is None:
-            steps.append("detect")
-            rect = self.detect(image)
-            if rect is not None:
-                hand = self._landmarks(image, rect, detected=True)
+            for border in self._borders(track):
+                steps.append("detect" if not border else f"detect@{border:g}")
+                rect = self.detect(image, border)
+                if rect is not None:
+                    hand = self._landmarks(image, rect, detected=True)
+                if hand is not None:
+                    break
         self._next = hand.rect if hand is not None else None
+        self._turn = 0 if hand is not None else self._turn
         self.last_steps = "+".join(steps)
         return hand
 
-    def detect(self, image: Image.Image) -> Rect | None:
-        """The hand rectangle of the best palm in an RGB image, or None."""
-        boxed, scale, pad_x, pad_y = letterbox(image)
+    def _borders(self, track: bool) -> tuple:
+        """The palm detector passes of this frame: all of them for a photo, one along a stream
+        (the next in turn, so a frame without a hand costs one pass)."""
+        if not track:
+            return self.detect_borders
+        border = self.detect_borders[self._turn % len(self.detect_borders)]
+        self._turn += 1
+        return (border,)
+
+    def detect(self, image: Image.Image, border: float = 0.0) -> Rect | None:
+        """The hand rectangle of the best palm in an RGB image, or None; `border`: see
+        `letterbox`."""
+        boxed, scale, pad_x, pad_y = letterbox(image, border=border)
         out = self.detector(_tensor(boxed))
         scores, boxes, keypoints = decode_palms(
             out["boxes"], out["scores"], self.anchors, self.min_score

@@ -91,7 +91,9 @@ def test_landmarks_agree_with_mediapipe_on_real_photos(data_dir, models):
     """Decoding, geometry and crop sampling match MediaPipe's HandLandmarker (fixture made with
     mediapipe 1.2 from the same model files; see make_mediapipe_reference.py)."""
     reference = json.loads((FIXTURES / "mediapipe_hands.json").read_text())
-    tracker = ht.HandTracker(*models, palm_target_angle=ht.TASKS_PALM_TARGET_ANGLE)
+    tracker = ht.HandTracker(
+        *models, palm_target_angle=ht.TASKS_PALM_TARGET_ANGLE, detect_borders=(0.0,)
+    )
     errors, found = [], 0
     for row in reference["photos"]:
         hand = tracker.find(load(data_dir, Path(row["path"]), row["upscale"]), "rgb")
@@ -108,10 +110,11 @@ def test_landmarks_agree_with_mediapipe_on_real_photos(data_dir, models):
     assert np.median(errors) < MAX_MEDIAN_ERROR
 
 
-def test_default_palm_angle_finds_the_same_hands(data_dir, tracker):
+def test_default_palm_angle_finds_the_same_hands(data_dir, models):
     """The default (MediaPipe 0.10.18's upright first crop, 26 degrees from MediaPipe Tasks') finds
     a hand where MediaPipe does (but for one photo of 32), with landmarks near its."""
     reference = json.loads((FIXTURES / "mediapipe_hands.json").read_text())
+    tracker = ht.HandTracker(*models, detect_borders=(0.0,))  # MediaPipe's one pass
     errors, disagree = [], []
     for row in reference["photos"]:
         hand = tracker.find(load(data_dir, Path(row["path"]), row["upscale"]), "rgb")
@@ -149,10 +152,34 @@ def test_every_frame_layout(data_dir, tracker):
 
 
 def test_no_hand_in_background_cut_from_real_photos(data_dir, tracker):
+    """No pass finds a hand in a room: as photos (every pass) and along a stream, where the passes
+    take turns, one a frame."""
+    strips = background_strips(data_dir, 4)
+    for name, strip in strips:
+        assert tracker.find(strip, "rgb") is None, name
+        assert tracker.last_steps == "detect+detect@0.25+detect@0.5"
     tracker.reset()
-    for name, strip in background_strips(data_dir, 4):
+    steps = []
+    for name, strip in strips:
         assert tracker.find(strip, "rgb", track=True) is None, name
-        assert tracker.last_steps == "detect"
+        steps.append(tracker.last_steps)
+    assert steps == ["detect", "detect@0.25", "detect@0.5", "detect"]
+
+
+def test_a_hand_that_fills_the_photo_is_found_inside_a_border(data_dir, models, tracker):
+    """asl_photos' 96x96 photos are mostly hand: MediaPipe's one palm detector pass finds none in
+    these, the bordered pass does, and its landmarks lie on the hand (inside the photo, hand-sized,
+    and the landmark model tracks them again from their own crop)."""
+    one_pass = ht.HandTracker(*models, detect_borders=(0.0,))
+    for name in ("A/A0.jpg", "B/B13.jpg", "C/C5.jpg"):
+        picture = photo(data_dir, f"asl_photos/test/{name}")
+        assert one_pass.find(picture, "rgb") is None, name
+        hand = tracker.find(picture, "rgb")
+        assert hand is not None and tracker.last_steps == "detect+detect@0.25", name
+        assert hand_size(hand.landmarks) > 0.4 * 96, name
+        assert np.all((hand.landmarks[:, :2] > -10) & (hand.landmarks[:, :2] < 106)), name
+        again = tracker.find(picture, "rgb", track=True)
+        assert tracker.last_steps == "track" and mean_error(again.landmarks, hand.landmarks) < 0.05
 
 
 def test_tracking_carries_across_frames_of_a_video_made_from_a_real_photo(data_dir, tracker):
@@ -179,7 +206,9 @@ def test_tracking_carries_across_frames_of_a_video_made_from_a_real_photo(data_d
     assert tracker.last_steps == "track+detect"
     again = tracker.find(np.ascontiguousarray(picture[48:368, 48:368]), "rgb", track=True)
     assert again is not None
-    assert tracker.last_steps == "detect"
+    assert tracker.last_steps == "detect@0.25"  # the passes take turns: the bordered one's
+    assert tracker.find(picture[48:368, 48:368], "rgb", track=True) is not None
+    assert tracker.last_steps == "track"
 
 
 def test_a_truncated_model_is_one_model_error(models, tmp_path):
