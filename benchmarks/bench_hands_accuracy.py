@@ -119,7 +119,7 @@ def _cnn_row(report: dict) -> dict:
 
 
 def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked: bool) -> dict:
-    from hands_clip import run_clip
+    from hands_clip import clip_thresholds
 
     (photos, _), test = SPLITS[split]
     result = {"split": split, "train": ["sign_mnist_train", photos], "test": test, "epochs": epochs}
@@ -137,7 +137,7 @@ def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked
     result["fusion"] = {k: v for k, v in report["fusion"].items() if k != "per_class"}
     result["fusion"]["per_class"] = {r["class"]: r["recall"] for r in report["fusion"]["per_class"]}
     result["fusion"]["confused"] = confused_pairs(report["fusion"]["confusion"], report["classes"])
-    result["clip"] = run_clip(Path(fused["folder"]) / "bundle", data / test)
+    result["clip"] = clip_thresholds(Path(fused["folder"]) / "bundle", data / test)
     return result
 
 
@@ -163,6 +163,17 @@ def table(results: list) -> str:
         ("fusion, end to end (int8)", lambda r: pct(r["fusion"]["accuracy"])),
         ("clip: words right", lambda r: f"{r['clip']['words_right']}/{r['clip']['words_total']}"),
         ("clip: character error rate", lambda r: pct(r["clip"]["cer"])),
+        *(
+            (
+                f"clip at threshold {t}: words right, CER",
+                lambda r, i=i: "{}/{}, {}".format(
+                    r["clip"]["by_threshold"][i]["words_right"],
+                    r["clip"]["words_total"],
+                    pct(r["clip"]["by_threshold"][i]["cer"]),
+                ),
+            )
+            for i, t in enumerate((0.45, 0.3), start=1)
+        ),
     ]
     head = "| | " + " | ".join(f"test {r['test']} (trained without it)" for r in results) + " |"
     lines = [head, "| --- |" + " ---: |" * len(results)]

@@ -72,9 +72,17 @@ def clip_files(photos: Path, blank: Path, frames: int, gap: int, seed: int = 0) 
 
 
 def run_clip(
-    bundle, photos: Path, frames: int = 10, gap: int = 20, seed: int = 0, threads: int = 1
+    bundle,
+    photos: Path,
+    frames: int = 10,
+    gap: int = 20,
+    seed: int = 0,
+    threads: int = 1,
+    threshold: float | None = None,
 ) -> dict:
-    """Spell WORDS through the device pipeline of `bundle`; words right and character error rate."""
+    """Spell WORDS through the device pipeline of `bundle`; words right and character error rate.
+    `threshold`: the text recognizer's confidence threshold (`edgesign run --threshold`; default
+    its own)."""
     from edgesign.device.bundle import load_bundle
     from edgesign.device.hand_pipeline import pipeline_for
     from edgesign.device.recognize import TextRecognizer
@@ -86,7 +94,8 @@ def run_clip(
         files = clip_files(Path(photos), blank, frames, gap, seed)
         loaded = load_bundle(bundle)
         pipeline = pipeline_for(loaded, num_threads=threads)
-        recognizer = TextRecognizer(loaded.classes)
+        options = {} if threshold is None else {"threshold": threshold}
+        recognizer = TextRecognizer(loaded.classes, **options)
 
         class Quiet:
             def frame(self, *args):
@@ -108,11 +117,19 @@ def run_clip(
         "words_right": right,
         "words_total": len(WORDS),
         "cer": edit_distance(got, expected) / len(expected),
+        "threshold": recognizer.threshold,
         "frames": summary.frames,
         "frames_per_letter": frames,
         "gap_frames": gap,
         "photos": str(photos),
     }
+
+
+def clip_thresholds(bundle, photos: Path, thresholds=(0.6, 0.45, 0.3), **options) -> dict:
+    """`run_clip` at the default threshold and lower ones (fused probabilities of two models that
+    disagree on a new person are lower than one model's); the default's fields plus "by_threshold"."""
+    runs = [run_clip(bundle, photos, threshold=t, **options) for t in thresholds]
+    return {**runs[0], "by_threshold": runs}
 
 
 def main(argv=None) -> int:
@@ -124,8 +141,11 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--gap", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, default=None)
     args = parser.parse_args(argv)
-    result = run_clip(args.bundle, Path(args.photos), args.frames, args.gap, args.seed)
+    result = run_clip(
+        args.bundle, Path(args.photos), args.frames, args.gap, args.seed, threshold=args.threshold
+    )
     json.dump(result, sys.stdout, indent=1)
     print(
         f"\nwords right {result['words_right']}/{result['words_total']}, CER "
