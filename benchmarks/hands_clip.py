@@ -127,7 +127,8 @@ def run_clip(
 
 def clip_thresholds(bundle, photos: Path, thresholds=(0.6, 0.45, 0.3), **options) -> dict:
     """`run_clip` at the default threshold and lower ones (fused probabilities of two models that
-    disagree on a new person are lower than one model's); the default's fields plus "by_threshold"."""
+    disagree on a new person are lower than one model's); the default's fields, plus
+    "by_threshold"."""
     runs = [run_clip(bundle, photos, threshold=t, **options) for t in thresholds]
     return {**runs[0], "by_threshold": runs}
 
