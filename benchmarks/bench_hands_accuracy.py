@@ -15,8 +15,9 @@ spells eight words with photos of the held-out source through the device pipelin
 (`hands_clip.py`): words right and character error rate.
 
     EDGESIGN_DATA=../shared/data python benchmarks/bench_hands_accuracy.py --split both \\
-        [--epochs 15] [--out artifacts/bench_hands] \\
-        [--results benchmarks/results/hands_accuracy.json]
+        [--epochs 15] [--out artifacts/bench_hands]
+
+Writes benchmarks/results/hands_accuracy.json.
 
 Slow (two or three trainings per split); no timed tests read it.
 """
@@ -118,6 +119,38 @@ def _cnn_row(report: dict) -> dict:
     }
 
 
+#: CNN weights of the fusion rule tried on each split's bundle (the bundle's own is among them)
+SWEEP_WEIGHTS = (0.0, 0.1, 0.25, 0.4, 0.5, 0.75, 1.0)
+
+
+def fusion_sweep(bundle_dir: Path, test: Path, weights=SWEEP_WEIGHTS) -> dict:
+    """End-to-end int8 accuracy of the bundle's CNN and landmark classifier fused with other CNN
+    weights (`fuse_rows`, as `convert` and the device compute it; no hand: wrong), on `test`."""
+    from edgesign.convert import evaluate
+    from edgesign.convert.landmarks import source_hands
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.fusion import FusionRule, fuse_rows
+    from edgesign.device.landmark_classifier import LandmarkClassifier
+    from edgesign.device.recognize import average_views
+    from edgesign.train.datasets import load_folder
+    from edgesign.train.landmark_training import default_tracker
+
+    bundle = load_bundle(bundle_dir)
+    tracker, key = default_tracker()
+    x, usable, labels = source_hands([test], bundle.classes, tracker, key)
+    data = load_folder(test, bundle.spec, bundle.classes, views=True)
+    per_view, _ = evaluate.run_tflite(bundle.model_path, data.views, bundle.spec.pixel_scale, 0)
+    cnn = average_views(per_view, bundle.spec.more_views_below)
+    landmarks = np.zeros_like(cnn)
+    classifier = LandmarkClassifier(bundle.path / "landmark_classifier.tflite")
+    landmarks[usable] = classifier.rows(x[usable])
+    out = {}
+    for w in weights:
+        fused = fuse_rows(cnn, landmarks, usable, FusionRule(w))
+        out[f"{w:g}"] = float(np.mean((fused.argmax(1) == labels) & usable))
+    return out
+
+
 def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked: bool) -> dict:
     from hands_clip import clip_thresholds
 
@@ -137,6 +170,7 @@ def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked
     result["fusion"] = {k: v for k, v in report["fusion"].items() if k != "per_class"}
     result["fusion"]["per_class"] = {r["class"]: r["recall"] for r in report["fusion"]["per_class"]}
     result["fusion"]["confused"] = confused_pairs(report["fusion"]["confusion"], report["classes"])
+    result["fusion_weights"] = fusion_sweep(Path(fused["folder"]) / "bundle", data / test)
     result["clip"] = clip_thresholds(Path(fused["folder"]) / "bundle", data / test)
     return result
 
@@ -161,6 +195,12 @@ def table(results: list) -> str:
             lambda r: pct(r["landmarks"]["tflite_int8"]["accuracy_all"]),
         ),
         ("fusion, end to end (int8)", lambda r: pct(r["fusion"]["accuracy"])),
+        (
+            "fusion at CNN weight 0 / 0.25 / 0.5 / 0.75",
+            lambda r: " / ".join(
+                pct(r.get("fusion_weights", {}).get(w)) for w in ("0", "0.25", "0.5", "0.75")
+            ),
+        ),
         ("clip: words right", lambda r: f"{r['clip']['words_right']}/{r['clip']['words_total']}"),
         ("clip: character error rate", lambda r: pct(r["clip"]["cer"])),
         *(
@@ -192,7 +232,6 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", default="artifacts/bench_hands", help="work folder (reused when rerun)"
     )
-    parser.add_argument("--results", default="benchmarks/results/hands_accuracy.json")
     args = parser.parse_args(argv)
     if not args.data:
         parser.error("give --data or set EDGESIGN_DATA")
@@ -205,8 +244,9 @@ def main(argv=None) -> int:
         run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed, tracked)
         for s in splits
     ]
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps({"results": results}, indent=1) + "\n")
+    from results import save
+
+    save("hands_accuracy", {"splits": results}, argv, markdown=table(results))
     print(table(results))
     for r in results:
         print(

@@ -33,8 +33,10 @@ def command_line(argv) -> str:
     return " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *words])
 
 
-def save(name: str, results, argv=None) -> Path:
-    """Write `results` (JSON-serializable) as benchmarks/results/`name`.json and return the path."""
+def save(name: str, results, argv=None, markdown: str | None = None) -> Path:
+    """Write `results` (JSON-serializable) as benchmarks/results/`name`.json and return the path;
+    `markdown`: the benchmark's own tables, which docs/results.md then shows instead of its
+    flattening of `results`."""
     FOLDER.mkdir(exist_ok=True)
     record = {
         "benchmark": name,
@@ -50,6 +52,7 @@ def save(name: str, results, argv=None) -> Path:
             },
         },
         "results": results,
+        **({"markdown": markdown} if markdown else {}),
     }
     path = FOLDER / f"{name}.json"
     tmp = path.with_suffix(".json.partial")

@@ -78,6 +78,8 @@ def section(name: str, record: dict) -> list:
             + ")"
         )
     lines = [f"## {record.get('benchmark', name)}", "", " ".join(how), ""]
+    if record.get("markdown"):  # the benchmark's own tables, for results too nested to flatten
+        return lines + record["markdown"].splitlines() + [""]
     results = record.get(
         "results",
         {
