@@ -60,11 +60,11 @@ TASKS_PALM_TARGET_ANGLE = 90.0
 TRACK_SCALE, TRACK_SHIFT_Y = 2.0, -0.1
 NMS_IOU = 0.3
 #: the palm detector's passes, as the width of the black border around the frame (a fraction of
-#: its longer side): 0 first, then the others while it finds nothing. On the photos of
-#: ../shared/data (docs/research-log.md, "Finding more hands") the bordered passes lifted the hands
-#: found from 81% to 99.6% of asl_photos/test (96x96 photos the hand fills) and from 83% to 92% of
-#: asl_letters, with one false hand in 139 strips of background; 2x2 tiles found 5 more hands there
-#: but 4 false ones, so there are no tiles.
+#: its longer side): 0 first, then the others while it finds nothing. The bordered passes lifted
+#: the hands found from 81% to 99.6% of asl_photos/test (96x96 photos the hand fills) and from 83%
+#: to 91% of asl_letters, with one false hand in 139 strips of background; 2x2 tiles found 5 more
+#: hands there but 4 false ones, so there are no tiles (benchmarks/ablate_landmarks.py,
+#: docs/research-log.md 2026-12-02).
 DETECT_BORDERS = (0.0, 0.25, 0.5)
 #: MediaPipe divides the landmark model's z by the crop width and this factor
 Z_NORMALIZE = 0.4
