@@ -201,8 +201,13 @@ def table(results: list) -> str:
                 pct(r.get("fusion_weights", {}).get(w)) for w in ("0", "0.25", "0.5", "0.75")
             ),
         ),
-        ("clip: words right", lambda r: f"{r['clip']['words_right']}/{r['clip']['words_total']}"),
-        ("clip: character error rate", lambda r: pct(r["clip"]["cer"])),
+        (
+            "clip at the bundle's threshold: words right, CER",
+            lambda r: (
+                f"{r['clip']['words_right']}/{r['clip']['words_total']}, "
+                f"{pct(r['clip']['cer'])} (threshold {r['clip']['threshold']:g})"
+            ),
+        ),
         *(
             (
                 f"clip at threshold {t}: words right, CER",
@@ -212,7 +217,7 @@ def table(results: list) -> str:
                     pct(r["clip"]["by_threshold"][i]["cer"]),
                 ),
             )
-            for i, t in enumerate((0.45, 0.3), start=1)
+            for i, t in enumerate((0.6, 0.45, 0.3), start=1)
         ),
     ]
     head = "| | " + " | ".join(f"test {r['test']} (trained without it)" for r in results) + " |"

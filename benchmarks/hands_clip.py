@@ -82,7 +82,7 @@ def run_clip(
 ) -> dict:
     """Spell WORDS through the device pipeline of `bundle`; words right and character error rate.
     `threshold`: the text recognizer's confidence threshold (`edgesign run --threshold`; default
-    its own)."""
+    the bundle's, as `run` uses)."""
     from edgesign.device.bundle import load_bundle
     from edgesign.device.hand_pipeline import pipeline_for
     from edgesign.device.recognize import TextRecognizer
@@ -94,8 +94,9 @@ def run_clip(
         files = clip_files(Path(photos), blank, frames, gap, seed)
         loaded = load_bundle(bundle)
         pipeline = pipeline_for(loaded, num_threads=threads)
-        options = {} if threshold is None else {"threshold": threshold}
-        recognizer = TextRecognizer(loaded.classes, **options)
+        recognizer = TextRecognizer(
+            loaded.classes, threshold=loaded.text_threshold if threshold is None else threshold
+        )
 
         class Quiet:
             def frame(self, *args):
@@ -125,9 +126,9 @@ def run_clip(
     }
 
 
-def clip_thresholds(bundle, photos: Path, thresholds=(0.6, 0.45, 0.3), **options) -> dict:
-    """`run_clip` at the default threshold and lower ones (fused probabilities of two models that
-    disagree on a new person are lower than one model's); the default's fields, plus
+def clip_thresholds(bundle, photos: Path, thresholds=(None, 0.6, 0.45, 0.3), **options) -> dict:
+    """`run_clip` at the bundle's threshold (None) and others (fused probabilities of two models
+    that disagree on a new person are lower than one model's); the bundle's run's fields, plus
     "by_threshold"."""
     runs = [run_clip(bundle, photos, threshold=t, **options) for t in thresholds]
     return {**runs[0], "by_threshold": runs}

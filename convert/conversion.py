@@ -403,7 +403,7 @@ def _fused_on(
 def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
     """The landmark classifier and the fusion rule join the bundle (metadata "fusion")."""
     from edgesign.device.files import sha256_file, write_json
-    from edgesign.device.hand_pipeline import METADATA_KEY
+    from edgesign.device.hand_pipeline import METADATA_KEY, TEXT_THRESHOLD
     from edgesign.device.landmark_classifier import BUNDLE_FILE
     from edgesign.device.landmarks import FEATURES
 
@@ -412,6 +412,7 @@ def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
     metadata[METADATA_KEY] = {
         "rule": fusion["rule"].to_dict(),
         "no_hand": fusion["no_hand"],
+        "text_threshold": TEXT_THRESHOLD,
         "classifier": {
             "file": BUNDLE_FILE,
             "sha256": sha256_file(bundle / BUNDLE_FILE),

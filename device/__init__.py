@@ -1,14 +1,17 @@
 """edgesign on the device: what a program of your own needs to recognize signs from a camera.
 
-    from edgesign.device import Picamera2Source, Pipeline, TextRecognizer, load_bundle
+    from edgesign.device import Picamera2Source, TextRecognizer, load_bundle, pipeline_for
 
     # checks the model, its hashes and the preprocessing spec
     bundle = load_bundle("bundle/")
-    pipeline = Pipeline(bundle)              # preprocessing + quantizer + one LiteRT interpreter
-    text = TextRecognizer(bundle.classes)    # per-frame probabilities -> letters -> words
+    # preprocessing + quantizer + LiteRT; for a realworld bundle first the hand tracker, then the
+    # CNN and the landmark classifier fused
+    pipeline = pipeline_for(bundle)
+    # per-frame probabilities -> letters -> words
+    text = TextRecognizer(bundle.classes, threshold=bundle.text_threshold)
     with Picamera2Source() as camera:        # or open_source("webcam" | "photo.jpg" | "folder/")
         for frame in camera:
-            prediction = pipeline(frame)     # .label, .confidence, .top, .probs, latencies
+            prediction = pipeline(frame)     # .label (None: no hand), .confidence, .top, .probs
             step = text.update(prediction.probs)
 
 `examples/embed.py` is this as a program. Needs numpy, pillow and ai-edge-litert only; never
@@ -19,6 +22,7 @@ from .bundle import Bundle, load_bundle
 from .camera import Picamera2Source
 from .errors import EdgesignError
 from .frames import Frame, FrameSource
+from .hand_pipeline import pipeline_for
 from .recognize import TextRecognizer
 from .runtime import Pipeline, Prediction
 from .sources import open_source
@@ -34,4 +38,5 @@ __all__ = [
     "TextRecognizer",
     "load_bundle",
     "open_source",
+    "pipeline_for",
 ]

@@ -87,6 +87,14 @@ class Bundle:
         return self.path / MODEL_FILE
 
     @property
+    def text_threshold(self) -> float:
+        """The confidence the text recognizer needs from this bundle's probabilities: the fused
+        bundle's own (`hand_pipeline.TEXT_THRESHOLD`), else the recognizer's default."""
+        from .recognize import TextRecognizer
+
+        return self.fusion["text_threshold"] if self.fusion else TextRecognizer.threshold
+
+    @property
     def float_model_path(self) -> Path:
         return self.path / FLOAT_MODEL_FILE
 

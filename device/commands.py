@@ -132,8 +132,9 @@ def register(subparsers) -> None:
     g.add_argument(
         "--threshold",
         type=float,
-        default=0.6,
-        help="smoothed confidence a letter needs (default 0.6)",
+        default=None,
+        help="smoothed confidence a letter needs (default: the bundle's; 0.3 for a bundle that "
+        "fuses the CNN with the hand's landmarks, 0.6 for the CNN alone)",
     )
     g.add_argument(
         "--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)"
@@ -281,7 +282,7 @@ def _run_run(args) -> int:
         recognizer = TextRecognizer(
             bundle.classes,
             window=args.smooth,
-            threshold=args.threshold,
+            threshold=bundle.text_threshold if args.threshold is None else args.threshold,
             stable_frames=args.stable,
             pause_frames=args.pause,
         )

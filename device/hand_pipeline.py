@@ -26,11 +26,18 @@ from .recognize import top_k
 #: bundle metadata key of the fusion settings written by `convert`
 METADATA_KEY = "fusion"
 NO_HAND_CHOICES = ("nothing", "cnn")
+#: the text recognizer's confidence threshold for a fused bundle (`edgesign run --threshold`
+#: replaces it). The mean of two models' probabilities is lower than one model's when they disagree,
+#: as they do on people never seen: on a clip of eight words spelled with photos of another photo
+#: source (benchmarks/hands_clip.py, through bench_hands_accuracy.py), 0.6 left out most letters
+#: (character error rate 67% and 77% on the two splits), 0.45 gave 49% and 51%, and 0.3 gave 44% and
+#: 26%. A frame without a hand still gives no letter at any threshold.
+TEXT_THRESHOLD = 0.3
 
 
 def fusion_settings(metadata: dict) -> dict | None:
-    """The bundle's fusion entry, validated: {"rule": FusionRule, "no_hand": ..., "classifier": ...}
-    or None when the bundle has no landmark classifier."""
+    """The bundle's fusion entry, validated: {"rule": FusionRule, "no_hand": ..., "file": ...,
+    "sha256": ..., "text_threshold": ...} or None when the bundle has no landmark classifier."""
     entry = metadata.get(METADATA_KEY)
     if entry is None:
         return None
@@ -39,6 +46,7 @@ def fusion_settings(metadata: dict) -> dict | None:
         no_hand = entry.get("no_hand", "nothing")
         file = entry["classifier"]["file"]
         sha = entry["classifier"]["sha256"]
+        threshold = entry.get("text_threshold", TEXT_THRESHOLD)
     except (KeyError, TypeError) as exc:
         raise BundleError(f"metadata.json: incomplete {METADATA_KEY!r} entry ({exc!r})") from None
     if no_hand not in NO_HAND_CHOICES:
@@ -46,11 +54,25 @@ def fusion_settings(metadata: dict) -> dict | None:
             f"metadata.json: fusion no_hand must be one of {', '.join(NO_HAND_CHOICES)}, "
             f"not {no_hand!r}"
         )
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not (0 < threshold <= 1)
+    ):
+        raise BundleError(
+            f"metadata.json: fusion text_threshold must be above 0 and at most 1, not {threshold!r}"
+        )
     if file != BUNDLE_FILE:
         raise BundleError(
             f"metadata.json: the landmark classifier must be {BUNDLE_FILE}, not {file!r}"
         )
-    return {"rule": rule, "no_hand": no_hand, "file": file, "sha256": sha}
+    return {
+        "rule": rule,
+        "no_hand": no_hand,
+        "file": file,
+        "sha256": sha,
+        "text_threshold": float(threshold),
+    }
 
 
 def check_bundle_fusion(folder: Path, metadata: dict, classes) -> dict | None:

@@ -9,13 +9,15 @@ a loop; nothing else. `edgesign run` is the full-featured version of this loop.
 
 import sys
 
-from edgesign.device import Picamera2Source, Pipeline, TextRecognizer, load_bundle, open_source
+from edgesign.device import Picamera2Source, TextRecognizer, load_bundle, open_source, pipeline_for
 
 
 def main(bundle_dir: str, source: str = "picamera2") -> str:
     bundle = load_bundle(bundle_dir)  # the int8 model, labels and preprocessing spec
-    pipeline = Pipeline(bundle, num_threads=4)  # a Pi 4 has four cores
-    text = TextRecognizer(bundle.classes)  # holds a letter for a few frames before writing it
+    # the CNN alone, or for a realworld bundle: find the hand, then the CNN and the landmarks
+    pipeline = pipeline_for(bundle, num_threads=4)  # a Pi 4 has four cores
+    # holds a letter for a few frames before writing it
+    text = TextRecognizer(bundle.classes, threshold=bundle.text_threshold)
 
     camera = Picamera2Source() if source == "picamera2" else open_source(source)
     with camera:
@@ -24,7 +26,7 @@ def main(bundle_dir: str, source: str = "picamera2") -> str:
             step = text.update(prediction.probs)
             took_ms = 1000 * (prediction.preprocess_s + prediction.invoke_s + prediction.post_s)
             print(
-                f"{prediction.label} {prediction.confidence:.2f} {took_ms:.1f} ms  text: "
+                f"{prediction.label or '-'} {prediction.confidence:.2f} {took_ms:.1f} ms  text: "
                 f"{step.text!r}"
             )
     return text.text

@@ -292,6 +292,14 @@ def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_
         load_bundle(copy)
     meta["fusion"]["rule"]["cnn_weight"] = 0.5
     (copy / "metadata.json").write_text(json.dumps(meta))
+    assert load_bundle(copy).text_threshold == meta["fusion"]["text_threshold"] == 0.3
+    for bad in (0, 1.5, "0.3", True):
+        meta["fusion"]["text_threshold"] = bad
+        (copy / "metadata.json").write_text(json.dumps(meta))
+        with pytest.raises(BundleError, match="text_threshold"):
+            load_bundle(copy)
+    meta["fusion"]["text_threshold"] = 0.3
+    (copy / "metadata.json").write_text(json.dumps(meta))
     (copy / "hand_detector.tflite").unlink()  # the classifier needs the tracker's landmarks
     with pytest.raises(BundleError, match="hand_detector.tflite"):
         load_bundle(copy)
