@@ -133,7 +133,7 @@ def register(subparsers) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="smoothed confidence a letter needs (default: the bundle's; 0.3 for a bundle that "
+        help="smoothed confidence a letter needs (default: the bundle's; 0.25 for a bundle that "
         "fuses the CNN with the hand's landmarks, 0.6 for the CNN alone)",
     )
     g.add_argument(

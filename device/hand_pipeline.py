@@ -28,11 +28,11 @@ METADATA_KEY = "fusion"
 NO_HAND_CHOICES = ("nothing", "cnn")
 #: the text recognizer's confidence threshold for a fused bundle (`edgesign run --threshold`
 #: replaces it). The mean of two models' probabilities is lower than one model's when they disagree,
-#: as they do on people never seen: on a clip of eight words spelled with photos of another photo
-#: source (benchmarks/hands_clip.py, through bench_hands_accuracy.py), 0.6 left out most letters
-#: (character error rate 67% and 77% on the two splits), 0.45 gave 49% and 51%, and 0.3 gave 44% and
-#: 26%. A frame without a hand still gives no letter at any threshold.
-TEXT_THRESHOLD = 0.3
+#: as they do on people never seen. On a clip of eight words spelled with photos of another photo
+#: source (benchmarks/hands_clip.py, bundles fused half and half), character error rates were:
+#: 0.6: 93% / 88% (most letters left out); 0.45: 67% / 77%; 0.3: 49% / 37%; 0.25: 44% / 28%.
+#: A frame without a hand still gives no letter at any threshold.
+TEXT_THRESHOLD = 0.25
 
 
 def fusion_settings(metadata: dict) -> dict | None:

@@ -271,7 +271,7 @@ def test_no_hand_gives_no_letter_and_a_pause_gives_a_space(fused_bundle, data_di
 
 def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_path):
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.hand_pipeline import TEXT_THRESHOLD, pipeline_for
 
     copy = tmp_path / "bundle"
     shutil.copytree(fused_bundle / "converted" / "bundle", copy)
@@ -292,13 +292,13 @@ def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_
         load_bundle(copy)
     meta["fusion"]["rule"]["cnn_weight"] = 0.5
     (copy / "metadata.json").write_text(json.dumps(meta))
-    assert load_bundle(copy).text_threshold == meta["fusion"]["text_threshold"] == 0.3
+    assert load_bundle(copy).text_threshold == meta["fusion"]["text_threshold"] == TEXT_THRESHOLD
     for bad in (0, 1.5, "0.3", True):
         meta["fusion"]["text_threshold"] = bad
         (copy / "metadata.json").write_text(json.dumps(meta))
         with pytest.raises(BundleError, match="text_threshold"):
             load_bundle(copy)
-    meta["fusion"]["text_threshold"] = 0.3
+    meta["fusion"]["text_threshold"] = TEXT_THRESHOLD
     (copy / "metadata.json").write_text(json.dumps(meta))
     (copy / "hand_detector.tflite").unlink()  # the classifier needs the tracker's landmarks
     with pytest.raises(BundleError, match="hand_detector.tflite"):

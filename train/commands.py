@@ -299,7 +299,7 @@ def register(subparsers) -> None:
         default=None,
         metavar="W",
         help="share of the CNN in the fused probabilities, the rest the landmark "
-        "classifier's (default: the preset's; realworld 0.25)",
+        "classifier's (default: the preset's; realworld 0.5)",
     )
     group.add_argument(
         "--no-hand",
