@@ -13,7 +13,12 @@ padded to a 384-byte stride). Stages per frame, p50 / p95 in ms:
 "track" frames run the landmarks on the crop from the previous frame's landmarks. Memory: RSS
 before and after `--soak` tracked frames plus a detection every 50th frame.
 
-    EDGESIGN_DATA=/path/to/data python benchmarks/bench_hands.py [--frames 60] [--threads 1 2]
+    EDGESIGN_DATA=/path/to/data python benchmarks/bench_hands.py [--frames 60] [--threads 1 2] \
+        [--bundle artifacts/convert/bundle]
+
+With `--bundle` (a `realworld` bundle) it also times the whole device pipeline on the same frames
+(`pipeline_for`, as `edgesign run` runs it): the hand, the CNN's preprocessing and its views, the
+landmark classifier, the fusion, and the total.
 
 Writes benchmarks/results/hands.json and prints a table. The Pi 4 column is an ESTIMATE, not a
 measurement: see `pi4_estimate`.
@@ -155,6 +160,57 @@ def soak(tracker: ht.HandTracker, frame, layout, kwargs, count: int) -> dict:
     }
 
 
+PIPELINE_STAGES = ("hand", "cnn_preprocess", "cnn_invoke", "landmark_classifier", "fusion", "total")
+
+
+def time_pipeline(pipeline, frame, layout, kwargs, frames: int, mode: str) -> dict:
+    """Per-stage times of the bundle's whole device pipeline over `frames` frames that detect
+    (a new stream each frame) or track (one stream)."""
+    from edgesign.device.frames import Frame
+
+    stages = {name: [] for name in PIPELINE_STAGES}
+    pipeline.reset()
+    for i in range(frames + 3):  # the first 3 warm up
+        name = f"frame{i}" if mode == "detect" else "camera"
+        t0 = time.perf_counter()
+        pred = pipeline(Frame(frame, layout, name=name, **kwargs))
+        total = time.perf_counter() - t0
+        if pred.hand is None:
+            raise SystemExit("bench_hands: the pipeline found no hand in the benchmark frame")
+        if i < 3:
+            continue
+        got = pred.stages_s
+        values = (
+            got["hand"],
+            pred.preprocess_s,
+            pred.invoke_s,
+            got["landmark_classifier"],
+            got["fusion"],
+            total,
+        )
+        for stage, value in zip(PIPELINE_STAGES, values):
+            stages[stage].append(value)
+    return {name: _ms(values) for name, values in stages.items()}
+
+
+def pipeline_rows(bundle_dir: str, data_dir: Path, frames: int) -> list:
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.hand_pipeline import pipeline_for
+
+    bundle = load_bundle(bundle_dir)
+    pipeline = pipeline_for(bundle)
+    if not hasattr(pipeline, "tracker"):
+        raise SystemExit(
+            f"bench_hands: {bundle_dir} does not track the hand (not a realworld bundle)"
+        )
+    rows = []
+    for name, frame, layout, kwargs in sources(data_dir):
+        for mode in ("detect", "track"):
+            stages = time_pipeline(pipeline, frame, layout, kwargs, frames, mode)
+            rows.append({"source": name, "threads": 1, "frames": mode, "stages_ms": stages})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
@@ -167,6 +223,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--soak", type=int, default=1000)
+    parser.add_argument(
+        "--bundle", default=None, help="also time this realworld bundle's whole device pipeline"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "hands.json"))
     args = parser.parse_args()
     if not args.data:
@@ -215,6 +274,8 @@ def main() -> None:
         "rows": rows,
         "memory": memory,
     }
+    if args.bundle:
+        result["pipeline_rows"] = pipeline_rows(args.bundle, Path(args.data), args.frames)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     header = (
@@ -240,6 +301,15 @@ def main() -> None:
             for s in ("color", "detector", "crop", "landmarks", "total")
         )
         print(f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells}")
+    if args.bundle:
+        print("the whole device pipeline (p50 / min ms, one thread):")
+        print(f"{'source':34} {'frames':6} " + " ".join(f"{s:>19}" for s in PIPELINE_STAGES))
+        for row in result["pipeline_rows"]:
+            cells = " ".join(
+                f"{row['stages_ms'][s]['p50']:>10.2f} / {row['stages_ms'][s]['min']:>6.2f}"
+                for s in PIPELINE_STAGES
+            )
+            print(f"{row['source']:34} {row['frames']:6} {cells}")
     print(
         f"memory over {memory['frames']} frames: RSS {memory['rss_mb'][0]} -> "
         f"{memory['rss_mb'][-1]} MB (growth after the first tenth "
