@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from . import service, wheelhouse
 from .errors import DeployError
 from .release_ids import is_release_id, release_id
 from .remote import Remote
-from .staging import copy_bundle
+from .staging import stage_release
 from .target import Target
 
 log = logging.getLogger(__name__)
@@ -149,17 +148,8 @@ def probe(remote: Remote, opts: DeployOptions) -> dict:
     return info
 
 
-def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tuple:
-    """(edgesign wheel in staging/wheels, folder of third-party wheels) for the Pi's platform."""
-    wheels = staging / "wheels"
-    wheels.mkdir()
-    given = wheelhouse.find_project_wheel(opts.wheelhouse) if opts.wheelhouse else None
-    if given:
-        wheelhouse.check_device_wheel(given)
-        project = Path(shutil.copy2(given, wheels))
-    else:
-        project = wheelhouse.build_project_wheel(wheels)
-    wheelhouse.write_constraints(wheels)
+def _dependency_wheels(opts: DeployOptions, info: dict, project: Path, echo) -> Path:
+    """The folder of third-party wheels for the Pi's platform (given, or downloaded and cached)."""
     if opts.wheelhouse:
         deps = opts.wheelhouse
         if not any(deps.glob("*.whl")):
@@ -172,7 +162,7 @@ def _collect_wheels(opts: DeployOptions, info: dict, staging: Path, echo) -> tup
         f"{sum(1 for p in deps.glob('*.whl') if not p.name.startswith('edgesign-'))} "
         f"dependency wheels from {deps}"
     )
-    return project, deps
+    return deps
 
 
 def _release_info(rid: str, opts: DeployOptions, info: dict, project: Path, meta: dict) -> dict:
@@ -232,12 +222,8 @@ def deploy(
 
     with tempfile.TemporaryDirectory(prefix="edgesign-deploy-") as tmp:
         staging = Path(tmp) / "release"
-        staging.mkdir()
-        project, deps = _collect_wheels(opts, info, staging, echo)
-        copy_bundle(bundle.path, staging / "bundle")
-        # what ships is what was checked
-        bundle = load_bundle(staging / "bundle", check_model=False)
-        load_selftest(bundle)
+        project, bundle = stage_release(bundle.path, staging, opts.wheelhouse)
+        deps = _dependency_wheels(opts, info, project, echo)
         rid = release_id(wheelhouse.digest_files([bundle.model_path, project]))
         release_json = json.dumps(
             _release_info(rid, opts, info, project, bundle.metadata), indent=2

@@ -26,6 +26,7 @@ from . import wheelhouse
 from .deployer import release_id, upload
 from .errors import DeployError
 from .remote import Remote
+from .staging import stage_release
 from .target import Target
 
 #: Fixed wheel timestamps (1980-01-01, the zip epoch) make the edgesign wheel byte-reproducible.
@@ -55,14 +56,8 @@ def stage(
     out.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix="stage-", dir=out))
     try:
-        wheels = build / "release" / "wheels"
-        wheels.mkdir(parents=True)
-        given = wheelhouse.find_project_wheel(given_wheels) if given_wheels else None
-        project = (
-            Path(shutil.copy2(given, wheels)) if given else wheelhouse.build_project_wheel(wheels)
-        )
-        wheelhouse.write_constraints(wheels)
-        shutil.copytree(bundle.path, build / "release" / "bundle")
+        # the same staging as `edgesign deploy`: the bundle's allowlist, never a followed link
+        project, bundle = stage_release(bundle.path, build / "release", given_wheels)
         digest = wheelhouse.digest_files([bundle.model_path, project])
         final = out / digest
         if final.exists():
@@ -88,7 +83,7 @@ def stage(
         "digest": digest,
         "release_dir": str(final / "release"),
         "project_wheel": str(project),
-        "bundle": str(bundle.path.resolve()),
+        "bundle": str(Path(bundle_path).resolve()),
         "deps": deps,
     }
 

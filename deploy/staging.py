@@ -1,4 +1,7 @@
-"""Copy exactly a bundle's own files (no symlink, no stray file) into a deploy's staging folder.
+"""Stage a release on this computer: the edgesign wheel and exactly the bundle's own files.
+
+One function, `stage_release`, serves both `edgesign deploy` and the fleet playbook, so what one
+path ships the other ships too.
 
 A bundle folder can hold anything its owner (or whoever sent it) put there; `copytree` would
 follow a link such as `selftest/cache -> ~/.ssh` and ship the host's keys to the Pi. Here the
@@ -13,8 +16,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from ..device.bundle import bundle_files
+from ..device.bundle import Bundle, bundle_files, load_bundle, load_selftest
 from ..device.errors import BundleError
+from . import wheelhouse
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -56,3 +60,28 @@ def copy_bundle(src: Path, dest: Path) -> list:
         for fd in folders.values():
             os.close(fd)
     return names
+
+
+def stage_release(bundle_path: Path, release: Path, given_wheels: Path | None = None) -> tuple:
+    """Fill the new folder `release` with wheels/ (the edgesign wheel, the Pi's pins) and bundle/.
+
+    The bundle is copied file by file from its allowlist (`copy_bundle`) and then loaded and
+    self-test-checked from the staged copy, so what ships is what was checked. `given_wheels`
+    (--wheelhouse) supplies the edgesign wheel instead of building one. Returns (project wheel,
+    staged Bundle).
+    """
+    bundle_files(bundle_path)  # only known plain files: no symlinks, nothing stray
+    release.mkdir()
+    wheels = release / "wheels"
+    wheels.mkdir()
+    given = wheelhouse.find_project_wheel(given_wheels) if given_wheels else None
+    if given:
+        wheelhouse.check_device_wheel(given)
+        project = Path(shutil.copy2(given, wheels))
+    else:
+        project = wheelhouse.build_project_wheel(wheels)
+    wheelhouse.write_constraints(wheels)
+    copy_bundle(bundle_path, release / "bundle")
+    staged: Bundle = load_bundle(release / "bundle", check_model=False)
+    load_selftest(staged)
+    return project, staged

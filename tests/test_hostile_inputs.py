@@ -607,3 +607,44 @@ def test_a_bad_preprocessing_spec_names_metadata_json(
     code, err = run(capsys, "convert", "--train-dir", copied_training, "--out", tmp_path / "c")
     assert code == 2
     one_line(err, str(copied_training / "metadata.json"), "roi must be one of")
+
+
+# ------------------------------------------------------------ 6. what a deploy ships
+
+
+def _plant_secrets(bundle: Path, home: Path) -> None:
+    """A bundle that links to the user's keys and holds a stray note, as in the issue."""
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("PRIVATE KEY\n")
+    (bundle / "selftest" / "cache").symlink_to(home / ".ssh")
+    (bundle / "LICENSE").symlink_to(home / ".ssh" / "id_rsa")
+    (bundle / "notes.txt").write_text("x\n")
+
+
+def test_fleet_staging_refuses_linked_and_stray_bundle_files(copied_bundle, tmp_path, capsys):
+    from edgesign.deploy import fleet_tasks
+
+    _plant_secrets(copied_bundle, tmp_path / "home")
+    out = tmp_path / "staged"
+    code = fleet_tasks.main(["stage", "--bundle", str(copied_bundle), "--out", str(out), "--plan"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "symlink in the bundle" in err or "not a bundle file" in err, err
+    staged = [p.name for p in out.rglob("*")] if out.exists() else []
+    assert "id_rsa" not in staged and "notes.txt" not in staged and "LICENSE" not in staged
+
+
+def test_fleet_and_single_host_stage_exactly_the_bundle_allowlist(bundle_dir, tmp_path):
+    from edgesign.deploy import fleet_tasks
+    from edgesign.deploy.staging import stage_release
+    from edgesign.device.bundle import bundle_files
+
+    result = fleet_tasks.stage(bundle_dir, [], tmp_path / "fleet", plan=True)
+    fleet = Path(result["release_dir"]) / "bundle"
+    _, single = stage_release(bundle_dir, tmp_path / "single")
+    listed = sorted(bundle_files(bundle_dir))
+    for staged in (fleet, single.path):
+        files = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file())
+        assert files == listed
+        assert not any(p.is_symlink() for p in staged.rglob("*"))
+    assert (fleet / "model.tflite").read_bytes() == (bundle_dir / "model.tflite").read_bytes()
