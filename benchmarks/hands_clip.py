@@ -79,10 +79,11 @@ def run_clip(
     seed: int = 0,
     threads: int = 1,
     threshold: float | None = None,
+    profile: str | None = None,
 ) -> dict:
     """Spell WORDS through the device pipeline of `bundle`; words right and character error rate.
     `threshold`: the text recognizer's confidence threshold (`edgesign run --threshold`; default
-    the bundle's, as `run` uses)."""
+    the bundle's, as `run` uses). `profile`: a profile of the signer (`run --profile`)."""
     from edgesign.device.bundle import load_bundle
     from edgesign.device.hand_pipeline import pipeline_for
     from edgesign.device.recognize import TextRecognizer
@@ -93,7 +94,7 @@ def run_clip(
         blank = background_frame(Path(photos), Path(tmp) / "background.png")
         files = clip_files(Path(photos), blank, frames, gap, seed)
         loaded = load_bundle(bundle)
-        pipeline = pipeline_for(loaded, num_threads=threads)
+        pipeline = pipeline_for(loaded, num_threads=threads, profile=profile)
         recognizer = TextRecognizer(
             loaded.classes, threshold=loaded.text_threshold if threshold is None else threshold
         )

@@ -6,7 +6,7 @@
     bundle = load_bundle("bundle/")
     # preprocessing + quantizer + LiteRT; for a realworld bundle first the hand tracker, then the
     # CNN and the landmark classifier fused
-    pipeline = pipeline_for(bundle)
+    pipeline = pipeline_for(bundle)         # profile="me": adapted to your hand (`enroll`)
     # per-frame probabilities -> letters -> words
     text = TextRecognizer(bundle.classes, threshold=bundle.text_threshold)
     with Picamera2Source() as camera:        # or open_source("webcam" | "photo.jpg" | "folder/")

@@ -34,6 +34,7 @@ PARTS = (
         "checkout",
     ),
     ("edgesign.device.commands", (), ""),
+    ("edgesign.device.enroll_commands", (), ""),
     (
         "edgesign.deploy.commands",
         ("deploy", "rollback", "releases", "pull-data"),

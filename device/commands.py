@@ -78,6 +78,11 @@ def register(subparsers) -> None:
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
     p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="adapt recognition to your own hand with this profile (`edgesign enroll`)",
+    )
+    p.add_argument(
         "--size",
         type=_parse_size,
         default=(640, 480),
@@ -211,6 +216,12 @@ def register(subparsers) -> None:
         metavar="N",
         help="timed calls per model and image set (default 200)",
     )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="also the whole device pipeline on --images without and with this profile "
+        "(`edgesign enroll`); use photos of other captures than the enrollment's",
+    )
     p.add_argument("--out", metavar="DIR", help="also write compare.json and compare.md here")
     p.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of a table"
@@ -291,8 +302,13 @@ def _run_run(args) -> int:
     if args.web_token is not None and (args.web is None or not args.web_token.strip()):
         raise EdgesignError("--web-token needs --web and a non-empty token")
     pipeline = pipeline_for(
-        bundle, k=min(args.top_k, len(bundle.classes)), num_threads=args.threads
+        bundle,
+        k=min(args.top_k, len(bundle.classes)),
+        num_threads=args.threads,
+        profile=args.profile,
     )
+    if args.profile:
+        logging.getLogger("edgesign").info("profile %s: adapting to your hand", args.profile)
     # the live view shows the Pi camera's color picture; recognition still reads its gray lores
     source = open_source(args.source, size=args.size, color=args.web is not None)
     if args.rate is not None:
@@ -358,6 +374,7 @@ def _start_web(args, bundle, recognizer, pipeline, source):
         max_fps=args.web_fps,
         backend=pipeline.model.backend,
         source=source.name,
+        profile=args.profile or "",
     ).start()
     log = logging.getLogger("edgesign")
     log.info("live view: open %s", web.url)
@@ -399,10 +416,19 @@ def _run_selftest(args) -> int:
 
 
 def _run_compare(args) -> int:
+    import json
+
     from .bundle import load_bundle
     from .compare import main_output, run_compare, write_compare
 
     bundle = load_bundle(args.bundle)
+    if args.profile and not (bundle.metadata.get("float_model") or args.out):
+        # a bundle without its float model: the profile's comparison alone
+        from .profile_compare import profile_gain, profile_lines
+
+        result = profile_gain(bundle, args.images, args.profile)
+        print(json.dumps(result, indent=2) if args.json else "\n".join(profile_lines(result)))
+        return 0
     report = run_compare(
         bundle,
         images=args.images,
@@ -410,6 +436,10 @@ def _run_compare(args) -> int:
         frames=args.frames,
         timing_runs=args.timing_runs,
     )
+    if args.profile:
+        from .profile_compare import profile_gain
+
+        report["profile"] = profile_gain(bundle, args.images, args.profile)
     main_output(report, args.json)
     if args.out:
         write_compare(args.out, report)

@@ -218,6 +218,10 @@ def terminal_table(report: dict) -> str:
         f"on {device['machine']} ({device['system']}), Python {device['python']}, "
         f"{device['interpreter']}, one thread"
     )
+    if "profile" in report:
+        from .profile_compare import profile_lines
+
+        lines += profile_lines(report["profile"])
     return "\n".join(lines)
 
 
@@ -240,6 +244,12 @@ def markdown(report: dict) -> str:
     out += [
         f"- {line}" for name, result in report["sets"].items() for line in _set_lines(name, result)
     ]
+    if "profile" in report:
+        from .profile_compare import profile_lines
+
+        out += ["", "## The user's profile", ""] + [
+            f"- {line}" for line in profile_lines(report["profile"])
+        ]
     for name, result in report["sets"].items():
         if not result.get("per_class"):
             continue

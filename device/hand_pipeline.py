@@ -21,6 +21,7 @@ from .errors import BundleError
 from .files import sha256_file
 from .fusion import FusionRule, fuse
 from .landmark_classifier import BUNDLE_FILE, LandmarkClassifier
+from .landmarks import features
 from .recognize import top_k
 
 #: bundle metadata key of the fusion settings written by `convert`
@@ -103,6 +104,8 @@ class HandPipeline:
         self.rule = FusionRule(cnn_weight=1.0)
         self.no_hand = "nothing"
         self._last_stream = None
+        #: the user's profile (device/adaptation.py), applied to the landmark classifier's answer
+        self.adapter = None
         settings = bundle.fusion
         if settings is not None:
             self.classifier = LandmarkClassifier(
@@ -150,26 +153,58 @@ class HandPipeline:
             )
         raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame, hand)
         t2 = time.perf_counter()
-        landmark_probs = None
+        row = landmark_probs = None
         if hand is not None and self.classifier is not None:
-            landmark_probs = self.classifier(hand.landmarks, hand.handedness)
+            row = features(hand.landmarks, hand.handedness)
+            if row is not None:
+                landmark_probs = self.classifier.probs_of(row)
         t3 = time.perf_counter()
+        if landmark_probs is not None and self.adapter is not None:
+            landmark_probs = self.adapter(row, landmark_probs)
+        t4 = time.perf_counter()
         probs = fuse(cnn_probs, landmark_probs, self.rule)
         top = top_k(probs, self.classes, self.k)
-        t4 = time.perf_counter()
-        stages.update({"landmark_classifier": t3 - t2, "fusion": t4 - t3})
+        t5 = time.perf_counter()
+        stages.update({"landmark_classifier": t3 - t2, "fusion": t5 - t4})
+        if self.adapter is not None:
+            stages["profile"] = t4 - t3
         return Prediction(
-            raw, probs, top, pre_s, invoke_s, 0.0, tracked=True, hand=hand, stages_s=stages
+            raw,
+            probs,
+            top,
+            pre_s,
+            invoke_s,
+            0.0,
+            tracked=True,
+            hand=hand,
+            stages_s=stages,
+            features=row,
+            cnn_probs=cnn_probs,
+            landmark_probs=landmark_probs,
         )
 
 
-def pipeline_for(bundle, k: int = 3, num_threads: int = 1):
+def pipeline_for(bundle, k: int = 3, num_threads: int = 1, profile: str | None = None):
     """The frame pipeline a bundle asks for: the CNN alone, or, when its preprocessing tracks the
     hand or it carries a landmark classifier, the tracker with the CNN, the landmark classifier and
-    the fusion."""
+    the fusion. `profile`: a name (or .json path) from `edgesign enroll`, adapting the landmark
+    classifier to the user's own hand (ProfileError when it was made for another bundle)."""
     from .runtime import Pipeline
 
+    adapter = None
+    if profile is not None:
+        from .adaptation import adaptation_for
+        from .profiles import profile_for
+
+        loaded = profile_for(profile, bundle)[0]
+        adapter = adaptation_for(loaded, bundle.path / bundle.fusion["file"])
     cnn = Pipeline(bundle, k=k, num_threads=num_threads)
     if bundle.spec.roi != "tracked" and bundle.fusion is None:
         return cnn
-    return HandPipeline(bundle, cnn, bundle.hand_tracker(num_threads), k=k, num_threads=num_threads)
+    pipeline = HandPipeline(
+        bundle, cnn, bundle.hand_tracker(num_threads), k=k, num_threads=num_threads
+    )
+    if adapter is not None:
+        pipeline.adapter = adapter
+        pipeline.rule = adapter.fusion_rule(pipeline.rule)
+    return pipeline

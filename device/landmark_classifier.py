@@ -55,10 +55,12 @@ class LandmarkClassifier:
             )
         return out
 
+    def probs_of(self, row: np.ndarray) -> np.ndarray:
+        """(C,) probabilities of one feature row (42,)."""
+        raw = self.model.invoke(self.quantize(np.asarray(row)[np.newaxis]))
+        return probabilities(self.model.output.dequantize(raw)[0])
+
     def __call__(self, landmarks: np.ndarray, handedness: float) -> np.ndarray | None:
         """(C,) probabilities of one hand, or None when its landmarks give no features."""
         row = features(landmarks, handedness)
-        if row is None:
-            return None
-        raw = self.model.invoke(self.quantize(row[np.newaxis]))
-        return probabilities(self.model.output.dequantize(raw)[0])
+        return None if row is None else self.probs_of(row)

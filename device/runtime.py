@@ -49,6 +49,16 @@ class Prediction:
     hand: object | None = None
     #: seconds per stage beyond preprocess/invoke/post (detector, landmarks, classifier, fusion)
     stages_s: dict = field(default_factory=dict)
+    #: with the tracker and a landmark classifier: the hand's features (42,) and what each model
+    #: said before the fusion (the landmark classifier's after the profile's adaptation, if any)
+    features: np.ndarray | None = None
+    cnn_probs: np.ndarray | None = None
+    landmark_probs: np.ndarray | None = None
+
+    @property
+    def total_s(self) -> float:
+        """Every stage of the frame: the hand tracker and landmark stages too."""
+        return self.preprocess_s + self.invoke_s + self.post_s + sum(self.stages_s.values())
 
     @property
     def label(self) -> str | None:
@@ -200,9 +210,7 @@ class JsonOutput:
                 "invoke": _ms(pred.invoke_s),
                 "post": _ms(pred.post_s),
                 **{k: _ms(v) for k, v in pred.stages_s.items()},
-                "total": _ms(
-                    pred.preprocess_s + pred.invoke_s + pred.post_s + sum(pred.stages_s.values())
-                ),
+                "total": _ms(pred.total_s),
             },
             "frame_age_ms": _ms(age_s),
             "dropped": dropped,
@@ -245,7 +253,7 @@ class ConsoleOutput:
             fps = self._frames / max(now - self._started, 1e-9)
             line = (
                 f"{label} {pred.confidence:4.0%} | top {top} | "
-                f"{_ms(pred.preprocess_s + pred.invoke_s + pred.post_s):.2f} ms {fps:5.1f} fps | "
+                f"{_ms(pred.total_s):.2f} ms {fps:5.1f} fps | "
                 f"text: {printable(step.text[-40:], 40)}_"
             )
             self.stream.write("\r\x1b[K" + line)

@@ -68,8 +68,14 @@ def bundle_facts(bundle, backend: str = "", source: str = "") -> dict:
     model = meta.get("model", {})
     accuracy = meta.get("accuracy", {})
     int8 = {}
+    test_set = f"test set ({accuracy.get('test_images', '?')} images)"
+    fused = (meta.get("fusion") or {}).get("accuracy") or {}
+    if isinstance(fused.get("fusion_int8"), (int, float)):
+        # what the device reads: hand, CNN and landmarks fused (the CNN alone is shown after it)
+        int8[test_set] = fused["fusion_int8"]
+        test_set = "test set, CNN alone"
     if accuracy.get("tflite_int8") is not None:
-        int8[f"test set ({accuracy.get('test_images', '?')} images)"] = accuracy["tflite_int8"]
+        int8[test_set] = accuracy["tflite_int8"]
     for key, value in accuracy.items():
         if key.endswith("_int8") and key != "tflite_int8" and value is not None:
             int8[key[: -len("_int8")]] = value
@@ -138,6 +144,7 @@ class WebView:
         max_width: int = 640,
         backend: str = "",
         source: str = "",
+        profile: str = "",
     ):
         if max_fps <= 0:
             raise EdgesignError("--web-fps must be above 0")
@@ -149,6 +156,9 @@ class WebView:
         self.send_timeout = send_timeout
         self.max_width = max_width
         self.facts = bundle_facts(bundle, backend, source)
+        self.facts["profile"] = profile or None
+        #: while `edgesign enroll --web` runs: the letter to sign, the countdown, samples taken
+        self.enrollment: dict | None = None
         self.page = resources.files(__package__).joinpath(PAGE_FILE).read_bytes()
         self.encoded = 0  # JPEGs made, for tests and the state
         self._latest = None  # (seq, frame, pred, step, age, dropped, time)
@@ -212,7 +222,9 @@ class WebView:
             self.recognizer.clear()
         now = time.monotonic()
         self._times.append(now)
-        self._stages.append((pred.preprocess_s, pred.invoke_s, pred.post_s))
+        # the hand tracker, landmark classifier, profile and fusion count in the total too
+        hand_s = sum(getattr(pred, "stages_s", {}).values())
+        self._stages.append((pred.preprocess_s, pred.invoke_s, pred.post_s, hand_s))
         self._seq += 1
         self._latest = (self._seq, frame, pred, step, age_s, dropped, now)
         if now < self._wanted_until:
@@ -313,10 +325,13 @@ class WebView:
             "text": "",
             "latency_ms": None,
         }
+        enrollment = self.enrollment
+        if enrollment is not None:
+            out["enroll"] = dict(enrollment)
         if latest is None:
             return out
         seq, frame, pred, step, age, dropped, _ = latest
-        mean = np.mean(stages, axis=0) * 1000.0 if stages else np.zeros(3)
+        mean = np.mean(stages, axis=0) * 1000.0 if stages else np.zeros(4)
         out.update(
             {
                 "frame": seq,
@@ -331,6 +346,7 @@ class WebView:
                     "preprocess": round(float(mean[0]), 3),
                     "invoke": round(float(mean[1]), 3),
                     "post": round(float(mean[2]), 3),
+                    "hand": round(float(mean[3]), 3),
                     "total": round(float(mean.sum()), 3),
                     "frame_age": round(age * 1000.0, 1),
                 },

@@ -170,3 +170,65 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "data_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.data)
+
+
+#: the letters of the `fused_bundle` fixture
+FUSED_LETTERS = "ABCL"
+
+
+@pytest.fixture(scope="session")
+def fused_bundle(data_dir, tmp_path_factory):
+    """A tiny CNN and landmark classifier trained on real photos of four letters, converted."""
+    from device_images import letter_folders
+
+    from edgesign.device.cli import main
+
+    root = tmp_path_factory.mktemp("fusion")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGESIGN_CACHE", str(root / "cache"))  # never the user's own hand cache
+    letter_folders(root, data_dir, FUSED_LETTERS, 12, 4)
+    assert (
+        main(
+            [
+                "train",
+                "--train",
+                str(root / "train"),
+                "--test",
+                str(root / "test"),
+                "--preset",
+                "article",
+                "--epochs",
+                "2",
+                "--landmarks",
+                "on",
+                "--landmark-epochs",
+                "20",
+                "--fusion-weight",
+                "0.4",
+                "--out",
+                str(root / "trained"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "convert",
+                "--train-dir",
+                str(root / "trained"),
+                "--out",
+                str(root / "converted"),
+                "--calibration-size",
+                "40",
+                "--max-drop",
+                "100",
+                "--eval",
+                str(root / "test"),
+            ]
+        )
+        == 0
+    )
+    yield root
+    patch.undo()

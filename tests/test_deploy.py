@@ -409,6 +409,36 @@ def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_r
     assert listed.stdout.splitlines() == [f"* {current}", f"  {first[0].release}"]
 
 
+def test_profiles_outlive_a_new_release_and_a_rollback(ssh_server, bundle_dir, first):
+    """A profile enrolled on the Pi lives outside the release folders: a deploy and a rollback
+    leave it as it was, and the release's own edgesign finds it."""
+    target = ssh_server.target(remote_dir="with-profile")
+    deploy(target, DeployOptions(bundle=Path(bundle_dir), service=False), echo=lambda l: None)
+    folder = ssh_server.home / ".local" / "share" / "edgesign" / "profiles"
+    folder.mkdir(parents=True)
+    classes = (Path(bundle_dir) / "labels.txt").read_text().split()
+    profile = {
+        "edgesign_profile": 1,
+        "name": "me",
+        "features": "wrist-relative-2d-v1",
+        "classes": classes,
+        "classifier_sha256": "ab" * 32,
+        "samples": {classes[0]: [[0.1] * 42, [0.2] * 42]},
+    }
+    (folder / "me.json").write_text(json.dumps(profile))
+    subprocess.run(["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / ".local")])
+    before = (folder / "me.json").read_bytes()
+    second = deploy(
+        target, DeployOptions(bundle=Path(bundle_dir), service=False), echo=lambda l: None
+    )
+    rollback(target, echo=lambda l: None)
+    assert current_of(ssh_server, "with-profile") != f"releases/{second.release}"
+    assert (folder / "me.json").read_bytes() == before
+    listed = ssh(ssh_server, "with-profile/current/venv/bin/edgesign profiles")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("me: 1/") and f"{classes[0]}:2" in listed.stdout
+
+
 def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
     remote = Remote(ssh_server.target(remote_dir="prune"))
     releases = ssh_server.home / "prune" / "releases"

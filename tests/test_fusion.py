@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from device_images import letter_folders
 from PIL import Image
 
 from edgesign.device.errors import BundleError
@@ -105,62 +104,6 @@ def test_hand_cache_runs_the_tracker_once_per_photo_and_again_when_the_photo_cha
     cache_file.write_bytes(b"not a cache")
     hands_of_files(files, find, key, root=tmp_path / "cache")
     assert len(calls) == 5
-
-
-@pytest.fixture(scope="module")
-def fused_bundle(data_dir, tmp_path_factory):
-    """A tiny CNN and landmark classifier trained on real photos of four letters, converted."""
-    from edgesign.device.cli import main
-
-    root = tmp_path_factory.mktemp("fusion")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("EDGESIGN_CACHE", str(root / "cache"))  # never the user's own hand cache
-    letter_folders(root, data_dir, LETTERS, 12, 4)
-    assert (
-        main(
-            [
-                "train",
-                "--train",
-                str(root / "train"),
-                "--test",
-                str(root / "test"),
-                "--preset",
-                "article",
-                "--epochs",
-                "2",
-                "--landmarks",
-                "on",
-                "--landmark-epochs",
-                "20",
-                "--fusion-weight",
-                "0.4",
-                "--out",
-                str(root / "trained"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "convert",
-                "--train-dir",
-                str(root / "trained"),
-                "--out",
-                str(root / "converted"),
-                "--calibration-size",
-                "40",
-                "--max-drop",
-                "100",
-                "--eval",
-                str(root / "test"),
-            ]
-        )
-        == 0
-    )
-    yield root
-    patch.undo()
 
 
 def test_training_and_conversion_bring_the_classifier_its_report_rows_and_the_rule(fused_bundle):

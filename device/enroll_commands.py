@@ -1,0 +1,367 @@
+"""`edgesign enroll` and `edgesign profiles`: the user's own hand, on the device (no TensorFlow).
+
+edgesign enroll --bundle B --profile me                 # guided, from the Pi camera
+edgesign enroll --bundle B --profile me --letters R,U,S  # redo a few letters
+edgesign enroll --bundle B --profile me --from photos/   # class folders of photos
+edgesign run --bundle B --profile me
+edgesign profiles                                        # list; --delete NAME
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .commands import SOURCE_HELP, _parse_size
+from .enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, VARIETY
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "enroll",
+        help="teach the bundle your own hand: a few seconds per letter, stored as a profile",
+        description="For each letter: a prompt, a countdown, then about 2 s of frames while your "
+        "hand holds still. Frames without a hand or with a moving hand are not taken. Only "
+        "the hand's landmark features are stored (a small JSON file outside the bundle and the "
+        "deploy's releases); `run --profile NAME` then adapts recognition to you. Letters "
+        "enrolled again replace only themselves.",
+    )
+    p.add_argument("--bundle", required=True, help="a realworld bundle (with the hand tracker)")
+    p.add_argument(
+        "--profile",
+        required=True,
+        metavar="NAME",
+        help="profile name (stored in ~/.local/share/edgesign/profiles, or $EDGESIGN_PROFILES), "
+        "or a path ending in .json",
+    )
+    p.add_argument(
+        "--from",
+        dest="folder",
+        metavar="FOLDER",
+        help="take the samples from class folders of photos (FOLDER/<letter>/*.jpg) instead of "
+        "the camera",
+    )
+    p.add_argument("--letters", help="only these letters, e.g. R,U,S (default: all the bundle's)")
+    p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
+    p.add_argument(
+        "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=HOLD_SECONDS,
+        help=f"seconds of frames per letter (default {HOLD_SECONDS:g})",
+    )
+    p.add_argument(
+        "--countdown",
+        type=int,
+        default=COUNTDOWN_SECONDS,
+        metavar="SECONDS",
+        help=f"seconds before each letter's frames are taken (default {COUNTDOWN_SECONDS})",
+    )
+    p.add_argument(
+        "--keep-photos",
+        metavar="DIR",
+        help="also keep the frames taken, as DIR/<letter>/NNNNN.png (usable by `finetune`)",
+    )
+    g = p.add_argument_group("live web view")
+    g.add_argument(
+        "--web",
+        metavar="[HOST:]PORT",
+        help="show the camera, the letter to sign, the countdown and the samples taken at "
+        "http://HOST:PORT/ (HOST defaults to 127.0.0.1)",
+    )
+    g.add_argument(
+        "--web-token", metavar="TOKEN", help="the view answers only requests with ?token=TOKEN"
+    )
+    p.set_defaults(func=_run_enroll)
+
+    p = subparsers.add_parser(
+        "profiles",
+        help="list the enrolled profiles (samples per letter), or delete one",
+        description="List the profiles in the profile folder with their samples per letter; "
+        "with --bundle, say which of them fit that bundle.",
+    )
+    p.add_argument("--bundle", help="say whether each profile fits this bundle")
+    p.add_argument("--delete", metavar="NAME", help="delete this profile")
+    p.set_defaults(func=_run_profiles)
+
+
+def _letters(text, classes) -> list:
+    from .errors import EdgesignError
+    from .text import printable
+
+    if not text:
+        return list(classes)
+    wanted = [w.strip() for w in text.split(",") if w.strip()]
+    unknown = [w for w in wanted if w not in classes]
+    if unknown or not wanted:
+        raise EdgesignError(
+            f"--letters {printable(text)}: "
+            + (f"{', '.join(printable(u) for u in unknown)} not among " if unknown else "none of ")
+            + f"the bundle's classes ({','.join(classes)})"
+        )
+    return wanted
+
+
+def _open_profile(args, bundle):
+    """(Profile to add to, its path): the existing one when it fits the bundle, else a new one."""
+    from .profiles import ProfileError, check_profile, load_profile, new_profile, profile_path
+
+    path = profile_path(args.profile)
+    if path.exists():
+        profile = load_profile(path)
+        try:
+            check_profile(profile, bundle, path)
+        except ProfileError as exc:
+            raise ProfileError(
+                f"{exc} (or choose another --profile name; `edgesign profiles --delete "
+                f"{args.profile}` removes this one)"
+            ) from None
+        return profile, path
+    return new_profile(args.profile if "/" not in args.profile else path.stem, bundle), path
+
+
+def _run_enroll(args) -> int:
+    from .bundle import load_bundle
+    from .errors import EdgesignError
+    from .hand_pipeline import pipeline_for
+    from .profiles import save_profile
+
+    if not args.seconds > 0 or args.seconds > 60:
+        raise EdgesignError(f"--seconds must be above 0 and at most 60, not {args.seconds:g}")
+    if not 0 <= args.countdown <= 60:
+        raise EdgesignError(f"--countdown must be 0 to 60 seconds, not {args.countdown}")
+    bundle = load_bundle(args.bundle)
+    profile, path = _open_profile(args, bundle)
+    letters = _letters(args.letters, list(bundle.classes))
+    pipeline = pipeline_for(bundle)
+    err = sys.stderr
+    if args.folder:
+        taken = _from_folder(args.folder, pipeline, letters, err)
+    else:
+        taken = _from_camera(args, pipeline, letters, err, bundle, profile.name)
+    for letter, samples in taken.items():
+        if samples.rows:
+            profile.replace(letter, samples.array())
+    _warn(profile, taken, err)
+    save_profile(profile, path)
+    enrolled = sum(1 for n in profile.counts().values() if n)
+    print(
+        f"profile {profile.name}: {sum(len(t.rows) for t in taken.values())} samples of "
+        f"{len([t for t in taken.values() if t.rows])} letters taken; {enrolled} of "
+        f"{len(profile.classes)} letters enrolled, in {path}"
+    )
+    return 0 if any(t.rows for t in taken.values()) else 1
+
+
+def _report(letter, samples, err) -> None:
+    err.write(
+        f"  {letter}: {len(samples.rows)} samples"
+        + (f", {samples.no_hand} without a hand" if samples.no_hand else "")
+        + (f", {samples.moving} moving" if samples.moving else "")
+        + "\n"
+    )
+    err.flush()
+
+
+def _from_folder(folder, pipeline, letters, err) -> dict:
+    from .enroll import samples_from_folder
+
+    err.write(f"reading the photos of {len(letters)} letters in {folder}\n")
+    return samples_from_folder(
+        folder, pipeline, letters, progress=lambda letter, s: _report(letter, s, err)
+    )
+
+
+def _from_camera(args, pipeline, letters, err, bundle, profile_name: str) -> dict:
+    from .enroll import capture_letter
+    from .sources import open_source
+
+    source = open_source(args.source, size=args.size, color=args.web is not None, retry=False)
+    keep = _PhotoKeeper(args.keep_photos) if args.keep_photos else None
+    web = _enroll_view(args, bundle, pipeline, source, profile_name) if args.web else None
+    taken = {}
+    source.open()
+    try:
+        err.write(f"enrolling {len(letters)} letters; for each, {VARIETY}.\n")
+        for i, letter in enumerate(letters, 1):
+            state = {"index": i, "total": len(letters), "letter": letter, "hint": VARIETY}
+            _countdown(source, pipeline, web, state, taken, args.countdown, err)
+            err.write(f"\r[{i}/{len(letters)}] sign {letter}: hold it ({args.seconds:g} s)     \n")
+            pipeline.reset()
+            taken[letter] = capture_letter(
+                source,
+                pipeline,
+                seconds=args.seconds,
+                max_frames=None if source.live else int(args.seconds * 15),
+                on_frame=_on_frame(keep, web, state, taken, letter),
+            )
+            _report(letter, taken[letter], err)
+        if web is not None:
+            web.enrollment = {**state, "finished": True, "done": _done(taken), "countdown": 0}
+    finally:
+        source.close()
+        if web is not None:
+            web.close()
+    return taken
+
+
+def _done(taken) -> dict:
+    return {letter: len(s.rows) for letter, s in taken.items()}
+
+
+def _countdown(source, pipeline, web, state, taken, seconds, err) -> None:
+    """The countdown before a letter; a live camera keeps feeding the view meanwhile."""
+    import time
+
+    from .recognize import Step
+
+    for remaining in range(seconds, 0, -1):
+        err.write(
+            f"\r[{state['index']}/{state['total']}] sign {state['letter']}: "
+            f"starting in {remaining}... "
+        )
+        err.flush()
+        if web is not None:
+            web.enrollment = {**state, "countdown": remaining, "taken": 0, "done": _done(taken)}
+        end = time.monotonic() + 1.0
+        while source.live and web is not None and time.monotonic() < end:
+            frame = source.read()
+            if frame is None:
+                break
+            web.observe(frame, pipeline(frame), Step(None, 0.0), 0.0, 0)
+        time.sleep(max(0.0, end - time.monotonic()))
+
+
+def _on_frame(keep, web, state, taken, letter):
+    """What happens with each frame of a letter's hold: kept as a photo, shown in the view."""
+    from .recognize import Step
+
+    keeper = keep.frame_taker(letter) if keep else None
+
+    def on_frame(frame, prediction, samples):
+        if keeper:
+            keeper(frame, prediction, samples)
+        if web is not None:
+            web.enrollment = {
+                **state,
+                "countdown": 0,
+                "taken": len(samples.rows),
+                "done": _done(taken),
+            }
+            web.observe(frame, prediction, Step(prediction.label, prediction.confidence), 0.0, 0)
+
+    return on_frame
+
+
+def _enroll_view(args, bundle, pipeline, source, profile_name):
+    import logging
+
+    from .errors import EdgesignError
+    from .recognize import TextRecognizer
+    from .web import WebView, parse_address
+
+    if args.web_token is not None and not args.web_token.strip():
+        raise EdgesignError("--web-token needs a non-empty token")
+    host, port = parse_address(args.web)
+    web = WebView(
+        bundle,
+        TextRecognizer(bundle.classes),
+        host,
+        port,
+        token=args.web_token,
+        backend=pipeline.model.backend,
+        source=source.name,
+        profile=f"{profile_name} (enrolling)",
+    ).start()
+    logging.getLogger("edgesign").info("live view: open %s", web.url)
+    return web
+
+
+class _PhotoKeeper:
+    """`--keep-photos DIR`: each frame taken, as DIR/<letter>/NNNNN.png (never overwriting)."""
+
+    def __init__(self, folder):
+        from pathlib import Path
+
+        self.folder = Path(folder)
+
+    def frame_taker(self, letter):
+        from .frames import frame_image
+
+        folder = self.folder / letter
+        folder.mkdir(parents=True, exist_ok=True)
+        count = [0]
+
+        def on_frame(frame, prediction, samples):
+            if len(samples.rows) == count[0]:
+                return  # this frame was not taken
+            count[0] = len(samples.rows)
+            number = 0
+            while True:
+                try:
+                    with open(folder / f"{number:05d}.png", "xb") as f:
+                        frame_image(frame).save(f, format="PNG")
+                    return
+                except FileExistsError:
+                    number += 1
+
+        return on_frame
+
+
+def _warn(profile, taken, err) -> None:
+    from .adaptation import confusable_letters
+    from .profiles import FEW_SAMPLES
+
+    few = [letter for letter, s in taken.items() if len(s.rows) < FEW_SAMPLES]
+    if few:
+        err.write(
+            f"warning: few samples of {', '.join(few)} (fewer than {FEW_SAMPLES}): enroll them "
+            "again with --letters, with the hand in view and still\n"
+        )
+    for letter, other in confusable_letters(profile.samples, profile.classes):
+        if letter in taken or other in taken:
+            err.write(
+                f"warning: your {letter} and your {other} look alike: was one signed as the "
+                f"other? Enroll it again with --letters {letter} (or {other})\n"
+            )
+
+
+def _run_profiles(args) -> int:
+    from .errors import EdgesignError
+    from .profiles import ProfileError, check_profile, list_profiles, profile_path, profiles_dir
+
+    if args.delete:
+        path = profile_path(args.delete)
+        if not path.is_file():
+            raise EdgesignError(f"{path}: no such profile")
+        path.unlink()
+        print(f"deleted profile {args.delete} ({path})")
+        return 0
+    bundle = None
+    if args.bundle:
+        from .bundle import load_bundle
+
+        bundle = load_bundle(args.bundle, check_model=False)
+    found = list_profiles()
+    if not found:
+        print(f"no profiles in {profiles_dir()} (make one with `edgesign enroll`)")
+        return 0
+    for name, path, profile in found:
+        if isinstance(profile, str):
+            print(f"{name}: unreadable: {profile}")
+            continue
+        counts = profile.counts()
+        fits = ""
+        if bundle is not None:
+            try:
+                check_profile(profile, bundle, path)
+                fits = "  fits the bundle"
+            except ProfileError:
+                fits = "  does not fit the bundle"
+        print(
+            f"{name}: {sum(1 for n in counts.values() if n)}/{len(counts)} letters, "
+            f"updated {profile.updated or '?'}{fits}"
+        )
+        print("  " + " ".join(f"{c}:{n}" for c, n in counts.items()))
+    return 0
