@@ -99,8 +99,14 @@ def _run_convert(args) -> int:
 
     if args.calibration_size < 1:
         raise DataError("--calibration-size must be at least 1")
-    if args.selftest_images < 1:
-        raise DataError(f"--selftest-images must be at least 1, not {args.selftest_images}")
+    from edgesign.device.bundle import MAX_SELFTEST_IMAGES
+
+    if not 1 <= args.selftest_images <= MAX_SELFTEST_IMAGES:
+        raise DataError(
+            f"--selftest-images must be from 1 to {MAX_SELFTEST_IMAGES}, not {args.selftest_images}"
+        )
+    if not args.max_drop >= 0:  # also NaN, which passes every comparison of the gate
+        raise DataError(f"--max-drop must be 0 or more points, not {args.max_drop}")
     if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
         raise DataError("--fusion-weight must be from 0 to 1")
     convert(

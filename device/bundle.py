@@ -154,6 +154,11 @@ class Bundle:
         )
 
 
+#: the most self-test images a bundle may list (convert stores 24 by default): the self-test is
+#: the deploy gate, and must stay seconds long on a Pi
+MAX_SELFTEST_IMAGES = 1000
+
+
 def _read_json(path: Path) -> dict:
     return read_json(path, BundleError)
 
@@ -276,6 +281,13 @@ def _expected(folder: Path) -> dict:
     expected = _read_json(path)
     if not isinstance(expected, dict) or not isinstance(expected.get("files"), list):
         raise BundleError(f'{path}: not a self-test description (an object with a "files" list)')
+    files = expected["files"]
+    if len(files) > MAX_SELFTEST_IMAGES:
+        raise BundleError(
+            f"{path}: {len(files):,} self-test images, more than {MAX_SELFTEST_IMAGES:,}"
+        )
+    if len({repr(name) for name in files}) != len(files):
+        raise BundleError(f"{path}: a self-test image is listed twice")
     return expected
 
 

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 
+from . import termination
 from .errors import EdgesignError
 
 #: The parts of edgesign, each a module defining `register(subparsers)`, with the commands it
@@ -90,8 +91,11 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     restore = _terminate_like_ctrl_c()
+    termination.requested.clear()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        termination.raise_if_requested()  # a stop swallowed by a callback still stops
+        return code
     except Terminated:
         print(f"edgesign {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
@@ -101,10 +105,17 @@ def main(argv=None) -> int:
         print(f"edgesign {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if termination.requested.is_set() and _stopped_by == signal.SIGTERM:
+            print(f"edgesign {args.command}: terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print(f"edgesign {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
         restore()
+
+
+#: the signal that asked for the stop (SIGTERM), for the exit code
+_stopped_by = None
 
 
 class Terminated(KeyboardInterrupt):
@@ -117,6 +128,9 @@ def _terminate_like_ctrl_c():
         return lambda: None
 
     def handler(signum, frame):
+        global _stopped_by
+        _stopped_by = signum
+        termination.requested.set()  # kept even where the exception below is swallowed
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)

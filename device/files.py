@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from . import termination
 from .errors import EdgesignError
 
 #: the file in every output folder that says which edgesign command wrote it
@@ -154,6 +155,7 @@ def staging_dir(path: str | os.PathLike, command: str) -> Iterator[Path]:
 def publish_dir(tmp: Path, path: str | os.PathLike, command: str, inputs: Iterable = ()) -> None:
     """Put the staged folder `tmp` in place of `path`, after checking again that `path` may go."""
     path = Path(path)
+    termination.raise_if_requested()  # never publish after a stop that a callback swallowed
     check_output_dir(path, command, inputs)
     with disk_errors(path):
         os.chmod(tmp, 0o777 & ~_umask())
@@ -194,6 +196,8 @@ def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON 
         raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise error(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply to be edgesign's") from None
     except OSError as exc:
         raise error(f"{path}: cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict):

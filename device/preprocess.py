@@ -30,6 +30,9 @@ from .frames import CHANNELS, LAYOUTS, color_image
 from .images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
 from .views import VIEW_SETS
 
+#: the most views a spec may name (`--views` offers up to 7; each is a model run per frame)
+MAX_VIEWS = 16
+
 ROI_MODES = ("center", "full", "box", "hand", "tracked")
 #: tracked, when the frame has no hand: center: the center square (`crop`); none: no image
 #: (`preprocess` raises NoHandError; the caller skips the frame or photo)
@@ -113,7 +116,11 @@ class PreprocessSpec:
                 f"more_views_below must be a probability above 0 and at most 1, "
                 f"not {self.more_views_below!r}"
             )
-        if isinstance(self.views, (list, tuple)) and all(
+        if isinstance(self.views, (list, tuple)) and len(self.views) > MAX_VIEWS:
+            # every view is one more model run per frame: a bundle asking for thousands would pass
+            # its self-test and then take seconds and gigabytes per frame on the Pi
+            problems.append(f"views: {len(self.views)} of them, more than {MAX_VIEWS}")
+        elif isinstance(self.views, (list, tuple)) and all(
             _is_fraction_box(view) for view in self.views
         ):
             object.__setattr__(

@@ -316,6 +316,42 @@ def test_sigterm_during_convert_leaves_nothing_half_written(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_sigterm_swallowed_by_a_callback_during_evaluation_still_stops_convert(
+    trained_dir, tmp_path, capsys, monkeypatch
+):
+    import gc
+    import weakref
+
+    from edgesign.convert import evaluate
+
+    real = evaluate.run_tflite
+
+    class Tensor:
+        pass
+
+    def terminated_inside_a_callback(*args, **kwargs):
+        # TensorFlow frees tensors through weakref callbacks; a signal handled inside one raises
+        # an exception Python only prints ("Exception ignored in ...")
+        def callback(ref):
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(1000))  # the handler runs between these bytecodes
+
+        tensor = Tensor()
+        keep = weakref.ref(tensor, callback)
+        del tensor
+        gc.collect()
+        assert keep() is None
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "run_tflite", terminated_inside_a_callback)
+    out = tmp_path / "convert"
+    code, err = run(
+        capsys, "convert", "--train-dir", trained_dir, "--out", out, "--calibration-size", "50"
+    )
+    assert code == 143 and "terminated" in err
+    assert list(tmp_path.iterdir()) == []  # nothing published, no .partial left
+
+
 # ------------------------------------------------------------ 2. bad files: one line, exit 2
 
 
@@ -406,7 +442,7 @@ def test_convert_refuses_a_negative_selftest_count(trained_dir, tmp_path, capsys
         "-5",
     )
     assert code == 2
-    one_line(err, "--selftest-images must be at least 1")
+    one_line(err, "--selftest-images must be from 1 to 1000")
     assert not (tmp_path / "c").exists()
 
 
@@ -648,3 +684,67 @@ def test_fleet_and_single_host_stage_exactly_the_bundle_allowlist(bundle_dir, tm
         assert files == listed
         assert not any(p.is_symlink() for p in staged.rglob("*"))
     assert (fleet / "model.tflite").read_bytes() == (bundle_dir / "model.tflite").read_bytes()
+
+
+# ------------------------------------------------------------ 7. numbers a bundle may ask for
+
+
+def test_a_bundle_asking_for_thousands_of_views_is_refused(copied_bundle, capsys):
+    meta = json.loads((copied_bundle / "metadata.json").read_text())
+    meta["preprocess"]["views"] = [[0.0, 0.0, 1.0, 1.0]] * 100_000
+    (copied_bundle / "metadata.json").write_text(json.dumps(meta))
+    for command in ("selftest", "run"):
+        argv = [command, "--bundle", copied_bundle]
+        if command == "run":
+            argv += ["--source", copied_bundle / "selftest"]
+        code, err = run(capsys, *argv)
+        assert code == 2, command
+        one_line(err, "100000 of them, more than 16")
+
+
+def test_a_selftest_listing_images_over_and_over_is_refused(copied_bundle, capsys):
+    path = copied_bundle / "selftest" / "expected.json"
+    expected = json.loads(path.read_text())
+    expected["files"] = expected["files"] * 10_000
+    expected["outputs"] = expected["outputs"] * 10_000
+    path.write_text(json.dumps(expected))
+    code, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, str(path), "more than 1,000")
+    expected["files"] = expected["files"][:2] * 2
+    expected["outputs"] = expected["outputs"][:4]
+    path.write_text(json.dumps(expected))
+    code, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, str(path), "listed twice")
+
+
+def test_metadata_nested_too_deeply_is_named(copied_bundle, tmp_path, capsys):
+    path = copied_bundle / "metadata.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["micro", "--bundle", copied_bundle, "--out", tmp_path / "m"],
+        ["compare", "--bundle", copied_bundle],
+        ["collect", "--label", "A", "--bundle", copied_bundle, "--source", tmp_path],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv
+        one_line(err, str(path), "nested too deeply")
+
+
+def test_convert_refuses_a_nan_or_negative_max_drop(trained_dir, tmp_path, capsys):
+    for value in ("nan", "-5"):
+        code, err = run(
+            capsys,
+            "convert",
+            "--train-dir",
+            trained_dir,
+            "--out",
+            tmp_path / "c",
+            "--max-drop",
+            value,
+        )
+        assert code == 2, value
+        one_line(err, "--max-drop must be 0 or more points")
+    assert not (tmp_path / "c").exists()
