@@ -648,3 +648,38 @@ def test_fleet_and_single_host_stage_exactly_the_bundle_allowlist(bundle_dir, tm
         assert files == listed
         assert not any(p.is_symlink() for p in staged.rglob("*"))
     assert (fleet / "model.tflite").read_bytes() == (bundle_dir / "model.tflite").read_bytes()
+
+
+# ------------------------------------------------------------ 7. outputs and what the user added
+
+
+def test_a_rerun_never_deletes_what_the_user_added_to_its_output(
+    sign_small, copied_training, converted_dir, capsys
+):
+    (copied_training / "NOTES.txt").write_text("lr 0.01 was worse")
+    shutil.copytree(converted_dir, copied_training / "convert")  # the T/convert
+    code, err = run(capsys, *train_args(sign_small, copied_training))
+    assert code == 2
+    one_line(err, str(copied_training), "NOTES.txt", "convert", "did not write")
+    assert (copied_training / "NOTES.txt").read_text() == "lr 0.01 was worse"
+    assert (copied_training / "convert" / "bundle" / "model.tflite").is_file()
+
+
+def test_only_the_files_an_output_listed_are_replaced(tmp_path):
+    from edgesign.device.files import OutputError
+
+    out = tmp_path / "out"
+    with atomic_dir(out, "data") as tmp:
+        (tmp / "plots").mkdir()
+        (tmp / "plots" / "a.png").write_text("first")
+    assert json.loads((out / MARKER).read_text())["files"] == ["plots", "plots/a.png"]
+    (out / "plots" / "mine.txt").write_text("t")  # nested: found too
+    with pytest.raises(OutputError, match=r"plots/mine.txt, which `edgesign data` did not write"):
+        with atomic_dir(out, "data"):
+            pass
+    (out / "plots" / "mine.txt").unlink()
+    (out / MARKER).write_text('{"command": "data"}')  # an older edgesign listed nothing
+    with pytest.raises(OutputError, match="older edgesign"):
+        with atomic_dir(out, "data"):
+            pass
+    assert (out / "plots" / "a.png").read_text() == "first"
