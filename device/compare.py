@@ -19,7 +19,7 @@ import numpy as np
 
 from .bundle import Bundle, load_selftest
 from .errors import DataError, EdgesignError, FrameError
-from .files import write_json, write_text
+from .files import atomic_dir, write_json, write_text
 from .preprocess import Quantizer, preprocess_views
 from .recognize import average_views, probabilities
 from .scoring import aligned_table, confusion, latency_ms, per_class
@@ -296,12 +296,16 @@ def run_compare(
     return compare_sets(bundle, sets, timing_runs)
 
 
-def write_compare(folder, report: dict) -> None:
-    """compare.json and compare.md into `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "compare.json", report)
-    write_text(folder / "compare.md", markdown(report))
+#: what `compare --out` is recorded as in the folder's marker (`files.MARKER`)
+COMMAND = "compare"
+
+
+def write_compare(folder, report: dict, inputs=()) -> None:
+    """compare.json and compare.md as the folder `folder`, which appears whole and replaces only
+    an empty folder or an earlier `edgesign compare` output (`files.atomic_dir`)."""
+    with atomic_dir(folder, COMMAND, inputs) as tmp:
+        write_json(tmp / "compare.json", report)
+        write_text(tmp / "compare.md", markdown(report))
 
 
 def main_output(report: dict, as_json: bool, stream=None) -> None:

@@ -1,7 +1,7 @@
 """Writing files and folders so that a crash or Ctrl-C never leaves half of one behind,
 and an output folder never replaces anything the user made.
 
-Output folders (`--out` of train, convert, data, micro) carry a marker file, `MARKER`,
+Output folders (`--out` of train, convert, data, micro, compare) carry a marker file, `MARKER`,
 naming the command that wrote them and every file it wrote. `atomic_dir` replaces an existing
 folder only when it is empty or carries the marker of the same command and nothing that command
 did not write; never `.` (or a folder above it), never a file, never a folder holding the

@@ -683,3 +683,50 @@ def test_only_the_files_an_output_listed_are_replaced(tmp_path):
         with atomic_dir(out, "data"):
             pass
     assert (out / "plots" / "a.png").read_text() == "first"
+
+
+def test_compare_out_replaces_only_its_own_output(float_converted_dir, tmp_path, capsys):
+    bundle = float_converted_dir / "bundle"
+    compare = ["compare", "--bundle", bundle, "--timing-runs", "3", "--out"]
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "compare.md").write_text("mine")
+    code, err = run(capsys, *compare, mine)
+    assert code == 2
+    one_line(err, str(mine), "did not write")
+    assert (mine / "compare.md").read_text() == "mine"
+    (tmp_path / "file.txt").write_text("mine")
+    for out, problem in (
+        (tmp_path / "file.txt", "not a folder"),
+        (tmp_path / "file.txt" / "sub", "cannot write"),
+    ):
+        code, err = run(capsys, *compare, out)
+        assert code == 2, out
+        one_line(err, "file.txt", problem)
+    assert (tmp_path / "file.txt").read_text() == "mine"
+    with unwritable_folder(tmp_path / "ro") as ro:
+        code, err = run(capsys, *compare, ro / "cmp")
+    assert code == 2
+    one_line(err, str(ro), "cannot write")
+    for _ in range(2):  # its own earlier output is replaced
+        assert run(capsys, *compare, tmp_path / "cmp")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == [
+        MARKER,
+        "compare.json",
+        "compare.md",
+    ]
+
+
+def test_fleet_summary_json_never_overwrites_a_users_file(bundle_dir, tmp_path, capsys):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[pis]\npi1 ansible_host=127.0.0.1 ansible_port=9\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("mine")
+    deploy = ["deploy", "--inventory", inventory, "--bundle", bundle_dir, "--summary-json"]
+    code, err = run(capsys, *deploy, notes)
+    assert code == 2
+    one_line(err, str(notes), "not an earlier fleet summary")
+    assert notes.read_text() == "mine"
+    code, err = run(capsys, *deploy, notes / "summary.json")
+    assert code == 2
+    one_line(err, "notes.md", "cannot write")
