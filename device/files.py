@@ -5,7 +5,7 @@ Output folders (`--out` of train, convert, data, micro, compare) carry a marker 
 naming the command that wrote them and every file it wrote. `atomic_dir` replaces an existing
 folder only when it is empty or carries the marker of the same command and nothing that command
 did not write; never `.` (or a folder above it), never a file, never a folder holding the
-command's own inputs, and checks that the parent is writable first.
+command's own inputs or inside one, and checks that the parent is writable first.
 """
 
 from __future__ import annotations
@@ -105,6 +105,11 @@ def marker_command(path: Path):
     return (_marker(path) or {}).get("command")
 
 
+def is_output_dir(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder an edgesign command wrote (it holds `MARKER`)."""
+    return (Path(path) / MARKER).is_file()
+
+
 def _entries(folder: Path) -> list[str]:
     """Every file, link and folder under `folder` (links not followed), relative, POSIX style."""
     found = []
@@ -142,6 +147,10 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
             continue
         if _inside(Path(given).resolve(), real):
             raise OutputError(f"{path}: holds this command's input {given}; {how}")
+        if _inside(real, Path(given).resolve()):
+            # a folder inside a training folder would be read as a class by the next run, and
+            # replacing the input folder later would take this output with it
+            raise OutputError(f"{path}: is inside this command's input {given}; {how}")
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise OutputError(f"{path}: exists and is not a folder; {how}")
     if path.is_dir():

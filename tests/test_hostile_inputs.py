@@ -730,3 +730,35 @@ def test_fleet_summary_json_never_overwrites_a_users_file(bundle_dir, tmp_path, 
     code, err = run(capsys, *deploy, notes / "summary.json")
     assert code == 2
     one_line(err, "notes.md", "cannot write")
+
+
+def test_out_inside_an_input_is_refused(photo_folder, copied_training, tmp_path, capsys):
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--out",
+        photo_folder / "out",
+    )
+    assert code == 2
+    one_line(err, str(photo_folder / "out"), "inside this command's input")
+    assert sorted(p.name for p in photo_folder.iterdir()) == ["A", "B"]
+    code, err = run(
+        capsys, "convert", "--train-dir", copied_training, "--out", copied_training / "convert"
+    )
+    assert code == 2
+    one_line(err, "inside this command's input")
+    assert not (copied_training / "convert").exists()
+
+
+def test_an_output_folder_in_a_training_folder_is_not_a_class(photo_folder, tmp_path, capsys):
+    assert run(capsys, "data", "--train", photo_folder, "--out", tmp_path / "d")[0] == 0
+    shutil.move(tmp_path / "d", photo_folder / "out")  # an earlier output, left among the classes
+    assert run(capsys, "data", "--train", photo_folder, "--out", tmp_path / "d2")[0] == 0
+    counts = (tmp_path / "d2" / "class_counts.txt").read_text()
+    assert "out" not in counts.split() and "A" in counts.split()
