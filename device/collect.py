@@ -5,14 +5,18 @@ Writes, for `--out DIR --label A`:
     DIR/_frames/A/NNNNN.png  the full frame it came from (color when the source has it)
 DIR is then a folder-per-class data set the trainer reads; it skips `_frames` (folders
 starting with "_" are not classes), and `DIR/_frames` is itself such a data set of full frames.
+Several collects may write into one DIR at once: DIR/.edgesign-collect.lock lets one at a time
+choose a number, so none replaces another's images.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -26,6 +30,8 @@ from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
 
 FRAMES_DIR = "_frames"
+#: held while one image's number is chosen and its files written (`numbering_lock`)
+LOCK_FILE = ".edgesign-collect.lock"
 _NUMBERED = re.compile(r"^(\d+)\.png$")
 
 
@@ -46,6 +52,26 @@ def next_number(*folders: Path) -> int:
         if (m := _NUMBERED.match(p.name))
     ]
     return max(used) + 1 if used else 0
+
+
+def free_number(number: int, *folders: Path) -> int:
+    """`number`, or the next one after it whose file name is in none of the folders."""
+    while any((folder / f"{number:05d}.png").exists() for folder in folders):
+        number += 1
+    return number
+
+
+@contextlib.contextmanager
+def numbering_lock(out: Path) -> Iterator[None]:
+    """Only one collect at a time picks a number in `out` and writes its files: two collects into
+    one folder (two terminals, two cameras) would otherwise choose the same numbers and replace
+    each other's photos."""
+    with disk_errors(out), open(out / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def check_collect_out(out) -> Path:
@@ -124,10 +150,12 @@ def collect(
                 continue  # near-identical consecutive frames teach the model nothing new
             last = frame.time
             view = preprocess(frame.array, frame.layout, spec, **frame.preprocess_kwargs())
-            name = f"{number:05d}.png"
-            _save_png(Image.fromarray(view, "L"), model_dir / name)
-            if save_frames:
-                _save_png(frame_image(frame), frames_dir / name)
+            with numbering_lock(out):
+                number = free_number(number, model_dir, frames_dir)
+                name = f"{number:05d}.png"
+                _save_png(Image.fromarray(view, "L"), model_dir / name)
+                if save_frames:
+                    _save_png(frame_image(frame), frames_dir / name)
             number += 1
             saved += 1
             progress.show(saved, label)

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -762,3 +763,21 @@ def test_an_output_folder_in_a_training_folder_is_not_a_class(photo_folder, tmp_
     assert run(capsys, "data", "--train", photo_folder, "--out", tmp_path / "d2")[0] == 0
     counts = (tmp_path / "d2" / "class_counts.txt").read_text()
     assert "out" not in counts.split() and "A" in counts.split()
+
+
+def test_concurrent_collects_keep_every_photo(data_dir, tmp_path):
+    source = tmp_path / "camera"
+    source.mkdir()
+    for path in asl_photo_paths(data_dir, "A", 30, split="train"):
+        shutil.copy(path, source / path.name)
+    out = tmp_path / "collected"
+    argv = [
+        *(sys.executable, "-m", "edgesign.device.cli", "collect", "--label", "A"),
+        *("--count", "30", "--countdown", "0", "--source", str(source), "--out", str(out)),
+    ]
+    procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert len(list((out / "A").glob("*.png"))) == 90
+    assert len(list((out / "_frames" / "A").glob("*.png"))) == 90
