@@ -5,14 +5,15 @@ Writes, for `--out DIR --label A`:
     DIR/_frames/A/NNNNN.png  the full frame it came from (color when the source has it)
 DIR is then a folder-per-class data set the trainer reads; it skips `_frames` (folders
 starting with "_" are not classes), and `DIR/_frames` is itself such a data set of full frames.
-Several collects may write into one DIR at once: DIR/.edgesign-collect.lock lets one at a time
-choose a number, so none replaces another's images.
+Several collects may write into one DIR at once: a lock on DIR lets one at a time choose a
+number, so none replaces another's images.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import re
 import sys
 import time
@@ -30,8 +31,6 @@ from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
 
 FRAMES_DIR = "_frames"
-#: held while one image's number is chosen and its files written (`numbering_lock`)
-LOCK_FILE = ".edgesign-collect.lock"
 _NUMBERED = re.compile(r"^(\d+)\.png$")
 
 
@@ -66,12 +65,14 @@ def numbering_lock(out: Path) -> Iterator[None]:
     """Only one collect at a time picks a number in `out` and writes its files: two collects into
     one folder (two terminals, two cameras) would otherwise choose the same numbers and replace
     each other's photos."""
-    with disk_errors(out), open(out / LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    # the lock is on the folder itself, so it leaves no file in the user's data set
+    with disk_errors(out):
+        fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def check_collect_out(out) -> Path:
