@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.device.errors import DataError, EdgesignError, ModelError
-from edgesign.device.files import check_output_dir, marker_command, publish_dir, staging_dir
+from edgesign.device.files import check_output_dir, is_own_output, publish_dir, staging_dir
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.views import view_set
@@ -254,7 +254,7 @@ def convert(
             gate_failed = report["gate"]
         write_report(tmp, report)
         publish_dir(tmp, failed_dir(out_dir) if gate_failed else out_dir, COMMAND, inputs)
-    if not gate_failed and marker_command(failed_dir(out_dir)) == COMMAND:
+    if not gate_failed and is_own_output(failed_dir(out_dir), COMMAND):
         shutil.rmtree(failed_dir(out_dir), ignore_errors=True)  # a stale failure no longer applies
     say(terminal_table(report))
     if gate_failed:

@@ -60,6 +60,32 @@ def check_inventory(path: Path) -> Path:
     return path.resolve()
 
 
+def _is_summary(path: Path) -> bool:
+    """Whether `path` holds rows as the summary callback writes them (an earlier summary)."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(rows, list) and all(
+        isinstance(r, dict) and {"host", "action"} <= r.keys() for r in rows
+    )
+
+
+def check_summary_path(path: Path | None) -> None:
+    """Refuse a `--summary-json` that would overwrite anything but an earlier summary, or cannot
+    be written, before any Pi is contacted."""
+    from ..device.files import check_writable
+
+    if path is None:
+        return
+    if path.is_symlink() or path.is_dir() or (path.exists() and not _is_summary(path)):
+        raise DeployError(
+            f"{path}: exists and is not an earlier fleet summary; choose another "
+            "--summary-json, or move it away yourself"
+        )
+    check_writable(path.parent)
+
+
 def playbook_argv(
     playbook: str,
     inventory: Path,
@@ -121,6 +147,7 @@ def deploy_fleet(
     from ..device.bundle import load_bundle, load_selftest
 
     inventory = check_inventory(inventory)
+    check_summary_path(summary)
     loaded = load_bundle(bundle)  # a broken bundle is refused here, before any Pi is contacted
     load_selftest(loaded)
     if not 0 <= max_fail_percentage <= 100:
@@ -151,6 +178,7 @@ def rollback_fleet(
     summary: Path | None = None,
 ) -> int:
     """Switch every Pi of `inventory` back with rollback.yml; ansible-playbook's exit code."""
+    check_summary_path(summary)
     extra = {"edgesign_rollback_to": to or ""}
     if not service:
         extra["edgesign_service"] = False

@@ -5,14 +5,19 @@ Writes, for `--out DIR --label A`:
     DIR/_frames/A/NNNNN.png  the full frame it came from (color when the source has it)
 DIR is then a folder-per-class data set the trainer reads; it skips `_frames` (folders
 starting with "_" are not classes), and `DIR/_frames` is itself such a data set of full frames.
+Several collects may write into one DIR at once: a lock on DIR lets one at a time choose a
+number, so none replaces another's images.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -46,6 +51,28 @@ def next_number(*folders: Path) -> int:
         if (m := _NUMBERED.match(p.name))
     ]
     return max(used) + 1 if used else 0
+
+
+def free_number(number: int, *folders: Path) -> int:
+    """`number`, or the next one after it whose file name is in none of the folders."""
+    while any((folder / f"{number:05d}.png").exists() for folder in folders):
+        number += 1
+    return number
+
+
+@contextlib.contextmanager
+def numbering_lock(out: Path) -> Iterator[None]:
+    """Only one collect at a time picks a number in `out` and writes its files: two collects into
+    one folder (two terminals, two cameras) would otherwise choose the same numbers and replace
+    each other's photos."""
+    # the lock is on the folder itself, so it leaves no file in the user's data set
+    with disk_errors(out):
+        fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def check_collect_out(out) -> Path:
@@ -124,10 +151,12 @@ def collect(
                 continue  # near-identical consecutive frames teach the model nothing new
             last = frame.time
             view = preprocess(frame.array, frame.layout, spec, **frame.preprocess_kwargs())
-            name = f"{number:05d}.png"
-            _save_png(Image.fromarray(view, "L"), model_dir / name)
-            if save_frames:
-                _save_png(frame_image(frame), frames_dir / name)
+            with numbering_lock(out):
+                number = free_number(number, model_dir, frames_dir)
+                name = f"{number:05d}.png"
+                _save_png(Image.fromarray(view, "L"), model_dir / name)
+                if save_frames:
+                    _save_png(frame_image(frame), frames_dir / name)
             number += 1
             saved += 1
             progress.show(saved, label)

@@ -222,7 +222,12 @@ def register(subparsers) -> None:
         help="also the whole device pipeline on --images without and with this profile "
         "(`edgesign enroll`); use photos of other captures than the enrollment's",
     )
-    p.add_argument("--out", metavar="DIR", help="also write compare.json and compare.md here")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write compare.json and compare.md as this folder (a new or empty folder, or "
+        "an earlier compare output)",
+    )
     p.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of a table"
     )
@@ -419,8 +424,12 @@ def _run_compare(args) -> int:
     import json
 
     from .bundle import load_bundle
-    from .compare import main_output, run_compare, write_compare
+    from .compare import COMMAND, main_output, run_compare, write_compare
+    from .files import check_output_dir
 
+    inputs = [args.bundle, args.images]
+    if args.out:
+        check_output_dir(args.out, COMMAND, inputs)  # before minutes of timing, not after
     bundle = load_bundle(args.bundle)
     if args.profile and not (bundle.metadata.get("float_model") or args.out):
         # a bundle without its float model: the profile's comparison alone
@@ -442,7 +451,7 @@ def _run_compare(args) -> int:
         report["profile"] = profile_gain(bundle, args.images, args.profile)
     main_output(report, args.json)
     if args.out:
-        write_compare(args.out, report)
+        write_compare(args.out, report, inputs)
     return 0
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from .bundle import Bundle, load_selftest
 from .errors import DataError, EdgesignError, FrameError
-from .files import write_json, write_text
+from .files import atomic_dir, write_json, write_text
+from .images import class_folders
 from .preprocess import Quantizer, preprocess_views
 from .recognize import average_views, probabilities
 from .scoring import aligned_table, confusion, latency_ms, per_class
@@ -30,14 +31,10 @@ COLUMNS = (("tflite_float32", "TFLite float32"), ("tflite_int8", "TFLite int8"))
 
 def folder_images(root, bundle: Bundle):
     """(views (N, V, size, size) uint8, labels (N,)) of a folder with a sub-folder per class,
-    through
-    the bundle's preprocessing; folders starting with . or _ (collect's `_frames`) are skipped."""
+    through the bundle's preprocessing; only `class_folders` are read (not collect's `_frames`,
+    not an edgesign output folder)."""
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: folder not found")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    if not folders:
-        raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
+    folders = class_folders(root)
     unknown = [f.name for f in folders if f.name not in bundle.classes]
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the bundle's classes")
@@ -296,12 +293,16 @@ def run_compare(
     return compare_sets(bundle, sets, timing_runs)
 
 
-def write_compare(folder, report: dict) -> None:
-    """compare.json and compare.md into `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "compare.json", report)
-    write_text(folder / "compare.md", markdown(report))
+#: what `compare --out` is recorded as in the folder's marker (`files.MARKER`)
+COMMAND = "compare"
+
+
+def write_compare(folder, report: dict, inputs=()) -> None:
+    """compare.json and compare.md as the folder `folder`, which appears whole and replaces only
+    an empty folder or an earlier `edgesign compare` output (`files.atomic_dir`)."""
+    with atomic_dir(folder, COMMAND, inputs) as tmp:
+        write_json(tmp / "compare.json", report)
+        write_text(tmp / "compare.md", markdown(report))
 
 
 def main_output(report: dict, as_json: bool, stream=None) -> None:

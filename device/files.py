@@ -1,10 +1,11 @@
 """Writing files and folders so that a crash or Ctrl-C never leaves half of one behind,
 and an output folder never replaces anything the user made.
 
-Output folders (`--out` of train, convert, data, micro) carry a marker file, `MARKER`, naming
-the command that wrote them. `atomic_dir` replaces an existing folder only when it is empty or
-carries the marker of the same command, never `.` (or a folder above it), never a file, never a
-folder holding the command's own inputs, and checks that the parent is writable first.
+Output folders (`--out` of train, convert, data, micro, compare) carry a marker file, `MARKER`,
+naming the command that wrote them and every file it wrote. `atomic_dir` replaces an existing
+folder only when it is empty or carries the marker of the same command and nothing that command
+did not write; never `.` (or a folder above it), never a file, never a folder holding the
+command's own inputs or inside one, and checks that the parent is writable first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from . import termination
 from .errors import EdgesignError
+from .text import printable
 
 #: the file in every output folder that says which edgesign command wrote it
 MARKER = ".edgesign-output.json"
@@ -91,13 +93,41 @@ def check_writable(folder: str | os.PathLike) -> None:
             os.unlink(probe)
 
 
-def marker_command(path: Path):
-    """The command named by the output marker in folder `path`, or None when there is none."""
+def _marker(path: Path) -> dict | None:
     try:
-        data = json.loads((path / MARKER).read_text(encoding="utf-8"))
+        data = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data.get("command") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def marker_command(path: Path):
+    """The command named by the output marker in folder `path`, or None when there is none."""
+    return (_marker(path) or {}).get("command")
+
+
+def is_output_dir(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder an edgesign command wrote (it holds `MARKER`)."""
+    return (Path(path) / MARKER).is_file()
+
+
+def _entries(folder: Path) -> list[str]:
+    """Every file, link and folder under `folder` (links not followed), relative, POSIX style."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        rel = Path(top).relative_to(folder)
+        found += [(rel / name).as_posix() for name in dirs + files]
+    return sorted(set(found) - {MARKER})
+
+
+def _not_written_by_it(path: Path) -> list[str] | None:
+    """What in the earlier output `path` its command did not write, by the marker's list of
+    files; None when the marker has no list (an edgesign from before the list)."""
+    written = (_marker(path) or {}).get("files")
+    if not isinstance(written, list):
+        return None
+    written = set(written)
+    return [e for e in _entries(path) if e not in written]
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -114,8 +144,14 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
     if _inside(Path.cwd().resolve(), real):
         raise OutputError(f"{path}: is the current folder or one above it; {how}")
     for given in inputs:
-        if given is not None and _inside(Path(given).resolve(), real):
+        if given is None:
+            continue
+        if _inside(Path(given).resolve(), real):
             raise OutputError(f"{path}: holds this command's input {given}; {how}")
+        if _inside(real, Path(given).resolve()):
+            # a folder inside a training folder would be read as a class by the next run, and
+            # replacing the input folder later would take this output with it
+            raise OutputError(f"{path}: is inside this command's input {given}; {how}")
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         raise OutputError(f"{path}: exists and is not a folder; {how}")
     if path.is_dir():
@@ -130,8 +166,39 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
                 f"{path}: holds the output of `edgesign {found}`, not of "
                 f"`edgesign {command}`; {how}"
             )
+        if found is not None:
+            _check_only_its_own_files(path, command, how)
     check_writable(path.parent)
     return path
+
+
+def _check_only_its_own_files(path: Path, command: str, how: str) -> None:
+    """Replacing an earlier output deletes it whole, so it must hold nothing the user added."""
+    added = _not_written_by_it(path)
+    if added is None:
+        if _entries(path):
+            raise OutputError(
+                f"{path}: written by an older edgesign that did not list its files, so it "
+                f"cannot tell yours from its own; {how}"
+            )
+        return
+    # a folder the user added is named once, not with everything in it
+    every = set(added)
+    added = [e for e in added if e.rpartition("/")[0] not in every]
+    if added:
+        shown = ", ".join(printable(name) for name in added[:3])
+        more = f" and {len(added) - 3} more" if len(added) > 3 else ""
+        raise OutputError(
+            f"{path}: holds {shown}{more}, which `edgesign {command}` did not write; "
+            f"replacing the folder would delete them: move them out, or choose another --out"
+        )
+
+
+def is_own_output(path: str | os.PathLike, command: str) -> bool:
+    """Whether `path` is an earlier output of `command` holding only what it wrote (so it may be
+    replaced or removed)."""
+    path = Path(path)
+    return path.is_dir() and marker_command(path) == command and _not_written_by_it(path) == []
 
 
 @contextlib.contextmanager
@@ -158,6 +225,10 @@ def publish_dir(tmp: Path, path: str | os.PathLike, command: str, inputs: Iterab
     termination.raise_if_requested()  # never publish after a stop that a callback swallowed
     check_output_dir(path, command, inputs)
     with disk_errors(path):
+        marker = _marker(tmp) or {"command": command}
+        # the list lets a later run tell the files it may replace from files the user added
+        marker["files"] = _entries(tmp)
+        (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
         os.chmod(tmp, 0o777 & ~_umask())
         old = None
         if path.is_dir():

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import FrameError
+from .errors import DataError, FrameError
+from .files import is_output_dir
 
 #: file name endings read as images (by `run --source FOLDER`, training folders and collect)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -35,6 +36,23 @@ _FLOAT_SLACK = 1e-3
 def is_image_file(path: Path) -> bool:
     """Whether `path`'s name ends like an image file."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def class_folders(root) -> list[Path]:
+    """The class sub-folders of a folder-per-class data set, sorted. Folders starting with . or _
+    (collect's `_frames`) are not classes, nor is an edgesign output folder (`is_output_dir`): a
+    `--out` left in a training folder must not become a class of the next run."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: folder not found")
+    folders = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and not is_output_dir(p)
+    )
+    if not folders:
+        raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
+    return folders
 
 
 def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, str]:

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -686,7 +687,139 @@ def test_fleet_and_single_host_stage_exactly_the_bundle_allowlist(bundle_dir, tm
     assert (fleet / "model.tflite").read_bytes() == (bundle_dir / "model.tflite").read_bytes()
 
 
-# ------------------------------------------------------------ 7. numbers a bundle may ask for
+# ------------------------------------------------------------ 7. outputs and what the user added
+
+
+def test_a_rerun_never_deletes_what_the_user_added_to_its_output(
+    sign_small, copied_training, converted_dir, capsys
+):
+    (copied_training / "NOTES.txt").write_text("lr 0.01 was worse")
+    shutil.copytree(converted_dir, copied_training / "convert")  # the T/convert
+    code, err = run(capsys, *train_args(sign_small, copied_training))
+    assert code == 2
+    one_line(err, str(copied_training), "NOTES.txt", "convert", "did not write")
+    assert (copied_training / "NOTES.txt").read_text() == "lr 0.01 was worse"
+    assert (copied_training / "convert" / "bundle" / "model.tflite").is_file()
+
+
+def test_only_the_files_an_output_listed_are_replaced(tmp_path):
+    from edgesign.device.files import OutputError
+
+    out = tmp_path / "out"
+    with atomic_dir(out, "data") as tmp:
+        (tmp / "plots").mkdir()
+        (tmp / "plots" / "a.png").write_text("first")
+    assert json.loads((out / MARKER).read_text())["files"] == ["plots", "plots/a.png"]
+    (out / "plots" / "mine.txt").write_text("t")  # nested: found too
+    with pytest.raises(OutputError, match=r"plots/mine.txt, which `edgesign data` did not write"):
+        with atomic_dir(out, "data"):
+            pass
+    (out / "plots" / "mine.txt").unlink()
+    (out / MARKER).write_text('{"command": "data"}')  # an older edgesign listed nothing
+    with pytest.raises(OutputError, match="older edgesign"):
+        with atomic_dir(out, "data"):
+            pass
+    assert (out / "plots" / "a.png").read_text() == "first"
+
+
+def test_compare_out_replaces_only_its_own_output(float_converted_dir, tmp_path, capsys):
+    bundle = float_converted_dir / "bundle"
+    compare = ["compare", "--bundle", bundle, "--timing-runs", "3", "--out"]
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "compare.md").write_text("mine")
+    code, err = run(capsys, *compare, mine)
+    assert code == 2
+    one_line(err, str(mine), "did not write")
+    assert (mine / "compare.md").read_text() == "mine"
+    (tmp_path / "file.txt").write_text("mine")
+    for out, problem in (
+        (tmp_path / "file.txt", "not a folder"),
+        (tmp_path / "file.txt" / "sub", "cannot write"),
+    ):
+        code, err = run(capsys, *compare, out)
+        assert code == 2, out
+        one_line(err, "file.txt", problem)
+    assert (tmp_path / "file.txt").read_text() == "mine"
+    with unwritable_folder(tmp_path / "ro") as ro:
+        code, err = run(capsys, *compare, ro / "cmp")
+    assert code == 2
+    one_line(err, str(ro), "cannot write")
+    for _ in range(2):  # its own earlier output is replaced
+        assert run(capsys, *compare, tmp_path / "cmp")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "cmp").iterdir()) == [
+        MARKER,
+        "compare.json",
+        "compare.md",
+    ]
+
+
+def test_fleet_summary_json_never_overwrites_a_users_file(bundle_dir, tmp_path, capsys):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[pis]\npi1 ansible_host=127.0.0.1 ansible_port=9\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("mine")
+    deploy = ["deploy", "--inventory", inventory, "--bundle", bundle_dir, "--summary-json"]
+    code, err = run(capsys, *deploy, notes)
+    assert code == 2
+    one_line(err, str(notes), "not an earlier fleet summary")
+    assert notes.read_text() == "mine"
+    code, err = run(capsys, *deploy, notes / "summary.json")
+    assert code == 2
+    one_line(err, "notes.md", "cannot write")
+
+
+def test_out_inside_an_input_is_refused(photo_folder, copied_training, tmp_path, capsys):
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--out",
+        photo_folder / "out",
+    )
+    assert code == 2
+    one_line(err, str(photo_folder / "out"), "inside this command's input")
+    assert sorted(p.name for p in photo_folder.iterdir()) == ["A", "B"]
+    code, err = run(
+        capsys, "convert", "--train-dir", copied_training, "--out", copied_training / "convert"
+    )
+    assert code == 2
+    one_line(err, "inside this command's input")
+    assert not (copied_training / "convert").exists()
+
+
+def test_an_output_folder_in_a_training_folder_is_not_a_class(photo_folder, tmp_path, capsys):
+    assert run(capsys, "data", "--train", photo_folder, "--out", tmp_path / "d")[0] == 0
+    shutil.move(tmp_path / "d", photo_folder / "out")  # an earlier output, left among the classes
+    assert run(capsys, "data", "--train", photo_folder, "--out", tmp_path / "d2")[0] == 0
+    counts = (tmp_path / "d2" / "class_counts.txt").read_text()
+    assert "out" not in counts.split() and "A" in counts.split()
+
+
+def test_concurrent_collects_keep_every_photo(data_dir, tmp_path):
+    source = tmp_path / "camera"
+    source.mkdir()
+    for path in asl_photo_paths(data_dir, "A", 30, split="train"):
+        shutil.copy(path, source / path.name)
+    out = tmp_path / "collected"
+    argv = [
+        *(sys.executable, "-m", "edgesign.device.cli", "collect", "--label", "A"),
+        *("--count", "30", "--countdown", "0", "--source", str(source), "--out", str(out)),
+    ]
+    procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert len(list((out / "A").glob("*.png"))) == 90
+    assert len(list((out / "_frames" / "A").glob("*.png"))) == 90
+
+
+# ------------------------------------------------------------ 8. numbers a bundle may ask for
 
 
 def test_a_bundle_asking_for_thousands_of_views_is_refused(copied_bundle, capsys):

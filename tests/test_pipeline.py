@@ -160,7 +160,8 @@ def test_gate_fails_when_threshold_is_below_the_measured_drop(
 def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "convert"
     out.mkdir()
-    (out / ".edgesign-output.json").write_text('{"command": "convert"}')  # an earlier conversion
+    # an earlier conversion (its marker lists what it wrote)
+    (out / ".edgesign-output.json").write_text('{"command": "convert", "files": ["keep.txt"]}')
     (out / "keep.txt").write_text("earlier result")
     broken = tmp_path / "photos" / "A"
     broken.mkdir(parents=True)

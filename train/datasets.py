@@ -22,7 +22,7 @@ import numpy as np
 
 from edgesign.device.errors import DataError
 from edgesign.device.files import sha256_file
-from edgesign.device.images import IMAGE_SUFFIXES, read_image
+from edgesign.device.images import IMAGE_SUFFIXES, class_folders, read_image
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 log = logging.getLogger(__name__)
@@ -238,17 +238,6 @@ def load_idx(images_path, labels_path=None, classes: Sequence[str] | None = None
 
 
 # ---------------------------------------------------------------- image folders
-
-
-def class_folders(root: Path) -> list:
-    """The class sub-folders of a folder-per-class data set (folders starting with . or _ are not
-    classes)."""
-    if not root.is_dir():
-        raise DataError(f"{root}: folder not found")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    if not folders:
-        raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
-    return folders
 
 
 def load_folder(

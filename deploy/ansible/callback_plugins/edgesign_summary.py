@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 
 from ansible.plugins.callback import CallbackBase
 
@@ -93,7 +94,16 @@ class CallbackModule(CallbackBase):
             self._display.display(line)
         path = os.environ.get("EDGESIGN_FLEET_SUMMARY")
         if path:
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                json.dump(rows, f, indent=2)
-            os.replace(tmp, path)
+            # a fresh temporary name: PATH.tmp could be a file of the user's
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(path)}.",
+                suffix=".partial",
+                dir=os.path.dirname(path) or ".",
+            )
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(rows, f, indent=2)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
