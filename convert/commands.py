@@ -105,8 +105,10 @@ def _run_convert(args) -> int:
         raise DataError(
             f"--selftest-images must be from 1 to {MAX_SELFTEST_IMAGES}, not {args.selftest_images}"
         )
-    if not args.max_drop >= 0:  # also NaN, which passes every comparison of the gate
-        raise DataError(f"--max-drop must be 0 or more points, not {args.max_drop}")
+    # NaN passes every comparison of the gate; a negative limit is meaningful (int8 must beat
+    # float by that much), so only what no accuracy difference can be is refused
+    if not -100 <= args.max_drop <= 100:
+        raise DataError(f"--max-drop must be from -100 to 100 points, not {args.max_drop}")
     if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
         raise DataError("--fusion-weight must be from 0 to 1")
     convert(

@@ -866,8 +866,8 @@ def test_metadata_nested_too_deeply_is_named(copied_bundle, tmp_path, capsys):
         one_line(err, str(path), "nested too deeply")
 
 
-def test_convert_refuses_a_nan_or_negative_max_drop(trained_dir, tmp_path, capsys):
-    for value in ("nan", "-5"):
+def test_convert_refuses_a_max_drop_no_accuracy_difference_can_be(trained_dir, tmp_path, capsys):
+    for value in ("nan", "inf", "-500"):
         code, err = run(
             capsys,
             "convert",
@@ -879,5 +879,5 @@ def test_convert_refuses_a_nan_or_negative_max_drop(trained_dir, tmp_path, capsy
             value,
         )
         assert code == 2, value
-        one_line(err, "--max-drop must be 0 or more points")
+        one_line(err, "--max-drop must be from -100 to 100 points")
     assert not (tmp_path / "c").exists()
