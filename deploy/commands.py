@@ -231,6 +231,7 @@ def _run_deploy(args) -> int:
         keep=args.keep,
         service=not args.no_service,
         run_args=run_args + address[0],
+        web_token=args.web_token if address[0] else None,
         bwlimit=args.bwlimit,
         selftest_tolerance=args.selftest_tolerance,
         allow_root_service=args.allow_root_service,
@@ -245,16 +246,20 @@ def _run_deploy(args) -> int:
 def _web_args(args):
     """(extra `run` arguments, address to open) for `deploy --web`; ((), None) without it."""
     from edgesign.device.errors import EdgesignError
-    from edgesign.device.web import parse_address
+    from edgesign.device.web import parse_address, web_token
+
+    from .deployer import WEB_TOKEN_FILE
 
     if args.web is None:
-        if args.web_token:
+        if args.web_token is not None:
             raise EdgesignError("--web-token needs --web")
         return (), None
     host, port = parse_address(args.web, default_host="0.0.0.0")
-    extra = ("--web", f"{host}:{port}") + (
-        ("--web-token", args.web_token) if args.web_token else ()
-    )
+    # an empty token must not quietly mean "no token"; environ={}: only what was typed here
+    token = web_token(args.web_token, None, environ={})
+    # the unit (world-readable) and `ps` on the Pi see only the file's name; the token is
+    # uploaded as the release's 0600 file WEB_TOKEN_FILE, beside the unit's WorkingDirectory
+    extra = ("--web", f"{host}:{port}") + (("--web-token-file", WEB_TOKEN_FILE) if token else ())
     pi = args.host.rsplit("@", 1)[-1] if host in ("0.0.0.0", "::") else host
     pi = f"[{pi}]" if ":" in pi else pi
     return extra, f"http://{pi}:{port}/" + (f"?token={args.web_token}" if args.web_token else "")

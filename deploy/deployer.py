@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import tempfile
 import time
@@ -34,6 +35,9 @@ from .target import Target
 log = logging.getLogger(__name__)
 
 SUPPORTED_MACHINES = ("aarch64", "x86_64")
+#: the live view's token in a release, readable by the service's user only (`run
+#: --web-token-file`); a token in ExecStart would show in `ps` and the world-readable unit
+WEB_TOKEN_FILE = "web-token"
 
 
 @dataclass
@@ -44,6 +48,7 @@ class DeployOptions:
     keep: int = 3
     service: bool = True
     run_args: tuple = ()
+    web_token: str | None = None  # written to the release as WEB_TOKEN_FILE (mode 0600)
     allow_root_service: bool = False  # install the unit even if the Pi login is root
     bwlimit: int | None = None  # KiB/s for rsync, for slow or shared links
     dry_run: bool = False
@@ -223,6 +228,8 @@ def deploy(
     with tempfile.TemporaryDirectory(prefix="edgesign-deploy-") as tmp:
         staging = Path(tmp) / "release"
         project, bundle = stage_release(bundle.path, staging, opts.wheelhouse)
+        if opts.web_token is not None:
+            write_web_token(staging, opts.web_token)
         deps = _dependency_wheels(opts, info, project, echo)
         rid = release_id(wheelhouse.digest_files([bundle.model_path, project]))
         release_json = json.dumps(
@@ -269,6 +276,15 @@ def deploy(
     outcome.service = _service_step(remote, opts, info, unit, rid, previous, echo)
     echo(f"deployed {rid} to {host}")
     return outcome
+
+
+def write_web_token(release: Path, token: str) -> Path:
+    """The token file of a staged release: mode 0600 from its creation (rsync -a keeps it)."""
+    path = release / WEB_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return path
 
 
 def upload(remote: Remote, deps: Path, staging: Path, rid: str, bwlimit: int | None = None) -> None:

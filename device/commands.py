@@ -19,10 +19,30 @@ def _parse_size(text: str):
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
+        width = height = 0
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise argparse.ArgumentTypeError(
-            f"expected WIDTHxHEIGHT such as 640x480, not {text!r}"
-        ) from None
+            f"expected WIDTHxHEIGHT such as 640x480, each from 16 to 8192, not {text!r}"
+        )
     return width, height
+
+
+def _number(kind, low: float, above: bool = False):
+    """An argparse type: a finite `kind` (int or float) of at least `low` (above it if `above`)."""
+    import argparse
+    import math
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value < low or (above and value == low):
+            bound = f"above {low:g}" if above else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"expected a number {bound}, not {text!r}")
+        return value
+
+    return parse
 
 
 def _add_roi_options(p) -> None:
@@ -64,6 +84,21 @@ def _spec_with_options(spec, args):
     if getattr(args, "more_views_below", None):
         changes["more_views_below"] = args.more_views_below
     return replace(spec, **changes) if changes else spec
+
+
+def _add_token_options(group) -> None:
+    """--web-token and --web-token-file (run and enroll); `web.web_token` reads them."""
+    group.add_argument(
+        "--web-token",
+        metavar="TOKEN",
+        help="the view answers only requests that carry ?token=TOKEN (it shows in `ps`: "
+        "prefer --web-token-file or the environment variable EDGESIGN_WEB_TOKEN)",
+    )
+    group.add_argument(
+        "--web-token-file",
+        metavar="FILE",
+        help="read the token from FILE (mode 600: readable by you only)",
+    )
 
 
 def register(subparsers) -> None:
@@ -120,14 +155,10 @@ def register(subparsers) -> None:
         help="serve a live view of the camera and the recognition at http://HOST:PORT/ "
         "(HOST defaults to 127.0.0.1, this computer only; 0.0.0.0 serves the network)",
     )
-    g.add_argument(
-        "--web-token",
-        metavar="TOKEN",
-        help="the view answers only requests that carry ?token=TOKEN",
-    )
+    _add_token_options(g)
     g.add_argument(
         "--web-fps",
-        type=float,
+        type=_number(float, 0, above=True),
         default=10.0,
         metavar="FPS",
         help="most frames a second sent to the browser (default 10; recognition runs at "
@@ -153,7 +184,7 @@ def register(subparsers) -> None:
     )
     g.add_argument(
         "--pause",
-        type=int,
+        type=_number(int, 1),
         default=15,
         metavar="FRAMES",
         help="low-confidence frames that emit a space (default 15)",
@@ -261,7 +292,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--interval",
-        type=float,
+        type=_number(float, 0),
         metavar="SECONDS",
         help="least time between saved frames (default 0.2 for cameras, 0 for files)",
     )
@@ -281,6 +312,7 @@ def _run_run(args) -> int:
     from .recognize import TextRecognizer
     from .runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
     from .sources import PacedSource, open_source
+    from .web import web_token
 
     if args.top_k < 1:
         raise EdgesignError("--top-k must be at least 1")
@@ -304,8 +336,9 @@ def _run_run(args) -> int:
         )
     except ValueError as exc:
         raise EdgesignError(str(exc)) from None
-    if args.web_token is not None and (args.web is None or not args.web_token.strip()):
-        raise EdgesignError("--web-token needs --web and a non-empty token")
+    if args.web is None and (args.web_token is not None or args.web_token_file is not None):
+        raise EdgesignError("--web-token and --web-token-file need --web")
+    token = web_token(args.web_token, args.web_token_file) if args.web is not None else None
     pipeline = pipeline_for(
         bundle,
         k=min(args.top_k, len(bundle.classes)),
@@ -335,7 +368,11 @@ def _run_run(args) -> int:
         else ConsoleOutput(sys.stdout, every_frame=not source.live)
     )
     speaker = Speaker() if args.speak else None
-    web = _start_web(args, bundle, recognizer, pipeline, source) if args.web is not None else None
+    web = (
+        _start_web(args, token, bundle, recognizer, pipeline, source)
+        if args.web is not None
+        else None
+    )
     try:
         summary = run_loop(
             source,
@@ -363,10 +400,8 @@ def _run_run(args) -> int:
     return 0
 
 
-def _start_web(args, bundle, recognizer, pipeline, source):
+def _start_web(args, token, bundle, recognizer, pipeline, source):
     """The live view (`web.WebView`), listening; its address goes to the log (stderr)."""
-    import logging
-
     from .web import WebView, parse_address
 
     host, port = parse_address(args.web)
@@ -375,21 +410,29 @@ def _start_web(args, bundle, recognizer, pipeline, source):
         recognizer,
         host,
         port,
-        token=args.web_token,
+        token=token,
         max_fps=args.web_fps,
         backend=pipeline.model.backend,
         source=source.name,
         profile=args.profile or "",
     ).start()
-    log = logging.getLogger("edgesign")
-    log.info("live view: open %s", web.url)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        log.info(
-            "the live view is served to the network on %s%s",
-            host,
-            "" if args.web_token else "; anyone who can reach it can watch (see --web-token)",
-        )
+    announce_web(web, host, token)
     return web
+
+
+def announce_web(web, host: str, token) -> None:
+    """Log where the view is (never its token) and warn when the network sees it unguarded."""
+    import logging
+
+    from .web import network_warning
+
+    log = logging.getLogger("edgesign")
+    log.info("live view: open %s", web.log_url)
+    warning = network_warning(host, token)
+    if warning:
+        log.warning("!" * 78)
+        log.warning("%s", warning)
+        log.warning("!" * 78)
 
 
 def _run_selftest(args) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from .commands import SOURCE_HELP, _parse_size
+from .commands import SOURCE_HELP, _add_token_options, _parse_size, announce_web
 from .enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, VARIETY
 
 
@@ -70,9 +70,7 @@ def register(subparsers) -> None:
         help="show the camera, the letter to sign, the countdown and the samples taken at "
         "http://HOST:PORT/ (HOST defaults to 127.0.0.1)",
     )
-    g.add_argument(
-        "--web-token", metavar="TOKEN", help="the view answers only requests with ?token=TOKEN"
-    )
+    _add_token_options(g)
     p.set_defaults(func=_run_enroll)
 
     p = subparsers.add_parser(
@@ -255,26 +253,22 @@ def _on_frame(keep, web, state, taken, letter):
 
 
 def _enroll_view(args, bundle, pipeline, source, profile_name):
-    import logging
-
-    from .errors import EdgesignError
     from .recognize import TextRecognizer
-    from .web import WebView, parse_address
+    from .web import WebView, parse_address, web_token
 
-    if args.web_token is not None and not args.web_token.strip():
-        raise EdgesignError("--web-token needs a non-empty token")
     host, port = parse_address(args.web)
+    token = web_token(args.web_token, args.web_token_file)
     web = WebView(
         bundle,
         TextRecognizer(bundle.classes),
         host,
         port,
-        token=args.web_token,
+        token=token,
         backend=pipeline.model.backend,
         source=source.name,
         profile=f"{profile_name} (enrolling)",
     ).start()
-    logging.getLogger("edgesign").info("live view: open %s", web.url)
+    announce_web(web, host, token)
     return web
 
 

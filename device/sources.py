@@ -8,6 +8,7 @@ and returns None at the end of a finite source. Cameras raise CameraError on fau
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -363,6 +364,24 @@ def _camera_number(spec: str) -> int:
     return int(text)
 
 
+def _check_camera_exists(spec: str, device) -> None:
+    """Refuse a webcam whose device file is absent: retrying it would wait forever for nothing.
+
+    A camera that exists is still retried when it faults (or is unplugged and plugged back).
+    """
+    if isinstance(device, int) and not sys.platform.startswith("linux"):
+        return  # other systems number their cameras without a /dev file
+    path = Path(device if isinstance(device, str) else f"/dev/video{device}")
+    if path.exists():
+        return
+    present = sorted(str(p) for p in Path("/dev").glob("video[0-9]*"))
+    raise EdgesignError(
+        f"--source {printable(spec)}: no camera {printable(str(path))} on this machine, so it is "
+        "not retried ("
+        + (f"cameras here: {', '.join(present)})" if present else "is it plugged in?)")
+    )
+
+
 def open_source(
     spec: str, *, size=(640, 480), color: bool = False, retry: bool = True
 ) -> FrameSource:
@@ -378,6 +397,7 @@ def open_source(
         device = (
             _camera_number(spec) if spec.startswith("webcam:") else 0 if spec == "webcam" else spec
         )
+        _check_camera_exists(spec, device)
         _cv2()  # fail at start, not in the retry loop, when OpenCV is absent
         make = lambda: WebcamSource(device, size=size)  # noqa: E731
         return RetryingSource(make, name=f"webcam:{device}") if retry else make()

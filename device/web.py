@@ -9,23 +9,21 @@ viewer's thread sends the newest JPEG when it can, so a slow or stalled browser 
 a stalled one is dropped after `send_timeout`) without holding anyone else up.
 
 The page is read-only apart from clearing the text, which is done on the run loop's thread.
-No request reaches the filesystem: the page is read from package data once, at start-up.
+No request reaches the filesystem: the page is read from package data once, at start-up. The HTTP
+server and its limits (connections, deadlines, Host check) are in `web_http`.
 """
 
 from __future__ import annotations
 
-import hmac
 import io
-import json
+import ipaddress
 import logging
-import socket
+import os
+import stat
 import threading
 import time
-from collections import deque
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import Counter, deque
 from importlib import resources
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -33,15 +31,16 @@ from PIL import Image, ImageDraw
 from .errors import EdgesignError
 from .frames import frame_image
 from .preprocess import frame_size, region_box
+from .text import printable
+from .web_http import Server, make_handler, own_host_names, redact
 
 log = logging.getLogger(__name__)
 
 PAGE_FILE = "web_page.html"
-BOUNDARY = "edgesign-frame"
 #: how long a viewer's request keeps the encoder busy after it last asked for a frame
 WANTED_S = 2.0
-#: bytes the kernel may hold for one viewer's stream (a few JPEGs)
-SEND_BUFFER = 128 * 1024
+#: the environment variable `run` and `enroll` read the token from (kept out of `ps`)
+TOKEN_ENV = "EDGESIGN_WEB_TOKEN"
 #: frames over which fps and the stage latencies are averaged
 WINDOW = 30
 
@@ -60,6 +59,60 @@ def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]
     if not 0 <= number <= 65535:
         raise EdgesignError(f"--web {text}: expected PORT or HOST:PORT with a port 0-65535")
     return host, number
+
+
+def web_token(given: str | None, file: str | None, environ=None) -> str | None:
+    """The view's token: --web-token, else --web-token-file, else $EDGESIGN_WEB_TOKEN; None if
+    none is set. An empty token is refused rather than read as "no token".
+
+    The file and the environment keep the token out of `ps` and the unit file; the file must be
+    readable by its owner only, as ssh asks of a key.
+    """
+    environ = os.environ if environ is None else environ
+    if given is not None and file is not None:
+        raise EdgesignError("give --web-token or --web-token-file, not both")
+    if file is not None:
+        try:
+            mode = os.stat(file).st_mode
+            if mode & 0o077:
+                raise EdgesignError(
+                    f"--web-token-file {printable(file)}: others can read or change it "
+                    f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it"
+                )
+            with open(file, encoding="utf-8") as stream:
+                given, where = stream.read(4097), f"--web-token-file {printable(file)}"
+        except OSError as exc:
+            raise EdgesignError(
+                f"--web-token-file {printable(file)}: cannot read it ({exc.strerror or exc})"
+            ) from None
+        except UnicodeDecodeError:
+            raise EdgesignError(f"--web-token-file {printable(file)}: not UTF-8 text") from None
+        given = given.strip()
+    elif given is not None:
+        where = "--web-token"
+    elif environ.get(TOKEN_ENV) is not None:
+        given, where = environ[TOKEN_ENV], TOKEN_ENV
+    else:
+        return None
+    if not given.strip():
+        raise EdgesignError(f"{where} is empty: give a token, or leave it out for no token")
+    if len(given) > 4096 or any(c.isspace() or not c.isprintable() for c in given):
+        raise EdgesignError(f"{where}: a token is one word of at most 4096 printable characters")
+    return given
+
+
+def network_warning(host: str, token: str | None) -> str | None:
+    """What to say loudly when the view is served beyond this computer without a token."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost"
+    if loopback or token:
+        return None
+    return (
+        f"the live view on {host} has no token: ANYONE on your network can watch the camera. "
+        f"Set {TOKEN_ENV} or --web-token-file (or serve 127.0.0.1 only)"
+    )
 
 
 def bundle_facts(bundle, backend: str = "", source: str = "") -> dict:
@@ -140,19 +193,27 @@ class WebView:
         token: str | None = None,
         max_fps: float = 10.0,
         max_viewers: int = 8,
+        streams_per_client: int = 2,
+        max_connections: int = 32,
+        connections_per_client: int = 12,
+        request_timeout: float = 10.0,
         send_timeout: float = 10.0,
         max_width: int = 640,
         backend: str = "",
         source: str = "",
         profile: str = "",
     ):
-        if max_fps <= 0:
-            raise EdgesignError("--web-fps must be above 0")
+        if not 0 < max_fps < float("inf"):
+            raise EdgesignError("--web-fps must be a number above 0")
+        if token is not None and not token.strip():
+            raise EdgesignError("--web-token is empty: give a token, or leave it out for no token")
         self.spec = bundle.spec
         self.recognizer = recognizer
-        self.token = token or None
+        self.token = token
+        self.host_names = own_host_names([host])
         self.min_interval = 1.0 / max_fps
         self.max_viewers = max_viewers
+        self.streams_per_client = streams_per_client
         self.send_timeout = send_timeout
         self.max_width = max_width
         self.facts = bundle_facts(bundle, backend, source)
@@ -172,9 +233,16 @@ class WebView:
         self._jpeg_seq = 0
         self._wanted_until = 0.0
         self._viewers = 0
+        self._client_streams: Counter = Counter()
         self._viewers_lock = threading.Lock()
         try:
-            self.server = _Server((host, port), _handler(self))
+            self.server = Server(
+                (host, port),
+                make_handler(self),
+                max_connections=max_connections,
+                per_client=connections_per_client,
+                request_timeout=request_timeout,
+            )
         except OSError as exc:
             raise EdgesignError(
                 f"--web {host}:{port}: cannot listen there ({exc.strerror or exc})"
@@ -194,6 +262,11 @@ class WebView:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def log_url(self) -> str:
+        """`url` as it may be logged: logs outlive the session (journald), the token must not."""
+        return redact(self.url)
 
     def start(self) -> WebView:
         for thread in self._threads:
@@ -292,16 +365,24 @@ class WebView:
                 return None, after
             return self._jpeg, self._jpeg_seq
 
-    def enter_viewer(self) -> bool:
+    def enter_viewer(self, client: str = "") -> str | None:
+        """Count a new stream from `client`; why it is refused, or None."""
         with self._viewers_lock:
+            if self._client_streams[client] >= self.streams_per_client:
+                # one client holding every stream would shut all other viewers out
+                return "too many streams from your address"
             if self._viewers >= self.max_viewers:
-                return False
+                return "too many viewers"
             self._viewers += 1
-            return True
+            self._client_streams[client] += 1
+            return None
 
-    def leave_viewer(self) -> None:
+    def leave_viewer(self, client: str = "") -> None:
         with self._viewers_lock:
             self._viewers -= 1
+            self._client_streams[client] -= 1
+            if self._client_streams[client] <= 0:
+                del self._client_streams[client]
 
     def request_clear(self) -> None:
         self._clear.set()
@@ -354,196 +435,3 @@ class WebView:
             }
         )
         return out
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        # a browser that goes away mid-answer is normal; never print a traceback for it
-        log.debug("web view: request from %s failed", client_address, exc_info=True)
-
-
-def _handler(view: WebView):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "edgesign"
-        sys_version = ""
-        protocol_version = "HTTP/1.1"
-        # answer even a malformed request line with a status line (never HTTP/0.9's bare body)
-        default_request_version = "HTTP/1.0"
-        error_message_format = "%(code)d %(message)s\n"
-        error_content_type = "text/plain; charset=utf-8"
-
-        def log_message(self, fmt, *args):
-            log.debug("web view: %s " + fmt, self.address_string(), *args)
-
-        # --- plumbing ---
-        def _route(self):
-            """(path, ok): the request's path, after the token check (answers 400/403 itself)."""
-            try:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query, strict_parsing=False, max_num_fields=8)
-            except ValueError:
-                self._plain(HTTPStatus.BAD_REQUEST, "bad request")
-                return None
-            if not parts.path.startswith("/"):
-                self._plain(HTTPStatus.BAD_REQUEST, "bad request")
-                return None
-            if view.token is not None:
-                given = (query.get("token") or [""])[0]
-                if not hmac.compare_digest(given.encode("utf-8", "replace"), view.token.encode()):
-                    self._plain(HTTPStatus.FORBIDDEN, "this view needs ?token=...")
-                    return None
-            return parts.path
-
-        def _send(self, status, body: bytes, content_type: str, extra=()):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            for key, value in extra:
-                self.send_header(key, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def _plain(self, status, text: str):
-            self._send(status, (text + "\n").encode(), "text/plain; charset=utf-8")
-
-        def _safely(self, handle):
-            try:
-                handle()
-            except (BrokenPipeError, ConnectionResetError, TimeoutError):
-                self.close_connection = True
-            except Exception:  # noqa: BLE001 - a bug here must not show the browser a traceback
-                log.debug("web view: error answering %s", self.path, exc_info=True)
-                self.close_connection = True
-                try:
-                    self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
-                except OSError:
-                    pass
-
-        # --- methods ---
-        def do_GET(self):
-            self._safely(self._get)
-
-        def do_HEAD(self):
-            self._safely(self._get)
-
-        def do_POST(self):
-            self._safely(self._post)
-
-        def _not_allowed(self):
-            self._send(
-                HTTPStatus.METHOD_NOT_ALLOWED,
-                b"method not allowed\n",
-                "text/plain; charset=utf-8",
-                [("Allow", "GET, HEAD, POST")],
-            )
-
-        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _not_allowed
-
-        def _get(self):
-            path = self._route()
-            if path is None:
-                return
-            if path in ("/", "/index.html"):
-                self._send(
-                    HTTPStatus.OK,
-                    view.page,
-                    "text/html; charset=utf-8",
-                    [
-                        (
-                            "Content-Security-Policy",
-                            "default-src 'self'; img-src 'self'; "
-                            "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'",
-                        )
-                    ],
-                )
-            elif path == "/state.json":
-                view.want()
-                self._send(HTTPStatus.OK, json.dumps(view.state()).encode(), "application/json")
-            elif path == "/info.json":
-                self._send(HTTPStatus.OK, json.dumps(view.facts).encode(), "application/json")
-            elif path == "/frame.jpg":
-                jpeg, _ = view.next_jpeg(-1, 2.0)
-                if jpeg is None:
-                    self._plain(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
-                else:
-                    self._send(HTTPStatus.OK, jpeg, "image/jpeg")
-            elif path == "/stream.mjpg":
-                self._stream()
-            elif path == "/clear":
-                self._not_allowed()
-            else:
-                self._plain(HTTPStatus.NOT_FOUND, "not found")
-
-        def _post(self):
-            path = self._route()
-            if path is None:
-                return
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if not 0 <= length <= 1024:
-                self.close_connection = True
-                self._plain(HTTPStatus.BAD_REQUEST, "bad request")
-                return
-            if length:
-                self.rfile.read(length)
-            if path != "/clear":
-                if path in (
-                    "/",
-                    "/index.html",
-                    "/state.json",
-                    "/info.json",
-                    "/frame.jpg",
-                    "/stream.mjpg",
-                ):
-                    self._not_allowed()
-                else:
-                    self._plain(HTTPStatus.NOT_FOUND, "not found")
-                return
-            # a header no cross-site form can set: other pages cannot clear the text
-            if self.headers.get("X-Edgesign") != "clear":
-                self._plain(HTTPStatus.BAD_REQUEST, "clearing needs the header X-Edgesign: clear")
-                return
-            view.request_clear()
-            self._send(HTTPStatus.OK, b'{"cleared": true}', "application/json")
-
-        def _stream(self):
-            if self.command == "HEAD":
-                self._plain(HTTPStatus.OK, "")
-                return
-            if not view.enter_viewer():
-                self._plain(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers")
-                return
-            try:
-                self.close_connection = True
-                self.connection.settimeout(view.send_timeout)  # a stalled browser is let go
-                # a small send buffer: a slow viewer gets the newest frames, not seconds of backlog
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                seq = 0
-                while not view._stop.is_set():
-                    jpeg, newer = view.next_jpeg(seq, 1.0)
-                    if jpeg is None:
-                        continue
-                    seq = newer
-                    self.wfile.write(
-                        f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                        f"{len(jpeg)}\r\n\r\n".encode()
-                        + jpeg
-                        + b"\r\n"
-                    )
-            finally:
-                view.leave_viewer()
-
-    return Handler

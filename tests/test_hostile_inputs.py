@@ -428,6 +428,50 @@ def test_bad_camera_numbers_and_thread_counts_are_refused_at_once(bundle_dir, ca
         one_line(err, "--threads must be from 1 to 64")
 
 
+def argparse_refusal(capsys, *argv) -> str:
+    """stderr of `edgesign ARGV` when argparse refuses it: exit 2 before anything runs."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([str(a) for a in argv])
+    assert exit_.value.code == 2, argv
+    return capsys.readouterr().err
+
+
+def test_nonsense_run_and_collect_numbers_are_refused_by_argparse(
+    bundle_dir, photo_folder, tmp_path, capsys
+):
+    run_ = ["run", "--bundle", bundle_dir, "--source", photo_folder / "A", "--max-frames", "1"]
+    for option, value in (
+        ("--pause", "0"),
+        ("--pause", "-1"),
+        ("--size", "0x0"),
+        ("--size", "640x0"),
+        ("--web-fps", "nan"),
+        ("--web-fps", "inf"),
+        ("--web-fps", "0"),
+    ):
+        err = argparse_refusal(capsys, *run_, option, value)
+        one_line(err, f"argument {option}", repr(value))
+    collect_ = ["collect", "--label", "A", "--source", photo_folder / "A", "--countdown", "0"]
+    for value in ("nan", "-1", "inf"):
+        err = argparse_refusal(capsys, *collect_, "--out", tmp_path / "out", "--interval", value)
+        one_line(err, "argument --interval", repr(value))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_absent_camera_device_is_refused_not_retried_forever(bundle_dir):
+    """Each case would retry for ever before: bounded by a subprocess timeout."""
+    for source in ("/dev/video99", "webcam:99"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgesign.device.cli", "run", "--bundle", str(bundle_dir)]
+            + ["--source", source, "--max-frames", "1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2, (source, proc.stderr)
+        one_line(proc.stderr, "/dev/video99", "not retried")
+
+
 # ------------------------------------------------------------ 4. bundles the device accepts
 
 

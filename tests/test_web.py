@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import socket
@@ -67,6 +68,14 @@ def _raw(port, request: bytes) -> bytes:
     return data
 
 
+def _connect(port, client="127.0.0.1", timeout=10.0) -> socket.socket:
+    """A connection to the view from `client`, one of loopback's 127.x.y.z addresses: the view
+    tells clients apart by address, and every 127/8 address is this machine."""
+    return socket.create_connection(
+        ("127.0.0.1", port), timeout=timeout, source_address=(client, 0)
+    )
+
+
 class Live:
     """run_loop in a thread over real photos, with a WebView observing it."""
 
@@ -96,12 +105,12 @@ class Live:
         return f"http://127.0.0.1:{self.view.port}/{path}"
 
 
-def _mjpeg_frames(port, count, token=None, timeout=20.0):
-    """The first `count` JPEGs of the stream, as one viewer receives them."""
+def _mjpeg_frames(port, count, token=None, timeout=20.0, client="127.0.0.1"):
+    """The first `count` JPEGs of the stream, as one viewer (at address `client`) gets them."""
     frames = []
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    with _connect(port, client, timeout) as sock:
         path = "/stream.mjpg" + (f"?token={token}" if token else "")
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         reader = sock.makefile("rb")
         assert reader.readline().startswith(b"HTTP/1.1 200")
         while len(frames) < count:
@@ -163,16 +172,19 @@ def test_the_view_answers_pages_state_frames_and_refuses_bad_requests(bundle, ph
             assert status == 404, path
         assert _raw(
             live.view.port,
-            b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            b"GET /../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         ).startswith(b"HTTP/1.1 404")
         answers = [
             _raw(live.view.port, b"NONSENSE\r\n\r\n"),
             _raw(live.view.port, b"GET / HTTP/9.9\r\n\r\n"),
             _raw(live.view.port, b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n"),
-            _raw(live.view.port, b"POST /clear HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
             _raw(
                 live.view.port,
-                b"POST /clear HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n",
+                b"POST /clear HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+            ),
+            _raw(
+                live.view.port,
+                b"POST /clear HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999\r\n\r\n",
             ),
         ]
         for answer in answers:
@@ -212,7 +224,7 @@ def test_several_viewers_each_get_the_stream(bundle, photos):
         results = {}
 
         def watch(name):
-            results[name] = _mjpeg_frames(live.view.port, 4)
+            results[name] = _mjpeg_frames(live.view.port, 4, client=f"127.0.0.{name + 2}")
 
         viewers = [threading.Thread(target=watch, args=(n,)) for n in range(3)]
         for v in viewers:
@@ -235,13 +247,13 @@ def _fps(bundle, paths, stalled: bool) -> tuple:
             stalled_sock = socket.socket()
             stalled_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             stalled_sock.connect(("127.0.0.1", port))
-            stalled_sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            stalled_sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         got = []
         stop = threading.Event()
 
         def watch():
             with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 while not stop.is_set():
                     chunk = sock.recv(65536)
                     if not chunk:
@@ -317,7 +329,9 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
             if "live view: open " in line:
                 url = line.split("live view: open ", 1)[1].strip()
                 break
-        assert url and url.startswith("http://127.0.0.1:") and url.endswith("/?token=tok"), url
+        # the log names the address; the token is the user's to add (logs outlive the session)
+        assert url and url.startswith("http://127.0.0.1:") and url.endswith("/?token=<hidden>")
+        url = url.replace("<hidden>", "tok")
         assert _get(url.split("?")[0])[0] == 403
         browser = Chromium(tmp_path / "profile", 1200, 860)
         browser.call("Page.enable")
@@ -407,3 +421,199 @@ def test_the_frame_shows_the_tracked_hand_box_and_landmarks(data_dir, hand_model
         render_jpeg(frame, PreprocessSpec()),
     )
     assert pink(with_hand) > 50 and pink(with_hand) > 10 * max(1, pink(without))
+
+
+# ------------------------------------------------- hostile clients (issue 25, item 12)
+
+
+def _answer_within(sock, seconds: float) -> tuple[bytes, float]:
+    """(what the server sent before closing or going quiet, seconds it took); b"" if it closed."""
+    start = time.monotonic()
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except TimeoutError:
+        return data, float("inf")  # still held open
+    except ConnectionResetError:
+        pass
+    return data, time.monotonic() - start
+
+
+def test_stalled_connections_hold_a_bounded_number_of_threads_for_a_bounded_time(bundle, photos):
+    with Live(bundle, photos[:80], rate=10, request_timeout=1.0) as live:
+        port, before = live.view.port, threading.active_count()
+        stalled = []
+        try:
+            for _ in range(60):  # a header and never the blank line that ends it
+                sock = _connect(port)
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                stalled.append(sock)
+            time.sleep(0.3)
+            # one address gets at most 12 threads; the others were answered 503 at once
+            assert threading.active_count() - before <= 12 + 1
+            # ... and another viewer is served meanwhile
+            with _connect(port, "127.0.0.2") as other:
+                other.sendall(b"GET /info.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert other.recv(100).startswith(b"HTTP/1.1 200")
+            answers = [_answer_within(sock, 5.0) for sock in stalled]
+        finally:
+            for sock in stalled:
+                sock.close()
+        # each was let go within the request deadline (1 s here, 10 s by default)
+        assert all(seconds < 4.0 for _, seconds in answers), [s for _, s in answers]
+        # none was served; those over the cap got a 503 or, when their request came after the
+        # answer, a reset: closing a socket with unread data resets it
+        assert all(data == b"" or data.startswith(b"HTTP/1.1 503") for data, _ in answers)
+        assert all(b"too many connections from your address" in d for d, _ in answers if d)
+        deadline = time.monotonic() + 5
+        while threading.active_count() > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert threading.active_count() <= before
+        assert _get(live.url("state.json"))[0] == 200
+
+
+def test_slow_or_odd_requests_are_answered_or_dropped_in_time(bundle, photos):
+    with Live(bundle, photos[:60], rate=10, request_timeout=1.0) as live:
+        port = live.view.port
+        # HTTP/0.9 has no headers to wait for: answered at once
+        with _connect(port) as sock:
+            sock.sendall(b"GET /\r\n")
+            data, seconds = _answer_within(sock, 5.0)
+            assert data.startswith(b"HTTP/1.1 400") and seconds < 0.9, (data[:40], seconds)
+        # https:// to this port: a TLS ClientHello has no line end; dropped at once
+        with _connect(port) as sock:
+            sock.sendall(bytes.fromhex("160301020001") + bytes(range(11, 200)))
+            data, seconds = _answer_within(sock, 5.0)
+            assert seconds < 0.9 and b"200" not in data, (data[:40], seconds)
+        # a POST body shorter than its Content-Length, and a header sent a byte at a time
+        with _connect(port) as short, _connect(port) as trickle:
+            short.sendall(
+                b"POST /clear HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Edgesign: clear\r\n"
+                b"Content-Length: 10\r\n\r\nabc"
+            )
+            start = time.monotonic()
+            for byte in b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 40:
+                try:
+                    trickle.send(bytes([byte]))
+                except OSError:
+                    break  # the server let it go
+                time.sleep(0.1)
+            assert time.monotonic() - start < 3.5
+            assert _answer_within(short, 5.0)[1] < 3.0
+            assert _answer_within(trickle, 5.0)[1] < 3.0
+        # an idle keep-alive connection is closed after the same deadline
+        with _connect(port) as sock:
+            sock.sendall(b"GET /info.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            data, seconds = _answer_within(sock, 5.0)
+            assert data.startswith(b"HTTP/1.1 200") and seconds < 3.0
+        assert _get(live.url("state.json"))[0] == 200
+
+
+def test_one_client_cannot_take_every_stream(bundle, photos):
+    with Live(bundle, photos[:80], rate=10) as live:
+        port = live.view.port
+        held = []
+        try:
+            for _ in range(8):  # max_viewers (8) streams from one address
+                sock = _connect(port)
+                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                held.append((sock, sock.recv(200)))
+            statuses = [first.split(b" ")[1] for _, first in held]
+            assert statuses.count(b"200") == 2 and statuses.count(b"503") == 6, statuses
+            assert b"too many streams from your address" in _answer_within(held[-1][0], 5.0)[0]
+            # every other viewer still gets the picture
+            frames = _mjpeg_frames(port, 2, client="127.0.0.2")
+            assert all(Image.open(io.BytesIO(f)).format == "JPEG" for f in frames)
+        finally:
+            for sock, _ in held:
+                sock.close()
+
+
+def test_a_host_header_naming_another_site_is_refused(bundle, photos):
+    """DNS rebinding: a page on evil.example whose name now points here must not read the view."""
+    with Live(bundle, photos[:10], rate=10) as live:
+        port = live.view.port
+
+        def status(host):
+            line = b"" if host is None else f"Host: {host}\r\n".encode()
+            request = b"GET /info.json HTTP/1.1\r\n" + line + b"Connection: close\r\n\r\n"
+            return _raw(port, request).split(b" ")[1]
+
+        for evil in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "[zz]"):
+            assert status(evil) == b"421", evil
+        own = socket.gethostname()
+        for host in (f"127.0.0.1:{port}", "localhost", f"LocalHost:{port}", own, f"[::1]:{port}"):
+            assert status(host) == b"200", host
+        assert status(None) == b"200"  # no Host: no browser, so no rebinding
+
+
+def test_the_token_stays_out_of_ps_and_the_log(bundle_dir, photos, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in photos[:10]:
+        shutil.copy(path, folder / f"{path.parent.name}_{path.name}")
+    token = "Zq7-not-in-logs"
+    env = {**os.environ, "EDGESIGN_WEB_TOKEN": token}
+    argv = [sys.executable, "-m", "edgesign.device.cli", "--debug", "run", "--bundle"]
+    argv += [str(bundle_dir), "--source", str(folder), "--rate", "2", "--web", "127.0.0.1:0"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    err = []
+    try:
+        for line in proc.stderr:
+            err.append(line)
+            if "live view: open " in line:
+                break
+        shown = err[-1].split("live view: open ", 1)[1].strip()
+        assert shown.endswith("/?token=<hidden>"), shown
+        url = shown.split("?")[0]
+        assert _get(url)[0] == 403
+        assert _get(url + "?token=" + token)[0] == 200  # logged at --debug, token hidden
+        assert token not in Path(f"/proc/{proc.pid}/cmdline").read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[1]
+    err = "".join(err) + rest
+    assert "GET /?token=<hidden>" in err  # the access log line is there, without the token
+    assert token not in err
+
+
+def test_an_empty_or_exposed_token_is_refused(tmp_path):
+    from edgesign.device.errors import EdgesignError
+    from edgesign.device.web import web_token
+
+    for given, env in (("", {}), ("  ", {}), (None, {"EDGESIGN_WEB_TOKEN": ""})):
+        with pytest.raises(EdgesignError, match="is empty"):
+            web_token(given, None, env)
+    file = tmp_path / "token"
+    file.write_text("s3cret\n")
+    file.chmod(0o644)
+    with pytest.raises(EdgesignError, match="others can read"):
+        web_token(None, str(file), {})
+    file.chmod(0o600)
+    assert web_token(None, str(file), {"EDGESIGN_WEB_TOKEN": "other"}) == "s3cret"
+    assert web_token(None, None, {"EDGESIGN_WEB_TOKEN": "env"}) == "env"
+    assert web_token(None, None, {}) is None
+    with pytest.raises(EdgesignError, match="empty"):
+        file.write_text("\n")
+        web_token(None, str(file), {})
+
+
+def test_the_network_without_a_token_is_warned_about():
+    from edgesign.device.web import network_warning
+
+    for host in ("0.0.0.0", "::", "192.168.1.20", "raspberrypi.local"):
+        assert "ANYONE on your network" in network_warning(host, None)
+        assert network_warning(host, "tok") is None
+    for host in ("127.0.0.1", "::1", "localhost"):
+        assert network_warning(host, None) is None
+
+
+def test_an_empty_token_never_means_no_token(bundle):
+    from edgesign.device.errors import EdgesignError
+
+    with pytest.raises(EdgesignError, match="empty"):
+        WebView(bundle, TextRecognizer(bundle.classes), "127.0.0.1", 0, token="")
