@@ -29,18 +29,23 @@ def _add_ssh_options(
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra ssh -o option, repeatable (options that run local commands, such as "
-        "ProxyCommand or LocalCommand, are refused: put those in your ssh config)",
+        help="extra ssh -o option, repeatable; only options for reaching and authenticating "
+        "the Pi (StrictHostKeyChecking, UserKnownHostsFile, ConnectTimeout, ...): put others "
+        "in your ssh config",
     )
     g.add_argument(
-        "--remote-dir", default=remote_dir, help=f"{remote_help} (default: {remote_dir})"
+        "--remote-dir",
+        # fleet commands: None when not given, so the inventory's edgesign_remote_dir applies
+        default=None if fleet else remote_dir,
+        help=f"{remote_help} (default: {remote_dir})"
+        + (" (with --inventory: for every Pi, over edgesign_remote_dir)" if fleet else ""),
     )
 
 
 def _target(args):
     from pathlib import Path
 
-    from .target import Target
+    from .target import DEFAULT_REMOTE_DIR, Target
 
     return Target(
         args.host,
@@ -48,7 +53,7 @@ def _target(args):
         identity=Path(args.identity).expanduser() if args.identity else None,
         ssh_config=Path(args.ssh_config).expanduser() if args.ssh_config else None,
         ssh_options=list(args.ssh_option),
-        remote_dir=args.remote_dir,
+        remote_dir=args.remote_dir or DEFAULT_REMOTE_DIR,
     )
 
 
@@ -69,19 +74,19 @@ def register(subparsers) -> None:
     p.add_argument(
         "--bundle", default=DEFAULT_BUNDLE, help=f"bundle folder (default {DEFAULT_BUNDLE})"
     )
-    p.add_argument("--python", default="python3", help="Python on the Pi (default python3)")
+    # None: not given, so an inventory's edgesign_* variable (or the default) applies
+    p.add_argument("--python", help="Python on the Pi (default python3)")
     p.add_argument(
         "--wheelhouse",
         help="folder of wheels for the Pi's platform to use instead of the "
         "cached download (may include an edgesign wheel)",
     )
-    p.add_argument("--keep", type=int, default=3, help="releases kept on the Pi (default 3)")
+    p.add_argument("--keep", help="releases kept on the Pi, current included (default 3)")
     p.add_argument(
         "--no-service", action="store_true", help="do not install or restart edgesign.service"
     )
     p.add_argument(
         "--run-args",
-        default="",
         metavar="ARGS",
         help="extra arguments for `edgesign run` in the service, e.g. "
         "'--source webcam:0 --speak' (plain words only; checked before anything "
@@ -104,15 +109,13 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--selftest-tolerance",
-        type=int,
-        default=0,
         metavar="LSB",
         help="largest int8 difference from the host's outputs the Pi's self-test accepts "
         "(default 0: bit exact; the self-test runs TFLite's reference kernels, which "
         "give the same bits on x86 and aarch64)",
     )
     p.add_argument(
-        "--bwlimit", type=int, metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit)"
+        "--bwlimit", metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit; 0: none)"
     )
     p.add_argument(
         "--dry-run",
@@ -201,6 +204,45 @@ def _fleet_or_host(args) -> bool:
     return bool(args.inventory)
 
 
+#: deploy options that set a per-Pi edgesign_* variable with --inventory (validated by the same
+#: deploy/settings.py checks as the inventory's own values and as a single-host deploy's)
+FLEET_OVERRIDES = {
+    "run_args": "edgesign_run_args",
+    "keep": "edgesign_keep",
+    "python": "edgesign_python",
+    "selftest_tolerance": "edgesign_selftest_tolerance",
+    "bwlimit": "edgesign_bwlimit",
+    "remote_dir": "edgesign_remote_dir",
+}
+#: single-host options the fleet playbook has no way to apply: refused rather than ignored
+FLEET_REFUSED = {
+    "web": "--web",
+    "web_token": "--web-token",
+    "allow_root_service": "--allow-root-service",
+}
+
+
+def fleet_overrides(args) -> dict:
+    """The edgesign_* extra variables the command line sets for every Pi, checked."""
+    from .errors import DeployError
+    from .settings import HOST_SETTINGS
+
+    for attr, flag in FLEET_REFUSED.items():
+        if getattr(args, attr, None):
+            raise DeployError(
+                f"{flag} is not supported with --inventory; deploy that Pi with --host, or set "
+                "edgesign_run_args per Pi in the inventory"
+            )
+    overrides = {}
+    for attr, var in FLEET_OVERRIDES.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            flag = "--" + attr.replace("_", "-")
+            checked = HOST_SETTINGS[var](value, flag)
+            overrides[var] = list(checked) if isinstance(checked, tuple) else checked
+    return overrides
+
+
 def _run_deploy(args) -> int:
     from pathlib import Path
 
@@ -218,24 +260,27 @@ def _run_deploy(args) -> int:
             wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
             service=not args.no_service,
             summary=Path(args.summary_json) if args.summary_json else None,
+            overrides=fleet_overrides(args),
         )
 
     from .deployer import DeployOptions, deploy
     from .service import parse_run_args
 
-    run_args, address = parse_run_args(args.run_args), _web_args(args)
+    run_args, address = parse_run_args(args.run_args or ""), _web_args(args)
+    given = {
+        name: getattr(args, name)
+        for name in ("python", "keep", "bwlimit", "selftest_tolerance")
+        if getattr(args, name) is not None
+    }
     opts = DeployOptions(
         bundle=Path(args.bundle),
         wheelhouse=Path(args.wheelhouse) if args.wheelhouse else None,
-        python=args.python,
-        keep=args.keep,
         service=not args.no_service,
         run_args=run_args + address[0],
         web_token=args.web_token if address[0] else None,
-        bwlimit=args.bwlimit,
-        selftest_tolerance=args.selftest_tolerance,
         allow_root_service=args.allow_root_service,
         dry_run=args.dry_run,
+        **given,
     )
     deploy(_target(args), opts, echo=lambda line: print(line, flush=True))
     if address[1]:
@@ -281,6 +326,7 @@ def _run_rollback(args) -> int:
             forks=args.forks,
             limit=args.limit,
             summary=Path(args.summary_json) if args.summary_json else None,
+            overrides=fleet_overrides(args),
         )
 
     rollback(_target(args), to=args.to, restart=not args.no_service)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..device.bundle import bundle_files
-from . import service, wheelhouse
+from . import service, settings, wheelhouse
 from .errors import DeployError
 from .release_ids import is_release_id, release_id
 from .remote import Remote
@@ -99,6 +99,19 @@ def check_probe(info: dict, python: str, host: str) -> None:
         raise DeployError(f"could not read the Python version / C library of {host}: {info}")
 
 
+def check_options(opts: DeployOptions) -> None:
+    """Refuse a bad option before anything is contacted (a dry run too): the remote scripts
+    would refuse it only after the upload, with a whole release left on the Pi."""
+    service.check_run_args(opts.run_args)
+    opts.keep = settings.check_keep(opts.keep)
+    opts.selftest_tolerance = settings.check_tolerance(opts.selftest_tolerance)
+    if opts.bwlimit is not None:
+        opts.bwlimit = settings.check_bwlimit(opts.bwlimit)
+    opts.python = settings.check_python(opts.python)
+    if opts.wheelhouse is not None:
+        settings.check_wheelhouse(opts.wheelhouse)
+
+
 def plan_lines(target: Target, opts: DeployOptions) -> list:
     """What a deploy will do, in order (printed by --dry-run; nothing is contacted)."""
     root = target.remote_dir if target.remote_dir.startswith("/") else f"~/{target.remote_dir}"
@@ -156,9 +169,7 @@ def probe(remote: Remote, opts: DeployOptions) -> dict:
 def _dependency_wheels(opts: DeployOptions, info: dict, project: Path, echo) -> Path:
     """The folder of third-party wheels for the Pi's platform (given, or downloaded and cached)."""
     if opts.wheelhouse:
-        deps = opts.wheelhouse
-        if not any(deps.glob("*.whl")):
-            raise DeployError(f"--wheelhouse {deps} holds no .whl files")
+        deps = settings.check_wheelhouse(opts.wheelhouse)
     else:
         tags = wheelhouse.platform_tags(info["machine"], info["libc"])
         deps = wheelhouse.cached_dependencies(project, info["python_version"], tags)
@@ -192,7 +203,7 @@ def deploy(
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
     from ..device.bundle import load_bundle, load_selftest
 
-    service.check_run_args(opts.run_args)  # before anything is contacted, --dry-run too
+    check_options(opts)  # before anything is contacted, --dry-run too
     bundle_files(opts.bundle)  # only known plain files: no symlinks, nothing stray
     bundle = load_bundle(opts.bundle)  # refuse to ship a bundle that is broken on the host already
     load_selftest(bundle)
@@ -263,9 +274,15 @@ def deploy(
             _discard(remote, target, rid)
             raise DeployError(f"{exc}. Release {rid} was discarded; {keep_note}.") from None
 
-    switched = remote.run_file(
-        "remote_switch.sh", target.remote_dir, rid, str(opts.keep), what="switching `current`"
-    )
+    try:
+        switched = remote.run_file(
+            "remote_switch.sh", target.remote_dir, rid, str(opts.keep), what="switching `current`"
+        )
+    except DeployError as exc:
+        # remote_switch.sh fails only before `current` moves, and remote_discard.sh never
+        # removes the current release: a whole release would otherwise stay on the Pi
+        _discard(remote, target, rid)
+        raise DeployError(f"{exc}. Release {rid} was discarded; {keep_note}.") from None
     pruned = [
         line.split("=", 1)[1] for line in switched.stdout.splitlines() if line.startswith("pruned=")
     ]

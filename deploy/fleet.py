@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import DeployError
+from .settings import check_host_settings, check_wheelhouse, templated
 
 DEFAULT_SERIAL = "1,20%,100%"
 
@@ -25,18 +26,32 @@ def playbook_dir() -> Path:
     return Path(str(resources.files(__package__).joinpath("ansible")))
 
 
-def ansible_playbook() -> str:
-    """The ansible-playbook next to this Python (the `fleet` extra), else the one on PATH."""
-    here = Path(sys.executable).parent / "ansible-playbook"
+def ansible_tool(name: str = "ansible-playbook") -> str:
+    """An Ansible command next to this Python (the `fleet` extra), else the one on PATH."""
+    here = Path(sys.executable).parent / name
     if here.is_file():
         return str(here)
-    found = shutil.which("ansible-playbook")
+    found = shutil.which(name)
     if not found:
         raise DeployError(
-            "ansible-playbook not found: install the fleet extra "
+            f"{name} not found: install the fleet extra "
             "(pip install 'edgesign[fleet]', which brings ansible-core)"
         )
     return found
+
+
+def ansible_playbook() -> str:
+    return ansible_tool("ansible-playbook")
+
+
+def ansible_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", str(playbook_dir() / "ansible.cfg"))
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    # Ansible's default reads a file it cannot parse as an empty fleet, and a run over no Pis
+    # "succeeds" having deployed nothing
+    env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "True"
+    return env
 
 
 def parse_serial(text: str) -> list:
@@ -86,6 +101,74 @@ def check_summary_path(path: Path | None) -> None:
     check_writable(path.parent)
 
 
+def _inventory_problem(stderr: str) -> str:
+    """The line of ansible-inventory's complaint that names the problem."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for marker in ("Failed to parse inventory:", "[ERROR]:", "ERROR!"):
+        found = [line for line in lines if marker in line]
+        if found:
+            return found[0].split(marker, 1)[1].strip() or found[0]
+    return lines[-1] if lines else "no message"
+
+
+def read_inventory(inventory: Path, limit: str | None = None) -> dict:
+    """{host: its variables, group variables merged} for the Pis a run would reach, as Ansible
+    itself reads the inventory; DeployError for a file it cannot read or one without Pis."""
+    from ..device.text import printable
+
+    argv = [ansible_tool("ansible-inventory"), "-i", str(inventory), "--list"]
+    if limit:
+        argv += ["--limit", limit]
+    proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise DeployError(
+            f"{inventory}: Ansible cannot read this inventory: "
+            f"{printable(_inventory_problem(proc.stderr))}"
+        )
+    listing = json.loads(proc.stdout)
+    hostvars = listing.get("_meta", {}).get("hostvars", {})
+    hosts = sorted(
+        {h for name, group in listing.items() if name != "_meta" for h in group.get("hosts", [])}
+    )
+    if not hosts:
+        where = f" match --limit {printable(limit)}" if limit else ""
+        raise DeployError(f"{inventory}: no Pis in this inventory{where} (nothing to do)")
+    return {host: hostvars.get(host, {}) for host in hosts}
+
+
+def check_fleet(inventory: Path, limit: str | None, overrides: dict) -> dict:
+    """Every Pi's edgesign_* variables and ssh settings, checked before Ansible touches a Pi
+    (the playbook checks them again per Pi, rendered, for runs without this wrapper)."""
+    from .fleet_tasks import target_from_inventory
+
+    hosts = read_inventory(inventory, limit)
+    for host, variables in hosts.items():
+        checked = check_host_settings(host, variables, skip=overrides)
+        connection = [
+            variables.get(key, "")
+            for key in (
+                "ansible_host",
+                "ansible_user",
+                "ansible_port",
+                "ansible_ssh_private_key_file",
+                "ansible_ssh_common_args",
+                "ansible_ssh_extra_args",
+            )
+        ]
+        if any(templated(v) for v in connection):
+            continue  # Ansible renders it per Pi; the upload step checks the result
+        address, user, port, key, common, extra = (str(v or "") for v in connection)
+        target_from_inventory(
+            address or host,
+            user,
+            port,
+            key,
+            f"{common} {extra}",
+            overrides.get("edgesign_remote_dir", checked.get("edgesign_remote_dir", "edgesign")),
+        )
+    return hosts
+
+
 def playbook_argv(
     playbook: str,
     inventory: Path,
@@ -117,9 +200,7 @@ def playbook_argv(
 
 def run_playbook(argv: list, summary: Path | None = None) -> int:
     """Run ansible-playbook (output streams through); its exit code (0, or 2 when a Pi failed)."""
-    env = dict(os.environ)
-    env.setdefault("ANSIBLE_CONFIG", str(playbook_dir() / "ansible.cfg"))
-    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    env = ansible_env()
     if summary:
         env["EDGESIGN_FLEET_SUMMARY"] = str(summary)
     try:
@@ -142,21 +223,30 @@ def deploy_fleet(
     wheelhouse: Path | None = None,
     service: bool = True,
     summary: Path | None = None,
+    overrides: dict | None = None,
 ) -> int:
-    """Roll `bundle` out to the Pis of `inventory` with deploy.yml; ansible-playbook's exit code."""
+    """Roll `bundle` out to the Pis of `inventory` with deploy.yml; ansible-playbook's exit code.
+
+    `overrides`: edgesign_* variables for every Pi from the command line, already checked (they
+    win over the inventory's, as Ansible's extra variables do)."""
     from ..device.bundle import load_bundle, load_selftest
 
+    overrides = dict(overrides or {})
     inventory = check_inventory(inventory)
     check_summary_path(summary)
     loaded = load_bundle(bundle)  # a broken bundle is refused here, before any Pi is contacted
     load_selftest(loaded)
     if not 0 <= max_fail_percentage <= 100:
         raise DeployError(f"--max-fail-percentage {max_fail_percentage} is not between 0 and 100")
+    if wheelhouse:
+        check_wheelhouse(wheelhouse)
     extra = {
         "edgesign_bundle": str(Path(bundle).resolve()),
         "fleet_serial": parse_serial(serial),
         "fleet_max_fail_percentage": int(max_fail_percentage),
+        **overrides,
     }
+    check_fleet(inventory, limit, overrides)
     if not service:
         extra["edgesign_service"] = False
     if wheelhouse:
@@ -176,15 +266,17 @@ def rollback_fleet(
     forks: int | None = None,
     limit: str | None = None,
     summary: Path | None = None,
+    overrides: dict | None = None,
 ) -> int:
     """Switch every Pi of `inventory` back with rollback.yml; ansible-playbook's exit code."""
     check_summary_path(summary)
-    extra = {"edgesign_rollback_to": to or ""}
+    overrides = dict(overrides or {})
+    inventory = check_inventory(inventory)
+    check_fleet(inventory, limit, overrides)
+    extra = {"edgesign_rollback_to": to or "", **overrides}
     if not service:
         extra["edgesign_service"] = False
     return run_playbook(
-        playbook_argv(
-            "rollback.yml", check_inventory(inventory), extra, check=check, forks=forks, limit=limit
-        ),
+        playbook_argv("rollback.yml", inventory, extra, check=check, forks=forks, limit=limit),
         summary,
     )

@@ -26,6 +26,7 @@ from . import wheelhouse
 from .deployer import release_id, upload
 from .errors import DeployError
 from .remote import Remote
+from .settings import check_wheelhouse
 from .staging import stage_release
 from .target import Target
 
@@ -72,9 +73,7 @@ def stage(
     for key in sorted(set(platforms)):
         machine, python_version, libc = key.split(" ")
         if given_wheels:
-            if not any(given_wheels.glob("*.whl")):
-                raise DeployError(f"--wheelhouse {given_wheels} holds no .whl files")
-            deps[key] = str(given_wheels)
+            deps[key] = str(check_wheelhouse(given_wheels))
         elif not plan:
             tags = wheelhouse.platform_tags(machine, libc)
             deps[key] = str(wheelhouse.cached_dependencies(project, python_version, tags))

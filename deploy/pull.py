@@ -6,6 +6,8 @@ A Pi can be lost, shared or compromised, so a pull:
 - brings image files only (edgesign's image suffixes) and folders, never a symlink, device or
   special file, never the Pi's owners or permission bits; after the transfer the tree is checked
   again and the pull is refused whole if anything else arrived;
+- brings no file over MAX_FILE_BYTES: rsync skips them and the pull names them; a file that
+  arrives bigger anyway (a Pi that lies about sizes) fails the pull;
 - leaves nothing behind when it fails: the transfer goes to a hidden `.NAME.partial` folder that
   is renamed into place only at the end, and a --dest folder it had to create is removed again.
 """
@@ -21,18 +23,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesign.device.images import IMAGE_SUFFIXES
+from edgesign.device.text import printable
 
 from .errors import DeployError
 from .remote import Remote
 from .target import Target, validate_remote_dir
 
+#: The largest file a pull brings. A photo from `edgesign collect` is well under 1 MB, a 50 MP
+#: camera JPEG under 30 MB; the image reader refuses more pixels than that anyway.
+MAX_FILE_BYTES = 32 * 1024 * 1024
+_OVER_MAX = " is over max-size"
+
 
 @dataclass
 class Pulled:
-    """Where one pull went and how many images each class folder got."""
+    """Where one pull went, how many images each class folder got, what was too big."""
 
     folder: Path
     counts: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
 
 
 def _any_case(suffix: str) -> str:
@@ -51,6 +60,8 @@ def rsync_filter(frames: bool = True) -> list:
         "--no-group",
         "--chmod=Du=rwx,Dgo=rx,Fu=rw,Fgo=r",
         "--prune-empty-dirs",
+        f"--max-size={MAX_FILE_BYTES}",
+        "--info=skip1",  # names each file over --max-size on stdout
         "--exclude=.*",
     ]
     if not frames:
@@ -79,6 +90,11 @@ def check_pulled_tree(folder: Path) -> None:
                 raise DeployError(
                     f"{path.relative_to(folder)} from the Pi is not an image "
                     f"({', '.join(IMAGE_SUFFIXES)}); the pull was discarded"
+                )
+            if path.lstat().st_size > MAX_FILE_BYTES:
+                raise DeployError(
+                    f"{path.relative_to(folder)} from the Pi is over "
+                    f"{MAX_FILE_BYTES // 2**20} MiB; the pull was discarded"
                 )
 
 
@@ -158,7 +174,7 @@ def pull_data(
         partial = folder.with_name(f".{folder.name}.partial")
         partial.mkdir()
         try:
-            Remote(target).rsync(
+            printed = Remote(target).rsync(
                 [f"{remote_dir}/"],
                 f"{partial}/",
                 what=f"pulling {remote_dir}",
@@ -192,10 +208,18 @@ def pull_data(
         raise
     counts = class_counts(folder)
     total = sum(counts.values())
+    skipped = [line[: -len(_OVER_MAX)] for line in printed.splitlines() if line.endswith(_OVER_MAX)]
     echo(
         f"pulled {remote_dir} from {target.describe()} into {folder}: {total} images in "
         f"{len(counts)} classes"
     )
     for name, n in counts.items():
         echo(f"  {name:<12} {n}")
-    return Pulled(folder, counts)
+    if skipped:
+        shown = ", ".join(printable(name) for name in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        echo(
+            f"skipped {len(skipped)} files over {MAX_FILE_BYTES // 2**20} MiB each "
+            f"(not images edgesign reads): {shown}{more}"
+        )
+    return Pulled(folder, counts, skipped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ log = logging.getLogger(__name__)
 
 #: ssh's own exit status for connection and authentication failures.
 SSH_FAILED = 255
+#: ssh's own refusal ("Permission denied (publickey,password)."), not rsync's "opendir ...
+#: failed: Permission denied (13)" for a file the login may not read, which is no key problem.
+_SSH_REFUSED_RE = re.compile(r"permission denied(?: \((?!\d)[a-z-]+[,)]|, please try again)")
 #: rsync exit statuses that mean the link to the other side broke.
 RSYNC_LINK_ERRORS = {10, 12, 20, 30, 35, 255}
 
@@ -119,11 +123,9 @@ class Remote:
     ) -> Result:
         return self.run(script_text(name), *args, what=what, check=check, timeout=timeout)
 
-    def rsync(
-        self, sources: list, dest: str, *, what: str, options=(), upload: bool = True
-    ) -> None:
+    def rsync(self, sources: list, dest: str, *, what: str, options=(), upload: bool = True) -> str:
         """rsync local `sources` to remote `dest` (or remote sources to a local `dest` if not
-        upload)."""
+        upload); returns what rsync printed (its --info lines)."""
         if upload:
             paths = [str(s) for s in sources] + [f"{self.target.host}:{dest}"]
         else:
@@ -144,7 +146,7 @@ class Remote:
         except FileNotFoundError:
             raise DeployError("no `rsync` on this computer (apt install rsync)") from None
         if proc.returncode == 0:
-            return
+            return proc.stdout
         err = proc.stderr.strip()
         if "command not found" in err or "rsync: not found" in err:
             raise DeployError(
@@ -152,7 +154,7 @@ class Remote:
                 "(sudo apt install rsync on the Pi)"
             )
         if (
-            "permission denied" in err.lower()
+            _SSH_REFUSED_RE.search(err.lower())
             or "host key" in err.lower()
             or "could not resolve" in err.lower()
             or "connection refused" in err.lower()

@@ -20,18 +20,59 @@ _HOST_RE = re.compile(rf"(?:(?P<user>{_USER})@)?(?P<host>{_NAME})")
 _REMOTE_DIR_RE = re.compile(r"(?:/|~/)?[A-Za-z0-9._/-]+")
 # ssh -o values we pass through: `Key=value` or `Key value` without shell metacharacters.
 _SSH_OPTION_RE = re.compile(r"(?P<key>[A-Za-z0-9]+)[= ][A-Za-z0-9@%:.,/_+=~ -]+")
-#: ssh options that run a program or load code on THIS computer (or replace our remote command).
-#: Refused on the command line; a user who trusts one puts it in their own ~/.ssh/config.
-LOCAL_COMMAND_OPTIONS = (
-    "proxycommand",
-    "localcommand",
-    "permitlocalcommand",
-    "knownhostscommand",
-    "remotecommand",
-    "pkcs11provider",
-    "securitykeyprovider",
-    "include",
-    "match",
+#: The ssh options -o accepts: how to reach and authenticate the Pi, nothing else. An allowlist,
+#: because ssh keeps gaining options that run or load something on THIS computer (ProxyCommand,
+#: LocalCommand, KnownHostsCommand, XAuthLocation with ForwardX11, PKCS11Provider, ...) or open
+#: a way back in (forwarding); a user who trusts one puts it in their own ~/.ssh/config.
+SSH_OPTIONS_ALLOWED = frozenset(
+    name.lower()
+    for name in (
+        "AddressFamily",
+        "BatchMode",
+        "BindAddress",
+        "BindInterface",
+        "CASignatureAlgorithms",
+        "CertificateFile",
+        "CheckHostIP",
+        "Ciphers",
+        "Compression",
+        "ConnectionAttempts",
+        "ConnectTimeout",
+        "ControlMaster",
+        "ControlPath",
+        "ControlPersist",
+        "FingerprintHash",
+        "GlobalKnownHostsFile",
+        "HashKnownHosts",
+        "HostbasedAcceptedAlgorithms",
+        "HostKeyAlgorithms",
+        "HostKeyAlias",
+        "HostName",
+        "IdentitiesOnly",
+        "IdentityFile",
+        "IPQoS",
+        "KbdInteractiveAuthentication",
+        "KexAlgorithms",
+        "LogLevel",
+        "MACs",
+        "NumberOfPasswordPrompts",
+        "PasswordAuthentication",
+        "Port",
+        "PreferredAuthentications",
+        "PubkeyAcceptedAlgorithms",
+        "PubkeyAcceptedKeyTypes",
+        "PubkeyAuthentication",
+        "RekeyLimit",
+        "RequiredRSASize",
+        "ServerAliveCountMax",
+        "ServerAliveInterval",
+        "StrictHostKeyChecking",
+        "TCPKeepAlive",
+        "UpdateHostKeys",
+        "User",
+        "UserKnownHostsFile",
+        "VerifyHostKeyDNS",
+    )
 )
 
 DEFAULT_REMOTE_DIR = "edgesign"
@@ -56,17 +97,18 @@ def validate_host(text: str) -> str:
 
 
 def validate_ssh_option(option: str) -> str:
-    """Return an `-o` value if it is a plain `Key=value` that runs nothing locally."""
+    """Return an `-o` value if it is a plain `Key=value` of an allowed option."""
     found = _SSH_OPTION_RE.fullmatch(option)
     if not found:
         raise DeployError(
             f"ssh option {option!r} is not of the form Key=value (letters, "
             "digits and @ % : . , / _ + = ~ - only)"
         )
-    if found.group("key").lower() in LOCAL_COMMAND_OPTIONS:
+    if found.group("key").lower() not in SSH_OPTIONS_ALLOWED:
         raise DeployError(
-            f"ssh option {found.group('key')} runs a command or loads code on this "
-            "computer, so edgesign refuses it in -o; if you trust it, put it in your "
+            f"ssh option {found.group('key')} is not one edgesign passes with -o (only "
+            "options for reaching and authenticating the Pi; some others run a command or "
+            "load code on this computer): if you trust it, put it in your "
             "~/.ssh/config under a Host alias and pass that alias as --host"
         )
     return option
@@ -75,7 +117,7 @@ def validate_ssh_option(option: str) -> str:
 def validate_remote_dir(text: str) -> str:
     """Return a safe remote folder (relative to home, `~/...` or absolute), else raise
     DeployError."""
-    parts = text.split("/")
+    original, parts = text, text.split("/")
     if not _REMOTE_DIR_RE.fullmatch(text) or ".." in parts or any(p.startswith("-") for p in parts):
         raise DeployError(
             f"remote folder {text!r} must be a plain path (letters, digits, '.', '_', "
@@ -83,7 +125,15 @@ def validate_remote_dir(text: str) -> str:
         )
     if text.startswith("~/"):
         text = text[2:]
-    return text.rstrip("/") or "/"
+    text = text.rstrip("/")
+    # "/" (and "~/", which came out as "/") would make pull-data scan the whole Pi and a deploy
+    # write releases/ and current into the root folder; home itself is no edgesign folder either
+    if text in ("", ".") or set(text.split("/")) <= {"", "."}:
+        raise DeployError(
+            f"remote folder {original!r} is the Pi's root or home folder itself: name the "
+            "folder below it (e.g. edgesign or data/collected)"
+        )
+    return text
 
 
 def remote_path_expr(path: str) -> str:

@@ -747,3 +747,38 @@ def test_pull_data_refuses_a_file_as_dest_and_leaves_nothing_on_failure(ssh_serv
         str(dest),
     )
     assert proc.returncode == 2 and [p.name for p in dest.iterdir()] == ["earlier.png"]
+
+
+def test_pull_data_skips_files_over_the_cap_and_says_so(ssh_server, bundle_dir, tmp_path):
+    from edgesign.deploy.pull import MAX_FILE_BYTES
+
+    photo = sorted((Path(bundle_dir) / "selftest").glob("*.png"))[0].read_bytes()
+    remote_set = ssh_server.home / "data" / "huge"
+    shutil.rmtree(remote_set, ignore_errors=True)
+    _plant(ssh_server, remote_set, {"A/00000.png": photo, "A/big.png": b""})
+    with open(remote_set / "A" / "big.png", "wb") as f:  # a fake .png over the cap
+        f.truncate(MAX_FILE_BYTES + 1)
+    lines = []
+    pulled = pull_data(ssh_server.target(), "data/huge", tmp_path / "in", echo=lines.append)
+    assert sorted(p.name for p in (pulled.folder / "A").iterdir()) == ["00000.png"]
+    assert pulled.skipped == ["A/big.png"]
+    assert any("skipped 1 files over 32 MiB" in line and "A/big.png" in line for line in lines)
+
+
+def test_pull_data_of_the_root_is_refused_and_a_unreadable_folder_is_no_key_problem(
+    ssh_server, bundle_dir, tmp_path
+):
+    proc = run_cli("pull-data", *ssh_server.cli_args(), "--remote-dir", "/", "--dest", tmp_path)
+    assert proc.returncode == 2 and "root or home folder" in proc.stderr
+    assert not any(tmp_path.iterdir())
+    photo = sorted((Path(bundle_dir) / "selftest").glob("*.png"))[0].read_bytes()
+    remote_set = ssh_server.home / "data" / "locked"
+    shutil.rmtree(remote_set, ignore_errors=True)
+    _plant(ssh_server, remote_set, {"A/00000.png": photo, "B/00000.png": photo})
+    subprocess.run(["chown", "root:root", str(remote_set / "B")], check=True)
+    (remote_set / "B").chmod(0o700)  # the Pi's login may not read it
+    proc = run_cli(
+        "pull-data", *ssh_server.cli_args(), "--remote-dir", "data/locked", "--dest", tmp_path
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "key not accepted" not in proc.stderr and "Permission denied" in proc.stderr

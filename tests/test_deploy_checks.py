@@ -110,7 +110,11 @@ def test_remote_dirs(path, expected):
     assert validate_remote_dir(path) == expected
 
 
-@pytest.mark.parametrize("path", ["../etc", "a/../../b", "dir;rm -rf ~", "$HOME/x", "a b", "-rf"])
+@pytest.mark.parametrize(
+    # "/", "~/" (read as "/") and "." would make pull-data scan the whole Pi or its home
+    "path",
+    ["../etc", "a/../../b", "dir;rm -rf ~", "$HOME/x", "a b", "-rf", "/", "~/", ".", "//", "/."],
+)
 def test_unsafe_remote_dirs_are_refused(path):
     with pytest.raises(DeployError):
         validate_remote_dir(path)
@@ -140,16 +144,100 @@ def test_ssh_argv_carries_port_identity_and_options(tmp_path):
         "PermitLocalCommand=yes",
         "KnownHostsCommand=touch {marker}",
         "Include=/tmp/x",
+        # not on any list of "command" options, yet with DISPLAY set ssh runs XAuthLocation
+        "ForwardX11=yes",
+        "ForwardX11Trusted=yes",
+        "XAuthLocation={marker}",
+        "ForwardAgent=yes",
+        "LocalForward=8080 127.0.0.1:80",
+        "ProxyJump=bastion",
+        "SetEnv=LD_PRELOAD=/tmp/x.so",
     ],
 )
-def test_ssh_options_that_run_local_commands_are_refused(option, tmp_path):
+def test_ssh_options_outside_the_allowlist_are_refused(option, tmp_path):
     marker = tmp_path / "ran"
-    with pytest.raises(DeployError, match="runs a command or loads code on this computer"):
+    with pytest.raises(DeployError, match="not one edgesign passes with -o"):
         Target("pi@raspberrypi.local", ssh_options=[option.format(marker=marker)])
     proc = cli("releases", "--host", "pi@127.0.0.1", "-o", option.format(marker=marker))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "put it in your ~/.ssh/config" in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert not marker.exists()
+
+
+def test_ssh_options_for_reaching_the_pi_pass():
+    allowed = [
+        "StrictHostKeyChecking=accept-new",
+        "UserKnownHostsFile=/tmp/kh",
+        "IdentitiesOnly=yes",
+        "ConnectTimeout=5",
+        "Ciphers aes128-ctr",
+    ]
+    assert Target("pi@raspberrypi.local", ssh_options=allowed).ssh_argv()[-1] == allowed[-1]
+
+
+def test_ssh_x11_options_run_nothing_here(tmp_path, monkeypatch):
+    evil = tmp_path / "evil.sh"
+    marker = tmp_path / "ran"
+    evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    evil.chmod(0o755)
+    monkeypatch.setenv("DISPLAY", ":0")
+    proc = cli(
+        "releases",
+        "--host",
+        "pi@127.0.0.1",
+        "--port",
+        "1",
+        "-o",
+        "ForwardX11=yes",
+        "-o",
+        f"XAuthLocation={evil}",
+    )
+    assert proc.returncode == 2 and "ssh option ForwardX11" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "option,named",
+    [
+        (["--keep", "-1"], "--keep"),
+        (["--keep", "3; touch x"], "--keep"),
+        (["--bwlimit", "-1"], "--bwlimit"),
+        (["--selftest-tolerance", "-1"], "--selftest-tolerance"),
+        (["--selftest-tolerance", "nan"], "--selftest-tolerance"),
+        (["--python", "-c"], "--python"),
+        (["--wheelhouse", "/nonexistent/wheels"], "--wheelhouse"),
+    ],
+)
+def test_dry_run_checks_every_option_first(option, named, bundle_dir, tmp_path):
+    # These used to pass the dry run and fail only after the upload; --keep -1 then left a
+    # whole release on the Pi.
+    proc = cli(
+        "deploy",
+        "--host",
+        "pi@raspberrypi.local",
+        "--bundle",
+        str(bundle_dir),
+        "--dry-run",
+        *option,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("edgesign")]
+    assert len(lines) == 1 and named in lines[0]
+    assert "dry run" not in proc.stdout
+
+
+def test_dry_run_refuses_a_wheelhouse_without_wheels(bundle_dir, tmp_path):
+    proc = cli(
+        "deploy",
+        "--host",
+        "pi@raspberrypi.local",
+        "--bundle",
+        str(bundle_dir),
+        "--dry-run",
+        "--wheelhouse",
+        str(tmp_path),
+    )
+    assert proc.returncode == 2 and "holds no .whl files" in proc.stderr
 
 
 def test_ssh_option_and_host_patterns_match_whole_strings():

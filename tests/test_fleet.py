@@ -385,6 +385,26 @@ def test_dropped_connection_mid_upload_keeps_current(pis, release_a, bundle_b, t
     assert current_of(pi3) == old and releases_of(pi3) == [old]
     assert rows["pi1"]["action"] == rows["pi2"]["action"] == "up to date"
 
+    # A switch that fails on the Pi (here: a folder where the new link is made, so the rename
+    # onto `current` fails) is reported as what happened there: current kept, release removed.
+    # It used to say "switched" and leave the whole release on the Pi.
+    blocker = pi3.home / "edgesign" / ".current.new"
+    blocker.mkdir()
+    (blocker / "mine").write_text("x")
+    subprocess.run(["chown", "-R", f"{pi3.user}:", str(blocker)], check=True)
+    proc, rows = fleet(
+        "deploy",
+        "--inventory",
+        str(write_inventory(tmp_path / "blocked.ini", pis)),
+        "--bundle",
+        str(bundle_b),
+        summary=tmp_path / "blocked.json",
+    )
+    assert proc.returncode != 0 and rows["pi3"]["action"] == "kept", proc.stdout[-4000:]
+    assert rows["pi3"]["release"] == old and rows["pi3"]["selftest"] == "PASS", rows["pi3"]
+    assert current_of(pi3) == old and releases_of(pi3) == [old]
+    shutil.rmtree(blocker)
+
     # Over a working link the same rollout completes; every Pi now has B and, before it, A.
     proc, rows = fleet(
         "deploy",

@@ -75,3 +75,182 @@ def test_fleet_command_line_mistakes_exit_2(bundle_dir, tmp_path):
     proc = cli("deploy", "--inventory", str(inventory), "--bundle", str(broken))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# --- Hostile inputs, round two (issue 25, items 13 and 14 and the fleet's low items) -----------
+
+
+@pytest.fixture
+def playbook_runs(monkeypatch) -> list:
+    """The ansible-playbook command lines a run would start (none is started)."""
+    from edgesign.deploy import fleet
+
+    started = []
+    monkeypatch.setattr(fleet, "run_playbook", lambda argv, summary=None: started.append(argv) or 0)
+    return started
+
+
+def fleet_cli(capsys, *argv) -> tuple:
+    """(exit code, stderr) of an in-process `edgesign ARGV` (ansible-inventory runs for real)."""
+    from edgesign.device import cli as device_cli
+
+    code = device_cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def edgesign_error(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def extra_vars(argv: list) -> dict:
+    import json
+
+    return json.loads(argv[argv.index("-e") + 1])
+
+
+@pytest.fixture
+def two_pis(tmp_path) -> Path:
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(
+        "[pis]\npi-01 ansible_host=127.0.0.1 edgesign_keep=2\npi-02 ansible_host=127.0.0.2\n"
+    )
+    return inventory
+
+
+@pytest.mark.parametrize(
+    "option,named",
+    [
+        (["--run-args", "'--speak\n' User=root %n"], "run argument"),
+        (["--keep", "-5"], "--keep"),
+        (["--keep", "0"], "--keep"),
+        (["--python", "python3; reboot"], "--python"),
+        (["--selftest-tolerance", "-1"], "--selftest-tolerance"),
+        (["--bwlimit", "-1"], "--bwlimit"),
+        (["--remote-dir", "../../.."], "--remote-dir"),
+        (["--web", "8080"], "--web is not supported with --inventory"),
+        (["--web-token", "secret"], "--web-token is not supported with --inventory"),
+        (["--allow-root-service"], "--allow-root-service is not supported with --inventory"),
+    ],
+)
+def test_fleet_refuses_bad_or_unusable_deploy_options(
+    option, named, two_pis, bundle_dir, playbook_runs, capsys
+):
+    code, err = fleet_cli(
+        capsys, "deploy", "--inventory", two_pis, "--bundle", bundle_dir, "--check", *option
+    )
+    assert code == 2 and named in edgesign_error(err)
+    assert playbook_runs == []  # refused before Ansible
+
+
+def test_fleet_applies_the_deploy_options_to_every_pi(two_pis, bundle_dir, playbook_runs, capsys):
+    args = ["--keep", "5", "--python", "/usr/bin/python3", "--selftest-tolerance", "2"]
+    args += ["--bwlimit", "500", "--run-args", "--source webcam:0", "--remote-dir", "~/apps/es"]
+    code, err = fleet_cli(
+        capsys, "deploy", "--inventory", two_pis, "--bundle", bundle_dir, "--check", *args
+    )
+    assert code == 0, err
+    extra = extra_vars(playbook_runs[0])
+    assert extra["edgesign_keep"] == 5 and extra["edgesign_python"] == "/usr/bin/python3"
+    assert extra["edgesign_selftest_tolerance"] == 2 and extra["edgesign_bwlimit"] == 500
+    assert extra["edgesign_run_args"] == ["--source", "webcam:0"]
+    assert extra["edgesign_remote_dir"] == "apps/es"
+    # Not given: the inventory's own values (or the role's defaults) apply.
+    code, err = fleet_cli(capsys, "deploy", "--inventory", two_pis, "--bundle", bundle_dir)
+    assert code == 0 and not any(k in extra_vars(playbook_runs[1]) for k in ("edgesign_keep",))
+    code, err = fleet_cli(capsys, "rollback", "--inventory", two_pis, "--remote-dir", "/srv/es")
+    assert code == 0 and extra_vars(playbook_runs[2])["edgesign_remote_dir"] == "/srv/es"
+
+
+@pytest.mark.parametrize(
+    "host_vars,named",
+    [
+        ("edgesign_keep='3; touch x'", "pi-02: edgesign_keep '3; touch x'"),
+        ("edgesign_remote_dir=../../..", "pi-02: edgesign_remote_dir"),
+        ("edgesign_bwlimit=-1", "pi-02: edgesign_bwlimit"),
+        ("edgesign_selftest_tolerance=1e9", "pi-02: edgesign_selftest_tolerance"),
+        ("edgesign_python='python3 -c x'", "pi-02: edgesign_python"),
+        ("edgesign_run_args='%n User=root'", "pi-02: edgesign_run_args"),
+        ("edgesign_service=maybe", "pi-02: edgesign_service"),
+        ("edgesign_kep=2", "pi-02: edgesign_kep is not an edgesign setting"),
+        (
+            "ansible_ssh_common_args='-o ForwardX11=yes -o XAuthLocation=/tmp/evil.sh'",
+            "ssh option ForwardX11",
+        ),
+    ],
+)
+def test_inventory_variables_are_checked_before_anything_runs(
+    host_vars, named, tmp_path, bundle_dir, playbook_runs, capsys
+):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(f"[pis]\npi-01 ansible_host=127.0.0.1\npi-02 {host_vars}\n")
+    for argv in (
+        ["deploy", "--inventory", inventory, "--bundle", bundle_dir],
+        ["rollback", "--inventory", inventory],
+    ):
+        code, err = fleet_cli(capsys, *argv)
+        assert code == 2 and named in edgesign_error(err)
+    assert playbook_runs == []  # no Pi was probed, no folder made
+
+
+def test_a_command_line_value_replaces_the_inventory_one(
+    tmp_path, bundle_dir, playbook_runs, capsys
+):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[pis]\npi-01 edgesign_keep=-1\n")
+    code, err = fleet_cli(
+        capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir, "--keep", "2"
+    )
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "text,named",
+    [
+        ("", "no Pis in this inventory"),
+        ("# nothing here yet\n[pis]\n", "no Pis in this inventory"),
+        ("hello world\n", "Ansible cannot read this inventory"),
+        ("{not: [yaml\n", "Ansible cannot read this inventory"),
+    ],
+)
+def test_a_garbage_or_empty_inventory_is_refused(
+    text, named, tmp_path, bundle_dir, playbook_runs, capsys
+):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(text)
+    code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
+    assert code == 2 and named in edgesign_error(err)
+    code, err = fleet_cli(capsys, "rollback", "--inventory", inventory)
+    assert code == 2 and named in edgesign_error(err)
+    assert playbook_runs == []
+
+
+def test_a_limit_that_matches_no_pi_is_refused(two_pis, bundle_dir, playbook_runs, capsys):
+    code, err = fleet_cli(
+        capsys, "deploy", "--inventory", two_pis, "--bundle", bundle_dir, "--limit", "pi-99"
+    )
+    assert code == 2 and "match --limit pi-99" in edgesign_error(err)
+    code, err = fleet_cli(
+        capsys, "deploy", "--inventory", two_pis, "--bundle", bundle_dir, "--limit", "pi-02"
+    )
+    assert code == 0 and playbook_runs
+
+
+def test_a_missing_or_empty_wheelhouse_is_refused_before_ansible(
+    two_pis, bundle_dir, tmp_path, playbook_runs, capsys
+):
+    for folder in (tmp_path / "nope", tmp_path):
+        code, err = fleet_cli(
+            capsys,
+            "deploy",
+            "--inventory",
+            two_pis,
+            "--bundle",
+            bundle_dir,
+            "--wheelhouse",
+            folder,
+            "--check",
+        )
+        assert code == 2 and "--wheelhouse" in edgesign_error(err)
+    assert playbook_runs == []

@@ -11,7 +11,7 @@ import json
 import shlex
 from pathlib import Path
 
-from edgesign.deploy import deployer, service
+from edgesign.deploy import deployer, service, settings
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.fleet_tasks import platform_key
 from edgesign.deploy.remote import Result
@@ -33,6 +33,15 @@ def probe_problem(info: dict, python: str, host: str, want_service=True) -> str:
             f"{host} has systemd but `sudo -n` needs a password there: the system unit cannot be "
             "installed. Allow passwordless sudo for this user or set edgesign_service=false"
         )
+    return ""
+
+
+def settings_problem(variables: dict, host: str) -> str:
+    """Why this Pi's edgesign_* settings cannot be used ('' if they can): deploy/settings.py."""
+    try:
+        settings.check_host_settings(host, dict(variables))
+    except DeployError as exc:
+        return str(exc)
     return ""
 
 
@@ -140,6 +149,7 @@ class FilterModule:
         return {
             "edgesign_fields": fields,
             "edgesign_probe_problem": probe_problem,
+            "edgesign_settings_problem": settings_problem,
             "edgesign_platform": platform,
             "edgesign_platforms": platforms,
             "edgesign_up_to_date": up_to_date,
