@@ -233,6 +233,14 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
             f"{where}: not a full-integer int8 model "
             f"(input {model.input.dtype}, output {model.output.dtype})"
         )
+    # int8 input and output can wrap float layers inside: the converter keeps a layer in float
+    # when its calibration saw NaN, and such a model runs slowly and wrong on the device
+    inner = sorted(t for t in model.tensor_dtypes() if t.startswith("float"))
+    if inner:
+        raise BundleError(
+            f"{where}: not a full-integer int8 model (it holds {', '.join(inner)} tensors; "
+            f"was it converted from a model with NaN weights?)"
+        )
     if tuple(model.input.shape[1:]) != tuple(bundle.input.shape[1:]):
         raise BundleError(
             f"{where}: model input shape {list(model.input.shape)} differs from the "

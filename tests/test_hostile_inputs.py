@@ -648,3 +648,79 @@ def test_fleet_and_single_host_stage_exactly_the_bundle_allowlist(bundle_dir, tm
         assert files == listed
         assert not any(p.is_symlink() for p in staged.rglob("*"))
     assert (fleet / "model.tflite").read_bytes() == (bundle_dir / "model.tflite").read_bytes()
+
+
+# ------------------------------------------------------------ 7. round two: NaN models
+
+
+@pytest.fixture
+def nan_training(copied_training) -> Path:
+    """A training output whose weights are all NaN, as a diverged run used to save it."""
+    from edgesign.train.trainer import load_keras_model
+
+    model = load_keras_model(copied_training / "model.keras")
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.save(copied_training / "model.keras")
+    return copied_training
+
+
+@pytest.mark.parametrize("rate", ["nan", "1e9"])
+def test_training_stops_with_one_line_on_a_non_finite_loss(
+    sign_small, trained_dir, tmp_path, capsys, rate
+):
+    code, err = run(capsys, *train_args(sign_small, tmp_path / "t"), "--learning-rate", rate)
+    assert code == 2
+    one_line(err, "--learning-rate")
+    code, err = run(
+        capsys,
+        "finetune",
+        "--from",
+        trained_dir,
+        "--train",
+        sign_small[0],
+        "--epochs",
+        "1",
+        "--quiet",
+        "--learning-rate",
+        rate,
+        "--out",
+        tmp_path / "f",
+    )
+    assert code == 2
+    one_line(err, "--learning-rate")
+    assert list(tmp_path.iterdir()) == []  # no NaN model saved
+
+
+def test_convert_refuses_a_model_with_non_finite_outputs(nan_training, tmp_path, capsys):
+    out = tmp_path / "c"
+    code, err = run(
+        capsys, "convert", "--train-dir", nan_training, "--out", out, "--calibration-size", "50"
+    )
+    assert code == 2
+    one_line(err, "model.keras", "not finite", "--learning-rate")
+    assert not out.exists() and not out.with_name("c.failed").exists()
+
+
+def test_a_bundle_with_float_layers_inside_its_int8_model_is_refused(
+    nan_training, copied_bundle, capsys
+):
+    from edgesign.convert.quantize import to_int8_tflite
+    from edgesign.device.files import sha256_file
+    from edgesign.device.images import read_image
+    from edgesign.train.trainer import load_keras_model
+
+    # int8 input and output around float layers: what convert published from a NaN model
+    images = [read_image(p)[0] for p in sorted((copied_bundle / "selftest").glob("*.png"))]
+    calibration = (np.stack(images).astype(np.float32) / 255.0)[..., np.newaxis]
+    model = load_keras_model(nan_training / "model.keras")
+    (copied_bundle / "model.tflite").write_bytes(to_int8_tflite(model, calibration))
+    meta = json.loads((copied_bundle / "metadata.json").read_text())
+    meta["model"]["sha256"] = sha256_file(copied_bundle / "model.tflite")
+    (copied_bundle / "metadata.json").write_text(json.dumps(meta))
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["run", "--bundle", copied_bundle, "--source", copied_bundle / "selftest"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv
+        one_line(err, "model.tflite", "not a full-integer int8 model", "float32")
