@@ -724,3 +724,27 @@ def test_a_bundle_with_float_layers_inside_its_int8_model_is_refused(
         code, err = run(capsys, *argv)
         assert code == 2, argv
         one_line(err, "model.tflite", "not a full-integer int8 model", "float32")
+
+
+# ------------------------------------------------------------ 8. round two: finetune's classes
+
+
+def test_finetune_refuses_classes_that_are_not_the_models(trained_dir, data_dir, tmp_path, capsys):
+    digits = data_dir / "t10k-images-idx3-ubyte.gz"
+    for extra in (["--classes", "mnist"], []):  # named, or implied by the IDX file
+        code, err = run(
+            capsys,
+            "finetune",
+            "--from",
+            trained_dir,
+            "--train",
+            digits,
+            *extra,
+            "--epochs",
+            "1",
+            "--out",
+            tmp_path / "f",
+        )
+        assert code == 2, extra
+        one_line(err, "0, 1, 2", "fine-tuning keeps the model's classes")
+    assert list(tmp_path.iterdir()) == []
