@@ -748,3 +748,38 @@ def test_finetune_refuses_classes_that_are_not_the_models(trained_dir, data_dir,
         assert code == 2, extra
         one_line(err, "0, 1, 2", "fine-tuning keeps the model's classes")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ 10. round two: tampered bundles
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_a_bundle_whose_metadata_promises_another_input_type_is_named(
+    copied_bundle, tmp_path, capsys, dtype
+):
+    meta = json.loads((copied_bundle / "metadata.json").read_text())
+    meta["input"]["dtype"] = dtype
+    (copied_bundle / "metadata.json").write_text(json.dumps(meta))
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["micro", "--bundle", copied_bundle, "--out", tmp_path / "m"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv  # not 1, which means "outputs differ"
+        one_line(err, "metadata.json", "input.dtype must be int8", dtype)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("change", ["64x64", "rgb"])
+def test_self_test_images_that_are_not_the_models_input_are_named(
+    float_converted_dir, tmp_path, capsys, change
+):
+    bundle = Path(shutil.copytree(float_converted_dir / "bundle", tmp_path / "bundle"))
+    for path in sorted((bundle / "selftest").glob("*.png")):
+        with Image.open(path) as image:
+            image.load()
+        (image.resize((64, 64)) if change == "64x64" else image.convert("RGB")).save(path)
+    for argv in (["selftest", "--bundle", bundle], ["compare", "--bundle", bundle]):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv
+        one_line(err, ".png", "must be 28x28 gray")
