@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgesign.device.images import IMAGE_SUFFIXES
+from edgesign.device.text import printable
 
 from .errors import DeployError
 from .remote import Remote
@@ -72,12 +73,12 @@ def check_pulled_tree(folder: Path) -> None:
             if not stat.S_ISREG(mode):
                 kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
                 raise DeployError(
-                    f"{path.relative_to(folder)} from the Pi is {kind}; the pull was "
-                    "discarded (a pull brings plain image files only)"
+                    f"{printable(path.relative_to(folder), 200)} from the Pi is {kind}; the pull "
+                    "was discarded (a pull brings plain image files only)"
                 )
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DeployError(
-                    f"{path.relative_to(folder)} from the Pi is not an image "
+                    f"{printable(path.relative_to(folder), 200)} from the Pi is not an image "
                     f"({', '.join(IMAGE_SUFFIXES)}); the pull was discarded"
                 )
 
@@ -197,5 +198,5 @@ def pull_data(
         f"{len(counts)} classes"
     )
     for name, n in counts.items():
-        echo(f"  {name:<12} {n}")
+        echo(f"  {printable(name):<12} {n}")  # folder names come from the Pi
     return Pulled(folder, counts)

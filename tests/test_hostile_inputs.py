@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 from device_images import asl_photo_paths, sign_mnist_rows
 from PIL import Image
+from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
 from edgesign.device import cli
 from edgesign.device.files import MARKER, atomic_dir
@@ -783,3 +784,55 @@ def test_self_test_images_that_are_not_the_models_input_are_named(
         code, err = run(capsys, *argv)
         assert code == 2, argv
         one_line(err, ".png", "must be 28x28 gray")
+
+
+# ------------------------------------------------------------ 11. round two: what the Pi prints
+
+HOSTILE_NAMES = ["A\x1b]0;pwned\x07", "B\x1b[2J", "C\nD"]
+
+
+def test_pull_data_escapes_the_class_folder_names_of_the_pi(
+    ssh_server, bundle_dir, tmp_path, capsys
+):
+    photo = sorted((bundle_dir / "selftest").glob("*.png"))[0].read_bytes()
+    remote_set = ssh_server.home / "data" / "named"
+    shutil.rmtree(remote_set, ignore_errors=True)
+    for name in HOSTILE_NAMES:
+        (remote_set / name).mkdir(parents=True)
+        (remote_set / name / "00000.png").write_bytes(photo)
+    subprocess.run(["chown", "-R", "-h", f"{ssh_server.user}:", str(remote_set.parent)], check=True)
+    code = cli.main(
+        ["pull-data", *ssh_server.cli_args(), "--remote-dir", "data/named", "--dest", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "A\\x1b]0;pwned\\x07" in out and "C\\x0aD" in out
+    assert len(out.strip().splitlines()) == 1 + len(HOSTILE_NAMES)  # a name is never two lines
+
+
+@contextlib.contextmanager
+def pi_answering(server, command: str):
+    """The Pi's login runs `command` instead of whatever is asked (a forced command in
+    authorized_keys), as a compromised Pi could."""
+    keys = server.home / ".ssh" / "authorized_keys"
+    before = keys.read_text()
+    keys.write_text(f'command="{command}" {before}')
+    try:
+        yield
+    finally:
+        keys.write_text(before)
+
+
+def test_the_pis_messages_are_escaped_in_errors(ssh_server, tmp_path, capsys):
+    with pi_answering(ssh_server, "printf '\\033]0;pwned\\007\\033[2J\\nsecond line' >&2; exit 3"):
+        for argv in (
+            ["releases"],
+            ["rollback"],
+            ["pull-data", "--dest", tmp_path / "pulled"],
+        ):
+            code, err = run(capsys, *argv, *ssh_server.cli_args())
+            assert code == 2, argv
+            one_line(err, "\\x1b]0;pwned\\x07\\x1b[2J")
+            assert "\x1b" not in err and "\x07" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
