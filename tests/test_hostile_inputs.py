@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -836,3 +837,78 @@ def test_the_pis_messages_are_escaped_in_errors(ssh_server, tmp_path, capsys):
             one_line(err, "\\x1b]0;pwned\\x07\\x1b[2J")
             assert "\x1b" not in err and "\x07" not in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ 15. round two: where stdout goes
+
+
+def edgesign(*argv, **kwargs) -> subprocess.Popen:
+    """The real `edgesign` command in a process of its own (its stdout is what is tested)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgesign.device.cli", *map(str, argv)], text=True, **kwargs
+    )
+
+
+def test_run_json_into_a_pipe_closed_early_exits_quietly(bundle_dir, data_dir):
+    # as `edgesign run --json | head -1`; --rate keeps frames coming after the reader has gone
+    proc = edgesign(
+        "run",
+        "--json",
+        "--bundle",
+        bundle_dir,
+        "--source",
+        data_dir / "asl_photos" / "test" / "A",
+        "--rate",
+        "20",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert json.loads(first)["frame"] == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+
+
+@pytest.fixture
+def long_named_image(bundle_dir, tmp_path) -> Path:
+    """A folder with one real image whose name is printed cut short, with an ellipsis."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(sorted((bundle_dir / "selftest").glob("*.png"))[0], images / f"{'y' * 220}.png")
+    return images
+
+
+def test_a_full_stdout_is_one_line(bundle_dir, long_named_image):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        proc = edgesign(
+            "run",
+            "--bundle",
+            bundle_dir,
+            "--source",
+            long_named_image,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+        err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 2
+    one_line(err, "cannot write the output", "No space left")
+
+
+def test_text_a_narrow_stdout_encoding_cannot_hold_is_escaped(bundle_dir, long_named_image):
+    proc = edgesign(
+        "run",
+        "--bundle",
+        bundle_dir,
+        "--source",
+        long_named_image,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "y" * 20 + "\\u2026" in out
