@@ -912,3 +912,21 @@ def test_text_a_narrow_stdout_encoding_cannot_hold_is_escaped(bundle_dir, long_n
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "y" * 20 + "\\u2026" in out
+
+
+# ------------------------------------------------------------ round two, low: names and images
+
+
+def test_an_out_name_too_long_for_the_file_system_is_one_line(
+    sign_small, trained_dir, bundle_dir, tmp_path, capsys
+):
+    out = tmp_path / ("o" * 300)
+    for argv in (
+        train_args(sign_small, out),
+        ["convert", "--train-dir", trained_dir, "--out", out],
+        ["micro", "--bundle", bundle_dir, "--out", out],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv[0]
+        one_line(err, "cannot write there", "File name too long")
+    assert list(tmp_path.iterdir()) == []
