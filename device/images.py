@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FrameError
+from .text import printable
 
 #: file name endings read as images (by `run --source FOLDER`, training folders and collect)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -30,6 +31,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_PIXELS = 50_000_000
 #: how far a float image may stray outside 0-1 (rounding of tools that wrote it)
 _FLOAT_SLACK = 1e-3
+#: most characters of an image's path shown in an error
+_PATH_LIMIT = 300
 
 
 def is_image_file(path: Path) -> bool:
@@ -45,21 +48,25 @@ def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    # a file name may hold escape sequences; errors show it escaped (`printable`)
+    shown = printable(path, _PATH_LIMIT)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                _cap_size(image, path, error, max_pixels)
-                return layout_of_image(image, path, error)
+                _cap_size(image, shown, error, max_pixels)
+                return layout_of_image(image, shown, error)
     except Image.DecompressionBombError:
         raise error(
-            f"{path}: image too large (more than {max_pixels:,} pixels); scale it down first"
+            f"{shown}: image too large (more than {max_pixels:,} pixels); scale it down first"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise error(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from None
+        raise error(
+            f"{shown}: unreadable image ({exc.__class__.__name__}: {printable(exc, _PATH_LIMIT)})"
+        ) from None
 
 
-def _cap_size(image, path: Path, error, max_pixels: int) -> None:
+def _cap_size(image, path: str, error, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels and image.format == "JPEG":
         # request half the side that fits: draft's power-of-two scale then lands under the cap

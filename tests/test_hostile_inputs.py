@@ -930,3 +930,21 @@ def test_an_out_name_too_long_for_the_file_system_is_one_line(
         assert code == 2, argv[0]
         one_line(err, "cannot write there", "File name too long")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_images_name_is_escaped_in_the_error(
+    bundle_dir, trained_dir, photo_folder, tmp_path, capsys
+):
+    (photo_folder / "A" / "x\x1b]0;pwned\x07\x1b[2J.png").write_bytes(b"not a png")
+    for argv in (
+        ["run", "--bundle", bundle_dir, "--source", photo_folder / "A"],
+        ["train", "--train", photo_folder, "--epochs", "1", "--preset", "article", "--out"]
+        + [tmp_path / "t"],
+        ["convert", "--train-dir", trained_dir, "--out", tmp_path / "c", "--eval", photo_folder]
+        + ["--calibration-size", "50", "--max-drop", "100"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv[0]
+        one_line(err, "unreadable image", "x\\x1b]0;pwned\\x07\\x1b[2J.png")
+        assert "\x1b" not in err and "\x07" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
