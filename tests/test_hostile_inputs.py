@@ -948,3 +948,26 @@ def test_a_corrupt_images_name_is_escaped_in_the_error(
         one_line(err, "unreadable image", "x\\x1b]0;pwned\\x07\\x1b[2J.png")
         assert "\x1b" not in err and "\x07" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_a_photo_taken_sideways_is_read_upright(bundle_dir, data_dir, tmp_path, capsys):
+    from edgesign.train.datasets import load_folder
+
+    images, _ = sign_mnist_rows(data_dir, 1)
+    folder = tmp_path / "A"
+    folder.mkdir()
+    Image.fromarray(images[0]).save(folder / "upright.png")
+    # as a phone stores it: the pixels as shot, and an EXIF tag saying "turn 90 degrees right"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(images[0]).copy()).save(folder / "sideways.png", exif=exif)
+    code = cli.main(["run", "--json", "--bundle", str(bundle_dir), "--source", str(folder)])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(records) == 2
+    assert records[0]["top_k"] == records[1]["top_k"]  # the same picture, so the same answer
+    # and training reads it upright too
+    spec = json.loads((bundle_dir / "metadata.json").read_text())["preprocess"]
+    from edgesign.device.preprocess import PreprocessSpec
+
+    data = load_folder(tmp_path, PreprocessSpec.from_dict(spec), ["A"])
+    assert np.array_equal(data.images[0], data.images[1])
