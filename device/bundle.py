@@ -36,7 +36,7 @@ from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
 from .hand_pipeline import check_bundle_fusion
 from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
-from .names import check_class_names
+from .names import canonical, check_class_names
 from .preprocess import PreprocessSpec, Quantizer
 from .text import printable
 
@@ -207,7 +207,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         classes = check_class_names(classes, f"{path / METADATA_FILE}: classes")
     except EdgesignError as exc:
         raise BundleError(str(exc)) from None
-    labels = read_text(path / LABELS_FILE, BundleError).splitlines()
+    labels = [canonical(line) for line in read_text(path / LABELS_FILE, BundleError).splitlines()]
     if labels != classes:
         raise BundleError(
             f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes "

@@ -971,3 +971,50 @@ def test_a_photo_taken_sideways_is_read_upright(bundle_dir, data_dir, tmp_path, 
 
     data = load_folder(tmp_path, PreprocessSpec.from_dict(spec), ["A"])
     assert np.array_equal(data.images[0], data.images[1])
+
+
+def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, capsys):
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "Ä") for form in ("NFC", "NFD"))
+    assert composed != decomposed  # "Ä", and "A" with a combining diaeresis (as macOS writes it)
+    for name in (composed, decomposed):
+        shutil.copytree(photo_folder / "A", photo_folder / name)
+    out = tmp_path / "t"
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--quiet",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["classes"] == ["A", "B", composed] and meta["train_counts"][2] == 6
+    code, err = run(
+        capsys, "train", "--train", photo_folder, "--classes", f"A,{composed},{decomposed}"
+    )
+    assert code == 2
+    one_line(err, "--classes", "appears twice")
+    code, err = run(
+        capsys,
+        "collect",
+        "--label",
+        decomposed,
+        "--source",
+        photo_folder / "A",
+        "--count",
+        "1",
+        "--countdown",
+        "0",
+        "--out",
+        tmp_path / "collected",
+    )
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "collected").iterdir() if p.name[0] != "_"] == [composed]
