@@ -23,6 +23,7 @@ from edgesign.device.errors import DataError, EdgesignError, ModelError
 from edgesign.device.files import check_output_dir, is_own_output, publish_dir, staging_dir
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
+from edgesign.device.text import printable
 from edgesign.device.views import view_set
 from edgesign.train import data_plan
 from edgesign.train.datasets import Dataset
@@ -174,6 +175,7 @@ def convert(
             "..."
         )
         results = _evaluate_all(model, tmp, test_set, spec)
+        _check_finite(results, Path(train_dir) / MODEL_FILE, "test")
         cnn_int8 = results["tflite_int8"]["probabilities"]
         report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
         fusion = None
@@ -206,6 +208,7 @@ def convert(
                 path, list(classes), spec, None, grow=False, views=several_views
             )
             extra = _evaluate_all(model, tmp, data, spec, timing=False)
+            _check_finite(extra, Path(train_dir) / MODEL_FILE, str(path))
             png = f"confusion_{name.replace('/', '_')}_int8.png"
             confusion_plot(
                 np.asarray(extra["tflite_int8"]["confusion"]),
@@ -444,6 +447,19 @@ def _eval_sets(evals: Sequence[str]):
             name += "_"
         seen.add(name)
         yield name, path
+
+
+def _check_finite(results: dict, model_path: Path, where: str) -> None:
+    """Refuse a model whose outputs are NaN or infinite: its int8 calibration is meaningless (the
+    converter then leaves layers in float), and the gate compares NaN to NaN and passes."""
+    for key, result in results.items():
+        bad = ~np.isfinite(result["probabilities"]).all(axis=-1)
+        if bad.any():
+            raise ModelError(
+                f"{model_path}: outputs that are not finite numbers ({key}, {int(bad.sum())} of "
+                f"{len(bad)} {printable(where)} images); training diverged: train again with a "
+                f"lower --learning-rate; nothing written"
+            )
 
 
 def _evaluate_all(

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..device.bundle import bundle_files
+from ..device.text import printable
 from . import service, settings, wheelhouse
 from .errors import DeployError
 from .release_ids import is_release_id, release_id
-from .remote import Remote
+from .remote import Remote, pi_tail
 from .staging import stage_release
 from .target import Target
 
@@ -74,8 +75,9 @@ def check_probe(info: dict, python: str, host: str) -> None:
             f"no `{python}` on {host}: install Python 3 "
             "(`sudo apt install python3 python3-venv`) or pass --python PATH"
         )
-    machine = info.get("machine", "")
-    bits = info.get("python_bits", "")
+    # what the Pi says about itself is shown escaped: it reaches the terminal
+    machine = printable(info.get("machine", ""))
+    bits = printable(info.get("python_bits", ""))
     if machine.startswith("armv") or machine == "armhf" or (machine == "aarch64" and bits == "32"):
         raise DeployError(
             f"{host} runs a 32-bit userland ({machine}, {bits or '32'}-bit Python): LiteRT "
@@ -90,7 +92,7 @@ def check_probe(info: dict, python: str, host: str) -> None:
         )
     if info.get("venv") != "yes":
         raise DeployError(
-            f"{info['python']} on {host} cannot make virtual environments (no venv/"
+            f"{printable(info['python'], 200)} on {host} cannot make virtual environments (no venv/"
             "ensurepip): `sudo apt install python3-venv` on the Pi"
         )
     if info.get("rsync") != "yes":
@@ -368,7 +370,7 @@ def _check_unit_on_pi(remote: Remote, unit: str, root: str, rid: str, echo) -> N
     if result.returncode == 0:
         echo(f"unit: {service.UNIT_NAME} verified" + (f", exposure {rating}" if rating else ""))
         return
-    why = " | ".join((result.stdout + result.stderr).strip().splitlines()[-6:])
+    why = pi_tail(result.stdout + result.stderr)
     step = {
         30: "systemd-analyze verify rejected the unit",
         32: f"systemd-analyze security rates the unit above {service.SECURITY_THRESHOLD / 10:.1f}",
@@ -468,7 +470,7 @@ def rollback(
         state = remote.run_file(
             "remote_restart.sh", what="restarting the service", check=False
         ).fields()
-        echo(f"service: {state.get('service', 'unknown')}")
+        echo(f"service: {printable(state.get('service', 'unknown'))}")
     return choice
 
 

@@ -83,12 +83,12 @@ def check_pulled_tree(folder: Path) -> None:
             if not stat.S_ISREG(mode):
                 kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
                 raise DeployError(
-                    f"{path.relative_to(folder)} from the Pi is {kind}; the pull was "
-                    "discarded (a pull brings plain image files only)"
+                    f"{printable(path.relative_to(folder), 200)} from the Pi is {kind}; the pull "
+                    "was discarded (a pull brings plain image files only)"
                 )
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DeployError(
-                    f"{path.relative_to(folder)} from the Pi is not an image "
+                    f"{printable(path.relative_to(folder), 200)} from the Pi is not an image "
                     f"({', '.join(IMAGE_SUFFIXES)}); the pull was discarded"
                 )
             if path.lstat().st_size > MAX_FILE_BYTES:
@@ -214,7 +214,7 @@ def pull_data(
         f"{len(counts)} classes"
     )
     for name, n in counts.items():
-        echo(f"  {name:<12} {n}")
+        echo(f"  {printable(name):<12} {n}")  # folder names come from the Pi
     if skipped:
         shown = ", ".join(printable(name) for name in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""

@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from importlib import resources
 
+from edgesign.device.text import printable
+
 from .errors import DeployError
 from .target import Target
 
@@ -21,6 +23,9 @@ SSH_FAILED = 255
 _SSH_REFUSED_RE = re.compile(r"permission denied(?: \((?!\d)[a-z-]+[,)]|, please try again)")
 #: rsync exit statuses that mean the link to the other side broke.
 RSYNC_LINK_ERRORS = {10, 12, 20, 30, 35, 255}
+#: most characters of the Pi's own messages shown in an error: enough for rsync's or a script's
+#: last lines, not a terminal's worth
+PI_TEXT_LIMIT = 600
 
 
 @dataclass
@@ -46,7 +51,9 @@ def script_text(name: str) -> str:
 
 def explain_ssh_failure(target: Target, stderr: str) -> str:
     """One sentence on why ssh could not get a shell on the target."""
-    text = stderr.strip()
+    # the Pi (or anything on the way) writes this: escape sequences in it must not reach the
+    # terminal
+    text = "\n".join(printable(line, PI_TEXT_LIMIT) for line in stderr.strip().splitlines())
     low = text.lower()
     where = target.describe()
     if "permission denied" in low:
@@ -114,7 +121,7 @@ class Remote:
         if check and proc.returncode != 0:
             raise DeployError(
                 f"{what} failed on {self.target.describe()} (exit {proc.returncode}): "
-                f"{_tail(proc.stderr or proc.stdout)}"
+                f"{pi_tail(proc.stderr or proc.stdout)}"
             )
         return result
 
@@ -163,11 +170,12 @@ class Remote:
         if proc.returncode in RSYNC_LINK_ERRORS:
             raise DeployError(
                 f"{what}: the connection to {self.target.describe()} dropped during the "
-                f"transfer (rsync exit {proc.returncode}): {_tail(err)}"
+                f"transfer (rsync exit {proc.returncode}): {pi_tail(err)}"
             )
-        raise DeployError(f"{what}: rsync failed (exit {proc.returncode}): {_tail(err)}")
+        raise DeployError(f"{what}: rsync failed (exit {proc.returncode}): {pi_tail(err)}")
 
 
-def _tail(text: str, lines: int = 6) -> str:
+def pi_tail(text: str, lines: int = 6) -> str:
+    """The last `lines` lines of what the Pi printed, as one escaped line (`printable`)."""
     text = text.strip()
-    return " | ".join(text.splitlines()[-lines:]) if text else "no output"
+    return printable(" | ".join(text.splitlines()[-lines:]), PI_TEXT_LIMIT) if text else "no output"

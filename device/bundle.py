@@ -36,8 +36,9 @@ from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
 from .hand_pipeline import check_bundle_fusion
 from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
-from .names import check_class_names
+from .names import canonical, check_class_names
 from .preprocess import PreprocessSpec, Quantizer
+from .text import printable
 
 FORMAT = "edgesign-bundle"
 VERSION = 1
@@ -201,11 +202,17 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         sha = meta["model"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{path / METADATA_FILE}: incomplete metadata ({exc!r})") from None
+    for name, tensor in (("input", inp), ("output", out)):
+        if tensor.dtype != "int8":  # what the device quantizes to, and what convert writes
+            raise BundleError(
+                f"{path / METADATA_FILE}: {name}.dtype must be int8 (a full-integer model), "
+                f"not {printable(tensor.dtype)}"
+            )
     try:
         classes = check_class_names(classes, f"{path / METADATA_FILE}: classes")
     except EdgesignError as exc:
         raise BundleError(str(exc)) from None
-    labels = read_text(path / LABELS_FILE, BundleError).splitlines()
+    labels = [canonical(line) for line in read_text(path / LABELS_FILE, BundleError).splitlines()]
     if labels != classes:
         raise BundleError(
             f"{path}: {LABELS_FILE} ({len(labels)} names) disagrees with metadata classes "
@@ -237,6 +244,14 @@ def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
         raise BundleError(
             f"{where}: not a full-integer int8 model "
             f"(input {model.input.dtype}, output {model.output.dtype})"
+        )
+    # int8 input and output can wrap float layers inside: the converter keeps a layer in float
+    # when its calibration saw NaN, and such a model runs slowly and wrong on the device
+    inner = sorted(t for t in model.tensor_dtypes() if t.startswith("float"))
+    if inner:
+        raise BundleError(
+            f"{where}: not a full-integer int8 model (it holds {', '.join(inner)} tensors; "
+            f"was it converted from a model with NaN weights?)"
         )
     if tuple(model.input.shape[1:]) != tuple(bundle.input.shape[1:]):
         raise BundleError(
@@ -354,7 +369,7 @@ def load_selftest(bundle: Bundle):
     expected = _expected(folder)
     paths = [selftest_file(folder, name) for name in expected["files"]]
     try:
-        images = np.stack([read_image(path, BundleError)[0] for path in paths])
+        images = np.stack([_selftest_image(path, bundle.spec.size) for path in paths])
         outputs = np.asarray(expected["outputs"], dtype=np.int64)
         if outputs.size and (outputs.min() < -128 or outputs.max() > 127):
             raise ValueError(f"{EXPECTED_FILE} holds outputs outside the int8 range -128..127")
@@ -363,3 +378,16 @@ def load_selftest(bundle: Bundle):
     except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
         raise BundleError(f"{folder}: unreadable self-test data ({exc})") from None
     return images, outputs, labels
+
+
+def _selftest_image(path: Path, size: int) -> np.ndarray:
+    """A stored self-test image: the model's view itself, so gray and `size` x `size`; any other
+    would reach the interpreter with the wrong shape."""
+    image, layout = read_image(path, BundleError)
+    if layout != "gray" or image.shape != (size, size):
+        height, width = image.shape[:2]
+        raise BundleError(
+            f"{path}: a self-test image must be {size}x{size} gray (the model's input), "
+            f"not {width}x{height} {layout}"
+        )
+    return image

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
 import os
 import signal
@@ -91,11 +92,24 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     restore = _terminate_like_ctrl_c()
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)
     termination.requested.clear()
     try:
         code = int(args.func(args) or 0)
+        sys.stdout.flush()  # what is still buffered fails here, not in the interpreter's exit
         termination.raise_if_requested()  # a stop swallowed by a callback still stops
         return code
+    except _StdoutFailed as failed:
+        _discard_stdout(stdout)
+        if isinstance(failed.__cause__, BrokenPipeError):
+            return 128 + signal.SIGPIPE  # the reader went away (`| head`): quiet, like Unix tools
+        print(
+            f"edgesign {args.command}: error: cannot write the output "
+            f"({failed.__cause__.strerror or failed.__cause__})",
+            file=sys.stderr,
+        )
+        return 2
     except Terminated:
         print(f"edgesign {args.command}: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
@@ -111,11 +125,54 @@ def main(argv=None) -> int:
         print(f"edgesign {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
+        sys.stdout = stdout
         restore()
 
 
 #: the signal that asked for the stop (SIGTERM), for the exit code
 _stopped_by = None
+
+
+class _StdoutFailed(Exception):
+    """Standard output could not be written (a closed pipe, /dev/full); raised from the OSError,
+    so it is told apart from every other OSError a command may meet."""
+
+
+class _GuardedStdout:
+    """sys.stdout for the length of a command: write errors become _StdoutFailed, and text the
+    encoding cannot hold (`…` under PYTHONIOENCODING=ascii) is written as a backslash escape."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise _StdoutFailed() from exc
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as exc:
+            raise _StdoutFailed() from exc
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _discard_stdout(stream) -> None:
+    """Point file descriptor 1 at /dev/null, so the interpreter's last flush of what is still
+    buffered neither fails nor prints "Exception ignored"."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a test's captured stream has no descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 class Terminated(KeyboardInterrupt):

@@ -125,7 +125,7 @@ def collect(
     sleep: Callable[[float], None] = time.sleep,
 ) -> CollectResult:
     """Save `count` frames of sign `label` from `source` under `out` (see the module docstring)."""
-    check_class_name(label, "--label")
+    label = check_class_name(label, "--label")  # NFC: the folder training will read it from
     if count < 1:
         raise EdgesignError(f"--count must be at least 1, not {count}")
     out = check_collect_out(out)

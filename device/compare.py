@@ -21,6 +21,7 @@ from .bundle import Bundle, load_selftest
 from .errors import DataError, EdgesignError, FrameError
 from .files import atomic_dir, write_json, write_text
 from .images import class_folders
+from .names import canonical
 from .preprocess import Quantizer, preprocess_views
 from .recognize import average_views, probabilities
 from .scoring import aligned_table, confusion, latency_ms, per_class
@@ -35,7 +36,7 @@ def folder_images(root, bundle: Bundle):
     not an edgesign output folder)."""
     root = Path(root)
     folders = class_folders(root)
-    unknown = [f.name for f in folders if f.name not in bundle.classes]
+    unknown = [f.name for f in folders if canonical(f.name) not in bundle.classes]
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the bundle's classes")
     views, labels = [], []
@@ -46,7 +47,7 @@ def folder_images(root, bundle: Bundle):
             except FrameError as exc:
                 raise DataError(str(exc)) from None
             views.append(preprocess_views(array, layout, bundle.spec))
-            labels.append(bundle.classes.index(folder.name))
+            labels.append(bundle.classes.index(canonical(folder.name)))
     if not views:
         raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return np.stack(views), np.asarray(labels, dtype=np.int64)

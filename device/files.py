@@ -139,6 +139,12 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
 
     Call it before long work starts; `atomic_dir` calls it again before publishing."""
     path = Path(path)
+    # even looking at a path can fail: a name longer than the file system allows (ENAMETOOLONG)
+    with disk_errors(path):
+        return _check_output_dir(path, command, inputs)
+
+
+def _check_output_dir(path: Path, command: str, inputs: Iterable) -> Path:
     how = "choose another --out, or move or remove it yourself"
     real = path.resolve()
     if _inside(Path.cwd().resolve(), real):

@@ -1,6 +1,6 @@
 """The one image-file reader of edgesign: camera-less frame sources, training folders, collect.
 
-`read_image(path)` returns (uint8 array, "gray" or "rgb") and promises two things:
+`read_image(path)` returns (uint8 array, "gray" or "rgb") and promises three things:
 
 * **Size is capped before decoding.** An image of more than `MAX_PIXELS` pixels is refused
   with one line naming the file (PIL only reads the header to know the size), except a JPEG,
@@ -12,6 +12,8 @@
   read as 0.0-1.0 and scaled to 0-255, and a float image with values outside 0-1 is refused
   (there is no telling what its range means). Clipping to 255 would silently give the model a
   white or black picture, and so wrong predictions.
+* **Photos are upright.** A photo's EXIF orientation is applied, as any photo viewer does, so
+  training, `run` and collect see the hand the way the user saw it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from .errors import DataError, FrameError
 from .files import is_output_dir
+from .text import printable
 
 #: file name endings read as images (by `run --source FOLDER`, training folders and collect)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
@@ -31,6 +34,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_PIXELS = 50_000_000
 #: how far a float image may stray outside 0-1 (rounding of tools that wrote it)
 _FLOAT_SLACK = 1e-3
+#: most characters of an image's path shown in an error
+_PATH_LIMIT = 300
+#: the EXIF tag saying how a photo is to be turned for display
+_EXIF_ORIENTATION = 0x0112
 
 
 def is_image_file(path: Path) -> bool:
@@ -63,21 +70,35 @@ def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    # a file name may hold escape sequences; errors show it escaped (`printable`)
+    shown = printable(path, _PATH_LIMIT)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                _cap_size(image, path, error, max_pixels)
-                return layout_of_image(image, path, error)
+                _cap_size(image, shown, error, max_pixels)
+                return layout_of_image(_upright(image), shown, error)
     except Image.DecompressionBombError:
         raise error(
-            f"{path}: image too large (more than {max_pixels:,} pixels); scale it down first"
+            f"{shown}: image too large (more than {max_pixels:,} pixels); scale it down first"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise error(f"{path}: unreadable image ({exc.__class__.__name__}: {exc})") from None
+        raise error(
+            f"{shown}: unreadable image ({exc.__class__.__name__}: {printable(exc, _PATH_LIMIT)})"
+        ) from None
 
 
-def _cap_size(image, path: Path, error, max_pixels: int) -> None:
+def _upright(image):
+    """`image` turned as its EXIF orientation says: a phone stores a photo taken sideways as it
+    was shot and only tags how to show it, and read sideways a hand shape is another letter."""
+    from PIL import ImageOps
+
+    if image.getexif().get(_EXIF_ORIENTATION, 1) in (1, None):
+        return image  # the common case, without exif_transpose's copy of the pixels
+    return ImageOps.exif_transpose(image)
+
+
+def _cap_size(image, path: str, error, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels and image.format == "JPEG":
         # request half the side that fits: draft's power-of-two scale then lands under the cap

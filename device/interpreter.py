@@ -141,6 +141,11 @@ class TFLiteModel:
             ) from None
         return interpreter
 
+    def tensor_dtypes(self) -> set:
+        """The type names (int8, int32, float32, ...) of every tensor inside the model."""
+        interpreter = next(iter(self._by_batch.values()))
+        return {np.dtype(d["dtype"]).name for d in interpreter.get_tensor_details()}
+
     def invoke(self, batch: np.ndarray) -> np.ndarray:
         """Raw outputs (in the output's own type) for a batch of inputs of the input's type."""
         interpreter = self._by_batch.get(batch.shape[0])

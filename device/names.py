@@ -1,7 +1,9 @@
 """What a class name may be: one rule for collect (folder names), train, convert and bundles.
 
 A class name becomes a folder name (`collect`, image folders), a line of labels.txt and a word
-printed on a terminal, so it must survive all three unchanged.
+printed on a terminal, so it must survive all three unchanged. Names are compared and kept in
+Unicode NFC (`canonical`): "Ä" typed as one character or as "A" plus a combining mark (as macOS
+spells file names) is one class, not two.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from .errors import EdgesignError
 
 #: longest class name, in characters: a word or a short phrase, not a paragraph
 MAX_NAME_LENGTH = 64
+
+
+def canonical(name):
+    """`name` in Unicode NFC, the one spelling of a class name edgesign keeps (non-text as is)."""
+    return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
 
 
 def name_problem(name) -> str | None:
@@ -35,20 +42,20 @@ def name_problem(name) -> str | None:
 
 
 def check_class_name(name, where: str = "class name") -> str:
-    """`name`, or EdgesignError naming `where` when it cannot be a class name."""
+    """`name` in NFC (`canonical`), or EdgesignError naming `where` when it cannot be a class
+    name."""
     problem = name_problem(name)
     if problem:
         raise EdgesignError(f"{where}: not a usable class name: {problem}")
-    return name
+    return canonical(name)
 
 
 def check_class_names(names: Iterable, where: str = "classes") -> list:
-    """The names as a list; EdgesignError for a bad name, a duplicate or a non-list."""
+    """The names as a list in NFC; EdgesignError for a bad name, a duplicate (also one spelled
+    twice in Unicode) or a non-list."""
     if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
         raise EdgesignError(f"{where}: expected a list of class names, not {type(names).__name__}")
-    names = list(names)
-    for name in names:
-        check_class_name(name, where)
+    names = [check_class_name(name, where) for name in names]
     seen = set()
     for name in names:
         if name in seen:

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 from device_images import asl_photo_paths, sign_mnist_rows
 from PIL import Image
+from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
 from edgesign.device import cli
 from edgesign.device.files import MARKER, atomic_dir
@@ -925,3 +926,371 @@ def test_convert_refuses_a_max_drop_no_accuracy_difference_can_be(trained_dir, t
         assert code == 2, value
         one_line(err, "--max-drop must be from -100 to 100 points")
     assert not (tmp_path / "c").exists()
+
+
+# ---------------------------------------- round two, item 7: NaN models
+
+
+@pytest.fixture
+def nan_training(copied_training) -> Path:
+    """A training output whose weights are all NaN, as a diverged run used to save it."""
+    from edgesign.train.trainer import load_keras_model
+
+    model = load_keras_model(copied_training / "model.keras")
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+    model.save(copied_training / "model.keras")
+    return copied_training
+
+
+@pytest.mark.parametrize("rate", ["nan", "1e9"])
+def test_training_stops_with_one_line_on_a_non_finite_loss(
+    sign_small, trained_dir, tmp_path, capsys, rate
+):
+    code, err = run(capsys, *train_args(sign_small, tmp_path / "t"), "--learning-rate", rate)
+    assert code == 2
+    one_line(err, "--learning-rate")
+    code, err = run(
+        capsys,
+        "finetune",
+        "--from",
+        trained_dir,
+        "--train",
+        sign_small[0],
+        "--epochs",
+        "1",
+        "--quiet",
+        "--learning-rate",
+        rate,
+        "--out",
+        tmp_path / "f",
+    )
+    assert code == 2
+    one_line(err, "--learning-rate")
+    assert list(tmp_path.iterdir()) == []  # no NaN model saved
+
+
+def test_convert_refuses_a_model_with_non_finite_outputs(nan_training, tmp_path, capsys):
+    out = tmp_path / "c"
+    code, err = run(
+        capsys, "convert", "--train-dir", nan_training, "--out", out, "--calibration-size", "50"
+    )
+    assert code == 2
+    one_line(err, "model.keras", "not finite", "--learning-rate")
+    assert not out.exists() and not out.with_name("c.failed").exists()
+
+
+def test_a_bundle_with_float_layers_inside_its_int8_model_is_refused(
+    nan_training, copied_bundle, capsys
+):
+    from edgesign.convert.quantize import to_int8_tflite
+    from edgesign.device.files import sha256_file
+    from edgesign.device.images import read_image
+    from edgesign.train.trainer import load_keras_model
+
+    # int8 input and output around float layers: what convert published from a NaN model
+    images = [read_image(p)[0] for p in sorted((copied_bundle / "selftest").glob("*.png"))]
+    calibration = (np.stack(images).astype(np.float32) / 255.0)[..., np.newaxis]
+    model = load_keras_model(nan_training / "model.keras")
+    (copied_bundle / "model.tflite").write_bytes(to_int8_tflite(model, calibration))
+    meta = json.loads((copied_bundle / "metadata.json").read_text())
+    meta["model"]["sha256"] = sha256_file(copied_bundle / "model.tflite")
+    (copied_bundle / "metadata.json").write_text(json.dumps(meta))
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["run", "--bundle", copied_bundle, "--source", copied_bundle / "selftest"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv
+        one_line(err, "model.tflite", "not a full-integer int8 model", "float32")
+
+
+# ---------------------------------------- round two, item 8: finetune's classes
+
+
+def test_finetune_refuses_classes_that_are_not_the_models(trained_dir, data_dir, tmp_path, capsys):
+    digits = data_dir / "t10k-images-idx3-ubyte.gz"
+    for extra in (["--classes", "mnist"], []):  # named, or implied by the IDX file
+        code, err = run(
+            capsys,
+            "finetune",
+            "--from",
+            trained_dir,
+            "--train",
+            digits,
+            *extra,
+            "--epochs",
+            "1",
+            "--out",
+            tmp_path / "f",
+        )
+        assert code == 2, extra
+        one_line(err, "0, 1, 2", "fine-tuning keeps the model's classes")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------- round two, item 10: tampered bundles
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_a_bundle_whose_metadata_promises_another_input_type_is_named(
+    copied_bundle, tmp_path, capsys, dtype
+):
+    meta = json.loads((copied_bundle / "metadata.json").read_text())
+    meta["input"]["dtype"] = dtype
+    (copied_bundle / "metadata.json").write_text(json.dumps(meta))
+    for argv in (
+        ["selftest", "--bundle", copied_bundle],
+        ["micro", "--bundle", copied_bundle, "--out", tmp_path / "m"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv  # not 1, which means "outputs differ"
+        one_line(err, "metadata.json", "input.dtype must be int8", dtype)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("change", ["64x64", "rgb"])
+def test_self_test_images_that_are_not_the_models_input_are_named(
+    float_converted_dir, tmp_path, capsys, change
+):
+    bundle = Path(shutil.copytree(float_converted_dir / "bundle", tmp_path / "bundle"))
+    for path in sorted((bundle / "selftest").glob("*.png")):
+        with Image.open(path) as image:
+            image.load()
+        (image.resize((64, 64)) if change == "64x64" else image.convert("RGB")).save(path)
+    for argv in (["selftest", "--bundle", bundle], ["compare", "--bundle", bundle]):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv
+        one_line(err, ".png", "must be 28x28 gray")
+
+
+# ---------------------------------------- round two, item 11: what the Pi prints
+
+HOSTILE_NAMES = ["A\x1b]0;pwned\x07", "B\x1b[2J", "C\nD"]
+
+
+def test_pull_data_escapes_the_class_folder_names_of_the_pi(
+    ssh_server, bundle_dir, tmp_path, capsys
+):
+    photo = sorted((bundle_dir / "selftest").glob("*.png"))[0].read_bytes()
+    remote_set = ssh_server.home / "data" / "named"
+    shutil.rmtree(remote_set, ignore_errors=True)
+    for name in HOSTILE_NAMES:
+        (remote_set / name).mkdir(parents=True)
+        (remote_set / name / "00000.png").write_bytes(photo)
+    subprocess.run(["chown", "-R", "-h", f"{ssh_server.user}:", str(remote_set.parent)], check=True)
+    code = cli.main(
+        ["pull-data", *ssh_server.cli_args(), "--remote-dir", "data/named", "--dest", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "\x1b" not in out and "\x07" not in out
+    assert "A\\x1b]0;pwned\\x07" in out and "C\\x0aD" in out
+    assert len(out.strip().splitlines()) == 1 + len(HOSTILE_NAMES)  # a name is never two lines
+
+
+@contextlib.contextmanager
+def pi_answering(server, command: str):
+    """The Pi's login runs `command` instead of whatever is asked (a forced command in
+    authorized_keys), as a compromised Pi could."""
+    keys = server.home / ".ssh" / "authorized_keys"
+    before = keys.read_text()
+    keys.write_text(f'command="{command}" {before}')
+    try:
+        yield
+    finally:
+        keys.write_text(before)
+
+
+def test_the_pis_messages_are_escaped_in_errors(ssh_server, tmp_path, capsys):
+    with pi_answering(ssh_server, "printf '\\033]0;pwned\\007\\033[2J\\nsecond line' >&2; exit 3"):
+        for argv in (
+            ["releases"],
+            ["rollback"],
+            ["pull-data", "--dest", tmp_path / "pulled"],
+        ):
+            code, err = run(capsys, *argv, *ssh_server.cli_args())
+            assert code == 2, argv
+            one_line(err, "\\x1b]0;pwned\\x07\\x1b[2J")
+            assert "\x1b" not in err and "\x07" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------- round two, item 15: where stdout goes
+
+
+def edgesign(*argv, **kwargs) -> subprocess.Popen:
+    """The real `edgesign` command in a process of its own (its stdout is what is tested)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgesign.device.cli", *map(str, argv)], text=True, **kwargs
+    )
+
+
+def test_run_json_into_a_pipe_closed_early_exits_quietly(bundle_dir, data_dir):
+    # as `edgesign run --json | head -1`; --rate keeps frames coming after the reader has gone
+    proc = edgesign(
+        "run",
+        "--json",
+        "--bundle",
+        bundle_dir,
+        "--source",
+        data_dir / "asl_photos" / "test" / "A",
+        "--rate",
+        "20",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert json.loads(first)["frame"] == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
+
+
+@pytest.fixture
+def long_named_image(bundle_dir, tmp_path) -> Path:
+    """A folder with one real image whose name is printed cut short, with an ellipsis."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(sorted((bundle_dir / "selftest").glob("*.png"))[0], images / f"{'y' * 220}.png")
+    return images
+
+
+def test_a_full_stdout_is_one_line(bundle_dir, long_named_image):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        proc = edgesign(
+            "run",
+            "--bundle",
+            bundle_dir,
+            "--source",
+            long_named_image,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+        err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 2
+    one_line(err, "cannot write the output", "No space left")
+
+
+def test_text_a_narrow_stdout_encoding_cannot_hold_is_escaped(bundle_dir, long_named_image):
+    proc = edgesign(
+        "run",
+        "--bundle",
+        bundle_dir,
+        "--source",
+        long_named_image,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "y" * 20 + "\\u2026" in out
+
+
+# ---------------------------------------- round two, low: names and images
+
+
+def test_an_out_name_too_long_for_the_file_system_is_one_line(
+    sign_small, trained_dir, bundle_dir, tmp_path, capsys
+):
+    out = tmp_path / ("o" * 300)
+    for argv in (
+        train_args(sign_small, out),
+        ["convert", "--train-dir", trained_dir, "--out", out],
+        ["micro", "--bundle", bundle_dir, "--out", out],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv[0]
+        one_line(err, "cannot write there", "File name too long")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupt_images_name_is_escaped_in_the_error(
+    bundle_dir, trained_dir, photo_folder, tmp_path, capsys
+):
+    (photo_folder / "A" / "x\x1b]0;pwned\x07\x1b[2J.png").write_bytes(b"not a png")
+    for argv in (
+        ["run", "--bundle", bundle_dir, "--source", photo_folder / "A"],
+        ["train", "--train", photo_folder, "--epochs", "1", "--preset", "article", "--out"]
+        + [tmp_path / "t"],
+        ["convert", "--train-dir", trained_dir, "--out", tmp_path / "c", "--eval", photo_folder]
+        + ["--calibration-size", "50", "--max-drop", "100"],
+    ):
+        code, err = run(capsys, *argv)
+        assert code == 2, argv[0]
+        one_line(err, "unreadable image", "x\\x1b]0;pwned\\x07\\x1b[2J.png")
+        assert "\x1b" not in err and "\x07" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_a_photo_taken_sideways_is_read_upright(bundle_dir, data_dir, tmp_path, capsys):
+    from edgesign.train.datasets import load_folder
+
+    images, _ = sign_mnist_rows(data_dir, 1)
+    folder = tmp_path / "A"
+    folder.mkdir()
+    Image.fromarray(images[0]).save(folder / "upright.png")
+    # as a phone stores it: the pixels as shot, and an EXIF tag saying "turn 90 degrees right"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.rot90(images[0]).copy()).save(folder / "sideways.png", exif=exif)
+    code = cli.main(["run", "--json", "--bundle", str(bundle_dir), "--source", str(folder)])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(records) == 2
+    assert records[0]["top_k"] == records[1]["top_k"]  # the same picture, so the same answer
+    # and training reads it upright too
+    spec = json.loads((bundle_dir / "metadata.json").read_text())["preprocess"]
+    from edgesign.device.preprocess import PreprocessSpec
+
+    data = load_folder(tmp_path, PreprocessSpec.from_dict(spec), ["A"])
+    assert np.array_equal(data.images[0], data.images[1])
+
+
+def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, capsys):
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "Ä") for form in ("NFC", "NFD"))
+    assert composed != decomposed  # "Ä", and "A" with a combining diaeresis (as macOS writes it)
+    for name in (composed, decomposed):
+        shutil.copytree(photo_folder / "A", photo_folder / name)
+    out = tmp_path / "t"
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--epochs",
+        "1",
+        "--preset",
+        "article",
+        "--quiet",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["classes"] == ["A", "B", composed] and meta["train_counts"][2] == 6
+    code, err = run(
+        capsys, "train", "--train", photo_folder, "--classes", f"A,{composed},{decomposed}"
+    )
+    assert code == 2
+    one_line(err, "--classes", "appears twice")
+    code, err = run(
+        capsys,
+        "collect",
+        "--label",
+        decomposed,
+        "--source",
+        photo_folder / "A",
+        "--count",
+        "1",
+        "--countdown",
+        "0",
+        "--out",
+        tmp_path / "collected",
+    )
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "collected").iterdir() if p.name[0] != "_"] == [composed]

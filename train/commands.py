@@ -4,6 +4,7 @@ edgesign.device.cli)."""
 from __future__ import annotations
 
 import argparse
+import math
 
 from edgesign.device.errors import DataError
 from edgesign.device.files import check_output_dir
@@ -169,8 +170,10 @@ def check_fit_arguments(args):
         raise DataError("--epochs must be at least 1")
     if not 0 <= args.val_fraction < 0.9:
         raise DataError("--val-fraction must be from 0 to 0.9")
-    if args.batch_size < 1 or args.learning_rate <= 0:
-        raise DataError("--batch-size and --learning-rate must be positive")
+    if args.batch_size < 1:
+        raise DataError("--batch-size must be at least 1")
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise DataError(f"--learning-rate must be a positive number, not {args.learning_rate}")
     if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         raise DataError("--label-smoothing must be from 0 to 1")
     if args.augment_steps is None:

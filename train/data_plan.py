@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.device.errors import DataError, EdgesignError
-from edgesign.device.names import check_class_names
+from edgesign.device.names import canonical, check_class_names
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 from . import datasets
@@ -182,7 +182,7 @@ def load_source(
     """One source in the class space `classes`; with `grow`, unknown folder names are appended to
     it. `views`: every image brings its inference views (`PreprocessSpec.views`), for evaluation."""
     if path.is_dir():
-        folders = [f.name for f in datasets.class_folders(path)]
+        folders = list(dict.fromkeys(canonical(f.name) for f in datasets.class_folders(path)))
         missing = [n for n in folders if n not in classes]
         if missing and grow:
             classes.extend(missing)
@@ -225,7 +225,9 @@ def load(plan_: DataPlan, spec: PreprocessSpec, check_test: bool = True, views: 
     """
     classes = list(plan_.classes or [])
     if not classes and all(s.path.is_dir() for s in plan_.train):
-        classes = sorted({f.name for s in plan_.train for f in datasets.class_folders(s.path)})
+        classes = sorted(
+            {canonical(f.name) for s in plan_.train for f in datasets.class_folders(s.path)}
+        )
     parts, weights = [], []
     for source in plan_.train:
         part = load_source(source.path, classes, spec, plan_.label_column, grow=not plan_.fixed)

@@ -23,6 +23,7 @@ import numpy as np
 from edgesign.device.errors import DataError
 from edgesign.device.files import sha256_file
 from edgesign.device.images import IMAGE_SUFFIXES, class_folders, read_image
+from edgesign.device.names import canonical
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ def load_folder(
     """
     root = Path(root)
     folders = class_folders(root)
-    names = [f.name for f in folders]
+    names = list(dict.fromkeys(canonical(f.name) for f in folders))  # two spellings: one class
     classes = list(classes) if classes is not None else names
     unknown = [n for n in names if n not in classes]
     if unknown:
@@ -278,7 +279,7 @@ def load_folder(
         hands = photo_hands([file for _, file in listed])
     skipped = 0
     for (folder, file), found in zip(listed, hands):
-        label = classes.index(folder.name)
+        label = classes.index(canonical(folder.name))
         array, layout = _read_image(file)
         digest.update(f"{folder.name}/{file.name}\n".encode())
         digest.update(file.read_bytes())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesign.device.errors import DataError
+from edgesign.device.text import printable
 
 from . import data_plan
 from .models import LABEL_SMOOTHING
@@ -51,6 +52,14 @@ def finetune(
     base = read_training(base_dir)
     spec = training_spec(base, base_dir)
     check_output_dir(out_dir, "finetune", [base_dir])
+    if plan.classes is not None and list(plan.classes) != list(base["classes"]):
+        # the labels of a CSV or IDX file index these classes: under the model's names, digits
+        # would be trained as letters
+        raise DataError(
+            f"the data's classes ({printable(', '.join(plan.classes))}, from --classes or the "
+            f"file type) are not those of the model in {base_dir} "
+            f"({printable(', '.join(base['classes']))}); fine-tuning keeps the model's classes"
+        )
     plan.classes, plan.fixed = list(base["classes"]), True
     if not plan.test:  # keep measuring on what the base model was tested on
         plan.test = data_plan.DataPlan.from_dict(base["data"]["plan"]).test

@@ -164,11 +164,13 @@ def hands_of_files(
 
 def image_files(root: Path, suffixes: Iterable[str]) -> list:
     """(path, class folder name) of every image of a folder-per-class data set, in load order."""
+    from edgesign.device.names import canonical
+
     from .datasets import class_folders
 
     suffixes = tuple(suffixes)
     return [
-        (p, folder.name)
+        (p, canonical(folder.name))
         for folder in class_folders(Path(root))
         for p in sorted(folder.iterdir())
         if p.suffix.lower() in suffixes

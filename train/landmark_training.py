@@ -23,12 +23,13 @@ from .landmark_model import LandmarkConfig, config_dict, fit
 
 
 def tracker_key(detector: Path, landmarks: Path) -> str:
-    """The cache key of a tracker: its two models' and its code's hashes (a new model or a changed
-    tracker means new hands)."""
-    from edgesign.device import hand_tracker
+    """The cache key of a tracker: its two models' and its code's hashes, and the image reader's
+    (a new model, a changed tracker or photos read differently, e.g. turned upright, mean new
+    hands)."""
+    from edgesign.device import hand_tracker, images
 
     digest = hashlib.sha256()
-    for path in (detector, landmarks, hand_tracker.__file__):
+    for path in (detector, landmarks, hand_tracker.__file__, images.__file__):
         digest.update(Path(path).read_bytes())
     return "tracker-" + digest.hexdigest()[:24]
 

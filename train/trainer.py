@@ -110,6 +110,38 @@ def _keep_best_callback():
     return KeepBest()
 
 
+def _diverged_callback(learning_rate: float):
+    """Stop training with one line when the loss stops being a number: the weights are NaN from
+    then on, and a NaN model would otherwise be saved, converted and shipped."""
+    import keras
+
+    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def _check(self, logs, keys):
+            for key in keys:
+                value = (logs or {}).get(key)
+                if value is not None and not np.isfinite(float(value)):
+                    raise ModelError(
+                        f"training diverged: the {key.replace('_', ' ')} is {float(value)} in "
+                        f"epoch {self.epoch + 1}; nothing saved: train again with a lower "
+                        f"--learning-rate (this run: {learning_rate:g})"
+                    )
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._check(logs, ("loss",))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._check(logs, ("loss", "val_loss"))
+
+    return StopOnNonFiniteLoss()
+
+
 def _batches(x, y, w, batch_size, seed, epochs, augmenter):
     """The whole run's batches: reshuffled each epoch; batch i of the run is augmented with seed
     (seed, i)."""
@@ -182,7 +214,7 @@ def fit(
         epochs=config.epochs,
         steps_per_epoch=steps_per_epoch,
         validation_data=val_data,
-        callbacks=[keep_best],
+        callbacks=[_diverged_callback(config.learning_rate), keep_best],
         verbose=verbose,
         shuffle=False,
     )  # the tf.data pipeline shuffles
