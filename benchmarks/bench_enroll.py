@@ -121,42 +121,34 @@ def _class_distances(x, samples: dict, n_classes: int, reduce: str) -> np.ndarra
     return out
 
 
-def blend(reduce: str, alpha: float, sigma: float):
+def _vote(d: np.ndarray, sigma: float) -> np.ndarray:
+    """(N, C) softmax of -d^2 / (2 sigma^2): the profile's vote from the class distances."""
+    logits = -(d**2) / (2 * sigma**2)
+    vote = np.exp(logits - logits.max(1, keepdims=True))
+    return vote / vote.sum(1, keepdims=True)
+
+
+def gated(reduce: str, alpha: float, sigma: float, radius: float | None = None):
     """Nearest sample (or class mean) as a kernel vote, mixed with the base classifier: weight
-    `alpha` of the profile's vote, the rest the base's."""
+    `alpha` of the profile's vote, the rest the base's; with `radius`, the vote counts only where
+    the hand is near a sample (a hand unlike every sample, as in other light, keeps the base)."""
 
     def fit(samples, sample_base, n_classes):
         def apply(x, base):
             d = _class_distances(x, samples, n_classes, reduce)
-            logits = -(d**2) / (2 * sigma**2)
-            logits = logits - logits.max(1, keepdims=True)
-            vote = np.exp(logits)
-            vote = vote / vote.sum(1, keepdims=True)
-            return (1 - alpha) * base + alpha * vote
+            a = alpha
+            if radius is not None:
+                a = alpha * np.clip(1.5 - d.min(1, keepdims=True) / radius, 0, 1)
+            return (1 - a) * base + a * _vote(d, sigma)
 
         return apply
 
     return fit
 
 
-def gated(reduce: str, alpha: float, sigma: float, radius: float):
-    """As `blend`, but the profile votes only where the hand is within `radius` of a sample (a
-    hand unlike every sample, as in other light, keeps the base answer)."""
-
-    def fit(samples, sample_base, n_classes):
-        def apply(x, base):
-            d = _class_distances(x, samples, n_classes, reduce)
-            logits = -(d**2) / (2 * sigma**2)
-            logits = logits - logits.max(1, keepdims=True)
-            vote = np.exp(logits)
-            vote = vote / vote.sum(1, keepdims=True)
-            near = np.clip(1.5 - d.min(1, keepdims=True) / radius, 0, 1)
-            a = alpha * near
-            return (1 - a) * base + a * vote
-
-        return apply
-
-    return fit
+def blend(reduce: str, alpha: float, sigma: float):
+    """`gated` without a radius: the vote counts everywhere."""
+    return gated(reduce, alpha, sigma)
 
 
 def head(l2: float, sigma: float, steps: int = 300, lr: float = 0.5):

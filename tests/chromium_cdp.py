@@ -179,3 +179,11 @@ class Chromium:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def live_view_address(proc) -> str | None:
+    """The address `edgesign run/enroll --web` logs on its stderr ("live view: open URL")."""
+    for line in proc.stderr:
+        if "live view: open " in line:
+            return line.split("live view: open ", 1)[1].strip()
+    return None

@@ -253,7 +253,10 @@ def _kill_processes_of(uid: int) -> None:
 
 def stop_loopback_server(server: SshServer) -> None:
     server.stop()
-    _kill_processes_of(pwd.getpwnam(server.user).pw_uid)
+    try:
+        _kill_processes_of(pwd.getpwnam(server.user).pw_uid)
+    except KeyError:  # another test session on this machine already removed the account
+        pass
     subprocess.run(["userdel", server.user], check=False)
     subprocess.run(["groupdel", server.user], check=False, capture_output=True)
     shutil.rmtree(server.work, ignore_errors=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium_cdp import Chromium, chromium_path
+from chromium_cdp import Chromium, chromium_path, live_view_address
 from conftest import FUSED_LETTERS
 from PIL import Image
 
@@ -261,11 +261,7 @@ def test_the_enrollment_page_shows_the_letter_the_countdown_and_the_samples(
     )
     browser = None
     try:
-        url = None
-        for line in proc.stderr:
-            if "live view: open " in line:
-                url = line.split("live view: open ", 1)[1].strip()
-                break
+        url = live_view_address(proc)
         assert url, "no live view address"
         browser = Chromium(tmp_path / "browser", 1000, 800)
         browser.call("Page.enable")
@@ -303,22 +299,20 @@ def test_the_embed_example_runs_with_a_profile(fused_bundle, data_dir, tmp_path,
     bundle = bundle_of(fused_bundle)
     assert run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)[0] == 0
     example = Path(__file__).resolve().parent.parent / "examples" / "embed.py"
-    proc = subprocess.run(
-        [sys.executable, str(example), str(bundle), str(photos), "me"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "EDGESIGN_PROFILES": str(profiles)},
-    )
+
+    def embed(profile: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(example), str(bundle), str(photos), profile],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "EDGESIGN_PROFILES": str(profiles)},
+        )
+
+    proc = embed("me")
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == len(list(photos.rglob("*.jpg")))
-    wrong = subprocess.run(
-        [sys.executable, str(example), str(bundle), str(photos), "nobody"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "EDGESIGN_PROFILES": str(profiles)},
-    )
+    wrong = embed("nobody")
     assert wrong.returncode != 0 and "no such profile" in wrong.stderr
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chromium_cdp import Chromium, chromium_path
+from chromium_cdp import Chromium, chromium_path, live_view_address
 from PIL import Image
 
 from edgesign.device.bundle import load_bundle
@@ -324,11 +324,7 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
     )
     browser = None
     try:
-        url = None
-        for line in proc.stderr:
-            if "live view: open " in line:
-                url = line.split("live view: open ", 1)[1].strip()
-                break
+        url = live_view_address(proc)
         # the log names the address; the token is the user's to add (logs outlive the session)
         assert url and url.startswith("http://127.0.0.1:") and url.endswith("/?token=<hidden>")
         url = url.replace("<hidden>", "tok")
