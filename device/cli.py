@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _install_hint(command: str) -> str:
+    """How to install the part that brings `command` (the device part: its `device` extra)."""
+    for _, commands, install in PARTS:
+        if command in commands and install:
+            return install
+    return "a device command: pip install 'edgesign[device]' (numpy, pillow, ai-edge-litert)"
+
+
 def _register_absent(subparsers, command: str, install: str) -> None:
     """A command whose part is not installed: hidden from --help, and a one-line answer if used."""
     # no option prefix: whatever follows the command is taken as it is, --help included
@@ -118,6 +126,17 @@ def main(argv=None) -> int:
             raise
         print(f"edgesign {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        # the command's code is here but a package its extra brings is not (an install of
+        # edgesign[device] holds train/ too, without keras): say which extra, not a traceback
+        if args.debug or not exc.name or exc.name.split(".")[0] == "edgesign":
+            raise
+        print(
+            f"edgesign {args.command}: error: needs {exc.name}, which this install lacks; "
+            f"it is {_install_hint(args.command)}",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         if termination.requested.is_set() and _stopped_by == signal.SIGTERM:
             print(f"edgesign {args.command}: terminated", file=sys.stderr)

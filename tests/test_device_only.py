@@ -60,3 +60,44 @@ def test_the_full_install_lists_every_part():
     assert proc.returncode == 0
     for command in ("train", "convert", "micro", "run", "deploy"):
         assert f"    {command}" in proc.stdout
+
+
+# The wheel holds every part, but only the device extra's packages are installed: train's code is
+# there, keras and tensorflow are not (pip install 'edgesign[device]').
+DEVICE_EXTRA_ONLY = textwrap.dedent("""
+    import importlib.abc, sys
+
+    class TrainPackagesAbsent(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in ("keras", "tensorflow", "matplotlib"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, TrainPackagesAbsent())
+    from edgesign.device import cli
+    sys.exit(cli.main(sys.argv[1:]))
+""")
+
+
+def test_a_command_whose_extra_is_missing_names_it(tmp_path):
+    csv = tmp_path / "rows.csv"
+    csv.write_text("label," + ",".join(f"pixel{i}" for i in range(1, 785)) + "\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DEVICE_EXTRA_ONLY,
+            "train",
+            "--train",
+            str(csv),
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("edgesign train: error: needs ") and "[train]" in lines[0]
