@@ -445,19 +445,7 @@ def _run_selftest(args) -> int:
         raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {args.tolerance}")
     result = run_selftest(args.bundle, tolerance=args.tolerance)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "passed": result.passed,
-                    "backend": result.backend,
-                    "images": result.images,
-                    "mismatched": result.mismatched,
-                    "max_difference": result.max_difference,
-                    "correct": result.correct,
-                    "tolerance": result.tolerance,
-                }
-            )
-        )
+        print(json.dumps(result.to_dict()))
     else:
         print(result.describe())
     return 0 if result.passed else 1
