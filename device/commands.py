@@ -201,9 +201,10 @@ def register(subparsers) -> None:
         "selftest",
         help="check this device reproduces the host's outputs for the bundle's test images",
         description="Run the bundle's stored self-test images through the local interpreter and "
-        "compare with the int8 outputs the host stored. Exit code 0: identical (or within "
-        "--tolerance); "
-        "1: they differ.",
+        "compare with the int8 outputs the host stored; with hand models, also its stored photos "
+        "through the hand tracker, the landmark classifier and the fusion, stage by stage "
+        "(docs/device.md). Exit code 0: they match (int8 exactly or within --tolerance, float "
+        "stages within their stated tolerance); 1: they differ; 2: the bundle is refused.",
     )
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument(
