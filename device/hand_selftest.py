@@ -28,11 +28,16 @@ KEY = "hands"
 #: most reference frames a bundle may list: each runs the float hand models on reference kernels
 #: (about a second a frame on a laptop, several on a Pi) inside the deploy gate
 MAX_FRAMES = 16
-#: largest allowed landmark difference (x, y, z; frame pixels). Measured under `make pi-test`
-#: (aarch64, qemu) against x86-64: see docs/device.md
+#: largest allowed landmark difference (x, y, z; frame pixels). `make pi-test` (aarch64 under
+#: qemu, against x86-64) measured 0.006 px on the fused test bundle's 4 photos: not bit-identical
 LANDMARK_TOLERANCE_PX = 0.05
-#: largest allowed difference of the handedness and the fused probabilities
-PROBABILITY_TOLERANCE = 1e-3
+#: largest allowed handedness difference (measured there: 2.2e-6)
+HANDEDNESS_TOLERANCE = 1e-3
+#: largest allowed fused probability difference. Measured 0 (both int8 models agreed), but a
+#: landmark drift can move one feature across an int8 rounding step, and one output step of the
+#: classifier moves a fused probability by its weight / 256 (up to 0.004); another classifier,
+#: rule or CNN moves them by far more
+FUSION_TOLERANCE = 0.01
 
 
 def frame_names(expected: dict, where="expected.json") -> list:
@@ -145,9 +150,9 @@ def check_hands(bundle, frames: list, records: list, tolerance: int = 0) -> Hand
     stages = check.stages
     stages["hand"] = StageCheck(tolerance=0)
     stages["landmarks"] = StageCheck(tolerance=LANDMARK_TOLERANCE_PX)
-    stages["handedness"] = StageCheck(tolerance=PROBABILITY_TOLERANCE)
+    stages["handedness"] = StageCheck(tolerance=HANDEDNESS_TOLERANCE)
     stages["classifier"] = StageCheck(tolerance=tolerance)
-    stages["fusion"] = StageCheck(tolerance=PROBABILITY_TOLERANCE)
+    stages["fusion"] = StageCheck(tolerance=FUSION_TOLERANCE)
     for frame, stored in zip(frames, records):
         mine = frame_record(pipeline, frame)
         try:

@@ -88,7 +88,7 @@ def test_selftest_fails_when_a_stored_landmark_classifier_output_or_fusion_diffe
         ("landmarks", lambda f: f["landmarks"][8].__setitem__(0, f["landmarks"][8][0] + 2.0)),
         ("handedness", lambda f: f.__setitem__("handedness", 1.0 - f["handedness"])),
         ("classifier", lambda f: f["classifier"].__setitem__(0, f["classifier"][0] + 1)),
-        ("fusion", lambda f: f["fused"].__setitem__(0, f["fused"][0] + 0.01)),
+        ("fusion", lambda f: f["fused"].__setitem__(0, f["fused"][0] + 0.05)),
         ("hand", lambda f: f.__setitem__("hand", False)),
     ):
         expected = json.loads(json.dumps(pristine))
