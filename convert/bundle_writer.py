@@ -102,3 +102,67 @@ def write_bundle(
         metadata[HAND_MODELS_KEY] = copy_into_bundle(folder)
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
+
+
+#: color photos stored for the hand stages' self-test: one per class in turn, at most this many
+#: (each costs the Pi a palm detector and a landmark pass on reference kernels, seconds apiece)
+HAND_FRAMES = 4
+#: their longer side at most, in pixels: a few KB each in the bundle, and still more than the
+#: hand crop the landmark model sees
+HAND_FRAME_SIDE = 192
+
+
+def hand_photos(test_paths, count: int = HAND_FRAMES) -> list:
+    """(path, class name) of up to `count` photos of the test folders, one class after another
+    (first files first, so the choice is the same on every run); none for CSV/IDX test sets."""
+    from edgesign.train.datasets import IMAGE_SUFFIXES
+    from edgesign.train.hand_cache import image_files
+
+    by_class: dict = {}
+    for path in test_paths:
+        if Path(path).is_dir():
+            for photo, name in image_files(Path(path), IMAGE_SUFFIXES):
+                by_class.setdefault(name, []).append(photo)
+    chosen, depth = [], 0
+    while len(chosen) < count and any(depth < len(v) for v in by_class.values()):
+        chosen += [(v[depth], name) for name, v in by_class.items() if depth < len(v)]
+        depth += 1
+    return chosen[:count]
+
+
+def add_hand_references(folder, photos) -> int:
+    """Store `photos` (path, class name) in the bundle at `folder` as selftest/hand_NN_<class>.png
+    and, under "hands" in expected.json, what the bundle's own pipeline on reference kernels made
+    of each (`hand_selftest.frame_record`, the code the device's self-test runs). Returns how many
+    frames were stored."""
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.errors import DataError
+    from edgesign.device.files import read_json
+    from edgesign.device.frames import Frame
+    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.hand_selftest import KEY, frame_record
+    from edgesign.device.images import read_image
+
+    folder = Path(folder)
+    stored = []
+    for i, (path, label) in enumerate(photos):
+        array, image_layout = read_image(path, DataError)
+        image = Image.fromarray(array, "RGB" if image_layout == "rgb" else "L")
+        image.thumbnail((HAND_FRAME_SIDE, HAND_FRAME_SIDE), Image.Resampling.LANCZOS)
+        name = f"hand_{i:02d}_{label}.png"
+        image.save(folder / layout.SELFTEST_DIR / name)
+        stored.append((name, label))
+    if not stored:
+        return 0
+    pipeline = pipeline_for(load_bundle(folder), reference=True)
+    frames = []
+    for i, (name, label) in enumerate(stored):
+        # the PNG as the device reads it back, not the array it was made from
+        array, image_layout = read_image(folder / layout.SELFTEST_DIR / name, DataError)
+        record = frame_record(pipeline, Frame(array, image_layout, index=i, name=name))
+        frames.append({"file": name, "label": label, **record})
+    path = folder / layout.SELFTEST_DIR / layout.EXPECTED_FILE
+    expected = read_json(path)
+    expected[KEY] = {"frames": frames}
+    write_json(path, expected)
+    return len(frames)

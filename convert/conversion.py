@@ -21,6 +21,7 @@ import numpy as np
 
 from edgesign.device.errors import DataError, EdgesignError, ModelError
 from edgesign.device.files import check_output_dir, is_own_output, publish_dir, staging_dir
+from edgesign.device.hand_models import spec_wants_tracker
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.text import printable
@@ -36,7 +37,7 @@ from edgesign.train.trainer import (
 )
 
 from . import evaluate
-from .bundle_writer import selftest_choice, write_bundle
+from .bundle_writer import add_hand_references, hand_photos, selftest_choice, write_bundle
 from .errors import GateError
 from .quantize import calibration_sample, to_float_tflite, to_int8_tflite
 from .report import terminal_table, write_report
@@ -252,6 +253,9 @@ def convert(
             )
             if fusion is not None:
                 _add_to_bundle(tmp / "bundle", tmp, fusion)
+            if fusion is not None or spec_wants_tracker(spec):
+                frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))
+                say(f"bundle: {frames} test photos with every hand stage's output, for selftest")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
         else:
             gate_failed = report["gate"]

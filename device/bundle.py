@@ -7,7 +7,9 @@
       metadata.json       input/output tensors, preprocessing spec, classes, accuracies, hashes
       selftest/NNN.png    a handful of test images (28x28 gray, lossless)
       selftest/expected.json  the host's int8 outputs for them, from TFLite's reference kernels
-                          (bit-identical on x86 and ARM, unlike the fast XNNPACK path)
+                          (bit-identical on x86 and ARM, unlike the fast XNNPACK path), and,
+                          with hand models, every hand stage's output on selftest/hand_NN.png
+                          (a few color photos; `hand_selftest.py`)
       hand_detector.tflite, hand_landmarks.tflite, NOTICE
                           MediaPipe's hand models (Apache-2.0), when the spec tracks the hand
                           (`hand_models.py`; hashes in metadata "hand_models")
@@ -34,6 +36,7 @@ from .files import read_json, read_text, sha256_file
 from .hand_models import BUNDLE_FILES as HAND_MODEL_FILES
 from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
 from .hand_pipeline import check_bundle_fusion
+from .hand_selftest import frame_names
 from .images import read_image
 from .interpreter import TensorInfo, TFLiteModel
 from .names import canonical, check_class_names
@@ -303,6 +306,7 @@ def _expected(folder: Path) -> dict:
         )
     if len({repr(name) for name in files}) != len(files):
         raise BundleError(f"{path}: a self-test image is listed twice")
+    frame_names(expected, path)
     return expected
 
 
@@ -354,7 +358,8 @@ def bundle_files(path) -> list:
             raise BundleError(f"{path}: bundle is missing {name}")
     folder = path / SELFTEST_DIR
     expected = _expected(folder)
-    listed = {EXPECTED_FILE} | {selftest_file(folder, name).name for name in expected["files"]}
+    names = [*expected["files"], *frame_names(expected)]
+    listed = {EXPECTED_FILE} | {selftest_file(folder, name).name for name in names}
     for entry in sorted(folder.iterdir()):
         if entry.name not in listed:
             raise BundleError(

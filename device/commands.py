@@ -201,9 +201,10 @@ def register(subparsers) -> None:
         "selftest",
         help="check this device reproduces the host's outputs for the bundle's test images",
         description="Run the bundle's stored self-test images through the local interpreter and "
-        "compare with the int8 outputs the host stored. Exit code 0: identical (or within "
-        "--tolerance); "
-        "1: they differ.",
+        "compare with the int8 outputs the host stored; with hand models, also its stored photos "
+        "through the hand tracker, the landmark classifier and the fusion, stage by stage "
+        "(docs/device.md). Exit code 0: they match (int8 exactly or within --tolerance, float "
+        "stages within their stated tolerance); 1: they differ; 2: the bundle is refused.",
     )
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument(
@@ -445,19 +446,7 @@ def _run_selftest(args) -> int:
         raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {args.tolerance}")
     result = run_selftest(args.bundle, tolerance=args.tolerance)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "passed": result.passed,
-                    "backend": result.backend,
-                    "images": result.images,
-                    "mismatched": result.mismatched,
-                    "max_difference": result.max_difference,
-                    "correct": result.correct,
-                    "tolerance": result.tolerance,
-                }
-            )
-        )
+        print(json.dumps(result.to_dict()))
     else:
         print(result.describe())
     return 0 if result.passed else 1

@@ -95,7 +95,15 @@ class HandPipeline:
     """Tracker + CNN + landmark classifier + fusion, reused for every frame (same interface as
     `runtime.Pipeline`: call it with a Frame, get a Prediction)."""
 
-    def __init__(self, bundle, cnn_pipeline, tracker, k: int = 3, num_threads: int = 1):
+    def __init__(
+        self,
+        bundle,
+        cnn_pipeline,
+        tracker,
+        k: int = 3,
+        num_threads: int = 1,
+        reference: bool = False,
+    ):
         self.cnn = cnn_pipeline
         self.tracker = tracker
         self.k = k
@@ -109,7 +117,10 @@ class HandPipeline:
         settings = bundle.fusion
         if settings is not None:
             self.classifier = LandmarkClassifier(
-                bundle.path / settings["file"], num_threads=num_threads, n_classes=len(self.classes)
+                bundle.path / settings["file"],
+                num_threads=num_threads,
+                reference=reference,
+                n_classes=len(self.classes),
             )
             self.rule, self.no_hand = settings["rule"], settings["no_hand"]
 
@@ -184,11 +195,14 @@ class HandPipeline:
         )
 
 
-def pipeline_for(bundle, k: int = 3, num_threads: int = 1, profile: str | None = None):
+def pipeline_for(
+    bundle, k: int = 3, num_threads: int = 1, profile: str | None = None, reference: bool = False
+):
     """The frame pipeline a bundle asks for: the CNN alone, or, when its preprocessing tracks the
     hand or it carries a landmark classifier, the tracker with the CNN, the landmark classifier and
     the fusion. `profile`: a name (or .json path) from `edgesign enroll`, adapting the landmark
-    classifier to the user's own hand (ProfileError when it was made for another bundle)."""
+    classifier to the user's own hand (ProfileError when it was made for another bundle).
+    `reference`: every model on TFLite's reference kernels (the self-test's)."""
     from .runtime import Pipeline
 
     adapter = None
@@ -198,11 +212,17 @@ def pipeline_for(bundle, k: int = 3, num_threads: int = 1, profile: str | None =
 
         loaded = profile_for(profile, bundle)[0]
         adapter = adaptation_for(loaded, bundle.path / bundle.fusion["file"])
-    cnn = Pipeline(bundle, k=k, num_threads=num_threads)
+    model = bundle.model(num_threads=num_threads, reference=True) if reference else None
+    cnn = Pipeline(bundle, model=model, k=k, num_threads=num_threads)
     if bundle.spec.roi != "tracked" and bundle.fusion is None:
         return cnn
     pipeline = HandPipeline(
-        bundle, cnn, bundle.hand_tracker(num_threads), k=k, num_threads=num_threads
+        bundle,
+        cnn,
+        bundle.hand_tracker(num_threads, reference=reference),
+        k=k,
+        num_threads=num_threads,
+        reference=reference,
     )
     if adapter is not None:
         pipeline.adapter = adapter

@@ -38,7 +38,7 @@ from PIL import Image
 
 from .errors import FrameError, ModelError
 from .frames import color_image
-from .interpreter import interpreter_class
+from .interpreter import _reference_resolver, interpreter_class
 from .preprocess import _LIMITED_TO_FULL, check_frame
 
 DETECTOR_SIZE = 192
@@ -341,13 +341,15 @@ _CHROMA_TO_FULL = _chroma_to_full()
 class _Net:
     """One multi-output float model (the interpreter built once, reused for every frame)."""
 
-    def __init__(self, path, num_threads: int, outputs: dict):
+    def __init__(self, path, num_threads: int, outputs: dict, reference: bool = False):
         cls, self.backend = interpreter_class()
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: hand model not found")
+        # the self-test's kernels (see TFLiteModel): plain C++, no per-CPU fast path
+        options = {"experimental_op_resolver_type": _reference_resolver(cls)} if reference else {}
         try:
-            self.interpreter = cls(model_path=str(self.path), num_threads=num_threads)
+            self.interpreter = cls(model_path=str(self.path), num_threads=num_threads, **options)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(
@@ -391,17 +393,23 @@ class HandTracker:
         min_presence: float = 0.5,
         palm_target_angle: float = PALM_TARGET_ANGLE,
         detect_borders: tuple = DETECT_BORDERS,
+        reference: bool = False,
     ):
         """`min_score`: palm detection threshold; `min_presence`: hand presence threshold below
         which a crop holds no hand (MediaPipe's defaults for both: 0.5); `detect_borders`: the
-        palm detector's passes (MediaPipe runs one, `(0.0,)`)."""
+        palm detector's passes (MediaPipe runs one, `(0.0,)`); `reference`: TFLite's reference
+        kernels, as `edgesign selftest` runs them."""
         self.detector = _Net(
-            detector_path, num_threads, {"boxes": (1, 2016, 18), "scores": (1, 2016, 1)}
+            detector_path,
+            num_threads,
+            {"boxes": (1, 2016, 18), "scores": (1, 2016, 1)},
+            reference,
         )
         self.landmarker = _Net(
             landmarks_path,
             num_threads,
             {"landmarks": (1, 63), "presence": (1, 1), "handedness": (1, 1), "world": (1, 63)},
+            reference,
         )
         self.anchors = ssd_anchors()
         self.min_score = float(min_score)

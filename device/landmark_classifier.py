@@ -55,10 +55,16 @@ class LandmarkClassifier:
             )
         return out
 
+    def raw_of(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(int8 input (42,), int8 output (C,)) of one feature row (42,): what the self-test
+        stores and compares."""
+        q = self.quantize(np.asarray(row)[np.newaxis])
+        return q[0], self.model.invoke(q)[0]
+
     def probs_of(self, row: np.ndarray) -> np.ndarray:
         """(C,) probabilities of one feature row (42,)."""
-        raw = self.model.invoke(self.quantize(np.asarray(row)[np.newaxis]))
-        return probabilities(self.model.output.dequantize(raw)[0])
+        raw = self.raw_of(row)[1]
+        return probabilities(self.model.output.dequantize(raw[np.newaxis])[0])
 
     def __call__(self, landmarks: np.ndarray, handedness: float) -> np.ndarray | None:
         """(C,) probabilities of one hand, or None when its landmarks give no features."""

@@ -1,7 +1,10 @@
-"""`edgesign selftest`: the bundle's stored test images through this device's interpreter.
+"""`edgesign selftest`: the bundle's stored test images and frames through this device's models.
 
-The outputs must equal, byte for byte, the int8 outputs the host stored at conversion;
-any difference means a different model, interpreter or preprocessing than was tested.
+The CNN's outputs on its stored test images must equal, byte for byte, the int8 outputs the host
+stored at conversion; any difference means a different model, interpreter or preprocessing than
+was tested. Bundles with the hand tracker also store a few color frames and what each hand stage
+made of them (`hand_selftest.py`): the tracker, the landmark classifier and the fusion are checked
+on them too, so the deploy gate covers the whole pipeline the bundle runs.
 """
 
 from __future__ import annotations
@@ -10,8 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bundle import Bundle, load_bundle, load_selftest
-from .errors import EdgesignError
+from .bundle import SELFTEST_DIR, Bundle, _expected, load_bundle, load_selftest, selftest_file
+from .errors import BundleError, EdgesignError
+from .frames import Frame
+from .hand_selftest import KEY, HandCheck, check_hands, frame_names
+from .images import read_image
+
+#: most pixels of a stored hand frame: convert stores small ones, and each runs on slow kernels
+MAX_FRAME_PIXELS = 1024 * 1024
 
 
 @dataclass
@@ -24,10 +33,20 @@ class SelftestResult:
     max_difference: int
     correct: int
     tolerance: int = 0
+    #: the hand stages' check, None when they were not checked (see `scope`)
+    hands: HandCheck | None = None
+    #: what was checked: "pipeline" (every stage), "cnn" (the bundle has no hand stages) or
+    #: "cnn-no-references" (it has them but no references: made before they were stored, or from
+    #: a test set without photos)
+    scope: str = "cnn"
+
+    @property
+    def cnn_passed(self) -> bool:
+        return self.images > 0 and self.max_difference <= self.tolerance
 
     @property
     def passed(self) -> bool:
-        return self.images > 0 and self.max_difference <= self.tolerance
+        return self.cnn_passed and (self.hands is None or self.hands.passed)
 
     def describe(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
@@ -36,16 +55,58 @@ class SelftestResult:
             if self.max_difference == 0
             else f"differ by up to {self.max_difference} from"
         )
+        if self.hands is not None:
+            scope = self.hands.describe()
+        elif self.scope == "cnn":
+            scope = "CNN only (the bundle has no hand stages)"
+        else:
+            scope = (
+                "CNN only: hand stages NOT checked (the bundle stores no reference frames for "
+                "them; convert it again, with a test set of photos)"
+            )
         return (
             f"selftest {verdict}: {self.images} images on {self.backend}; outputs {same} the "
             "host's "
             f"({self.mismatched} images differ, tolerance {self.tolerance}); "
-            f"{self.correct}/{self.images} predicted their label"
+            f"{self.correct}/{self.images} predicted their label; {scope}"
         )
+
+    def to_dict(self) -> dict:
+        """`selftest --json`: the CNN's numbers at the top (as before), each stage under
+        "stages"."""
+        cnn = {
+            "passed": self.cnn_passed,
+            "images": self.images,
+            "mismatched": self.mismatched,
+            "max_difference": self.max_difference,
+            "tolerance": self.tolerance,
+        }
+        return {
+            **cnn,
+            "passed": self.passed,
+            "backend": self.backend,
+            "correct": self.correct,
+            "scope": self.scope,
+            "hand_frames": self.hands.frames if self.hands is not None else 0,
+            "stages": {"cnn": cnn, **(self.hands.to_dict() if self.hands is not None else {})},
+        }
+
+
+def hand_references(bundle: Bundle) -> tuple[list, list]:
+    """(Frames, stored records) of the hand stages' references; both empty for a bundle made
+    before they were stored."""
+    folder = bundle.path / SELFTEST_DIR
+    expected = _expected(folder)
+    names = frame_names(expected)
+    frames = []
+    for name in names:
+        array, layout = read_image(selftest_file(folder, name), BundleError, MAX_FRAME_PIXELS)
+        frames.append(Frame(array, layout, index=len(frames), name=name))
+    return frames, (expected[KEY]["frames"] if names else [])
 
 
 def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> SelftestResult:
-    """Run the stored self-test images and compare with the stored outputs."""
+    """Run the stored self-test images (and hand frames) and compare with the stored outputs."""
     if tolerance < 0:
         raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {tolerance}")
     if not isinstance(bundle, Bundle):
@@ -61,6 +122,12 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
     diff = np.abs(outputs.astype(np.int16) - expected.astype(np.int16)).reshape(len(images), -1)
     predicted = [bundle.classes[i] for i in outputs.reshape(len(images), -1).argmax(axis=1)]
     correct = sum(p == l for p, l in zip(predicted, labels))
+    hands, scope = None, "cnn"
+    if bundle.hand_models is not None or bundle.fusion is not None:
+        frames, records = hand_references(bundle)
+        scope = "pipeline" if frames else "cnn-no-references"
+        if frames:
+            hands = check_hands(bundle, frames, records, tolerance)
     return SelftestResult(
         model.backend,
         len(images),
@@ -68,4 +135,6 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
         int(diff.max()) if diff.size else 0,
         correct,
         tolerance,
+        hands,
+        scope,
     )

@@ -103,3 +103,36 @@ def test_compare_runs_on_arm64(pi_arm64, float_converted_dir):
         selftest["tflite_int8"]["latency_ms"]["median"] > 0
         and host["models"]["tflite_int8"]["bytes"] == result["models"]["tflite_int8"]["bytes"]
     )
+
+
+def test_selftest_of_a_fused_bundle_checks_every_hand_stage_on_arm64(pi_arm64, fused_bundle):
+    """The hand tracker, the landmark classifier and the fusion reproduce the host's references
+    in the deployed aarch64 venv: the int8 stages exactly, the float ones within the stated
+    tolerances (the report shows how far they drift: docs/device.md)."""
+    release_bin = pi_arm64.home / "edgesign" / "current" / "venv" / "bin" / "edgesign"
+    if not release_bin.exists():
+        pytest.skip("needs the deploy of test_deploy_and_selftest_on_arm64 first")
+    target = pi_arm64.home / "fused_bundle"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(fused_bundle / "converted" / "bundle", target)
+    owner = f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}"
+    subprocess.run(["chown", "-R", owner, str(target)], check=True)
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(pi_arm64.ssh_config),
+            pi_arm64.alias,
+            "edgesign/current/venv/bin/edgesign selftest --bundle fused_bundle --json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print("aarch64 selftest:", proc.stdout)  # the measured drift, with `pytest -s`
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passed"] and report["scope"] == "pipeline" and report["hand_frames"] == 4
+    stages = report["stages"]
+    assert stages["cnn"]["max_difference"] == 0 and stages["classifier"]["max_difference"] == 0
+    assert stages["hand"]["mismatched"] == 0 and stages["landmarks"]["frames"] >= 1
