@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from device_images import asl_photo_paths, sign_mnist_rows
+from device_images import asl_photo_paths, constant_png, sign_mnist_rows
 from PIL import Image
 from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
@@ -1294,3 +1294,56 @@ def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, c
     )
     assert code == 0, err
     assert [p.name for p in (tmp_path / "collected").iterdir() if p.name[0] != "_"] == [composed]
+
+
+# ------------------------- round two, item 9 and lows: memory on a Pi
+
+
+#: `edgesign ARGV` that writes, on its way out, its peak resident memory (VmHWM) to $PEAK_FILE.
+#: Its own measure: the kernel's rusage of a child starts from the forking pytest's 700 MB.
+_PEAK_OF_EDGESIGN = """
+import atexit, os, sys
+from edgesign.device import cli
+
+def peak():
+    with open("/proc/self/status") as status, open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM:")))
+
+atexit.register(peak)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def peak_rss(tmp_path, *argv) -> tuple[int, str, float]:
+    """(exit code, stderr, peak resident memory in MB) of the real `edgesign ARGV`."""
+    peak_file = tmp_path / "peak.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_EDGESIGN, *map(str, argv)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PEAK_FILE": str(peak_file)},
+    )
+    return proc.returncode, proc.stderr, int(peak_file.read_text().split()[1]) / 1024
+
+
+def test_an_image_a_pi_cannot_afford_to_decode_is_refused_by_its_bytes(bundle_dir, tmp_path):
+    # 49 megapixels each, under the old 50-MP cap; run took 1.3 GB on the first, 700 MB on the
+    # second (a 1 GB Pi). Refused from the header now: not much above run's own 60 MB.
+    for name, depth, bands in (("deep16.png", 16, 1), ("alpha.png", 8, 4)):
+        image = constant_png(tmp_path / name, 7000, 7000, depth=depth, bands=bands)
+        assert image.stat().st_size < 400_000
+        code, err, peak = peak_rss(tmp_path, "run", "--bundle", bundle_dir, "--source", image)
+        assert code == 2, err
+        one_line(err, name, "image too large", "MiB decoded")
+        assert peak < 250, (name, peak)
+
+
+def test_a_16_bit_image_is_scaled_without_float64_copies_of_it(bundle_dir, tmp_path):
+    # 24 megapixels of 16 bits, 46 MiB decoded: under the cap, so it is read. Scaling it in
+    # float64 all at once took about 650 MB; measured now near 200 MB, run's 60 MB included.
+    image = constant_png(tmp_path / "deep16.png", 4900, 4900, depth=16)
+    code, err, peak = peak_rss(tmp_path, "run", "--bundle", bundle_dir, "--source", image)
+    assert code == 0, err
+    assert peak < 400, peak
