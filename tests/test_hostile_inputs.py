@@ -1296,7 +1296,7 @@ def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, c
     assert [p.name for p in (tmp_path / "collected").iterdir() if p.name[0] != "_"] == [composed]
 
 
-# ------------------------- round two, item 9 and lows: memory on a Pi
+# ------------------------- round two, item 9 and lows: memory, numbers, names
 
 
 #: `edgesign ARGV` that writes, on its way out, its peak resident memory (VmHWM) to $PEAK_FILE.
@@ -1347,3 +1347,74 @@ def test_a_16_bit_image_is_scaled_without_float64_copies_of_it(bundle_dir, tmp_p
     code, err, peak = peak_rss(tmp_path, "run", "--bundle", bundle_dir, "--source", image)
     assert code == 0, err
     assert peak < 400, peak
+
+
+def test_nonsense_train_finetune_and_micro_numbers_are_refused(
+    sign_small, trained_dir, bundle_dir, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    train = train_args(sign_small, out)
+    for option, value in (
+        ("--size", "0"),
+        ("--size", "1000"),
+        ("--augment-strength", "-1"),
+        ("--augment-strength", "nan"),
+        ("--fusion-weight", "2"),  # checked before only when landmarks were trained
+        ("--landmark-epochs", "0"),
+        ("--seed", "-1"),
+        ("--seed", str(2**32)),
+    ):
+        err = argparse_refusal(capsys, *train, option, value)
+        one_line(err, f"argument {option}", repr(value))
+    finetune = ["finetune", "--from", trained_dir, "--train", sign_small[0], "--out", out]
+    err = argparse_refusal(capsys, *finetune, "--freeze", "-1")
+    one_line(err, "argument --freeze", "'-1'")
+    micro = ["micro", "--bundle", bundle_dir, "--out", out]
+    for option, value in (("--trace", "-1"), ("--arena-margin", "nan"), ("--arena-margin", "1e9")):
+        err = argparse_refusal(capsys, *micro, option, value)
+        one_line(err, f"argument {option}", repr(value))
+    # checked by the command, still before anything is trained
+    code, err = run(capsys, *train, "--box", "0,0,1,1")
+    assert code == 2
+    one_line(err, "--box", "--roi box")
+    weighed = train_args(sign_small, out)
+    weighed[2] = f"{sign_small[0]}@0"
+    code, err = run(capsys, *weighed)
+    assert code == 2
+    one_line(err, f"--train {sign_small[0]}@0", "weight must be above 0")
+    assert not out.exists()
+
+
+def test_data_prints_no_tensorflow_start_up_lines(sign_small, tmp_path):
+    proc = edgesign(
+        "data",
+        "--train",
+        sign_small[0],
+        "--classes",
+        "sign",
+        "--out",
+        tmp_path / "data",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "images" in out
+    assert err == "", err  # no absl, oneDNN or CPU-feature lines
+
+
+def test_an_idx_file_of_empty_images_and_an_rgb_self_test_image_are_named(
+    copied_bundle, tmp_path, capsys
+):
+    images, labels = tmp_path / "empty-images-idx3-ubyte", tmp_path / "empty-labels-idx1-ubyte"
+    images.write_bytes((0x803).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(8))  # 3 of 0x0
+    labels.write_bytes((0x801).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([0, 1, 2]))
+    code, err = run(capsys, "data", "--train", images, "--out", tmp_path / "data")
+    assert code == 2
+    one_line(err, str(images), "0x0")
+    path = sorted((copied_bundle / "selftest").glob("*.png"))[0]
+    with Image.open(path) as image:
+        image.convert("RGB").save(path)
+    code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", tmp_path / "micro")
+    assert code == 2
+    one_line(err, path.name, "must be 28x28 gray")
