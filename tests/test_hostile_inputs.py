@@ -1296,7 +1296,7 @@ def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, c
     assert [p.name for p in (tmp_path / "collected").iterdir() if p.name[0] != "_"] == [composed]
 
 
-# ------------------------- round two, item 9 and lows: memory, numbers, names
+# ------------------------- round two, item 9 and lows: memory, numbers, names, collect
 
 
 #: `edgesign ARGV` that writes, on its way out, its peak resident memory (VmHWM) to $PEAK_FILE.
@@ -1418,3 +1418,43 @@ def test_an_idx_file_of_empty_images_and_an_rgb_self_test_image_are_named(
     code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", tmp_path / "micro")
     assert code == 2
     one_line(err, path.name, "must be 28x28 gray")
+
+
+def test_collect_from_an_empty_video_is_one_line_and_leaves_no_class(tmp_path, capsys):
+    cv2 = pytest.importorskip("cv2")
+    video = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
+    assert cv2.VideoCapture(str(video)).isOpened()  # a real video, of no frames
+    out = tmp_path / "collected"
+    code, err = run(
+        capsys, "collect", "--label", "A", "--source", video, "--countdown", "0", "--out", out
+    )
+    assert code == 2  # a bad input, like a file that is not a video; 1 means "outputs differ"
+    one_line(err, "empty.avi", "no frames", "nothing saved")
+    assert not (out / "A").exists() and not (out / "_frames" / "A").exists()
+
+
+def test_collect_refuses_a_class_folder_linked_out_of_out(photo_folder, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for link in ("A", "_frames/A"):
+        out = tmp_path / link.replace("/", "-")
+        (out / link).parent.mkdir(parents=True)
+        (out / link).symlink_to(elsewhere)
+        code, err = run(
+            capsys,
+            "collect",
+            "--label",
+            "A",
+            "--source",
+            photo_folder / "A",
+            "--count",
+            "2",
+            "--countdown",
+            "0",
+            "--out",
+            out,
+        )
+        assert code == 2, link
+        one_line(err, f"{link}: a link out of --out", str(elsewhere))
+    assert list(elsewhere.iterdir()) == []
