@@ -17,7 +17,7 @@ import numpy as np
 from edgesign.device.errors import DataError, EdgesignError
 from edgesign.device.names import canonical, check_class_names
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
-from edgesign.device.text import printable
+from edgesign.device.text import PATH_LIMIT, printable
 
 from . import datasets
 from .datasets import Dataset
@@ -89,8 +89,8 @@ def parse_source(text: str) -> Source:
         if not 0 < weight <= MAX_WEIGHT:
             # weight 0 trained on the source while ignoring every image of it
             raise DataError(
-                f"--train {printable(text)}: a source's weight must be above 0 and at most "
-                f"{MAX_WEIGHT:g}, not {match.group(2)}"
+                f"--train {printable(text, PATH_LIMIT)}: a source's weight must be above 0 "
+                f"and at most {MAX_WEIGHT:g}, not {match.group(2)}"
             )
         return Source(Path(match.group(1)), weight)
     return Source(Path(text))
