@@ -7,6 +7,10 @@ DIR is then a folder-per-class data set the trainer reads; it skips `_frames` (f
 starting with "_" are not classes), and `DIR/_frames` is itself such a data set of full frames.
 Several collects may write into one DIR at once: a lock on DIR lets one at a time choose a
 number, so none replaces another's images.
+
+A source that gives no frame at all (an empty video) is an error, exit 2 like a file that is not
+a video, and leaves no empty class folder; one that ends before `--count` keeps what it gave
+(exit 0, and says so). Exit 1 is kept for "self-test outputs differ", as in every command.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .files import atomic_path, check_writable, disk_errors
 from .frames import FrameSource, frame_image
 from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
+from .text import PATH_LIMIT, printable
 
 FRAMES_DIR = "_frames"
 _NUMBERED = re.compile(r"^(\d+)\.png$")
@@ -121,19 +126,19 @@ def collect(
     countdown: int = 3,
     interval: float = 0.0,
     save_frames: bool = True,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> CollectResult:
     """Save `count` frames of sign `label` from `source` under `out` (see the module docstring)."""
     label = check_class_name(label, "--label")  # NFC: the folder training will read it from
+    # looked up per call: a default bound at import kept whatever sys.stderr was then, a stream
+    # that may be closed by now (a test's captured one)
+    stream = sys.stderr if stream is None else stream
     if count < 1:
         raise EdgesignError(f"--count must be at least 1, not {count}")
     out = check_collect_out(out)
     model_dir, frames_dir = out / label, out / FRAMES_DIR / label
-    with disk_errors(out):
-        model_dir.mkdir(parents=True, exist_ok=True)
-        if save_frames:
-            frames_dir.mkdir(parents=True, exist_ok=True)
+    made = _make_folders(out, [model_dir, frames_dir] if save_frames else [model_dir])
     number = next_number(model_dir, frames_dir)
     for remaining in range(countdown, 0, -1):
         stream.write(f"show the sign for {label!r}: starting in {remaining}...\n")
@@ -163,6 +168,38 @@ def collect(
     finally:
         source.close()
         progress.end()
+    if not saved:
+        # an empty class folder would be read as a class without images by the next training
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):  # another collect's photos may be in it by now
+                folder.rmdir()
+        raise EdgesignError(
+            f"{printable(source.name, PATH_LIMIT)}: no frames (an empty video?); nothing saved"
+        )
     if saved < count:
         stream.write(f"the source ended after {saved} of {count} images\n")
     return CollectResult(saved, model_dir, frames_dir)
+
+
+def _make_folders(out: Path, folders: list) -> list:
+    """Make `folders` inside `out`; returns those that did not exist yet, parents first.
+
+    A class folder (or `_frames`) that is a link out of `out` is refused: collect would write
+    its photos wherever the link points, outside the data set the user named."""
+    root = out.resolve()
+    for folder in folders:
+        if not folder.resolve().is_relative_to(root):
+            raise EdgesignError(
+                f"{printable(folder, PATH_LIMIT)}: a link out of --out "
+                f"(to {printable(folder.resolve(), PATH_LIMIT)}); collect writes only inside --out"
+            )
+    made = []
+    with disk_errors(out):
+        for folder in folders:
+            made += [
+                path
+                for path in (*reversed(folder.parents), folder)
+                if path != out and path.is_relative_to(out) and not path.exists()
+            ]
+            folder.mkdir(parents=True, exist_ok=True)
+    return made

@@ -2,16 +2,23 @@
 
 `read_image(path)` returns (uint8 array, "gray" or "rgb") and promises three things:
 
-* **Size is capped before decoding.** An image of more than `MAX_PIXELS` pixels is refused
-  with one line naming the file (PIL only reads the header to know the size), except a JPEG,
-  which is decoded at 1/2, 1/4 or 1/8 scale (`Image.draft`) when that brings it under the cap.
-  A 445 KB PNG of 12000x12000 pixels would otherwise take 2 GB of memory on a Pi.
+* **What a decode may cost is capped before decoding.** An image whose pixels would take more
+  than `MAX_DECODE_BYTES` (48 MiB) decoded, counted as its pixels times its mode's bytes per
+  pixel (1 for gray, 2 for 16-bit, 3 for RGB and palette images, 4 for RGBA, CMYK, 32-bit and
+  float), is refused with one line naming the file (PIL only reads the header to know this),
+  except a JPEG, which is decoded at 1/2, 1/4 or 1/8 scale (`Image.draft`) when that brings it
+  under the cap; no other format edgesign reads can be decoded smaller. A 12-megapixel RGB phone
+  photo (4032x3024, 35 MiB) passes whole, and so do a 12-megapixel RGBA image and a 24-megapixel
+  16-bit one; a 48-megapixel phone JPEG is read at half size. Reading an image at the cap
+  peaks under 210 MB of memory (measured on PNGs and TIFFs), which a 1 GB Pi can spare; a pixel
+  cap could not promise this: a 49-megapixel 16-bit PNG of 95 KB took 1.3 GB, an RGBA one 692 MB.
 * **High bit depth is scaled, not clipped.** 16-bit images (PNG, TIFF, PGM) are scaled from
   0-65535 to 0-255 (rounded: v / 257); 32-bit integer TIFFs from their full range (0 to
   2**31 - 1 for signed, 2**32 - 1 for unsigned; negative values become 0); float images are
   read as 0.0-1.0 and scaled to 0-255, and a float image with values outside 0-1 is refused
   (there is no telling what its range means). Clipping to 255 would silently give the model a
-  white or black picture, and so wrong predictions.
+  white or black picture, and so wrong predictions. The scaling works a band of pixels at a time,
+  so it costs a few MB on top of the image, not several float64 copies of it.
 * **Photos are upright.** A photo's EXIF orientation is applied, as any photo viewer does, so
   training, `run` and collect see the hand the way the user saw it.
 """
@@ -26,16 +33,16 @@ import numpy as np
 
 from .errors import DataError, FrameError
 from .files import is_output_dir
-from .text import printable
+from .text import PATH_LIMIT, printable
 
 #: file name endings read as images (by `run --source FOLDER`, training folders and collect)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
-#: the most pixels decoded from one image file: 50 megapixels (a large phone photo)
-MAX_PIXELS = 50_000_000
+#: the most bytes one image file may take decoded (module docstring): 48 MiB
+MAX_DECODE_BYTES = 48 * 2**20
+#: pixels scaled at once from a high bit depth: 8 MB of float64 at a time
+_SCALE_BAND = 2**20
 #: how far a float image may stray outside 0-1 (rounding of tools that wrote it)
 _FLOAT_SLACK = 1e-3
-#: most characters of an image's path shown in an error
-_PATH_LIMIT = 300
 #: the EXIF tag saying how a photo is to be turned for display
 _EXIF_ORIENTATION = 0x0112
 
@@ -62,7 +69,7 @@ def class_folders(root) -> list[Path]:
     return folders
 
 
-def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, str]:
+def read_image(path, error=FrameError, max_bytes: int = MAX_DECODE_BYTES) -> tuple[np.ndarray, str]:
     """The image file at `path` as (uint8 array, layout "gray" or "rgb").
 
     `error` is the EdgesignError type raised, naming the file, for an unreadable, oversized or
@@ -71,20 +78,21 @@ def read_image(path, error=FrameError, max_pixels: int = MAX_PIXELS) -> tuple[np
 
     path = Path(path)
     # a file name may hold escape sequences; errors show it escaped (`printable`)
-    shown = printable(path, _PATH_LIMIT)
+    shown = printable(path, PATH_LIMIT)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                _cap_size(image, shown, error, max_pixels)
+                _cap_size(image, shown, error, max_bytes)
                 return layout_of_image(_upright(image), shown, error)
     except Image.DecompressionBombError:
         raise error(
-            f"{shown}: image too large (more than {max_pixels:,} pixels); scale it down first"
+            f"{shown}: image too large (more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels); "
+            "scale it down first"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise error(
-            f"{shown}: unreadable image ({exc.__class__.__name__}: {printable(exc, _PATH_LIMIT)})"
+            f"{shown}: unreadable image ({exc.__class__.__name__}: {printable(exc, PATH_LIMIT)})"
         ) from None
 
 
@@ -98,16 +106,35 @@ def _upright(image):
     return ImageOps.exif_transpose(image)
 
 
-def _cap_size(image, path: str, error, max_pixels: int) -> None:
+def bytes_per_pixel(mode: str) -> int:
+    """What one pixel of a PIL image of `mode` costs decoded, or once made RGB (a palette image
+    is read as RGB, so its one byte a pixel becomes three)."""
+    from PIL import ImageMode
+
+    try:
+        described = ImageMode.getmode(mode)
+    except KeyError:
+        return 4  # a mode PIL cannot describe: count it as the widest common one
+    own = len(described.bands) * np.dtype(described.typestr).itemsize
+    return own if _is_gray(mode) else max(own, 3)
+
+
+def _is_gray(mode: str) -> bool:
+    return mode in ("L", "LA", "1", "I", "F") or mode.startswith("I;16")
+
+
+def _cap_size(image, path: str, error, max_bytes: int) -> None:
     width, height = image.size
-    if width * height > max_pixels and image.format == "JPEG":
+    cost = width * height * bytes_per_pixel(image.mode)
+    if cost > max_bytes and image.format == "JPEG":
         # request half the side that fits: draft's power-of-two scale then lands under the cap
-        factor = 2 * math.sqrt(width * height / max_pixels)
+        factor = 2 * math.sqrt(cost / max_bytes)
         image.draft(image.mode, (max(1, int(width / factor)), max(1, int(height / factor))))
-    if image.size[0] * image.size[1] > max_pixels:
+    decoded = image.size[0] * image.size[1] * bytes_per_pixel(image.mode)
+    if decoded > max_bytes:
         raise error(
-            f"{path}: image too large ({width}x{height} = {width * height:,} pixels, more "
-            f"than {max_pixels:,}); scale it down first"
+            f"{path}: image too large ({width}x{height} {image.mode} = {cost / 2**20:,.0f} MiB "
+            f"decoded, more than {max_bytes / 2**20:,.0f} MiB); scale it down first"
         )
 
 
@@ -115,11 +142,12 @@ def layout_of_image(image, path="image", error=FrameError) -> tuple[np.ndarray, 
     """An opened PIL image as (uint8 array, layout), scaling high bit depths (module docstring)."""
     mode = image.mode
     if mode.startswith("I;16"):
-        return _scaled(np.asarray(image).astype(np.float64), 65535.0), "gray"
+        return _scaled(np.asarray(image), 65535.0), "gray"
     if mode == "I":
-        return _scaled(np.asarray(image).astype(np.float64), _integer_range(image)), "gray"
+        return _scaled(np.asarray(image), _integer_range(image)), "gray"
     if mode == "F":
-        values = np.asarray(image, dtype=np.float64)
+        # float32 as decoded: a float64 copy would double what the image costs
+        values = np.asarray(image, dtype=np.float32)
         finite = np.isfinite(values).all()
         if (
             not finite
@@ -134,7 +162,9 @@ def layout_of_image(image, path="image", error=FrameError) -> tuple[np.ndarray, 
                 f"edgesign reads float images as 0.0-1.0 only (save it as 8-bit)"
             )
         return _scaled(values, 1.0), "gray"
-    if mode in ("L", "LA", "1"):
+    if mode in ("L", "RGB"):
+        return np.asarray(image), "gray" if mode == "L" else "rgb"  # convert() would only copy
+    if mode in ("LA", "1"):
         return np.asarray(image.convert("L")), "gray"
     return np.asarray(image.convert("RGB")), "rgb"
 
@@ -156,5 +186,17 @@ def _integer_range(image) -> float:
 
 
 def _scaled(values: np.ndarray, top: float) -> np.ndarray:
-    """0..top -> 0..255, rounded half up; outside values are clipped."""
-    return np.clip(np.floor(values * (255.0 / top) + 0.5), 0, 255).astype(np.uint8)
+    """0..top -> 0..255, rounded half up; outside values are clipped.
+
+    A band of `_SCALE_BAND` pixels at a time, in float64 (exact for every 32-bit value): the whole
+    image at once took four float64 copies of it, 1.3 GB for a 49-megapixel 16-bit PNG."""
+    scaled = np.empty(values.shape, np.uint8)
+    flat, flat_scaled = values.reshape(-1), scaled.reshape(-1)
+    for start in range(0, flat.size, _SCALE_BAND):
+        band = flat[start : start + _SCALE_BAND].astype(np.float64)
+        band *= 255.0 / top
+        band += 0.5
+        np.floor(band, out=band)
+        np.clip(band, 0, 255, out=band)
+        flat_scaled[start : start + _SCALE_BAND] = band
+    return scaled

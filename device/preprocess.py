@@ -28,6 +28,7 @@ from PIL import Image
 from .errors import BundleError, FrameError
 from .frames import CHANNELS, LAYOUTS, color_image
 from .images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
+from .options import MODEL_SIZES
 from .views import VIEW_SETS
 
 #: the most views a spec may name (`--views` offers up to 7; each is a model run per frame)
@@ -83,8 +84,9 @@ class PreprocessSpec:
 
     def __post_init__(self):
         problems = []
-        if not isinstance(self.size, int) or not 8 <= self.size <= 256:
-            problems.append(f"size must be an integer from 8 to 256, not {self.size!r}")
+        low, high = MODEL_SIZES
+        if not isinstance(self.size, int) or not low <= self.size <= high:
+            problems.append(f"size must be an integer from {low} to {high}, not {self.size!r}")
         if self.roi not in ROI_MODES:
             problems.append(f"roi must be one of {', '.join(ROI_MODES)}, not {self.roi!r}")
         if not 0.05 <= float(self.crop) <= 1.0:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 #: longest text printed for one name; the rest is cut and marked with an ellipsis
 DISPLAY_LIMIT = 64
+#: longest path shown in an error: long enough to tell which file, short of a screenful
+PATH_LIMIT = 300
 
 
 def printable(text, limit: int = DISPLAY_LIMIT) -> str:

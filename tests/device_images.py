@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +95,29 @@ def letter_folders(root: Path, data_dir: Path, letters, train_count: int, test_c
             for path in sorted((source / letter).glob("*.jpg"))[:count]:
                 shutil.copy(path, folder / path.name)
     return root
+
+
+#: PNG color types by the bands a pixel has: gray, gray + alpha, RGB, RGBA
+_PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+
+
+def constant_png(
+    path: Path, width: int, height: int, value: int = 128, depth: int = 8, bands: int = 1
+) -> Path:
+    """A real, valid PNG of any size, `depth` bits (8 or 16) per sample and 1-4 bands, every
+    byte `value`, written row by row (never held in memory): the decompression bombs of the
+    issues, a few hundred KB on disk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    squeeze = zlib.compressobj(9)
+    row = b"\0" + bytes([value]) * (width * bands * depth // 8)
+    body = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
+    header = struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOR_TYPES[bands], 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+    return path

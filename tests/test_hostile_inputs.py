@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from device_images import asl_photo_paths, sign_mnist_rows
+from device_images import asl_photo_paths, constant_png, sign_mnist_rows
 from PIL import Image
 from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
@@ -1294,3 +1294,167 @@ def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, c
     )
     assert code == 0, err
     assert [p.name for p in (tmp_path / "collected").iterdir() if p.name[0] != "_"] == [composed]
+
+
+# ------------------------- round two, item 9 and lows: memory, numbers, names, collect
+
+
+#: `edgesign ARGV` that writes, on its way out, its peak resident memory (VmHWM) to $PEAK_FILE.
+#: Its own measure: the kernel's rusage of a child starts from the forking pytest's 700 MB.
+_PEAK_OF_EDGESIGN = """
+import atexit, os, sys
+from edgesign.device import cli
+
+def peak():
+    with open("/proc/self/status") as status, open(os.environ["PEAK_FILE"], "w") as out:
+        out.write(next(line for line in status if line.startswith("VmHWM:")))
+
+atexit.register(peak)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def peak_rss(tmp_path, *argv) -> tuple[int, str, float]:
+    """(exit code, stderr, peak resident memory in MB) of the real `edgesign ARGV`."""
+    peak_file = tmp_path / "peak.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_EDGESIGN, *map(str, argv)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PEAK_FILE": str(peak_file)},
+    )
+    return proc.returncode, proc.stderr, int(peak_file.read_text().split()[1]) / 1024
+
+
+def test_an_image_a_pi_cannot_afford_to_decode_is_refused_by_its_bytes(bundle_dir, tmp_path):
+    # 49 megapixels each, under the old 50-MP cap; run took 1.3 GB on the first, 700 MB on the
+    # second (a 1 GB Pi). Refused from the header now: not much above run's own 60 MB.
+    for name, depth, bands in (("deep16.png", 16, 1), ("alpha.png", 8, 4)):
+        image = constant_png(tmp_path / name, 7000, 7000, depth=depth, bands=bands)
+        assert image.stat().st_size < 400_000
+        code, err, peak = peak_rss(tmp_path, "run", "--bundle", bundle_dir, "--source", image)
+        assert code == 2, err
+        one_line(err, name, "image too large", "MiB decoded")
+        assert peak < 250, (name, peak)
+
+
+def test_a_16_bit_image_is_scaled_without_float64_copies_of_it(bundle_dir, tmp_path):
+    # 24 megapixels of 16 bits, 46 MiB decoded: under the cap, so it is read. Scaling it in
+    # float64 all at once took about 650 MB; measured now near 200 MB, run's 60 MB included.
+    image = constant_png(tmp_path / "deep16.png", 4900, 4900, depth=16)
+    code, err, peak = peak_rss(tmp_path, "run", "--bundle", bundle_dir, "--source", image)
+    assert code == 0, err
+    assert peak < 400, peak
+
+
+def test_nonsense_train_finetune_and_micro_numbers_are_refused(
+    sign_small, trained_dir, bundle_dir, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    train = train_args(sign_small, out)
+    for option, value in (
+        ("--size", "0"),
+        ("--size", "1000"),
+        ("--augment-strength", "-1"),
+        ("--augment-strength", "nan"),
+        ("--fusion-weight", "2"),  # checked before only when landmarks were trained
+        ("--landmark-epochs", "0"),
+        ("--seed", "-1"),
+        ("--seed", str(2**32)),
+    ):
+        err = argparse_refusal(capsys, *train, option, value)
+        one_line(err, f"argument {option}", repr(value))
+    finetune = ["finetune", "--from", trained_dir, "--train", sign_small[0], "--out", out]
+    err = argparse_refusal(capsys, *finetune, "--freeze", "-1")
+    one_line(err, "argument --freeze", "'-1'")
+    micro = ["micro", "--bundle", bundle_dir, "--out", out]
+    for option, value in (("--trace", "-1"), ("--arena-margin", "nan"), ("--arena-margin", "1e9")):
+        err = argparse_refusal(capsys, *micro, option, value)
+        one_line(err, f"argument {option}", repr(value))
+    # checked by the command, still before anything is trained
+    code, err = run(capsys, *train, "--box", "0,0,1,1")
+    assert code == 2
+    one_line(err, "--box", "--roi box")
+    weighed = train_args(sign_small, out)
+    weighed[2] = f"{sign_small[0]}@0"
+    code, err = run(capsys, *weighed)
+    assert code == 2
+    one_line(err, f"--train {sign_small[0]}@0", "weight must be above 0")
+    assert not out.exists()
+
+
+def test_data_prints_no_tensorflow_start_up_lines(sign_small, tmp_path):
+    proc = edgesign(
+        "data",
+        "--train",
+        sign_small[0],
+        "--classes",
+        "sign",
+        "--out",
+        tmp_path / "data",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "images" in out
+    assert err == "", err  # no absl, oneDNN or CPU-feature lines
+
+
+def test_an_idx_file_of_empty_images_and_an_rgb_self_test_image_are_named(
+    copied_bundle, tmp_path, capsys
+):
+    images, labels = tmp_path / "empty-images-idx3-ubyte", tmp_path / "empty-labels-idx1-ubyte"
+    images.write_bytes((0x803).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(8))  # 3 of 0x0
+    labels.write_bytes((0x801).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([0, 1, 2]))
+    code, err = run(capsys, "data", "--train", images, "--out", tmp_path / "data")
+    assert code == 2
+    one_line(err, str(images), "0x0")
+    path = sorted((copied_bundle / "selftest").glob("*.png"))[0]
+    with Image.open(path) as image:
+        image.convert("RGB").save(path)
+    code, err = run(capsys, "micro", "--bundle", copied_bundle, "--out", tmp_path / "micro")
+    assert code == 2
+    one_line(err, path.name, "must be 28x28 gray")
+
+
+def test_collect_from_an_empty_video_is_one_line_and_leaves_no_class(tmp_path, capsys):
+    cv2 = pytest.importorskip("cv2")
+    video = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
+    assert cv2.VideoCapture(str(video)).isOpened()  # a real video, of no frames
+    out = tmp_path / "collected"
+    code, err = run(
+        capsys, "collect", "--label", "A", "--source", video, "--countdown", "0", "--out", out
+    )
+    assert code == 2  # a bad input, like a file that is not a video; 1 means "outputs differ"
+    one_line(err, "empty.avi", "no frames", "nothing saved")
+    assert not (out / "A").exists() and not (out / "_frames" / "A").exists()
+
+
+def test_collect_refuses_a_class_folder_linked_out_of_out(photo_folder, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for link in ("A", "_frames/A"):
+        out = tmp_path / link.replace("/", "-")
+        (out / link).parent.mkdir(parents=True)
+        (out / link).symlink_to(elsewhere)
+        code, err = run(
+            capsys,
+            "collect",
+            "--label",
+            "A",
+            "--source",
+            photo_folder / "A",
+            "--count",
+            "2",
+            "--countdown",
+            "0",
+            "--out",
+            out,
+        )
+        assert code == 2, link
+        one_line(err, f"{link}: a link out of --out", str(elsewhere))
+    assert list(elsewhere.iterdir()) == []

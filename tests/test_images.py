@@ -4,39 +4,16 @@ oversized images are refused (or, for JPEG, decoded smaller) before they are dec
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from device_images import asl_photo_paths, sign_mnist_rows
+from device_images import asl_photo_paths, constant_png, sign_mnist_rows
 from PIL import Image
 
 from edgesign.device import cli
 from edgesign.device.errors import DataError, FrameError
-from edgesign.device.images import IMAGE_SUFFIXES, MAX_PIXELS, read_image
-
-
-def constant_png(path: Path, width: int, height: int, value: int = 128) -> Path:
-    """A real, valid 8-bit gray PNG of any size, written row by row (never held in memory): the
-    decompression bomb of the issue, a few hundred KB on disk."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    squeeze = zlib.compressobj(9)
-    row = b"\0" + bytes([value]) * width
-    body = b"".join(squeeze.compress(row) for _ in range(height)) + squeeze.flush()
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-        + chunk(b"IDAT", body)
-        + chunk(b"IEND", b"")
-    )
-    return path
+from edgesign.device.images import IMAGE_SUFFIXES, MAX_DECODE_BYTES, read_image
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +103,12 @@ def test_a_large_jpeg_is_decoded_at_a_smaller_scale_instead(data_dir):
     path = sorted((data_dir / "asl_letters" / "A").glob("*.jpg"))[0]  # a real phone photo
     full, _ = read_image(path)
     assert full.shape[0] * full.shape[1] > 100_000
-    small, layout = read_image(path, max_pixels=50_000)  # over this cap: decoded smaller
+    # over this cap (50,000 RGB pixels): decoded smaller
+    small, layout = read_image(path, max_bytes=150_000)
     assert layout == "rgb"
     assert small.shape[:2] == (
         (full.shape[0] + 1) // 2,
         (full.shape[1] + 1) // 2,
     )  # JPEG's 1/2 scale
     assert small.shape[0] * small.shape[1] <= 50_000
-    assert MAX_PIXELS == 50_000_000
+    assert MAX_DECODE_BYTES == 48 * 2**20

@@ -8,6 +8,7 @@ import math
 
 from edgesign.device.errors import DataError
 from edgesign.device.files import check_output_dir
+from edgesign.device.options import MODEL_SIZES, number
 from edgesign.device.views import add_view_arguments, view_set
 
 from .augment import PRESET_STEPS, STEPS, check_steps
@@ -74,7 +75,7 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser):
     group = parser.add_argument_group("preprocessing (applied to image folders and camera frames)")
     group.add_argument(
         "--size",
-        type=int,
+        type=number(int, *MODEL_SIZES),
         default=None,
         help="model input side in pixels (default: the preset's, 28; realworld 32)",
     )
@@ -134,7 +135,13 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
         default=0.1,
         help="stratified share of each class held out to pick the best epoch (default 0.1)",
     )
-    group.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    group.add_argument(
+        "--seed",
+        # numpy's generators take 0 to 2**32 - 1; beyond, training failed with a traceback
+        type=number(int, 0, 2**32 - 1),
+        default=42,
+        help="random seed (default 42)",
+    )
     group.add_argument(
         "--no-augment", dest="augment", action="store_false", help="turn off augmentation"
     )
@@ -157,7 +164,9 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
     )
     group.add_argument(
         "--augment-strength",
-        type=float,
+        # 4 already turns a hand up to 40 degrees and zooms it 1.5 times: more is noise, and a
+        # negative or NaN strength silently trained on garbage
+        type=number(float, 0, 4),
         default=1.0,
         help="scale of the augmentation ranges (default 1)",
     )
@@ -196,6 +205,9 @@ def spec_from_args(args):
 
     from .models import CONTRAST, INPUT_SIZES, MORE_VIEWS_BELOW, VIEWS
 
+    if args.box is not None and args.roi != "box":
+        # the box would be stored with the model and never used: the user meant another region
+        raise DataError(f"--box is read only with --roi box, not --roi {args.roi}")
     preset = getattr(args, "preset", None)
     size = args.size or INPUT_SIZES.get(preset, 28)
     contrast = getattr(args, "contrast", None) or CONTRAST.get(preset, "none")
@@ -291,14 +303,15 @@ def register(subparsers) -> None:
     )
     group.add_argument(
         "--landmark-epochs",
-        type=int,
+        type=number(int, 1),
         default=None,
         metavar="N",
         help=f"landmark classifier epochs (default {_landmark_epochs()})",
     )
     group.add_argument(
         "--fusion-weight",
-        type=float,
+        # in argparse, not where the landmarks are trained: without them it was never checked
+        type=number(float, 0, 1),
         default=None,
         metavar="W",
         help="share of the CNN in the fused probabilities, the rest the landmark "
@@ -344,7 +357,7 @@ def register(subparsers) -> None:
     group = p.add_argument_group("fine-tuning")
     group.add_argument(
         "--freeze",
-        type=int,
+        type=number(int, 0),
         default=0,
         metavar="N",
         help="keep the first N weight layers (convolutions first) fixed (default 0)",
@@ -384,10 +397,6 @@ def _train_landmarks(args, plan, classes, verbose):
     from .landmark_model import LandmarkConfig
     from .landmark_training import train_landmarks
 
-    if args.landmark_epochs is not None and args.landmark_epochs < 1:
-        raise DataError("--landmark-epochs must be at least 1")
-    if args.fusion_weight is not None and not 0 <= args.fusion_weight <= 1:
-        raise DataError("--fusion-weight must be from 0 to 1")
     config = LandmarkConfig(epochs=args.landmark_epochs or LandmarkConfig.epochs, seed=args.seed)
     print(
         "landmark classifier: finding the hands of the training photos (cached by file hash) ...",
@@ -409,6 +418,7 @@ def _train_landmarks(args, plan, classes, verbose):
 
 
 def _run_data(args) -> int:
+    import_tensorflow(args.debug)  # the presets' sizes come with Keras: without its chatter
     from . import data_plan, explore
 
     plan = plan_from_args(args)

@@ -17,6 +17,7 @@ import numpy as np
 from edgesign.device.errors import DataError, EdgesignError
 from edgesign.device.names import canonical, check_class_names
 from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
+from edgesign.device.text import PATH_LIMIT, printable
 
 from . import datasets
 from .datasets import Dataset
@@ -76,11 +77,22 @@ class DataPlan:
         )
 
 
+#: the largest weight `--train PATH@WEIGHT` may give a source's images
+MAX_WEIGHT = 1000.0
+
+
 def parse_source(text: str) -> Source:
     """`PATH` or `PATH@WEIGHT`."""
     match = re.fullmatch(r"(.+)@([0-9]*\.?[0-9]+)", text)
     if match and not Path(text).exists():
-        return Source(Path(match.group(1)), float(match.group(2)))
+        weight = float(match.group(2))
+        if not 0 < weight <= MAX_WEIGHT:
+            # weight 0 trained on the source while ignoring every image of it
+            raise DataError(
+                f"--train {printable(text, PATH_LIMIT)}: a source's weight must be above 0 "
+                f"and at most {MAX_WEIGHT:g}, not {match.group(2)}"
+            )
+        return Source(Path(match.group(1)), weight)
     return Source(Path(text))
 
 

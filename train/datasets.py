@@ -198,6 +198,11 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     if found != magic:
         raise DataError(f"{path}: wrong IDX magic number 0x{found:08x}, expected 0x{magic:08x}")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    if 0 in dims[1:]:
+        # an image of no pixels failed later as an "empty frame" that named no file
+        raise DataError(
+            f"{path}: the header promises images of {'x'.join(map(str, dims[1:]))} pixels"
+        )
     body = raw[4 + 4 * ndim :]
     expected = int(np.prod(dims))
     if len(body) != expected:

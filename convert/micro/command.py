@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesign.device.errors import ModelError
+from edgesign.device.options import number
 
 
 def register_micro(subparsers) -> None:
@@ -42,7 +42,8 @@ def register_micro(subparsers) -> None:
     p.add_argument(
         "--arena-margin",
         metavar="PERCENT",
-        type=float,
+        # 1e9 percent asked TFLite Micro for an arena it cannot allocate (std::bad_alloc)
+        type=number(float, 0, 1000),
         default=25.0,
         help="added to the smallest working tensor arena (default: %(default)g)",
     )
@@ -55,7 +56,7 @@ def register_micro(subparsers) -> None:
     p.add_argument(
         "--trace",
         metavar="N",
-        type=int,
+        type=number(int, 0),
         default=32,
         help="differing images to trace operator by "
         "operator to find where outputs start to differ (default: %(default)s)",
@@ -66,8 +67,6 @@ def register_micro(subparsers) -> None:
 def _run_micro(args) -> int:
     from .export import export_micro, parse_size
 
-    if args.arena_margin < 0:
-        raise ModelError(f"--arena-margin must not be negative, not {args.arena_margin:g}")
     max_flash = parse_size(args.max_flash) if args.max_flash is not None else None
     report = export_micro(
         args.bundle,
@@ -76,7 +75,7 @@ def _run_micro(args) -> int:
         max_flash=max_flash,
         margin=args.arena_margin / 100.0,
         arduino=args.arduino,
-        trace_limit=max(0, args.trace),
+        trace_limit=args.trace,
     )
     parity = report["parity"]
     pi = parity["against"]["litert"]

@@ -1,0 +1,53 @@
+"""argparse types for numeric options, shared by the commands of every part (no heavy imports:
+the command line is built at start-up, on the Pi too).
+
+A number out of range is refused by argparse itself: one line naming the option, exit 2, before
+anything runs or is written; half-honouring it (a weight of 0, a seed numpy refuses mid-run, an
+arena margin that ends in `std::bad_alloc`) would fail late, or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+#: the model input sides (pixels) a preprocessing spec may have: `train --size` and every bundle
+MODEL_SIZES = (8, 256)
+
+
+def number(kind, low: float, high: float | None = None, above: bool = False):
+    """An argparse type: a finite `kind` (int or float) of at least `low` (above it if `above`)
+    and at most `high`."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if (
+            value is None
+            or not math.isfinite(value)
+            or value < low
+            or (above and value == low)
+            or (high is not None and value > high)
+        ):
+            raise argparse.ArgumentTypeError(
+                f"expected {_describe(kind, low, high, above)}, not {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _describe(kind, low: float, high: float | None = None, above: bool = False) -> str:
+    """What `number(kind, low, high, above)` accepts, in words."""
+    what = "a whole number" if kind is int else "a number"
+    least = _shown(low)
+    if high is None:
+        return f"{what} above {least}" if above else f"{what} of {least} or more"
+    most = _shown(high)
+    return f"{what} above {least} and at most {most}" if above else f"{what} from {least} to {most}"
+
+
+def _shown(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
