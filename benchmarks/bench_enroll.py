@@ -1,10 +1,9 @@
 """Enrollment: how much a profile of k samples per letter lifts recognition of a person never seen.
 
-For each photo source left out of training (bundles from `bench_hands_accuracy.py`-style leave-one-
-source-out training: `--letters-bundle` trained without asl_letters, `--photos-bundle` trained
-without asl_photos), every photo of the held-out source goes once through the device pipeline
-(`pipeline_for`: hand tracker, CNN, landmark classifier), which gives its features and both models'
-probabilities. Then, for k = 0, 1, 3, 5, 10 samples per letter and several random draws:
+For each photo source left out of training (`--letters-bundle` trained without asl_letters,
+`--photos-bundle` trained without asl_photos; made as below), every photo of the held-out source
+goes once through the device pipeline (`pipeline_for`: hand tracker, CNN, landmark classifier),
+which gives its features and both models' probabilities. Then, for k = 0, 1, 3, 5, 10 samples per letter and several random draws:
 
 - the source is cut into capture groups: asl_photos/test by shoot (each letter's photos 0-9,
   10-19, 20-29 are three sessions: other desks and light), asl_letters by scene (k-means on small
@@ -17,7 +16,14 @@ probabilities. Then, for k = 0, 1, 3, 5, 10 samples per letter and several rando
 It reports the mean and the worst group, the spread over draws, and the time to fit 24 letters x 30
 samples, and plots accuracy against k.
 
-    EDGESIGN_DATA=../shared/data python benchmarks/bench_enroll.py \\
+    D=../shared/data
+    edgesign train --preset realworld --roi center --landmarks on --epochs 15 --seed 42 \\
+        --train $D/sign_mnist_train.csv.gz --train $D/asl_photos/train@4 --test $D/asl_letters \\
+        --out artifacts/loso/letters_train --quiet
+    edgesign convert --train-dir artifacts/loso/letters_train \\
+        --out artifacts/loso/letters_convert --max-drop 100
+    (the same with --train $D/asl_letters@8 --test $D/asl_photos/test for photos_train/_convert)
+    OMP_NUM_THREADS=1 EDGESIGN_DATA=$D python benchmarks/bench_enroll.py \\
         --letters-bundle artifacts/loso/letters_convert/bundle \\
         --photos-bundle artifacts/loso/photos_convert/bundle [--draws 5]
 
