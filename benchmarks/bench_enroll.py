@@ -3,7 +3,8 @@
 For each photo source left out of training (`--letters-bundle` trained without asl_letters,
 `--photos-bundle` trained without asl_photos; made as below), every photo of the held-out source
 goes once through the device pipeline (`pipeline_for`: hand tracker, CNN, landmark classifier),
-which gives its features and both models' probabilities. Then, for k = 0, 1, 3, 5, 10 samples per letter and several random draws:
+which gives its features and both models' probabilities. Then, for k = 0, 1, 3, 5, 10 samples
+per letter and several random draws:
 
 - the source is cut into capture groups: asl_photos/test by shoot (each letter's photos 0-9,
   10-19, 20-29 are three sessions: other desks and light), asl_letters by scene (k-means on small
