@@ -16,12 +16,10 @@ a video, and leaves no empty class folder; one that ends before `--count` keeps 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -29,7 +27,7 @@ from typing import TextIO
 from PIL import Image
 
 from .errors import EdgesignError
-from .files import atomic_path, check_writable, disk_errors
+from .files import atomic_path, check_writable, disk_errors, folder_lock
 from .frames import FrameSource, frame_image
 from .names import check_class_name
 from .preprocess import PreprocessSpec, preprocess
@@ -65,19 +63,11 @@ def free_number(number: int, *folders: Path) -> int:
     return number
 
 
-@contextlib.contextmanager
-def numbering_lock(out: Path) -> Iterator[None]:
+def numbering_lock(out: Path):
     """Only one collect at a time picks a number in `out` and writes its files: two collects into
     one folder (two terminals, two cameras) would otherwise choose the same numbers and replace
     each other's photos."""
-    # the lock is on the folder itself, so it leaves no file in the user's data set
-    with disk_errors(out):
-        fd = os.open(out, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    return folder_lock(out)
 
 
 def check_collect_out(out) -> Path:

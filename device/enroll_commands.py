@@ -9,10 +9,12 @@ edgesign profiles                                        # list; --delete NAME
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from .commands import SOURCE_HELP, _add_token_options, _parse_size, announce_web
 from .enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, VARIETY
+from .text import PATH_LIMIT, printable
 
 
 def register(subparsers) -> None:
@@ -86,11 +88,12 @@ def register(subparsers) -> None:
 
 def _letters(text, classes) -> list:
     from .errors import EdgesignError
-    from .text import printable
 
     if not text:
         return list(classes)
-    wanted = [w.strip() for w in text.split(",") if w.strip()]
+    from .names import canonical
+
+    wanted = list(dict.fromkeys(canonical(w.strip()) for w in text.split(",") if w.strip()))
     unknown = [w for w in wanted if w not in classes]
     if unknown or not wanted:
         raise EdgesignError(
@@ -113,7 +116,7 @@ def _open_profile(args, bundle):
         except ProfileError as exc:
             raise ProfileError(
                 f"{exc} (or choose another --profile name; `edgesign profiles --delete "
-                f"{args.profile}` removes this one)"
+                f"{shlex.quote(args.profile)}` removes this one)"
             ) from None
         return profile, path
     return new_profile(args.profile if "/" not in args.profile else path.stem, bundle), path
@@ -123,33 +126,81 @@ def _run_enroll(args) -> int:
     from .bundle import load_bundle
     from .errors import EdgesignError
     from .hand_pipeline import pipeline_for
-    from .profiles import save_profile
 
     if not args.seconds > 0 or args.seconds > 60:
         raise EdgesignError(f"--seconds must be above 0 and at most 60, not {args.seconds:g}")
     if not 0 <= args.countdown <= 60:
         raise EdgesignError(f"--countdown must be 0 to 60 seconds, not {args.countdown}")
+    if args.folder and (args.keep_photos or args.web):
+        raise EdgesignError("--keep-photos and --web go with the camera, not with --from")
     bundle = load_bundle(args.bundle)
     profile, path = _open_profile(args, bundle)
     letters = _letters(args.letters, list(bundle.classes))
+    _check_outputs(args, bundle, path)  # before minutes of signing, not after
     pipeline = pipeline_for(bundle)
     err = sys.stderr
     if args.folder:
         taken = _from_folder(args.folder, pipeline, letters, err)
     else:
         taken = _from_camera(args, pipeline, letters, err, bundle, profile.name)
-    for letter, samples in taken.items():
-        if samples.rows:
-            profile.replace(letter, samples.array())
+    if not any(t.rows for t in taken.values()):
+        raise EdgesignError(
+            "no samples taken (no still hand found): the profile was left as it was; enroll "
+            "again with the hand in view, well lit, held still"
+        )
+    profile = _save(args, bundle, path, taken)
     _warn(profile, taken, err)
-    save_profile(profile, path)
     enrolled = sum(1 for n in profile.counts().values() if n)
     print(
-        f"profile {profile.name}: {sum(len(t.rows) for t in taken.values())} samples of "
-        f"{len([t for t in taken.values() if t.rows])} letters taken; {enrolled} of "
-        f"{len(profile.classes)} letters enrolled, in {path}"
+        f"profile {printable(profile.name)}: {sum(len(t.rows) for t in taken.values())} samples "
+        f"of {len([t for t in taken.values() if t.rows])} letters taken; {enrolled} of "
+        f"{len(profile.classes)} letters enrolled, in {printable(str(path), PATH_LIMIT)}"
     )
-    return 0 if any(t.rows for t in taken.values()) else 1
+    return 0
+
+
+def _check_outputs(args, bundle, path) -> None:
+    """The profile file and --keep-photos can be written, and neither lands in an input (the
+    bundle, which deploy would then refuse, or the source folder, read back as frames)."""
+    from pathlib import Path
+
+    from .errors import EdgesignError
+    from .files import check_writable
+
+    inputs = [Path(bundle.path)] + [Path(p) for p in (args.folder, args.source) if p]
+    for option, out in (("--profile", path), ("--keep-photos", args.keep_photos)):
+        if not out:
+            continue
+        out = Path(out)
+        for given in inputs:
+            if given.exists() and out.resolve().is_relative_to(given.resolve()):
+                raise EdgesignError(
+                    f"{option} {printable(str(out), PATH_LIMIT)}: inside the input "
+                    f"{printable(str(given), PATH_LIMIT)}; choose a place outside it"
+                )
+    if path.is_dir():
+        raise EdgesignError(f"--profile {printable(str(path), PATH_LIMIT)}: a folder")
+    check_writable(path.parent)
+    if args.keep_photos:
+        keep = Path(args.keep_photos)
+        if keep.exists() and not keep.is_dir():
+            raise EdgesignError(f"--keep-photos {printable(str(keep), PATH_LIMIT)}: not a folder")
+        check_writable(keep)
+
+
+def _save(args, bundle, path, taken):
+    """Add the letters taken to the profile as it is on disk now (read again under a lock, so two
+    enrolls into one profile keep each other's letters) and save it."""
+    from .files import folder_lock
+    from .profiles import save_profile
+
+    with folder_lock(path.parent):
+        profile, _ = _open_profile(args, bundle)
+        for letter, samples in taken.items():
+            if samples.rows:
+                profile.replace(letter, samples.array())
+        save_profile(profile, path)
+    return profile
 
 
 def _report(letter, samples, err) -> None:
@@ -165,10 +216,14 @@ def _report(letter, samples, err) -> None:
 def _from_folder(folder, pipeline, letters, err) -> dict:
     from .enroll import samples_from_folder
 
-    err.write(f"reading the photos of {len(letters)} letters in {folder}\n")
-    return samples_from_folder(
+    err.write(f"reading the photos of {len(letters)} letters in {printable(str(folder))}\n")
+    taken = samples_from_folder(
         folder, pipeline, letters, progress=lambda letter, s: _report(letter, s, err)
     )
+    missing = [letter for letter in letters if letter not in taken]
+    if missing:
+        err.write(f"no photos of {', '.join(missing)} in {printable(str(folder))}\n")
+    return taken
 
 
 def _from_camera(args, pipeline, letters, err, bundle, profile_name: str) -> dict:
@@ -322,15 +377,18 @@ def _warn(profile, taken, err) -> None:
 
 
 def _run_profiles(args) -> int:
-    from .errors import EdgesignError
-    from .profiles import ProfileError, check_profile, list_profiles, profile_path, profiles_dir
+    from .profiles import (
+        ProfileError,
+        check_profile,
+        list_profiles,
+        named_profile_path,
+        profiles_dir,
+    )
 
-    if args.delete:
-        path = profile_path(args.delete)
-        if not path.is_file():
-            raise EdgesignError(f"{path}: no such profile")
+    if args.delete is not None:
+        path = named_profile_path(args.delete)
         path.unlink()
-        print(f"deleted profile {args.delete} ({path})")
+        print(f"deleted profile {printable(args.delete)} ({printable(str(path), PATH_LIMIT)})")
         return 0
     bundle = None
     if args.bundle:
@@ -343,7 +401,7 @@ def _run_profiles(args) -> int:
         return 0
     for name, path, profile in found:
         if isinstance(profile, str):
-            print(f"{name}: unreadable: {profile}")
+            print(f"{printable(name)}: unreadable: {printable(profile, PATH_LIMIT)}")
             continue
         counts = profile.counts()
         fits = ""
@@ -354,8 +412,8 @@ def _run_profiles(args) -> int:
             except ProfileError:
                 fits = "  does not fit the bundle"
         print(
-            f"{name}: {sum(1 for n in counts.values() if n)}/{len(counts)} letters, "
-            f"updated {profile.updated or '?'}{fits}"
+            f"{printable(name)}: {sum(1 for n in counts.values() if n)}/{len(counts)} letters, "
+            f"updated {printable(profile.updated or '?')}{fits}"
         )
-        print("  " + " ".join(f"{c}:{n}" for c, n in counts.items()))
+        print("  " + " ".join(f"{printable(c)}:{n}" for c, n in counts.items()))
     return 0

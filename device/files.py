@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -264,10 +265,29 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` itself (no lock file left among the user's files): two
+    commands writing into one folder take turns."""
+    with disk_errors(folder):
+        fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+#: the largest JSON file edgesign reads (its own are kilobytes; a profile at most a few MB)
+MAX_JSON_BYTES = 32 * 2**20
+
+
 def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON object"):
     """A JSON object (dict) from `path`; else `error` (an EdgesignError type) naming the file."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise error(f"{path}: over {MAX_JSON_BYTES // 2**20} MB, not a file edgesign wrote")
         data = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
@@ -275,6 +295,8 @@ def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON 
         raise error(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:
         raise error(f"{path}: JSON nested too deeply to be edgesign's") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise error(f"{path}: not JSON edgesign can read ({exc})") from None
     except OSError as exc:
         raise error(f"{path}: cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict):

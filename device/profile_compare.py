@@ -14,9 +14,11 @@ def profile_gain(bundle, images, profile: str) -> dict:
     """Accuracy of the bundle's pipeline on `images` (class folders) without and with `profile`;
     a photo without a found hand counts as wrong."""
     from .hand_pipeline import pipeline_for
+    from .profiles import profile_for
 
     if not images:
         raise EdgesignError("--profile needs --images: labelled photos to compare on")
+    profile_for(profile, bundle)  # a profile of another bundle, or a bundle without landmarks
     classes = list(bundle.classes)
     letters = folder_letters(images, classes)
     labels = [letter for letter, paths in letters.items() for _ in paths]

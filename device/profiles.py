@@ -24,13 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EdgesignError
-from .files import read_json, write_text
+from .files import disk_errors, read_json, write_text
 from .landmarks import FEATURE_COUNT, FEATURES
-from .names import name_problem
+from .names import canonical, name_problem
+from .text import printable
 
 VERSION = 1
 #: most samples one letter may hold (a hold of 2 s at 30 frames/s, and then some)
 MAX_SAMPLES_PER_LETTER = 200
+#: the most classes a profile may name (a bundle's classes are a few dozen)
+MAX_CLASSES = 1000
 #: a letter with fewer samples than this gets a warning (the adaptation still uses it)
 FEW_SAMPLES = 3
 #: the features are normalized to the wrist-to-knuckle length: a usable hand stays well inside
@@ -50,15 +53,32 @@ def profiles_dir() -> Path:
     return Path(base) / "edgesign" / "profiles"
 
 
-def profile_path(name: str) -> Path:
+def profile_path(name: str, option: str = "--profile") -> Path:
     """The file of profile `name`; a name holding a slash or ending in .json is a path."""
-    name = str(name)
+    name = canonical(str(name))
     if "/" in name or name.endswith(".json"):
-        return Path(name).expanduser()
+        path = Path(name).expanduser()
+        if path.name in ("", ".json") or name.endswith("/"):
+            raise ProfileError(f"{option} {printable(name)}: a profile file needs a name")
+        return path
     problem = name_problem(name)
     if problem:
-        raise ProfileError(f"--profile: not a usable profile name: {problem}")
+        raise ProfileError(f"{option}: not a usable profile name: {problem}")
     return profiles_dir() / f"{name}.json"
+
+
+def named_profile_path(name: str) -> Path:
+    """The file of the named profile `name` in `profiles_dir()`, never a path of the user's
+    choosing (`profiles --delete` removes only what `edgesign profiles` lists)."""
+    if "/" in str(name) or str(name).endswith(".json"):
+        raise ProfileError(
+            f"--delete {printable(name)}: give a profile's name as `edgesign profiles` lists it, "
+            "not a path"
+        )
+    path = profile_path(name, "--delete")
+    if path.is_symlink() or not path.is_file():
+        raise ProfileError(f"--delete: no profile named {printable(name)} in {profiles_dir()}")
+    return path
 
 
 @dataclass
@@ -111,7 +131,12 @@ def new_profile(name: str, bundle) -> Profile:
 
 
 def _rows(path: Path, letter, value) -> np.ndarray:
+    numbers = isinstance(value, list) and all(
+        isinstance(row, list) and all(type(v) in (int, float) for v in row) for row in value
+    )  # no strings or booleans numpy would quietly turn into numbers
     try:
+        if not numbers:
+            raise TypeError
         rows = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise ProfileError(f"{path}: samples of {letter!r} are not lists of numbers") from None
@@ -133,19 +158,29 @@ def load_profile(path) -> Profile:
     path = Path(path)
     if not path.is_file():
         raise ProfileError(f"{path}: no such profile (make one with `edgesign enroll`)")
+    if path.is_dir():
+        raise ProfileError(f"{path}: a folder, not a profile")
     data = read_json(path, ProfileError, "a profile")
-    if data.get("edgesign_profile") != VERSION:
+    version = data.get("edgesign_profile")
+    if type(version) is not int or version != VERSION:
         raise ProfileError(
             f"{path}: not an edgesign profile of version {VERSION} "
-            f"(edgesign_profile: {data.get('edgesign_profile')!r})"
+            f"(edgesign_profile: {printable(repr(version))})"
         )
     classes, samples = data.get("classes"), data.get("samples")
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise ProfileError(f"{path}: classes must be a list of names")
+    if (
+        not isinstance(classes, list)
+        or len(classes) > MAX_CLASSES
+        or not all(isinstance(c, str) and not name_problem(c) for c in classes)
+    ):
+        raise ProfileError(f"{path}: classes must be a list of at most {MAX_CLASSES} class names")
+    for key in ("name", "features", "updated"):
+        if not isinstance(data.get(key, ""), str):
+            raise ProfileError(f"{path}: {key} must be text")
     if not isinstance(samples, dict) or set(samples) - set(classes):
         raise ProfileError(f"{path}: samples must be an object keyed by the profile's classes")
     sha = data.get("classifier_sha256")
-    if not isinstance(sha, str) or len(sha) != 64:
+    if not isinstance(sha, str) or len(sha) != 64 or set(sha) - set("0123456789abcdef"):
         raise ProfileError(f"{path}: classifier_sha256 must be a SHA-256 in hex")
     profile = Profile(
         name=str(data.get("name", path.stem)),
@@ -165,7 +200,9 @@ def save_profile(profile: Profile, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     profile.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     # one compact line: 24 letters x 30 samples x 42 numbers stay near 150 kB
-    write_text(path, json.dumps(profile.to_dict(), separators=(",", ":")) + "\n")
+    with disk_errors(path):
+        write_text(path, json.dumps(profile.to_dict(), separators=(",", ":")) + "\n")
+        os.chmod(path, 0o600)  # how one person's hand moves is theirs alone
     return path
 
 
@@ -178,13 +215,13 @@ def check_profile(profile: Profile, bundle, path) -> None:
         )
     if profile.features != FEATURES:
         raise ProfileError(
-            f"{path}: made for features {profile.features!r}, this edgesign reads {FEATURES!r}; "
-            "enroll again"
+            f"{path}: made for features {printable(repr(profile.features))}, this edgesign reads "
+            f"{FEATURES!r}; enroll again"
         )
     if list(profile.classes) != list(bundle.classes):
         raise ProfileError(
-            f"{path}: made for the classes {','.join(profile.classes)}, the bundle has "
-            f"{','.join(bundle.classes)}; enroll again for this bundle"
+            f"{path}: made for the classes {printable(','.join(profile.classes), 120)}, the "
+            f"bundle has {printable(','.join(bundle.classes), 120)}; enroll again for this bundle"
         )
     if profile.classifier_sha256 != fusion["sha256"]:
         raise ProfileError(

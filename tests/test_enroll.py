@@ -216,7 +216,7 @@ def test_profiles_delete_removes_only_that_profile(
     code, out, _ = run(capsys, "profiles", "--delete", "me")
     assert code == 0 and not (profiles / "me.json").exists() and (profiles / "you.json").exists()
     code, _, err = run(capsys, "profiles", "--delete", "me")
-    assert code == 2 and "no such profile" in err
+    assert code == 2 and "no profile named me" in err
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium (make system-deps)")
@@ -385,3 +385,151 @@ def test_deploy_can_start_the_service_with_a_profile():
     unit = render_unit("pi", "/home/pi/edgesign", ("--profile", "me"))
     assert "run --bundle /home/pi/edgesign/current/bundle --profile me" in unit
     assert "ProtectHome=read-only" in unit  # the profile folder in the home is readable
+
+
+# ---------------------------------------------------------------- hostile and careless users
+
+
+def one_line(err: str, *parts: str) -> None:
+    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+def test_profiles_delete_removes_only_a_named_profile_never_a_path(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    precious = tmp_path / "report.docx"
+    precious.write_text("mine")
+    (tmp_path / "me.json").write_text("{}")
+    for name in (str(precious), "../report.docx", "me.json", ""):
+        code, _, err = run(capsys, "profiles", "--delete", name)
+        assert code == 2, name
+        one_line(err, "--delete")
+    assert precious.read_text() == "mine" and (tmp_path / "me.json").exists()
+
+
+def test_bad_profile_or_photo_places_are_refused_before_the_capture(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    bundle = bundle_of(fused_bundle)
+    camera = still_camera(data_dir, tmp_path / "camera", {"L": ("L0.jpg", 3)})
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    camera_args = ["--source", camera, "--letters", "L", "--countdown", "0", "--seconds", "0.2"]
+    for extra, part in (
+        (["--profile", a_file / "x.json"], "cannot write"),
+        (["--profile", bundle / "me.json"], "inside the input"),
+        (["--profile", "p", "--keep-photos", a_file], "not a folder"),
+        (["--profile", "p", "--keep-photos", bundle / "kept"], "inside the input"),
+        (["--profile", "p", "--keep-photos", camera / "kept"], "inside the input"),
+    ):
+        code, out, err = run(capsys, "enroll", "--bundle", bundle, *camera_args, *extra)
+        assert code == 2, extra
+        one_line(err, part)
+        assert "samples" not in err  # refused before any frame was read
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(
+        p.name for p in (fused_bundle / "converted" / "bundle").iterdir()
+    )
+    assert not profiles.exists() or not any(profiles.iterdir())
+
+
+def test_an_enrollment_that_takes_no_sample_writes_nothing(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    blank = tmp_path / "blank" / "A"
+    blank.mkdir(parents=True)
+    for i in range(3):
+        Image.new("RGB", (200, 200), (90 + i, 120, 160)).save(blank / f"{i}.png")
+    code, _, err = run(
+        capsys,
+        "enroll",
+        "--bundle",
+        bundle_of(fused_bundle),
+        "--profile",
+        "me",
+        "--from",
+        blank.parent,
+    )
+    assert code == 2
+    one_line(err, "no samples taken")
+    assert not (profiles / "me.json").exists()
+
+
+def test_two_enrollments_into_one_profile_keep_each_others_letters(
+    fused_bundle, data_dir, tmp_path, profiles
+):
+    import os
+    import subprocess
+    import sys
+
+    photos = user_photos(data_dir, tmp_path / "mine", range(5, 9))
+    argv = [
+        sys.executable,
+        "-m",
+        "edgesign.device.cli",
+        "enroll",
+        "--bundle",
+        str(bundle_of(fused_bundle)),
+        "--profile",
+        "me",
+        "--from",
+        str(photos),
+        "--letters",
+    ]
+    env = {**os.environ, "EDGESIGN_PROFILES": str(profiles)}
+    procs = [
+        subprocess.Popen([*argv, letter], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for letter in FUSED_LETTERS
+    ]
+    for proc in procs:
+        assert proc.wait(300) == 0, proc.stderr.read()
+    data = json.loads((profiles / "me.json").read_text())
+    enrolled = {letter for letter, rows in data["samples"].items() if rows}
+    found = {p.parent.name for p in photos.rglob("*.jpg")}
+    assert enrolled == found - {"C"} or enrolled == found  # C's photos may hold no still hand
+    assert oct((profiles / "me.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_hostile_profile_files_are_one_line(
+    fused_bundle, bundle_dir, data_dir, tmp_path, profiles, capsys
+):
+    bundle = bundle_of(fused_bundle)
+    photos = user_photos(data_dir, tmp_path / "mine", range(5, 7))
+    assert run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)[0] == 0
+    good = json.loads((profiles / "me.json").read_text())
+    cases = {
+        "huge_int": '{"edgesign_profile": 1' + "0" * 5000 + "}",
+        "padded": json.dumps(good) + " " * (33 * 2**20),
+        "version_true": json.dumps({**good, "edgesign_profile": True}),
+        "strings": json.dumps({**good, "samples": {"A": [["0.1"] * 42]}}),
+        "escape_name": json.dumps({**good, "name": "\x1b]0;pwned\x07", "updated": "\x1b[2J"}),
+    }
+    for name, text in cases.items():
+        (tmp_path / f"{name}.json").write_text(text)
+        code, out, err = run(
+            capsys,
+            "run",
+            "--bundle",
+            bundle,
+            "--source",
+            photos,
+            "--profile",
+            tmp_path / f"{name}.json",
+            "--max-frames",
+            "1",
+        )
+        if name == "escape_name":
+            continue
+        assert code == 2, name
+        one_line(err, f"{name}.json")
+    (profiles / "escape.json").write_text(cases["escape_name"])
+    code, out, _ = run(capsys, "profiles")
+    assert code == 0 and "\x1b" not in out and "\\x1b" in out
+    # compare refuses a profile for a bundle without landmarks in one line, before timing
+    code, _, err = run(
+        capsys, "compare", "--bundle", bundle_dir, "--images", photos, "--profile", "me"
+    )
+    assert code == 2
+    one_line(err, "has none")
