@@ -15,7 +15,7 @@ class mean blended with the base classifier, a gated blend and a head stacked on
 probabilities, always tested on other captures than the enrollment's. The fine-tuned layer was the
 only method that lifted every group on both held-out sources; the vote adds a point for the same
 person in other shoots and costs under one across people. Fitting 24 letters x 30 samples takes
-about 0.6 s on one core, numpy only: it is done when `run --profile` starts.
+about 0.3 s on one core, numpy only: it is done when `run --profile` starts.
 """
 
 from __future__ import annotations
