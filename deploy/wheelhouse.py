@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..device.files import cache_root
 from .errors import DeployError
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,6 @@ def write_constraints(folder: Path) -> Path:
     path = folder / CONSTRAINTS_FILE
     path.write_text("".join(line + "\n" for line in PI_CONSTRAINTS))
     return path
-
-
-def cache_root() -> Path:
-    """Where downloaded wheels are kept between deploys ($EDGESIGN_CACHE or ~/.cache/edgesign)."""
-    env = os.environ.get("EDGESIGN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgesign"
 
 
 def project_root() -> Path:

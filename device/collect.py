@@ -70,11 +70,17 @@ def numbering_lock(out: Path):
     return folder_lock(out)
 
 
-def check_collect_out(out) -> Path:
-    """The data set folder `out`, refused at once when it is a file or cannot be written."""
+def check_collect_out(out, source: str | None = None) -> Path:
+    """The data set folder `out`, refused at once when it is a file, cannot be written, or lies
+    inside the folder `source` reads (its photos would be read back as frames)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise EdgesignError(f"{out}: exists and is not a folder; choose another --out")
+    if source and Path(source).is_dir() and out.resolve().is_relative_to(Path(source).resolve()):
+        raise EdgesignError(
+            f"--out {printable(str(out), PATH_LIMIT)}: inside the --source folder; choose a "
+            "place outside it"
+        )
     check_writable(out)
     return out
 

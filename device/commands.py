@@ -478,7 +478,7 @@ def _run_collect(args) -> int:
     from .sources import open_source
 
     check_class_name(args.label, "--label")
-    check_collect_out(args.out)
+    check_collect_out(args.out, args.source)
 
     spec = load_bundle(args.bundle, check_model=False).spec if args.bundle else PreprocessSpec()
     spec = _spec_with_options(spec, args)

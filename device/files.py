@@ -278,6 +278,20 @@ def folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def cache_root() -> Path:
+    """Where edgesign keeps what it can make again (hands found in photos, downloaded wheels):
+    $EDGESIGN_CACHE, else $XDG_CACHE_HOME/edgesign (~/.cache/edgesign); OutputError when that
+    names something other than a folder."""
+    env = os.environ.get("EDGESIGN_CACHE")
+    if env:
+        root = Path(env).expanduser()
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgesign"
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"{root}: the cache ($EDGESIGN_CACHE) must be a folder, not a file")
+    return root
+
+
 #: the largest JSON file edgesign reads (its own are kilobytes; a profile at most a few MB)
 MAX_JSON_BYTES = 32 * 2**20
 

@@ -1458,3 +1458,50 @@ def test_collect_refuses_a_class_folder_linked_out_of_out(photo_folder, tmp_path
         assert code == 2, link
         one_line(err, f"{link}: a link out of --out", str(elsewhere))
     assert list(elsewhere.iterdir()) == []
+
+
+# ---------------------------------------- round three: places
+
+
+def test_collect_into_its_own_source_folder_is_refused(photo_folder, capsys):
+    code, err = run(
+        capsys,
+        "collect",
+        "--label",
+        "A",
+        "--source",
+        photo_folder / "A",
+        "--count",
+        "2",
+        "--countdown",
+        "0",
+        "--out",
+        photo_folder / "A" / "more",
+    )
+    assert code == 2
+    one_line(err, "inside the --source folder")
+    assert not (photo_folder / "A" / "more").exists()
+
+
+def test_a_cache_that_is_a_file_is_one_line(photo_folder, tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache.txt"
+    cache.write_text("x")
+    monkeypatch.setenv("EDGESIGN_CACHE", str(cache))
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--landmarks",
+        "on",
+        "--preset",
+        "article",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "t",
+        "--quiet",
+    )
+    assert code == 2
+    one_line(err, str(cache), "must be a folder")
+    assert cache.read_text() == "x"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import re
 import sys
 import time
@@ -24,14 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.files import atomic_path
+from edgesign.device.files import atomic_path, cache_root
 
 log = logging.getLogger(__name__)
-CACHE_ENV = "EDGESIGN_CACHE"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "edgesign")
 
 
 @dataclass
