@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EdgesignError
+from .images import class_folders
 from .landmarks import WRIST
+from .names import canonical
 from .sources import ImageFilesSource, image_files
 from .text import printable
 
@@ -34,25 +36,23 @@ VARIETY = (
 
 
 def folder_letters(folder: Path, classes) -> dict:
-    """{letter: [image paths]} of a folder of class folders; EdgesignError (one line) for a
-    folder that is not one of the bundle's classes or a folder without class folders."""
+    """{letter: [image paths]} of a folder of class folders (`images.class_folders`: not `_frames`,
+    not an edgesign output folder); EdgesignError (one line) for a folder that is not one of the
+    bundle's classes or a folder without photos in class folders."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise EdgesignError(f"--from {folder}: no such folder")
-    letters: dict = {}
-    for path in image_files(folder):
-        parts = path.relative_to(folder).parts
-        if len(parts) < 2:
-            continue  # a photo beside the class folders belongs to no letter
-        letters.setdefault(parts[0], []).append(path)
+    letters = {}
+    for class_folder in class_folders(folder):
+        paths = image_files(class_folder)
+        if paths:
+            letters[canonical(class_folder.name)] = paths
     unknown = sorted(set(letters) - set(classes))
     if unknown:
         raise EdgesignError(
-            f"--from {folder}: {', '.join(printable(u) for u in unknown)} not among the "
+            f"{folder}: {', '.join(printable(u) for u in unknown)} not among the "
             f"bundle's classes ({','.join(classes)})"
         )
     if not letters:
-        raise EdgesignError(f"--from {folder}: no class folders of photos (FOLDER/<letter>/*.jpg)")
+        raise EdgesignError(f"{folder}: no class folders of photos (FOLDER/<letter>/*.jpg)")
     return letters
 
 
@@ -145,3 +145,14 @@ def capture_letter(
         if on_frame:
             on_frame(frame, prediction, taken)
     return taken
+
+
+def report(letter, samples, err) -> None:
+    """One letter's line on the terminal: samples taken and frames passed over."""
+    err.write(
+        f"  {letter}: {len(samples.rows)} samples"
+        + (f", {samples.no_hand} without a hand" if samples.no_hand else "")
+        + (f", {samples.moving} moving" if samples.moving else "")
+        + "\n"
+    )
+    err.flush()

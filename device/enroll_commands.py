@@ -12,8 +12,8 @@ from __future__ import annotations
 import shlex
 import sys
 
-from .commands import SOURCE_HELP, _add_token_options, _parse_size, announce_web
-from .enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, VARIETY
+from .commands import SOURCE_HELP, _add_token_options, _parse_size
+from .enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, report
 from .text import PATH_LIMIT, printable
 
 
@@ -142,7 +142,9 @@ def _run_enroll(args) -> int:
     if args.folder:
         taken = _from_folder(args.folder, pipeline, letters, err)
     else:
-        taken = _from_camera(args, pipeline, letters, err, bundle, profile.name)
+        from .enroll_camera import from_camera
+
+        taken = from_camera(args, pipeline, letters, err, bundle, profile.name)
     if not any(t.rows for t in taken.values()):
         raise EdgesignError(
             "no samples taken (no still hand found): the profile was left as it was; enroll "
@@ -203,159 +205,17 @@ def _save(args, bundle, path, taken):
     return profile
 
 
-def _report(letter, samples, err) -> None:
-    err.write(
-        f"  {letter}: {len(samples.rows)} samples"
-        + (f", {samples.no_hand} without a hand" if samples.no_hand else "")
-        + (f", {samples.moving} moving" if samples.moving else "")
-        + "\n"
-    )
-    err.flush()
-
-
 def _from_folder(folder, pipeline, letters, err) -> dict:
     from .enroll import samples_from_folder
 
     err.write(f"reading the photos of {len(letters)} letters in {printable(str(folder))}\n")
     taken = samples_from_folder(
-        folder, pipeline, letters, progress=lambda letter, s: _report(letter, s, err)
+        folder, pipeline, letters, progress=lambda letter, s: report(letter, s, err)
     )
     missing = [letter for letter in letters if letter not in taken]
     if missing:
         err.write(f"no photos of {', '.join(missing)} in {printable(str(folder))}\n")
     return taken
-
-
-def _from_camera(args, pipeline, letters, err, bundle, profile_name: str) -> dict:
-    from .enroll import capture_letter
-    from .sources import open_source
-
-    source = open_source(args.source, size=args.size, color=args.web is not None, retry=False)
-    keep = _PhotoKeeper(args.keep_photos) if args.keep_photos else None
-    web = _enroll_view(args, bundle, pipeline, source, profile_name) if args.web else None
-    taken = {}
-    source.open()
-    try:
-        err.write(f"enrolling {len(letters)} letters; for each, {VARIETY}.\n")
-        for i, letter in enumerate(letters, 1):
-            state = {"index": i, "total": len(letters), "letter": letter, "hint": VARIETY}
-            _countdown(source, pipeline, web, state, taken, args.countdown, err)
-            err.write(f"\r[{i}/{len(letters)}] sign {letter}: hold it ({args.seconds:g} s)     \n")
-            pipeline.reset()
-            taken[letter] = capture_letter(
-                source,
-                pipeline,
-                seconds=args.seconds,
-                max_frames=None if source.live else int(args.seconds * 15),
-                on_frame=_on_frame(keep, web, state, taken, letter),
-            )
-            _report(letter, taken[letter], err)
-        if web is not None:
-            web.enrollment = {**state, "finished": True, "done": _done(taken), "countdown": 0}
-    finally:
-        source.close()
-        if web is not None:
-            web.close()
-    return taken
-
-
-def _done(taken) -> dict:
-    return {letter: len(s.rows) for letter, s in taken.items()}
-
-
-def _countdown(source, pipeline, web, state, taken, seconds, err) -> None:
-    """The countdown before a letter; a live camera keeps feeding the view meanwhile."""
-    import time
-
-    from .recognize import Step
-
-    for remaining in range(seconds, 0, -1):
-        err.write(
-            f"\r[{state['index']}/{state['total']}] sign {state['letter']}: "
-            f"starting in {remaining}... "
-        )
-        err.flush()
-        if web is not None:
-            web.enrollment = {**state, "countdown": remaining, "taken": 0, "done": _done(taken)}
-        end = time.monotonic() + 1.0
-        while source.live and web is not None and time.monotonic() < end:
-            frame = source.read()
-            if frame is None:
-                break
-            web.observe(frame, pipeline(frame), Step(None, 0.0), 0.0, 0)
-        time.sleep(max(0.0, end - time.monotonic()))
-
-
-def _on_frame(keep, web, state, taken, letter):
-    """What happens with each frame of a letter's hold: kept as a photo, shown in the view."""
-    from .recognize import Step
-
-    keeper = keep.frame_taker(letter) if keep else None
-
-    def on_frame(frame, prediction, samples):
-        if keeper:
-            keeper(frame, prediction, samples)
-        if web is not None:
-            web.enrollment = {
-                **state,
-                "countdown": 0,
-                "taken": len(samples.rows),
-                "done": _done(taken),
-            }
-            web.observe(frame, prediction, Step(prediction.label, prediction.confidence), 0.0, 0)
-
-    return on_frame
-
-
-def _enroll_view(args, bundle, pipeline, source, profile_name):
-    from .recognize import TextRecognizer
-    from .web import WebView, parse_address, web_token
-
-    host, port = parse_address(args.web)
-    token = web_token(args.web_token, args.web_token_file)
-    web = WebView(
-        bundle,
-        TextRecognizer(bundle.classes),
-        host,
-        port,
-        token=token,
-        backend=pipeline.model.backend,
-        source=source.name,
-        profile=f"{profile_name} (enrolling)",
-    ).start()
-    announce_web(web, host, token)
-    return web
-
-
-class _PhotoKeeper:
-    """`--keep-photos DIR`: each frame taken, as DIR/<letter>/NNNNN.png (never overwriting)."""
-
-    def __init__(self, folder):
-        from pathlib import Path
-
-        self.folder = Path(folder)
-
-    def frame_taker(self, letter):
-        from .frames import frame_image
-
-        folder = self.folder / letter
-        folder.mkdir(parents=True, exist_ok=True)
-        count = [0]
-
-        def on_frame(frame, prediction, samples):
-            if len(samples.rows) == count[0]:
-                return  # this frame was not taken
-            count[0] = len(samples.rows)
-            number = 0
-            while True:
-                try:
-                    with open(folder / f"{number:05d}.png", "xb") as f:
-                        frame_image(frame).save(f, format="PNG")
-                    return
-                except FileExistsError:
-                    number += 1
-
-        return on_frame
 
 
 def _warn(profile, taken, err) -> None:
