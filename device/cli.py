@@ -36,6 +36,8 @@ PARTS = (
         "checkout",
     ),
     ("edgesign.device.commands", (), ""),
+    ("edgesign.device.compare_command", (), ""),
+    ("edgesign.device.collect_command", (), ""),
     ("edgesign.device.enroll_commands", (), ""),
     (
         "edgesign.deploy.commands",

@@ -1,4 +1,5 @@
-"""Subcommands of the device part (registered by edgesign.device.cli): run, selftest, collect.
+"""Subcommands of the device part (registered by edgesign.device.cli): run and selftest, and the
+options the other device commands share (compare_command, collect_command, enroll_commands).
 
 Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 """
@@ -201,89 +202,6 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_run_selftest)
 
-    p = subparsers.add_parser(
-        "compare",
-        help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
-        description="Run the bundle's float32 model (`convert --with-float`) and its int8 model on "
-        "the bundle's self-test images, and optionally a folder of class folders "
-        "(`edgesign collect` output) and N frames of a source; report accuracy where "
-        "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
-        "the int8 speed-up, on this device's CPU. Never uses TensorFlow.",
-    )
-    p.add_argument(
-        "--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`"
-    )
-    p.add_argument(
-        "--images", metavar="FOLDER", help="also a folder with a sub-folder of images per class"
-    )
-    p.add_argument("--source", help="also frames from here: " + SOURCE_HELP)
-    p.add_argument(
-        "--frames",
-        type=int,
-        default=100,
-        metavar="N",
-        help="frames read from --source (default 100)",
-    )
-    p.add_argument(
-        "--timing-runs",
-        type=int,
-        default=200,
-        metavar="N",
-        help="timed calls per model and image set (default 200)",
-    )
-    p.add_argument(
-        "--profile",
-        metavar="NAME",
-        help="also the whole device pipeline on --images without and with this profile "
-        "(`edgesign enroll`); use photos of other captures than the enrollment's",
-    )
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="also write compare.json and compare.md as this folder (a new or empty folder, or "
-        "an earlier compare output)",
-    )
-    p.add_argument(
-        "--json", action="store_true", help="print the report as JSON instead of a table"
-    )
-    p.set_defaults(func=_run_compare)
-
-    p = subparsers.add_parser(
-        "collect",
-        help="record training images of one sign into a folder-per-class data set",
-        description="Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees, "
-        "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
-        "`edgesign train --dataset folder --data OUT`.",
-    )
-    p.add_argument("--label", required=True, help="the class name (folder name), e.g. A")
-    p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
-    p.add_argument("--count", type=int, default=200, help="images to save (default 200)")
-    p.add_argument(
-        "--out", default="data/collected", help="data set folder (default data/collected)"
-    )
-    p.add_argument(
-        "--bundle", help="use this bundle's preprocessing (default: 28x28 center square)"
-    )
-    p.add_argument(
-        "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
-    )
-    p.add_argument(
-        "--countdown",
-        type=int,
-        default=3,
-        metavar="SECONDS",
-        help="seconds before recording (default 3)",
-    )
-    p.add_argument(
-        "--interval",
-        type=number(float, 0),
-        metavar="SECONDS",
-        help="least time between saved frames (default 0.2 for cameras, 0 for files)",
-    )
-    p.add_argument("--no-frames", action="store_true", help="do not save the full frames")
-    _add_roi_options(p)
-    p.set_defaults(func=_run_collect)
-
 
 def _run_run(args) -> int:
     import logging
@@ -433,69 +351,3 @@ def _run_selftest(args) -> int:
     else:
         print(result.describe())
     return 0 if result.passed else 1
-
-
-def _run_compare(args) -> int:
-    import json
-
-    from .bundle import load_bundle
-    from .compare import COMMAND, main_output, run_compare, write_compare
-    from .files import check_output_dir
-
-    inputs = [args.bundle, args.images]
-    if args.out:
-        check_output_dir(args.out, COMMAND, inputs)  # before minutes of timing, not after
-    bundle = load_bundle(args.bundle)
-    if args.profile and not (bundle.metadata.get("float_model") or args.out):
-        # a bundle without its float model: the profile's comparison alone
-        from .profile_compare import profile_gain, profile_lines
-
-        result = profile_gain(bundle, args.images, args.profile)
-        print(json.dumps(result, indent=2) if args.json else "\n".join(profile_lines(result)))
-        return 0
-    report = run_compare(
-        bundle,
-        images=args.images,
-        source=args.source,
-        frames=args.frames,
-        timing_runs=args.timing_runs,
-    )
-    if args.profile:
-        from .profile_compare import profile_gain
-
-        report["profile"] = profile_gain(bundle, args.images, args.profile)
-    main_output(report, args.json)
-    if args.out:
-        write_compare(args.out, report, inputs)
-    return 0
-
-
-def _run_collect(args) -> int:
-    from .bundle import load_bundle
-    from .collect import check_collect_out, collect
-    from .names import check_class_name
-    from .preprocess import PreprocessSpec
-    from .sources import open_source
-
-    check_class_name(args.label, "--label")
-    check_collect_out(args.out, args.source)
-
-    spec = load_bundle(args.bundle, check_model=False).spec if args.bundle else PreprocessSpec()
-    spec = _spec_with_options(spec, args)
-    source = open_source(args.source, size=args.size, color=not args.no_frames)
-    interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
-    result = collect(
-        source,
-        args.out,
-        args.label,
-        args.count,
-        spec,
-        countdown=args.countdown,
-        interval=interval,
-        save_frames=not args.no_frames,
-    )
-    print(
-        f"saved {result.saved} images of '{args.label}' to {result.model_dir}"
-        + ("" if args.no_frames else f" (full frames in {result.frames_dir})")
-    )
-    return 0

@@ -1,0 +1,75 @@
+"""`edgesign collect` (registered by edgesign.device.cli): photos of one sign for a training set."""
+
+from __future__ import annotations
+
+from .commands import SOURCE_HELP, _add_roi_options, _parse_size, _spec_with_options
+from .options import number
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "collect",
+        help="record training images of one sign into a folder-per-class data set",
+        description="Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees, "
+        "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
+        "`edgesign train --dataset folder --data OUT`.",
+    )
+    p.add_argument("--label", required=True, help="the class name (folder name), e.g. A")
+    p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
+    p.add_argument("--count", type=int, default=200, help="images to save (default 200)")
+    p.add_argument(
+        "--out", default="data/collected", help="data set folder (default data/collected)"
+    )
+    p.add_argument(
+        "--bundle", help="use this bundle's preprocessing (default: 28x28 center square)"
+    )
+    p.add_argument(
+        "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
+    )
+    p.add_argument(
+        "--countdown",
+        type=int,
+        default=3,
+        metavar="SECONDS",
+        help="seconds before recording (default 3)",
+    )
+    p.add_argument(
+        "--interval",
+        type=number(float, 0),
+        metavar="SECONDS",
+        help="least time between saved frames (default 0.2 for cameras, 0 for files)",
+    )
+    p.add_argument("--no-frames", action="store_true", help="do not save the full frames")
+    _add_roi_options(p)
+    p.set_defaults(func=_run_collect)
+
+
+def _run_collect(args) -> int:
+    from .bundle import load_bundle
+    from .collect import check_collect_out, collect
+    from .names import check_class_name
+    from .preprocess import PreprocessSpec
+    from .sources import open_source
+
+    check_class_name(args.label, "--label")
+    check_collect_out(args.out, args.source)
+
+    spec = load_bundle(args.bundle, check_model=False).spec if args.bundle else PreprocessSpec()
+    spec = _spec_with_options(spec, args)
+    source = open_source(args.source, size=args.size, color=not args.no_frames)
+    interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
+    result = collect(
+        source,
+        args.out,
+        args.label,
+        args.count,
+        spec,
+        countdown=args.countdown,
+        interval=interval,
+        save_frames=not args.no_frames,
+    )
+    print(
+        f"saved {result.saved} images of '{args.label}' to {result.model_dir}"
+        + ("" if args.no_frames else f" (full frames in {result.frames_dir})")
+    )
+    return 0

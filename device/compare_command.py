@@ -1,0 +1,90 @@
+"""`edgesign compare` (registered by edgesign.device.cli): float32 against int8 on this device, and
+with `--profile` the whole pipeline without and with the user's profile."""
+
+from __future__ import annotations
+
+from .commands import SOURCE_HELP
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
+        description="Run the bundle's float32 model (`convert --with-float`) and its int8 model on "
+        "the bundle's self-test images, and optionally a folder of class folders "
+        "(`edgesign collect` output) and N frames of a source; report accuracy where "
+        "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
+        "the int8 speed-up, on this device's CPU. Never uses TensorFlow.",
+    )
+    p.add_argument(
+        "--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`"
+    )
+    p.add_argument(
+        "--images", metavar="FOLDER", help="also a folder with a sub-folder of images per class"
+    )
+    p.add_argument("--source", help="also frames from here: " + SOURCE_HELP)
+    p.add_argument(
+        "--frames",
+        type=int,
+        default=100,
+        metavar="N",
+        help="frames read from --source (default 100)",
+    )
+    p.add_argument(
+        "--timing-runs",
+        type=int,
+        default=200,
+        metavar="N",
+        help="timed calls per model and image set (default 200)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="also the whole device pipeline on --images without and with this profile "
+        "(`edgesign enroll`); use photos of other captures than the enrollment's",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write compare.json and compare.md as this folder (a new or empty folder, or "
+        "an earlier compare output)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the report as JSON instead of a table"
+    )
+    p.set_defaults(func=_run_compare)
+
+
+def _run_compare(args) -> int:
+    import json
+
+    from .bundle import load_bundle
+    from .compare import COMMAND, main_output, run_compare, write_compare
+    from .files import check_output_dir
+
+    inputs = [args.bundle, args.images]
+    if args.out:
+        check_output_dir(args.out, COMMAND, inputs)  # before minutes of timing, not after
+    bundle = load_bundle(args.bundle)
+    if args.profile and not (bundle.metadata.get("float_model") or args.out):
+        # a bundle without its float model: the profile's comparison alone
+        from .profile_compare import profile_gain, profile_lines
+
+        result = profile_gain(bundle, args.images, args.profile)
+        print(json.dumps(result, indent=2) if args.json else "\n".join(profile_lines(result)))
+        return 0
+    report = run_compare(
+        bundle,
+        images=args.images,
+        source=args.source,
+        frames=args.frames,
+        timing_runs=args.timing_runs,
+    )
+    if args.profile:
+        from .profile_compare import profile_gain
+
+        report["profile"] = profile_gain(bundle, args.images, args.profile)
+    main_output(report, args.json)
+    if args.out:
+        write_compare(args.out, report, inputs)
+    return 0
