@@ -10,8 +10,6 @@ from PIL import Image
 
 from edgesign.device import bundle as layout
 from edgesign.device.files import sha256_file, write_json, write_text
-from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS_KEY
-from edgesign.device.hand_models import spec_wants_tracker
 from edgesign.device.interpreter import TFLiteModel
 from edgesign.device.preprocess import PreprocessSpec, Quantizer
 
@@ -96,10 +94,6 @@ def write_bundle(
             "sha256": sha256_file(float_target),
             "bytes": float_target.stat().st_size,
         }
-    if spec_wants_tracker(spec):  # the palm and landmark models, their NOTICE and hashes
-        from .hand_models import copy_into_bundle
-
-        metadata[HAND_MODELS_KEY] = copy_into_bundle(folder)
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
 

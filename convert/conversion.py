@@ -21,7 +21,6 @@ import numpy as np
 
 from edgesign.device.errors import DataError, EdgesignError, ModelError
 from edgesign.device.files import check_output_dir, is_own_output, publish_dir, staging_dir
-from edgesign.device.hand_models import spec_wants_tracker
 from edgesign.device.preprocess import PreprocessSpec
 from edgesign.device.recognize import average_views, needs_more_views
 from edgesign.device.text import printable
@@ -253,7 +252,6 @@ def convert(
             )
             if fusion is not None:
                 _add_to_bundle(tmp / "bundle", tmp, fusion)
-            if fusion is not None or spec_wants_tracker(spec):
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))
                 say(f"bundle: {frames} test photos with every hand stage's output, for selftest")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")

@@ -34,7 +34,7 @@ import numpy as np
 from .errors import BundleError, EdgesignError
 from .files import read_json, read_text, sha256_file
 from .hand_models import BUNDLE_FILES as HAND_MODEL_FILES
-from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
+from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
 from .hand_pipeline import check_bundle_fusion
 from .hand_selftest import frame_names
 from .images import read_image
@@ -226,9 +226,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
             f"{path / MODEL_FILE}: checksum differs from metadata (corrupt or replaced model)"
         )
     fusion = check_bundle_fusion(path, meta, classes)
-    hand_models = check_bundle_hand_models(
-        path, meta, spec_wants_tracker(spec) or fusion is not None
-    )
+    hand_models = check_bundle_hand_models(path, meta, fusion is not None)
     bundle = Bundle(path, meta, classes, spec, inp, out, hand_models=hand_models, fusion=fusion)
     if check_model:
         try:

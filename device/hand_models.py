@@ -40,15 +40,10 @@ KNOWN_MODELS = {
 }
 
 
-def spec_wants_tracker(spec) -> bool:
-    """Whether a preprocessing spec needs the hand tracker (its region of interest is tracked)."""
-    return getattr(spec, "roi", None) == "tracked"
-
-
 def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> dict | None:
     """Validate the hand models of the bundle at `folder`; their metadata entry, or None.
 
-    `required`: the spec asks for the tracker, so the models must be there. Raises BundleError
+    `required`: the bundle fuses the landmarks, so the models must be there. Raises BundleError
     (one line) when a file is missing, its hash differs from the metadata, or the metadata names
     models other than the known MediaPipe release's.
     """
@@ -57,7 +52,7 @@ def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> di
     if entry is None:
         if required:
             raise BundleError(
-                f"{folder}: the preprocessing uses the hand tracker but the bundle has "
+                f"{folder}: the bundle fuses the hand's landmarks but has "
                 f"no hand models (metadata has no {METADATA_KEY!r}; re-run convert)"
             )
         return None

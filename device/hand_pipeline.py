@@ -1,12 +1,12 @@
 """The device's frame pipeline when a bundle carries the hand tracker: find the hand, then read it.
 
 Per frame: the hand tracker (palm detector only when no hand is tracked, else the landmark model on
-last frame's crop) -> the CNN on the hand-aligned crop (the bundle's `tracked` region of interest)
-and the landmark classifier on the hand's landmarks -> `fusion.fuse` with the bundle's rule.
+last frame's crop) -> the CNN on the bundle's region of interest and the landmark classifier on the
+hand's landmarks -> `fusion.fuse` with the bundle's rule.
 
 No hand, no letter: a frame without a hand gives no probabilities (`Prediction.probs` is None), so
 the text recognizer emits nothing and, after a pause, a space. Bundles whose metadata says
-`"no_hand": "cnn"` let the CNN answer on the fallback region instead (measured in the benchmarks;
+`"no_hand": "cnn"` let the CNN answer alone instead (measured in the benchmarks;
 off by default for cameras).
 """
 
@@ -125,13 +125,6 @@ class HandPipeline:
             self.rule, self.no_hand = settings["rule"], settings["no_hand"]
 
     @property
-    def _cnn_without_hand(self) -> bool:
-        """Whether the CNN's preprocessing has an image for a frame without a hand (not a tracked
-        spec whose fallback is none)."""
-        spec = self.cnn.spec
-        return not (spec.roi == "tracked" and spec.tracked_fallback == "none")
-
-    @property
     def model(self):
         return self.cnn.model
 
@@ -151,7 +144,7 @@ class HandPipeline:
         hand = self.tracker.find(frame.array, frame.layout, track=same_stream, **kwargs)
         t1 = time.perf_counter()
         stages = {"hand": t1 - t0}
-        if hand is None and (self.no_hand == "nothing" or not self._cnn_without_hand):
+        if hand is None and self.no_hand == "nothing":
             return Prediction(
                 np.zeros((0, len(self.classes)), np.int8),
                 None,
@@ -162,7 +155,7 @@ class HandPipeline:
                 hand=None,
                 stages_s=stages,
             )
-        raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame, hand)
+        raw, cnn_probs, pre_s, invoke_s = self.cnn.run_views(frame)
         t2 = time.perf_counter()
         row = landmark_probs = None
         if hand is not None and self.classifier is not None:
@@ -198,8 +191,8 @@ class HandPipeline:
 def pipeline_for(
     bundle, k: int = 3, num_threads: int = 1, profile: str | None = None, reference: bool = False
 ):
-    """The frame pipeline a bundle asks for: the CNN alone, or, when its preprocessing tracks the
-    hand or it carries a landmark classifier, the tracker with the CNN, the landmark classifier and
+    """The frame pipeline a bundle asks for: the CNN alone, or, when it carries a landmark
+    classifier, the tracker with the CNN, the landmark classifier and
     the fusion. `profile`: a name (or .json path) from `edgesign enroll`, adapting the landmark
     classifier to the user's own hand (ProfileError when it was made for another bundle).
     `reference`: every model on TFLite's reference kernels (the self-test's)."""
@@ -214,7 +207,7 @@ def pipeline_for(
         adapter = adaptation_for(loaded, bundle.path / bundle.fusion["file"])
     model = bundle.model(num_threads=num_threads, reference=True) if reference else None
     cnn = Pipeline(bundle, model=model, k=k, num_threads=num_threads)
-    if bundle.spec.roi != "tracked" and bundle.fusion is None:
+    if bundle.fusion is None:
         return cnn
     pipeline = HandPipeline(
         bundle,

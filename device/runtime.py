@@ -80,11 +80,9 @@ class Pipeline:
         self.classes = list(bundle.classes)
         self.k = k
 
-    def model_input(self, frame: Frame, which: slice = slice(None), hand=None) -> np.ndarray:
+    def model_input(self, frame: Frame, which: slice = slice(None)) -> np.ndarray:
         """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
-        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more).
-        `hand`: the tracker's hand in this frame, for the hand-aligned region of interest."""
-        extra = {"hand": hand} if self.spec.roi == "tracked" else {}
+        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more)."""
         return self.quantize(
             preprocess_views(
                 frame.array,
@@ -92,13 +90,12 @@ class Pipeline:
                 self.spec,
                 which=which,
                 **frame.preprocess_kwargs(),
-                **extra,
             )
         )
 
-    def run_views(self, frame: Frame, hand=None):
+    def run_views(self, frame: Frame):
         """(raw outputs of the views that ran, their averaged probabilities, preprocess seconds,
-        invoke seconds) for a frame; `hand` as in `model_input`."""
+        invoke seconds) for a frame."""
         below = self.spec.more_views_below
         # with a threshold, the first view runs alone and the others only if it is unsure
         stages = [slice(0, 1), slice(1, None)] if self.spec.lazy_views else [slice(None)]
@@ -107,7 +104,7 @@ class Pipeline:
             if per_view and not needs_more_views(per_view[0], below):
                 break
             t0 = time.perf_counter()
-            batch = self.model_input(frame, which, hand=hand)
+            batch = self.model_input(frame, which)
             t1 = time.perf_counter()
             raws.append(self.model.invoke(batch))
             t2 = time.perf_counter()

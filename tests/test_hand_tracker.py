@@ -15,6 +15,7 @@ from device_images import yuv420_from_rgb
 from PIL import Image
 
 from edgesign.device import hand_tracker as ht
+from edgesign.device.cli import main
 from edgesign.device.errors import BundleError, FrameError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -252,7 +253,6 @@ def test_bundle_with_hand_models_loads_and_tracks(hand_bundle, data_dir):
 
 @pytest.mark.parametrize("damage", ["missing", "tampered", "metadata", "notice"])
 def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, damage, capsys):
-    from edgesign.device.cli import main
     from edgesign.device.files import sha256_file
 
     name = "hand_detector.tflite" if damage == "missing" else "hand_landmarks.tflite"
@@ -280,7 +280,24 @@ def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, dam
     assert len(err) == 1 and expected[damage] in err[0], err
 
 
-def test_a_spec_that_tracks_needs_the_hand_models(bundle_dir):
+def test_a_bundle_with_a_retired_hand_crop_is_refused_in_one_line(bundle_dir, tmp_path, capsys):
+    """Bundles of the retired `hand`/`tracked` regions of interest say so; the keys every older
+    bundle wrote for them (an empty `hand`, tracked defaults) are still read."""
+    bundle = shutil.copytree(bundle_dir, tmp_path / "bundle")
+    meta_path = bundle / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["preprocess"].update({"hand": {}, "tracked_margin": 1.5})
+    meta_path.write_text(json.dumps(meta))
+    assert main(["selftest", "--bundle", str(bundle)]) == 0
+    for roi in ("hand", "tracked"):
+        meta["preprocess"]["roi"] = roi
+        meta_path.write_text(json.dumps(meta))
+        assert main(["selftest", "--bundle", str(bundle)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"the '{roi}' region of interest was retired" in err[0], err
+
+
+def test_a_fused_bundle_needs_the_hand_models(bundle_dir):
     from edgesign.device.hand_models import check_bundle_hand_models
 
     with pytest.raises(BundleError, match="no hand models"):

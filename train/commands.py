@@ -8,7 +8,7 @@ import math
 
 from edgesign.device.errors import DataError
 from edgesign.device.files import check_output_dir
-from edgesign.device.options import MODEL_SIZES, number
+from edgesign.device.options import MODEL_SIZES, ROI_MODES, number
 from edgesign.device.views import add_view_arguments, view_set
 
 from .augment import PRESET_STEPS, STEPS, check_steps
@@ -81,11 +81,10 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser):
     )
     group.add_argument(
         "--roi",
-        choices=("center", "full", "box", "hand", "tracked"),
+        choices=ROI_MODES,
         default="center",
-        help="region of interest: center square (default), full frame, a --box, the "
-        "skin-colored box (hand), or the hand-aligned square around the hand "
-        "the tracker finds (tracked; no hand: the center square)",
+        help="region of interest the CNN sees: center square (default), full frame, or a --box "
+        "(the hand's landmarks come from the hand tracker, whatever the region)",
     )
     group.add_argument(
         "--crop",
@@ -298,8 +297,7 @@ def register(subparsers) -> None:
         default="auto",
         help="also train the landmark classifier on the hands of the photo folders "
         "(the hand tracker finds them; fused with the CNN on the device); auto: "
-        "with photo folders, for the realworld preset or the tracked region of "
-        "interest (default auto)",
+        "with photo folders, for the realworld preset (default auto)",
     )
     group.add_argument(
         "--landmark-epochs",
@@ -382,15 +380,13 @@ def _landmark_epochs() -> int:
 
 
 def wants_landmarks(args, spec, plan) -> bool:
-    """--landmarks on, or auto with the tracked hand as the region of interest or a preset that
-    asks for it (`models.LANDMARKS`), when a photo folder is among the training sources."""
+    """--landmarks on, or auto with a preset that asks for it (`models.LANDMARKS`), when a photo
+    folder is among the training sources."""
     from .models import LANDMARKS
 
     choice = getattr(args, "landmarks", "off")
     photos = any(s.path.is_dir() for s in plan.train)
-    return choice == "on" or (
-        choice == "auto" and photos and (spec.roi == "tracked" or LANDMARKS.get(args.preset, False))
-    )
+    return choice == "on" or (choice == "auto" and photos and LANDMARKS.get(args.preset, False))
 
 
 def _train_landmarks(args, plan, classes, verbose):
