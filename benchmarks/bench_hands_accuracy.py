@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.cli import main as edgesign
+from edgesign.cli.main import main as edgesign
 
 SPLITS = {
     # name: (training photo folder and its weight against a Sign MNIST image, held-out test folder)

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .enroll import folder_letters, read_photos
-from .errors import EdgesignError
+from edgesign.core.errors import EdgesignError
+from edgesign.device.enroll import folder_letters, read_photos
 
 
 def profile_gain(bundle, images, profile: str) -> dict:
     """Accuracy of the bundle's pipeline on `images` (class folders) without and with `profile`;
     a photo without a found hand counts as wrong."""
-    from .hand_pipeline import pipeline_for
-    from .profiles import profile_for
+    from edgesign.device.pipeline import pipeline_for
+    from edgesign.device.profiles import profile_for
 
     if not images:
         raise EdgesignError("--profile needs --images: labelled photos to compare on")

@@ -16,8 +16,8 @@ from device_images import (
 )
 from PIL import Image
 
-from edgesign.device.cli import main
-from edgesign.device.preprocess import PreprocessSpec, preprocess
+from edgesign.cli.main import main
+from edgesign.core.preprocess import PreprocessSpec, preprocess
 from edgesign.train import data_plan, datasets, models
 
 LETTERS = ("A", "B", "C", "L", "V", "Y")
@@ -129,7 +129,7 @@ STRETCH = PreprocessSpec(size=48, contrast="stretch")
 
 def test_stretch_follows_its_definition_on_real_photos(data_dir):
     """Integer arithmetic gives exactly the float formula: tail levels to 0/255, linear between."""
-    from edgesign.device.preprocess import stretch
+    from edgesign.core.preprocess import stretch
 
     for path in asl_photo_paths(data_dir, "ABLVY", 1):
         image = preprocess(
@@ -189,7 +189,7 @@ def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir
 
 
 def test_an_unknown_contrast_mode_is_refused():
-    from edgesign.device.errors import BundleError
+    from edgesign.core.errors import BundleError
 
     with pytest.raises(BundleError, match="contrast must be one of none, stretch"):
         PreprocessSpec(contrast="equalize")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import DataError
-from edgesign.device.files import sha256_file
-from edgesign.device.images import IMAGE_SUFFIXES, class_folders, read_image
-from edgesign.device.names import canonical
-from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
+from edgesign.core.errors import DataError
+from edgesign.core.files import sha256_file
+from edgesign.core.images import IMAGE_SUFFIXES, class_folders, read_image
+from edgesign.core.names import canonical
+from edgesign.core.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 log = logging.getLogger(__name__)
 

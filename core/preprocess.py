@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from PIL import Image
 
-from .errors import BundleError, FrameError
-from .frames import CHANNELS, LAYOUTS, color_image
-from .images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
-from .options import MODEL_SIZES, ROI_MODES
-from .views import VIEW_SETS
+from edgesign.core.errors import BundleError, FrameError
+from edgesign.core.frames import CHANNELS, LAYOUTS, color_image
+from edgesign.core.images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
+from edgesign.core.options import MODEL_SIZES, ROI_MODES
+from edgesign.core.views import VIEW_SETS
 
 #: the most views a spec may name (`--views` offers up to 7; each is a model run per frame)
 MAX_VIEWS = 16
@@ -71,7 +71,7 @@ class PreprocessSpec:
     #: predictions are averaged at inference (`preprocess_views`); empty: the whole region only
     views: Sequence[Sequence[float]] = ()
     #: the views after the first run only when the first view's top probability is below this
-    #: (`recognize.average_views`); None or 1: always
+    #: (`probabilities.average_views`); None or 1: always
     more_views_below: float | None = None
 
     def __post_init__(self):

@@ -1,7 +1,7 @@
 """The hand models a bundle may carry, and checking that the ones in a bundle are those.
 
 MediaPipe's palm detector and hand landmark model (Apache-2.0) are plain `.tflite` files inside
-the `mediapipe` 0.10.18 wheel. The host step `edgesign hand-models` (`convert/hand_models.py`)
+the `mediapipe` 0.10.18 wheel. The host step `edgesign hand-models` (`train/hand_models.py`)
 fetches and verifies them; `convert` copies them into the bundle under the names below, with a
 `NOTICE`, and records their hashes in the metadata (`hand_models`). The device checks presence
 and hashes before it runs anything (`check_bundle_hand_models`), so a missing, truncated or
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import BundleError
-from .files import sha256_file
+from edgesign.core.errors import BundleError
+from edgesign.core.files import sha256_file
 
 DETECTOR_FILE = "hand_detector.tflite"
 LANDMARKS_FILE = "hand_landmarks.tflite"
