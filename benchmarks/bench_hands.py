@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgesign.core.frames import rgb_image
+from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -82,24 +84,24 @@ def _ms(values) -> dict:
 def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mode: str) -> dict:
     """Per-stage times of `frames` frames that detect (mode "detect") or track ("track")."""
     stages = {name: [] for name in ("color", "detector", "crop", "landmarks", "total")}
-    image = ht.rgb_image(frame, layout, **kwargs)
+    image = rgb_image(frame, layout, **kwargs)
     start_rect = tracker.detect(image)
     if start_rect is None:
         raise SystemExit("bench_hands: no hand in the benchmark frame")
     rect = start_rect
     for _ in range(frames + 3):  # the first 3 warm up
         t0 = time.perf_counter()
-        image = ht.rgb_image(frame, layout, **kwargs)
+        image = rgb_image(frame, layout, **kwargs)
         t1 = time.perf_counter()
         if mode == "detect":
             rect = tracker.detect(image)
         t2 = time.perf_counter()
-        crop = ht.crop_rect(image, rect, ht.LANDMARK_SIZE)
+        crop = geometry.crop_rect(image, rect, geometry.LANDMARK_SIZE)
         t3 = time.perf_counter()
         out = tracker.landmarker(ht._tensor(crop))
-        raw = out["landmarks"].reshape(ht.NUM_LANDMARKS, 3) / ht.LANDMARK_SIZE
-        points = ht.rect_to_frame(rect, raw[:, :2].astype(np.float64))
-        next_rect = ht.landmarks_rect(points)
+        raw = out["landmarks"].reshape(geometry.NUM_LANDMARKS, 3) / geometry.LANDMARK_SIZE
+        points = geometry.rect_to_frame(rect, raw[:, :2].astype(np.float64))
+        next_rect = geometry.landmarks_rect(points)
         t4 = time.perf_counter()
         if mode == "track":
             rect = next_rect

@@ -33,6 +33,7 @@ from edgesign.core.errors import DataError, EdgesignError, ModelError
 from edgesign.core.files import check_output_dir, is_own_output, publish_dir, staging_dir
 from edgesign.core.preprocess import PreprocessSpec
 from edgesign.core.probabilities import average_views, needs_more_views
+from edgesign.core.scoring import paired_per_class
 from edgesign.core.text import printable
 from edgesign.core.views import view_set
 from edgesign.train import data_plan
@@ -79,22 +80,6 @@ def _compare(float_probs: np.ndarray, int8_probs: np.ndarray, labels: np.ndarray
         if len(labels)
         else 0.0,
     }
-
-
-def _per_class(float_scores: dict, int8_scores: dict) -> list:
-    rows = []
-    for f, q in zip(float_scores["per_class"], int8_scores["per_class"]):
-        delta = None if f["recall"] is None else 100.0 * (q["recall"] - f["recall"])
-        rows.append(
-            {
-                "class": f["class"],
-                "support": f["support"],
-                "keras_float": {k: f[k] for k in ("precision", "recall", "f1")},
-                "tflite_int8": {k: q[k] for k in ("precision", "recall", "f1")},
-                "accuracy_delta_points": delta,
-            }
-        )
-    return rows
 
 
 def _public(scores: dict) -> dict:
@@ -536,7 +521,11 @@ def _report(meta, train_dir, test_set, results, classes, calibration_images, max
         "models": models,
         "int8_vs_float": comparison,
         "gate": {"max_drop": max_drop, "drop": drop, "passed": bool(drop <= max_drop)},
-        "per_class": _per_class(results["keras_float"], results["tflite_int8"]),
+        "per_class": paired_per_class(
+            results["keras_float"]["per_class"],
+            results["tflite_int8"]["per_class"],
+            ("keras_float", "tflite_int8"),
+        ),
         "confusion": {
             "keras_float": results["keras_float"]["confusion"],
             "tflite_int8": results["tflite_int8"]["confusion"],

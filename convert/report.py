@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesign.core.files import write_json, write_text
-from edgesign.core.scoring import aligned_table
+from edgesign.core.scoring import aligned_table, number, per_class_markdown
 
 COLUMNS = (
     ("keras_float", "Keras float"),
@@ -16,10 +16,6 @@ COLUMNS = (
 
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
-
-
-def _num(value, fmt="{:.3f}") -> str:
-    return "-" if value is None else fmt.format(value)
 
 
 def summary_rows(report: dict) -> list:
@@ -42,17 +38,20 @@ def summary_rows(report: dict) -> list:
         rows.append(
             (
                 "views run per test image (mean)",
-                [_num(models[k].get("mean_views"), "{:.2f}") for k, _ in COLUMNS],
+                [number(models[k].get("mean_views"), "{:.2f}") for k, _ in COLUMNS],
             )
         )
     rows += [
-        ("macro F1", [_num(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
+        ("macro F1", [number(models[k]["macro_f1"], "{:.4f}") for k, _ in COLUMNS]),
         ("model bytes", [f"{models[k]['bytes']:,}" for k, _ in COLUMNS]),
         (
             "latency median ms",
-            [_num((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS],
+            [number((models[k]["latency_ms"] or {}).get("median")) for k, _ in COLUMNS],
         ),
-        ("latency p95 ms", [_num((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS]),
+        (
+            "latency p95 ms",
+            [number((models[k]["latency_ms"] or {}).get("p95")) for k, _ in COLUMNS],
+        ),
     ]
     if "landmarks" in report and report["landmarks"]["hand_found_rate"]:
         lm, fused = report["landmarks"], report["fusion"]
@@ -102,7 +101,7 @@ def summary_rows(report: dict) -> list:
             rows.append(
                 (
                     f"{name}, views run (mean)",
-                    [_num(result.get(k, {}).get("mean_views"), "{:.2f}") for k, _ in COLUMNS],
+                    [number(result.get(k, {}).get("mean_views"), "{:.2f}") for k, _ in COLUMNS],
                 )
             )
     return rows
@@ -200,25 +199,8 @@ def markdown(report: dict) -> str:
             f"| {micro['flash_bytes']:,} | {micro['arena_bytes_min']:,} | {micro['arena_bytes']:,} "
             f"(+{100 * micro['arena_margin']:.0f}%) |",
         ]
-    out += [
-        "",
-        "## Per class",
-        "",
-        "| class | support | float precision | float recall | float F1 | int8 precision | int8 "
-        "recall "
-        "| int8 F1 | accuracy delta (points) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in report["per_class"]:
-        f, q = row["keras_float"], row["tflite_int8"]
-        delta = (
-            "-" if row["accuracy_delta_points"] is None else f"{row['accuracy_delta_points']:+.2f}"
-        )
-        out.append(
-            f"| {row['class']} | {row['support']} | {_num(f['precision'])} | {_num(f['recall'])} | "
-            f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} | "
-            f"{delta} |"
-        )
+    out += ["", "## Per class", ""]
+    out += per_class_markdown(report["per_class"], ("keras_float", "tflite_int8"))
     out += [
         "",
         "## Confusion matrices",

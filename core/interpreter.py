@@ -104,10 +104,12 @@ class TFLiteModel:
         num_threads: int = 1,
         backend: str | None = None,
         reference: bool = False,
+        outputs: int | None = 1,
     ):
         """`reference` runs TFLite's reference kernels: slow, but plain integer C++ that gives the
         same bits on x86 and ARM (the fast XNNPACK kernels round a few values differently per
-        CPU)."""
+        CPU). `outputs`: how many outputs the model must have (None: any; `invoke_all` returns
+        them all, in the model's order)."""
         check_threads(num_threads)
         cls, self.backend = interpreter_class(backend)
         self.path = Path(model_path)
@@ -117,16 +119,21 @@ class TFLiteModel:
         self._cls = cls
         interpreter = self._build()
         inputs = interpreter.get_input_details()
-        outputs = interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
+        # the model's order: TensorFlow names its outputs Identity, Identity_1, ..., Identity_10
+        details = sorted(
+            interpreter.get_output_details(), key=lambda d: (len(d["name"]), d["name"])
+        )
+        if len(inputs) != 1 or (outputs is not None and len(details) != outputs):
             raise ModelError(
-                f"{self.path}: expected one input and one output, found {len(inputs)} and "
-                f"{len(outputs)}"
+                f"{self.path}: expected one input and {outputs} output(s), found {len(inputs)} "
+                f"and {len(details)}"
             )
         self._input_index = inputs[0]["index"]
-        self._output_index = outputs[0]["index"]
+        self._output_indexes = [d["index"] for d in details]
+        self._output_index = self._output_indexes[0]
         self.input = TensorInfo.from_details(inputs[0])
-        self.output = TensorInfo.from_details(outputs[0])
+        self.outputs = [TensorInfo.from_details(d) for d in details]
+        self.output = self.outputs[0]
         #: one interpreter per batch size in use, so that alternating sizes (one view, then the
         #: others) never re-plans the tensors
         self._by_batch = {self.input.shape[0]: interpreter}
@@ -158,7 +165,14 @@ class TFLiteModel:
             self._by_batch[batch.shape[0]] = interpreter
         interpreter.set_tensor(self._input_index, batch)
         interpreter.invoke()
-        return interpreter.get_tensor(self._output_index).copy()
+        return interpreter.get_tensor(self._output_index)
+
+    def invoke_all(self, batch: np.ndarray) -> list:
+        """Every output (the model's order) for a batch of the input's own size."""
+        interpreter = self._by_batch[self.input.shape[0]]
+        interpreter.set_tensor(self._input_index, batch)
+        interpreter.invoke()
+        return [interpreter.get_tensor(index) for index in self._output_indexes]
 
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Raw outputs for any number of inputs, run in batches."""

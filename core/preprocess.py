@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from PIL import Image
 
-from edgesign.core.errors import BundleError, FrameError
-from edgesign.core.frames import CHANNELS, LAYOUTS, color_image
+from edgesign.core.errors import BundleError
+from edgesign.core.frames import LIMITED_TO_FULL, color_image, frame_size, luma_plane
 from edgesign.core.images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
 from edgesign.core.options import MODEL_SIZES, ROI_MODES
 from edgesign.core.views import VIEW_SETS
@@ -203,57 +203,6 @@ def roi_box(height: int, width: int, spec: PreprocessSpec):
     return left, top, left + side, top + side
 
 
-def frame_size(frame: np.ndarray, layout: str, width: int | None = None):
-    """(height, width) of the picture in a frame array of the given layout."""
-    check_frame(frame, layout)
-    if layout == "yuv420":
-        return frame.shape[0] * 2 // 3, int(width or frame.shape[1])
-    return frame.shape[0], frame.shape[1]
-
-
-def check_frame(frame: np.ndarray, layout: str) -> None:
-    """Raise FrameError unless `frame` is a uint8 array shaped as `layout` says."""
-    if layout not in LAYOUTS:
-        raise FrameError(f"unknown frame layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
-        raise FrameError(
-            f"a {layout} frame must be a uint8 numpy array, not "
-            f"{getattr(frame, 'dtype', type(frame))}"
-        )
-    if layout in ("gray", "yuv420"):
-        if frame.ndim != 2:
-            raise FrameError(f"a {layout} frame must be 2-D, got shape {frame.shape}")
-        if layout == "yuv420" and frame.shape[0] % 3:
-            raise FrameError(
-                f"a yuv420 frame has height*3/2 rows; {frame.shape[0]} rows is not a multiple of 3"
-            )
-    elif frame.ndim != 3 or frame.shape[2] != CHANNELS[layout]:
-        raise FrameError(
-            f"a {layout} frame must have shape (H, W, {CHANNELS[layout]}), got {frame.shape}"
-        )
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise FrameError(f"empty {layout} frame of shape {frame.shape}")
-
-
-def _gray_plane(frame: np.ndarray, layout: str, width: int | None) -> np.ndarray | None:
-    """The frame's luma as a 2-D view when it has one for free (gray, the Y plane of YUV420)."""
-    if layout == "gray":
-        return frame
-    if layout == "yuv420":
-        height = frame.shape[0] * 2 // 3
-        width = int(width or frame.shape[1])
-        if width > frame.shape[1]:
-            raise FrameError(f"yuv420 width {width} exceeds the row stride {frame.shape[1]}")
-        return frame[:height, :width]
-    return None
-
-
-def _limited_to_full_lut() -> np.ndarray:
-    levels = np.arange(256, dtype=np.float64)
-    return np.clip(np.floor((levels - 16.0) * 255.0 / 219.0 + 0.5), 0, 255).astype(np.uint8)
-
-
-_LIMITED_TO_FULL = _limited_to_full_lut()
 _LEVELS = np.arange(256, dtype=np.int32)
 
 
@@ -307,7 +256,7 @@ def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int 
 
 def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None) -> Image.Image:
     """The region of interest of a frame as a grayscale PIL image, not yet resized."""
-    plane = _gray_plane(frame, layout, width)
+    plane = luma_plane(frame, layout, width)
     left, top, right, bottom = region_box(frame, layout, spec, width)
     if plane is not None:
         return Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")
@@ -323,7 +272,7 @@ def _finish(image: Image.Image, spec: PreprocessSpec, limited_range: bool) -> np
         image = image.resize(size, RESIZE_FILTERS[spec.resize])
     out = np.asarray(image, dtype=np.uint8)
     if limited_range:
-        out = _LIMITED_TO_FULL[out]
+        out = LIMITED_TO_FULL[out]
     if spec.contrast == "stretch":
         out = stretch(out, spec.stretch_tail)
     if spec.invert:

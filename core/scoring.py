@@ -64,3 +64,44 @@ def aligned_table(head: Sequence[str], rows: Sequence) -> list:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
+
+
+def number(value, fmt: str = "{:.3f}") -> str:
+    """A score for a table: `fmt`, or "-" when there is none."""
+    return "-" if value is None else fmt.format(value)
+
+
+def paired_per_class(
+    rows_a: Sequence[dict], rows_b: Sequence[dict], keys: tuple, skip_empty: bool = False
+) -> list:
+    """Two models' `per_class` rows side by side: precision, recall and F1 under `keys` (a, b),
+    and b's recall minus a's in points; `skip_empty` leaves out classes without test images."""
+    return [
+        {
+            "class": a["class"],
+            "support": a["support"],
+            keys[0]: {k: a[k] for k in ("precision", "recall", "f1")},
+            keys[1]: {k: b[k] for k in ("precision", "recall", "f1")},
+            "accuracy_delta_points": None
+            if a["recall"] is None
+            else 100.0 * (b["recall"] - a["recall"]),
+        }
+        for a, b in zip(rows_a, rows_b)
+        if a["support"] or not skip_empty
+    ]
+
+
+def per_class_markdown(rows: Sequence[dict], keys: tuple, names=("float", "int8")) -> list:
+    """The Markdown table of `paired_per_class` rows (the host report and `compare` alike)."""
+    head = [f"{n} {s}" for n in names for s in ("precision", "recall", "F1")]
+    lines = [
+        "| class | support | " + " | ".join(head) + " | accuracy delta (points) |",
+        "| --- | ---: |" + " ---: |" * 7,
+    ]
+    for row in rows:
+        scores = [number(row[key][s]) for key in keys for s in ("precision", "recall", "f1")]
+        delta = number(row["accuracy_delta_points"], "{:+.2f}")
+        lines.append(
+            f"| {row['class']} | {row['support']} | " + " | ".join(scores) + f" | {delta} |"
+        )
+    return lines

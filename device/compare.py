@@ -23,7 +23,15 @@ from edgesign.core.images import class_folders
 from edgesign.core.names import canonical
 from edgesign.core.preprocess import Quantizer, preprocess_views
 from edgesign.core.probabilities import average_views, probabilities
-from edgesign.core.scoring import aligned_table, confusion, latency_ms, per_class
+from edgesign.core.scoring import (
+    aligned_table,
+    confusion,
+    latency_ms,
+    number,
+    paired_per_class,
+    per_class,
+    per_class_markdown,
+)
 from edgesign.device.bundle import Bundle, load_selftest
 from edgesign.device.sources import IMAGE_SUFFIXES, read_image
 
@@ -146,29 +154,18 @@ def compare_sets(bundle: Bundle, sets: dict, timing_runs: int = 200) -> dict:
             result["accuracy_drop_points"] = 100.0 * (
                 result["tflite_float32"]["accuracy"] - result["tflite_int8"]["accuracy"]
             )
-            result["per_class"] = [
-                {
-                    "class": f["class"],
-                    "support": f["support"],
-                    "tflite_float32": {k: f[k] for k in ("precision", "recall", "f1")},
-                    "tflite_int8": {k: q[k] for k in ("precision", "recall", "f1")},
-                    "accuracy_delta_points": None
-                    if f["recall"] is None
-                    else 100.0 * (q["recall"] - f["recall"]),
-                }
-                for f, q in zip(rows["tflite_float32"], rows["tflite_int8"])
-                if f["support"]
-            ]
+            result["per_class"] = paired_per_class(
+                rows["tflite_float32"],
+                rows["tflite_int8"],
+                ("tflite_float32", "tflite_int8"),
+                skip_empty=True,
+            )
         report["sets"][name] = result
     return report
 
 
 def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
-
-
-def _num(value, fmt="{:.3f}") -> str:
-    return "-" if value is None else fmt.format(value)
 
 
 def summary_rows(report: dict) -> list:
@@ -187,11 +184,14 @@ def summary_rows(report: dict) -> list:
         rows.append(
             (
                 f"{name}: latency p50 ms",
-                [_num(result[k]["latency_ms"]["median"]) for k, _ in COLUMNS],
+                [number(result[k]["latency_ms"]["median"]) for k, _ in COLUMNS],
             )
         )
         rows.append(
-            (f"{name}: latency p95 ms", [_num(result[k]["latency_ms"]["p95"]) for k, _ in COLUMNS])
+            (
+                f"{name}: latency p95 ms",
+                [number(result[k]["latency_ms"]["p95"]) for k, _ in COLUMNS],
+            )
         )
     return rows
 
@@ -199,7 +199,7 @@ def summary_rows(report: dict) -> list:
 def _set_lines(name: str, result: dict) -> list:
     lines = [
         f"{name}: top-1 agreement {_pct(result['top1_agreement'])} ({result['disagreements']} of "
-        f"{result['images']} differ), int8 speed-up {_num(result['int8_speedup'], '{:.2f}')}x"
+        f"{result['images']} differ), int8 speed-up {number(result['int8_speedup'], '{:.2f}')}x"
     ]
     if result["labelled"]:
         lines[-1] += f", accuracy drop {result['accuracy_drop_points']:+.2f} points"
@@ -251,28 +251,8 @@ def markdown(report: dict) -> str:
     for name, result in report["sets"].items():
         if not result.get("per_class"):
             continue
-        out += [
-            "",
-            f"## Per class: {name}",
-            "",
-            "| class | support | float precision | float recall | float F1 | int8 precision "
-            "| int8 recall "
-            "| int8 F1 | accuracy delta (points) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for row in result["per_class"]:
-            f, q = row["tflite_float32"], row["tflite_int8"]
-            delta = (
-                "-"
-                if row["accuracy_delta_points"] is None
-                else f"{row['accuracy_delta_points']:+.2f}"
-            )
-            out.append(
-                f"| {row['class']} | {row['support']} | {_num(f['precision'])} | "
-                f"{_num(f['recall'])} | "
-                f"{_num(f['f1'])} | {_num(q['precision'])} | {_num(q['recall'])} | {_num(q['f1'])} "
-                f"| {delta} |"
-            )
+        out += ["", f"## Per class: {name}", ""]
+        out += per_class_markdown(result["per_class"], ("tflite_float32", "tflite_int8"))
     return "\n".join(out) + "\n"
 
 

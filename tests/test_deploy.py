@@ -111,11 +111,11 @@ def test_the_pi_gets_the_device_code_only(ssh_server, first):
     probe = ssh(
         ssh_server,
         "edgesign/current/venv/bin/python -c 'import importlib.util as u; "
-        'print([p for p in ("device", "train", "convert", "deploy") '
+        'print([p for p in ("core", "cli", "device", "train", "convert", "deploy") '
         'if u.find_spec("edgesign." + p)])\'',
     )
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.strip() == "['device']"
+    assert probe.stdout.strip() == "['core', 'cli', 'device']"
     helped = ssh(ssh_server, "edgesign/current/venv/bin/edgesign --help")
     assert helped.returncode == 0, helped.stderr
     assert "selftest" in helped.stdout and "run" in helped.stdout

@@ -16,6 +16,7 @@ from PIL import Image
 
 from edgesign.cli.main import main
 from edgesign.core.errors import BundleError, FrameError
+from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -71,7 +72,7 @@ def background_strips(data_dir: Path, count: int, min_width: int = 180):
 
 
 def test_anchors_follow_mediapipes_palm_model_options():
-    anchors = ht.ssd_anchors()
+    anchors = geometry.ssd_anchors()
     assert anchors.shape == (2016, 2)
     assert np.allclose(anchors[0], [0.5 / 24, 0.5 / 24]) and np.allclose(anchors[1], anchors[0])
     assert np.allclose(anchors[1152], [0.5 / 12, 0.5 / 12])  # the 12x12 grid starts there
@@ -82,7 +83,7 @@ def test_weighted_nms_merges_overlaps_and_keeps_the_best_score():
     scores = np.array([0.6, 0.9, 0.8])
     boxes = np.array([[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.7, 0.7], [0.52, 0.5, 0.72, 0.7]])
     keypoints = np.zeros((3, 7, 2))
-    found = ht.weighted_nms(scores, boxes, keypoints, limit=3)
+    found = geometry.weighted_nms(scores, boxes, keypoints, limit=3)
     assert [round(s, 2) for s, _, _ in found] == [0.9, 0.6]
     merged = found[0][1]
     assert merged[0] == pytest.approx((0.5 * 0.9 + 0.52 * 0.8) / 1.7)
@@ -93,7 +94,7 @@ def test_landmarks_agree_with_mediapipe_on_real_photos(data_dir, models):
     mediapipe 1.2 from the same model files; see make_mediapipe_reference.py)."""
     reference = json.loads((FIXTURES / "mediapipe_hands.json").read_text())
     tracker = ht.HandTracker(
-        *models, palm_target_angle=ht.TASKS_PALM_TARGET_ANGLE, detect_borders=(0.0,)
+        *models, palm_target_angle=geometry.TASKS_PALM_TARGET_ANGLE, detect_borders=(0.0,)
     )
     errors, found = [], 0
     for row in reference["photos"]:

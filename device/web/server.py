@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from edgesign.core.errors import EdgesignError
-from edgesign.core.frames import frame_image
-from edgesign.core.preprocess import frame_size, region_box
+from edgesign.core.frames import frame_image, frame_size
+from edgesign.core.preprocess import region_box
 from edgesign.core.text import printable
 from edgesign.device.web.handler import Server, make_handler, own_host_names, redact
 
