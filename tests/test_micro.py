@@ -322,6 +322,16 @@ def test_an_operator_tflm_lacks_is_refused_by_name(micro_bundle, tmp_path, capsy
     assert not (tmp_path / "out").exists()
 
 
+def test_a_damaged_model_in_the_bundle_is_one_line_naming_it(micro_bundle, tmp_path, capsys):
+    model = (micro_bundle / "model.tflite").read_bytes()
+    for damaged, says in ((model[:64], "corrupt TFLite flatbuffer"), (b"PK" + model, "no TFL3")):
+        bundle = _bundle_with_model(micro_bundle, tmp_path / says, damaged)
+        assert main(["micro", "--bundle", str(bundle), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"{bundle / 'model.tflite'}: " in err and says in err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_a_float_model_is_refused_but_its_footprint_can_be_measured(micro_bundle, tmp_path):
     tf = pytest.importorskip("tensorflow")
