@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.convert.micro.model import ModelSummary, read_model
-from edgesign.convert.micro.ops import required_ops
+from edgesign.convert.micro.model import ModelSummary, read_model, required_ops
 from edgesign.core.errors import DataError, ModelError
 from edgesign.core.files import atomic_dir, check_output_dir, sha256_file, write_json, write_text
 

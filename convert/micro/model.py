@@ -1,94 +1,41 @@
-"""Reading what a firmware build needs from a .tflite file, with a minimal flatbuffer reader.
+"""What a firmware build needs from a .tflite file, read with TensorFlow Lite's flatbuffer schema.
 
-Only the few fields used here are read (operator codes, tensor types, shapes and
-quantization of the graph's inputs and outputs), so this needs neither TensorFlow nor
-the `flatbuffers` package. Field numbers follow tensorflow/lite/schema/schema.fbs.
+The schema is the flatc-generated `schema_py_generated` module that tflite-micro ships, built
+from the same tensorflow/lite/schema/schema.fbs as TensorFlow's own
+`tensorflow.lite.python.schema_py_generated` (the tests check that the two agree on what is read
+here). TensorFlow's copy cannot be imported without importing all of TensorFlow (about 9 s and
+550 MB), which `edgesign micro` otherwise never does; tflite-micro is already needed to measure
+the arena.
+
+`RESOLVER_METHODS` are the builtin operators TensorFlow Lite for Microcontrollers provides: the
+`MicroMutableOpResolver` methods that TFLM's python_ops_resolver.cc calls (every kernel the
+tflite-micro package ships). Each is named after its schema operator (`AddConv2D`: CONV_2D).
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgesign.core.errors import ModelError
 
-#: TensorType enum of the schema -> numpy-style name.
-TENSOR_TYPES = {
-    0: "float32",
-    1: "float16",
-    2: "int32",
-    3: "uint8",
-    4: "int64",
-    5: "string",
-    6: "bool",
-    7: "int16",
-    8: "complex64",
-    9: "int8",
-    10: "float64",
-    11: "complex128",
-    12: "uint64",
-    13: "resource",
-    14: "variant",
-    15: "uint32",
-    16: "uint16",
-    17: "int4",
-}
-CUSTOM_CODE = 32  # BuiltinOperator_CUSTOM
-
-
-class _Table:
-    """One flatbuffer table: fields by number, read lazily from the buffer."""
-
-    def __init__(self, buf: bytes, pos: int):
-        self.buf, self.pos = buf, pos
-        vtable = pos - struct.unpack_from("<i", buf, pos)[0]
-        self._vtable = vtable
-        self._vtable_len = struct.unpack_from("<H", buf, vtable)[0]
-
-    def _field(self, number: int) -> int | None:
-        entry = 4 + 2 * number
-        if entry >= self._vtable_len:
-            return None
-        offset = struct.unpack_from("<H", self.buf, self._vtable + entry)[0]
-        return self.pos + offset if offset else None
-
-    def scalar(self, number: int, fmt: str, default=0):
-        where = self._field(number)
-        return default if where is None else struct.unpack_from("<" + fmt, self.buf, where)[0]
-
-    def _target(self, number: int) -> int | None:
-        where = self._field(number)
-        return None if where is None else where + struct.unpack_from("<I", self.buf, where)[0]
-
-    def table(self, number: int) -> _Table | None:
-        target = self._target(number)
-        return None if target is None else _Table(self.buf, target)
-
-    def string(self, number: int) -> str | None:
-        target = self._target(number)
-        if target is None:
-            return None
-        length = struct.unpack_from("<I", self.buf, target)[0]
-        return self.buf[target + 4 : target + 4 + length].decode("utf-8", errors="replace")
-
-    def vector(self, number: int, fmt: str) -> list:
-        target = self._target(number)
-        if target is None:
-            return []
-        length = struct.unpack_from("<I", self.buf, target)[0]
-        return list(struct.unpack_from(f"<{length}{fmt}", self.buf, target + 4))
-
-    def tables(self, number: int) -> list:
-        target = self._target(number)
-        if target is None:
-            return []
-        length = struct.unpack_from("<I", self.buf, target)[0]
-        out = []
-        for i in range(length):
-            slot = target + 4 + 4 * i
-            out.append(_Table(self.buf, slot + struct.unpack_from("<I", self.buf, slot)[0]))
-        return out
+RESOLVER_METHODS = """
+AddAbs AddAdd AddAddN AddArgMax AddArgMin AddAssignVariable AddAveragePool2D AddBatchMatMul
+AddBatchToSpaceNd AddBroadcastArgs AddBroadcastTo AddCallOnce AddCast AddCeil AddConcatenation
+AddConv2D AddCos AddCumSum AddDepthToSpace AddDepthwiseConv2D AddDequantize AddDiv AddElu
+AddEmbeddingLookup AddEqual AddExp AddExpandDims AddFill AddFloor AddFloorDiv AddFloorMod
+AddFullyConnected AddGather AddGatherNd AddGreater AddGreaterEqual AddHardSwish AddIf
+AddL2Normalization AddL2Pool2D AddLeakyRelu AddLess AddLessEqual AddLog AddLogSoftmax
+AddLogicalAnd AddLogicalNot AddLogicalOr AddLogistic AddMaxPool2D AddMaximum AddMean AddMinimum
+AddMirrorPad AddMul AddNeg AddNotEqual AddPack AddPad AddPadV2 AddPrelu AddQuantize
+AddReadVariable AddReduceMax AddRelu AddRelu6 AddReshape AddResizeBilinear
+AddResizeNearestNeighbor AddRound AddRsqrt AddSelectV2 AddShape AddSin AddSlice AddSoftmax
+AddSpaceToBatchNd AddSpaceToDepth AddSplit AddSplitV AddSqrt AddSquare AddSquaredDifference
+AddSqueeze AddStridedSlice AddSub AddSum AddSvdf AddTanh AddTranspose AddTransposeConv
+AddUnidirectionalSequenceLSTM AddUnpack AddVarHandle AddWhile AddZerosLike
+""".split()
 
 
 @dataclass(frozen=True)
@@ -96,7 +43,7 @@ class TensorSpec:
     """Name, type, shape and per-tensor quantization of one tensor of the graph."""
 
     name: str
-    dtype: str
+    dtype: str  # the schema's TensorType in lower case: "int8", "float32", ...
     shape: tuple
     scale: float
     zero_point: int
@@ -107,78 +54,113 @@ class ModelSummary:
     """What a .tflite holds, as far as a microcontroller build cares."""
 
     size: int
-    #: builtin operator codes used (effective codes), in first-use order, deduplicated
-    builtin_codes: tuple
-    #: names of custom operators used
-    custom_ops: tuple
-    #: number of operators in each subgraph
-    operator_counts: tuple
+    #: operators used in any subgraph, in first-use order, deduplicated: the schema's
+    #: BuiltinOperator names ("CONV_2D"), or "custom operator 'NAME'"
+    ops: tuple
     inputs: tuple
     outputs: tuple
+    #: the TensorType of every tensor of every subgraph, deduplicated and sorted
     tensor_types: tuple
-    #: the main subgraph's operators in execution order: (builtin code, output tensor indices)
-    main_operators: tuple = ()
+    #: the main subgraph's operators in execution order: (operator name, output tensor indices)
+    main_operators: tuple
 
 
-def _tensor(table: _Table) -> TensorSpec:
-    quant = table.table(4)
-    scales = quant.vector(2, "f") if quant else []
-    zero_points = quant.vector(3, "q") if quant else []
+def schema():
+    """The TFLite schema module (tflite-micro's), or ModelError saying how to install it."""
+    try:
+        from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+    except ImportError as exc:
+        raise ModelError(
+            "TensorFlow Lite Micro is not installed: "
+            f"pip install 'edgesign[micro]' (tflite-micro) ({exc})"
+        ) from None
+    return schema_py_generated
+
+
+@functools.cache
+def _names(enum: type) -> dict:
+    """A schema enum's value -> name."""
+    return {value: name for name, value in vars(enum).items() if not name.startswith("_")}
+
+
+@functools.cache
+def tflm_ops() -> dict:
+    """{schema operator name: MicroMutableOpResolver method} for every operator TFLM has."""
+    by_key = {
+        name.replace("_", "").lower(): name for name in _names(schema().BuiltinOperator).values()
+    }
+    return {by_key[method[3:].lower()]: method for method in RESOLVER_METHODS}
+
+
+def _operator_name(code) -> str:
+    tflite = schema()
+    # Old files only set the int8 deprecated code; new ones set both (schema v3a).
+    number = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if number == tflite.BuiltinOperator.CUSTOM:
+        return f"custom operator {(code.customCode or b'?').decode(errors='replace')!r}"
+    return _names(tflite.BuiltinOperator).get(number, f"builtin operator #{number}")
+
+
+def _at(items: list, index) -> object:
+    """items[index], refusing the negative indices Python would count from the end."""
+    if index < 0:
+        raise IndexError(f"index {index}")
+    return items[index]
+
+
+def _tensor(tensor) -> TensorSpec:
+    quant = tensor.quantization
+    scales = () if quant is None or quant.scale is None else quant.scale
+    zero_points = () if quant is None or quant.zeroPoint is None else quant.zeroPoint
     return TensorSpec(
-        table.string(3) or "",
-        TENSOR_TYPES.get(table.scalar(1, "b"), "unknown"),
-        tuple(table.vector(0, "i")),
-        float(scales[0]) if scales else 0.0,
-        int(zero_points[0]) if zero_points else 0,
+        (tensor.name or b"").decode(errors="replace"),
+        _names(schema().TensorType).get(tensor.type, "unknown").lower(),
+        tuple(int(n) for n in ([] if tensor.shape is None else tensor.shape)),
+        float(scales[0]) if len(scales) else 0.0,
+        int(zero_points[0]) if len(zero_points) else 0,
+    )
+
+
+def _list(vector) -> list:
+    """A schema vector (a numpy array, or None when absent) as a list of ints."""
+    return [] if vector is None else [int(n) for n in vector]
+
+
+def _summary(model, size: int, where: str) -> ModelSummary:
+    names = [_operator_name(code) for code in model.operatorCodes or []]
+    subgraphs = model.subgraphs or []
+    if not subgraphs:
+        raise ModelError(f"{where}: the model has no subgraph")
+    ops, types = {}, set()
+    for subgraph in subgraphs:
+        types.update(_tensor(tensor).dtype for tensor in subgraph.tensors or [])
+        for op in subgraph.operators or []:
+            ops.setdefault(_at(names, op.opcodeIndex), None)
+    main = subgraphs[0]
+    tensors = main.tensors or []
+    return ModelSummary(
+        size=size,
+        ops=tuple(ops),
+        inputs=tuple(_tensor(_at(tensors, i)) for i in _list(main.inputs)),
+        outputs=tuple(_tensor(_at(tensors, i)) for i in _list(main.outputs)),
+        tensor_types=tuple(sorted(types)),
+        main_operators=tuple(
+            (_at(names, op.opcodeIndex), tuple(_list(op.outputs))) for op in main.operators or []
+        ),
     )
 
 
 def read_model(data: bytes, where: str = "model") -> ModelSummary:
     """Summarize a .tflite flatbuffer; ModelError if it is not one."""
-    if len(data) < 16 or data[4:8] != b"TFL3":
+    tflite = schema()
+    if len(data) < 16 or not tflite.Model.ModelBufferHasIdentifier(data, 0):
         raise ModelError(f"{where}: not a TFLite flatbuffer (no TFL3 identifier)")
     try:
-        model = _Table(data, struct.unpack_from("<I", data, 0)[0])
-        codes = []
-        for code in model.tables(1):
-            # Old files only set the int8 deprecated code; new ones set both (schema v3a).
-            effective = max(code.scalar(0, "b", 0), code.scalar(3, "i", 0))
-            codes.append((effective, code.string(1)))
-        used, custom_used, counts, types = [], [], [], set()
-        subgraphs = model.tables(2)
-        if not subgraphs:
-            raise ModelError(f"{where}: the model has no subgraph")
-        for subgraph in subgraphs:
-            operators = subgraph.tables(3)
-            counts.append(len(operators))
-            for tensor in subgraph.tables(0):
-                types.add(TENSOR_TYPES.get(tensor.scalar(1, "b"), "unknown"))
-            for op in operators:
-                code, custom = codes[op.scalar(0, "I", 0)]
-                if code == CUSTOM_CODE:
-                    if custom not in custom_used:
-                        custom_used.append(custom or "?")
-                elif code not in used:
-                    used.append(code)
-        main = subgraphs[0]
-        main_operators = tuple(
-            (codes[op.scalar(0, "I", 0)][0], tuple(op.vector(2, "i"))) for op in main.tables(3)
-        )
-        tensors = main.tables(0)
-        inputs = tuple(_tensor(tensors[i]) for i in main.vector(1, "i"))
-        outputs = tuple(_tensor(tensors[i]) for i in main.vector(2, "i"))
-    except (struct.error, IndexError, UnicodeError) as exc:
+        model = tflite.ModelT.InitFromObj(tflite.Model.GetRootAs(data, 0))
+        return _summary(model, len(data), where)
+    # what the generated reader raises for offsets and lengths that point outside the file
+    except (struct.error, IndexError, TypeError, ValueError) as exc:
         raise ModelError(f"{where}: corrupt TFLite flatbuffer ({exc})") from None
-    return ModelSummary(
-        len(data),
-        tuple(used),
-        tuple(custom_used),
-        tuple(counts),
-        inputs,
-        outputs,
-        tuple(sorted(types)),
-        main_operators,
-    )
 
 
 def read_model_file(path) -> ModelSummary:
@@ -189,3 +171,16 @@ def read_model_file(path) -> ModelSummary:
     except OSError as exc:
         raise ModelError(f"{path}: cannot be read ({exc.strerror})") from None
     return read_model(data, str(path))
+
+
+def required_ops(summary: ModelSummary, where: str = "model") -> list:
+    """[(operator name, resolver method)] the model needs; ModelError naming any op TFLM lacks."""
+    methods = tflm_ops()
+    missing = [name for name in summary.ops if name not in methods]
+    if missing:
+        raise ModelError(
+            f"{where}: TensorFlow Lite for Microcontrollers has no kernel for "
+            f"{', '.join(missing)}; change the model to avoid "
+            f"{'it' if len(missing) == 1 else 'them'} (or run it on the Pi instead)"
+        )
+    return [(name, methods[name]) for name in summary.ops]

@@ -15,7 +15,6 @@ import numpy as np
 
 from edgesign.convert.micro.arena import captured_stderr, tflm_runtime
 from edgesign.convert.micro.model import ModelSummary
-from edgesign.convert.micro.ops import builtin_name
 from edgesign.core.errors import ModelError
 
 #: how many differing images are traced operator by operator (each is two full runs)
@@ -123,14 +122,14 @@ def first_divergence(
         lite.set_tensor(index_in, row[np.newaxis])
         lite.invoke()
         where = "none (outputs equal)"
-        for number, (code, outputs) in enumerate(summary.main_operators):
+        for number, (name, outputs) in enumerate(summary.main_operators):
             if any(
                 not np.array_equal(
                     _tensor_data(micro.GetTensor(t, 0)).reshape(-1), lite.get_tensor(t).reshape(-1)
                 )
                 for t in outputs
             ):
-                where = f"#{number} {builtin_name(code)}"
+                where = f"#{number} {name}"
                 break
         found[where] += 1
     return dict(found.most_common())

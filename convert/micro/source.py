@@ -26,7 +26,7 @@ class MicroSource:
     model: bytes
     sha256: str
     ops: list  # [(operator name, resolver method)]
-    input: object  # micro_model.TensorSpec
+    input: object  # model.TensorSpec
     output: object
     classes: list
     arena_minimum: int
