@@ -73,9 +73,9 @@ def background_strips(data: Path, every: int = 4, min_width: int = 60) -> list:
 
 
 def hands_found(data: Path) -> dict:
+    from edgesign.core.images import class_images
     from edgesign.device.hands.tracker import DETECT_BORDERS, HandTracker
-    from edgesign.train.datasets import IMAGE_SUFFIXES, _read_image
-    from edgesign.train.hand_cache import image_files
+    from edgesign.train.datasets import _read_image
     from edgesign.train.hand_models import model_paths
 
     strips = background_strips(data)
@@ -84,7 +84,7 @@ def hands_found(data: Path) -> dict:
         tracker = HandTracker(*model_paths(), detect_borders=borders or DETECT_BORDERS)
         row = {}
         for folder in ("asl_letters", "asl_photos/test"):
-            files = image_files(data / folder, IMAGE_SUFFIXES)
+            files = class_images(data / folder)
             found = sum(tracker.find(*_read_image(p)) is not None for p, _ in files)
             row[folder] = {"found": found, "photos": len(files)}
         row["false_hands"] = {

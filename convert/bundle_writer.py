@@ -109,13 +109,12 @@ HAND_FRAME_SIDE = 192
 def hand_photos(test_paths, count: int = HAND_FRAMES) -> list:
     """(path, class name) of up to `count` photos of the test folders, one class after another
     (first files first, so the choice is the same on every run); none for CSV/IDX test sets."""
-    from edgesign.train.datasets import IMAGE_SUFFIXES
-    from edgesign.train.hand_cache import image_files
+    from edgesign.core.images import class_images
 
     by_class: dict = {}
     for path in test_paths:
         if Path(path).is_dir():
-            for photo, name in image_files(Path(path), IMAGE_SUFFIXES):
+            for photo, name in class_images(path):
                 by_class.setdefault(name, []).append(photo)
     chosen, depth = [], 0
     while len(chosen) < count and any(depth < len(v) for v in by_class.values()):

@@ -69,6 +69,21 @@ def class_folders(root) -> list[Path]:
     return folders
 
 
+def class_images(root, limit_per_class: int | None = None) -> list[tuple[Path, str]]:
+    """(image file, class name) of every image of a folder-per-class data set, in load order: the
+    `class_folders`, each one's image files sorted by name (the first `limit_per_class` of them);
+    names in their one spelling (`names.canonical`)."""
+    from edgesign.core.names import canonical
+
+    return [
+        (file, canonical(folder.name))
+        for folder in class_folders(root)
+        for file in sorted(p for p in folder.iterdir() if is_image_file(p))[
+            : limit_per_class or None
+        ]
+    ]
+
+
 def read_image(path, error=FrameError, max_bytes: int = MAX_DECODE_BYTES) -> tuple[np.ndarray, str]:
     """The image file at `path` as (uint8 array, layout "gray" or "rgb").
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgesign.core.errors import DataError, EdgesignError, FrameError
 from edgesign.core.files import atomic_dir, write_json, write_text
-from edgesign.core.images import class_folders
+from edgesign.core.images import class_folders, class_images
 from edgesign.core.names import canonical
 from edgesign.core.preprocess import Quantizer, preprocess_views
 from edgesign.core.probabilities import average_views, probabilities
@@ -48,14 +48,13 @@ def folder_images(root, bundle: Bundle):
     if unknown:
         raise DataError(f"{root}: class folders {unknown} are not among the bundle's classes")
     views, labels = [], []
-    for folder in folders:
-        for file in sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            try:
-                array, layout = read_image(file)
-            except FrameError as exc:
-                raise DataError(str(exc)) from None
-            views.append(preprocess_views(array, layout, bundle.spec))
-            labels.append(bundle.classes.index(canonical(folder.name)))
+    for file, name in class_images(root):
+        try:
+            array, layout = read_image(file)
+        except FrameError as exc:
+            raise DataError(str(exc)) from None
+        views.append(preprocess_views(array, layout, bundle.spec))
+        labels.append(bundle.classes.index(name))
     if not views:
         raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return np.stack(views), np.asarray(labels, dtype=np.int64)

@@ -22,7 +22,7 @@ import numpy as np
 
 from edgesign.core.errors import DataError
 from edgesign.core.files import sha256_file
-from edgesign.core.images import IMAGE_SUFFIXES, class_folders, read_image
+from edgesign.core.images import IMAGE_SUFFIXES, class_folders, class_images, read_image
 from edgesign.core.names import canonical
 from edgesign.core.preprocess import PreprocessSpec, preprocess, preprocess_views
 
@@ -270,14 +270,10 @@ def load_folder(
             f"({', '.join(classes)}); remove them, or name them in --classes"
         )
     images, labels, image_views, digest = [], [], [], hashlib.sha256()
-    listed = []
-    for folder in folders:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        listed += [(folder, file) for file in files[: limit_per_class or None]]
-    for folder, file in listed:
-        label = classes.index(canonical(folder.name))
+    for file, name in class_images(root, limit_per_class):
+        label = classes.index(name)
         array, layout = _read_image(file)
-        digest.update(f"{folder.name}/{file.name}\n".encode())
+        digest.update(f"{file.parent.name}/{file.name}\n".encode())
         digest.update(file.read_bytes())
         images.append(preprocess(array, layout, spec))
         if views:

@@ -11,19 +11,18 @@ Location: `$EDGESIGN_CACHE` or `~/.cache/edgesign`, under `hands/`.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edgesign.core.files import atomic_path, cache_root
+from edgesign.core.files import atomic_path, cache_root, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +46,6 @@ class HandRecord:
             tuple(float(v) for v in hand.rect),
             tuple(float(v) for v in hand.box),
         )
-
-
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class HandCache:
@@ -137,7 +132,7 @@ def hands_of_files(
     cache = HandCache(key, root)
     out, new, started = [], 0, time.monotonic()
     for i, path in enumerate(files):
-        sha = file_hash(path)
+        sha = sha256_file(path)
         if sha not in cache:
             hand = find(path)
             cache.put(sha, None if hand is None else HandRecord.of(hand))
@@ -154,17 +149,3 @@ def hands_of_files(
         out.append(cache.get(sha))
     cache.save()
     return out
-
-
-def image_files(root: Path, suffixes: Iterable[str]) -> list:
-    """(path, class folder name) of every image of a folder-per-class data set, in load order."""
-    from edgesign.core.names import canonical
-    from edgesign.train.datasets import class_folders
-
-    suffixes = tuple(suffixes)
-    return [
-        (p, canonical(folder.name))
-        for folder in class_folders(Path(root))
-        for p in sorted(folder.iterdir())
-        if p.suffix.lower() in suffixes
-    ]

@@ -20,7 +20,6 @@ Used by `edgesign hand-models` (fetch ahead of time, e.g. in CI) and by `convert
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import subprocess
@@ -30,7 +29,14 @@ import zipfile
 from pathlib import Path
 
 from edgesign.core.errors import EdgesignError, ModelError
-from edgesign.core.files import atomic_path, read_json, sha256_file, write_json, write_text
+from edgesign.core.files import (
+    atomic_path,
+    read_json,
+    sha256_bytes,
+    sha256_file,
+    write_json,
+    write_text,
+)
 from edgesign.device.hands import models as known
 
 log = logging.getLogger(__name__)
@@ -111,10 +117,6 @@ def _download_wheel(target: Path) -> Path:
     return wheel
 
 
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def extract(wheel: Path, folder: Path) -> dict:
     """Verify `wheel`, write its two models, NOTICE and manifest into `folder`; the manifest."""
     if sha256_file(wheel) != WHEEL_SHA256:
@@ -130,7 +132,7 @@ def extract(wheel: Path, folder: Path) -> dict:
     except (zipfile.BadZipFile, KeyError) as exc:
         raise ModelError(f"{wheel}: not the expected mediapipe wheel ({exc})") from None
     for name, data in blobs.items():
-        if _sha256_bytes(data) != models[name]["sha256"]:
+        if sha256_bytes(data) != models[name]["sha256"]:
             raise ModelError(f"{wheel}: {models[name]['source']} has an unexpected sha256")
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in blobs.items():

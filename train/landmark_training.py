@@ -15,21 +15,23 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.core.errors import DataError
+from edgesign.core.images import class_images
 from edgesign.device.hands.features import FEATURES, batch_features
-from edgesign.train.datasets import IMAGE_SUFFIXES, _read_image
-from edgesign.train.hand_cache import hands_of_files, image_files
+from edgesign.train.datasets import _read_image
+from edgesign.train.hand_cache import hands_of_files
 from edgesign.train.landmark_model import LandmarkConfig, config_dict, fit
 
 
 def tracker_key(detector: Path, landmarks: Path) -> str:
-    """The cache key of a tracker: its two models' and its code's hashes, and the image reader's
-    (a new model, a changed tracker or photos read differently, e.g. turned upright, mean new
-    hands)."""
-    from edgesign.core import images
-    from edgesign.device.hands import tracker as hand_tracker
+    """The cache key of a tracker: its two models' and its code's hashes (tracker, geometry, frame
+    decoder), and the image reader's (a new model, a changed tracker or photos read differently,
+    e.g. turned upright, mean new hands)."""
+    from edgesign.core import frames, images
+    from edgesign.device.hands import geometry, tracker
 
     digest = hashlib.sha256()
-    for path in (detector, landmarks, hand_tracker.__file__, images.__file__):
+    code = (tracker.__file__, geometry.__file__, frames.__file__, images.__file__)
+    for path in (detector, landmarks, *code):
         digest.update(Path(path).read_bytes())
     return "tracker-" + digest.hexdigest()[:24]
 
@@ -53,7 +55,7 @@ def find_in_file(tracker):
 
 def folder_hands(root: Path, tracker, key: str):
     """(records, class names) of every image of a folder-per-class data set, in load order."""
-    files = image_files(root, IMAGE_SUFFIXES)
+    files = class_images(root)
     records = hands_of_files([p for p, _ in files], find_in_file(tracker), key)
     return records, [name for _, name in files]
 
