@@ -1,0 +1,93 @@
+"""Issue 25, the low defects of a later probe round: each case runs the real `edgesign` command on
+real files (the data in EDGESIGN_DATA, a bundle trained from it), broken in tmp_path. The list of
+promises is docs/promises.md; tests/test_hostile_inputs.py holds the earlier rounds."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from device_images import asl_photo_paths
+
+from edgesign.device import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv) -> tuple[int, str]:
+    """(exit code, stderr) of an in-process `edgesign ARGV`."""
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def one_line(err: str, *parts: str) -> None:
+    """The error is a single line that names what it should."""
+    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+def argparse_refusal(capsys, *argv) -> str:
+    """stderr of `edgesign ARGV` when argparse refuses it: exit 2 before anything runs."""
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([str(a) for a in argv])
+    assert exit_.value.code == 2, argv
+    return capsys.readouterr().err
+
+
+def edgesign(*argv, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgesign.device.cli", *map(str, argv)], text=True, **kwargs
+    )
+
+
+@pytest.fixture
+def photo_folder(data_dir, tmp_path) -> Path:
+    """Real hand photos in a folder per class: A and B, three each."""
+    root = tmp_path / "photos"
+    for letter in "AB":
+        (root / letter).mkdir(parents=True)
+        for path in asl_photo_paths(data_dir, letter, 3, split="train"):
+            shutil.copy(path, root / letter / path.name)
+    return root
+
+
+# ------------------------------------------------------------ numbers and options
+
+
+def test_run_text_options_are_argparse_ranges_naming_the_option(bundle_dir, photo_folder, capsys):
+    run_ = ["run", "--bundle", bundle_dir, "--source", photo_folder / "A", "--max-frames", "1"]
+    for option, value in (
+        ("--threshold", "0"),
+        ("--threshold", "1.5"),
+        ("--threshold", "nan"),
+        ("--smooth", "0"),
+        ("--smooth", "100000"),
+        ("--stable", "-1"),
+        ("--rate", "1e-9"),  # one frame every 31 years: a run that looks hung
+        ("--rate", "inf"),
+    ):
+        err = argparse_refusal(capsys, *run_, option, value)
+        one_line(err, f"argument {option}", repr(value))
+
+
+def test_collect_interval_is_bounded(photo_folder, tmp_path, capsys):
+    collect_ = ["collect", "--label", "A", "--source", photo_folder / "A", "--countdown", "0"]
+    err = argparse_refusal(capsys, *collect_, "--out", tmp_path / "out", "--interval", "1e9")
+    one_line(err, "argument --interval", "from 0 to 60")
+    assert not (tmp_path / "out").exists()
+
+
+def test_fleet_forks_out_of_range_is_one_line(bundle_dir, tmp_path, capsys):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[pis]\npi-01 ansible_host=127.0.0.1\n")
+    for forks in ("-1", "0", "x"):
+        err = argparse_refusal(
+            capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir, "--forks", forks
+        )
+        one_line(err, "argument --forks", repr(forks))
+        assert "ansible-playbook" not in err  # not Ansible's own usage, pages of it
