@@ -91,3 +91,20 @@ def test_fleet_forks_out_of_range_is_one_line(bundle_dir, tmp_path, capsys):
         )
         one_line(err, "argument --forks", repr(forks))
         assert "ansible-playbook" not in err  # not Ansible's own usage, pages of it
+
+
+def test_a_web_token_in_run_args_is_refused(bundle_dir, capsys):
+    for run_args in ("--web 8080 --web-token secret", "--web-token=secret"):
+        code, err = run(
+            capsys,
+            "deploy",
+            "--host",
+            "pi@raspberrypi.local",
+            "--bundle",
+            bundle_dir,
+            f"--run-args={run_args}",
+            "--dry-run",
+        )
+        assert code == 2, run_args
+        one_line(err, "--web-token", "`ps`", "deploy --web-token TOKEN", "--web-token-file")
+    assert "secret" not in capsys.readouterr().out
