@@ -108,3 +108,32 @@ def test_a_web_token_in_run_args_is_refused(bundle_dir, capsys):
         assert code == 2, run_args
         one_line(err, "--web-token", "`ps`", "deploy --web-token TOKEN", "--web-token-file")
     assert "secret" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------ files and folders
+
+
+def test_an_empty_video_gives_our_line_only(tmp_path):
+    """FFmpeg's own "moov atom not found" came first, from C, past Python's stderr."""
+    cv2 = pytest.importorskip("cv2")
+    no_bytes = tmp_path / "empty.mp4"
+    no_bytes.write_bytes(b"")
+    no_frames = tmp_path / "frameless.mp4"
+    cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
+    for video in (no_bytes, no_frames):
+        proc = edgesign(
+            "collect",
+            "--label",
+            "A",
+            "--source",
+            video,
+            "--countdown",
+            "0",
+            "--out",
+            tmp_path / "out",
+            stderr=subprocess.PIPE,
+        )
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, err
+        assert err.count("\n") == 1 and err.startswith("edgesign collect: error: "), err
+        assert video.name in err
