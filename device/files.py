@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import termination
 from .errors import EdgesignError
-from .text import printable
+from .text import PATH_LIMIT, printable
 
 #: the file in every output folder that says which edgesign command wrote it
 MARKER = ".edgesign-output.json"
@@ -95,9 +95,22 @@ def check_writable(folder: str | os.PathLike) -> None:
 
 
 def _marker(path: Path) -> dict | None:
+    """The output marker of folder `path`, None when it has none (or one that is not JSON);
+    OutputError when one is there but cannot be read: a folder that may be an earlier output
+    must not be taken for the user's, nor the user's for an output."""
+    marker = Path(path) / MARKER
     try:
-        data = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = marker.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise OutputError(
+            f"{printable(marker, PATH_LIMIT)}: cannot be read ({exc.strerror}), so edgesign "
+            "cannot tell whether it wrote this folder; make it readable, or choose another --out"
+        ) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 

@@ -4,6 +4,7 @@ promises is docs/promises.md; tests/test_hostile_inputs.py holds the earlier rou
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -137,3 +138,30 @@ def test_an_empty_video_gives_our_line_only(tmp_path):
         assert proc.returncode == 2, err
         assert err.count("\n") == 1 and err.startswith("edgesign collect: error: "), err
         assert video.name in err
+
+
+def test_an_unreadable_output_marker_is_named_not_taken_for_no_marker(sign_small, tmp_path):
+    """A marker that cannot be read was read as "no marker": the folder was called the user's."""
+    out = tmp_path / "data"
+    argv = ["data", "--train", sign_small[0], "--classes", "sign", "--out", out]
+    proc = edgesign(*argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.wait(300) == 0, proc.stderr.read()
+    marker = out / ".edgesign-output.json"
+    marker.chmod(0)
+    before = sorted(p.name for p in out.iterdir())
+    # root reads any file: drop the two capabilities that let it, for this one command
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("root reads every file, and setpriv is not here to drop that")
+    proc = subprocess.run(
+        (drop if os.geteuid() == 0 else [])
+        + [sys.executable, "-m", "edgesign.device.cli"]
+        + [str(a) for a in argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    one_line(proc.stderr, str(marker), "cannot be read", "Permission denied")
+    marker.chmod(0o644)
+    assert sorted(p.name for p in out.iterdir()) == before
