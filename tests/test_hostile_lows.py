@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FUSED_LETTERS
 from device_images import asl_photo_paths
 
 from edgesign.device import cli
@@ -57,87 +58,7 @@ def photo_folder(data_dir, tmp_path) -> Path:
     return root
 
 
-# ------------------------------------------------------------ numbers and options
-
-
-def test_run_text_options_are_argparse_ranges_naming_the_option(bundle_dir, photo_folder, capsys):
-    run_ = ["run", "--bundle", bundle_dir, "--source", photo_folder / "A", "--max-frames", "1"]
-    for option, value in (
-        ("--threshold", "0"),
-        ("--threshold", "1.5"),
-        ("--threshold", "nan"),
-        ("--smooth", "0"),
-        ("--smooth", "100000"),
-        ("--stable", "-1"),
-        ("--rate", "1e-9"),  # one frame every 31 years: a run that looks hung
-        ("--rate", "inf"),
-    ):
-        err = argparse_refusal(capsys, *run_, option, value)
-        one_line(err, f"argument {option}", repr(value))
-
-
-def test_collect_interval_is_bounded(photo_folder, tmp_path, capsys):
-    collect_ = ["collect", "--label", "A", "--source", photo_folder / "A", "--countdown", "0"]
-    err = argparse_refusal(capsys, *collect_, "--out", tmp_path / "out", "--interval", "1e9")
-    one_line(err, "argument --interval", "from 0 to 60")
-    assert not (tmp_path / "out").exists()
-
-
-def test_fleet_forks_out_of_range_is_one_line(bundle_dir, tmp_path, capsys):
-    inventory = tmp_path / "fleet.ini"
-    inventory.write_text("[pis]\npi-01 ansible_host=127.0.0.1\n")
-    for forks in ("-1", "0", "x"):
-        err = argparse_refusal(
-            capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir, "--forks", forks
-        )
-        one_line(err, "argument --forks", repr(forks))
-        assert "ansible-playbook" not in err  # not Ansible's own usage, pages of it
-
-
-def test_a_web_token_in_run_args_is_refused(bundle_dir, capsys):
-    for run_args in ("--web 8080 --web-token secret", "--web-token=secret"):
-        code, err = run(
-            capsys,
-            "deploy",
-            "--host",
-            "pi@raspberrypi.local",
-            "--bundle",
-            bundle_dir,
-            f"--run-args={run_args}",
-            "--dry-run",
-        )
-        assert code == 2, run_args
-        one_line(err, "--web-token", "`ps`", "deploy --web-token TOKEN", "--web-token-file")
-    assert "secret" not in capsys.readouterr().out
-
-
 # ------------------------------------------------------------ files and folders
-
-
-def test_an_empty_video_gives_our_line_only(tmp_path):
-    """FFmpeg's own "moov atom not found" came first, from C, past Python's stderr."""
-    cv2 = pytest.importorskip("cv2")
-    no_bytes = tmp_path / "empty.mp4"
-    no_bytes.write_bytes(b"")
-    no_frames = tmp_path / "frameless.mp4"
-    cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
-    for video in (no_bytes, no_frames):
-        proc = edgesign(
-            "collect",
-            "--label",
-            "A",
-            "--source",
-            video,
-            "--countdown",
-            "0",
-            "--out",
-            tmp_path / "out",
-            stderr=subprocess.PIPE,
-        )
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 2, err
-        assert err.count("\n") == 1 and err.startswith("edgesign collect: error: "), err
-        assert video.name in err
 
 
 def test_an_unreadable_output_marker_is_named_not_taken_for_no_marker(sign_small, tmp_path):
@@ -165,3 +86,71 @@ def test_an_unreadable_output_marker_is_named_not_taken_for_no_marker(sign_small
     one_line(proc.stderr, str(marker), "cannot be read", "Permission denied")
     marker.chmod(0o644)
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_class_folder_link_to_nothing_is_refused_not_left_out(photo_folder, tmp_path, capsys):
+    (photo_folder / "C").symlink_to(tmp_path / "gone")
+    code, err = run(
+        capsys,
+        "train",
+        "--train",
+        photo_folder,
+        "--preset",
+        "article",
+        "--epochs",
+        "1",
+        "--out",
+        tmp_path / "t",
+        "--quiet",
+    )
+    assert code == 2
+    one_line(err, str(photo_folder / "C"), "does not exist")
+    assert not (tmp_path / "t").exists()
+
+
+# ------------------------------------------------------------ enroll, profiles, compare
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "profiles"
+    monkeypatch.setenv("EDGESIGN_PROFILES", str(folder))
+    return folder
+
+
+def fused(fused_bundle) -> Path:
+    return fused_bundle / "converted" / "bundle"
+
+
+def still_camera(data_dir: Path, root: Path, photos: dict) -> Path:
+    """A folder source that plays a still hand: `frames` copies of one photo per letter."""
+    for letter, (name, frames) in photos.items():
+        (root / letter).mkdir(parents=True)
+        for copy in range(frames):
+            shutil.copy(data_dir / "asl_letters" / letter / name, root / letter / f"{copy}.jpg")
+    return root
+
+
+def user_photos(data_dir: Path, root: Path, numbers) -> Path:
+    """root/<letter>/ with asl_letters photos of these numbers (a new user's photos)."""
+    for letter in FUSED_LETTERS:
+        (root / letter).mkdir(parents=True)
+        for n in numbers:
+            path = data_dir / "asl_letters" / letter / f"{letter}{n}.jpg"
+            if path.is_file():
+                shutil.copy(path, root / letter / path.name)
+    return root
+
+
+def test_enroll_from_a_link_to_nothing_is_refused(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    photos = user_photos(data_dir, tmp_path / "mine", range(5, 7))
+    (photos / "L").rename(tmp_path / "L")  # L moved away; its link is left behind
+    (photos / "L").symlink_to(tmp_path / "L-moved")
+    code, err = run(
+        capsys, "enroll", "--bundle", fused(fused_bundle), "--profile", "me", "--from", photos
+    )
+    assert code == 2
+    one_line(err, str(photos / "L"), "does not exist")
+    assert not (profiles / "me.json").exists()
