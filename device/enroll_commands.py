@@ -119,7 +119,7 @@ def _open_profile(args, bundle):
                 f"{shlex.quote(args.profile)}` removes this one)"
             ) from None
         return profile, path
-    return new_profile(args.profile if "/" not in args.profile else path.stem, bundle), path
+    return new_profile(path.stem, bundle), path
 
 
 def _run_enroll(args) -> int:

@@ -4,10 +4,12 @@ promises is docs/promises.md; tests/test_hostile_inputs.py holds the earlier rou
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,87 @@ def photo_folder(data_dir, tmp_path) -> Path:
     return root
 
 
+# ------------------------------------------------------------ numbers and options
+
+
+def test_run_text_options_are_argparse_ranges_naming_the_option(bundle_dir, photo_folder, capsys):
+    run_ = ["run", "--bundle", bundle_dir, "--source", photo_folder / "A", "--max-frames", "1"]
+    for option, value in (
+        ("--threshold", "0"),
+        ("--threshold", "1.5"),
+        ("--threshold", "nan"),
+        ("--smooth", "0"),
+        ("--smooth", "100000"),
+        ("--stable", "-1"),
+        ("--rate", "1e-9"),  # one frame every 31 years: a run that looks hung
+        ("--rate", "inf"),
+    ):
+        err = argparse_refusal(capsys, *run_, option, value)
+        one_line(err, f"argument {option}", repr(value))
+
+
+def test_collect_interval_is_bounded(photo_folder, tmp_path, capsys):
+    collect_ = ["collect", "--label", "A", "--source", photo_folder / "A", "--countdown", "0"]
+    err = argparse_refusal(capsys, *collect_, "--out", tmp_path / "out", "--interval", "1e9")
+    one_line(err, "argument --interval", "from 0 to 60")
+    assert not (tmp_path / "out").exists()
+
+
+def test_fleet_forks_out_of_range_is_one_line(bundle_dir, tmp_path, capsys):
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[pis]\npi-01 ansible_host=127.0.0.1\n")
+    for forks in ("-1", "0", "x"):
+        err = argparse_refusal(
+            capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir, "--forks", forks
+        )
+        one_line(err, "argument --forks", repr(forks))
+        assert "ansible-playbook" not in err  # not Ansible's own usage, pages of it
+
+
+def test_a_web_token_in_run_args_is_refused(bundle_dir, capsys):
+    for run_args in ("--web 8080 --web-token secret", "--web-token=secret"):
+        code, err = run(
+            capsys,
+            "deploy",
+            "--host",
+            "pi@raspberrypi.local",
+            "--bundle",
+            bundle_dir,
+            f"--run-args={run_args}",
+            "--dry-run",
+        )
+        assert code == 2, run_args
+        one_line(err, "--web-token", "`ps`", "deploy --web-token TOKEN", "--web-token-file")
+    assert "secret" not in capsys.readouterr().out
+
+
 # ------------------------------------------------------------ files and folders
+
+
+def test_an_empty_video_gives_our_line_only(tmp_path):
+    """FFmpeg's own "moov atom not found" came first, from C, past Python's stderr."""
+    cv2 = pytest.importorskip("cv2")
+    no_bytes = tmp_path / "empty.mp4"
+    no_bytes.write_bytes(b"")
+    no_frames = tmp_path / "frameless.mp4"
+    cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
+    for video in (no_bytes, no_frames):
+        proc = edgesign(
+            "collect",
+            "--label",
+            "A",
+            "--source",
+            video,
+            "--countdown",
+            "0",
+            "--out",
+            tmp_path / "out",
+            stderr=subprocess.PIPE,
+        )
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, err
+        assert err.count("\n") == 1 and err.startswith("edgesign collect: error: "), err
+        assert video.name in err
 
 
 def test_an_unreadable_output_marker_is_named_not_taken_for_no_marker(sign_small, tmp_path):
@@ -154,3 +236,30 @@ def test_enroll_from_a_link_to_nothing_is_refused(
     assert code == 2
     one_line(err, str(photos / "L"), "does not exist")
     assert not (profiles / "me.json").exists()
+
+
+def test_two_unicode_spellings_of_a_profile_name_are_one_profile(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    nfc, nfd = "Zo\u00eb", unicodedata.normalize("NFD", "Zo\u00eb")
+    assert nfc != nfd
+    photos = user_photos(data_dir, tmp_path / "mine", range(5, 7))
+    bundle = fused(fused_bundle)
+    for spelling in (nfd, nfc):
+        code, err = run(
+            capsys, "enroll", "--bundle", bundle, "--profile", spelling, "--from", photos
+        )
+        assert code == 0, err
+    assert [p.name for p in profiles.iterdir()] == [f"{nfc}.json"]
+    assert json.loads((profiles / f"{nfc}.json").read_text())["name"] == nfc
+    # a profile a Mac (or an older edgesign) stored under its NFD name is found by either name
+    (profiles / f"{nfc}.json").rename(profiles / f"{nfd}.json")
+    code = cli.main(["profiles"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith(f"{nfc}: ")
+    argv = ["run", "--bundle", bundle, "--source", photos / "A", "--max-frames", "1"]
+    code, err = run(capsys, *argv, "--profile", nfc)
+    assert code == 0, err
+    code, err = run(capsys, "profiles", "--delete", nfc)
+    assert code == 0, err
+    assert list(profiles.iterdir()) == []
