@@ -5,7 +5,6 @@ promises is docs/promises.md; tests/test_hostile_inputs.py holds the earlier rou
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -60,136 +59,6 @@ def photo_folder(data_dir, tmp_path) -> Path:
     return root
 
 
-# ------------------------------------------------------------ numbers and options
-
-
-def test_run_text_options_are_argparse_ranges_naming_the_option(bundle_dir, photo_folder, capsys):
-    run_ = ["run", "--bundle", bundle_dir, "--source", photo_folder / "A", "--max-frames", "1"]
-    for option, value in (
-        ("--threshold", "0"),
-        ("--threshold", "1.5"),
-        ("--threshold", "nan"),
-        ("--smooth", "0"),
-        ("--smooth", "100000"),
-        ("--stable", "-1"),
-        ("--rate", "1e-9"),  # one frame every 31 years: a run that looks hung
-        ("--rate", "inf"),
-    ):
-        err = argparse_refusal(capsys, *run_, option, value)
-        one_line(err, f"argument {option}", repr(value))
-
-
-def test_collect_interval_is_bounded(photo_folder, tmp_path, capsys):
-    collect_ = ["collect", "--label", "A", "--source", photo_folder / "A", "--countdown", "0"]
-    err = argparse_refusal(capsys, *collect_, "--out", tmp_path / "out", "--interval", "1e9")
-    one_line(err, "argument --interval", "from 0 to 60")
-    assert not (tmp_path / "out").exists()
-
-
-def test_fleet_forks_out_of_range_is_one_line(bundle_dir, tmp_path, capsys):
-    inventory = tmp_path / "fleet.ini"
-    inventory.write_text("[pis]\npi-01 ansible_host=127.0.0.1\n")
-    for forks in ("-1", "0", "x"):
-        err = argparse_refusal(
-            capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir, "--forks", forks
-        )
-        one_line(err, "argument --forks", repr(forks))
-        assert "ansible-playbook" not in err  # not Ansible's own usage, pages of it
-
-
-def test_a_web_token_in_run_args_is_refused(bundle_dir, capsys):
-    for run_args in ("--web 8080 --web-token secret", "--web-token=secret"):
-        code, err = run(
-            capsys,
-            "deploy",
-            "--host",
-            "pi@raspberrypi.local",
-            "--bundle",
-            bundle_dir,
-            f"--run-args={run_args}",
-            "--dry-run",
-        )
-        assert code == 2, run_args
-        one_line(err, "--web-token", "`ps`", "deploy --web-token TOKEN", "--web-token-file")
-    assert "secret" not in capsys.readouterr().out
-
-
-# ------------------------------------------------------------ files and folders
-
-
-def test_an_empty_video_gives_our_line_only(tmp_path):
-    """FFmpeg's own "moov atom not found" came first, from C, past Python's stderr."""
-    cv2 = pytest.importorskip("cv2")
-    no_bytes = tmp_path / "empty.mp4"
-    no_bytes.write_bytes(b"")
-    no_frames = tmp_path / "frameless.mp4"
-    cv2.VideoWriter(str(no_frames), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48)).release()
-    for video in (no_bytes, no_frames):
-        proc = edgesign(
-            "collect",
-            "--label",
-            "A",
-            "--source",
-            video,
-            "--countdown",
-            "0",
-            "--out",
-            tmp_path / "out",
-            stderr=subprocess.PIPE,
-        )
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 2, err
-        assert err.count("\n") == 1 and err.startswith("edgesign collect: error: "), err
-        assert video.name in err
-
-
-def test_an_unreadable_output_marker_is_named_not_taken_for_no_marker(sign_small, tmp_path):
-    """A marker that cannot be read was read as "no marker": the folder was called the user's."""
-    out = tmp_path / "data"
-    argv = ["data", "--train", sign_small[0], "--classes", "sign", "--out", out]
-    proc = edgesign(*argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.wait(300) == 0, proc.stderr.read()
-    marker = out / ".edgesign-output.json"
-    marker.chmod(0)
-    before = sorted(p.name for p in out.iterdir())
-    # root reads any file: drop the two capabilities that let it, for this one command
-    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
-    if os.geteuid() == 0 and not shutil.which("setpriv"):
-        pytest.skip("root reads every file, and setpriv is not here to drop that")
-    proc = subprocess.run(
-        (drop if os.geteuid() == 0 else [])
-        + [sys.executable, "-m", "edgesign.device.cli"]
-        + [str(a) for a in argv],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 2, proc.stderr
-    one_line(proc.stderr, str(marker), "cannot be read", "Permission denied")
-    marker.chmod(0o644)
-    assert sorted(p.name for p in out.iterdir()) == before
-
-
-def test_a_class_folder_link_to_nothing_is_refused_not_left_out(photo_folder, tmp_path, capsys):
-    (photo_folder / "C").symlink_to(tmp_path / "gone")
-    code, err = run(
-        capsys,
-        "train",
-        "--train",
-        photo_folder,
-        "--preset",
-        "article",
-        "--epochs",
-        "1",
-        "--out",
-        tmp_path / "t",
-        "--quiet",
-    )
-    assert code == 2
-    one_line(err, str(photo_folder / "C"), "does not exist")
-    assert not (tmp_path / "t").exists()
-
-
 # ------------------------------------------------------------ enroll, profiles, compare
 
 
@@ -224,20 +93,6 @@ def user_photos(data_dir: Path, root: Path, numbers) -> Path:
     return root
 
 
-def test_enroll_from_a_link_to_nothing_is_refused(
-    fused_bundle, data_dir, tmp_path, profiles, capsys
-):
-    photos = user_photos(data_dir, tmp_path / "mine", range(5, 7))
-    (photos / "L").rename(tmp_path / "L")  # L moved away; its link is left behind
-    (photos / "L").symlink_to(tmp_path / "L-moved")
-    code, err = run(
-        capsys, "enroll", "--bundle", fused(fused_bundle), "--profile", "me", "--from", photos
-    )
-    assert code == 2
-    one_line(err, str(photos / "L"), "does not exist")
-    assert not (profiles / "me.json").exists()
-
-
 def test_two_unicode_spellings_of_a_profile_name_are_one_profile(
     fused_bundle, data_dir, tmp_path, profiles, capsys
 ):
@@ -263,3 +118,43 @@ def test_two_unicode_spellings_of_a_profile_name_are_one_profile(
     code, err = run(capsys, "profiles", "--delete", nfc)
     assert code == 0, err
     assert list(profiles.iterdir()) == []
+
+
+def test_compare_reads_a_profile_once(
+    fused_bundle, data_dir, tmp_path, profiles, capsys, monkeypatch
+):
+    from edgesign.device import profiles as profiles_module
+
+    photos = user_photos(data_dir, tmp_path / "mine", range(5, 7))
+    bundle = fused(fused_bundle)
+    assert run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)[0] == 0
+    reads = []
+    real = profiles_module.load_profile
+    monkeypatch.setattr(profiles_module, "load_profile", lambda p: reads.append(p) or real(p))
+    code, err = run(capsys, "compare", "--bundle", bundle, "--images", photos, "--profile", "me")
+    assert code == 0, err
+    assert reads == [profiles / "me.json"]  # checked and used as one reading
+
+
+def test_compare_refuses_a_profile_before_timing(
+    float_converted_dir, photo_folder, profiles, capsys, monkeypatch
+):
+    from edgesign.device import compare
+
+    profiles.mkdir()
+    (profiles / "me.json").write_text("{}")
+    timed = []
+    monkeypatch.setattr(compare, "run_compare", lambda *a, **k: timed.append(1) or {})
+    code, err = run(
+        capsys,
+        "compare",
+        "--bundle",
+        float_converted_dir / "bundle",
+        "--images",
+        photo_folder,
+        "--profile",
+        "me",
+    )
+    assert code == 2
+    one_line(err, "me.json")
+    assert timed == []
