@@ -144,6 +144,17 @@ def _not_written_by_it(path: Path) -> list[str] | None:
     return [e for e in _entries(path) if e not in written]
 
 
+def check_inside(folder: str | os.PathLike, root: str | os.PathLike, option: str, command: str):
+    """OutputError when `folder`, which `command` writes in, is a link (or under one) leading out
+    of `root`, the folder the user named with `option`: nothing is written where it points."""
+    folder, root = Path(folder), Path(root)
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise OutputError(
+            f"{printable(folder, PATH_LIMIT)}: a link out of {option} "
+            f"(to {printable(folder.resolve(), PATH_LIMIT)}); {command} writes only inside {option}"
+        )
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
