@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.core.preprocess import PreprocessSpec
     from edgesign.train import data_plan, datasets, models, trainer
     from edgesign.train.augment import PRESET_STEPS, STEPS
 

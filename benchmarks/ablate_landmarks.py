@@ -73,10 +73,10 @@ def background_strips(data: Path, every: int = 4, min_width: int = 60) -> list:
 
 
 def hands_found(data: Path) -> dict:
-    from edgesign.convert.hand_models import model_paths
-    from edgesign.device.hand_tracker import DETECT_BORDERS, HandTracker
+    from edgesign.device.hands.tracker import DETECT_BORDERS, HandTracker
     from edgesign.train.datasets import IMAGE_SUFFIXES, _read_image
     from edgesign.train.hand_cache import image_files
+    from edgesign.train.hand_models import model_paths
 
     strips = background_strips(data)
     out = {}

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgesign.core.views import VIEW_SETS, view_set
 from edgesign.device.bundle import load_bundle
+from edgesign.device.pipeline import Pipeline
 from edgesign.device.recognize import TextRecognizer
-from edgesign.device.runtime import Pipeline
 from edgesign.device.sources import Frame
-from edgesign.device.views import VIEW_SETS, view_set
 
 TARGET_FPS = 1000  # lores gray path, one core
 TARGET_SPEEDUP = 3.0  # over the naive pipeline

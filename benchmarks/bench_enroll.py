@@ -49,7 +49,7 @@ def readings(bundle_dir: Path, folder: Path) -> dict:
     landmark and CNN probabilities, and the photo paths."""
     from edgesign.device.bundle import load_bundle
     from edgesign.device.enroll import folder_letters, read_photos
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
 
     bundle = load_bundle(bundle_dir)
     pipeline = pipeline_for(bundle)
@@ -309,7 +309,7 @@ def last_layer(layer: HiddenLayer, l2: float, steps: int = 200, lr: float = 0.1)
 def shipped(classes, classifier: Path):
     """The device's own adaptation (`device/adaptation.Adaptation`), one hand at a time as `run`
     applies it: the row the chosen method is measured by."""
-    from edgesign.device.adaptation import Adaptation, ClassifierWeights
+    from edgesign.device.hands.adaptation import Adaptation, ClassifierWeights
 
     weights = ClassifierWeights(classifier)
 
@@ -329,7 +329,7 @@ def fit_seconds(classes, classifier: Path, per_letter: int = 30, repeats: int = 
     """Seconds to fit the device's adaptation to a full profile (every letter x 30 real-shaped
     samples) and run the enrollment check, the fastest of `repeats` (the least disturbed by
     whatever else shares the core), on one core (run it with OMP_NUM_THREADS=1)."""
-    from edgesign.device.adaptation import Adaptation, ClassifierWeights, confusable_letters
+    from edgesign.device.hands.adaptation import Adaptation, ClassifierWeights, confusable_letters
 
     rng = np.random.default_rng(0)
     samples = {c: rng.normal(0, 0.5, (per_letter, 42)).astype(np.float32) for c in classes}
@@ -344,7 +344,7 @@ def fit_seconds(classes, classifier: Path, per_letter: int = 30, repeats: int = 
 
 
 def fused_correct(r, idx, landmark, rule) -> np.ndarray:
-    from edgesign.device.fusion import fuse_rows
+    from edgesign.device.hands.fusion import fuse_rows
 
     probs = fuse_rows(r["cnn"][idx], landmark, r["found"][idx], rule)
     return r["found"][idx] & (probs.argmax(1) == r["labels"][idx])

@@ -44,7 +44,7 @@ def timed_deploy(inventory: Path, bundle: Path, forks: int, serial: str, summary
     argv = [
         sys.executable,
         "-m",
-        "edgesign.device.cli",
+        "edgesign.cli.main",
         "deploy",
         "--inventory",
         str(inventory),

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgesign.device import hand_tracker as ht
+from edgesign.device.hands import tracker as ht
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from device_images import yuv420_from_rgb  # noqa: E402  (the tests' picamera2 YUV420 layout)
@@ -166,7 +166,7 @@ PIPELINE_STAGES = ("hand", "cnn_preprocess", "cnn_invoke", "landmark_classifier"
 def time_pipeline(pipeline, frame, layout, kwargs, frames: int, mode: str) -> dict:
     """Per-stage times of the bundle's whole device pipeline over `frames` frames that detect
     (a new stream each frame) or track (one stream)."""
-    from edgesign.device.frames import Frame
+    from edgesign.core.frames import Frame
 
     stages = {name: [] for name in PIPELINE_STAGES}
     pipeline.reset()
@@ -195,7 +195,7 @@ def time_pipeline(pipeline, frame, layout, kwargs, frames: int, mode: str) -> di
 
 def pipeline_rows(bundle_dir: str, data_dir: Path, frames: int) -> list:
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
 
     bundle = load_bundle(bundle_dir)
     pipeline = pipeline_for(bundle)
@@ -236,7 +236,7 @@ def main() -> None:
             Path(args.models) / "hand_landmarks.tflite",
         )
     else:
-        from edgesign.convert.hand_models import model_paths
+        from edgesign.train.hand_models import model_paths
 
         detector, landmarks = model_paths()
     rows = []

@@ -8,10 +8,9 @@ Two splits (`--split letters|photos|both`):
 
 For each split it trains with the real `edgesign train` and converts with `edgesign convert`
 (int8, end to end; a photo whose hand is not found counts as wrong unless the bundle's no-hand
-fallback answers), and reports: the CNN alone on the center square, the CNN alone on the hand
-crop (when the `tracked` region of interest is available), the landmark classifier alone, the
-fusion, the rate at which a hand is found, per-class results and the most confused pairs. Then it
-spells eight words with photos of the held-out source through the device pipeline
+fallback answers), and reports: the CNN alone on the center square, the landmark classifier
+alone, the fusion, the rate at which a hand is found, per-class results and the most confused
+pairs. Then it spells eight words with photos of the held-out source through the device pipeline
 (`hands_clip.py`): words right and character error rate.
 
     EDGESIGN_DATA=../shared/data python benchmarks/bench_hands_accuracy.py --split both \\
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.cli import main as edgesign
+from edgesign.cli.main import main as edgesign
 
 SPLITS = {
     # name: (training photo folder and its weight against a Sign MNIST image, held-out test folder)
@@ -119,19 +118,13 @@ def _cnn_row(report: dict) -> dict:
     }
 
 
-def run_split(data: Path, split: str, epochs: int, out: Path, seed: int, tracked: bool) -> dict:
+def run_split(data: Path, split: str, epochs: int, out: Path, seed: int) -> dict:
     from hands_clip import clip_thresholds
 
     (photos, _), test = SPLITS[split]
     result = {"split": split, "train": ["sign_mnist_train", photos], "test": test, "epochs": epochs}
-    center = _convert(
-        _train(data, split, "center", "on" if not tracked else "off", epochs, out, seed), data, out
-    )
-    result["cnn_center"] = _cnn_row(center["report"])
-    fused = center
-    if tracked:
-        fused = _convert(_train(data, split, "tracked", "on", epochs, out, seed), data, out)
-        result["cnn_hand_crop"] = _cnn_row(fused["report"])
+    fused = _convert(_train(data, split, "center", "on", epochs, out, seed), data, out)
+    result["cnn_center"] = _cnn_row(fused["report"])
     report = fused["report"]
     result["hand_found_rate"] = report["landmarks"]["hand_found_rate"]
     result["landmarks"] = report["landmarks"]
@@ -157,10 +150,6 @@ def table(results: list) -> str:
 
     rows = [
         ("CNN alone, center square (int8)", lambda r: pct(r["cnn_center"]["accuracy_int8"])),
-        (
-            "CNN alone, hand crop (int8)",
-            lambda r: pct(r.get("cnn_hand_crop", {}).get("accuracy_int8")),
-        ),
         ("hand found", lambda r: pct(r["hand_found_rate"])),
         (
             "landmarks alone, on found hands (int8)",
@@ -215,13 +204,9 @@ def main(argv=None) -> int:
     if not args.data:
         parser.error("give --data or set EDGESIGN_DATA")
     sys.path.insert(0, str(Path(__file__).parent))
-    from edgesign.device.preprocess import ROI_MODES
-
-    tracked = "tracked" in ROI_MODES
     splits = ("letters", "photos") if args.split == "both" else (args.split,)
     results = [
-        run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed, tracked)
-        for s in splits
+        run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed) for s in splits
     ]
     from results import save
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from results import save
 
-from edgesign.device.cli import main as edgesign
+from edgesign.cli.main import main as edgesign
 
 RUNS = {  # name: (dataset, preset, float target, int8 target)
     "sign:article": ("sign", "article", 0.985, None),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from results import save
 
-from edgesign.device.cli import main as edgesign
+from edgesign.cli.main import main as edgesign
 
 #: Cortex-A72 (Pi 4) int8 throughput assumed for the frame-rate estimate: NEON, 4 cores, XNNPACK;
 #: about 1 GMAC/s on one core is what small int8 CNNs reach there. An estimate, not a measurement.

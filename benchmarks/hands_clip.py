@@ -85,7 +85,7 @@ def run_clip(
     `threshold`: the text recognizer's confidence threshold (`edgesign run --threshold`; default
     the bundle's, as `run` uses). `profile`: a profile of the signer (`run --profile`)."""
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
     from edgesign.device.recognize import TextRecognizer
     from edgesign.device.runtime import run_loop
     from edgesign.device.sources import ImageFilesSource

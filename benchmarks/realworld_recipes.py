@@ -87,8 +87,8 @@ def view_accuracies(model, data, spec) -> dict:
     """{(views, threshold): (float accuracy, mean views run)} on `data` (loaded with the 7 views),
     every view set and threshold judged from the same predictions, as the device would combine
     them."""
-    from edgesign.device.recognize import average_views, needs_more_views
-    from edgesign.device.views import VIEW_SETS
+    from edgesign.core.probabilities import average_views, needs_more_views
+    from edgesign.core.views import VIEW_SETS
     from edgesign.train.trainer import to_float
 
     n = len(data)
@@ -152,9 +152,9 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from edgesign.device.errors import DataError
-    from edgesign.device.preprocess import PreprocessSpec
-    from edgesign.device.views import VIEW_SETS
+    from edgesign.core.errors import DataError
+    from edgesign.core.preprocess import PreprocessSpec
+    from edgesign.core.views import VIEW_SETS
     from edgesign.train import augment, data_plan, datasets, models, trainer
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)

@@ -8,12 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgesign.core.files import sha256_file, write_json, write_text
+from edgesign.core.interpreter import TFLiteModel
+from edgesign.core.preprocess import PreprocessSpec, Quantizer
 from edgesign.device import bundle as layout
-from edgesign.device.files import sha256_file, write_json, write_text
-from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS_KEY
-from edgesign.device.hand_models import spec_wants_tracker
-from edgesign.device.interpreter import TFLiteModel
-from edgesign.device.preprocess import PreprocessSpec, Quantizer
 
 
 def selftest_choice(labels: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
@@ -96,10 +94,6 @@ def write_bundle(
             "sha256": sha256_file(float_target),
             "bytes": float_target.stat().st_size,
         }
-    if spec_wants_tracker(spec):  # the palm and landmark models, their NOTICE and hashes
-        from .hand_models import copy_into_bundle
-
-        metadata[HAND_MODELS_KEY] = copy_into_bundle(folder)
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
 
@@ -133,15 +127,15 @@ def hand_photos(test_paths, count: int = HAND_FRAMES) -> list:
 def add_hand_references(folder, photos) -> int:
     """Store `photos` (path, class name) in the bundle at `folder` as selftest/hand_NN_<class>.png
     and, under "hands" in expected.json, what the bundle's own pipeline on reference kernels made
-    of each (`hand_selftest.frame_record`, the code the device's self-test runs). Returns how many
+    of each (`hands.selftest.frame_record`, the code the device's self-test runs). Returns how many
     frames were stored."""
+    from edgesign.core.errors import DataError
+    from edgesign.core.files import read_json
+    from edgesign.core.frames import Frame
+    from edgesign.core.images import read_image
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.errors import DataError
-    from edgesign.device.files import read_json
-    from edgesign.device.frames import Frame
-    from edgesign.device.hand_pipeline import pipeline_for
-    from edgesign.device.hand_selftest import KEY, frame_record
-    from edgesign.device.images import read_image
+    from edgesign.device.hands.selftest import KEY, frame_record
+    from edgesign.device.pipeline import pipeline_for
 
     folder = Path(folder)
     stored = []

@@ -1,12 +1,11 @@
 """Subcommands of the convert part: `convert`, `micro` and `hand-models` (registered by
-edgesign.device.cli)."""
+edgesign.cli.main)."""
 
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    from edgesign.device.views import add_view_arguments
-
-    from .micro.command import register_micro
+    from edgesign.convert.micro.command import register_micro
+    from edgesign.core.views import add_view_arguments
 
     p = subparsers.add_parser(
         "convert",
@@ -84,7 +83,7 @@ def register(subparsers) -> None:
 
     register_micro(subparsers)
 
-    from .hand_models import register as register_hand_models
+    from edgesign.train.hand_models import register as register_hand_models
 
     register_hand_models(subparsers)
 
@@ -93,9 +92,8 @@ def _run_convert(args) -> int:
     from edgesign.train.quiet import import_tensorflow
 
     import_tensorflow(args.debug)
-    from edgesign.device.errors import DataError
-
-    from .conversion import convert
+    from edgesign.convert.conversion import convert
+    from edgesign.core.errors import DataError
 
     if args.calibration_size < 1:
         raise DataError("--calibration-size must be at least 1")

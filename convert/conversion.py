@@ -2,7 +2,7 @@
 bundle.
 
 The output folder appears whole or not at all, and only replaces an empty folder or an earlier
-`edgesign convert` output (`device/files.py`). Before it is published, the bundle is loaded and
+`edgesign convert` output (`core/files.py`). Before it is published, the bundle is loaded and
 self-tested with the device's own code. When int8 accuracy drops more than `max_drop` points
 below float, the report is written to `<out>.failed/` instead (so users can see why), no bundle
 is written, the previous `<out>` stays as it was, and GateError is raised.
@@ -19,13 +19,22 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import DataError, EdgesignError, ModelError
-from edgesign.device.files import check_output_dir, is_own_output, publish_dir, staging_dir
-from edgesign.device.hand_models import spec_wants_tracker
-from edgesign.device.preprocess import PreprocessSpec
-from edgesign.device.recognize import average_views, needs_more_views
-from edgesign.device.text import printable
-from edgesign.device.views import view_set
+from edgesign.convert import evaluate
+from edgesign.convert.bundle_writer import (
+    add_hand_references,
+    hand_photos,
+    selftest_choice,
+    write_bundle,
+)
+from edgesign.convert.errors import GateError
+from edgesign.convert.quantize import calibration_sample, to_float_tflite, to_int8_tflite
+from edgesign.convert.report import terminal_table, write_report
+from edgesign.core.errors import DataError, EdgesignError, ModelError
+from edgesign.core.files import check_output_dir, is_own_output, publish_dir, staging_dir
+from edgesign.core.preprocess import PreprocessSpec
+from edgesign.core.probabilities import average_views, needs_more_views
+from edgesign.core.text import printable
+from edgesign.core.views import view_set
 from edgesign.train import data_plan
 from edgesign.train.datasets import Dataset
 from edgesign.train.trainer import (
@@ -35,12 +44,6 @@ from edgesign.train.trainer import (
     to_float,
     training_spec,
 )
-
-from . import evaluate
-from .bundle_writer import add_hand_references, hand_photos, selftest_choice, write_bundle
-from .errors import GateError
-from .quantize import calibration_sample, to_float_tflite, to_int8_tflite
-from .report import terminal_table, write_report
 
 log = logging.getLogger(__name__)
 INT8_FILE, FLOAT_FILE = "model_int8.tflite", "model_float32.tflite"
@@ -104,7 +107,7 @@ def _public(scores: dict) -> dict:
 
 def _micro(model_path: Path) -> dict | None:
     try:
-        from .micro.export import micro_footprint
+        from edgesign.convert.micro.export import micro_footprint
 
         return micro_footprint(model_path)
     except ModelError as exc:
@@ -253,7 +256,6 @@ def convert(
             )
             if fusion is not None:
                 _add_to_bundle(tmp / "bundle", tmp, fusion)
-            if fusion is not None or spec_wants_tracker(spec):
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))
                 say(f"bundle: {frames} test photos with every hand stage's output, for selftest")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
@@ -317,10 +319,9 @@ def _landmarks(
     fusion_weight: float | None,
 ) -> dict:
     """The landmark classifier's int8 model, its float-vs-int8 rows and the fused accuracy."""
-    from edgesign.device.fusion import FusionRule
+    from edgesign.convert import landmarks
+    from edgesign.device.hands.fusion import FusionRule
     from edgesign.train.landmark_training import default_tracker
-
-    from . import landmarks
 
     tracker, key = default_tracker()
     train_x, train_ok, train_y = landmarks.source_hands(
@@ -371,7 +372,7 @@ def _classified_hands(
 ):
     """(hand found per image, the landmark classifier's evaluation with its int8 probabilities)
     for the images of `data`, read from `paths` in the same order."""
-    from . import landmarks
+    from edgesign.convert import landmarks
 
     x, usable, labels = landmarks.source_hands(paths, classes, tracker, key)
     if len(labels) != len(data) or np.any((labels >= 0) & (labels != data.labels)):
@@ -386,7 +387,7 @@ def _fused_on(
 ) -> dict:
     """An --eval folder as the device reads it with landmarks: the hand found rate, the landmark
     classifier on the found hands and the fused accuracy (int8, the bundle's rule)."""
-    from . import landmarks
+    from edgesign.convert import landmarks
 
     usable, lm = _classified_hands(
         [path], data, classes, tmp, fusion["classifier"], *fusion["tracker"], str(path)
@@ -409,10 +410,10 @@ def _fused_on(
 
 def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
     """The landmark classifier and the fusion rule join the bundle (metadata "fusion")."""
-    from edgesign.device.files import sha256_file, write_json
-    from edgesign.device.hand_pipeline import METADATA_KEY, TEXT_THRESHOLD
-    from edgesign.device.landmark_classifier import BUNDLE_FILE
-    from edgesign.device.landmarks import FEATURES
+    from edgesign.core.files import sha256_file, write_json
+    from edgesign.device.hands.classifier import BUNDLE_FILE
+    from edgesign.device.hands.features import FEATURES
+    from edgesign.device.hands.fusion import METADATA_KEY, TEXT_THRESHOLD
 
     (bundle / BUNDLE_FILE).write_bytes((tmp / BUNDLE_FILE).read_bytes())
     metadata = json.loads((bundle / "metadata.json").read_text())
@@ -432,10 +433,10 @@ def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
             "hand_found_rate": fusion["fusion"]["hand_found_rate"],
         },
     }
-    from edgesign.device.hand_models import METADATA_KEY as HAND_MODELS
+    from edgesign.device.hands.models import METADATA_KEY as HAND_MODELS
 
     if HAND_MODELS not in metadata:  # the classifier needs the tracker's landmarks on the device
-        from .hand_models import copy_into_bundle
+        from edgesign.train.hand_models import copy_into_bundle
 
         metadata[HAND_MODELS] = copy_into_bundle(bundle)
     write_json(bundle / "metadata.json", metadata)
@@ -500,7 +501,7 @@ def _evaluate_all(
 
 
 def _report(meta, train_dir, test_set, results, classes, calibration_images, max_drop) -> dict:
-    from edgesign.device.interpreter import interpreter_class
+    from edgesign.core.interpreter import interpreter_class
 
     comparison = _compare(
         results["keras_float"]["probabilities"],

@@ -1,6 +1,6 @@
 """The convert part's error: a quality gate that did not pass."""
 
-from edgesign.device.errors import EdgesignError
+from edgesign.core.errors import EdgesignError
 
 
 class GateError(EdgesignError):

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgesign.device.interpreter import TFLiteModel
-from edgesign.device.preprocess import Quantizer
-from edgesign.device.scoring import confusion, latency_ms, per_class
+from edgesign.core.interpreter import TFLiteModel
+from edgesign.core.preprocess import Quantizer
+from edgesign.core.scoring import confusion, latency_ms, per_class
 
 __all__ = ["confusion", "per_class", "latency_ms", "scores", "run_keras", "run_tflite"]
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.fusion import FusionRule, fuse_rows
-from edgesign.device.landmark_classifier import BUNDLE_FILE, LandmarkClassifier
+from edgesign.convert import evaluate
+from edgesign.convert.quantize import calibration_sample, to_int8_tflite
+from edgesign.device.hands.classifier import BUNDLE_FILE, LandmarkClassifier
+from edgesign.device.hands.fusion import FusionRule, fuse_rows
 from edgesign.train.trainer import LANDMARK_MODEL_FILE
-
-from . import evaluate
-from .quantize import calibration_sample, to_int8_tflite
 
 FLOAT_FILE = "landmark_classifier_float32.tflite"
 
@@ -22,7 +21,7 @@ FLOAT_FILE = "landmark_classifier_float32.tflite"
 def source_hands(paths: Sequence[Path], classes: Sequence[str], tracker, key: str):
     """(features (N, 42), usable (N,), labels (N,)) for every image of the sources, in the order
     `data_plan.load` reads them; CSV/IDX sources contribute rows without hands."""
-    from edgesign.device.landmarks import batch_features
+    from edgesign.device.hands.features import batch_features
     from edgesign.train.datasets import load_path
     from edgesign.train.landmark_training import folder_hands
 
@@ -48,7 +47,7 @@ def source_hands(paths: Sequence[Path], classes: Sequence[str], tracker, key: st
 
 
 def _tiny_spec():
-    from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.core.preprocess import PreprocessSpec
 
     return PreprocessSpec(size=8, roi="full")
 
@@ -64,7 +63,7 @@ def convert_classifier(
     """Write the int8 and float32 landmark classifiers into `folder`; returns their facts."""
     import keras
 
-    from .quantize import to_float_tflite
+    from edgesign.convert.quantize import to_float_tflite
 
     model = keras.models.load_model(Path(train_dir) / LANDMARK_MODEL_FILE)
     calib = calibration_sample(train_y, calibration_size, seed)

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 
-from edgesign.device.errors import ModelError
+from edgesign.core.errors import ModelError
 
 
 def calibration_sample(labels: np.ndarray, size: int, seed: int = 0) -> np.ndarray:

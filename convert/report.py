@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesign.device.files import write_json, write_text
-from edgesign.device.scoring import aligned_table
+from edgesign.core.files import write_json, write_text
+from edgesign.core.scoring import aligned_table
 
 COLUMNS = (
     ("keras_float", "Keras float"),

@@ -1,9 +1,9 @@
-"""Subcommands of the deploy part (registered by edgesign.device.cli): deploy, rollback, releases,
+"""Subcommands of the deploy part (registered by edgesign.cli.main): deploy, rollback, releases,
 pull-data."""
 
 from __future__ import annotations
 
-from edgesign.device.options import number
+from edgesign.core.options import number
 
 #: the most Pis `--forks` works on at once (each is an ssh connection and a process here)
 MAX_FORKS = 500
@@ -50,7 +50,7 @@ def _add_ssh_options(
 def _target(args):
     from pathlib import Path
 
-    from .target import DEFAULT_REMOTE_DIR, Target
+    from edgesign.deploy.target import DEFAULT_REMOTE_DIR, Target
 
     return Target(
         args.host,
@@ -199,7 +199,7 @@ def _add_fleet_options(p, rollout: bool = True) -> None:
 
 def _fleet_or_host(args) -> bool:
     """True for a fleet run (--inventory); refuses --inventory with --host."""
-    from .errors import DeployError
+    from edgesign.deploy.errors import DeployError
 
     if args.inventory and args.host:
         raise DeployError("give --host (one Pi) or --inventory (many Pis), not both")
@@ -233,8 +233,8 @@ FLEET_REFUSED = {
 
 def fleet_overrides(args) -> dict:
     """The edgesign_* extra variables the command line sets for every Pi, checked."""
-    from .errors import DeployError
-    from .settings import HOST_SETTINGS
+    from edgesign.deploy.errors import DeployError
+    from edgesign.deploy.settings import HOST_SETTINGS
 
     for attr, flag in FLEET_REFUSED.items():
         if getattr(args, attr, None):
@@ -256,7 +256,7 @@ def _run_deploy(args) -> int:
     from pathlib import Path
 
     if _fleet_or_host(args):
-        from .fleet import deploy_fleet
+        from edgesign.deploy.fleet import deploy_fleet
 
         return deploy_fleet(
             Path(args.inventory),
@@ -272,8 +272,8 @@ def _run_deploy(args) -> int:
             overrides=fleet_overrides(args),
         )
 
-    from .deployer import DeployOptions, deploy
-    from .service import parse_run_args
+    from edgesign.deploy.deployer import DeployOptions, deploy
+    from edgesign.deploy.service import parse_run_args
 
     run_args, address = parse_run_args(args.run_args or ""), _web_args(args)
     given = {
@@ -299,10 +299,9 @@ def _run_deploy(args) -> int:
 
 def _web_args(args):
     """(extra `run` arguments, address to open) for `deploy --web`; ((), None) without it."""
-    from edgesign.device.errors import EdgesignError
-    from edgesign.device.web import parse_address, web_token
-
-    from .deployer import WEB_TOKEN_FILE
+    from edgesign.core.errors import EdgesignError
+    from edgesign.deploy.deployer import WEB_TOKEN_FILE
+    from edgesign.device.web.server import parse_address, web_token
 
     if args.web is None:
         if args.web_token is not None:
@@ -320,12 +319,12 @@ def _web_args(args):
 
 
 def _run_rollback(args) -> int:
-    from .deployer import rollback
+    from edgesign.deploy.deployer import rollback
 
     if _fleet_or_host(args):
         from pathlib import Path
 
-        from .fleet import rollback_fleet
+        from edgesign.deploy.fleet import rollback_fleet
 
         return rollback_fleet(
             Path(args.inventory),
@@ -343,8 +342,8 @@ def _run_rollback(args) -> int:
 
 
 def _run_releases(args) -> int:
-    from .deployer import list_releases
-    from .remote import Remote
+    from edgesign.deploy.deployer import list_releases
+    from edgesign.deploy.remote import Remote
 
     current, releases = list_releases(Remote(_target(args)))
     if not releases:
@@ -358,7 +357,7 @@ def _run_releases(args) -> int:
 def _run_pull(args) -> int:
     from pathlib import Path
 
-    from .pull import pull_data
+    from edgesign.deploy.pull import pull_data
 
     pull_data(_target(args), args.remote_dir, Path(args.dest), frames=not args.no_frames)
     return 0

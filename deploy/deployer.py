@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..device.bundle import bundle_files
-from ..device.text import printable
-from . import service, settings, wheelhouse
-from .errors import DeployError
-from .release_ids import is_release_id, release_id
-from .remote import Remote, pi_tail
-from .staging import stage_release
-from .target import Target
+from edgesign.core.text import printable
+from edgesign.deploy import service, settings, wheelhouse
+from edgesign.deploy.errors import DeployError
+from edgesign.deploy.release_ids import is_release_id, release_id
+from edgesign.deploy.remote import Remote, pi_tail
+from edgesign.deploy.staging import stage_release
+from edgesign.deploy.target import Target
+from edgesign.device.bundle import bundle_files
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _dependency_wheels(opts: DeployOptions, info: dict, project: Path, echo) -> 
 
 
 def _release_info(rid: str, opts: DeployOptions, info: dict, project: Path, meta: dict) -> dict:
-    from ..device.files import sha256_file
+    from edgesign.core.files import sha256_file
 
     return {
         "id": rid,
@@ -203,7 +203,7 @@ def deploy(
     target: Target, opts: DeployOptions, echo: Callable[[str], None] = print
 ) -> Outcome | None:
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
-    from ..device.bundle import load_bundle, load_selftest
+    from edgesign.device.bundle import load_bundle, load_selftest
 
     check_options(opts)  # before anything is contacted, --dry-run too
     bundle_files(opts.bundle)  # only known plain files: no symlinks, nothing stray

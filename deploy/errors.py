@@ -1,6 +1,6 @@
 """The deploy part's error: a step that failed on the way to the Pi."""
 
-from edgesign.device.errors import EdgesignError
+from edgesign.core.errors import EdgesignError
 
 
 class DeployError(EdgesignError):

@@ -15,8 +15,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from .errors import DeployError
-from .settings import check_host_settings, check_wheelhouse, templated
+from edgesign.deploy.errors import DeployError
+from edgesign.deploy.settings import check_host_settings, check_wheelhouse, templated
 
 DEFAULT_SERIAL = "1,20%,100%"
 
@@ -89,7 +89,7 @@ def _is_summary(path: Path) -> bool:
 def check_summary_path(path: Path | None) -> None:
     """Refuse a `--summary-json` that would overwrite anything but an earlier summary, or cannot
     be written, before any Pi is contacted."""
-    from ..device.files import check_writable
+    from edgesign.core.files import check_writable
 
     if path is None:
         return
@@ -114,7 +114,7 @@ def _inventory_problem(stderr: str) -> str:
 def read_inventory(inventory: Path, limit: str | None = None) -> dict:
     """{host: its variables, group variables merged} for the Pis a run would reach, as Ansible
     itself reads the inventory; DeployError for a file it cannot read or one without Pis."""
-    from ..device.text import printable
+    from edgesign.core.text import printable
 
     argv = [ansible_tool("ansible-inventory"), "-i", str(inventory), "--list"]
     if limit:
@@ -139,7 +139,7 @@ def read_inventory(inventory: Path, limit: str | None = None) -> dict:
 def check_fleet(inventory: Path, limit: str | None, overrides: dict) -> dict:
     """Every Pi's edgesign_* variables and ssh settings, checked before Ansible touches a Pi
     (the playbook checks them again per Pi, rendered, for runs without this wrapper)."""
-    from .fleet_tasks import target_from_inventory
+    from edgesign.deploy.fleet_tasks import target_from_inventory
 
     hosts = read_inventory(inventory, limit)
     for host, variables in hosts.items():
@@ -229,7 +229,7 @@ def deploy_fleet(
 
     `overrides`: edgesign_* variables for every Pi from the command line, already checked (they
     win over the inventory's, as Ansible's extra variables do)."""
-    from ..device.bundle import load_bundle, load_selftest
+    from edgesign.device.bundle import load_bundle, load_selftest
 
     overrides = dict(overrides or {})
     inventory = check_inventory(inventory)

@@ -21,14 +21,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..device.errors import EdgesignError
-from . import wheelhouse
-from .deployer import release_id, upload
-from .errors import DeployError
-from .remote import Remote
-from .settings import check_wheelhouse
-from .staging import stage_release
-from .target import Target
+from edgesign.core.errors import EdgesignError
+from edgesign.deploy import wheelhouse
+from edgesign.deploy.deployer import release_id, upload
+from edgesign.deploy.errors import DeployError
+from edgesign.deploy.remote import Remote
+from edgesign.deploy.settings import check_wheelhouse
+from edgesign.deploy.staging import stage_release
+from edgesign.deploy.target import Target
 
 #: Fixed wheel timestamps (1980-01-01, the zip epoch) make the edgesign wheel byte-reproducible.
 REPRODUCIBLE_EPOCH = "315532800"
@@ -49,7 +49,7 @@ def stage(
     plan: bool = False,
 ) -> dict:
     """Build and stage one release for all `platforms`; the dict the playbook reads."""
-    from ..device.bundle import load_bundle, load_selftest
+    from edgesign.device.bundle import load_bundle, load_selftest
 
     bundle = load_bundle(bundle_path)  # refuse to ship a bundle that is broken on the host already
     load_selftest(bundle)

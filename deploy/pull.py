@@ -22,12 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesign.device.images import IMAGE_SUFFIXES
-from edgesign.device.text import printable
-
-from .errors import DeployError
-from .remote import Remote
-from .target import Target, validate_remote_dir
+from edgesign.core.images import IMAGE_SUFFIXES
+from edgesign.core.text import printable
+from edgesign.deploy.errors import DeployError
+from edgesign.deploy.remote import Remote
+from edgesign.deploy.target import Target, validate_remote_dir
 
 #: The largest file a pull brings. A photo from `edgesign collect` is well under 1 MB, a 50 MP
 #: camera JPEG under 30 MB; the image reader refuses more pixels than that anyway.

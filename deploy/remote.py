@@ -9,10 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from importlib import resources
 
-from edgesign.device.text import printable
-
-from .errors import DeployError
-from .target import Target
+from edgesign.core.text import printable
+from edgesign.deploy.errors import DeployError
+from edgesign.deploy.target import Target
 
 log = logging.getLogger(__name__)
 

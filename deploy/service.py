@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from importlib import resources
 
-from .errors import DeployError
+from edgesign.deploy.errors import DeployError
 
 UNIT_NAME = "edgesign.service"
 # Arguments for `edgesign run` inside ExecStart: no quotes, '%' specifiers, spaces or shell syntax.

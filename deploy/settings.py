@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import DeployError
-from .service import check_run_args, parse_run_args
-from .target import validate_remote_dir
+from edgesign.deploy.errors import DeployError
+from edgesign.deploy.service import check_run_args, parse_run_args
+from edgesign.deploy.target import validate_remote_dir
 
 #: Releases kept on the Pi, the current one included.
 KEEP_RANGE = (1, 100)

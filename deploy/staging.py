@@ -16,9 +16,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from ..device.bundle import Bundle, bundle_files, load_bundle, load_selftest
-from ..device.errors import BundleError
-from . import wheelhouse
+from edgesign.core.errors import BundleError
+from edgesign.deploy import wheelhouse
+from edgesign.device.bundle import Bundle, bundle_files, load_bundle, load_selftest
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 

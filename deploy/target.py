@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DeployError
+from edgesign.deploy.errors import DeployError
 
 # A user name and a DNS name, IPv4 address or ssh_config alias. Nothing a shell, ssh or rsync
 # could read as an option or a command (no leading '-', no spaces or quotes). Patterns are matched

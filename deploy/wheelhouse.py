@@ -19,13 +19,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..device.files import cache_root
-from .errors import DeployError
+from edgesign.core.files import cache_root
+from edgesign.deploy.errors import DeployError
 
 log = logging.getLogger(__name__)
 
-#: The package the Pi's wheel holds (with its subpackages), and the extras it keeps.
-DEVICE_PACKAGE = "edgesign.device"
+#: The packages the Pi's wheel holds (with their subpackages): the shared core, the command line
+#: and the device part; and the extras it keeps.
+DEVICE_PACKAGES = ("edgesign.core", "edgesign.cli", "edgesign.device")
 DEVICE_EXTRAS = ("device", "webcam")
 OLDEST_MANYLINUX = (
     17  # manylinux_2_17 == manylinux2014, the oldest tag numpy and friends still ship
@@ -73,7 +74,7 @@ def device_pyproject(root: Path) -> tuple:
     """(pyproject.toml text, {package: folder}) for a wheel of the device part only.
 
     Derived from the project's own pyproject: same name, version and core dependencies, the
-    DEVICE_EXTRAS, the `edgesign` script, and only the packages under DEVICE_PACKAGE.
+    DEVICE_EXTRAS, the `edgesign` script, and only the packages under DEVICE_PACKAGES.
     """
     try:
         import tomllib
@@ -85,11 +86,12 @@ def device_pyproject(root: Path) -> tuple:
     packages = [
         p
         for p in tool.get("packages", [])
-        if p == DEVICE_PACKAGE or p.startswith(DEVICE_PACKAGE + ".")
+        if any(p == top or p.startswith(top + ".") for top in DEVICE_PACKAGES)
     ]
     folders = {p: d for p, d in tool.get("package-dir", {}).items() if p in packages}
-    if DEVICE_PACKAGE not in packages or DEVICE_PACKAGE not in folders:
-        raise DeployError(f"{root / 'pyproject.toml'}: no package {DEVICE_PACKAGE} with a folder")
+    for top in DEVICE_PACKAGES:
+        if top not in packages or top not in folders:
+            raise DeployError(f"{root / 'pyproject.toml'}: no package {top} with a folder")
     extras = {
         k: v for k, v in project.get("optional-dependencies", {}).items() if k in DEVICE_EXTRAS
     }
@@ -140,8 +142,9 @@ def build_project_wheel(out_dir: Path, root: Path | None = None) -> Path:
         if (root / "LICENSE").is_file():
             shutil.copy2(root / "LICENSE", src / "LICENSE")
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for folder in sorted(set(folders.values())):
-            shutil.copytree(root / folder, src / folder, ignore=ignore)
+        for folder in sorted(set(folders.values())):  # device/ before device/hands/: copied once
+            if not (src / folder).exists():
+                shutil.copytree(root / folder, src / folder, ignore=ignore)
         proc = subprocess.run(
             [
                 sys.executable,
@@ -276,18 +279,21 @@ def check_device_wheel(wheel: Path) -> Path:
             names = zf.namelist()
     except (OSError, zipfile.BadZipFile) as exc:
         raise DeployError(f"{wheel}: not a readable wheel ({exc})") from None
-    prefix = DEVICE_PACKAGE.replace(".", "/") + "/"
+    prefixes = tuple(top.replace(".", "/") + "/" for top in DEVICE_PACKAGES)
     others = sorted(
         {
             "edgesign." + n.split("/")[1]
             for n in names
-            if n.startswith("edgesign/") and not n.startswith(prefix) and n.count("/") > 1
+            if n.startswith("edgesign/") and not n.startswith(prefixes) and n.count("/") > 1
         }
     )
-    if others or not any(n.startswith(prefix) for n in names):
+    missing = [
+        top for top, p in zip(DEVICE_PACKAGES, prefixes) if not any(n.startswith(p) for n in names)
+    ]
+    if others or missing:
         raise DeployError(
             f"{wheel}: the Pi gets the device part only, but this wheel holds "
-            f"{', '.join(others) or f'no {DEVICE_PACKAGE}'}; remove it from "
+            f"{', '.join(others) or 'no ' + ', '.join(missing)}; remove it from "
             "--wheelhouse and deploy builds a device-only one"
         )
     return wheel
@@ -300,7 +306,7 @@ def find_project_wheel(folder: Path) -> Path | None:
 
 def digest_files(paths) -> str:
     """Short SHA-256 over the bytes of `paths` (names the release)."""
-    from ..device.files import sha256_file
+    from edgesign.core.files import sha256_file
 
     h = hashlib.sha256()
     for p in paths:

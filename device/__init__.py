@@ -18,14 +18,13 @@
 TensorFlow.
 """
 
-from .bundle import Bundle, load_bundle
-from .camera import Picamera2Source
-from .errors import EdgesignError
-from .frames import Frame, FrameSource
-from .hand_pipeline import pipeline_for
-from .recognize import TextRecognizer
-from .runtime import Pipeline, Prediction
-from .sources import open_source
+from edgesign.core.errors import EdgesignError
+from edgesign.core.frames import Frame, FrameSource
+from edgesign.device.bundle import Bundle, load_bundle
+from edgesign.device.camera import Picamera2Source
+from edgesign.device.pipeline import Pipeline, Prediction, pipeline_for
+from edgesign.device.recognize import TextRecognizer
+from edgesign.device.sources import open_source
 
 __all__ = [
     "Bundle",

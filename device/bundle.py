@@ -9,12 +9,12 @@
       selftest/expected.json  the host's int8 outputs for them, from TFLite's reference kernels
                           (bit-identical on x86 and ARM, unlike the fast XNNPACK path), and,
                           with hand models, every hand stage's output on selftest/hand_NN.png
-                          (a few color photos; `hand_selftest.py`)
+                          (a few color photos; `hands/selftest.py`)
       hand_detector.tflite, hand_landmarks.tflite, NOTICE
                           MediaPipe's hand models (Apache-2.0), when the spec tracks the hand
                           (`hand_models.py`; hashes in metadata "hand_models")
       landmark_classifier.tflite  the int8 landmark classifier fused with the CNN, when trained
-                          with landmarks (`hand_pipeline.py`; rule and hash in metadata "fusion")
+                          with landmarks (`pipeline.py`; rule and hash in metadata "fusion")
       (optional)          a landmark classifier, the float32 model (`convert --with-float`):
                           see OPTIONAL_FILES
 
@@ -31,17 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError, EdgesignError
-from .files import read_json, read_text, sha256_file
-from .hand_models import BUNDLE_FILES as HAND_MODEL_FILES
-from .hand_models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models, spec_wants_tracker
-from .hand_pipeline import check_bundle_fusion
-from .hand_selftest import frame_names
-from .images import read_image
-from .interpreter import TensorInfo, TFLiteModel
-from .names import canonical, check_class_names
-from .preprocess import PreprocessSpec, Quantizer
-from .text import printable
+from edgesign.core.errors import BundleError, EdgesignError
+from edgesign.core.files import read_json, read_text, sha256_file
+from edgesign.core.images import read_image
+from edgesign.core.interpreter import TensorInfo, TFLiteModel
+from edgesign.core.names import canonical, check_class_names
+from edgesign.core.preprocess import PreprocessSpec, Quantizer
+from edgesign.core.text import printable
+from edgesign.device.hands.fusion import check_bundle_fusion
+from edgesign.device.hands.models import BUNDLE_FILES as HAND_MODEL_FILES
+from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
+from edgesign.device.hands.selftest import frame_names
 
 FORMAT = "edgesign-bundle"
 VERSION = 1
@@ -82,7 +82,7 @@ class Bundle:
     _checked: TFLiteModel | None = field(default=None, repr=False, compare=False)
     #: the validated metadata entry of the hand models, or None when the bundle has none
     hand_models: dict | None = None
-    #: the validated fusion settings (`hand_pipeline.fusion_settings`), or None: no landmark
+    #: the validated fusion settings (`hands.fusion.fusion_settings`), or None: no landmark
     #: classifier
     fusion: dict | None = None
 
@@ -93,8 +93,8 @@ class Bundle:
     @property
     def text_threshold(self) -> float:
         """The confidence the text recognizer needs from this bundle's probabilities: the fused
-        bundle's own (`hand_pipeline.TEXT_THRESHOLD`), else the recognizer's default."""
-        from .recognize import TextRecognizer
+        bundle's own (`hands.fusion.TEXT_THRESHOLD`), else the recognizer's default."""
+        from edgesign.device.recognize import TextRecognizer
 
         return self.fusion["text_threshold"] if self.fusion else TextRecognizer.threshold
 
@@ -143,7 +143,7 @@ class Bundle:
 
     def hand_tracker(self, num_threads: int = 1, **options):
         """A `HandTracker` on this bundle's (validated) hand models."""
-        from .hand_tracker import HandTracker
+        from edgesign.device.hands.tracker import HandTracker
 
         if self.hand_models is None:
             raise BundleError(
@@ -226,9 +226,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
             f"{path / MODEL_FILE}: checksum differs from metadata (corrupt or replaced model)"
         )
     fusion = check_bundle_fusion(path, meta, classes)
-    hand_models = check_bundle_hand_models(
-        path, meta, spec_wants_tracker(spec) or fusion is not None
-    )
+    hand_models = check_bundle_hand_models(path, meta, fusion is not None)
     bundle = Bundle(path, meta, classes, spec, inp, out, hand_models=hand_models, fusion=fusion)
     if check_model:
         try:

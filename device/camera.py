@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from .errors import CameraError, EdgesignError
-from .frames import Frame, FrameSource
+from edgesign.core.errors import CameraError, EdgesignError
+from edgesign.core.frames import Frame, FrameSource
 
 #: picamera2 format name -> our layout (picamera2 names follow DRM, so "RGB888" is B,G,R in memory)
 PICAMERA2_LAYOUTS = {

@@ -26,12 +26,12 @@ from typing import TextIO
 
 from PIL import Image
 
-from .errors import EdgesignError
-from .files import atomic_path, check_inside, check_writable, disk_errors, folder_lock
-from .frames import FrameSource, frame_image
-from .names import check_class_name
-from .preprocess import PreprocessSpec, preprocess
-from .text import PATH_LIMIT, printable
+from edgesign.core.errors import EdgesignError
+from edgesign.core.files import atomic_path, check_inside, check_writable, disk_errors, folder_lock
+from edgesign.core.frames import FrameSource, frame_image
+from edgesign.core.names import check_class_name
+from edgesign.core.preprocess import PreprocessSpec, preprocess
+from edgesign.core.text import PATH_LIMIT, printable
 
 FRAMES_DIR = "_frames"
 _NUMBERED = re.compile(r"^(\d+)\.png$")

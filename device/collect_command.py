@@ -1,9 +1,9 @@
-"""`edgesign collect` (registered by edgesign.device.cli): photos of one sign for a training set."""
+"""`edgesign collect` (registered by edgesign.cli.main): photos of one sign for a training set."""
 
 from __future__ import annotations
 
-from .commands import SOURCE_HELP, _add_roi_options, _parse_size, _spec_with_options
-from .options import number
+from edgesign.core.options import number
+from edgesign.device.commands import SOURCE_HELP, _add_roi_options, _parse_size, _spec_with_options
 
 #: the longest `--interval`, seconds: a longer one would leave collect waiting, seemingly hung
 MAX_INTERVAL = 60.0
@@ -49,11 +49,11 @@ def register(subparsers) -> None:
 
 
 def _run_collect(args) -> int:
-    from .bundle import load_bundle
-    from .collect import check_collect_out, collect
-    from .names import check_class_name
-    from .preprocess import PreprocessSpec
-    from .sources import open_source
+    from edgesign.core.names import check_class_name
+    from edgesign.core.preprocess import PreprocessSpec
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.collect import check_collect_out, collect
+    from edgesign.device.sources import open_source
 
     check_class_name(args.label, "--label")
     check_collect_out(args.out, args.source)

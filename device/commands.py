@@ -1,4 +1,4 @@
-"""Subcommands of the device part (registered by edgesign.device.cli): run and selftest, and the
+"""Subcommands of the device part (registered by edgesign.cli.main): run and selftest, and the
 options the other device commands share (compare_command, collect_command, enroll_commands).
 
 Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
@@ -6,8 +6,8 @@ Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 
 from __future__ import annotations
 
-from .options import number
-from .views import add_view_arguments, view_set
+from edgesign.core.options import number
+from edgesign.core.views import add_view_arguments, view_set
 
 #: `run --rate` bounds, frames a second: slower than a frame every 10 s only looks hung
 MIN_RATE, MAX_RATE = 0.1, 1000.0
@@ -55,7 +55,7 @@ def _spec_with_options(spec, args):
     """The bundle's spec with the ROI options the user gave on the command line."""
     from dataclasses import replace
 
-    from .errors import EdgesignError
+    from edgesign.core.errors import EdgesignError
 
     changes = {}
     if args.roi:
@@ -217,14 +217,14 @@ def _run_run(args) -> int:
     import logging
     import sys
 
-    from .bundle import load_bundle
-    from .errors import EdgesignError
-    from .hand_pipeline import pipeline_for
-    from .interpreter import check_threads
-    from .recognize import TextRecognizer
-    from .runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
-    from .sources import PacedSource, open_source
-    from .web import web_token
+    from edgesign.core.errors import EdgesignError
+    from edgesign.core.interpreter import check_threads
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.pipeline import pipeline_for
+    from edgesign.device.recognize import TextRecognizer
+    from edgesign.device.runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
+    from edgesign.device.sources import PacedSource, open_source
+    from edgesign.device.web.server import web_token
 
     if args.top_k < 1:
         raise EdgesignError("--top-k must be at least 1")
@@ -314,7 +314,7 @@ def _run_run(args) -> int:
 
 def _start_web(args, token, bundle, recognizer, pipeline, source):
     """The live view (`web.WebView`), listening; its address goes to the log (stderr)."""
-    from .web import WebView, parse_address
+    from edgesign.device.web.server import WebView, parse_address
 
     host, port = parse_address(args.web)
     web = WebView(
@@ -336,7 +336,7 @@ def announce_web(web, host: str, token) -> None:
     """Log where the view is (never its token) and warn when the network sees it unguarded."""
     import logging
 
-    from .web import network_warning
+    from edgesign.device.web.server import network_warning
 
     log = logging.getLogger("edgesign")
     log.info("live view: open %s", web.log_url)
@@ -350,8 +350,8 @@ def announce_web(web, host: str, token) -> None:
 def _run_selftest(args) -> int:
     import json
 
-    from .errors import EdgesignError
-    from .selftest import run_selftest
+    from edgesign.core.errors import EdgesignError
+    from edgesign.device.selftest import run_selftest
 
     if args.tolerance < 0:
         raise EdgesignError(f"--tolerance must be 0 or more int8 steps, not {args.tolerance}")

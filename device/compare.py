@@ -17,15 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import Bundle, load_selftest
-from .errors import DataError, EdgesignError, FrameError
-from .files import atomic_dir, write_json, write_text
-from .images import class_folders
-from .names import canonical
-from .preprocess import Quantizer, preprocess_views
-from .recognize import average_views, probabilities
-from .scoring import aligned_table, confusion, latency_ms, per_class
-from .sources import IMAGE_SUFFIXES, read_image
+from edgesign.core.errors import DataError, EdgesignError, FrameError
+from edgesign.core.files import atomic_dir, write_json, write_text
+from edgesign.core.images import class_folders
+from edgesign.core.names import canonical
+from edgesign.core.preprocess import Quantizer, preprocess_views
+from edgesign.core.probabilities import average_views, probabilities
+from edgesign.core.scoring import aligned_table, confusion, latency_ms, per_class
+from edgesign.device.bundle import Bundle, load_selftest
+from edgesign.device.sources import IMAGE_SUFFIXES, read_image
 
 COLUMNS = (("tflite_float32", "TFLite float32"), ("tflite_int8", "TFLite int8"))
 
@@ -63,7 +63,7 @@ def selftest_images(bundle: Bundle):
 
 def source_images(spec: str, frames: int, bundle: Bundle):
     """The views of the first `frames` frames of a source (no labels)."""
-    from .sources import open_source
+    from edgesign.device.sources import open_source
 
     source = open_source(spec)
     views = []
@@ -217,7 +217,7 @@ def terminal_table(report: dict) -> str:
         f"{device['interpreter']}, one thread"
     )
     if "profile" in report:
-        from .profile_compare import profile_lines
+        from edgesign.device.profile_compare import profile_lines
 
         lines += profile_lines(report["profile"])
     return "\n".join(lines)
@@ -243,7 +243,7 @@ def markdown(report: dict) -> str:
         f"- {line}" for name, result in report["sets"].items() for line in _set_lines(name, result)
     ]
     if "profile" in report:
-        from .profile_compare import profile_lines
+        from edgesign.device.profile_compare import profile_lines
 
         out += ["", "## The user's profile", ""] + [
             f"- {line}" for line in profile_lines(report["profile"])

@@ -1,9 +1,9 @@
-"""`edgesign compare` (registered by edgesign.device.cli): float32 against int8 on this device, and
+"""`edgesign compare` (registered by edgesign.cli.main): float32 against int8 on this device, and
 with `--profile` the whole pipeline without and with the user's profile."""
 
 from __future__ import annotations
 
-from .commands import SOURCE_HELP
+from edgesign.device.commands import SOURCE_HELP
 
 
 def register(subparsers) -> None:
@@ -58,9 +58,9 @@ def register(subparsers) -> None:
 def _run_compare(args) -> int:
     import json
 
-    from .bundle import load_bundle
-    from .compare import COMMAND, main_output, run_compare, write_compare
-    from .files import check_output_dir
+    from edgesign.core.files import check_output_dir
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.compare import COMMAND, main_output, run_compare, write_compare
 
     inputs = [args.bundle, args.images]
     if args.out:
@@ -68,12 +68,12 @@ def _run_compare(args) -> int:
     bundle = load_bundle(args.bundle)
     loaded = None
     if args.profile:  # read once, and refused before minutes of timing
-        from .profile_compare import check_profile_option
+        from edgesign.device.profile_compare import check_profile_option
 
         loaded = check_profile_option(bundle, args.images, args.profile)
     if args.profile and not (bundle.metadata.get("float_model") or args.out):
         # a bundle without its float model: the profile's comparison alone
-        from .profile_compare import profile_gain, profile_lines
+        from edgesign.device.profile_compare import profile_gain, profile_lines
 
         result = profile_gain(bundle, args.images, args.profile, loaded)
         print(json.dumps(result, indent=2) if args.json else "\n".join(profile_lines(result)))
@@ -86,7 +86,7 @@ def _run_compare(args) -> int:
         timing_runs=args.timing_runs,
     )
     if args.profile:
-        from .profile_compare import profile_gain
+        from edgesign.device.profile_compare import profile_gain
 
         report["profile"] = profile_gain(bundle, args.images, args.profile, loaded)
     main_output(report, args.json)

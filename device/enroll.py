@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgesignError
-from .images import class_folders
-from .landmarks import WRIST
-from .names import canonical
-from .sources import ImageFilesSource, image_files
-from .text import printable
+from edgesign.core.errors import EdgesignError
+from edgesign.core.images import class_folders
+from edgesign.core.names import canonical
+from edgesign.core.text import printable
+from edgesign.device.hands.features import WRIST
+from edgesign.device.sources import ImageFilesSource, image_files
 
 #: seconds of frames taken per letter while the hand holds still
 HOLD_SECONDS = 2.0

@@ -3,14 +3,14 @@ taken (`enroll.capture_letter`); the live view and `--keep-photos` watch each fr
 
 from __future__ import annotations
 
-from .commands import announce_web
-from .enroll import VARIETY, report
+from edgesign.device.commands import announce_web
+from edgesign.device.enroll import VARIETY, report
 
 
 def from_camera(args, pipeline, letters, err, bundle, profile_name: str, taken=None) -> dict:
     """{letter: LetterSamples}, filled into `taken` letter by letter (a stop keeps them)."""
-    from .enroll import capture_letter
-    from .sources import open_source
+    from edgesign.device.enroll import capture_letter
+    from edgesign.device.sources import open_source
 
     source = open_source(args.source, size=args.size, color=args.web is not None, retry=False)
     keep = _PhotoKeeper(args.keep_photos) if args.keep_photos else None
@@ -49,7 +49,7 @@ def _countdown(source, pipeline, web, state, taken, seconds, err) -> None:
     """The countdown before a letter; a live camera keeps feeding the view meanwhile."""
     import time
 
-    from .recognize import Step
+    from edgesign.device.recognize import Step
 
     for remaining in range(seconds, 0, -1):
         err.write(
@@ -70,7 +70,7 @@ def _countdown(source, pipeline, web, state, taken, seconds, err) -> None:
 
 def _on_frame(keep, web, state, taken, letter):
     """What happens with each frame of a letter's hold: kept as a photo, shown in the view."""
-    from .recognize import Step
+    from edgesign.device.recognize import Step
 
     keeper = keep.frame_taker(letter) if keep else None
 
@@ -90,8 +90,8 @@ def _on_frame(keep, web, state, taken, letter):
 
 
 def _enroll_view(args, bundle, pipeline, source, profile_name):
-    from .recognize import TextRecognizer
-    from .web import WebView, parse_address, web_token
+    from edgesign.device.recognize import TextRecognizer
+    from edgesign.device.web.server import WebView, parse_address, web_token
 
     host, port = parse_address(args.web)
     token = web_token(args.web_token, args.web_token_file)
@@ -118,8 +118,8 @@ class _PhotoKeeper:
         self.folder = Path(folder)
 
     def frame_taker(self, letter):
-        from .files import check_inside, disk_errors
-        from .frames import frame_image
+        from edgesign.core.files import check_inside, disk_errors
+        from edgesign.core.frames import frame_image
 
         folder = self.folder / letter
         check_inside(folder, self.folder, "--keep-photos", "enroll")  # a link made meanwhile

@@ -12,9 +12,9 @@ from __future__ import annotations
 import shlex
 import sys
 
-from .commands import SOURCE_HELP, _add_token_options, _parse_size
-from .enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, report
-from .text import PATH_LIMIT, printable
+from edgesign.core.text import PATH_LIMIT, printable
+from edgesign.device.commands import SOURCE_HELP, _add_token_options, _parse_size
+from edgesign.device.enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, report
 
 
 def register(subparsers) -> None:
@@ -101,7 +101,7 @@ CAMERA_OPTIONS = {
 def _camera_options(args) -> None:
     """Refuse camera options given with --from (they would be ignored); else fill in their
     defaults."""
-    from .errors import EdgesignError
+    from edgesign.core.errors import EdgesignError
 
     given = [name for name in CAMERA_OPTIONS if getattr(args, name) is not None]
     if args.folder and given:
@@ -113,11 +113,11 @@ def _camera_options(args) -> None:
 
 
 def _letters(text, classes) -> list:
-    from .errors import EdgesignError
+    from edgesign.core.errors import EdgesignError
 
     if not text:
         return list(classes)
-    from .names import canonical
+    from edgesign.core.names import canonical
 
     wanted = list(dict.fromkeys(canonical(w.strip()) for w in text.split(",") if w.strip()))
     unknown = [w for w in wanted if w not in classes]
@@ -132,7 +132,13 @@ def _letters(text, classes) -> list:
 
 def _open_profile(args, bundle):
     """(Profile to add to, its path): the existing one when it fits the bundle, else a new one."""
-    from .profiles import ProfileError, check_profile, load_profile, new_profile, profile_path
+    from edgesign.device.profiles import (
+        ProfileError,
+        check_profile,
+        load_profile,
+        new_profile,
+        profile_path,
+    )
 
     path = profile_path(args.profile)
     if path.exists():
@@ -149,9 +155,9 @@ def _open_profile(args, bundle):
 
 
 def _run_enroll(args) -> int:
-    from .bundle import load_bundle
-    from .errors import EdgesignError
-    from .hand_pipeline import pipeline_for
+    from edgesign.core.errors import EdgesignError
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.pipeline import pipeline_for
 
     _camera_options(args)
     if not args.seconds > 0 or args.seconds > 60:
@@ -169,7 +175,7 @@ def _run_enroll(args) -> int:
         if args.folder:
             _from_folder(args.folder, pipeline, letters, err, taken)
         else:
-            from .enroll_camera import from_camera
+            from edgesign.device.enroll_camera import from_camera
 
             from_camera(args, pipeline, letters, err, bundle, profile.name, taken)
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (cli.Terminated)
@@ -193,7 +199,7 @@ def _run_enroll(args) -> int:
 
 def _save_stopped(args, bundle, path, taken, letters, err) -> None:
     """An enrollment stopped part-way: save the letters already taken, and say which remain."""
-    from .errors import EdgesignError
+    from edgesign.core.errors import EdgesignError
 
     done = [letter for letter in letters if letter in taken and taken[letter].rows]
     if not done:
@@ -219,8 +225,8 @@ def _check_outputs(args, bundle, path, letters=()) -> None:
     letter's folder in --keep-photos links out of it."""
     from pathlib import Path
 
-    from .errors import EdgesignError
-    from .files import check_inside, check_writable
+    from edgesign.core.errors import EdgesignError
+    from edgesign.core.files import check_inside, check_writable
 
     inputs = [Path(bundle.path)] + [Path(p) for p in (args.folder, args.source) if p]
     for option, out in (("--profile", path), ("--keep-photos", args.keep_photos)):
@@ -248,8 +254,8 @@ def _check_outputs(args, bundle, path, letters=()) -> None:
 def _save(args, bundle, path, taken):
     """Add the letters taken to the profile as it is on disk now (read again under a lock, so two
     enrolls into one profile keep each other's letters) and save it."""
-    from .files import folder_lock
-    from .profiles import save_profile
+    from edgesign.core.files import folder_lock
+    from edgesign.device.profiles import save_profile
 
     with folder_lock(path.parent):
         profile, _ = _open_profile(args, bundle)
@@ -261,7 +267,7 @@ def _save(args, bundle, path, taken):
 
 
 def _from_folder(folder, pipeline, letters, err, taken: dict) -> dict:
-    from .enroll import samples_from_folder
+    from edgesign.device.enroll import samples_from_folder
 
     def progress(letter, samples):
         taken[letter] = samples
@@ -276,8 +282,8 @@ def _from_folder(folder, pipeline, letters, err, taken: dict) -> dict:
 
 
 def _warn(profile, taken, err) -> None:
-    from .adaptation import confusable_letters
-    from .profiles import FEW_SAMPLES
+    from edgesign.device.hands.adaptation import confusable_letters
+    from edgesign.device.profiles import FEW_SAMPLES
 
     few = [letter for letter, s in taken.items() if len(s.rows) < FEW_SAMPLES]
     if few:
@@ -294,7 +300,7 @@ def _warn(profile, taken, err) -> None:
 
 
 def _run_profiles(args) -> int:
-    from .profiles import (
+    from edgesign.device.profiles import (
         ProfileError,
         check_profile,
         list_profiles,
@@ -309,7 +315,7 @@ def _run_profiles(args) -> int:
         return 0
     bundle = None
     if args.bundle:
-        from .bundle import load_bundle
+        from edgesign.device.bundle import load_bundle
 
         bundle = load_bundle(args.bundle, check_model=False)
     found = list_profiles()

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .enroll import folder_letters, read_photos
-from .errors import EdgesignError
+from edgesign.core.errors import EdgesignError
+from edgesign.device.enroll import folder_letters, read_photos
 
 
 def profile_gain(bundle, images, profile: str, loaded=None) -> dict:
     """Accuracy of the bundle's pipeline on `images` (class folders) without and with `profile`
     (`loaded`: that profile as `profile_for` read it; read here otherwise, once); a photo without
     a found hand counts as wrong."""
-    from .hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
 
     if loaded is None:
         loaded = check_profile_option(bundle, images, profile)
@@ -50,7 +50,7 @@ def profile_gain(bundle, images, profile: str, loaded=None) -> dict:
 def check_profile_option(bundle, images, profile: str):
     """`compare --profile`, read once and checked against the bundle before any work: ProfileError
     for a profile of another bundle, or a bundle without landmarks."""
-    from .profiles import profile_for
+    from edgesign.device.profiles import profile_for
 
     if not images:
         raise EdgesignError("--profile needs --images: labelled photos to compare on")

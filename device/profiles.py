@@ -1,7 +1,7 @@
 """A user's profile: their own hand's landmark features per letter, one small versioned JSON file.
 
 `edgesign enroll` writes it, `run --profile`, `compare --profile` and the live view read it, and
-`device/adaptation.py` turns it into an adaptation of the landmark classifier. The file names
+`device/hands/adaptation.py` turns it into an adaptation of the landmark classifier. The file names
 what its samples mean, so it is never applied to a bundle it was not made for:
 
 - `features`: the feature definition (`landmarks.FEATURES`);
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import EdgesignError
-from .files import disk_errors, read_json, write_text
-from .landmarks import FEATURE_COUNT, FEATURES
-from .names import canonical, name_problem
-from .text import printable
+from edgesign.core.errors import EdgesignError
+from edgesign.core.files import disk_errors, read_json, write_text
+from edgesign.core.names import canonical, name_problem
+from edgesign.core.text import printable
+from edgesign.device.hands.features import FEATURE_COUNT, FEATURES
 
 VERSION = 1
 #: most samples one letter may hold (a hold of 2 s at 30 frames/s, and then some)

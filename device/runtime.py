@@ -18,109 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-import numpy as np
-
-from .bundle import Bundle
-from .preprocess import preprocess_views
-from .recognize import Step, TextRecognizer, average_views, needs_more_views, probabilities, top_k
-from .sources import Frame, FrameSource, LatestFrame
-from .text import printable
+from edgesign.core.text import printable
+from edgesign.device.pipeline import Pipeline, Prediction
+from edgesign.device.recognize import Step, TextRecognizer
+from edgesign.device.sources import Frame, FrameSource, LatestFrame
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Prediction:
-    """One frame's result: probabilities, top-k and how long each stage took (seconds).
-
-    `raw` holds the model's outputs for each view of the frame that ran (views, classes); `probs`
-    is the average of the views' probabilities (`recognize.average_views`), or, with the hand
-    tracker, their fusion with the landmark classifier's (`device/hand_pipeline.py`). With the
-    tracker, `hand` is the hand found (None: no hand, and then `probs` is None: no letter)."""
-
-    raw: np.ndarray
-    probs: np.ndarray | None
-    top: list
-    preprocess_s: float
-    invoke_s: float
-    post_s: float = 0.0
-    #: whether this prediction came from a pipeline with a hand tracker
-    tracked: bool = False
-    hand: object | None = None
-    #: seconds per stage beyond preprocess/invoke/post (detector, landmarks, classifier, fusion)
-    stages_s: dict = field(default_factory=dict)
-    #: with the tracker and a landmark classifier: the hand's features (42,) and what each model
-    #: said before the fusion (the landmark classifier's after the profile's adaptation, if any)
-    features: np.ndarray | None = None
-    cnn_probs: np.ndarray | None = None
-    landmark_probs: np.ndarray | None = None
-
-    @property
-    def total_s(self) -> float:
-        """Every stage of the frame: the hand tracker and landmark stages too."""
-        return self.preprocess_s + self.invoke_s + self.post_s + sum(self.stages_s.values())
-
-    @property
-    def label(self) -> str | None:
-        return self.top[0][0] if self.top else None
-
-    @property
-    def confidence(self) -> float:
-        return self.top[0][1] if self.top else 0.0
-
-
-class Pipeline:
-    """The bundle's preprocessing, quantizer and interpreter, reused for every frame."""
-
-    def __init__(self, bundle: Bundle, model=None, k: int = 3, num_threads: int = 1):
-        self.bundle = bundle
-        self.spec = bundle.spec
-        self.quantize = bundle.quantizer()
-        self.model = model if model is not None else bundle.model(num_threads=num_threads)
-        self.classes = list(bundle.classes)
-        self.k = k
-
-    def model_input(self, frame: Frame, which: slice = slice(None), hand=None) -> np.ndarray:
-        """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
-        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more).
-        `hand`: the tracker's hand in this frame, for the hand-aligned region of interest."""
-        extra = {"hand": hand} if self.spec.roi == "tracked" else {}
-        return self.quantize(
-            preprocess_views(
-                frame.array,
-                frame.layout,
-                self.spec,
-                which=which,
-                **frame.preprocess_kwargs(),
-                **extra,
-            )
-        )
-
-    def run_views(self, frame: Frame, hand=None):
-        """(raw outputs of the views that ran, their averaged probabilities, preprocess seconds,
-        invoke seconds) for a frame; `hand` as in `model_input`."""
-        below = self.spec.more_views_below
-        # with a threshold, the first view runs alone and the others only if it is unsure
-        stages = [slice(0, 1), slice(1, None)] if self.spec.lazy_views else [slice(None)]
-        raws, per_view, pre_s, invoke_s = [], [], 0.0, 0.0
-        for which in stages:
-            if per_view and not needs_more_views(per_view[0], below):
-                break
-            t0 = time.perf_counter()
-            batch = self.model_input(frame, which, hand=hand)
-            t1 = time.perf_counter()
-            raws.append(self.model.invoke(batch))
-            t2 = time.perf_counter()
-            per_view += [probabilities(row) for row in self.model.output.dequantize(raws[-1])]
-            pre_s, invoke_s = pre_s + t1 - t0, invoke_s + t2 - t1
-        return np.concatenate(raws), average_views(np.stack(per_view), below), pre_s, invoke_s
-
-    def __call__(self, frame: Frame) -> Prediction:
-        raw, probs, pre_s, invoke_s = self.run_views(frame)
-        t2 = time.perf_counter()
-        top = top_k(probs, self.classes, self.k)
-        t3 = time.perf_counter()
-        return Prediction(raw, probs, top, pre_s, invoke_s, t3 - t2)
 
 
 class Speaker:

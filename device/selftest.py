@@ -3,7 +3,7 @@
 The CNN's outputs on its stored test images must equal, byte for byte, the int8 outputs the host
 stored at conversion; any difference means a different model, interpreter or preprocessing than
 was tested. Bundles with the hand tracker also store a few color frames and what each hand stage
-made of them (`hand_selftest.py`): the tracker, the landmark classifier and the fusion are checked
+made of them (`hands/selftest.py`): the tracker, the landmark classifier and the fusion are checked
 on them too, so the deploy gate covers the whole pipeline the bundle runs.
 """
 
@@ -13,11 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bundle import SELFTEST_DIR, Bundle, _expected, load_bundle, load_selftest, selftest_file
-from .errors import BundleError, EdgesignError
-from .frames import Frame
-from .hand_selftest import KEY, HandCheck, check_hands, frame_names
-from .images import read_image
+from edgesign.core.errors import BundleError, EdgesignError
+from edgesign.core.frames import Frame
+from edgesign.core.images import read_image
+from edgesign.device.bundle import (
+    SELFTEST_DIR,
+    Bundle,
+    _expected,
+    load_bundle,
+    load_selftest,
+    selftest_file,
+)
+from edgesign.device.hands.selftest import KEY, HandCheck, check_hands, frame_names
+from edgesign.device.pipeline import pipeline_for
 
 #: most pixels of a stored hand frame: convert stores small ones, and each runs on slow kernels
 MAX_FRAME_PIXELS = 1024 * 1024
@@ -127,7 +135,7 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
         frames, records = hand_references(bundle)
         scope = "pipeline" if frames else "cnn-no-references"
         if frames:
-            hands = check_hands(bundle, frames, records, tolerance)
+            hands = check_hands(pipeline_for(bundle, reference=True), frames, records, tolerance)
     return SelftestResult(
         model.backend,
         len(images),

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import images
-from .errors import CameraError, EdgesignError, FrameError
-from .frames import Frame, FrameSource
-from .images import IMAGE_SUFFIXES
-from .text import printable
+from edgesign.core import images
+from edgesign.core.errors import CameraError, EdgesignError, FrameError
+from edgesign.core.frames import Frame, FrameSource
+from edgesign.core.images import IMAGE_SUFFIXES
+from edgesign.core.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ def open_source(
     """The frame source named by `--source`: picamera2, webcam[:N], or a file/folder/video path."""
     spec = str(spec)
     if spec == "picamera2" or spec.startswith("picamera2:"):
-        from .camera import Picamera2Source
+        from edgesign.device.camera import Picamera2Source
 
         num = _camera_number(spec) if ":" in spec else 0
         make = lambda: Picamera2Source(camera_num=num, main_size=size, color=color)  # noqa: E731

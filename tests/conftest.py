@@ -65,7 +65,7 @@ def sign_small(data_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_dir(sign_small, tmp_path_factory) -> Path:
     """`edgesign train` output: the article model, 10 epochs on 3,000 real Sign MNIST images."""
-    from edgesign.device.cli import main
+    from edgesign.cli.main import main
 
     out = tmp_path_factory.mktemp("trained") / "train"
     code = main(
@@ -91,7 +91,7 @@ def trained_dir(sign_small, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def converted_dir(trained_dir, tmp_path_factory) -> Path:
     """`edgesign convert` output for `trained_dir` (report, models and bundle/)."""
-    from edgesign.device.cli import main
+    from edgesign.cli.main import main
 
     out = tmp_path_factory.mktemp("converted") / "convert"
     code = main(
@@ -121,7 +121,7 @@ def bundle_dir(converted_dir) -> Path:
 def hand_models_dir() -> Path:
     """MediaPipe's hand models, fetched from PyPI once into the cache (`edgesign hand-models`;
     EDGESIGN_HAND_MODELS moves the cache)."""
-    from edgesign.convert.hand_models import fetch
+    from edgesign.train.hand_models import fetch
 
     return fetch()
 
@@ -141,7 +141,7 @@ def photo_eval_dir(data_dir, tmp_path_factory) -> Path:
 def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
     """`edgesign convert --with-float --eval photo_eval_dir` output: a bundle with the float32
     model."""
-    from edgesign.device.cli import main
+    from edgesign.cli.main import main
 
     out = tmp_path_factory.mktemp("converted_float") / "convert"
     code = main(
@@ -181,7 +181,7 @@ def fused_bundle(data_dir, tmp_path_factory):
     """A tiny CNN and landmark classifier trained on real photos of four letters, converted."""
     from device_images import letter_folders
 
-    from edgesign.device.cli import main
+    from edgesign.cli.main import main
 
     root = tmp_path_factory.mktemp("fusion")
     patch = pytest.MonkeyPatch()

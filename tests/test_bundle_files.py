@@ -30,7 +30,7 @@ from edgesign.device.bundle import (
 
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edgesign.device.cli", *args],
+        [sys.executable, "-m", "edgesign.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=300,

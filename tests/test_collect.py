@@ -9,10 +9,10 @@ import pytest
 from device_images import asl_photo_paths
 from PIL import Image
 
-from edgesign.device import cli
+from edgesign.cli import main as cli
+from edgesign.core.errors import EdgesignError
+from edgesign.core.preprocess import PreprocessSpec, preprocess
 from edgesign.device.collect import FRAMES_DIR, collect
-from edgesign.device.errors import EdgesignError
-from edgesign.device.preprocess import PreprocessSpec, preprocess
 from edgesign.device.sources import open_source
 
 

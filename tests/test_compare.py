@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from edgesign.device import cli
+from edgesign.cli import main as cli
 from edgesign.device.bundle import FLOAT_MODEL_FILE, load_bundle, load_selftest
 
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import head_csv
 from PIL import Image
 
-from edgesign.device.cli import main
-from edgesign.device.errors import DataError
-from edgesign.device.preprocess import PreprocessSpec, layout_of_image, preprocess
+from edgesign.cli.main import main
+from edgesign.core.errors import DataError
+from edgesign.core.preprocess import PreprocessSpec, layout_of_image, preprocess
 from edgesign.train import data_plan, datasets
 
 SPEC = PreprocessSpec()

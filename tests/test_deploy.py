@@ -49,7 +49,7 @@ def current_of(server, remote_dir="edgesign") -> str:
 
 def run_cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edgesign.device.cli", *args],
+        [sys.executable, "-m", "edgesign.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=900,
@@ -128,7 +128,7 @@ def test_deployed_runtime_runs_from_current(ssh_server, first):
     where = ssh(
         ssh_server,
         "edgesign/current/venv/bin/python -c "
-        "'import os, edgesign.device.cli as c, ai_edge_litert; "
+        "'import os, edgesign.cli.main as c, ai_edge_litert; "
         "print(os.path.realpath(c.__file__))'",
     )
     assert where.returncode == 0, where.stderr

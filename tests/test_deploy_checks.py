@@ -22,7 +22,7 @@ DEPLOY_DIR = Path(service.__file__).parent
 
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edgesign.device.cli", *args],
+        [sys.executable, "-m", "edgesign.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,7 +83,7 @@ def test_cli_refuses_an_injecting_host_before_running_anything(tmp_path):
         [
             sys.executable,
             "-m",
-            "edgesign.device.cli",
+            "edgesign.cli.main",
             "deploy",
             "--dry-run",
             f"--host=-oProxyCommand=touch {marker}",
@@ -320,12 +320,13 @@ def test_the_pi_wheel_holds_the_device_part_only(tmp_path):
         meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry_points = zf.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     packages = {n.split("/")[1] for n in names if n.startswith("edgesign/")}
-    assert packages == {"device"}
-    assert "edgesign/device/cli.py" in names and "edgesign/device/bundle.py" in names
+    assert packages == {"core", "cli", "device"}
+    assert "edgesign/cli/main.py" in names and "edgesign/device/bundle.py" in names
+    assert "edgesign/device/hands/tracker.py" in names and "edgesign/device/web/page.html" in names
     # The `device` extra still resolves on the Pi; the host extras are gone.
     assert "Provides-Extra: device" in meta and "Provides-Extra: train" not in meta
     assert "tensorflow" not in meta.lower() and 'extra == "device"' in meta
-    assert "edgesign = edgesign.device.cli:main" in entry_points
+    assert "edgesign = edgesign.cli.main:main" in entry_points
 
 
 def test_unit_renders_for_user_and_root():

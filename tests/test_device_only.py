@@ -19,7 +19,7 @@ DEVICE_ONLY = textwrap.dedent("""
             return None
 
     sys.meta_path.insert(0, HostPartsAbsent())
-    from edgesign.device import cli
+    from edgesign.cli import main as cli
     sys.exit(cli.main(sys.argv[1:]))
 """)
 
@@ -52,7 +52,7 @@ def test_a_host_command_says_which_part_brings_it():
 
 def test_the_full_install_lists_every_part():
     proc = subprocess.run(
-        [sys.executable, "-m", "edgesign.device.cli", "--help"],
+        [sys.executable, "-m", "edgesign.cli.main", "--help"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -74,7 +74,7 @@ DEVICE_EXTRA_ONLY = textwrap.dedent("""
             return None
 
     sys.meta_path.insert(0, TrainPackagesAbsent())
-    from edgesign.device import cli
+    from edgesign.cli import main as cli
     sys.exit(cli.main(sys.argv[1:]))
 """)
 

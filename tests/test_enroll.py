@@ -17,7 +17,7 @@ from chromium_cdp import Chromium, chromium_path, live_view_address
 from conftest import FUSED_LETTERS
 from PIL import Image
 
-from edgesign.device import cli
+from edgesign.cli import main as cli
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "test"
 
@@ -180,7 +180,7 @@ class ShiftedPhoto:
         pass
 
     def read(self):
-        from edgesign.device.frames import Frame
+        from edgesign.core.frames import Frame
 
         if self.index >= self.frames:
             return None
@@ -192,7 +192,7 @@ class ShiftedPhoto:
 def test_live_enrollment_takes_still_frames_and_rejects_moving_ones(fused_bundle, data_dir):
     from edgesign.device.bundle import load_bundle
     from edgesign.device.enroll import capture_letter
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
 
     pipeline = pipeline_for(load_bundle(bundle_of(fused_bundle)))
     photo = data_dir / "asl_letters" / "L" / "L0.jpg"
@@ -238,7 +238,7 @@ def test_the_enrollment_page_shows_the_letter_the_countdown_and_the_samples(
         [
             sys.executable,
             "-m",
-            "edgesign.device.cli",
+            "edgesign.cli.main",
             "enroll",
             "--bundle",
             str(bundle_of(fused_bundle)),
@@ -468,7 +468,7 @@ def test_two_enrollments_into_one_profile_keep_each_others_letters(
     argv = [
         sys.executable,
         "-m",
-        "edgesign.device.cli",
+        "edgesign.cli.main",
         "enroll",
         "--bundle",
         str(bundle_of(fused_bundle)),

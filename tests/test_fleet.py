@@ -26,7 +26,7 @@ NAMES = ("pi1", "pi2", "pi3")
 # whose interpreter computes differently. The real self-test must catch it.
 OFF_BY_ONE = """
 try:
-    from edgesign.device import interpreter as _interpreter
+    from edgesign.core import interpreter as _interpreter
 except Exception:
     _interpreter = None
 if _interpreter is not None:
@@ -80,7 +80,7 @@ def pis():
 @pytest.fixture(scope="module")
 def bundle_b(trained_dir, tmp_path_factory) -> Path:
     """A second real bundle from the same training (other calibration: other int8 model bytes)."""
-    from edgesign.device.cli import main
+    from edgesign.cli.main import main
 
     out = tmp_path_factory.mktemp("converted_b") / "convert"
     assert (
@@ -132,7 +132,7 @@ def write_inventory(path: Path, pis: dict, order=NAMES, host_vars=None) -> Path:
 def fleet(*args, summary: Path, timeout=1800) -> tuple:
     """`edgesign deploy|rollback --inventory ...`: (process, {host: summary row})."""
     proc = subprocess.run(
-        [sys.executable, "-m", "edgesign.device.cli", *args, "--summary-json", str(summary)],
+        [sys.executable, "-m", "edgesign.cli.main", *args, "--summary-json", str(summary)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -360,7 +360,7 @@ def test_dropped_connection_mid_upload_keeps_current(pis, release_a, bundle_b, t
     args = [
         sys.executable,
         "-m",
-        "edgesign.device.cli",
+        "edgesign.cli.main",
         "deploy",
         "--inventory",
         str(inventory),

@@ -16,7 +16,7 @@ from edgesign.deploy.fleet_tasks import target_from_inventory
 
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "edgesign.device.cli", *args],
+        [sys.executable, "-m", "edgesign.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -92,7 +92,7 @@ def playbook_runs(monkeypatch) -> list:
 
 def fleet_cli(capsys, *argv) -> tuple:
     """(exit code, stderr) of an in-process `edgesign ARGV` (ansible-inventory runs for real)."""
-    from edgesign.device import cli as device_cli
+    from edgesign.cli import main as device_cli
 
     code = device_cli.main([str(a) for a in argv])
     return code, capsys.readouterr().err

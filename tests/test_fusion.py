@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgesign.device.errors import BundleError
+from edgesign.core.errors import BundleError
 
 LETTERS = "ABCL"
 
@@ -41,7 +41,7 @@ def _background(data_dir: Path, size: int = 416) -> np.ndarray:
 
 
 def test_landmark_features_ignore_where_the_hand_is_its_size_and_which_hand(data_dir):
-    from edgesign.device.landmarks import features
+    from edgesign.device.hands.features import features
 
     tracker, _ = _tracker()
     photo = _photo(
@@ -131,7 +131,7 @@ def test_the_classifier_answers_a_hand_and_its_mirror_image_alike(fused_bundle):
 
     from edgesign.convert.landmarks import source_hands
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.landmark_classifier import LandmarkClassifier
+    from edgesign.device.hands.classifier import LandmarkClassifier
     from edgesign.train.landmark_model import mirror_x
 
     bundle = load_bundle(fused_bundle / "converted" / "bundle")
@@ -151,11 +151,11 @@ def test_the_classifier_answers_a_hand_and_its_mirror_image_alike(fused_bundle):
 def test_host_evaluation_and_device_fuse_identically_on_real_photos(fused_bundle):
     from edgesign.convert import evaluate
     from edgesign.convert.landmarks import source_hands
+    from edgesign.core.probabilities import average_views
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.fusion import FusionRule, fuse_rows
-    from edgesign.device.hand_pipeline import pipeline_for
-    from edgesign.device.landmark_classifier import LandmarkClassifier
-    from edgesign.device.recognize import average_views
+    from edgesign.device.hands.classifier import LandmarkClassifier
+    from edgesign.device.hands.fusion import FusionRule, fuse_rows
+    from edgesign.device.pipeline import pipeline_for
     from edgesign.device.sources import ImageFilesSource
     from edgesign.train.datasets import load_folder
 
@@ -185,9 +185,9 @@ def test_host_evaluation_and_device_fuse_identically_on_real_photos(fused_bundle
 
 
 def test_no_hand_gives_no_letter_and_a_pause_gives_a_space(fused_bundle, data_dir):
+    from edgesign.core.frames import Frame
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.frames import Frame
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
     from edgesign.device.recognize import TextRecognizer
     from edgesign.device.runtime import hand_record
 
@@ -211,7 +211,8 @@ def test_no_hand_gives_no_letter_and_a_pause_gives_a_space(fused_bundle, data_di
 
 def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_path):
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.hand_pipeline import TEXT_THRESHOLD, pipeline_for
+    from edgesign.device.hands.fusion import TEXT_THRESHOLD
+    from edgesign.device.pipeline import pipeline_for
 
     copy = tmp_path / "bundle"
     shutil.copytree(fused_bundle / "converted" / "bundle", copy)
@@ -248,7 +249,7 @@ def test_a_missing_or_replaced_landmark_classifier_is_refused(fused_bundle, tmp_
 def test_run_json_says_whether_a_hand_was_found_with_its_box_and_landmarks(
     fused_bundle, data_dir, tmp_path, capsys
 ):
-    from edgesign.device.cli import main
+    from edgesign.cli.main import main
 
     frames = tmp_path / "frames"
     frames.mkdir()
@@ -309,9 +310,9 @@ def test_running_a_fused_bundle_imports_no_tensorflow_and_no_mediapipe(fused_bun
 
 
 def test_the_hand_is_tracked_along_one_stream_never_from_one_photo_to_the_next(fused_bundle):
+    from edgesign.core.frames import Frame
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.frames import Frame
-    from edgesign.device.hand_pipeline import pipeline_for
+    from edgesign.device.pipeline import pipeline_for
 
     pipeline = pipeline_for(load_bundle(fused_bundle / "converted" / "bundle"))
     photos = sorted((fused_bundle / "test").glob("*/*.jpg"))[:3]

@@ -14,8 +14,9 @@ import pytest
 from device_images import yuv420_from_rgb
 from PIL import Image
 
-from edgesign.device import hand_tracker as ht
-from edgesign.device.errors import BundleError, FrameError
+from edgesign.cli.main import main
+from edgesign.core.errors import BundleError, FrameError
+from edgesign.device.hands import tracker as ht
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
@@ -212,7 +213,7 @@ def test_tracking_carries_across_frames_of_a_video_made_from_a_real_photo(data_d
 
 
 def test_a_truncated_model_is_one_model_error(models, tmp_path):
-    from edgesign.device.errors import ModelError
+    from edgesign.core.errors import ModelError
 
     broken = tmp_path / "hand_detector.tflite"
     broken.write_bytes(models[0].read_bytes()[:5000])
@@ -228,8 +229,8 @@ def test_a_truncated_model_is_one_model_error(models, tmp_path):
 @pytest.fixture()
 def hand_bundle(bundle_dir, tmp_path):
     """A copy of the real bundle with the hand models added as `convert` adds them."""
-    from edgesign.convert.hand_models import copy_into_bundle
-    from edgesign.device.hand_models import METADATA_KEY
+    from edgesign.device.hands.models import METADATA_KEY
+    from edgesign.train.hand_models import copy_into_bundle
 
     folder = tmp_path / "bundle"
     shutil.copytree(bundle_dir, folder)
@@ -252,8 +253,7 @@ def test_bundle_with_hand_models_loads_and_tracks(hand_bundle, data_dir):
 
 @pytest.mark.parametrize("damage", ["missing", "tampered", "metadata", "notice"])
 def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, damage, capsys):
-    from edgesign.device.cli import main
-    from edgesign.device.files import sha256_file
+    from edgesign.core.files import sha256_file
 
     name = "hand_detector.tflite" if damage == "missing" else "hand_landmarks.tflite"
     target = hand_bundle / name
@@ -280,8 +280,25 @@ def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, dam
     assert len(err) == 1 and expected[damage] in err[0], err
 
 
-def test_a_spec_that_tracks_needs_the_hand_models(bundle_dir):
-    from edgesign.device.hand_models import check_bundle_hand_models
+def test_a_bundle_with_a_retired_hand_crop_is_refused_in_one_line(bundle_dir, tmp_path, capsys):
+    """Bundles of the retired `hand`/`tracked` regions of interest say so; the keys every older
+    bundle wrote for them (an empty `hand`, tracked defaults) are still read."""
+    bundle = shutil.copytree(bundle_dir, tmp_path / "bundle")
+    meta_path = bundle / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["preprocess"].update({"hand": {}, "tracked_margin": 1.5})
+    meta_path.write_text(json.dumps(meta))
+    assert main(["selftest", "--bundle", str(bundle)]) == 0
+    for roi in ("hand", "tracked"):
+        meta["preprocess"]["roi"] = roi
+        meta_path.write_text(json.dumps(meta))
+        assert main(["selftest", "--bundle", str(bundle)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"the '{roi}' region of interest was retired" in err[0], err
+
+
+def test_a_fused_bundle_needs_the_hand_models(bundle_dir):
+    from edgesign.device.hands.models import check_bundle_hand_models
 
     with pytest.raises(BundleError, match="no hand models"):
         check_bundle_hand_models(bundle_dir, {}, required=True)
@@ -289,7 +306,7 @@ def test_a_spec_that_tracks_needs_the_hand_models(bundle_dir):
 
 
 def test_the_cache_refetches_a_changed_model(hand_models_dir, tmp_path):
-    from edgesign.convert import hand_models
+    from edgesign.train import hand_models
 
     root = tmp_path / "cache"
     shutil.copytree(hand_models_dir, root / hand_models.VERSION)

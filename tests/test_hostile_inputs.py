@@ -33,9 +33,9 @@ from device_images import asl_photo_paths, constant_png, sign_mnist_rows
 from PIL import Image
 from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
-from edgesign.device import cli
-from edgesign.device.files import MARKER, atomic_dir
-from edgesign.device.text import printable
+from edgesign.cli import main as cli
+from edgesign.core.files import MARKER, atomic_dir
+from edgesign.core.text import printable
 
 
 def run(capsys, *argv) -> tuple[int, str]:
@@ -180,7 +180,7 @@ def test_only_an_earlier_output_of_the_same_command_or_an_empty_folder_is_replac
     with atomic_dir(out, "train") as tmp:  # a rerun replaces its own output whole
         (tmp / "b.txt").write_text("second")
     assert sorted(p.name for p in out.iterdir()) == [MARKER, "b.txt"]
-    from edgesign.device.files import OutputError
+    from edgesign.core.files import OutputError
 
     with pytest.raises(
         OutputError, match=r"holds the output of `edgesign train`, not of `edgesign convert`"
@@ -463,7 +463,7 @@ def test_an_absent_camera_device_is_refused_not_retried_forever(bundle_dir):
     """Each case would retry for ever before: bounded by a subprocess timeout."""
     for source in ("/dev/video99", "webcam:99"):
         proc = subprocess.run(
-            [sys.executable, "-m", "edgesign.device.cli", "run", "--bundle", str(bundle_dir)]
+            [sys.executable, "-m", "edgesign.cli.main", "run", "--bundle", str(bundle_dir)]
             + ["--source", source, "--max-frames", "1"],
             capture_output=True,
             text=True,
@@ -748,7 +748,7 @@ def test_a_rerun_never_deletes_what_the_user_added_to_its_output(
 
 
 def test_only_the_files_an_output_listed_are_replaced(tmp_path):
-    from edgesign.device.files import OutputError
+    from edgesign.core.files import OutputError
 
     out = tmp_path / "out"
     with atomic_dir(out, "data") as tmp:
@@ -853,7 +853,7 @@ def test_concurrent_collects_keep_every_photo(data_dir, tmp_path):
         shutil.copy(path, source / path.name)
     out = tmp_path / "collected"
     argv = [
-        *(sys.executable, "-m", "edgesign.device.cli", "collect", "--label", "A"),
+        *(sys.executable, "-m", "edgesign.cli.main", "collect", "--label", "A"),
         *("--count", "30", "--countdown", "0", "--source", str(source), "--out", str(out)),
     ]
     procs = [subprocess.Popen(argv, stderr=subprocess.PIPE, text=True) for _ in range(3)]
@@ -983,8 +983,8 @@ def test_a_bundle_with_float_layers_inside_its_int8_model_is_refused(
     nan_training, copied_bundle, capsys
 ):
     from edgesign.convert.quantize import to_int8_tflite
-    from edgesign.device.files import sha256_file
-    from edgesign.device.images import read_image
+    from edgesign.core.files import sha256_file
+    from edgesign.core.images import read_image
     from edgesign.train.trainer import load_keras_model
 
     # int8 input and output around float layers: what convert published from a NaN model
@@ -1121,7 +1121,7 @@ def test_the_pis_messages_are_escaped_in_errors(ssh_server, tmp_path, capsys):
 def edgesign(*argv, **kwargs) -> subprocess.Popen:
     """The real `edgesign` command in a process of its own (its stdout is what is tested)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "edgesign.device.cli", *map(str, argv)], text=True, **kwargs
+        [sys.executable, "-m", "edgesign.cli.main", *map(str, argv)], text=True, **kwargs
     )
 
 
@@ -1243,7 +1243,7 @@ def test_a_photo_taken_sideways_is_read_upright(bundle_dir, data_dir, tmp_path, 
     assert records[0]["top_k"] == records[1]["top_k"]  # the same picture, so the same answer
     # and training reads it upright too
     spec = json.loads((bundle_dir / "metadata.json").read_text())["preprocess"]
-    from edgesign.device.preprocess import PreprocessSpec
+    from edgesign.core.preprocess import PreprocessSpec
 
     data = load_folder(tmp_path, PreprocessSpec.from_dict(spec), ["A"])
     assert np.array_equal(data.images[0], data.images[1])
@@ -1303,7 +1303,7 @@ def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, c
 #: Its own measure: the kernel's rusage of a child starts from the forking pytest's 700 MB.
 _PEAK_OF_EDGESIGN = """
 import atexit, os, sys
-from edgesign.device import cli
+from edgesign.cli import main as cli
 
 def peak():
     with open("/proc/self/status") as status, open(os.environ["PEAK_FILE"], "w") as out:

@@ -17,7 +17,7 @@ import pytest
 from conftest import FUSED_LETTERS
 from device_images import asl_photo_paths
 
-from edgesign.device import cli
+from edgesign.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def argparse_refusal(capsys, *argv) -> str:
 
 def edgesign(*argv, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "edgesign.device.cli", *map(str, argv)], text=True, **kwargs
+        [sys.executable, "-m", "edgesign.cli.main", *map(str, argv)], text=True, **kwargs
     )
 
 
@@ -159,7 +159,7 @@ def test_an_unreadable_output_marker_is_named_not_taken_for_no_marker(sign_small
         pytest.skip("root reads every file, and setpriv is not here to drop that")
     proc = subprocess.run(
         (drop if os.geteuid() == 0 else [])
-        + [sys.executable, "-m", "edgesign.device.cli"]
+        + [sys.executable, "-m", "edgesign.cli.main"]
         + [str(a) for a in argv],
         capture_output=True,
         text=True,

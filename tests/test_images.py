@@ -1,4 +1,4 @@
-"""The one image reader (`edgesign.device.images`): high bit depths are scaled, not clipped, and
+"""The one image reader (`edgesign.core.images`): high bit depths are scaled, not clipped, and
 oversized images are refused (or, for JPEG, decoded smaller) before they are decoded."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from device_images import asl_photo_paths, constant_png, sign_mnist_rows
 from PIL import Image
 
-from edgesign.device import cli
-from edgesign.device.errors import DataError, FrameError
-from edgesign.device.images import IMAGE_SUFFIXES, MAX_DECODE_BYTES, read_image
+from edgesign.cli import main as cli
+from edgesign.core.errors import DataError, FrameError
+from edgesign.core.images import IMAGE_SUFFIXES, MAX_DECODE_BYTES, read_image
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesign.cli.main import main
 from edgesign.convert.micro.arena import try_arena
 from edgesign.convert.micro.export import (
     check_micro_model,
@@ -24,9 +25,8 @@ from edgesign.convert.micro.export import (
 from edgesign.convert.micro.model import _Table, read_model, read_model_file
 from edgesign.convert.micro.ops import TFLM_OPS, required_ops
 from edgesign.convert.micro.source import MicroSource, render_header, render_source
+from edgesign.core.errors import ModelError
 from edgesign.device.bundle import load_bundle
-from edgesign.device.cli import main
-from edgesign.device.errors import ModelError
 
 pytest.importorskip("tflite_micro")
 TEST_ROWS = 300
@@ -235,8 +235,8 @@ def test_class_names_and_scales_survive_c_escaping(micro_bundle, tmp_path):
 
 
 def test_header_tells_the_firmware_author_about_views(micro_bundle):
-    from edgesign.device.preprocess import PreprocessSpec
-    from edgesign.device.views import VIEW_SETS
+    from edgesign.core.preprocess import PreprocessSpec
+    from edgesign.core.views import VIEW_SETS
 
     summary = read_model_file(micro_bundle / "model.tflite")
     base = dict(

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesign.cli.main import main
+from edgesign.core.frames import Frame
+from edgesign.core.preprocess import preprocess_views
+from edgesign.core.probabilities import probabilities, top_k
 from edgesign.device.bundle import load_bundle
-from edgesign.device.cli import main
-from edgesign.device.frames import Frame
-from edgesign.device.preprocess import preprocess_views
-from edgesign.device.recognize import probabilities, top_k
-from edgesign.device.runtime import Pipeline
+from edgesign.device.pipeline import Pipeline
 
 pytest.importorskip("tflite_micro")
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "micro"

@@ -25,7 +25,7 @@ PROBE = textwrap.dedent("""
             return None   # only watch; the normal import machinery carries on
 
     sys.meta_path.insert(0, Watch())
-    from edgesign.device import cli
+    from edgesign.cli import main as cli
     codes = [cli.main(argv) for argv in json.loads(sys.argv[1])]
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
     print(json.dumps({"codes": codes, "attempts": attempts, "loaded": loaded}), file=sys.stderr)
@@ -97,7 +97,7 @@ TRACKER_PROBE = textwrap.dedent("""
     import json, sys
     import numpy as np
     from PIL import Image
-    from edgesign.device.hand_tracker import HandTracker
+    from edgesign.device.hands.tracker import HandTracker
     models, picture = sys.argv[1], sys.argv[2]
     tracker = HandTracker(models + "/hand_detector.tflite", models + "/hand_landmarks.tflite")
     frame = np.asarray(Image.open(picture).convert("RGB"))

@@ -11,7 +11,7 @@ from device_images import asl_photo_paths, sign_mnist_rows
 from PIL import Image
 
 from edgesign.device.bundle import load_bundle, load_selftest
-from edgesign.device.runtime import Pipeline
+from edgesign.device.pipeline import Pipeline
 from edgesign.device.sources import Frame, ImageFilesSource
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
+from edgesign.cli.main import main
+from edgesign.core.preprocess import PreprocessSpec
 from edgesign.device.bundle import load_bundle
-from edgesign.device.cli import main
-from edgesign.device.preprocess import PreprocessSpec
-from edgesign.device.runtime import Pipeline
+from edgesign.device.pipeline import Pipeline
 from edgesign.device.sources import ImageFilesSource
 from edgesign.train import datasets, models, trainer
 
@@ -270,7 +270,7 @@ def test_tensorflow_start_up_lines_stay_off_the_terminal_unless_debug(sign_small
             [
                 sys.executable,
                 "-m",
-                "edgesign.device.cli",
+                "edgesign.cli.main",
                 *extra,
                 "train",
                 "--train",

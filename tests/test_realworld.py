@@ -1,5 +1,4 @@
-"""Real hands: fine-tuning on photos, seeded augmentation, the hand region of interest and the
-contrast stretch."""
+"""Real hands: fine-tuning on photos, seeded augmentation and the contrast stretch."""
 
 from __future__ import annotations
 
@@ -17,9 +16,8 @@ from device_images import (
 )
 from PIL import Image
 
-from edgesign.device.cli import main
-from edgesign.device.hand import hand_box
-from edgesign.device.preprocess import PreprocessSpec, preprocess
+from edgesign.cli.main import main
+from edgesign.core.preprocess import PreprocessSpec, preprocess
 from edgesign.train import data_plan, datasets, models
 
 LETTERS = ("A", "B", "C", "L", "V", "Y")
@@ -124,80 +122,6 @@ def test_augmentation_is_identical_across_runs_with_the_same_seed(data_dir):
         assert np.array_equal(changed, np.asarray(alone(x, 0))), step
 
 
-def on_wall(photo: np.ndarray, left: int, top: int, size=(320, 240)) -> np.ndarray:
-    """A real hand photo placed off-center on a plain gray-blue wall, as a camera might see it."""
-    frame = np.empty((size[1], size[0], 3), np.uint8)
-    frame[:] = (120, 128, 140)
-    frame[top : top + photo.shape[0], left : left + photo.shape[1]] = photo
-    return frame
-
-
-def test_hand_box_follows_an_off_center_hand(data_dir):
-    path = sorted((data_dir / "asl_photos" / "test" / "A").glob("*.jpg"))[0]
-    photo = np.asarray(Image.open(path).convert("RGB"))
-    spec = PreprocessSpec(roi="hand")
-    for left, top in ((10, 20), (200, 130)):
-        frame = on_wall(photo, left, top)
-        x0, y0, x1, y1 = hand_box(frame, "rgb", None, 240, 320, spec)
-        assert x1 - x0 == y1 - y0  # square
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        assert abs(cx - (left + 48)) < 30 and abs(cy - (top + 48)) < 30, (
-            left,
-            top,
-            (x0, y0, x1, y1),
-        )
-
-
-def test_hand_box_falls_back_to_the_center_without_skin_or_color(data_dir):
-    spec = PreprocessSpec(roi="hand")
-    wall = np.full((240, 320, 3), (120, 128, 140), np.uint8)
-    assert hand_box(wall, "rgb", None, 240, 320, spec) == (40, 0, 280, 240)
-    gray = np.full((240, 320), 128, np.uint8)
-    assert hand_box(gray, "gray", None, 240, 320, spec) == (40, 0, 280, 240)
-
-
-def test_hand_roi_is_the_same_on_host_folders_and_device_frames(data_dir, tmp_path):
-    """The trainer's folder loading and the device's BGR/BGRX camera frames give identical input."""
-    spec = PreprocessSpec(roi="hand")
-    frames = []
-    for i, letter in enumerate(("B", "L", "Y")):
-        photo = np.asarray(
-            Image.open(sorted((data_dir / "asl_photos" / "test" / letter).glob("*.jpg"))[0])
-        )
-        frame = on_wall(photo, 30 + 60 * i, 40 + 30 * i)
-        (tmp_path / letter).mkdir()
-        Image.fromarray(frame).save(tmp_path / letter / "frame.png")
-        frames.append(frame)
-    host = datasets.load_folder(tmp_path, spec).images
-    for frame, expected in zip(frames, host):
-        bgr = np.ascontiguousarray(frame[..., ::-1])
-        bgrx = np.concatenate([bgr, np.full(bgr.shape[:2] + (1,), 255, np.uint8)], axis=2)
-        assert np.array_equal(preprocess(bgr, "bgr", spec), expected)
-        assert np.array_equal(preprocess(bgrx, "bgrx", spec), expected)
-    centered = datasets.load_folder(tmp_path, PreprocessSpec()).images
-    assert not np.array_equal(centered, host)  # the hand box really moved the crop
-
-
-def test_hand_box_reads_yuv420_chroma_with_row_stride(data_dir):
-    """A YUV420 frame (picamera2's lores layout, stride-padded rows) finds the same hand as RGB."""
-    photo = np.asarray(
-        Image.open(sorted((data_dir / "asl_photos" / "test" / "A").glob("*.jpg"))[0])
-    )
-    rgb = on_wall(photo, 200, 120)
-    ycbcr = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
-    height, width, stride = 240, 320, 384
-    frame = np.zeros((height * 3 // 2, stride), np.uint8)
-    frame[:height, :width] = ycbcr[..., 0]
-    u = frame[height : height + height // 4].reshape(height // 2, stride // 2)
-    v = frame[height + height // 4 :].reshape(height // 2, stride // 2)
-    u[:, : width // 2] = ycbcr[::2, ::2, 1]
-    v[:, : width // 2] = ycbcr[::2, ::2, 2]
-    spec = PreprocessSpec(roi="hand")
-    yuv_box = hand_box(frame, "yuv420", width, height, width, spec)
-    rgb_box = hand_box(rgb, "rgb", None, height, width, spec)
-    assert np.allclose(yuv_box, rgb_box, atol=12), (yuv_box, rgb_box)
-
-
 # -- contrast stretch: exposure and backlight matter little ---------------------------------------
 
 STRETCH = PreprocessSpec(size=48, contrast="stretch")
@@ -205,7 +129,7 @@ STRETCH = PreprocessSpec(size=48, contrast="stretch")
 
 def test_stretch_follows_its_definition_on_real_photos(data_dir):
     """Integer arithmetic gives exactly the float formula: tail levels to 0/255, linear between."""
-    from edgesign.device.preprocess import stretch
+    from edgesign.core.preprocess import stretch
 
     for path in asl_photo_paths(data_dir, "ABLVY", 1):
         image = preprocess(
@@ -265,7 +189,7 @@ def test_stretch_is_the_same_on_host_folders_csv_rows_and_device_frames(data_dir
 
 
 def test_an_unknown_contrast_mode_is_refused():
-    from edgesign.device.errors import BundleError
+    from edgesign.core.errors import BundleError
 
     with pytest.raises(BundleError, match="contrast must be one of none, stretch"):
         PreprocessSpec(contrast="equalize")

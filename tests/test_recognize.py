@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgesign.device.recognize import TextRecognizer, probabilities, top_k
+from edgesign.core.probabilities import probabilities, top_k
+from edgesign.device.recognize import TextRecognizer
 
 CLASSES = list("ABCDEHLO")
 

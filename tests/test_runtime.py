@@ -21,11 +21,12 @@ from device_images import (
 )
 from PIL import Image
 
-from edgesign.device import cli
+from edgesign.cli import main as cli
+from edgesign.core.preprocess import PreprocessSpec, preprocess
 from edgesign.device.bundle import load_bundle
-from edgesign.device.preprocess import PreprocessSpec, preprocess
+from edgesign.device.pipeline import Pipeline
 from edgesign.device.recognize import TextRecognizer
-from edgesign.device.runtime import ConsoleOutput, JsonOutput, Pipeline, run_loop
+from edgesign.device.runtime import ConsoleOutput, JsonOutput, run_loop
 from edgesign.device.sources import Frame, FrameSource, open_source
 
 

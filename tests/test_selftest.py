@@ -7,7 +7,7 @@ import shutil
 
 from conftest import FUSED_LETTERS
 
-from edgesign.device import cli
+from edgesign.cli import main as cli
 from edgesign.device.selftest import run_selftest
 
 

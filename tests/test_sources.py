@@ -11,9 +11,9 @@ from device_images import asl_photo, asl_photo_paths, sign_mnist_rows
 from fake_picamera2 import FakeCamera
 from PIL import Image
 
+from edgesign.core.errors import CameraError, EdgesignError, FrameError
+from edgesign.core.preprocess import PreprocessSpec, preprocess
 from edgesign.device.camera import Picamera2Source
-from edgesign.device.errors import CameraError, EdgesignError, FrameError
-from edgesign.device.preprocess import PreprocessSpec, preprocess
 from edgesign.device.sources import (
     Backoff,
     Frame,

@@ -17,14 +17,14 @@ from device_images import (
 )
 from PIL import Image
 
+from edgesign.cli.main import main
+from edgesign.core.errors import BundleError
+from edgesign.core.preprocess import PreprocessSpec, preprocess, preprocess_views
+from edgesign.core.probabilities import average_views, needs_more_views, probabilities
+from edgesign.core.views import VIEW_SETS, view_set
 from edgesign.device.bundle import load_bundle
-from edgesign.device.cli import main
-from edgesign.device.errors import BundleError
-from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
-from edgesign.device.recognize import average_views, needs_more_views, probabilities
-from edgesign.device.runtime import Pipeline
+from edgesign.device.pipeline import Pipeline
 from edgesign.device.sources import ImageFilesSource
-from edgesign.device.views import VIEW_SETS, view_set
 
 SEVEN = PreprocessSpec(size=32, contrast="stretch", views=VIEW_SETS[7])
 
@@ -245,7 +245,7 @@ def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir,
 def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_small):
     import argparse
 
-    from edgesign.device.views import add_view_arguments
+    from edgesign.core.views import add_view_arguments
     from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, spec_from_args
 
     parser = argparse.ArgumentParser()

@@ -23,10 +23,11 @@ from chromium_cdp import Chromium, chromium_path, live_view_address
 from PIL import Image
 
 from edgesign.device.bundle import load_bundle
+from edgesign.device.pipeline import Pipeline
 from edgesign.device.recognize import TextRecognizer
-from edgesign.device.runtime import Pipeline, run_loop
+from edgesign.device.runtime import run_loop
 from edgesign.device.sources import ImageFilesSource, PacedSource, image_files
-from edgesign.device.web import WebView, parse_address
+from edgesign.device.web.server import WebView, parse_address
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "test"
 
@@ -162,7 +163,7 @@ def test_the_view_answers_pages_state_frames_and_refuses_bad_requests(bundle, ph
         # no path reaches the filesystem; the page's own file is not served either
         for path in (
             "nope",
-            "web_page.html",
+            "page.html",
             "../../etc/passwd",
             "%2e%2e/%2e%2e/etc/passwd",
             "static/x.js",
@@ -304,7 +305,7 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
         [
             sys.executable,
             "-m",
-            "edgesign.device.cli",
+            "edgesign.cli.main",
             "run",
             "--bundle",
             str(bundle_dir),
@@ -395,10 +396,10 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
 def test_the_frame_shows_the_tracked_hand_box_and_landmarks(data_dir, hand_models_dir):
     import io
 
-    from edgesign.device.frames import Frame
-    from edgesign.device.hand_tracker import HandTracker
-    from edgesign.device.preprocess import PreprocessSpec
-    from edgesign.device.web import render_jpeg
+    from edgesign.core.frames import Frame
+    from edgesign.core.preprocess import PreprocessSpec
+    from edgesign.device.hands.tracker import HandTracker
+    from edgesign.device.web.server import render_jpeg
 
     tracker = HandTracker(
         hand_models_dir / "hand_detector.tflite", hand_models_dir / "hand_landmarks.tflite"
@@ -552,7 +553,7 @@ def test_the_token_stays_out_of_ps_and_the_log(bundle_dir, photos, tmp_path):
         shutil.copy(path, folder / f"{path.parent.name}_{path.name}")
     token = "Zq7-not-in-logs"
     env = {**os.environ, "EDGESIGN_WEB_TOKEN": token}
-    argv = [sys.executable, "-m", "edgesign.device.cli", "--debug", "run", "--bundle"]
+    argv = [sys.executable, "-m", "edgesign.cli.main", "--debug", "run", "--bundle"]
     argv += [str(bundle_dir), "--source", str(folder), "--rate", "2", "--web", "127.0.0.1:0"]
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
@@ -578,8 +579,8 @@ def test_the_token_stays_out_of_ps_and_the_log(bundle_dir, photos, tmp_path):
 
 
 def test_an_empty_or_exposed_token_is_refused(tmp_path):
-    from edgesign.device.errors import EdgesignError
-    from edgesign.device.web import web_token
+    from edgesign.core.errors import EdgesignError
+    from edgesign.device.web.server import web_token
 
     for given, env in (("", {}), ("  ", {}), (None, {"EDGESIGN_WEB_TOKEN": ""})):
         with pytest.raises(EdgesignError, match="is empty"):
@@ -599,7 +600,7 @@ def test_an_empty_or_exposed_token_is_refused(tmp_path):
 
 
 def test_the_network_without_a_token_is_warned_about():
-    from edgesign.device.web import network_warning
+    from edgesign.device.web.server import network_warning
 
     for host in ("0.0.0.0", "::", "192.168.1.20", "raspberrypi.local"):
         assert "ANYONE on your network" in network_warning(host, None)
@@ -609,7 +610,7 @@ def test_the_network_without_a_token_is_warned_about():
 
 
 def test_an_empty_token_never_means_no_token(bundle):
-    from edgesign.device.errors import EdgesignError
+    from edgesign.core.errors import EdgesignError
 
     with pytest.raises(EdgesignError, match="empty"):
         WebView(bundle, TextRecognizer(bundle.classes), "127.0.0.1", 0, token="")

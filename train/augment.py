@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from edgesign.device.errors import DataError
+from edgesign.core.errors import DataError
 
 STEPS = (
     "geometry",

@@ -1,18 +1,17 @@
 """Subcommands of the train part: `edgesign data` and `edgesign train` (registered by
-edgesign.device.cli)."""
+edgesign.cli.main)."""
 
 from __future__ import annotations
 
 import argparse
 import math
 
-from edgesign.device.errors import DataError
-from edgesign.device.files import check_output_dir
-from edgesign.device.options import MODEL_SIZES, number
-from edgesign.device.views import add_view_arguments, view_set
-
-from .augment import PRESET_STEPS, STEPS, check_steps
-from .quiet import import_tensorflow
+from edgesign.core.errors import DataError
+from edgesign.core.files import check_output_dir
+from edgesign.core.options import MODEL_SIZES, ROI_MODES, number
+from edgesign.core.views import add_view_arguments, view_set
+from edgesign.train.augment import PRESET_STEPS, STEPS, check_steps
+from edgesign.train.quiet import import_tensorflow
 
 #: epochs per preset when --epochs is not given. article and improved: where the validation loss
 #: stopped improving (training takes 4-7 minutes on 2 cores: benchmarks/results/pipeline.json);
@@ -81,11 +80,10 @@ def add_preprocess_arguments(parser: argparse.ArgumentParser):
     )
     group.add_argument(
         "--roi",
-        choices=("center", "full", "box", "hand", "tracked"),
+        choices=ROI_MODES,
         default="center",
-        help="region of interest: center square (default), full frame, a --box, the "
-        "skin-colored box (hand), or the hand-aligned square around the hand "
-        "the tracker finds (tracked; no hand: the center square)",
+        help="region of interest the CNN sees: center square (default), full frame, or a --box "
+        "(the hand's landmarks come from the hand tracker, whatever the region)",
     )
     group.add_argument(
         "--crop",
@@ -195,15 +193,14 @@ def check_fit_arguments(args):
 
 def smoothing(value, preset: str) -> float:
     """--label-smoothing, or the preset's own."""
-    from .models import LABEL_SMOOTHING
+    from edgesign.train.models import LABEL_SMOOTHING
 
     return float(LABEL_SMOOTHING.get(preset, 0.0) if value is None else value)
 
 
 def spec_from_args(args):
-    from edgesign.device.preprocess import PreprocessSpec
-
-    from .models import CONTRAST, INPUT_SIZES, MORE_VIEWS_BELOW, VIEWS
+    from edgesign.core.preprocess import PreprocessSpec
+    from edgesign.train.models import CONTRAST, INPUT_SIZES, MORE_VIEWS_BELOW, VIEWS
 
     if args.box is not None and args.roi != "box":
         # the box would be stored with the model and never used: the user meant another region
@@ -227,7 +224,7 @@ def spec_from_args(args):
 
 
 def plan_from_args(args):
-    from . import data_plan
+    from edgesign.train import data_plan
 
     return data_plan.plan(
         args.data,
@@ -298,8 +295,7 @@ def register(subparsers) -> None:
         default="auto",
         help="also train the landmark classifier on the hands of the photo folders "
         "(the hand tracker finds them; fused with the CNN on the device); auto: "
-        "with photo folders, for the realworld preset or the tracked region of "
-        "interest (default auto)",
+        "with photo folders, for the realworld preset (default auto)",
     )
     group.add_argument(
         "--landmark-epochs",
@@ -376,33 +372,31 @@ def register(subparsers) -> None:
 
 
 def _landmark_epochs() -> int:
-    from .landmark_model import LandmarkConfig
+    from edgesign.train.landmark_model import LandmarkConfig
 
     return LandmarkConfig.epochs
 
 
 def wants_landmarks(args, spec, plan) -> bool:
-    """--landmarks on, or auto with the tracked hand as the region of interest or a preset that
-    asks for it (`models.LANDMARKS`), when a photo folder is among the training sources."""
-    from .models import LANDMARKS
+    """--landmarks on, or auto with a preset that asks for it (`models.LANDMARKS`), when a photo
+    folder is among the training sources."""
+    from edgesign.train.models import LANDMARKS
 
     choice = getattr(args, "landmarks", "off")
     photos = any(s.path.is_dir() for s in plan.train)
-    return choice == "on" or (
-        choice == "auto" and photos and (spec.roi == "tracked" or LANDMARKS.get(args.preset, False))
-    )
+    return choice == "on" or (choice == "auto" and photos and LANDMARKS.get(args.preset, False))
 
 
 def _train_landmarks(args, plan, classes, verbose):
-    from .landmark_model import LandmarkConfig
-    from .landmark_training import train_landmarks
+    from edgesign.train.landmark_model import LandmarkConfig
+    from edgesign.train.landmark_training import train_landmarks
 
     config = LandmarkConfig(epochs=args.landmark_epochs or LandmarkConfig.epochs, seed=args.seed)
     print(
         "landmark classifier: finding the hands of the training photos (cached by file hash) ...",
         flush=True,
     )
-    from .models import DEFAULT_FUSION, FUSION, NO_HAND
+    from edgesign.train.models import DEFAULT_FUSION, FUSION, NO_HAND
 
     model, meta = train_landmarks(plan.train, classes, config, verbose=verbose)
     meta["fusion"] = dict(FUSION.get(args.preset, DEFAULT_FUSION))
@@ -419,7 +413,7 @@ def _train_landmarks(args, plan, classes, verbose):
 
 def _run_data(args) -> int:
     import_tensorflow(args.debug)  # the presets' sizes come with Keras: without its chatter
-    from . import data_plan, explore
+    from edgesign.train import data_plan, explore
 
     plan = plan_from_args(args)
     check_output_dir(args.out, "data", plan_inputs(plan))
@@ -434,7 +428,7 @@ def _run_train(args) -> int:
     import_tensorflow(args.debug)
     import sys
 
-    from . import data_plan, trainer
+    from edgesign.train import data_plan, trainer
 
     steps = check_fit_arguments(args)
     spec = spec_from_args(args)
@@ -503,7 +497,7 @@ def _run_finetune(args) -> int:
     import_tensorflow(args.debug)
     import sys
 
-    from .finetune import finetune
+    from edgesign.train.finetune import finetune
 
     steps = check_fit_arguments(args)
     meta = finetune(

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import DataError, EdgesignError
-from edgesign.device.names import canonical, check_class_names
-from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
-from edgesign.device.text import PATH_LIMIT, printable
-
-from . import datasets
-from .datasets import Dataset
+from edgesign.core.errors import DataError, EdgesignError
+from edgesign.core.names import canonical, check_class_names
+from edgesign.core.preprocess import PreprocessSpec, preprocess, preprocess_views
+from edgesign.core.text import PATH_LIMIT, printable
+from edgesign.train import datasets
+from edgesign.train.datasets import Dataset
 
 DATASETS = ("sign", "mnist", "folder", "realworld")
 _FILES = {

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import DataError
-from edgesign.device.files import sha256_file
-from edgesign.device.images import IMAGE_SUFFIXES, class_folders, read_image
-from edgesign.device.names import canonical
-from edgesign.device.preprocess import PreprocessSpec, preprocess, preprocess_views
+from edgesign.core.errors import DataError
+from edgesign.core.files import sha256_file
+from edgesign.core.images import IMAGE_SUFFIXES, class_folders, read_image
+from edgesign.core.names import canonical
+from edgesign.core.preprocess import PreprocessSpec, preprocess, preprocess_views
 
 log = logging.getLogger(__name__)
 
@@ -258,9 +258,6 @@ def load_folder(
     With `classes`, folder names are matched to those names (a folder for an unknown class
     is an error); otherwise the sorted folder names are the classes. With `views`, each photo's
     inference views (`preprocess_views`), for evaluation.
-    With a `tracked` spec, each photo's hand comes from the device's tracker (`photo_hands.py`,
-    cached by file hash); photos without a hand fall back as the spec says, or, with
-    `tracked_fallback` none, are left out.
     """
     root = Path(root)
     folders = class_folders(root)
@@ -277,37 +274,17 @@ def load_folder(
     for folder in folders:
         files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         listed += [(folder, file) for file in files[: limit_per_class or None]]
-    hands = [None] * len(listed)
-    if spec.roi == "tracked":
-        from .photo_hands import photo_hands
-
-        hands = photo_hands([file for _, file in listed])
-    skipped = 0
-    for (folder, file), found in zip(listed, hands):
+    for folder, file in listed:
         label = classes.index(canonical(folder.name))
         array, layout = _read_image(file)
         digest.update(f"{folder.name}/{file.name}\n".encode())
         digest.update(file.read_bytes())
-        if found is None and spec.roi == "tracked" and spec.tracked_fallback == "none":
-            skipped += 1
-            continue
-        images.append(preprocess(array, layout, spec, hand=found))
+        images.append(preprocess(array, layout, spec))
         if views:
-            image_views.append(preprocess_views(array, layout, spec, hand=found))
+            image_views.append(preprocess_views(array, layout, spec))
         labels.append(label)
-    if skipped:
-        log.info(
-            "%s: %d of %d photos without a hand left out (tracked_fallback none)",
-            root,
-            skipped,
-            len(listed),
-        )
     if not images:
-        raise DataError(
-            f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})"
-            if not skipped
-            else f"{root}: no hand found in any of its {skipped} photos"
-        )
+        raise DataError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     source = {
         "path": str(root),
         "kind": "folder",

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.files import atomic_dir, write_text
-from edgesign.device.text import printable
-
-from .datasets import Dataset
+from edgesign.core.files import atomic_dir, write_text
+from edgesign.core.text import printable
+from edgesign.train.datasets import Dataset
 
 
 def counts_table(data: Dataset, title: str) -> str:
@@ -35,7 +34,7 @@ def summarize(sets: dict, out_dir, inputs=()) -> str:
 
     `out_dir` is replaced only when empty or an earlier `edgesign data` output, never when it
     holds `inputs`."""
-    from .plots import class_counts_plot, samples_grid
+    from edgesign.train.plots import class_counts_plot, samples_grid
 
     text = "\n\n".join(counts_table(data, name) for name, data in sets.items()) + "\n"
     with atomic_dir(Path(out_dir), "data", inputs) as tmp:

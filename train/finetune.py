@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesign.device.errors import DataError
-from edgesign.device.text import printable
-
-from . import data_plan
-from .models import LABEL_SMOOTHING
-from .trainer import MODEL_FILE, TrainConfig, load_keras_model, read_training, train, training_spec
+from edgesign.core.errors import DataError
+from edgesign.core.text import printable
+from edgesign.train import data_plan
+from edgesign.train.models import LABEL_SMOOTHING
+from edgesign.train.trainer import (
+    MODEL_FILE,
+    TrainConfig,
+    load_keras_model,
+    read_training,
+    train,
+    training_spec,
+)
 
 
 def freeze_first(model, count: int) -> list:
@@ -47,7 +53,7 @@ def finetune(
     does.
 
     `label_smoothing` None: the base preset's."""
-    from edgesign.device.files import check_output_dir
+    from edgesign.core.files import check_output_dir
 
     base = read_training(base_dir)
     spec = training_spec(base, base_dir)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.files import atomic_path, cache_root
+from edgesign.core.files import atomic_path, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,8 @@ def hands_of_files(
 
 def image_files(root: Path, suffixes: Iterable[str]) -> list:
     """(path, class folder name) of every image of a folder-per-class data set, in load order."""
-    from edgesign.device.names import canonical
-
-    from .datasets import class_folders
+    from edgesign.core.names import canonical
+    from edgesign.train.datasets import class_folders
 
     suffixes = tuple(suffixes)
     return [

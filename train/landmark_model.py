@@ -1,8 +1,9 @@
-"""The landmark classifier: a small MLP on a hand's normalized 2D landmarks (`device/landmarks.py`).
+"""The landmark classifier: a small MLP on a hand's normalized 2D landmarks
+(`device/hands/features.py`).
 
 It reads the hand's shape only (no pixels), so rooms, light and skin do not reach it; it is fused
-with the CNN (`device/fusion.py`), which reads the picture. About 16k parameters; training turns
-every hand by a random angle each epoch (a hand held a little tilted is the same letter).
+with the CNN (`device/hands/fusion.py`), which reads the picture. About 16k parameters; training
+turns every hand by a random angle each epoch (a hand held a little tilted is the same letter).
 
 The model answers the same for a hand and its mirror image (`mirror`): it runs its layers on both
 and averages the two answers, inside the model, so the int8 file the device runs does it too. A
@@ -17,8 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgesign.device.errors import DataError
-from edgesign.device.landmarks import FEATURE_COUNT, rotate
+from edgesign.core.errors import DataError
+from edgesign.device.hands.features import FEATURE_COUNT, rotate
 
 MODEL_FILE = "landmark_model.keras"
 
@@ -98,7 +99,7 @@ def fit(
     best epoch). The epoch with the lowest validation loss is kept."""
     import keras
 
-    from .trainer import stratified_split
+    from edgesign.train.trainer import stratified_split
 
     if len(x) < 2 or len(np.unique(labels)) < 2:
         raise DataError("the landmark classifier needs hands of at least two classes")

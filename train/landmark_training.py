@@ -14,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import DataError
-from edgesign.device.landmarks import FEATURES, batch_features
-
-from .datasets import IMAGE_SUFFIXES, _read_image
-from .hand_cache import hands_of_files, image_files
-from .landmark_model import LandmarkConfig, config_dict, fit
+from edgesign.core.errors import DataError
+from edgesign.device.hands.features import FEATURES, batch_features
+from edgesign.train.datasets import IMAGE_SUFFIXES, _read_image
+from edgesign.train.hand_cache import hands_of_files, image_files
+from edgesign.train.landmark_model import LandmarkConfig, config_dict, fit
 
 
 def tracker_key(detector: Path, landmarks: Path) -> str:
     """The cache key of a tracker: its two models' and its code's hashes, and the image reader's
     (a new model, a changed tracker or photos read differently, e.g. turned upright, mean new
     hands)."""
-    from edgesign.device import hand_tracker, images
+    from edgesign.core import images
+    from edgesign.device.hands import tracker as hand_tracker
 
     digest = hashlib.sha256()
     for path in (detector, landmarks, hand_tracker.__file__, images.__file__):
@@ -36,8 +36,8 @@ def tracker_key(detector: Path, landmarks: Path) -> str:
 
 def default_tracker():
     """(tracker, key) with the hand models fetched by `edgesign hand-models`."""
-    from edgesign.convert.hand_models import model_paths
-    from edgesign.device.hand_tracker import HandTracker
+    from edgesign.device.hands.tracker import HandTracker
+    from edgesign.train.hand_models import model_paths
 
     detector, landmarks = model_paths()
     return HandTracker(detector, landmarks), tracker_key(detector, landmarks)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from edgesign.device.errors import ModelError
+from edgesign.core.errors import ModelError
 
 
 def article(input_shape=(28, 28, 1), n_classes=25) -> keras.Model:
@@ -99,8 +99,9 @@ VIEWS = {"article": 1, "improved": 1, "realworld": 7}
 #: realworld: at 0.7 the later training photos scored as with all 7 views always (two seeds), at
 #: about two views per photo on average
 MORE_VIEWS_BELOW = {"realworld": 0.7}
-#: how the CNN's probabilities and the landmark classifier's become one (`device/fusion.py`), for
-#: models trained with landmarks; stored in the training metadata and the bundle.
+#: how the CNN's probabilities and the landmark classifier's become one
+#: (`device/hands/fusion.py`), for models trained with landmarks; stored in the training metadata
+#: and the bundle.
 #: realworld: the plain mean. On people never seen (leave one photo source out) a quarter for the
 #: CNN and a half were level: 70.7% / 70.1% on asl_letters, 79.9% / 80.0% on asl_photos/test. On
 #: asl_photos/test with the default model (both sources in training) the half gave 95.7% against

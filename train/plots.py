@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edgesign.device.files import atomic_path  # noqa: E402
+from edgesign.core.files import atomic_path  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import BundleError, DataError, EdgesignError, ModelError
-from edgesign.device.files import atomic_dir, check_output_dir, read_json, write_json, write_text
-from edgesign.device.names import check_class_names
-from edgesign.device.preprocess import PreprocessSpec
-
-from .datasets import Dataset
+from edgesign.core.errors import BundleError, DataError, EdgesignError, ModelError
+from edgesign.core.files import atomic_dir, check_output_dir, read_json, write_json, write_text
+from edgesign.core.names import check_class_names
+from edgesign.core.preprocess import PreprocessSpec
+from edgesign.train.datasets import Dataset
 
 TRAINING_FORMAT = "edgesign-training"
 MODEL_FILE = "model.keras"
@@ -173,7 +172,7 @@ def fit(
     """Train `model` in place on `data`; returns (history dict, best epoch, validation Dataset)."""
     import keras
 
-    from .augment import for_preset
+    from edgesign.train.augment import for_preset
 
     if len(data) < 2:
         raise DataError("need at least two training images")
@@ -261,8 +260,8 @@ def train(
     """
     import keras
 
-    from . import models
-    from .plots import history_plot
+    from edgesign.train import models
+    from edgesign.train.plots import history_plot
 
     inputs = [
         *inputs,

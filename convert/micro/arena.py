@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgesign.device.errors import ModelError
+from edgesign.core.errors import ModelError
 
 #: No microcontroller this package targets has more RAM than this for an arena.
 MAX_ARENA = 64 * 1024 * 1024

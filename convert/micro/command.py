@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesign.device.options import number
+from edgesign.core.options import number
 
 
 def register_micro(subparsers) -> None:
@@ -65,7 +65,7 @@ def register_micro(subparsers) -> None:
 
 
 def _run_micro(args) -> int:
-    from .export import export_micro, parse_size
+    from edgesign.convert.micro.export import export_micro, parse_size
 
     max_flash = parse_size(args.max_flash) if args.max_flash is not None else None
     report = export_micro(

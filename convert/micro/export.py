@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.device.errors import DataError, ModelError
-from edgesign.device.files import atomic_dir, check_output_dir, sha256_file, write_json, write_text
-
-from .model import ModelSummary, read_model
-from .ops import required_ops
+from edgesign.convert.micro.model import ModelSummary, read_model
+from edgesign.convert.micro.ops import required_ops
+from edgesign.core.errors import DataError, ModelError
+from edgesign.core.files import atomic_dir, check_output_dir, sha256_file, write_json, write_text
 
 #: default fraction added to the smallest working arena (see micro_source's header comment)
 DEFAULT_MARGIN = 0.25
@@ -65,7 +64,7 @@ def check_micro_model(summary: ModelSummary, where: str, max_flash: int | None =
 
 def micro_footprint(model_path, margin: float = DEFAULT_MARGIN) -> dict:
     """Flash and RAM of a .tflite on TensorFlow Lite Micro (any model TFLM has kernels for)."""
-    from .arena import measure_arena, tflm_version, with_margin
+    from edgesign.convert.micro.arena import measure_arena, tflm_version, with_margin
 
     path = Path(model_path)
     data = path.read_bytes()
@@ -88,7 +87,7 @@ def micro_footprint(model_path, margin: float = DEFAULT_MARGIN) -> dict:
 def model_inputs(images: np.ndarray, bundle) -> np.ndarray:
     """Images already at the model's size go straight to the quantizer; others through
     `preprocess`."""
-    from edgesign.device.preprocess import preprocess
+    from edgesign.core.preprocess import preprocess
 
     size = bundle.spec.size
     if images.shape[1:] != (size, size):
@@ -103,8 +102,8 @@ def _parity_data(bundle, test_path):
 
         data = load_path(test_path, bundle.spec, classes=bundle.classes)
         return data.images, data.labels, f"{Path(test_path).name} ({len(data)} images)"
+    from edgesign.core.errors import BundleError
     from edgesign.device.bundle import load_selftest
-    from edgesign.device.errors import BundleError
 
     try:
         images, _, labels = load_selftest(bundle)
@@ -157,11 +156,10 @@ def export_micro(
 
     `out_dir` appears whole (all four files from this run) and only replaces an empty folder or
     an earlier `edgesign micro` output."""
+    from edgesign.convert.micro.arena import measure_arena, tflm_version, with_margin
+    from edgesign.convert.micro.parity import parity
+    from edgesign.convert.micro.source import HEADER, MicroSource, render_header, render_source
     from edgesign.device.bundle import load_bundle
-
-    from .arena import measure_arena, tflm_version, with_margin
-    from .parity import parity
-    from .source import HEADER, MicroSource, render_header, render_source
 
     read_paths = [bundle_dir] + ([test_path] if test_path is not None else [])
     check_output_dir(out_dir, COMMAND, read_paths)

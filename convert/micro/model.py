@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgesign.device.errors import ModelError
+from edgesign.core.errors import ModelError
 
 #: TensorType enum of the schema -> numpy-style name.
 TENSOR_TYPES = {

@@ -8,9 +8,8 @@ against its schema by the tests.
 
 from __future__ import annotations
 
-from edgesign.device.errors import ModelError
-
-from .model import ModelSummary
+from edgesign.convert.micro.model import ModelSummary
+from edgesign.core.errors import ModelError
 
 TFLM_OPS = {
     0: ("ADD", "AddAdd"),

@@ -13,11 +13,10 @@ from collections import Counter
 
 import numpy as np
 
-from edgesign.device.errors import ModelError
-
-from .arena import captured_stderr, tflm_runtime
-from .model import ModelSummary
-from .ops import builtin_name
+from edgesign.convert.micro.arena import captured_stderr, tflm_runtime
+from edgesign.convert.micro.model import ModelSummary
+from edgesign.convert.micro.ops import builtin_name
+from edgesign.core.errors import ModelError
 
 #: how many differing images are traced operator by operator (each is two full runs)
 TRACE_LIMIT = 32

@@ -83,7 +83,7 @@ def _table_declaration(info: MicroSource) -> str:
     )
     if info.preprocess and info.preprocess.get("contrast") == "stretch":
         spec += (
-            "\n// Contrast stretch (integer arithmetic, as edgesign.device.preprocess.stretch): "
+            "\n// Contrast stretch (integer arithmetic, as edgesign.core.preprocess.stretch): "
             "with n pixels,"
             "\n//   skip = (int)(stretch_tail * n), low / high = the gray levels of the (skip)-th "
             "and"

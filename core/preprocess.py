@@ -13,31 +13,33 @@ A spec may also name several `views`: boxes inside the region of interest, each 
 like the whole region. The device and the evaluation (`preprocess_views`) run the model on
 every view of a frame and average the probabilities; training sees the whole region only.
 
-The `tracked` region of interest is the hand-aligned square around the hand the tracker found in
-the frame (`tracked_crop.py`); the tracker runs outside, and its `Hand` comes in as `hand=`.
+The hand tracker (`hands/`) runs beside this preprocessing, on the same frame: the CNN's region of
+interest is fixed (center, full or box). The skin-colored `hand` box and the hand-aligned `tracked`
+square were tried and retired (docs/research_log.md: the crop changed the fused answer by at most
+0.1 point); bundles made with them are refused with a line that says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 from PIL import Image
 
-from .errors import BundleError, FrameError
-from .frames import CHANNELS, LAYOUTS, color_image
-from .images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
-from .options import MODEL_SIZES
-from .views import VIEW_SETS
+from edgesign.core.errors import BundleError, FrameError
+from edgesign.core.frames import CHANNELS, LAYOUTS, color_image
+from edgesign.core.images import layout_of_image  # noqa: F401  (one definition, kept importable from here)
+from edgesign.core.options import MODEL_SIZES, ROI_MODES
+from edgesign.core.views import VIEW_SETS
 
 #: the most views a spec may name (`--views` offers up to 7; each is a model run per frame)
 MAX_VIEWS = 16
 
-ROI_MODES = ("center", "full", "box", "hand", "tracked")
-#: tracked, when the frame has no hand: center: the center square (`crop`); none: no image
-#: (`preprocess` raises NoHandError; the caller skips the frame or photo)
-TRACKED_FALLBACKS = ("center", "none")
+#: regions of interest of older bundles, tried and retired
+RETIRED_ROI_MODES = ("hand", "tracked")
+#: keys older bundles wrote for those regions (dropped when read; refused with a retired roi)
+RETIRED_KEYS = ("hand", "tracked_margin", "tracked_upright", "tracked_fallback")
 #: none: gray levels as captured; stretch: each image's own levels spread over 0-255 (see `stretch`)
 CONTRAST_MODES = ("none", "stretch")
 RESIZE_FILTERS = {
@@ -65,22 +67,12 @@ class PreprocessSpec:
     invert: bool = False
     #: float model input = pixel / pixel_scale
     pixel_scale: float = 255.0
-    #: hand: how the hand box is found (see `hand.py`); ignored for other modes.
-    hand: dict = field(default_factory=dict)
     #: boxes (x, y, width, height) inside the region of interest, as fractions of it, whose
     #: predictions are averaged at inference (`preprocess_views`); empty: the whole region only
     views: Sequence[Sequence[float]] = ()
     #: the views after the first run only when the first view's top probability is below this
-    #: (`recognize.average_views`); None or 1: always
+    #: (`probabilities.average_views`); None or 1: always
     more_views_below: float | None = None
-    #: tracked: side of the hand-aligned square as a multiple of the hand landmarks' longer extent
-    #: (along the hand's own axes; `tracked_crop.py`)
-    tracked_margin: float = 1.5
-    #: tracked: the square turned so the hand's wrist -> knuckles line points up (False: the
-    #: frame's own axes)
-    tracked_upright: bool = True
-    #: tracked, when no hand is found: one of TRACKED_FALLBACKS
-    tracked_fallback: str = "center"
 
     def __post_init__(self):
         problems = []
@@ -132,20 +124,6 @@ class PreprocessSpec:
             problems.append(
                 f"views must be x,y,width,height fractions inside the region, not {self.views!r}"
             )
-        margin = self.tracked_margin
-        if (
-            not isinstance(margin, (int, float))
-            or isinstance(margin, bool)
-            or not 1.0 <= float(margin) <= 4.0
-        ):
-            problems.append(f"tracked_margin must be a number from 1 to 4, not {margin!r}")
-        if not isinstance(self.tracked_upright, bool):
-            problems.append(f"tracked_upright must be true or false, not {self.tracked_upright!r}")
-        if self.tracked_fallback not in TRACKED_FALLBACKS:
-            problems.append(
-                f"tracked_fallback must be one of {', '.join(TRACKED_FALLBACKS)}, "
-                f"not {self.tracked_fallback!r}"
-            )
         if problems:
             raise BundleError("invalid preprocessing spec: " + "; ".join(problems))
 
@@ -154,10 +132,6 @@ class PreprocessSpec:
         if data["box"] is not None:
             data["box"] = list(data["box"])
         data["views"] = [list(view) for view in data["views"]]
-        if self.roi != "tracked":  # specs that do not track read as before (and on older devices)
-            for name in _TRACKED_FIELDS:
-                if data[name] == _TRACKED_DEFAULTS[name]:
-                    del data[name]
         return data
 
     @property
@@ -182,6 +156,12 @@ class PreprocessSpec:
             raise BundleError(
                 f"invalid preprocessing spec: expected an object, not {type(data).__name__}"
             )
+        if data.get("roi") in RETIRED_ROI_MODES:
+            raise BundleError(
+                f"the {data['roi']!r} region of interest was retired (it changed the fused answer "
+                "by at most 0.1 point); convert the model again with --roi center"
+            )
+        data = {k: v for k, v in data.items() if k not in RETIRED_KEYS}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -192,14 +172,6 @@ class PreprocessSpec:
             return cls(**data)
         except (TypeError, ValueError) as exc:
             raise BundleError(f"invalid preprocessing spec: {exc}") from None
-
-
-_TRACKED_FIELDS = ("tracked_margin", "tracked_upright", "tracked_fallback")
-_TRACKED_DEFAULTS = {f.name: f.default for f in fields(PreprocessSpec) if f.name in _TRACKED_FIELDS}
-
-
-class NoHandError(FrameError):
-    """A `tracked` spec with `tracked_fallback` "none" got a frame without a hand."""
 
 
 def _is_fraction_box(box) -> bool:
@@ -221,8 +193,7 @@ def fraction_box(height: int, width: int, box):
 
 
 def roi_box(height: int, width: int, spec: PreprocessSpec):
-    """The (left, top, right, bottom) pixel box of a fixed region of interest (center, full, box;
-    tracked frames without a hand use the center square)."""
+    """The (left, top, right, bottom) pixel box of the region of interest (center, full, box)."""
     if spec.roi == "full":
         return 0, 0, width, height
     if spec.roi == "box":
@@ -293,16 +264,13 @@ def preprocess(
     *,
     width: int | None = None,
     limited_range: bool = False,
-    hand=None,
 ) -> np.ndarray:
     """Turn one frame into the model's `size` x `size` uint8 grayscale image (the whole region).
 
     `width` is the picture width of a YUV420 frame whose rows are padded to a stride;
-    `limited_range` says the luma uses 16-235 (as video sources often do); `hand`: the hand the
-    tracker found in this frame (anything with its `rect`), or None, for the `tracked` region
-    (other regions ignore it).
+    `limited_range` says the luma uses 16-235 (as video sources often do).
     """
-    return _finish(_region(frame, layout, spec, width, hand), spec, limited_range)
+    return _finish(_region(frame, layout, spec, width), spec, limited_range)
 
 
 def preprocess_views(
@@ -313,12 +281,11 @@ def preprocess_views(
     width: int | None = None,
     limited_range: bool = False,
     which: slice = slice(None),
-    hand=None,
 ) -> np.ndarray:
     """The (views, size, size) uint8 images of a frame's `spec.view_boxes` (or the `which` slice of
     them), each as `preprocess` makes the whole region (the first view of every `--views` set is
-    exactly `preprocess`'s image); `hand` as in `preprocess`."""
-    region = _region(frame, layout, spec, width, hand)
+    exactly `preprocess`'s image)."""
+    region = _region(frame, layout, spec, width)
     images = []
     for view in spec.view_boxes[which]:
         left, top, right, bottom = fraction_box(region.height, region.width, view)
@@ -332,29 +299,15 @@ def preprocess_views(
 
 
 def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None = None):
-    """The (left, top, right, bottom) pixels of the region of interest the model sees in this frame
-    (fixed for center, full and box; found in the frame for hand; for tracked, the square used
-    when no hand is found: the hand-aligned crop itself is `tracked_crop.tracked_region`)."""
+    """The (left, top, right, bottom) pixels of the region of interest the model sees in this
+    frame."""
     height, frame_width = frame_size(frame, layout, width)
-    if spec.roi == "hand":
-        from .hand import hand_box  # only specs that ask for it pay for it
-
-        return hand_box(frame, layout, width, height, frame_width, spec)
     return roi_box(height, frame_width, spec)
 
 
-def _region(
-    frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None, hand=None
-) -> Image.Image:
+def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None) -> Image.Image:
     """The region of interest of a frame as a grayscale PIL image, not yet resized."""
     plane = _gray_plane(frame, layout, width)
-    if spec.roi == "tracked" and hand is not None:
-        from .tracked_crop import tracked_region
-
-        height, frame_width = frame_size(frame, layout, width)
-        return tracked_region(frame, layout, plane, height, frame_width, spec, hand)
-    if spec.roi == "tracked" and spec.tracked_fallback == "none":
-        raise NoHandError("no hand in the frame, and the spec's tracked_fallback is none")
     left, top, right, bottom = region_box(frame, layout, spec, width)
     if plane is not None:
         return Image.fromarray(np.ascontiguousarray(plane[top:bottom, left:right]), "L")

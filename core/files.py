@@ -22,9 +22,9 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from . import termination
-from .errors import EdgesignError
-from .text import PATH_LIMIT, printable
+from edgesign.core import termination
+from edgesign.core.errors import EdgesignError
+from edgesign.core.text import PATH_LIMIT, printable
 
 #: the file in every output folder that says which edgesign command wrote it
 MARKER = ".edgesign-output.json"

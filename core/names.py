@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-from .errors import EdgesignError
+from edgesign.core.errors import EdgesignError
 
 #: longest class name, in characters: a word or a short phrase, not a paragraph
 MAX_NAME_LENGTH = 64

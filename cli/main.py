@@ -17,8 +17,8 @@ import signal
 import sys
 import threading
 
-from . import termination
-from .errors import EdgesignError
+from edgesign.core import termination
+from edgesign.core.errors import EdgesignError
 
 #: The parts of edgesign, each a module defining `register(subparsers)`, with the commands it
 #: brings and how to install it. The Pi installs the device part alone; the host has them all.

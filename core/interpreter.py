@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from edgesign.core.errors import ModelError
 
 _BACKENDS = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),

@@ -1,7 +1,7 @@
 """The hand models a bundle may carry, and checking that the ones in a bundle are those.
 
 MediaPipe's palm detector and hand landmark model (Apache-2.0) are plain `.tflite` files inside
-the `mediapipe` 0.10.18 wheel. The host step `edgesign hand-models` (`convert/hand_models.py`)
+the `mediapipe` 0.10.18 wheel. The host step `edgesign hand-models` (`train/hand_models.py`)
 fetches and verifies them; `convert` copies them into the bundle under the names below, with a
 `NOTICE`, and records their hashes in the metadata (`hand_models`). The device checks presence
 and hashes before it runs anything (`check_bundle_hand_models`), so a missing, truncated or
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import BundleError
-from .files import sha256_file
+from edgesign.core.errors import BundleError
+from edgesign.core.files import sha256_file
 
 DETECTOR_FILE = "hand_detector.tflite"
 LANDMARKS_FILE = "hand_landmarks.tflite"
@@ -40,15 +40,10 @@ KNOWN_MODELS = {
 }
 
 
-def spec_wants_tracker(spec) -> bool:
-    """Whether a preprocessing spec needs the hand tracker (its region of interest is tracked)."""
-    return getattr(spec, "roi", None) == "tracked"
-
-
 def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> dict | None:
     """Validate the hand models of the bundle at `folder`; their metadata entry, or None.
 
-    `required`: the spec asks for the tracker, so the models must be there. Raises BundleError
+    `required`: the bundle fuses the landmarks, so the models must be there. Raises BundleError
     (one line) when a file is missing, its hash differs from the metadata, or the metadata names
     models other than the known MediaPipe release's.
     """
@@ -57,7 +52,7 @@ def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> di
     if entry is None:
         if required:
             raise BundleError(
-                f"{folder}: the preprocessing uses the hand tracker but the bundle has "
+                f"{folder}: the bundle fuses the hand's landmarks but has "
                 f"no hand models (metadata has no {METADATA_KEY!r}; re-run convert)"
             )
         return None

@@ -1,8 +1,8 @@
 """The self-test of the hand stages: tracker, landmark classifier and fusion on stored frames.
 
 `convert` stores a few real color photos (selftest/hand_NN_<label>.png) and, under "hands" in
-selftest/expected.json, what the bundle's own pipeline (`hand_pipeline.pipeline_for`, every model
-on TFLite's reference kernels) made of each: whether a hand was found, its landmarks and
+selftest/expected.json, what the bundle's own pipeline (`pipeline.pipeline_for`, every model on
+TFLite's reference kernels) made of each: whether a hand was found, its landmarks and
 handedness, the landmark classifier's int8 input and output, and the fused probabilities. The
 device runs the same pipeline on the same frames and compares stage by stage.
 
@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import BundleError
-from .hand_pipeline import pipeline_for
-from .landmarks import FEATURE_COUNT
+from edgesign.core.errors import BundleError
+from edgesign.device.hands.features import FEATURE_COUNT
 
 #: the key of the hand stages' references in selftest/expected.json
 KEY = "hands"
@@ -142,10 +141,10 @@ def _difference(mine, stored) -> float:
     return float(np.abs(a - b).max()) if a.size else 0.0
 
 
-def check_hands(bundle, frames: list, records: list, tolerance: int = 0) -> HandCheck:
-    """Run the bundle's pipeline (reference kernels) on `frames` (Frame objects) and compare each
-    stage with `records`, the stored references; `tolerance`: int8 steps, for the classifier."""
-    pipeline = pipeline_for(bundle, reference=True)
+def check_hands(pipeline, frames: list, records: list, tolerance: int = 0) -> HandCheck:
+    """Run `pipeline` (the bundle's HandPipeline on reference kernels) on `frames` (Frame objects)
+    and compare each stage with `records`, the stored references; `tolerance`: int8 steps, for the
+    classifier."""
     check = HandCheck(len(frames))
     stages = check.stages
     stages["hand"] = StageCheck(tolerance=0)

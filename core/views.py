@@ -2,7 +2,7 @@
 
 A view is a box (x, y, width, height) inside the region of interest, as fractions of it; the
 device runs the model on each view of a frame and averages the probabilities (`preprocess_views`,
-`recognize.average_views`), running the views after the first only when the first is unsure
+`probabilities.average_views`), running the views after the first only when the first is unsure
 (`--more-views-below`).
 """
 

@@ -4,7 +4,7 @@ The palm detector and hand landmark models (Apache-2.0) are plain `.tflite` file
 `mediapipe==0.10.18` wheel. That release pins numpy<2 and jax, so it is never installed: pip
 *downloads* the one x86-64 wheel (`--no-deps --only-binary=:all:`), its sha256 is checked
 against `WHEEL_SHA256`, the two models are read out of the zip and checked against
-`edgesign.device.hand_models.KNOWN_MODELS`, and they land in the cache with a `NOTICE` (the
+`edgesign.device.hands.models.KNOWN_MODELS`, and they land in the cache with a `NOTICE` (the
 attribution plus the Apache-2.0 text from the wheel) and a `manifest.json` (version, hashes,
 license). Nothing is cached unless every hash matches.
 
@@ -29,9 +29,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from edgesign.device import hand_models as known
-from edgesign.device.errors import EdgesignError, ModelError
-from edgesign.device.files import atomic_path, read_json, sha256_file, write_json, write_text
+from edgesign.core.errors import EdgesignError, ModelError
+from edgesign.core.files import atomic_path, read_json, sha256_file, write_json, write_text
+from edgesign.device.hands import models as known
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ import math
 
 #: the model input sides (pixels) a preprocessing spec may have: `train --size` and every bundle
 MODEL_SIZES = (8, 256)
+#: the regions of interest a preprocessing spec may have (`train --roi`)
+ROI_MODES = ("center", "full", "box")
 
 
 def number(kind, low: float, high: float | None = None, above: bool = False):

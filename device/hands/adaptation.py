@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BundleError
-from .landmarks import FEATURE_COUNT
+from edgesign.core.errors import BundleError
+from edgesign.device.hands.features import FEATURE_COUNT
 
 #: pull toward the bundle's own last layer (per sample-averaged loss)
 L2 = 0.003
@@ -156,7 +156,7 @@ class Adaptation:
 
     def _check_graph(self, x: np.ndarray) -> None:
         """The numpy graph must answer as the int8 model does (same classes, same order)."""
-        from .landmark_classifier import LandmarkClassifier
+        from edgesign.device.hands.classifier import LandmarkClassifier
 
         int8 = LandmarkClassifier(self.weights.path).rows(x[:16])
         numpy = self.weights.probabilities(x[:16])
@@ -216,7 +216,7 @@ class Adaptation:
 
 def _fit_rows(rows: list, labels: list) -> tuple:
     """What the fit learns from: up to FIT_SAMPLES rows per letter, each also turned by TURNS."""
-    from .landmarks import rotate
+    from edgesign.device.hands.features import rotate
 
     xs, ys = [], []
     for letter_rows, letter_labels in zip(rows, labels):

@@ -1,8 +1,8 @@
 """Running the int8 landmark classifier (`landmark_classifier.tflite` in a bundle) on a hand.
 
 One definition of "landmarks -> class probabilities" for the device, `convert`'s evaluation and
-the benchmarks: `features` (device/landmarks.py), quantized to the model's int8 input, the model,
-its int8 output dequantized and read as probabilities.
+the benchmarks: `features` (device/hands/features.py), quantized to the model's int8 input, the
+model, its int8 output dequantized and read as probabilities.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError
-from .interpreter import TFLiteModel
-from .landmarks import FEATURE_COUNT, features
-from .recognize import probabilities
+from edgesign.core.errors import BundleError
+from edgesign.core.interpreter import TFLiteModel
+from edgesign.core.probabilities import probabilities
+from edgesign.device.hands.features import FEATURE_COUNT, features
 
 #: the file name inside a bundle (the deploy allowlist names it too)
 BUNDLE_FILE = "landmark_classifier.tflite"

@@ -32,7 +32,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-log = logging.getLogger("edgesign.device.web")
+log = logging.getLogger("edgesign.device.web.server")
 
 BOUNDARY = "edgesign-frame"
 #: bytes the kernel may hold for one viewer's stream (a few JPEGs)

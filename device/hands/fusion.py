@@ -12,10 +12,13 @@ instead (a weighted mean of logarithms): a class must then be likely to both.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError
+from edgesign.core.errors import BundleError
+from edgesign.core.files import sha256_file
+from edgesign.device.hands.classifier import BUNDLE_FILE, LandmarkClassifier
 
 METHODS = ("mean", "geometric")
 #: probabilities below this count as this in `geometric` (an int8 softmax rounds small ones to 0)
@@ -84,3 +87,70 @@ def fuse_rows(
     for i in rows:  # one row at a time: the very operations the device runs on one frame
         out[i] = fuse(cnn[i], landmark[i], rule)
     return out
+
+
+#: bundle metadata key of the fusion settings written by `convert`
+METADATA_KEY = "fusion"
+NO_HAND_CHOICES = ("nothing", "cnn")
+#: the text recognizer's confidence threshold for a fused bundle (`edgesign run --threshold`
+#: replaces it). The mean of two models' probabilities is lower than one model's when they disagree,
+#: as they do on people never seen. On a clip of eight words spelled with photos of another photo
+#: source (benchmarks/hands_clip.py, bundles fused half and half), character error rates were:
+#: 0.6: 93% / 88% (most letters left out); 0.45: 67% / 77%; 0.3: 49% / 37%; 0.25: 44% / 28%.
+#: A frame without a hand still gives no letter at any threshold.
+TEXT_THRESHOLD = 0.25
+
+
+def fusion_settings(metadata: dict) -> dict | None:
+    """The bundle's fusion entry, validated: {"rule": FusionRule, "no_hand": ..., "file": ...,
+    "sha256": ..., "text_threshold": ...} or None when the bundle has no landmark classifier."""
+    entry = metadata.get(METADATA_KEY)
+    if entry is None:
+        return None
+    try:
+        rule = FusionRule.from_dict(entry["rule"])
+        no_hand = entry.get("no_hand", "nothing")
+        file = entry["classifier"]["file"]
+        sha = entry["classifier"]["sha256"]
+        threshold = entry.get("text_threshold", TEXT_THRESHOLD)
+    except (KeyError, TypeError) as exc:
+        raise BundleError(f"metadata.json: incomplete {METADATA_KEY!r} entry ({exc!r})") from None
+    if no_hand not in NO_HAND_CHOICES:
+        raise BundleError(
+            f"metadata.json: fusion no_hand must be one of {', '.join(NO_HAND_CHOICES)}, "
+            f"not {no_hand!r}"
+        )
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not (0 < threshold <= 1)
+    ):
+        raise BundleError(
+            f"metadata.json: fusion text_threshold must be above 0 and at most 1, not {threshold!r}"
+        )
+    if file != BUNDLE_FILE:
+        raise BundleError(
+            f"metadata.json: the landmark classifier must be {BUNDLE_FILE}, not {file!r}"
+        )
+    return {
+        "rule": rule,
+        "no_hand": no_hand,
+        "file": file,
+        "sha256": sha,
+        "text_threshold": float(threshold),
+    }
+
+
+def check_bundle_fusion(folder: Path, metadata: dict, classes) -> dict | None:
+    """The bundle's validated fusion settings, or None; raises BundleError (one line) when the
+    landmark classifier is missing, replaced or not an int8 classifier of the bundle's classes."""
+    settings = fusion_settings(metadata)
+    if settings is None:
+        return None
+    path = Path(folder) / settings["file"]
+    if not path.is_file():
+        raise BundleError(f"{path}: landmark classifier missing from the bundle (re-run convert)")
+    if sha256_file(path) != settings["sha256"]:
+        raise BundleError(f"{path}: checksum differs from metadata (corrupt or replaced model)")
+    LandmarkClassifier(path, n_classes=len(classes))  # refuses a model of another shape
+    return settings

@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import FrameError, ModelError
-from .frames import color_image
-from .interpreter import _reference_resolver, interpreter_class
-from .preprocess import _LIMITED_TO_FULL, check_frame
+from edgesign.core.errors import FrameError, ModelError
+from edgesign.core.frames import color_image
+from edgesign.core.interpreter import _reference_resolver, interpreter_class
+from edgesign.core.preprocess import _LIMITED_TO_FULL, check_frame
 
 DETECTOR_SIZE = 192
 LANDMARK_SIZE = 224

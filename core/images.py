@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, FrameError
-from .files import is_output_dir
-from .text import PATH_LIMIT, printable
+from edgesign.core.errors import DataError, FrameError
+from edgesign.core.files import is_output_dir
+from edgesign.core.text import PATH_LIMIT, printable
 
 #: file name endings read as images (by `run --source FOLDER`, training folders and collect)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")

@@ -10,7 +10,7 @@ a stalled one is dropped after `send_timeout`) without holding anyone else up.
 
 The page is read-only apart from clearing the text, which is done on the run loop's thread.
 No request reaches the filesystem: the page is read from package data once, at start-up. The HTTP
-server and its limits (connections, deadlines, Host check) are in `web_http`.
+server and its limits (connections, deadlines, Host check) are in `handler.py`.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from importlib import resources
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .errors import EdgesignError
-from .frames import frame_image
-from .preprocess import frame_size, region_box
-from .text import printable
-from .web_http import Server, make_handler, own_host_names, redact
+from edgesign.core.errors import EdgesignError
+from edgesign.core.frames import frame_image
+from edgesign.core.preprocess import frame_size, region_box
+from edgesign.core.text import printable
+from edgesign.device.web.handler import Server, make_handler, own_host_names, redact
 
 log = logging.getLogger(__name__)
 
-PAGE_FILE = "web_page.html"
+PAGE_FILE = "page.html"
 #: how long a viewer's request keeps the encoder busy after it last asked for a frame
 WANTED_S = 2.0
 #: the environment variable `run` and `enroll` read the token from (kept out of `ps`)
