@@ -24,7 +24,7 @@ from pathlib import Path
 
 from edgesign.core import termination
 from edgesign.core.errors import EdgesignError
-from edgesign.core.text import printable
+from edgesign.core.text import PATH_LIMIT, printable
 
 #: the file in every output folder that says which edgesign command wrote it
 MARKER = ".edgesign-output.json"
@@ -95,9 +95,22 @@ def check_writable(folder: str | os.PathLike) -> None:
 
 
 def _marker(path: Path) -> dict | None:
+    """The output marker of folder `path`, None when it has none (or one that is not JSON);
+    OutputError when one is there but cannot be read: a folder that may be an earlier output
+    must not be taken for the user's, nor the user's for an output."""
+    marker = Path(path) / MARKER
     try:
-        data = json.loads((Path(path) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = marker.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise OutputError(
+            f"{printable(marker, PATH_LIMIT)}: cannot be read ({exc.strerror}), so edgesign "
+            "cannot tell whether it wrote this folder; make it readable, or choose another --out"
+        ) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -129,6 +142,17 @@ def _not_written_by_it(path: Path) -> list[str] | None:
         return None
     written = set(written)
     return [e for e in _entries(path) if e not in written]
+
+
+def check_inside(folder: str | os.PathLike, root: str | os.PathLike, option: str, command: str):
+    """OutputError when `folder`, which `command` writes in, is a link (or under one) leading out
+    of `root`, the folder the user named with `option`: nothing is written where it points."""
+    folder, root = Path(folder), Path(root)
+    if not folder.resolve().is_relative_to(root.resolve()):
+        raise OutputError(
+            f"{printable(folder, PATH_LIMIT)}: a link out of {option} "
+            f"(to {printable(folder.resolve(), PATH_LIMIT)}); {command} writes only inside {option}"
+        )
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -55,15 +55,20 @@ def is_image_file(path: Path) -> bool:
 def class_folders(root) -> list[Path]:
     """The class sub-folders of a folder-per-class data set, sorted. Folders starting with . or _
     (collect's `_frames`) are not classes, nor is an edgesign output folder (`is_output_dir`): a
-    `--out` left in a training folder must not become a class of the next run."""
+    `--out` left in a training folder must not become a class of the next run. A linked class
+    folder is read where it points; a link that leads nowhere is refused, not left out."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: folder not found")
-    folders = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith((".", "_")) and not is_output_dir(p)
-    )
+    entries = [p for p in root.iterdir() if not p.name.startswith((".", "_"))]
+    for p in entries:
+        if p.is_symlink() and not p.exists():
+            # a class whose link leads nowhere would silently be left out of the data set
+            raise DataError(
+                f"{printable(p, PATH_LIMIT)}: a link to {printable(p.readlink(), PATH_LIMIT)}, "
+                "which does not exist; remove the link or restore what it points to"
+            )
+    folders = sorted(p for p in entries if p.is_dir() and not is_output_dir(p))
     if not folders:
         raise DataError(f"{root}: no class sub-folders (expected {root}/<class name>/<images>)")
     return folders

@@ -3,6 +3,11 @@ pull-data."""
 
 from __future__ import annotations
 
+from edgesign.core.options import number
+
+#: the most Pis `--forks` works on at once (each is an ssh connection and a process here)
+MAX_FORKS = 500
+
 DEFAULT_BUNDLE = "artifacts/convert/bundle"
 
 
@@ -161,7 +166,11 @@ def _add_fleet_options(p, rollout: bool = True) -> None:
         "fleet (Ansible; per-Pi ssh settings and edgesign_* variables live in the inventory)"
     )
     g.add_argument("--inventory", metavar="FILE", help="Ansible inventory (INI or YAML) of the Pis")
-    g.add_argument("--forks", type=int, help="Pis worked on at once (Ansible forks; default 10)")
+    g.add_argument(
+        "--forks",
+        type=number(int, 1, MAX_FORKS),
+        help=f"Pis worked on at once, 1 to {MAX_FORKS} (Ansible forks; default 10)",
+    )
     g.add_argument(
         "--limit", metavar="PATTERN", help="only these hosts or groups (ansible --limit)"
     )

@@ -58,6 +58,13 @@ def check_run_args(run_args) -> None:
                 "digits and . _ / : = , + @ - only (no spaces, quotes, % or "
                 "newlines)"
             )
+        if arg == "--web-token" or arg.startswith("--web-token="):
+            # ExecStart is world-readable in the unit and shown by `ps` and `systemctl status`
+            raise DeployError(
+                "run argument --web-token would put the token in the unit's command line, "
+                "which `ps` shows to every user: give `deploy --web-token TOKEN` (uploaded as a "
+                "0600 file) or --web-token-file PATH on the Pi"
+            )
 
 
 def check_service_user(user: str, uid: str = "", allow_root: bool = False) -> None:

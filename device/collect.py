@@ -27,7 +27,7 @@ from typing import TextIO
 from PIL import Image
 
 from edgesign.core.errors import EdgesignError
-from edgesign.core.files import atomic_path, check_writable, disk_errors, folder_lock
+from edgesign.core.files import atomic_path, check_inside, check_writable, disk_errors, folder_lock
 from edgesign.core.frames import FrameSource, frame_image
 from edgesign.core.names import check_class_name
 from edgesign.core.preprocess import PreprocessSpec, preprocess
@@ -182,13 +182,8 @@ def _make_folders(out: Path, folders: list) -> list:
 
     A class folder (or `_frames`) that is a link out of `out` is refused: collect would write
     its photos wherever the link points, outside the data set the user named."""
-    root = out.resolve()
     for folder in folders:
-        if not folder.resolve().is_relative_to(root):
-            raise EdgesignError(
-                f"{printable(folder, PATH_LIMIT)}: a link out of --out "
-                f"(to {printable(folder.resolve(), PATH_LIMIT)}); collect writes only inside --out"
-            )
+        check_inside(folder, out, "--out", "collect")
     made = []
     with disk_errors(out):
         for folder in folders:

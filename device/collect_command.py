@@ -5,6 +5,9 @@ from __future__ import annotations
 from edgesign.core.options import number
 from edgesign.device.commands import SOURCE_HELP, _add_roi_options, _parse_size, _spec_with_options
 
+#: the longest `--interval`, seconds: a longer one would leave collect waiting, seemingly hung
+MAX_INTERVAL = 60.0
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -35,9 +38,10 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--interval",
-        type=number(float, 0),
+        type=number(float, 0, MAX_INTERVAL),
         metavar="SECONDS",
-        help="least time between saved frames (default 0.2 for cameras, 0 for files)",
+        help="least time between saved frames, at most "
+        f"{MAX_INTERVAL:g} (default 0.2 for cameras, 0 for files)",
     )
     p.add_argument("--no-frames", action="store_true", help="do not save the full frames")
     _add_roi_options(p)

@@ -9,6 +9,11 @@ from __future__ import annotations
 from edgesign.core.options import number
 from edgesign.core.views import add_view_arguments, view_set
 
+#: `run --rate` bounds, frames a second: slower than a frame every 10 s only looks hung
+MIN_RATE, MAX_RATE = 0.1, 1000.0
+#: most frames `--smooth` averages and `--stable` waits for (about half a minute at 30 frames/s)
+MAX_FRAMES_OPTION = 1000
+
 SOURCE_HELP = (
     "picamera2[:N] (the Pi camera), webcam[:N] or /dev/videoN (USB webcam, needs "
     "opencv-python-headless), or the path of an image, a folder of images or a video file"
@@ -128,9 +133,10 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--rate",
-        type=float,
+        type=number(float, MIN_RATE, MAX_RATE),
         metavar="FPS",
-        help="read a folder or video at most this many frames a second, as a camera would",
+        help="read a folder or video at most this many frames a second, as a camera would "
+        f"({MIN_RATE:g} to {MAX_RATE:g}: a frame at least every {1 / MIN_RATE:g} s)",
     )
     g = p.add_argument_group("live web view")
     g.add_argument(
@@ -151,17 +157,21 @@ def register(subparsers) -> None:
     g = p.add_argument_group("letters and text")
     g.add_argument(
         "--threshold",
-        type=float,
+        type=number(float, 0, 1, above=True),
         default=None,
         help="smoothed confidence a letter needs (default: the bundle's; 0.25 for a bundle that "
         "fuses the CNN with the hand's landmarks, 0.6 for the CNN alone)",
     )
     g.add_argument(
-        "--smooth", type=int, default=5, metavar="FRAMES", help="frames averaged (default 5)"
+        "--smooth",
+        type=number(int, 1, MAX_FRAMES_OPTION),
+        default=5,
+        metavar="FRAMES",
+        help="frames averaged (default 5)",
     )
     g.add_argument(
         "--stable",
-        type=int,
+        type=number(int, 1, MAX_FRAMES_OPTION),
         default=6,
         metavar="FRAMES",
         help="frames a letter must hold before it is emitted (default 6)",

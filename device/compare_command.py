@@ -66,11 +66,16 @@ def _run_compare(args) -> int:
     if args.out:
         check_output_dir(args.out, COMMAND, inputs)  # before minutes of timing, not after
     bundle = load_bundle(args.bundle)
+    loaded = None
+    if args.profile:  # read once, and refused before minutes of timing
+        from edgesign.device.profile_compare import check_profile_option
+
+        loaded = check_profile_option(bundle, args.images, args.profile)
     if args.profile and not (bundle.metadata.get("float_model") or args.out):
         # a bundle without its float model: the profile's comparison alone
         from edgesign.device.profile_compare import profile_gain, profile_lines
 
-        result = profile_gain(bundle, args.images, args.profile)
+        result = profile_gain(bundle, args.images, args.profile, loaded)
         print(json.dumps(result, indent=2) if args.json else "\n".join(profile_lines(result)))
         return 0
     report = run_compare(
@@ -83,7 +88,7 @@ def _run_compare(args) -> int:
     if args.profile:
         from edgesign.device.profile_compare import profile_gain
 
-        report["profile"] = profile_gain(bundle, args.images, args.profile)
+        report["profile"] = profile_gain(bundle, args.images, args.profile, loaded)
     main_output(report, args.json)
     if args.out:
         write_compare(args.out, report, inputs)

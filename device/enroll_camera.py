@@ -7,14 +7,15 @@ from edgesign.device.commands import announce_web
 from edgesign.device.enroll import VARIETY, report
 
 
-def from_camera(args, pipeline, letters, err, bundle, profile_name: str) -> dict:
+def from_camera(args, pipeline, letters, err, bundle, profile_name: str, taken=None) -> dict:
+    """{letter: LetterSamples}, filled into `taken` letter by letter (a stop keeps them)."""
     from edgesign.device.enroll import capture_letter
     from edgesign.device.sources import open_source
 
     source = open_source(args.source, size=args.size, color=args.web is not None, retry=False)
     keep = _PhotoKeeper(args.keep_photos) if args.keep_photos else None
     web = _enroll_view(args, bundle, pipeline, source, profile_name) if args.web else None
-    taken = {}
+    taken = {} if taken is None else taken
     source.open()
     try:
         err.write(f"enrolling {len(letters)} letters; for each, {VARIETY}.\n")
@@ -117,10 +118,13 @@ class _PhotoKeeper:
         self.folder = Path(folder)
 
     def frame_taker(self, letter):
+        from edgesign.core.files import check_inside, disk_errors
         from edgesign.core.frames import frame_image
 
         folder = self.folder / letter
-        folder.mkdir(parents=True, exist_ok=True)
+        check_inside(folder, self.folder, "--keep-photos", "enroll")  # a link made meanwhile
+        with disk_errors(folder):
+            folder.mkdir(parents=True, exist_ok=True)
         count = [0]
 
         def on_frame(frame, prediction, samples):

@@ -43,20 +43,19 @@ def register(subparsers) -> None:
         "the camera",
     )
     p.add_argument("--letters", help="only these letters, e.g. R,U,S (default: all the bundle's)")
-    p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
+    # the camera's options default to None, so that one given with --from can be refused
+    p.add_argument("--source", help=SOURCE_HELP + " (default: picamera2)")
     p.add_argument(
-        "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
+        "--size", type=_parse_size, metavar="WxH", help="camera frame size (default 640x480)"
     )
     p.add_argument(
         "--seconds",
         type=float,
-        default=HOLD_SECONDS,
         help=f"seconds of frames per letter (default {HOLD_SECONDS:g})",
     )
     p.add_argument(
         "--countdown",
         type=int,
-        default=COUNTDOWN_SECONDS,
         metavar="SECONDS",
         help=f"seconds before each letter's frames are taken (default {COUNTDOWN_SECONDS})",
     )
@@ -84,6 +83,33 @@ def register(subparsers) -> None:
     p.add_argument("--bundle", help="say whether each profile fits this bundle")
     p.add_argument("--delete", metavar="NAME", help="delete this profile")
     p.set_defaults(func=_run_profiles)
+
+
+#: the options of the camera path, with their defaults: given with --from, they are refused
+CAMERA_OPTIONS = {
+    "source": "picamera2",
+    "size": (640, 480),
+    "seconds": HOLD_SECONDS,
+    "countdown": COUNTDOWN_SECONDS,
+    "keep_photos": None,
+    "web": None,
+    "web_token": None,
+    "web_token_file": None,
+}
+
+
+def _camera_options(args) -> None:
+    """Refuse camera options given with --from (they would be ignored); else fill in their
+    defaults."""
+    from edgesign.core.errors import EdgesignError
+
+    given = [name for name in CAMERA_OPTIONS if getattr(args, name) is not None]
+    if args.folder and given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise EdgesignError(f"{options}: camera options, which --from does not use; leave them out")
+    for name, default in CAMERA_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def _letters(text, classes) -> list:
@@ -125,7 +151,7 @@ def _open_profile(args, bundle):
                 f"{shlex.quote(args.profile)}` removes this one)"
             ) from None
         return profile, path
-    return new_profile(args.profile if "/" not in args.profile else path.stem, bundle), path
+    return new_profile(path.stem, bundle), path
 
 
 def _run_enroll(args) -> int:
@@ -133,24 +159,28 @@ def _run_enroll(args) -> int:
     from edgesign.device.bundle import load_bundle
     from edgesign.device.pipeline import pipeline_for
 
+    _camera_options(args)
     if not args.seconds > 0 or args.seconds > 60:
         raise EdgesignError(f"--seconds must be above 0 and at most 60, not {args.seconds:g}")
     if not 0 <= args.countdown <= 60:
         raise EdgesignError(f"--countdown must be 0 to 60 seconds, not {args.countdown}")
-    if args.folder and (args.keep_photos or args.web):
-        raise EdgesignError("--keep-photos and --web go with the camera, not with --from")
     bundle = load_bundle(args.bundle)
     profile, path = _open_profile(args, bundle)
     letters = _letters(args.letters, list(bundle.classes))
-    _check_outputs(args, bundle, path)  # before minutes of signing, not after
+    _check_outputs(args, bundle, path, letters)  # before minutes of signing, not after
     pipeline = pipeline_for(bundle)
     err = sys.stderr
-    if args.folder:
-        taken = _from_folder(args.folder, pipeline, letters, err)
-    else:
-        from edgesign.device.enroll_camera import from_camera
+    taken = {}  # filled letter by letter, so that a stop keeps the letters already taken
+    try:
+        if args.folder:
+            _from_folder(args.folder, pipeline, letters, err, taken)
+        else:
+            from edgesign.device.enroll_camera import from_camera
 
-        taken = from_camera(args, pipeline, letters, err, bundle, profile.name)
+            from_camera(args, pipeline, letters, err, bundle, profile.name, taken)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (cli.Terminated)
+        _save_stopped(args, bundle, path, taken, letters, err)
+        raise
     if not any(t.rows for t in taken.values()):
         raise EdgesignError(
             "no samples taken (no still hand found): the profile was left as it was; enroll "
@@ -167,13 +197,36 @@ def _run_enroll(args) -> int:
     return 0
 
 
-def _check_outputs(args, bundle, path) -> None:
+def _save_stopped(args, bundle, path, taken, letters, err) -> None:
+    """An enrollment stopped part-way: save the letters already taken, and say which remain."""
+    from edgesign.core.errors import EdgesignError
+
+    done = [letter for letter in letters if letter in taken and taken[letter].rows]
+    if not done:
+        err.write("\nstopped before any letter was taken: the profile was left as it was\n")
+        return
+    try:
+        _save(args, bundle, path, {letter: taken[letter] for letter in done})
+    except EdgesignError as exc:
+        err.write(f"\nstopped; the letters taken could not be saved: {exc}\n")
+        return
+    rest = [letter for letter in letters if letter not in done]
+    err.write(
+        f"\nstopped: {len(done)} of {len(letters)} letters ({','.join(done)}) saved in "
+        f"{printable(str(path), PATH_LIMIT)}"
+        + (f"; enroll the rest with --letters {','.join(rest)}" if rest else "")
+        + "\n"
+    )
+
+
+def _check_outputs(args, bundle, path, letters=()) -> None:
     """The profile file and --keep-photos can be written, and neither lands in an input (the
-    bundle, which deploy would then refuse, or the source folder, read back as frames)."""
+    bundle, which deploy would then refuse, or the source folder, read back as frames); no
+    letter's folder in --keep-photos links out of it."""
     from pathlib import Path
 
     from edgesign.core.errors import EdgesignError
-    from edgesign.core.files import check_writable
+    from edgesign.core.files import check_inside, check_writable
 
     inputs = [Path(bundle.path)] + [Path(p) for p in (args.folder, args.source) if p]
     for option, out in (("--profile", path), ("--keep-photos", args.keep_photos)):
@@ -194,6 +247,8 @@ def _check_outputs(args, bundle, path) -> None:
         if keep.exists() and not keep.is_dir():
             raise EdgesignError(f"--keep-photos {printable(str(keep), PATH_LIMIT)}: not a folder")
         check_writable(keep)
+        for letter in letters:
+            check_inside(keep / letter, keep, "--keep-photos", "enroll")
 
 
 def _save(args, bundle, path, taken):
@@ -211,13 +266,15 @@ def _save(args, bundle, path, taken):
     return profile
 
 
-def _from_folder(folder, pipeline, letters, err) -> dict:
+def _from_folder(folder, pipeline, letters, err, taken: dict) -> dict:
     from edgesign.device.enroll import samples_from_folder
 
+    def progress(letter, samples):
+        taken[letter] = samples
+        report(letter, samples, err)
+
     err.write(f"reading the photos of {len(letters)} letters in {printable(str(folder))}\n")
-    taken = samples_from_folder(
-        folder, pipeline, letters, progress=lambda letter, s: report(letter, s, err)
-    )
+    samples_from_folder(folder, pipeline, letters, progress=progress)
     missing = [letter for letter in letters if letter not in taken]
     if missing:
         err.write(f"no photos of {', '.join(missing)} in {printable(str(folder))}\n")

@@ -217,22 +217,21 @@ class HandPipeline:
         )
 
 
-def pipeline_for(
-    bundle, k: int = 3, num_threads: int = 1, profile: str | None = None, reference: bool = False
-):
+def pipeline_for(bundle, k: int = 3, num_threads: int = 1, profile=None, reference: bool = False):
     """The frame pipeline a bundle asks for: the CNN alone, or, when it carries a landmark
     classifier, the tracker with the CNN, the landmark classifier and
-    the fusion. `profile`: a name (or .json path) from `edgesign enroll`, adapting the landmark
-    classifier to the user's own hand (ProfileError when it was made for another bundle).
+    the fusion. `profile`: a name (or .json path) from `edgesign enroll`, or a Profile already
+    read and checked (`profiles.profile_for`), adapting the landmark classifier to the user's own
+    hand (ProfileError when it was made for another bundle).
     `reference`: every model on TFLite's reference kernels (the self-test's)."""
     from edgesign.device.pipeline import Pipeline
 
     adapter = None
     if profile is not None:
         from edgesign.device.hands.adaptation import adaptation_for
-        from edgesign.device.profiles import profile_for
+        from edgesign.device.profiles import Profile, profile_for
 
-        loaded = profile_for(profile, bundle)[0]
+        loaded = profile if isinstance(profile, Profile) else profile_for(profile, bundle)[0]
         adapter = adaptation_for(loaded, bundle.path / bundle.fusion["file"])
     model = bundle.model(num_threads=num_threads, reference=True) if reference else None
     cnn = Pipeline(bundle, model=model, k=k, num_threads=num_threads)

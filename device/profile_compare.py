@@ -10,21 +10,20 @@ from edgesign.core.errors import EdgesignError
 from edgesign.device.enroll import folder_letters, read_photos
 
 
-def profile_gain(bundle, images, profile: str) -> dict:
-    """Accuracy of the bundle's pipeline on `images` (class folders) without and with `profile`;
-    a photo without a found hand counts as wrong."""
+def profile_gain(bundle, images, profile: str, loaded=None) -> dict:
+    """Accuracy of the bundle's pipeline on `images` (class folders) without and with `profile`
+    (`loaded`: that profile as `profile_for` read it; read here otherwise, once); a photo without
+    a found hand counts as wrong."""
     from edgesign.device.pipeline import pipeline_for
-    from edgesign.device.profiles import profile_for
 
-    if not images:
-        raise EdgesignError("--profile needs --images: labelled photos to compare on")
-    profile_for(profile, bundle)  # a profile of another bundle, or a bundle without landmarks
+    if loaded is None:
+        loaded = check_profile_option(bundle, images, profile)
     classes = list(bundle.classes)
     letters = folder_letters(images, classes)
     labels = [letter for letter, paths in letters.items() for _ in paths]
     paths = [path for letter in letters for path in letters[letter]]
     answers = {}
-    for name, with_profile in (("without", None), ("with", profile)):
+    for name, with_profile in (("without", None), ("with", loaded)):
         pipeline = pipeline_for(bundle, profile=with_profile)
         answers[name] = [
             p.label if p.probs is not None else None for p in read_photos(paths, pipeline)
@@ -46,6 +45,16 @@ def profile_gain(bundle, images, profile: str) -> dict:
                 }
             )
     return out
+
+
+def check_profile_option(bundle, images, profile: str):
+    """`compare --profile`, read once and checked against the bundle before any work: ProfileError
+    for a profile of another bundle, or a bundle without landmarks."""
+    from edgesign.device.profiles import profile_for
+
+    if not images:
+        raise EdgesignError("--profile needs --images: labelled photos to compare on")
+    return profile_for(profile, bundle)[0]
 
 
 def profile_lines(result: dict) -> list:

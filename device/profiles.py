@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,17 +55,30 @@ def profiles_dir() -> Path:
 
 
 def profile_path(name: str, option: str = "--profile") -> Path:
-    """The file of profile `name`; a name holding a slash or ending in .json is a path."""
-    name = canonical(str(name))
+    """The file of profile `name`; a name holding a slash or ending in .json is a path.
+
+    The profile's file name is kept in Unicode NFC (`names.canonical`), so "Zoë" typed with one
+    character or with a combining mark is one profile; a file an earlier edgesign or a Mac wrote
+    in NFD is still found under either spelling. The folders of a path are the file system's
+    and used as given."""
+    name = str(name)
     if "/" in name or name.endswith(".json"):
         path = Path(name).expanduser()
         if path.name in ("", ".json") or name.endswith("/"):
             raise ProfileError(f"{option} {printable(name)}: a profile file needs a name")
-        return path
+        return _spelled(path.parent, path.name)
+    name = canonical(name)
     problem = name_problem(name)
     if problem:
         raise ProfileError(f"{option}: not a usable profile name: {problem}")
-    return profiles_dir() / f"{name}.json"
+    return _spelled(profiles_dir(), f"{name}.json")
+
+
+def _spelled(folder: Path, name: str) -> Path:
+    """folder/name in NFC, unless only its NFD spelling exists."""
+    nfc = folder / canonical(name)
+    nfd = folder / unicodedata.normalize("NFD", name)
+    return nfd if nfd != nfc and not nfc.exists() and nfd.exists() else nfc
 
 
 def named_profile_path(name: str) -> Path:
@@ -127,7 +141,9 @@ def new_profile(name: str, bundle) -> Profile:
             f"{bundle.path}: this bundle has no landmark classifier, so there is nothing to adapt "
             "(enroll needs a realworld bundle)"
         )
-    return Profile(name=name, classes=list(bundle.classes), classifier_sha256=fusion["sha256"])
+    return Profile(
+        name=canonical(name), classes=list(bundle.classes), classifier_sha256=fusion["sha256"]
+    )
 
 
 def _rows(path: Path, letter, value) -> np.ndarray:
@@ -183,7 +199,7 @@ def load_profile(path) -> Profile:
     if not isinstance(sha, str) or len(sha) != 64 or set(sha) - set("0123456789abcdef"):
         raise ProfileError(f"{path}: classifier_sha256 must be a SHA-256 in hex")
     profile = Profile(
-        name=str(data.get("name", path.stem)),
+        name=canonical(str(data.get("name", path.stem))),
         classes=classes,
         classifier_sha256=sha,
         features=str(data.get("features")),
@@ -245,7 +261,7 @@ def list_profiles() -> list:
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            found.append((path.stem, path, load_profile(path)))
+            found.append((canonical(path.stem), path, load_profile(path)))
         except ProfileError as exc:
-            found.append((path.stem, path, str(exc)))
+            found.append((canonical(path.stem), path, str(exc)))
     return found

@@ -65,8 +65,11 @@ def image_files(folder: Path) -> list[Path]:
 def _cv2():
     import os
 
-    # OpenCV's own warnings (one per failed open) would drown our single clear retry line
+    # OpenCV's warnings (one per failed open) and FFmpeg's ("moov atom not found" on a broken
+    # video) would come before our own one line; --debug shows them
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
     try:
         import cv2
     except ImportError:
