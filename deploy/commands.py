@@ -301,7 +301,7 @@ def _web_args(args):
     """(extra `run` arguments, address to open) for `deploy --web`; ((), None) without it."""
     from edgesign.core.errors import EdgesignError
     from edgesign.deploy.deployer import WEB_TOKEN_FILE
-    from edgesign.device.web.server import parse_address, web_token
+    from edgesign.device.web.access import parse_address, web_token
 
     if args.web is None:
         if args.web_token is not None:
@@ -319,7 +319,7 @@ def _web_args(args):
 
 
 def _run_rollback(args) -> int:
-    from edgesign.deploy.deployer import rollback
+    from edgesign.deploy.releases import rollback
 
     if _fleet_or_host(args):
         from pathlib import Path
@@ -342,7 +342,7 @@ def _run_rollback(args) -> int:
 
 
 def _run_releases(args) -> int:
-    from edgesign.deploy.deployer import list_releases
+    from edgesign.deploy.releases import list_releases
     from edgesign.deploy.remote import Remote
 
     current, releases = list_releases(Remote(_target(args)))

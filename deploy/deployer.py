@@ -24,8 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesign.core.text import printable
-from edgesign.deploy import service, settings, wheelhouse
+from edgesign.deploy import pi_probe, service, settings, wheelhouse
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.release_ids import is_release_id, release_id
 from edgesign.deploy.remote import Remote, pi_tail
@@ -35,7 +34,6 @@ from edgesign.device.bundle import bundle_files
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_MACHINES = ("aarch64", "x86_64")
 #: the live view's token in a release, readable by the service's user only (`run
 #: --web-token-file`); a token in ExecStart would show in `ps` and the world-readable unit
 WEB_TOKEN_FILE = "web-token"
@@ -65,40 +63,6 @@ class Outcome:
     previous: str
     pruned: list = field(default_factory=list)
     service: str = ""
-
-
-def check_probe(info: dict, python: str, host: str) -> None:
-    """Raise DeployError unless the Pi can run a release: 64-bit Python 3 with venv, rsync,
-    glibc."""
-    if not info.get("python"):
-        raise DeployError(
-            f"no `{python}` on {host}: install Python 3 "
-            "(`sudo apt install python3 python3-venv`) or pass --python PATH"
-        )
-    # what the Pi says about itself is shown escaped: it reaches the terminal
-    machine = printable(info.get("machine", ""))
-    bits = printable(info.get("python_bits", ""))
-    if machine.startswith("armv") or machine == "armhf" or (machine == "aarch64" and bits == "32"):
-        raise DeployError(
-            f"{host} runs a 32-bit userland ({machine}, {bits or '32'}-bit Python): LiteRT "
-            "(ai-edge-litert) publishes no wheels for 32-bit ARM. Install the 64-bit Raspberry Pi "
-            "OS "
-            "(bookworm arm64) and deploy again."
-        )
-    if machine not in SUPPORTED_MACHINES:
-        raise DeployError(
-            f"{host} is a {machine or 'unknown'} machine; edgesign deploys to "
-            f"{' or '.join(SUPPORTED_MACHINES)} (64-bit Raspberry Pi OS)"
-        )
-    if info.get("venv") != "yes":
-        raise DeployError(
-            f"{printable(info['python'], 200)} on {host} cannot make virtual environments (no venv/"
-            "ensurepip): `sudo apt install python3-venv` on the Pi"
-        )
-    if info.get("rsync") != "yes":
-        raise DeployError(f"rsync is not installed on {host}: `sudo apt install rsync` on the Pi")
-    if not info.get("python_version") or not info.get("libc", "").startswith("glibc"):
-        raise DeployError(f"could not read the Python version / C library of {host}: {info}")
 
 
 def check_options(opts: DeployOptions) -> None:
@@ -160,14 +124,6 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
     return lines
 
 
-def probe(remote: Remote, opts: DeployOptions) -> dict:
-    info = remote.run_file(
-        "remote_probe.sh", opts.python, remote.target.remote_dir, what="probing the Pi"
-    ).fields()
-    check_probe(info, opts.python, remote.target.describe())
-    return info
-
-
 def _dependency_wheels(opts: DeployOptions, info: dict, project: Path, echo) -> Path:
     """The folder of third-party wheels for the Pi's platform (given, or downloaded and cached)."""
     if opts.wheelhouse:
@@ -217,7 +173,7 @@ def deploy(
 
     remote = Remote(target)
     host = target.describe()
-    info = probe(remote, opts)
+    info = pi_probe.probe(remote, opts.python)
     echo(
         f"probe: {info.get('os', '?')}, {info['machine']}, Python {info['python_version']} "
         f"({info['python']}), {info['libc']}, systemd {info['systemd']}, current release: "
@@ -425,66 +381,3 @@ def _service_step(
         f"{service.UNIT_NAME} did not stay active with release {rid} (there was no earlier "
         f"release to go back to). systemd said: {why}"
     )
-
-
-def list_releases(remote: Remote) -> tuple:
-    """(current id or '', [(id, complete)] newest first)."""
-    out = remote.run_file(
-        "remote_releases.sh", remote.target.remote_dir, what="listing releases"
-    ).stdout
-    return parse_releases(out)
-
-
-def parse_releases(out: str) -> tuple:
-    """(current id or '', [(id, complete)] newest first) from the output of remote_releases.sh."""
-    current, releases = "", []
-    for line in out.splitlines():
-        if line.startswith("current="):
-            current = line.split("=", 1)[1]
-        elif line.startswith("release="):
-            rid, _, complete = line[len("release=") :].partition(" complete=")
-            if is_release_id(rid):  # the script lists only these; never act on anything else
-                releases.append((rid, complete == "yes"))
-    return (current if is_release_id(current) else ""), releases
-
-
-def rollback(
-    target: Target,
-    to: str | None = None,
-    restart: bool = True,
-    echo: Callable[[str], None] = print,
-) -> str:
-    """Point `current` at the release before it (or `to`) and restart the service; returns its
-    id."""
-    if to is not None and not is_release_id(to):
-        raise DeployError(
-            f"--to {to!r} is not a release id (like 20240101T120000000Z-0123456789; "
-            "see `edgesign releases`)"
-        )
-    remote = Remote(target)
-    current, releases = list_releases(remote)
-    choice = rollback_choice(current, releases, to, target.describe(), target.remote_dir)
-    remote.run_file("remote_switch.sh", target.remote_dir, choice, "0", what="switching `current`")
-    echo(f"rollback: current {current} -> {choice}")
-    if restart:
-        state = remote.run_file(
-            "remote_restart.sh", what="restarting the service", check=False
-        ).fields()
-        echo(f"service: {printable(state.get('service', 'unknown'))}")
-    return choice
-
-
-def rollback_choice(current: str, releases: list, to: str | None, host: str, root: str) -> str:
-    """The release a rollback switches to: `to` if complete, else the newest complete one before
-    current."""
-    complete = [rid for rid, ok in releases if ok]
-    if not current:
-        raise DeployError(f"nothing is deployed on {host} (no {root}/current)")
-    if to:
-        if to not in complete:
-            raise DeployError(f"no complete release {to!r} on {host}; have: {', '.join(complete)}")
-        return to
-    older = [rid for rid in complete if rid < current]
-    if not older:
-        raise DeployError(f"no release older than {current} on {host} to roll back to")
-    return older[0]

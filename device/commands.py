@@ -224,7 +224,7 @@ def _run_run(args) -> int:
     from edgesign.device.recognize import TextRecognizer
     from edgesign.device.runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
     from edgesign.device.sources import PacedSource, open_source
-    from edgesign.device.web.server import web_token
+    from edgesign.device.web.access import web_token
 
     if args.top_k < 1:
         raise EdgesignError("--top-k must be at least 1")
@@ -314,7 +314,8 @@ def _run_run(args) -> int:
 
 def _start_web(args, token, bundle, recognizer, pipeline, source):
     """The live view (`web.WebView`), listening; its address goes to the log (stderr)."""
-    from edgesign.device.web.server import WebView, parse_address
+    from edgesign.device.web.access import parse_address
+    from edgesign.device.web.server import WebView
 
     host, port = parse_address(args.web)
     web = WebView(
@@ -336,7 +337,7 @@ def announce_web(web, host: str, token) -> None:
     """Log where the view is (never its token) and warn when the network sees it unguarded."""
     import logging
 
-    from edgesign.device.web.server import network_warning
+    from edgesign.device.web.access import network_warning
 
     log = logging.getLogger("edgesign")
     log.info("live view: open %s", web.log_url)

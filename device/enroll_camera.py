@@ -91,7 +91,8 @@ def _on_frame(keep, web, state, taken, letter):
 
 def _enroll_view(args, bundle, pipeline, source, profile_name):
     from edgesign.device.recognize import TextRecognizer
-    from edgesign.device.web.server import WebView, parse_address, web_token
+    from edgesign.device.web.access import parse_address, web_token
+    from edgesign.device.web.server import WebView
 
     host, port = parse_address(args.web)
     token = web_token(args.web_token, args.web_token_file)

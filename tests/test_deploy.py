@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
 
-from edgesign.deploy import deployer, service
-from edgesign.deploy.deployer import DeployOptions, deploy, list_releases, rollback
+from edgesign.deploy import pi_probe, service
+from edgesign.deploy.deployer import DeployOptions, deploy
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.pull import pull_data
 from edgesign.deploy.release_ids import release_id
+from edgesign.deploy.releases import list_releases, rollback
 from edgesign.deploy.remote import Remote
 from edgesign.deploy.target import Target
 from edgesign.deploy.wheelhouse import cache_root
@@ -568,11 +569,11 @@ def test_a_unit_systemd_rejects_never_becomes_current(ssh_server, bundle_dir, fi
         != 0
     ):
         pytest.skip("no systemd-analyze with --offline (systemd 250+) on the test server")
-    real_probe = deployer.probe
+    real_probe = pi_probe.probe
     monkeypatch.setattr(
-        deployer,
+        pi_probe,
         "probe",
-        lambda remote, opts: {**real_probe(remote, opts), "systemd": "yes", "sudo": "yes"},
+        lambda remote, python: {**real_probe(remote, python), "systemd": "yes", "sudo": "yes"},
     )
     monkeypatch.setattr(service, "SECURITY_THRESHOLD", 10)  # 1.0: no real unit is that tight
     before = current_of(ssh_server)
@@ -593,18 +594,18 @@ def test_a_unit_systemd_rejects_never_becomes_current(ssh_server, bundle_dir, fi
 def test_a_root_login_gets_no_service_unless_asked(ssh_server, bundle_dir, first, monkeypatch):
     # The test server has no systemd and no root login: the probe is the real one, with the answers
     # of a Pi where you log in as root and systemd runs. Nothing may be uploaded.
-    real_probe = deployer.probe
+    real_probe = pi_probe.probe
 
-    def root_pi(remote, opts):
+    def root_pi(remote, python):
         return {
-            **real_probe(remote, opts),
+            **real_probe(remote, python),
             "user": "root",
             "uid": "0",
             "systemd": "yes",
             "sudo": "yes",
         }
 
-    monkeypatch.setattr(deployer, "probe", root_pi)
+    monkeypatch.setattr(pi_probe, "probe", root_pi)
     before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
     with pytest.raises(DeployError, match="would run as root.*--allow-root-service"):
         deploy(ssh_server.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lambda l: None)

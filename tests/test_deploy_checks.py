@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from edgesign.deploy import service
-from edgesign.deploy.deployer import check_probe, release_id
 from edgesign.deploy.errors import DeployError
-from edgesign.deploy.release_ids import RELEASE_ID_GLOB, is_release_id
+from edgesign.deploy.pi_probe import check_probe
+from edgesign.deploy.release_ids import RELEASE_ID_GLOB, is_release_id, release_id
 from edgesign.deploy.target import Target, validate_host, validate_remote_dir
 from edgesign.deploy.wheelhouse import build_project_wheel, platform_tags
 

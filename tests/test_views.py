@@ -246,7 +246,7 @@ def test_realworld_preset_asks_for_seven_views_and_views_1_turns_them_off(sign_s
     import argparse
 
     from edgesign.core.views import add_view_arguments
-    from edgesign.train.commands import add_data_arguments, add_preprocess_arguments, spec_from_args
+    from edgesign.train.options import add_data_arguments, add_preprocess_arguments, spec_from_args
 
     parser = argparse.ArgumentParser()
     add_data_arguments(parser)

@@ -27,7 +27,8 @@ from edgesign.device.pipeline import Pipeline
 from edgesign.device.recognize import TextRecognizer
 from edgesign.device.runtime import run_loop
 from edgesign.device.sources import ImageFilesSource, PacedSource, image_files
-from edgesign.device.web.server import WebView, parse_address
+from edgesign.device.web.access import parse_address
+from edgesign.device.web.server import WebView
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "test"
 
@@ -580,7 +581,7 @@ def test_the_token_stays_out_of_ps_and_the_log(bundle_dir, photos, tmp_path):
 
 def test_an_empty_or_exposed_token_is_refused(tmp_path):
     from edgesign.core.errors import EdgesignError
-    from edgesign.device.web.server import web_token
+    from edgesign.device.web.access import web_token
 
     for given, env in (("", {}), ("  ", {}), (None, {"EDGESIGN_WEB_TOKEN": ""})):
         with pytest.raises(EdgesignError, match="is empty"):
@@ -600,7 +601,7 @@ def test_an_empty_or_exposed_token_is_refused(tmp_path):
 
 
 def test_the_network_without_a_token_is_warned_about():
-    from edgesign.device.web.server import network_warning
+    from edgesign.device.web.access import network_warning
 
     for host in ("0.0.0.0", "::", "192.168.1.20", "raspberrypi.local"):
         assert "ANYONE on your network" in network_warning(host, None)

@@ -11,7 +11,8 @@ import json
 import shlex
 from pathlib import Path
 
-from edgesign.deploy import deployer, service, settings
+from edgesign.deploy import deployer, pi_probe, service, settings
+from edgesign.deploy import releases as pi_releases
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.fleet_tasks import platform_key
 from edgesign.deploy.remote import Result
@@ -23,9 +24,9 @@ def fields(stdout: str) -> dict:
 
 
 def probe_problem(info: dict, python: str, host: str, want_service=True) -> str:
-    """Why this Pi cannot take a release ('' if it can): deployer.check_probe and the sudo rule."""
+    """Why this Pi cannot take a release ('' if it can): pi_probe.check_probe and the sudo rule."""
     try:
-        deployer.check_probe(info, python, host)
+        pi_probe.check_probe(info, python, host)
     except DeployError as exc:
         return str(exc)
     if _bool(want_service) and info.get("systemd") == "yes" and info.get("sudo") != "yes":
@@ -101,14 +102,14 @@ def unit_text(info: dict, run_args) -> str:
 
 def releases(stdout: str) -> dict:
     """remote_releases.sh output as {'current': id, 'releases': [[id, complete], ...]}."""
-    current, found = deployer.parse_releases(stdout or "")
+    current, found = pi_releases.parse_releases(stdout or "")
     return {"current": current, "releases": [list(r) for r in found]}
 
 
 def rollback_choice(listing: dict, to: str, host: str, root: str) -> str:
-    """The release to switch back to, or 'ERROR <why>' (deployer.rollback_choice)."""
+    """The release to switch back to, or 'ERROR <why>' (releases.rollback_choice)."""
     try:
-        return deployer.rollback_choice(
+        return pi_releases.rollback_choice(
             listing["current"], [tuple(r) for r in listing["releases"]], to or None, host, root
         )
     except DeployError as exc:
