@@ -211,7 +211,7 @@ def _run_run(args) -> int:
     from .errors import EdgesignError
     from .hand_pipeline import pipeline_for
     from .interpreter import check_threads
-    from .recognize import TextRecognizer
+    from .motion_text import text_recognizer
     from .runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
     from .sources import PacedSource, open_source
     from .web import web_token
@@ -229,8 +229,8 @@ def _run_run(args) -> int:
     bundle = load_bundle(args.bundle)
     bundle.spec = _spec_with_options(bundle.spec, args)
     try:
-        recognizer = TextRecognizer(
-            bundle.classes,
+        recognizer = text_recognizer(
+            bundle,
             window=args.smooth,
             threshold=bundle.text_threshold if args.threshold is None else args.threshold,
             stable_frames=args.stable,

@@ -183,7 +183,7 @@ def spell(script: Script, hands, words, rng, hold=HOLD_SECONDS) -> None:
             if last is not None:
                 move(script, last, first, rng)
             before = frames_of(rng.uniform(*hold), script.fps)
-            if poses:  # a short hold of the start handshape, the letter, a short hold
+            if poses and last is not None:  # inside a word: a short hold of the start handshape
                 before = frames_of(rng.uniform(0.1, 0.3), script.fps)
             for _ in range(before):
                 script.add(first, "hold")
