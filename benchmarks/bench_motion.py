@@ -103,14 +103,17 @@ def fit(rec: Recorder, photos: Path, clips: int) -> dict:
         runs["Z"].append(rec(photos, "Z", ["Z"], 200 + i, fps))
         runs["static"].append(rec(photos, "static", static_words(rng, 1), 300 + i, fps))
     holds, moves, motions = [], [], {k: [] for k in runs}
-    for kind, recordings in runs.items():
+    for recordings in runs.values():  # the speeds do not depend on the threshold
         for r in recordings:
             out = replay(r, recognizer(classes, r.fps, threshold=threshold))
             holds.append(hold_speeds(r, out["speeds"]))
             moves.append(move_speeds(r, out["speeds"]))
-            motions[kind].append(out["motions"])
     holds, moves = np.concatenate(holds), np.concatenate(moves)
-    still = still_threshold(holds)
+    still = still_threshold(holds, moves)
+    for kind, recordings in runs.items():  # the motions do: cut at the threshold chosen
+        for r in recordings:
+            out = replay(r, recognizer(classes, r.fps, still=still, threshold=threshold))
+            motions[kind].append(out["motions"])
     positives = {k: letter_paths(motions[k], k) for k in ("J", "Z")}
     negatives = [m for kind in runs for clip in motions[kind] for m in clip]
     matcher, report = fit_matcher(positives, negatives)
@@ -121,8 +124,20 @@ def fit(rec: Recorder, photos: Path, clips: int) -> dict:
         "move_frames": int(len(moves)),
         "move_quantiles_10_25_50": np.quantile(moves, [0.1, 0.25, 0.5]).round(3).tolist(),
         "move_frames_above_still": round(float(np.mean(moves > still)), 4),
+        "hold_frames_above_still": round(float(np.mean(holds > still)), 4),
     }
     return {"matcher": matcher, "speed": speed, "templates": report}
+
+
+def plain_text(recording, classes, threshold) -> str:
+    """What `run` wrote before the motion: `TextRecognizer` on the same frames (no speed gate,
+    no J or Z)."""
+    from edgesign.device.recognize import TextRecognizer
+
+    plain = TextRecognizer(classes, threshold=threshold)
+    for frame in recording.frames():
+        plain.update(frame.probs)
+    return plain.text
 
 
 def score_text(got: str, expected: str) -> dict:
@@ -171,6 +186,7 @@ def measure(rec: Recorder, photos: Path, clips: int, matcher, still: float) -> d
         for pace in PACES:
             r = rec(photos, f"words{pace[0]:g}", list(WORDS), 900, fps, pace)
             got = score_text(run(r)["text"], r.text)
+            got["without_motion"] = score_text(plain_text(r, classes, threshold), r.text)
             hand = [p not in ("none",) for p in r.phases]
             seconds = sum(hand) / fps
             n = sum(len(w) for w in WORDS)
@@ -193,9 +209,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     rec = Recorder(args.bundle, args.cache)
     fitted = fit(rec, args.fit_photos, args.clips)
-    if args.out:
-        args.out.write_text(json.dumps(fitted["matcher"].to_dict()) + "\n")
     still = fitted["speed"]["still_speed"]
+    if args.out:
+        templates = {**fitted["matcher"].to_dict(), "still_speed": still}
+        args.out.write_text(json.dumps(templates) + "\n")
     measured = measure(rec, args.photos, args.clips, fitted["matcher"], still)
     results = {
         "speed": fitted["speed"],

@@ -1,8 +1,8 @@
 """J and Z templates and thresholds, and the still-speed threshold, fitted on recorded clips of a
 training source (`motion_record.py`), never the source they are measured on.
 
-- `still_threshold`: a quantile of the speeds of frames where a letter is held (only frames at
-  least two frames into a hold and with a hand), so that a held letter counts as still.
+- `still_threshold`: the speed that best separates frames where a letter is held (at least two
+  frames into a hold) from frames of moves and of J and Z.
 - `fit_matcher`: per letter, the fingertip paths of the motions its clips made (the longest motion
   of each clip) become the templates (at most `max_templates`, evenly chosen); the threshold sits
   between the leave-one-out distances of the letter's own paths and the distances of every other
@@ -33,8 +33,12 @@ def move_speeds(recording, speeds) -> np.ndarray:
     return np.asarray(speeds)[keep]
 
 
-def still_threshold(holds: np.ndarray, quantile: float = 0.99) -> float:
-    return float(np.quantile(holds, quantile))
+def still_threshold(holds: np.ndarray, moves: np.ndarray) -> float:
+    """The speed that misreads the fewest frames, held ones and moving ones weighted alike (the
+    share of holds read as moving plus the share of moves read as still)."""
+    grid = np.quantile(np.concatenate([holds, moves]), np.linspace(0.01, 0.99, 197))
+    errors = [np.mean(holds > g) + np.mean(moves <= g) for g in grid]
+    return float(grid[int(np.argmin(errors))])
 
 
 def letter_paths(motions_by_clip, letter: str) -> list:
