@@ -29,7 +29,7 @@ from results import save  # noqa: E402
 WORDS = ("JAZZ", "ZERO", "JUMP", "HELLO", "WORLD", "LIZ", "JOHN", "QUICK", "BOX", "FIZZ")
 STATIC = "ABCDEFGHIKLMNOPQRSTUVWXY"
 #: hold seconds (low, high) of each letter, slower to faster spelling
-PACES = ((0.55, 0.8), (0.4, 0.5), (0.3, 0.35), (0.2, 0.25))
+PACES = ((0.55, 0.8), (0.3, 0.35))
 
 
 def static_words(rng, count: int, length: int = 5) -> list:
