@@ -58,6 +58,7 @@ REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, METADATA_FILE)
 OPTIONAL_FILES = (
     *HAND_MODEL_FILES,
     "landmark_classifier.tflite",
+    "motion_templates.json",
     FLOAT_MODEL_FILE,
     "NOTICE.txt",
     "NOTICE.md",

@@ -220,8 +220,8 @@ def _run_run(args) -> int:
     from edgesign.core.errors import EdgesignError
     from edgesign.core.interpreter import check_threads
     from edgesign.device.bundle import load_bundle
+    from edgesign.device.motion_text import text_recognizer
     from edgesign.device.pipeline import pipeline_for
-    from edgesign.device.recognize import TextRecognizer
     from edgesign.device.runtime import ConsoleOutput, JsonOutput, Speaker, run_loop
     from edgesign.device.sources import PacedSource, open_source
     from edgesign.device.web.access import web_token
@@ -239,8 +239,8 @@ def _run_run(args) -> int:
     bundle = load_bundle(args.bundle)
     bundle.spec = _spec_with_options(bundle.spec, args)
     try:
-        recognizer = TextRecognizer(
-            bundle.classes,
+        recognizer = text_recognizer(
+            bundle,
             window=args.smooth,
             threshold=bundle.text_threshold if args.threshold is None else args.threshold,
             stable_frames=args.stable,

@@ -120,6 +120,8 @@ class JsonOutput:
         }
         if pred.tracked:
             record["hand"] = hand_record(pred.hand)
+        if getattr(step, "motion", None) is not None:
+            record["motion"] = step.motion
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
 
@@ -242,11 +244,17 @@ def run_loop(
     grabbers: list = []
     source.open()
     frames = _frames(source, newest_only, grabbers, wait)
+    last_time = None
     try:
         for frame in frames:
             pred = pipeline(frame)
             age = time.monotonic() - frame.time if frame.time else 0.0
-            step = recognizer.update(pred.probs)
+            if hasattr(recognizer, "update_frame"):  # device/motion_text.py: the hand's motion
+                dt = frame.time - last_time if source.live and last_time is not None else None
+                last_time = frame.time
+                step = recognizer.update_frame(pred, dt)
+            else:
+                step = recognizer.update(pred.probs)
             summary.frames += 1
             summary.dropped = grabbers[0].dropped if grabbers else 0
             if step.emitted is not None:

@@ -47,6 +47,8 @@ class SelftestResult:
     #: "cnn-no-references" (it has them but no references: made before they were stored, or from
     #: a test set without photos)
     scope: str = "cnn"
+    #: the motion letters' check (`motion_bundle.check_motion`), None without motion letters
+    motion: dict | None = None
 
     @property
     def cnn_passed(self) -> bool:
@@ -54,7 +56,8 @@ class SelftestResult:
 
     @property
     def passed(self) -> bool:
-        return self.cnn_passed and (self.hands is None or self.hands.passed)
+        motion = self.motion is None or self.motion["passed"]
+        return self.cnn_passed and (self.hands is None or self.hands.passed) and motion
 
     def describe(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
@@ -77,6 +80,12 @@ class SelftestResult:
             "host's "
             f"({self.mismatched} images differ, tolerance {self.tolerance}); "
             f"{self.correct}/{self.images} predicted their label; {scope}"
+            + (
+                f"; motion letters: {self.motion['checked']} reference distances "
+                f"{'reproduced' if self.motion['passed'] else 'DIFFER'}"
+                if self.motion is not None
+                else ""
+            )
         )
 
     def to_dict(self) -> dict:
@@ -96,7 +105,11 @@ class SelftestResult:
             "correct": self.correct,
             "scope": self.scope,
             "hand_frames": self.hands.frames if self.hands is not None else 0,
-            "stages": {"cnn": cnn, **(self.hands.to_dict() if self.hands is not None else {})},
+            "stages": {
+                "cnn": cnn,
+                **(self.hands.to_dict() if self.hands is not None else {}),
+                **({"motion": self.motion} if self.motion is not None else {}),
+            },
         }
 
 
@@ -136,6 +149,9 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
         scope = "pipeline" if frames else "cnn-no-references"
         if frames:
             hands = check_hands(pipeline_for(bundle, reference=True), frames, records, tolerance)
+    from edgesign.device.motion_bundle import check_motion, motion_entry
+
+    motion = check_motion(bundle) if motion_entry(bundle.metadata) is not None else None
     return SelftestResult(
         model.backend,
         len(images),
@@ -145,4 +161,5 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
         tolerance,
         hands,
         scope,
+        motion,
     )
