@@ -18,8 +18,9 @@ CLASSES = list("ABCDEFGHIJKLMNOPQRSTUVWXY")
 TEMPLATES = Path(__file__).parents[1] / "benchmarks" / "results" / "motion_templates.json"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def matcher():
+    """A fresh matcher per test: tests change its entries."""
     data = json.loads(TEMPLATES.read_text())
     return MotionMatcher.from_dict(data), data["still_speed"]
 
