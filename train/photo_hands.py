@@ -27,8 +27,8 @@ def shared_tracker():
 def photo_hands(files: Sequence[Path], tracker=None, key: str | None = None) -> list:
     """The cached hand (`hand_cache.HandRecord`, or None: no hand) of every photo in `files`."""
     from .hand_cache import hands_of_files
-    from .landmark_training import find_in_file
+    from .landmark_training import find_in_file, worker_find
 
     if tracker is None:
         tracker, key = shared_tracker()
-    return hands_of_files(list(files), find_in_file(tracker), key)
+    return hands_of_files(list(files), find_in_file(tracker), key, make_find=worker_find(key))
