@@ -171,10 +171,6 @@ def _train_landmarks(args, plan, classes, verbose):
     from edgesign.train.landmark_training import train_landmarks
 
     config = LandmarkConfig(epochs=args.landmark_epochs or LandmarkConfig.epochs, seed=args.seed)
-    print(
-        "landmark classifier: finding the hands of the training photos (cached by file hash) ...",
-        flush=True,
-    )
     from edgesign.train.models import DEFAULT_FUSION, FUSION, NO_HAND
 
     model, meta = train_landmarks(plan.train, classes, config, verbose=verbose)
@@ -208,11 +204,14 @@ def _run_train(args) -> int:
     import sys
 
     from edgesign.train import data_plan, trainer
+    from edgesign.train.hand_prefetch import prefetch_hands
 
     steps = check_fit_arguments(args)
     spec = spec_from_args(args)
     plan = plan_from_args(args)
     check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
+    landmarks = wants_landmarks(args, spec, plan)
+    hands = prefetch_hands(plan.train) if landmarks else None  # found while the CNN trains
     train, weights, test = data_plan.load(plan, spec)
     print(
         f"training data: {len(train)} images, {len(train.classes)} classes"
@@ -238,8 +237,8 @@ def _run_train(args) -> int:
     }
     verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
     landmark = (
-        _train_landmarks(args, plan, train.classes, int(verbose == 1))
-        if wants_landmarks(args, spec, plan)
+        (lambda: hands.wait() or _train_landmarks(args, plan, train.classes, int(verbose == 1)))
+        if landmarks
         else None
     )
     meta = trainer.train(

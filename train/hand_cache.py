@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import logging
+import multiprocessing
+import os
 import re
 import sys
 import time
@@ -126,26 +128,95 @@ def hands_of_files(
     key: str,
     root: Path | None = None,
     save_every: int = 500,
+    workers: int | None = None,
+    make_find: Callable[[], Callable] | None = None,
+    in_processes: bool = False,
 ) -> list:
     """The HandRecord (or None) of every file, from the cache where it has them, else from
-    `find(path)` (a tracker's `Hand` or None), which the cache then keeps."""
+    `find(path)` (a tracker's `Hand` or None), which the cache then keeps.
+
+    `make_find`: a picklable function that builds an equal `find` in another process; with it, the
+    photos the cache lacks are looked at in `workers` processes (default: one per CPU), in the
+    same order and with the same results as here (each photo stands alone: no tracking);
+    `in_processes`: in worker processes even when `workers` is 1 (`hand_prefetch.py`: this
+    process is training a CNN meanwhile)."""
     cache = HandCache(key, root)
-    out, new, started = [], 0, time.monotonic()
-    for i, path in enumerate(files):
-        sha = sha256_file(path)
-        if sha not in cache:
-            hand = find(path)
-            cache.put(sha, None if hand is None else HandRecord.of(hand))
-            new += 1
-            if new % save_every == 0:  # a long first run keeps its progress, and shows it
-                cache.save()
-                rate = new / (time.monotonic() - started)
-                print(
-                    f"  hands: {i + 1:,} of {len(files):,} photos, about "
-                    f"{(len(files) - i - 1) / rate / 60:.0f} min to go",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        out.append(cache.get(sha))
+    shas = [sha256_file(path) for path in files]
+    todo: dict = {}  # sha -> the first file with it, in the files' order
+    for path, sha in zip(files, shas):
+        if sha not in cache and sha not in todo:
+            todo[sha] = path
+    started = time.monotonic()
+    records = _records(list(todo.values()), find, workers, make_find, in_processes)
+    for new, (sha, record) in enumerate(zip(todo, records), 1):
+        cache.put(sha, record)
+        if new % save_every == 0:  # a long first run keeps its progress, and shows it
+            cache.save()
+            rate = new / (time.monotonic() - started)
+            print(
+                f"  hands: {new:,} of {len(todo):,} new photos, about "
+                f"{(len(todo) - new) / rate / 60:.0f} min to go",
+                file=sys.stderr,
+                flush=True,
+            )
     cache.save()
-    return out
+    return [cache.get(sha) for sha in shas]
+
+
+#: below this many new photos one process does it all (starting a worker takes about a second)
+MIN_PARALLEL = 64
+
+
+def default_workers() -> int:
+    """One process per CPU this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus))
+
+
+def _records(paths: list, find, workers: int | None, make_find, in_processes: bool = False):
+    """The HandRecord (or None) of each path, in order, in this process or in `workers`."""
+    workers = default_workers() if workers is None else workers
+    alone = workers <= 1 and not in_processes
+    if alone or make_find is None or len(paths) < MIN_PARALLEL:
+        for path in paths:
+            yield _record(find(path))
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    done = 0
+    # spawn, not fork: the parent holds TensorFlow's threads, which a forked child must not inherit
+    pool = ProcessPoolExecutor(
+        max(1, min(workers, len(paths))),
+        multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(make_find,),
+    )
+    try:
+        for record in pool.map(_worker_record, paths, chunksize=16):
+            done += 1
+            yield record
+    except BrokenProcessPool as exc:  # e.g. run from a script without `if __name__ == "__main__"`
+        log.warning("the hand tracker's worker processes stopped (%s); going on in this one", exc)
+        for path in paths[done:]:
+            yield _record(find(path))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _record(hand) -> HandRecord | None:
+    return None if hand is None else HandRecord.of(hand)
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(make_find) -> None:
+    _WORKER["find"] = make_find()
+
+
+def _worker_record(path: Path) -> HandRecord | None:
+    return _record(_WORKER["find"](path))

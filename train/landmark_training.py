@@ -8,6 +8,7 @@ gray rows give no landmarks), train the CNN only. Source weights (`PATH@WEIGHT`)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,13 +37,34 @@ def tracker_key(detector: Path, landmarks: Path) -> str:
     return "tracker-" + digest.hexdigest()[:24]
 
 
+#: the keys of the trackers `default_tracker` made: a worker process can make the same one
+_DEFAULT_KEYS: set = set()
+
+
 def default_tracker():
     """(tracker, key) with the hand models fetched by `edgesign hand-models`."""
     from edgesign.device.hands.tracker import HandTracker
     from edgesign.train.hand_models import model_paths
 
     detector, landmarks = model_paths()
-    return HandTracker(detector, landmarks), tracker_key(detector, landmarks)
+    key = tracker_key(detector, landmarks)
+    _DEFAULT_KEYS.add(key)
+    return HandTracker(detector, landmarks), key
+
+
+def default_find(key: str):
+    """`find_in_file` of the default tracker, made in a worker process (`hands_of_files`); refuses
+    one whose key is not `key` (the hand models or the tracker changed meanwhile)."""
+    tracker, own = default_tracker()
+    if own != key:
+        raise DataError(f"the hand tracker changed while finding hands ({key} -> {own})")
+    return find_in_file(tracker)
+
+
+def worker_find(key: str):
+    """What `hands_of_files` needs to find hands in several processes (`make_find`) for the
+    tracker of `key`, or None: only `default_tracker`'s can be made again in another process."""
+    return functools.partial(default_find, key) if key in _DEFAULT_KEYS else None
 
 
 def find_in_file(tracker):
@@ -56,7 +78,8 @@ def find_in_file(tracker):
 def folder_hands(root: Path, tracker, key: str):
     """(records, class names) of every image of a folder-per-class data set, in load order."""
     files = class_images(root)
-    records = hands_of_files([p for p, _ in files], find_in_file(tracker), key)
+    paths = [p for p, _ in files]
+    records = hands_of_files(paths, find_in_file(tracker), key, make_find=worker_find(key))
     return records, [name for _, name in files]
 
 

@@ -255,8 +255,9 @@ def train(
 
     `out_dir` is checked before training starts (`check_output_dir`: an empty folder or an earlier
     output of `command`, never one holding `inputs` or the data sources). `landmark`: (Keras model,
-    metadata) of a landmark classifier trained alongside (`landmark_training.py`), saved with the
-    CNN as `landmark_model.keras`. Returns the training metadata (also written to metadata.json).
+    metadata) of a landmark classifier trained alongside (`landmark_training.py`), or a function
+    returning them that runs once the CNN is trained, saved with the CNN as
+    `landmark_model.keras`. Returns the training metadata (also written to metadata.json).
     """
     import keras
 
@@ -285,6 +286,8 @@ def train(
     started = time.time()
     history, best_epoch, val = fit(model, data, config, spec, sample_weight, verbose)
     seconds = time.time() - started
+    if callable(landmark):
+        landmark = landmark()
     metadata = {
         "format": TRAINING_FORMAT,
         "preset": config.preset,
