@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgesign.core.errors import EdgesignError, ModelError
 from edgesign.core.files import sha256_file, write_json, write_text
 from edgesign.core.interpreter import TFLiteModel
 from edgesign.core.preprocess import PreprocessSpec, Quantizer
@@ -34,14 +35,17 @@ def write_bundle(
     labels: np.ndarray,
     summary: dict,
     float_model_path=None,
+    fusion: dict | None = None,
+    classifier_path=None,
 ) -> dict:
     """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
 
     `images`/`labels` are the self-test images (the model's view, uint8); their expected outputs are
     computed here with the reference kernels, one image per call, as the self-test runs them.
     `summary` holds accuracies, data hashes and model facts for the metadata. `float_model_path`, if
-    given, is copied in as the float32 model `edgesign compare` runs beside the int8 one. Returns
-    the metadata.
+    given, is copied in as the float32 model `edgesign compare` runs beside the int8 one. `fusion`
+    (from `landmarks.landmark_step`) with `classifier_path` adds the landmark classifier, the
+    fusion entry and the hand models. Returns the metadata.
     """
     folder = Path(folder)
     (folder / layout.SELFTEST_DIR).mkdir(parents=True, exist_ok=True)
@@ -94,8 +98,63 @@ def write_bundle(
             "sha256": sha256_file(float_target),
             "bytes": float_target.stat().st_size,
         }
+    if fusion is not None:
+        metadata.update(fusion_entries(folder, classifier_path, fusion))
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
+
+
+def fusion_entries(bundle: Path, classifier_path, fusion: dict) -> dict:
+    """The landmark classifier and the hand models copied into the bundle; their metadata entries
+    (the fusion rule under "fusion", the models' hashes under "hand_models")."""
+    from edgesign.device.hands.classifier import BUNDLE_FILE
+    from edgesign.device.hands.features import FEATURES
+    from edgesign.device.hands.fusion import METADATA_KEY, TEXT_THRESHOLD
+
+    (bundle / BUNDLE_FILE).write_bytes(Path(classifier_path).read_bytes())
+    entries = {}
+    entries[METADATA_KEY] = {
+        "rule": fusion["rule"].to_dict(),
+        "no_hand": fusion["no_hand"],
+        "text_threshold": TEXT_THRESHOLD,
+        "classifier": {
+            "file": BUNDLE_FILE,
+            "sha256": sha256_file(bundle / BUNDLE_FILE),
+            "bytes": (bundle / BUNDLE_FILE).stat().st_size,
+            "features": FEATURES,
+        },
+        "accuracy": {
+            "landmarks_int8_on_hands": fusion["landmarks"]["tflite_int8"]["accuracy_on_hands"],
+            "fusion_int8": fusion["fusion"]["accuracy"],
+            "hand_found_rate": fusion["fusion"]["hand_found_rate"],
+        },
+    }
+    from edgesign.device.hands.models import METADATA_KEY as HAND_MODELS
+    from edgesign.train.hand_models import copy_into_bundle
+
+    entries[HAND_MODELS] = copy_into_bundle(bundle)  # the classifier reads the tracker's landmarks
+    return entries
+
+
+def check_written_bundle(folder: Path, final: Path) -> None:
+    """Load and self-test the bundle just written, with the device's code, before it is published:
+    what the device would reject must never be shipped."""
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.selftest import run_selftest
+
+    try:
+        result = run_selftest(load_bundle(folder))
+    except EdgesignError as exc:
+        problem = str(exc).replace(str(folder), str(final))
+        raise ModelError(
+            f"{final}: the bundle just written does not load on the device "
+            f"({problem}); nothing published"
+        ) from None
+    if not result.passed:
+        raise ModelError(
+            f"{final}: the bundle just written fails its own self-test "
+            f"({result.describe()}); nothing published"
+        )
 
 
 #: color photos stored for the hand stages' self-test: one per class in turn, at most this many

@@ -10,7 +10,6 @@ is written, the previous `<out>` stays as it was, and GateError is raised.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -19,25 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.convert import evaluate
 from edgesign.convert.bundle_writer import (
     add_hand_references,
+    check_written_bundle,
     hand_photos,
     selftest_choice,
     write_bundle,
 )
 from edgesign.convert.errors import GateError
+from edgesign.convert.evaluate import (
+    FLOAT_FILE,
+    INT8_FILE,
+    check_finite,
+    eval_sets,
+    evaluate_models,
+    public_scores,
+)
+from edgesign.convert.landmarks import fused_on, landmark_step
 from edgesign.convert.quantize import calibration_sample, to_float_tflite, to_int8_tflite
-from edgesign.convert.report import terminal_table, write_report
-from edgesign.core.errors import DataError, EdgesignError, ModelError
+from edgesign.convert.report import build_report, bundle_summary, terminal_table, write_report
+from edgesign.core.errors import DataError, ModelError
 from edgesign.core.files import check_output_dir, is_own_output, publish_dir, staging_dir
-from edgesign.core.preprocess import PreprocessSpec
-from edgesign.core.probabilities import average_views, needs_more_views
-from edgesign.core.scoring import paired_per_class
-from edgesign.core.text import printable
 from edgesign.core.views import view_set
+from edgesign.device.hands.classifier import BUNDLE_FILE as CLASSIFIER_FILE
 from edgesign.train import data_plan
-from edgesign.train.datasets import Dataset
 from edgesign.train.trainer import (
     MODEL_FILE,
     load_keras_model,
@@ -47,7 +51,6 @@ from edgesign.train.trainer import (
 )
 
 log = logging.getLogger(__name__)
-INT8_FILE, FLOAT_FILE = "model_int8.tflite", "model_float32.tflite"
 COMMAND = "convert"
 
 
@@ -66,28 +69,6 @@ def _check_hashes(recorded: Sequence[dict], loaded: Sequence[dict]) -> None:
                 "now",
                 source["path"],
             )
-
-
-def _compare(float_probs: np.ndarray, int8_probs: np.ndarray, labels: np.ndarray) -> dict:
-    float_top, int8_top = float_probs.argmax(1), int8_probs.argmax(1)
-    drop = 100.0 * (np.mean(float_top == labels) - np.mean(int8_top == labels))
-    return {
-        "reference": "keras_float",
-        "top1_agreement": float(np.mean(float_top == int8_top)),
-        "disagreements": int(np.sum(float_top != int8_top)),
-        "accuracy_drop_points": float(drop),
-        "max_output_difference": float(np.max(np.abs(float_probs - int8_probs)))
-        if len(labels)
-        else 0.0,
-    }
-
-
-def _public(scores: dict) -> dict:
-    return {
-        k: v
-        for k, v in scores.items()
-        if k not in ("predicted", "per_class", "confusion", "probabilities")
-    }
 
 
 def _micro(model_path: Path) -> dict | None:
@@ -163,14 +144,14 @@ def convert(
             f"evaluating on {len(test_set)} test images: Keras float, TFLite float32, TFLite int8 "
             "..."
         )
-        results = _evaluate_all(model, tmp, test_set, spec)
-        _check_finite(results, Path(train_dir) / MODEL_FILE, "test")
+        results = evaluate_models(model, tmp, test_set, spec)
+        check_finite(results, Path(train_dir) / MODEL_FILE, "test")
         cnn_int8 = results["tflite_int8"]["probabilities"]
-        report = _report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
+        report = build_report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
         fusion = None
         if "landmarks" in meta:
             say("landmark classifier: int8, evaluation on the test hands, fusion with the CNN ...")
-            fusion = _landmarks(
+            fusion = landmark_step(
                 train_dir,
                 meta,
                 plan,
@@ -191,13 +172,13 @@ def convert(
         micro = _micro(tmp / INT8_FILE)
         if micro is not None:
             report["micro"] = micro
-        for name, path in _eval_sets(evals):
+        for name, path in eval_sets(evals):
             say(f"evaluating on {path} ...")
             data = data_plan.load_source(
                 path, list(classes), spec, None, grow=False, views=several_views
             )
-            extra = _evaluate_all(model, tmp, data, spec, timing=False)
-            _check_finite(extra, Path(train_dir) / MODEL_FILE, str(path))
+            extra = evaluate_models(model, tmp, data, spec, timing=False)
+            check_finite(extra, Path(train_dir) / MODEL_FILE, str(path))
             png = f"confusion_{name.replace('/', '_')}_int8.png"
             confusion_plot(
                 np.asarray(extra["tflite_int8"]["confusion"]),
@@ -209,10 +190,10 @@ def convert(
                 "path": str(path),
                 "images": len(data),
                 "confusion_png": png,
-                **{k: _public(v) for k, v in extra.items()},
+                **{k: public_scores(v) for k, v in extra.items()},
             }
             if fusion is not None and Path(path).is_dir():
-                report["extra_eval"][name]["fusion"] = _fused_on(
+                report["extra_eval"][name]["fusion"] = fused_on(
                     Path(path), data, extra["tflite_int8"]["probabilities"], classes, tmp, fusion
                 )
         confusion_plot(
@@ -236,11 +217,12 @@ def convert(
                 spec,
                 test_set.images[chosen],
                 test_set.labels[chosen],
-                _bundle_summary(meta, report, train, test_set),
+                bundle_summary(meta, report, train, test_set),
                 float_model_path=tmp / FLOAT_FILE if with_float else None,
+                fusion=fusion,
+                classifier_path=tmp / CLASSIFIER_FILE,
             )
             if fusion is not None:
-                _add_to_bundle(tmp / "bundle", tmp, fusion)
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))
                 say(f"bundle: {frames} test photos with every hand stage's output, for selftest")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
@@ -268,282 +250,3 @@ def convert(
         f"{FLOAT_FILE}"
     )
     return report
-
-
-def check_written_bundle(folder: Path, final: Path) -> None:
-    """Load and self-test the bundle just written, with the device's code, before it is published:
-    what the device would reject must never be shipped."""
-    from edgesign.device.bundle import load_bundle
-    from edgesign.device.selftest import run_selftest
-
-    try:
-        result = run_selftest(load_bundle(folder))
-    except EdgesignError as exc:
-        problem = str(exc).replace(str(folder), str(final))
-        raise ModelError(
-            f"{final}: the bundle just written does not load on the device "
-            f"({problem}); nothing published"
-        ) from None
-    if not result.passed:
-        raise ModelError(
-            f"{final}: the bundle just written fails its own self-test "
-            f"({result.describe()}); nothing published"
-        )
-
-
-def _landmarks(
-    train_dir,
-    meta,
-    plan,
-    classes,
-    tmp: Path,
-    test_set: Dataset,
-    cnn_int8: np.ndarray,
-    calibration_size: int,
-    seed: int,
-    fusion_weight: float | None,
-) -> dict:
-    """The landmark classifier's int8 model, its float-vs-int8 rows and the fused accuracy."""
-    from edgesign.convert import landmarks
-    from edgesign.device.hands.fusion import FusionRule
-    from edgesign.train.landmark_training import default_tracker
-
-    tracker, key = default_tracker()
-    train_x, train_ok, train_y = landmarks.source_hands(
-        [s.path for s in plan.train], classes, tracker, key
-    )
-    converted = landmarks.convert_classifier(
-        train_dir, train_x[train_ok], train_y[train_ok], tmp, calibration_size, seed
-    )
-    test_ok, lm = _classified_hands(
-        plan.test, test_set, classes, tmp, converted["model"], tracker, key, "the test images"
-    )
-    lm_probs = lm.pop("int8_probabilities")
-    lm["calibration"] = converted["calibration"]
-    rule = landmarks.rule_of(meta, fusion_weight)
-    no_hand = meta["landmarks"].get("no_hand", "nothing")
-    fused = landmarks.fusion_scores(
-        cnn_int8, lm_probs, test_ok, test_set.labels, classes, rule, no_hand
-    )
-    # for the record (the rule itself comes from training): other weights and methods, same data
-    fused["sweep"] = [
-        {
-            "method": m,
-            "cnn_weight": w,
-            "accuracy": landmarks.fusion_scores(
-                cnn_int8, lm_probs, test_ok, test_set.labels, classes, FusionRule(w, m), no_hand
-            )["accuracy"],
-        }
-        for m in ("mean", "geometric")
-        for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
-    ]
-    fused["cnn_int8_on_hands"] = (
-        float(np.mean(cnn_int8[test_ok].argmax(1) == test_set.labels[test_ok]))
-        if test_ok.any()
-        else None
-    )
-    return {
-        "landmarks": lm,
-        "fusion": fused,
-        "rule": rule,
-        "no_hand": no_hand,
-        "classifier": converted["model"],
-        "tracker": (tracker, key),
-    }
-
-
-def _classified_hands(
-    paths, data: Dataset, classes, tmp: Path, classifier, tracker, key: str, what: str
-):
-    """(hand found per image, the landmark classifier's evaluation with its int8 probabilities)
-    for the images of `data`, read from `paths` in the same order."""
-    from edgesign.convert import landmarks
-
-    x, usable, labels = landmarks.source_hands(paths, classes, tracker, key)
-    if len(labels) != len(data) or np.any((labels >= 0) & (labels != data.labels)):
-        raise DataError(
-            f"{what}: the hands do not line up with the images (files changed while converting?)"
-        )
-    return usable, landmarks.evaluate_classifier(classifier, tmp, x, usable, data.labels, classes)
-
-
-def _fused_on(
-    path: Path, data: Dataset, cnn_int8: np.ndarray, classes, tmp: Path, fusion: dict
-) -> dict:
-    """An --eval folder as the device reads it with landmarks: the hand found rate, the landmark
-    classifier on the found hands and the fused accuracy (int8, the bundle's rule)."""
-    from edgesign.convert import landmarks
-
-    usable, lm = _classified_hands(
-        [path], data, classes, tmp, fusion["classifier"], *fusion["tracker"], str(path)
-    )
-    fused = landmarks.fusion_scores(
-        cnn_int8,
-        lm.pop("int8_probabilities"),
-        usable,
-        data.labels,
-        classes,
-        fusion["rule"],
-        fusion["no_hand"],
-    )
-    return {
-        "hand_found_rate": lm["hand_found_rate"],
-        "landmarks_int8_on_hands": lm["tflite_int8"]["accuracy_on_hands"],
-        "accuracy": fused["accuracy"],
-    }
-
-
-def _add_to_bundle(bundle: Path, tmp: Path, fusion: dict) -> None:
-    """The landmark classifier and the fusion rule join the bundle (metadata "fusion")."""
-    from edgesign.core.files import sha256_file, write_json
-    from edgesign.device.hands.classifier import BUNDLE_FILE
-    from edgesign.device.hands.features import FEATURES
-    from edgesign.device.hands.fusion import METADATA_KEY, TEXT_THRESHOLD
-
-    (bundle / BUNDLE_FILE).write_bytes((tmp / BUNDLE_FILE).read_bytes())
-    metadata = json.loads((bundle / "metadata.json").read_text())
-    metadata[METADATA_KEY] = {
-        "rule": fusion["rule"].to_dict(),
-        "no_hand": fusion["no_hand"],
-        "text_threshold": TEXT_THRESHOLD,
-        "classifier": {
-            "file": BUNDLE_FILE,
-            "sha256": sha256_file(bundle / BUNDLE_FILE),
-            "bytes": (bundle / BUNDLE_FILE).stat().st_size,
-            "features": FEATURES,
-        },
-        "accuracy": {
-            "landmarks_int8_on_hands": fusion["landmarks"]["tflite_int8"]["accuracy_on_hands"],
-            "fusion_int8": fusion["fusion"]["accuracy"],
-            "hand_found_rate": fusion["fusion"]["hand_found_rate"],
-        },
-    }
-    from edgesign.device.hands.models import METADATA_KEY as HAND_MODELS
-
-    if HAND_MODELS not in metadata:  # the classifier needs the tracker's landmarks on the device
-        from edgesign.train.hand_models import copy_into_bundle
-
-        metadata[HAND_MODELS] = copy_into_bundle(bundle)
-    write_json(bundle / "metadata.json", metadata)
-
-
-def _eval_sets(evals: Sequence[str]):
-    seen = set()
-    for text in evals:
-        path = Path(text)
-        # "asl_photos/test" rather than "test", which would read like the test set
-        name = "/".join(part for part in (path.resolve().parent.name, path.name) if part) or "eval"
-        while name in seen:
-            name += "_"
-        seen.add(name)
-        yield name, path
-
-
-def _check_finite(results: dict, model_path: Path, where: str) -> None:
-    """Refuse a model whose outputs are NaN or infinite: its int8 calibration is meaningless (the
-    converter then leaves layers in float), and the gate compares NaN to NaN and passes."""
-    for key, result in results.items():
-        bad = ~np.isfinite(result["probabilities"]).all(axis=-1)
-        if bad.any():
-            raise ModelError(
-                f"{model_path}: outputs that are not finite numbers ({key}, {int(bad.sum())} of "
-                f"{len(bad)} {printable(where)} images); training diverged: train again with a "
-                f"lower --learning-rate; nothing written"
-            )
-
-
-def _evaluate_all(
-    model, folder: Path, data: Dataset, spec: PreprocessSpec, timing: bool = True
-) -> dict:
-    """Scores of the three models; with several views, on the views' averaged probabilities (what
-    the device does, `average_views`), plus each model's accuracy on the first view alone and the
-    mean number of views it ran."""
-    count = 300 if timing else 0
-    views = data.images[:, np.newaxis] if data.views is None else data.views
-    per_view, keras_time = evaluate.run_keras(model, to_float(views, spec), 100 if timing else 0)
-    runs = {"keras_float": (per_view, keras_time, None)}
-    for key, file in (("tflite_float32", FLOAT_FILE), ("tflite_int8", INT8_FILE)):
-        per_view, timing_ = evaluate.run_tflite(folder / file, views, spec.pixel_scale, count)
-        runs[key] = (per_view, timing_, (folder / file).stat().st_size)
-    results = {}
-    for key, (per_view, timing_, size) in runs.items():
-        probs = average_views(per_view, spec.more_views_below)
-        results[key] = {
-            **evaluate.scores(data.labels, probs, data.classes),
-            "latency_ms": timing_,
-            "probabilities": probs,
-            "views": per_view.shape[1],
-        }
-        if per_view.shape[1] > 1:
-            results[key]["one_view_accuracy"] = float(
-                np.mean(per_view[:, 0].argmax(axis=1) == data.labels)
-            )
-            more = needs_more_views(per_view[:, 0], spec.more_views_below)
-            results[key]["mean_views"] = float(1 + (per_view.shape[1] - 1) * np.mean(more))
-        if size is not None:
-            results[key]["bytes"] = size
-    return results
-
-
-def _report(meta, train_dir, test_set, results, classes, calibration_images, max_drop) -> dict:
-    from edgesign.core.interpreter import interpreter_class
-
-    comparison = _compare(
-        results["keras_float"]["probabilities"],
-        results["tflite_int8"]["probabilities"],
-        test_set.labels,
-    )
-    keras_bytes = (Path(train_dir) / MODEL_FILE).stat().st_size
-    models = {}
-    for key, result in results.items():
-        models[key] = {
-            "accuracy": result["accuracy"],
-            "macro_f1": result["macro_f1"],
-            "bytes": result.get("bytes", keras_bytes),
-            "latency_ms": result["latency_ms"],
-        }
-        for extra in ("one_view_accuracy", "mean_views"):
-            if extra in result:
-                models[key][extra] = result[extra]
-    drop = comparison["accuracy_drop_points"]
-    for result in results.values():
-        result.pop("probabilities")
-    return {
-        "model": {
-            "preset": meta["preset"],
-            "parameters": meta["parameters"],
-            "train_dir": str(train_dir),
-        },
-        "classes": classes,
-        "test_set": {"images": len(test_set), "sources": test_set.sources},
-        "calibration": {"images": calibration_images},
-        "interpreter": interpreter_class()[1],
-        "models": models,
-        "int8_vs_float": comparison,
-        "gate": {"max_drop": max_drop, "drop": drop, "passed": bool(drop <= max_drop)},
-        "per_class": paired_per_class(
-            results["keras_float"]["per_class"],
-            results["tflite_int8"]["per_class"],
-            ("keras_float", "tflite_int8"),
-        ),
-        "confusion": {
-            "keras_float": results["keras_float"]["confusion"],
-            "tflite_int8": results["tflite_int8"]["confusion"],
-        },
-        "extra_eval": {},
-    }
-
-
-def _bundle_summary(meta, report, train: Dataset, test_set: Dataset) -> dict:
-    return {
-        "model": {"preset": meta["preset"], "parameters": meta["parameters"]},
-        "accuracy": {
-            "test_images": len(test_set),
-            **{k: v["accuracy"] for k, v in report["models"].items()},
-            **{
-                f"{name}_int8": v["tflite_int8"]["accuracy"]
-                for name, v in report["extra_eval"].items()
-            },
-        },
-        "data": {"train": train.sources, "test": test_set.sources},
-    }

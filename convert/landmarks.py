@@ -11,8 +11,10 @@ import numpy as np
 
 from edgesign.convert import evaluate
 from edgesign.convert.quantize import calibration_sample, to_int8_tflite
+from edgesign.core.errors import DataError
 from edgesign.device.hands.classifier import BUNDLE_FILE, LandmarkClassifier
 from edgesign.device.hands.fusion import FusionRule, fuse_rows
+from edgesign.train.datasets import Dataset
 from edgesign.train.trainer import LANDMARK_MODEL_FILE
 
 FLOAT_FILE = "landmark_classifier_float32.tflite"
@@ -151,3 +153,95 @@ def rule_of(meta: dict, weight: float | None = None) -> FusionRule:
     if weight is not None:
         base["cnn_weight"] = weight
     return FusionRule(**{k: v for k, v in base.items() if k in ("cnn_weight", "method")})
+
+
+def landmark_step(
+    train_dir,
+    meta,
+    plan,
+    classes,
+    tmp: Path,
+    test_set: Dataset,
+    cnn_int8: np.ndarray,
+    calibration_size: int,
+    seed: int,
+    fusion_weight: float | None,
+) -> dict:
+    """The landmark classifier's int8 model, its float-vs-int8 rows and the fused accuracy."""
+    from edgesign.train.landmark_training import default_tracker
+
+    tracker, key = default_tracker()
+    train_x, train_ok, train_y = source_hands([s.path for s in plan.train], classes, tracker, key)
+    converted = convert_classifier(
+        train_dir, train_x[train_ok], train_y[train_ok], tmp, calibration_size, seed
+    )
+    test_ok, lm = classified_hands(
+        plan.test, test_set, classes, tmp, converted["model"], tracker, key, "the test images"
+    )
+    lm_probs = lm.pop("int8_probabilities")
+    lm["calibration"] = converted["calibration"]
+    rule = rule_of(meta, fusion_weight)
+    no_hand = meta["landmarks"].get("no_hand", "nothing")
+    fused = fusion_scores(cnn_int8, lm_probs, test_ok, test_set.labels, classes, rule, no_hand)
+    # for the record (the rule itself comes from training): other weights and methods, same data
+    fused["sweep"] = [
+        {
+            "method": m,
+            "cnn_weight": w,
+            "accuracy": fusion_scores(
+                cnn_int8, lm_probs, test_ok, test_set.labels, classes, FusionRule(w, m), no_hand
+            )["accuracy"],
+        }
+        for m in ("mean", "geometric")
+        for w in (0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0)
+    ]
+    fused["cnn_int8_on_hands"] = (
+        float(np.mean(cnn_int8[test_ok].argmax(1) == test_set.labels[test_ok]))
+        if test_ok.any()
+        else None
+    )
+    return {
+        "landmarks": lm,
+        "fusion": fused,
+        "rule": rule,
+        "no_hand": no_hand,
+        "classifier": converted["model"],
+        "tracker": (tracker, key),
+    }
+
+
+def classified_hands(
+    paths, data: Dataset, classes, tmp: Path, classifier, tracker, key: str, what: str
+):
+    """(hand found per image, the landmark classifier's evaluation with its int8 probabilities)
+    for the images of `data`, read from `paths` in the same order."""
+    x, usable, labels = source_hands(paths, classes, tracker, key)
+    if len(labels) != len(data) or np.any((labels >= 0) & (labels != data.labels)):
+        raise DataError(
+            f"{what}: the hands do not line up with the images (files changed while converting?)"
+        )
+    return usable, evaluate_classifier(classifier, tmp, x, usable, data.labels, classes)
+
+
+def fused_on(
+    path: Path, data: Dataset, cnn_int8: np.ndarray, classes, tmp: Path, fusion: dict
+) -> dict:
+    """An --eval folder as the device reads it with landmarks: the hand found rate, the landmark
+    classifier on the found hands and the fused accuracy (int8, the bundle's rule)."""
+    usable, lm = classified_hands(
+        [path], data, classes, tmp, fusion["classifier"], *fusion["tracker"], str(path)
+    )
+    fused = fusion_scores(
+        cnn_int8,
+        lm.pop("int8_probabilities"),
+        usable,
+        data.labels,
+        classes,
+        fusion["rule"],
+        fusion["no_hand"],
+    )
+    return {
+        "hand_found_rate": lm["hand_found_rate"],
+        "landmarks_int8_on_hands": lm["tflite_int8"]["accuracy_on_hands"],
+        "accuracy": fused["accuracy"],
+    }

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesign.convert.evaluate import int8_vs_float
 from edgesign.core.files import write_json, write_text
-from edgesign.core.scoring import aligned_table, number, per_class_markdown
+from edgesign.core.scoring import aligned_table, number, paired_per_class, per_class_markdown
+from edgesign.train.datasets import Dataset
+from edgesign.train.trainer import MODEL_FILE
 
 COLUMNS = (
     ("keras_float", "Keras float"),
@@ -228,3 +231,67 @@ def write_report(folder, report: dict) -> None:
     folder = Path(folder)
     write_json(folder / "report.json", report)
     write_text(folder / "report.md", markdown(report))
+
+
+def build_report(meta, train_dir, test_set, results, classes, calibration_images, max_drop) -> dict:
+    from edgesign.core.interpreter import interpreter_class
+
+    comparison = int8_vs_float(
+        results["keras_float"]["probabilities"],
+        results["tflite_int8"]["probabilities"],
+        test_set.labels,
+    )
+    keras_bytes = (Path(train_dir) / MODEL_FILE).stat().st_size
+    models = {}
+    for key, result in results.items():
+        models[key] = {
+            "accuracy": result["accuracy"],
+            "macro_f1": result["macro_f1"],
+            "bytes": result.get("bytes", keras_bytes),
+            "latency_ms": result["latency_ms"],
+        }
+        for extra in ("one_view_accuracy", "mean_views"):
+            if extra in result:
+                models[key][extra] = result[extra]
+    drop = comparison["accuracy_drop_points"]
+    for result in results.values():
+        result.pop("probabilities")
+    return {
+        "model": {
+            "preset": meta["preset"],
+            "parameters": meta["parameters"],
+            "train_dir": str(train_dir),
+        },
+        "classes": classes,
+        "test_set": {"images": len(test_set), "sources": test_set.sources},
+        "calibration": {"images": calibration_images},
+        "interpreter": interpreter_class()[1],
+        "models": models,
+        "int8_vs_float": comparison,
+        "gate": {"max_drop": max_drop, "drop": drop, "passed": bool(drop <= max_drop)},
+        "per_class": paired_per_class(
+            results["keras_float"]["per_class"],
+            results["tflite_int8"]["per_class"],
+            ("keras_float", "tflite_int8"),
+        ),
+        "confusion": {
+            "keras_float": results["keras_float"]["confusion"],
+            "tflite_int8": results["tflite_int8"]["confusion"],
+        },
+        "extra_eval": {},
+    }
+
+
+def bundle_summary(meta, report, train: Dataset, test_set: Dataset) -> dict:
+    return {
+        "model": {"preset": meta["preset"], "parameters": meta["parameters"]},
+        "accuracy": {
+            "test_images": len(test_set),
+            **{k: v["accuracy"] for k, v in report["models"].items()},
+            **{
+                f"{name}_int8": v["tflite_int8"]["accuracy"]
+                for name, v in report["extra_eval"].items()
+            },
+        },
+        "data": {"train": train.sources, "test": test_set.sources},
+    }
