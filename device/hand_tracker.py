@@ -339,7 +339,8 @@ _CHROMA_TO_FULL = _chroma_to_full()
 
 
 class _Net:
-    """One multi-output float model (the interpreter built once, reused for every frame)."""
+    """One multi-output model, float or int8 (the interpreter built once, reused for every
+    frame)."""
 
     def __init__(self, path, num_threads: int, outputs: dict, reference: bool = False):
         cls, self.backend = interpreter_class()
@@ -363,17 +364,47 @@ class _Net:
             self.interpreter.get_output_details(), key=lambda d: (len(d["name"]), d["name"])
         )
         shapes = [tuple(int(v) for v in d["shape"]) for d in details]
-        if inp["dtype"] != np.float32 or shapes != list(outputs.values()):
+        #: an int8 model (`edgesign convert`'s quantized hand models) reads the pixel minus 128
+        self.int8 = inp["dtype"] == np.int8
+        if (
+            inp["dtype"] not in (np.float32, np.int8)
+            or (self.int8 and not _pixel_quantization(inp["quantization"]))
+            or shapes != list(outputs.values())
+        ):
             raise ModelError(
                 f"{self.path}: not the expected hand model (input "
-                f"{list(self.input_shape)}, outputs {shapes})"
+                f"{list(self.input_shape)} {np.dtype(inp['dtype']).name}, outputs {shapes})"
             )
         self.outputs = {name: d["index"] for name, d in zip(outputs, details)}
+        #: (scale, zero point) of each int8 output, to give the tracker floats whatever the model
+        self.dequantize = {
+            name: tuple(d["quantization"])
+            for name, d in zip(outputs, details)
+            if d["dtype"] == np.int8
+        }
+
+    def tensor(self, image: Image.Image) -> np.ndarray:
+        """The model's input for an RGB picture: 0-1 floats, or for an int8 model the pixels
+        minus 128 (its input scale is 1/255, zero point -128: the same values)."""
+        if self.int8:
+            return (np.asarray(image, dtype=np.uint8) ^ np.uint8(128)).view(np.int8)[np.newaxis]
+        return _tensor(image)
 
     def __call__(self, tensor: np.ndarray) -> dict:
+        if self.int8 and tensor.dtype != np.int8:  # 0-1 floats given to an int8 model
+            tensor = np.clip(np.rint(tensor * np.float32(255)) - 128, -128, 127).astype(np.int8)
         self.interpreter.set_tensor(self.input_index, tensor)
         self.interpreter.invoke()
-        return {name: self.interpreter.get_tensor(index) for name, index in self.outputs.items()}
+        out = {name: self.interpreter.get_tensor(index) for name, index in self.outputs.items()}
+        for name, (scale, zero) in self.dequantize.items():
+            out[name] = (out[name].astype(np.float32) - np.float32(zero)) * np.float32(scale)
+        return out
+
+
+def _pixel_quantization(quantization) -> bool:
+    """Whether an int8 input's (scale, zero point) maps pixel p (0-255) to p - 128."""
+    scale, zero = quantization
+    return zero == -128 and abs(scale * 255 - 1) < 1e-6
 
 
 def _tensor(image: Image.Image) -> np.ndarray:
@@ -477,7 +508,7 @@ class HandTracker:
         """The hand rectangle of the best palm in an RGB image, or None; `border`: see
         `letterbox`."""
         boxed, scale, pad_x, pad_y = letterbox(image, border=border)
-        out = self.detector(_tensor(boxed))
+        out = self.detector(self.detector.tensor(boxed))
         scores, boxes, keypoints = decode_palms(
             out["boxes"], out["scores"], self.anchors, self.min_score
         )
@@ -491,7 +522,7 @@ class HandTracker:
 
     def _landmarks(self, image: Image.Image, rect: Rect, detected: bool) -> Hand | None:
         crop = crop_rect(image, rect, LANDMARK_SIZE)
-        out = self.landmarker(_tensor(crop))
+        out = self.landmarker(self.landmarker.tensor(crop))
         presence = float(out["presence"].reshape(-1)[0])
         if presence < self.min_presence:
             return None
