@@ -96,7 +96,7 @@ def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mod
         t2 = time.perf_counter()
         crop = ht.crop_rect(image, rect, ht.LANDMARK_SIZE)
         t3 = time.perf_counter()
-        out = tracker.landmarker(ht._tensor(crop))
+        out = tracker.landmarker(tracker.landmarker.tensor(crop))
         raw = out["landmarks"].reshape(ht.NUM_LANDMARKS, 3) / ht.LANDMARK_SIZE
         points = ht.rect_to_frame(rect, raw[:, :2].astype(np.float64))
         next_rect = ht.landmarks_rect(points)

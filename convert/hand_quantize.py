@@ -185,6 +185,29 @@ def quantize_int8(float32_model: bytes, samples, threads: int = 2) -> bytes:
     return bytes(quantized)
 
 
+def quantize_int8_tf(float32_model: bytes, samples) -> bytes:
+    """Full-integer int8 (int8 input and outputs) of a float32 model from `to_float32` by
+    TensorFlow's own post-training quantizer: the calibration and MLIR quantization passes that
+    `TFLiteConverter` runs on every model it makes int8 (our CNN's too), applied to the .tflite.
+    For the landmark model it keeps the handedness that ai-edge-quantizer 0.10 loses (see
+    docs/hand_int8.md); it quantizes the palm detector's PRELU too, which XNNPACK then does not
+    run (slower than float)."""
+    import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
+    from tensorflow.lite.python.optimize import calibrator
+
+    if not samples:
+        raise ModelError("no calibration samples for the hand model")
+    model = calibrator.add_intermediate_tensors(float32_model)
+    calibrated = calibrator.Calibrator(model).calibrate(
+        lambda: ([np.asarray(s, np.float32)] for s in samples)
+    )
+    quantized = mlir_quantize(
+        calibrated, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8
+    )
+    return bytes(quantized)
+
+
 # --- calibration data: what the device's hand tracker feeds each model ---------------------------
 
 
@@ -296,10 +319,20 @@ def fetch_lite(root=None) -> Path:
     return folder
 
 
-def quantize_pair(detector: Path, landmarks: Path, photos, tracker, out: Path) -> dict:
+#: the quantizers by name: ai-edge-quantizer ("aeq") and TensorFlow's ("tf")
+QUANTIZERS = {"aeq": quantize_int8, "tf": quantize_int8_tf}
+#: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md): the palm detector
+#: by ai-edge-quantizer (its PRELU stays float, inside XNNPACK), the landmark model by TensorFlow's
+DEFAULT_QUANTIZERS = ("aeq", "tf")
+
+
+def quantize_pair(
+    detector: Path, landmarks: Path, photos, tracker, out: Path, quantizers=DEFAULT_QUANTIZERS
+) -> dict:
     """Write int8 versions of a palm detector and a landmark model (.tflite paths) into `out`
     under the bundle names, calibrated on `photos` as `calibration_inputs` makes them with
-    `tracker` (the float tracker the device would otherwise run); returns what was done."""
+    `tracker` (the float tracker the device would otherwise run), by `quantizers` (names in
+    QUANTIZERS for the detector and the landmark model); returns what was done."""
     from edgesign.device.hand_models import DETECTOR_FILE, LANDMARKS_FILE
 
     frames, crops = calibration_inputs(photos, tracker)
@@ -307,9 +340,14 @@ def quantize_pair(detector: Path, landmarks: Path, photos, tracker, out: Path) -
         raise ModelError("the float tracker found no hand in the calibration photos")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for source, name, samples in (
-        (detector, DETECTOR_FILE, frames),
-        (landmarks, LANDMARKS_FILE, crops),
+    for source, name, samples, quantize in (
+        (detector, DETECTOR_FILE, frames, QUANTIZERS[quantizers[0]]),
+        (landmarks, LANDMARKS_FILE, crops, QUANTIZERS[quantizers[1]]),
     ):
-        (out / name).write_bytes(quantize_int8(to_float32(Path(source).read_bytes()), samples))
-    return {"photos": len(photos), "detector_frames": len(frames), "landmark_crops": len(crops)}
+        (out / name).write_bytes(quantize(to_float32(Path(source).read_bytes()), samples))
+    return {
+        "photos": len(photos),
+        "detector_frames": len(frames),
+        "landmark_crops": len(crops),
+        "quantizers": list(quantizers),
+    }
