@@ -249,6 +249,7 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument(
         "--quantizers",
         nargs=2,
@@ -276,7 +277,12 @@ def main(argv=None) -> int:
         "model_bytes": model_bytes(folders),
         "accuracy": {},
     }
-    for split, bundle in (("letters", args.letters_bundle), ("photos", args.photos_bundle)):
+    splits = (
+        ()
+        if args.skip_accuracy
+        else (("letters", args.letters_bundle), ("photos", args.photos_bundle))
+    )
+    for split, bundle in splits:
         print(f"{SETS[split]} with {bundle}:", flush=True)
         runs = run_set(Path(bundle), data / SETS[split], trackers)
         result["accuracy"][split] = compare(runs)
@@ -288,7 +294,7 @@ def main(argv=None) -> int:
     result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     from results import save
 
-    markdown = table(result) if "latency" in result else None
+    markdown = table(result) if "latency" in result and result["accuracy"] else None
     save(args.name, result, argv, markdown=markdown)
     print(markdown or result["accuracy"])
     return 0
