@@ -98,7 +98,7 @@ def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mod
         t2 = time.perf_counter()
         crop = geometry.crop_rect(image, rect, geometry.LANDMARK_SIZE)
         t3 = time.perf_counter()
-        out = tracker.landmarker(ht._tensor(crop))
+        out = tracker.landmarker(tracker.landmarker.tensor(crop))
         raw = out["landmarks"].reshape(geometry.NUM_LANDMARKS, 3) / geometry.LANDMARK_SIZE
         points = geometry.rect_to_frame(rect, raw[:, :2].astype(np.float64))
         next_rect = geometry.landmarks_rect(points)

@@ -86,23 +86,45 @@ class Hand:
 
 
 class _Net:
-    """One multi-output float hand model: the outputs by name, checked against their shapes."""
+    """One multi-output hand model, float or int8 (the quantized hand models of
+    `convert/hand_quantize.py`): its outputs by name, as floats, checked against their shapes."""
 
     def __init__(self, path, num_threads: int, outputs: dict, reference: bool = False):
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: hand model not found")
         self.model = TFLiteModel(self.path, num_threads, reference=reference, outputs=None)
+        inp = self.model.input
         shapes = [info.shape for info in self.model.outputs]
-        if self.model.input.dtype != "float32" or shapes != list(outputs.values()):
+        #: an int8 model reads the pixel minus 128 (input scale 1/255, zero point -128)
+        self.int8 = inp.dtype == "int8"
+        pixels = inp.zero_point == -128 and abs(inp.scale * 255 - 1) < 1e-6
+        if (
+            inp.dtype not in ("float32", "int8")
+            or (self.int8 and not pixels)
+            or shapes != list(outputs.values())
+        ):
             raise ModelError(
                 f"{self.path}: not the expected hand model (input "
-                f"{list(self.model.input.shape)}, outputs {shapes})"
+                f"{list(inp.shape)} {inp.dtype}, outputs {shapes})"
             )
         self.names = list(outputs)
 
+    def tensor(self, image: Image.Image) -> np.ndarray:
+        """The model's input for an RGB picture: 0-1 floats, or for an int8 model the pixels
+        minus 128 (the same values at its input scale)."""
+        if self.int8:
+            return (np.asarray(image, dtype=np.uint8) ^ np.uint8(128)).view(np.int8)[np.newaxis]
+        return _tensor(image)
+
     def __call__(self, tensor: np.ndarray) -> dict:
-        return dict(zip(self.names, self.model.invoke_all(tensor)))
+        if self.int8 and tensor.dtype != np.int8:  # 0-1 floats given to an int8 model
+            tensor = np.clip(np.rint(tensor * np.float32(255)) - 128, -128, 127).astype(np.int8)
+        raw = self.model.invoke_all(tensor)
+        return {
+            name: info.dequantize(value) if info.dtype == "int8" else value
+            for name, info, value in zip(self.names, self.model.outputs, raw)
+        }
 
 
 def _tensor(image: Image.Image) -> np.ndarray:
@@ -206,7 +228,7 @@ class HandTracker:
         """The hand rectangle of the best palm in an RGB image, or None; `border`: see
         `letterbox`."""
         boxed, scale, pad_x, pad_y = letterbox(image, border=border)
-        out = self.detector(_tensor(boxed))
+        out = self.detector(self.detector.tensor(boxed))
         scores, boxes, keypoints = decode_palms(
             out["boxes"], out["scores"], self.anchors, self.min_score
         )
@@ -220,7 +242,7 @@ class HandTracker:
 
     def _landmarks(self, image: Image.Image, rect: Rect, detected: bool) -> Hand | None:
         crop = crop_rect(image, rect, LANDMARK_SIZE)
-        out = self.landmarker(_tensor(crop))
+        out = self.landmarker(self.landmarker.tensor(crop))
         presence = float(out["presence"].reshape(-1)[0])
         if presence < self.min_presence:
             return None

@@ -1,0 +1,356 @@
+"""Host step: MediaPipe's hand models as int8 models, like our own model.
+
+MediaPipe ships the palm detector and the hand landmark model with float16 weights, each behind a
+DEQUANTIZE op that turns it into float32 when the interpreter starts; every layer then computes
+in float32. A post-training quantizer wants a float32 graph, so the first step is `to_float32`:
+it rewrites the flatbuffer with `ai_edge_litert.tools.flatbuffer_utils` (TensorFlow's own
+flatbuffer utilities, as LiteRT ships them: no TensorFlow needed): every DEQUANTIZE whose input
+is a float16 constant becomes that constant, widened to float32 (exact: every float16 is a
+float32), and the op is dropped. The graph computes what the interpreter computed before, with
+the same weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgesign.core.errors import ModelError
+from edgesign.core.frames import rgb_image
+from edgesign.core.images import IMAGE_SUFFIXES
+from edgesign.device.hands import geometry
+from edgesign.device.hands import tracker as ht
+from edgesign.train.hand_cache import image_files
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return schema, flatbuffer_utils
+
+
+def to_float32(model_bytes: bytes) -> bytes:
+    """A .tflite model whose float16 constants behind DEQUANTIZE ops are float32 constants, with
+    the DEQUANTIZE ops removed (and the float16 tensors they read)."""
+    schema, fb = _schema()
+    model = fb.read_model_from_bytearray(bytearray(model_bytes))
+    dequantize = {
+        i
+        for i, code in enumerate(model.operatorCodes)
+        if fb.get_builtin_code_from_operator_code(code) == schema.BuiltinOperator.DEQUANTIZE
+    }
+    rewritten = 0
+    for graph in model.subgraphs:
+        keep_ops = []
+        for op in graph.operators:
+            if op.opcodeIndex not in dequantize or len(op.inputs) != 1 or len(op.outputs) != 1:
+                keep_ops.append(op)
+                continue
+            source, target = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+            buffer = model.buffers[source.buffer]
+            if (
+                source.type != schema.TensorType.FLOAT16
+                or target.type != schema.TensorType.FLOAT32
+                or buffer.data is None
+                or len(buffer.data) == 0
+            ):
+                keep_ops.append(op)  # a DEQUANTIZE of something else: left alone
+                continue
+            half = np.frombuffer(bytes(buffer.data), dtype="<f2")
+            if half.size != int(np.prod(target.shape)):
+                raise ModelError(
+                    f"float16 constant {source.name!r}: {half.size} values for shape "
+                    f"{list(target.shape)}"
+                )
+            widened = schema.BufferT()
+            widened.data = np.frombuffer(half.astype("<f4").tobytes(), dtype=np.uint8)
+            model.buffers.append(widened)
+            target.buffer = len(model.buffers) - 1
+            rewritten += 1
+        graph.operators = keep_ops
+        _drop_unused_tensors(graph)
+    if not rewritten:
+        raise ModelError("no float16 constant behind a DEQUANTIZE op: nothing to widen")
+    _drop_unused_buffers(model, schema)
+    _drop_unused_opcodes(model)
+    if not model.signatureDefs:
+        _add_signature(model, schema)
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+#: the signature the rewritten models get (MediaPipe's have none; ai-edge-quantizer needs one)
+SIGNATURE = "serving_default"
+#: the input tensor's name in both MediaPipe hand models
+INPUT_NAME = "input_1"
+
+
+def _add_signature(model, schema) -> None:
+    """A `serving_default` signature over the main graph's inputs and outputs, named as the
+    tensors are (input_1; Identity, Identity_1, ...)."""
+    graph = model.subgraphs[0]
+
+    def maps(indexes):
+        out = []
+        for i in indexes:
+            entry = schema.TensorMapT()
+            entry.name = graph.tensors[i].name
+            entry.tensorIndex = i
+            out.append(entry)
+        return out
+
+    signature = schema.SignatureDefT()
+    signature.signatureKey = SIGNATURE
+    signature.subgraphIndex = 0
+    signature.inputs = maps(graph.inputs)
+    signature.outputs = maps(graph.outputs)
+    model.signatureDefs = [signature]
+
+
+def _drop_unused_opcodes(model) -> None:
+    """Remove the operator codes no op uses (the DEQUANTIZE gone): some op resolvers refuse a
+    model that lists an op they lack, used or not."""
+    used = sorted({op.opcodeIndex for graph in model.subgraphs for op in graph.operators})
+    index = {old: new for new, old in enumerate(used)}
+    model.operatorCodes = [model.operatorCodes[i] for i in used]
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            op.opcodeIndex = index[op.opcodeIndex]
+
+
+def _drop_unused_buffers(model, schema) -> None:
+    """Remove the buffers no tensor or metadata entry refers to (buffer 0, the empty one, stays
+    first), renumbering the rest."""
+    used = {0}
+    for graph in model.subgraphs:
+        used.update(t.buffer for t in graph.tensors)
+    used.update(m.buffer for m in model.metadata or [])
+    order = sorted(used)
+    index = {old: new for new, old in enumerate(order)}
+    model.buffers = [model.buffers[i] for i in order]
+    for graph in model.subgraphs:
+        for tensor in graph.tensors:
+            tensor.buffer = index[tensor.buffer]
+    for entry in model.metadata or []:
+        entry.buffer = index[entry.buffer]
+
+
+def _drop_unused_tensors(graph) -> None:
+    """Remove the tensors no op and no graph input or output refers to, renumbering the rest."""
+    used = set(graph.inputs) | set(graph.outputs)
+    for op in graph.operators:
+        used.update(i for i in op.inputs if i >= 0)
+        used.update(op.outputs)
+        used.update(op.intermediates or [])
+    order = sorted(used)
+    index = {old: new for new, old in enumerate(order)}
+    graph.tensors = [graph.tensors[i] for i in order]
+    graph.inputs = [index[i] for i in graph.inputs]
+    graph.outputs = [index[i] for i in graph.outputs]
+    for op in graph.operators:
+        op.inputs = [index[i] if i >= 0 else i for i in op.inputs]
+        op.outputs = [index[i] for i in op.outputs]
+        if op.intermediates:
+            op.intermediates = [index[i] for i in op.intermediates]
+
+
+def quantize_int8(float32_model: bytes, samples, threads: int = 2) -> bytes:
+    """Full-integer int8 (weights per channel, activations per tensor, int8 input and outputs) of
+    a float32 model from `to_float32`, by ai-edge-quantizer's `static_wi8_ai8` recipe, calibrated
+    on `samples` ((1, H, W, 3) float32 inputs in 0-1). The input's range is set to all of 0-1
+    whatever the samples hold, so that its int8 is the pixel minus 128 (scale 1/255, zero point
+    -128) and no bright pixel is clipped. An op the quantizer has no int8 kernel for (the palm
+    detector's PRELU) stays float between a dequantize and a quantize."""
+    import contextlib
+    import io
+    import warnings
+
+    from ai_edge_quantizer import quantizer, recipe
+
+    if not samples:
+        raise ModelError("no calibration samples for the hand model")
+    qt = quantizer.Quantizer(bytearray(float32_model), recipe.static_wi8_ai8())
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        # its progress bars and its note that calibration keeps every tensor (by design)
+        warnings.simplefilter("ignore")
+        result = qt.calibrate(
+            {SIGNATURE: [{INPUT_NAME: np.asarray(s, np.float32)} for s in samples]},
+            num_threads=threads,
+        )
+        entry = result[INPUT_NAME]
+        entry["min"] = np.zeros_like(entry["min"])
+        entry["max"] = np.ones_like(entry["max"])
+        quantized = qt.quantize(result, enable_progress_report=False).quantized_model
+    return bytes(quantized)
+
+
+def quantize_int8_tf(float32_model: bytes, samples) -> bytes:
+    """Full-integer int8 (int8 input and outputs) of a float32 model from `to_float32` by
+    TensorFlow's own post-training quantizer: the calibration and MLIR quantization passes that
+    `TFLiteConverter` runs on every model it makes int8 (our CNN's too), applied to the .tflite.
+    For the landmark model it keeps the handedness that ai-edge-quantizer 0.10 loses (see
+    docs/hand_int8.md); it quantizes the palm detector's PRELU too, which XNNPACK then does not
+    run (slower than float)."""
+    import tensorflow as tf
+    from tensorflow.lite.python.convert import mlir_quantize
+    from tensorflow.lite.python.optimize import calibrator
+
+    if not samples:
+        raise ModelError("no calibration samples for the hand model")
+    model = calibrator.add_intermediate_tensors(float32_model)
+    calibrated = calibrator.Calibrator(model).calibrate(
+        lambda: ([np.asarray(s, np.float32)] for s in samples)
+    )
+    quantized = mlir_quantize(
+        calibrated, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8
+    )
+    return bytes(quantized)
+
+
+# --- calibration data: what the device's hand tracker feeds each model ---------------------------
+
+
+def yuv420_round_trip(image: Image.Image) -> Image.Image:
+    """`image` as the device sees it through picamera2's YUV420 lores stream: PIL's YCbCr, chroma
+    halved by 2x2 averaging, turned back into RGB by the tracker's own `rgb_image`."""
+    width, height = image.size[0] // 2 * 2, image.size[1] // 2 * 2
+    ycc = np.asarray(image.crop((0, 0, width, height)).convert("YCbCr"))
+    planes = [ycc[..., 0].ravel()]
+    for channel in (1, 2):
+        planes.append(np.asarray(Image.fromarray(ycc[..., channel]).reduce(2)).ravel())
+    frame = np.concatenate(planes).reshape(height * 3 // 2, width)
+    return rgb_image(frame, "yuv420", width=width)
+
+
+def calibration_photos(folder: Path, count: int, seed: int = 0) -> list:
+    """`count` photos of a folder-per-class data set, as evenly over its classes as they go."""
+    files = image_files(Path(folder), IMAGE_SUFFIXES)
+    by_class: dict = {}
+    for path, name in files:
+        by_class.setdefault(name, []).append(path)
+    rng = np.random.default_rng(seed)
+    for paths in by_class.values():
+        rng.shuffle(paths)
+    chosen, round_ = [], 0
+    while len(chosen) < count and any(round_ < len(p) for p in by_class.values()):
+        chosen += [p[round_] for p in by_class.values() if round_ < len(p)]
+        round_ += 1
+    return sorted(chosen[:count])
+
+
+def _load_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def calibration_inputs(photos, tracker, seed: int = 0) -> tuple[list, list]:
+    """(detector inputs, landmark inputs): float32 (1, H, W, 3) tensors in 0-1, as the device's
+    tracker makes them from these photos. Every other photo goes through the YUV420 lores
+    stream's colors; each photo gives the detector one letterboxed frame (its border pass taking
+    turns, as along a stream) and, where the float tracker finds a hand, the landmark model the
+    crop of the palm's rectangle (a detecting frame) and the crop of the landmarks' rectangle (the
+    next, tracking frame)."""
+    frames, crops = [], []
+    borders = tracker.detect_borders
+    for i, path in enumerate(photos):
+        image = _load_rgb(path)
+        if i % 2:
+            image = yuv420_round_trip(image)
+        boxed = geometry.letterbox(image, border=borders[i % len(borders)])[0]
+        frames.append(ht._tensor(boxed))
+        for border in borders:
+            rect = tracker.detect(image, border)
+            if rect is None:
+                continue
+            crops.append(ht._tensor(geometry.crop_rect(image, rect, geometry.LANDMARK_SIZE)))
+            hand = tracker.find_in_image(image)
+            if hand is not None:
+                crops.append(
+                    ht._tensor(geometry.crop_rect(image, hand.rect, geometry.LANDMARK_SIZE))
+                )
+            break
+    return frames, crops
+
+
+# --- MediaPipe's lite models (same wheel), for measuring them against the full ones ---------------
+
+#: the lite palm detector and landmark model inside the mediapipe 0.10.18 wheel, by the bundle
+#: name they would take; sha256 of the files as they are in the wheel
+LITE_MODELS = {
+    "hand_detector.tflite": {
+        "source": "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
+        "sha256": "e9a4aaddf90dda56a87235303cf00e4c2d3fb28725f68fd88772997dac905c18",
+    },
+    "hand_landmarks.tflite": {
+        "source": "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
+        "sha256": "048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6",
+    },
+}
+
+
+def fetch_lite(root=None) -> Path:
+    """The folder (`lite/` in the hand model cache) with the verified lite models, taken out of
+    the same hash-checked wheel as the full ones; downloaded once."""
+    import tempfile
+    import zipfile
+
+    from edgesign.core.files import atomic_path, sha256_file
+    from edgesign.train import hand_models
+
+    folder = hand_models.cache_dir(root) / "lite"
+    names = list(LITE_MODELS)
+    if all(
+        (folder / n).is_file() and sha256_file(folder / n) == LITE_MODELS[n]["sha256"]
+        for n in names
+    ):
+        return folder
+    with tempfile.TemporaryDirectory(prefix="edgesign-mediapipe-") as tmp:
+        wheel = hand_models._download_wheel(Path(tmp))
+        if sha256_file(wheel) != hand_models.WHEEL_SHA256:
+            raise ModelError(f"{wheel}: sha256 differs from the published wheel; refusing it")
+        with zipfile.ZipFile(wheel) as archive:
+            blobs = {n: archive.read(LITE_MODELS[n]["source"]) for n in names}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in blobs.items():
+        if hashlib.sha256(data).hexdigest() != LITE_MODELS[name]["sha256"]:
+            raise ModelError(f"{LITE_MODELS[name]['source']}: unexpected sha256")
+        with atomic_path(folder / name) as tmp_path:
+            tmp_path.write_bytes(data)
+    return folder
+
+
+#: the quantizers by name: ai-edge-quantizer ("aeq") and TensorFlow's ("tf")
+QUANTIZERS = {"aeq": quantize_int8, "tf": quantize_int8_tf}
+#: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md): the palm detector
+#: by ai-edge-quantizer (its PRELU stays float, inside XNNPACK), the landmark model by TensorFlow's
+DEFAULT_QUANTIZERS = ("aeq", "tf")
+
+
+def quantize_pair(
+    detector: Path, landmarks: Path, photos, tracker, out: Path, quantizers=DEFAULT_QUANTIZERS
+) -> dict:
+    """Write int8 versions of a palm detector and a landmark model (.tflite paths) into `out`
+    under the bundle names, calibrated on `photos` as `calibration_inputs` makes them with
+    `tracker` (the float tracker the device would otherwise run), by `quantizers` (names in
+    QUANTIZERS for the detector and the landmark model); returns what was done."""
+    from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE
+
+    frames, crops = calibration_inputs(photos, tracker)
+    if not crops:
+        raise ModelError("the float tracker found no hand in the calibration photos")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for source, name, samples, quantize in (
+        (detector, DETECTOR_FILE, frames, QUANTIZERS[quantizers[0]]),
+        (landmarks, LANDMARKS_FILE, crops, QUANTIZERS[quantizers[1]]),
+    ):
+        (out / name).write_bytes(quantize(to_float32(Path(source).read_bytes()), samples))
+    return {
+        "photos": len(photos),
+        "detector_frames": len(frames),
+        "landmark_crops": len(crops),
+        "quantizers": list(quantizers),
+    }
