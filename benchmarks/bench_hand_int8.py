@@ -92,10 +92,9 @@ def tracker_of(folders: dict, variant: str) -> ht.HandTracker:
 
 
 def labelled_photos(folder: Path, classes) -> list:
-    from edgesign.core.images import IMAGE_SUFFIXES
-    from edgesign.train.hand_cache import image_files
+    from edgesign.core.images import class_images
 
-    return [(p, list(classes).index(n)) for p, n in image_files(folder, IMAGE_SUFFIXES)]
+    return [(p, list(classes).index(n)) for p, n in class_images(folder)]
 
 
 def run_set(bundle_dir: Path, photos_dir: Path, trackers: dict) -> dict:

@@ -20,10 +20,9 @@ from PIL import Image
 
 from edgesign.core.errors import ModelError
 from edgesign.core.frames import rgb_image
-from edgesign.core.images import IMAGE_SUFFIXES
+from edgesign.core.images import class_images
 from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
-from edgesign.train.hand_cache import image_files
 
 
 def _schema():
@@ -227,7 +226,7 @@ def yuv420_round_trip(image: Image.Image) -> Image.Image:
 
 def calibration_photos(folder: Path, count: int, seed: int = 0) -> list:
     """`count` photos of a folder-per-class data set, as evenly over its classes as they go."""
-    files = image_files(Path(folder), IMAGE_SUFFIXES)
+    files = class_images(folder)
     by_class: dict = {}
     for path, name in files:
         by_class.setdefault(name, []).append(path)
