@@ -102,12 +102,13 @@ def main(argv=None) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from edgesign.core.preprocess import PreprocessSpec
     from edgesign.train import data_plan, datasets, models, trainer
-    from edgesign.train.augment import PRESET_STEPS, STEPS
+    from edgesign.train.augment import STEPS
+    from edgesign.train.presets import PRESETS
 
     data = Path(args.data)
     spec = PreprocessSpec(
-        size=args.size or models.INPUT_SIZES[args.preset],
-        contrast=args.contrast or models.CONTRAST[args.preset],
+        size=args.size or PRESETS[args.preset].input_size,
+        contrast=args.contrast or PRESETS[args.preset].contrast,
     )
     photos = Path(args.photos or data / "asl_photos" / "train")
     held_out = Path(args.eval or data / "asl_photos" / "test")
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
         flush=True,
     )
 
-    table = runs(PRESET_STEPS[args.preset], STEPS)
+    table = runs(PRESETS[args.preset].augment_steps, STEPS)
     chosen = args.only.split(",") if args.only else list(table)
     rows = []
     for name in chosen:
@@ -149,7 +150,7 @@ def main(argv=None) -> int:
             augment=bool(steps),
             augment_steps=steps,
             val_fraction=0.05,
-            label_smoothing=models.LABEL_SMOOTHING[args.preset]
+            label_smoothing=PRESETS[args.preset].label_smoothing
             if args.label_smoothing is None
             else args.label_smoothing,
         )

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesign.train.presets import REALWORLD
+
 #: model bodies to compare, as conv blocks (filters, then max-pool?, separable?); each ends in
 #: global pooling, dropout and the softmax layer like the preset. `realworld` is the preset itself.
 CANDIDATES = {
@@ -168,7 +170,7 @@ def main(argv=None) -> int:
     except DataError as exc:
         parser.error(str(exc))
     data, classes = Path(args.data), datasets.SIGN_MNIST_CLASSES
-    spec = PreprocessSpec(size=args.size, contrast=models.CONTRAST["realworld"], views=VIEW_SETS[7])
+    spec = PreprocessSpec(size=args.size, contrast=REALWORLD.contrast, views=VIEW_SETS[7])
     sign = data_plan.resized(datasets.load_csv(data / "sign_mnist_train.csv.gz", classes), spec)
     keep = np.concatenate(
         [np.flatnonzero(sign.labels == c)[: args.sign_per_class] for c in np.unique(sign.labels)]
@@ -200,7 +202,7 @@ def main(argv=None) -> int:
         epochs=args.epochs,
         seed=args.seed,
         augment_steps=steps,
-        label_smoothing=models.LABEL_SMOOTHING["realworld"],
+        label_smoothing=REALWORLD.label_smoothing,
     )
     print(
         f"training {args.candidate} (seed {args.seed}): {len(train)} images ({len(early)} early "

@@ -147,7 +147,7 @@ def fusion_scores(
 
 def rule_of(meta: dict, weight: float | None = None) -> FusionRule:
     """The fusion rule training stored (or the default), with `weight` replacing its CNN weight."""
-    from edgesign.train.models import DEFAULT_FUSION
+    from edgesign.train.presets import DEFAULT_FUSION
 
     base = dict(meta.get("landmarks", {}).get("fusion") or DEFAULT_FUSION)
     if weight is not None:

@@ -16,6 +16,7 @@ from edgesign.device.bundle import load_bundle
 from edgesign.device.pipeline import Pipeline
 from edgesign.device.sources import ImageFilesSource
 from edgesign.train import datasets, models, trainer
+from edgesign.train.presets import REALWORLD
 
 
 def test_article_preset_is_the_articles_55801_parameter_model():
@@ -213,7 +214,7 @@ def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch
 
 @pytest.mark.parametrize("size", [None, 48, 64])
 def test_realworld_preset_fits_the_budget_at_its_own_and_larger_inputs(size):
-    size = size or models.INPUT_SIZES["realworld"]
+    size = size or REALWORLD.input_size
     model = models.build("realworld", (size, size, 1), 25)
     assert model.count_params() <= 56_000
     assert tuple(model.inputs[0].shape[1:]) == (size, size, 1)

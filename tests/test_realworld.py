@@ -18,7 +18,8 @@ from PIL import Image
 
 from edgesign.cli.main import main
 from edgesign.core.preprocess import PreprocessSpec, preprocess
-from edgesign.train import data_plan, datasets, models
+from edgesign.train import data_plan, datasets
+from edgesign.train.presets import REALWORLD
 
 LETTERS = ("A", "B", "C", "L", "V", "Y")
 
@@ -240,7 +241,7 @@ def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(
     meta = json.loads((out / "metadata.json").read_text())
     assert (
         meta["preprocess"]["contrast"] == "stretch"
-        and meta["preprocess"]["size"] == models.INPUT_SIZES["realworld"]
+        and meta["preprocess"]["size"] == REALWORLD.input_size
     )
     assert meta["config"]["label_smoothing"] == 0.1
     plain = tmp_path / "plain"

@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable
 
 from edgesign.core.errors import DataError
+from edgesign.train import presets
 
 STEPS = (
     "geometry",
@@ -39,14 +40,6 @@ STEPS = (
     "noise",
     "occlusion",
 )
-#: the steps each preset trains with. `realworld`'s come from benchmarks/ablate_augment.py: on
-#: photos of other sessions, mirroring cost 16 points and blur+noise 3.5; geometry with lighting
-#: beat no augmentation by 7; the other steps moved it by less than run-to-run noise.
-PRESET_STEPS = {
-    "article": ("geometry", "lighting"),
-    "improved": ("geometry", "lighting"),
-    "realworld": ("geometry", "lighting"),
-}
 
 
 def check_steps(steps: Iterable[str]) -> tuple:
@@ -181,9 +174,10 @@ class Augmenter:
 
 def _chosen(preset: str, steps) -> tuple:
     """`steps`, or the preset's own list when None."""
-    return PRESET_STEPS.get(preset, PRESET_STEPS["article"]) if steps is None else steps
+    return presets.preset(preset).augment_steps if steps is None else steps
 
 
 def for_preset(preset: str, seed: int, strength: float = 1.0, steps=None) -> Augmenter:
     """The augmenter a preset trains with (`steps` overrides its list)."""
-    return Augmenter(_chosen(preset, steps), seed, strength, wide=preset == "realworld")
+    wide = presets.preset(preset).wide_augment
+    return Augmenter(_chosen(preset, steps), seed, strength, wide=wide)

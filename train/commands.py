@@ -7,7 +7,6 @@ from edgesign.core.files import check_output_dir
 from edgesign.core.options import number
 from edgesign.core.views import add_view_arguments
 from edgesign.train.options import (
-    DEFAULT_EPOCHS,
     add_data_arguments,
     add_fit_arguments,
     add_preprocess_arguments,
@@ -17,6 +16,7 @@ from edgesign.train.options import (
     smoothing,
     spec_from_args,
 )
+from edgesign.train.presets import PRESETS, preset
 from edgesign.train.quiet import import_tensorflow
 
 
@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     group = p.add_argument_group("training")
     group.add_argument(
         "--preset",
-        choices=("article", "improved", "realworld"),
+        choices=tuple(PRESETS),
         default="improved",
         help="model architecture: article (the reference CNN), improved (Sign MNIST), "
         "realworld (32x32, for camera frames; train it on photos too) (default improved)",
@@ -66,7 +66,7 @@ def register(subparsers) -> None:
         epochs=None,
         learning_rate=2e-3,
         epochs_help="epochs (default: article {article}, improved {improved}, realworld "
-        "{realworld})".format(**DEFAULT_EPOCHS),
+        "{realworld})".format(**{p.name: p.epochs for p in PRESETS.values()}),
     )
     group.add_argument(
         "--landmarks",
@@ -157,13 +157,12 @@ def _landmark_epochs() -> int:
 
 
 def wants_landmarks(args, spec, plan) -> bool:
-    """--landmarks on, or auto with a preset that asks for it (`models.LANDMARKS`), when a photo
+    """--landmarks on, or auto with a preset that asks for it (`presets.py`), when a photo
     folder is among the training sources."""
-    from edgesign.train.models import LANDMARKS
 
     choice = getattr(args, "landmarks", "off")
     photos = any(s.path.is_dir() for s in plan.train)
-    return choice == "on" or (choice == "auto" and photos and LANDMARKS.get(args.preset, False))
+    return choice == "on" or (choice == "auto" and photos and preset(args.preset).landmarks)
 
 
 def _train_landmarks(args, plan, classes, verbose):
@@ -171,13 +170,12 @@ def _train_landmarks(args, plan, classes, verbose):
     from edgesign.train.landmark_training import train_landmarks
 
     config = LandmarkConfig(epochs=args.landmark_epochs or LandmarkConfig.epochs, seed=args.seed)
-    from edgesign.train.models import DEFAULT_FUSION, FUSION, NO_HAND
 
     model, meta = train_landmarks(plan.train, classes, config, verbose=verbose)
-    meta["fusion"] = dict(FUSION.get(args.preset, DEFAULT_FUSION))
+    meta["fusion"] = preset(args.preset).fusion
     if args.fusion_weight is not None:
         meta["fusion"]["cnn_weight"] = args.fusion_weight
-    meta["no_hand"] = args.no_hand or NO_HAND.get(args.preset, "nothing")
+    meta["no_hand"] = args.no_hand or preset(args.preset).no_hand
     print(
         f"landmark classifier: {meta['hands']} hands, {meta['parameters']:,} parameters, "
         f"validation accuracy {meta['validation_accuracy']:.4f}",
@@ -220,7 +218,7 @@ def _run_train(args) -> int:
     )
     config = trainer.TrainConfig(
         preset=args.preset,
-        epochs=args.epochs or DEFAULT_EPOCHS[args.preset],
+        epochs=args.epochs or PRESETS[args.preset].epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         val_fraction=args.val_fraction,

@@ -7,7 +7,7 @@ from pathlib import Path
 from edgesign.core.errors import DataError
 from edgesign.core.text import printable
 from edgesign.train import data_plan
-from edgesign.train.models import LABEL_SMOOTHING
+from edgesign.train.presets import preset
 from edgesign.train.trainer import (
     MODEL_FILE,
     TrainConfig,
@@ -87,7 +87,7 @@ def finetune(
         augment=augment,
         augment_strength=augment_strength,
         augment_steps=augment_steps,
-        label_smoothing=LABEL_SMOOTHING.get(base["preset"], 0.0)
+        label_smoothing=preset(base["preset"]).label_smoothing
         if label_smoothing is None
         else label_smoothing,
     )

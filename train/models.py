@@ -78,50 +78,12 @@ def realworld(input_shape=(32, 32, 1), n_classes=25) -> keras.Model:
     )
 
 
-PRESETS = {"article": article, "improved": improved, "realworld": realworld}
-#: the input side each preset is designed for (--size overrides it)
-#: realworld: 32 and 48 were level on later training photos (48 +1.8 points, one seed); 32 needs
-#: under half
-#: the compute and tensor arena (benchmarks/bench_realworld.py --size, README "Choosing the input
-#: size")
-INPUT_SIZES = {"article": 28, "improved": 28, "realworld": 32}
-#: the contrast step of each preset's preprocessing (--contrast overrides it)
-#: realworld: stretching each image's levels beat raw levels by 5 points on photos of other sessions
-#: (two seeds each, 32x32); the other presets' data sets have even lighting already
-CONTRAST = {"article": "none", "improved": "none", "realworld": "stretch"}
-#: the label smoothing each preset trains with (--label-smoothing overrides it)
-#: realworld: 0.1 raised photos of other sessions by 2 points and Sign MNIST by 1 (32x32, two seeds)
-LABEL_SMOOTHING = {"article": 0.0, "improved": 0.0, "realworld": 0.1}
-#: how many views of each frame the device averages (`VIEW_SETS`; --views overrides it)
-#: realworld: 7 views beat 1, 3 and 5 on later training photos (two seeds), for 7 times the compute
-VIEWS = {"article": 1, "improved": 1, "realworld": 7}
-#: below which top probability of the first view the others run (--more-views-below overrides it)
-#: realworld: at 0.7 the later training photos scored as with all 7 views always (two seeds), at
-#: about two views per photo on average
-MORE_VIEWS_BELOW = {"realworld": 0.7}
-#: how the CNN's probabilities and the landmark classifier's become one
-#: (`device/hands/fusion.py`), for models trained with landmarks; stored in the training metadata
-#: and the bundle.
-#: realworld: the plain mean. On people never seen (leave one photo source out) a quarter for the
-#: CNN and a half were level: 70.7% / 70.1% on asl_letters, 79.9% / 80.0% on asl_photos/test. On
-#: asl_photos/test with the default model (both sources in training) the half gave 95.7% against
-#: 93.3%. Chosen with that folder in view, as there is no third set
-#: (benchmarks/results/hands_accuracy.md).
-FUSION = {"realworld": {"cnn_weight": 0.5, "method": "mean"}}
-DEFAULT_FUSION = {"cnn_weight": 0.5, "method": "mean"}
-#: whether `edgesign train` also trains the landmark classifier (`--landmarks auto`) when photo
-#: folders are among the sources. realworld: people never seen, leave one source out, int8
-#: (benchmarks/results/hands_accuracy.md): the fusion beat the CNN alone on the center square by 34
-#: points on asl_photos/test (trained without asl_photos) and on asl_letters (trained without it)
-LANDMARKS = {"realworld": True}
-#: what the device answers when the tracker finds no hand: "nothing" (no letter; a pause is a space)
-#: or "cnn" (the CNN on the fallback region). realworld: nothing, so a room gives no letters, though
-#: the fallback added 3.7 and 5.9 points on the held-out photos (hands_accuracy.md)
-NO_HAND = {"realworld": "nothing"}
+#: the network of each preset (`presets.py` holds the rest of its settings)
+BUILDERS = {"article": article, "improved": improved, "realworld": realworld}
 
 
 def build(preset: str, input_shape=(28, 28, 1), n_classes: int = 25) -> keras.Model:
     """Build the named preset."""
-    if preset not in PRESETS:
-        raise ModelError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[preset](input_shape, n_classes)
+    if preset not in BUILDERS:
+        raise ModelError(f"unknown preset {preset!r}; choose one of {', '.join(BUILDERS)}")
+    return BUILDERS[preset](input_shape, n_classes)

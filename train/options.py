@@ -9,15 +9,8 @@ import math
 from edgesign.core.errors import DataError
 from edgesign.core.options import MODEL_SIZES, ROI_MODES, number
 from edgesign.core.views import view_set
-from edgesign.train.augment import PRESET_STEPS, STEPS, check_steps
-
-#: epochs per preset when --epochs is not given. article and improved: where the validation loss
-#: stopped improving (training takes 4-7 minutes on 2 cores: benchmarks/results/pipeline.json);
-#: realworld: 30 epochs beat 15 by 2-3 points on later training photos (two seeds) and 45 added
-#: nothing (benchmarks/realworld_recipes.py); 20 kept the main job's figures (Sign MNIST int8
-#: 99.90% against 99.74%, asl_photos/test fused 95.42% against 95.69%, one seed) in two thirds
-#: of the time, though the CNN alone fell 4 points there (docs/research-log.md, 2026-12-07)
-DEFAULT_EPOCHS = {"article": 25, "improved": 20, "realworld": 20}
+from edgesign.train.augment import STEPS, check_steps
+from edgesign.train.presets import PRESETS, preset
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, test: bool = True) -> None:
@@ -150,7 +143,7 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
         help="comma-separated augmentation steps instead of the preset's: "
         + ", ".join(STEPS)
         + " (presets: "
-        + "; ".join(f"{p} {','.join(s)}" for p, s in PRESET_STEPS.items())
+        + "; ".join(f"{p.name} {','.join(p.augment_steps)}" for p in PRESETS.values())
         + ")",
     )
     group.add_argument(
@@ -191,25 +184,22 @@ def check_fit_arguments(args):
         raise DataError(f"--augment-steps: {exc}") from None
 
 
-def smoothing(value, preset: str) -> float:
+def smoothing(value, name: str) -> float:
     """--label-smoothing, or the preset's own."""
-    from edgesign.train.models import LABEL_SMOOTHING
-
-    return float(LABEL_SMOOTHING.get(preset, 0.0) if value is None else value)
+    return float(preset(name).label_smoothing if value is None else value)
 
 
 def spec_from_args(args):
     from edgesign.core.preprocess import PreprocessSpec
-    from edgesign.train.models import CONTRAST, INPUT_SIZES, MORE_VIEWS_BELOW, VIEWS
 
     if args.box is not None and args.roi != "box":
         # the box would be stored with the model and never used: the user meant another region
         raise DataError(f"--box is read only with --roi box, not --roi {args.roi}")
-    preset = getattr(args, "preset", None)
-    size = args.size or INPUT_SIZES.get(preset, 28)
-    contrast = getattr(args, "contrast", None) or CONTRAST.get(preset, "none")
-    views = getattr(args, "views", None) or VIEWS.get(preset, 1)
-    below = getattr(args, "more_views_below", None) or MORE_VIEWS_BELOW.get(preset)
+    chosen = preset(getattr(args, "preset", None))
+    size = args.size or chosen.input_size
+    contrast = getattr(args, "contrast", None) or chosen.contrast
+    views = getattr(args, "views", None) or chosen.views
+    below = getattr(args, "more_views_below", None) or chosen.more_views_below
     return PreprocessSpec(
         size=size,
         roi=args.roi,
