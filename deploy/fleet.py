@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgesign.deploy.errors import DeployError
-from edgesign.deploy.settings import check_host_settings, check_wheelhouse, templated
+from edgesign.deploy.settings import check_host_settings, check_no_templates, check_wheelhouse
 
 DEFAULT_SERIAL = "1,20%,100%"
 
@@ -143,6 +143,7 @@ def check_fleet(inventory: Path, limit: str | None, overrides: dict) -> dict:
 
     hosts = read_inventory(inventory, limit)
     for host, variables in hosts.items():
+        check_no_templates(host, variables, inventory)
         checked = check_host_settings(host, variables, skip=overrides)
         connection = [
             variables.get(key, "")
@@ -155,8 +156,6 @@ def check_fleet(inventory: Path, limit: str | None, overrides: dict) -> dict:
                 "ansible_ssh_extra_args",
             )
         ]
-        if any(templated(v) for v in connection):
-            continue  # Ansible renders it per Pi; the upload step checks the result
         address, user, port, key, common, extra = (str(v or "") for v in connection)
         target_from_inventory(
             address or host,

@@ -137,8 +137,27 @@ RUN_SETTINGS = (
 
 
 def templated(value) -> bool:
-    """Ansible renders "{{ ... }}" per Pi; the playbook checks the rendered value."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """Whether a value (or any string inside it) holds a Jinja template, which Ansible would render
+    on this computer: `{{ lookup('pipe', ...) }}` runs a command here."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value or "{#" in value
+    if isinstance(value, dict):
+        return any(templated(k) or templated(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(templated(v) for v in value)
+    return False
+
+
+def check_no_templates(host: str, variables: dict, where) -> None:
+    """Refuse a Pi whose inventory variables hold a Jinja template: edgesign reads an inventory as
+    data, and a template is code (a lookup runs a command on this computer, before any check)."""
+    for key, value in variables.items():
+        if templated(key) or templated(value):
+            raise DeployError(
+                f"{where}: {host}: {key} holds a Jinja template ({{{{ ... }}}}); edgesign reads "
+                "inventories as data (a template can run commands on this computer): write the "
+                "value itself"
+            )
 
 
 def check_host_settings(host: str, variables: dict, skip=()) -> dict:
@@ -146,7 +165,7 @@ def check_host_settings(host: str, variables: dict, skip=()) -> dict:
     returns them checked. An unknown edgesign_* name is refused: a typo would go unnoticed."""
     checked = {}
     for key, value in variables.items():
-        if not key.startswith("edgesign_") or key in skip or templated(value):
+        if not key.startswith("edgesign_") or key in skip:
             continue
         if key in HOST_SETTINGS:
             checked[key] = HOST_SETTINGS[key](value, f"{host}: {key}")

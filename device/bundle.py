@@ -42,6 +42,7 @@ from edgesign.device.hands.fusion import check_bundle_fusion
 from edgesign.device.hands.models import BUNDLE_FILES as HAND_MODEL_FILES
 from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
 from edgesign.device.hands.selftest import frame_names
+from edgesign.device.model_check import check_model_matches
 
 FORMAT = "edgesign-bundle"
 VERSION = 1
@@ -204,7 +205,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         )
         classes = meta["classes"]
         sha = meta["model"]["sha256"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise BundleError(f"{path / METADATA_FILE}: incomplete metadata ({exc!r})") from None
     for name, tensor in (("input", inp), ("output", out)):
         if tensor.dtype != "int8":  # what the device quantizes to, and what convert writes
@@ -237,42 +238,6 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         check_model_matches(bundle, model)
         bundle._checked = model
     return bundle
-
-
-def check_model_matches(bundle: Bundle, model: TFLiteModel) -> None:
-    """Raise BundleError unless the model is int8 and shaped as the metadata says."""
-    where = bundle.path / MODEL_FILE
-    if model.input.dtype != "int8" or model.output.dtype != "int8":
-        raise BundleError(
-            f"{where}: not a full-integer int8 model "
-            f"(input {model.input.dtype}, output {model.output.dtype})"
-        )
-    # int8 input and output can wrap float layers inside: the converter keeps a layer in float
-    # when its calibration saw NaN, and such a model runs slowly and wrong on the device
-    inner = sorted(t for t in model.tensor_dtypes() if t.startswith("float"))
-    if inner:
-        raise BundleError(
-            f"{where}: not a full-integer int8 model (it holds {', '.join(inner)} tensors; "
-            f"was it converted from a model with NaN weights?)"
-        )
-    if tuple(model.input.shape[1:]) != tuple(bundle.input.shape[1:]):
-        raise BundleError(
-            f"{where}: model input shape {list(model.input.shape)} differs from the "
-            f"metadata's {list(bundle.input.shape)}"
-        )
-    size = bundle.spec.size
-    if tuple(model.input.shape[1:]) != (size, size, 1):
-        raise BundleError(
-            f"{where}: model input {list(model.input.shape)} does not fit the "
-            f"preprocessing size {size}x{size}x1"
-        )
-    if (model.input.scale, model.input.zero_point) != (bundle.input.scale, bundle.input.zero_point):
-        raise BundleError(f"{where}: input quantization differs from the metadata")
-    if model.output.shape[-1] != len(bundle.classes):
-        raise BundleError(
-            f"{where}: model has {model.output.shape[-1]} outputs but the bundle names "
-            f"{len(bundle.classes)} classes"
-        )
 
 
 def _plain_file(path: Path, what: str) -> Path:
@@ -379,6 +344,14 @@ def load_selftest(bundle: Bundle):
             raise ValueError(f"{EXPECTED_FILE} holds outputs outside the int8 range -128..127")
         outputs = outputs.astype(np.int8)
         labels = list(expected["labels"])
+        n_out = int(np.prod(bundle.output.shape[1:]))
+        width = outputs.shape[1:] if len(paths) else (n_out,)
+        if len(outputs) != len(paths) or len(labels) != len(paths) or width != (n_out,):
+            raise ValueError(
+                f"{EXPECTED_FILE} lists {len(paths)} images, {len(outputs)} outputs of "
+                f"{list(outputs.shape[1:])} values and {len(labels)} labels (expected "
+                f"{len(paths)} of each, outputs of {n_out})"
+            )
     except (OSError, KeyError, ValueError, TypeError, OverflowError) as exc:
         raise BundleError(f"{folder}: unreadable self-test data ({exc})") from None
     return images, outputs, labels

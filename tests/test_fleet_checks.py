@@ -254,3 +254,27 @@ def test_a_missing_or_empty_wheelhouse_is_refused_before_ansible(
         )
         assert code == 2 and "--wheelhouse" in edgesign_error(err)
     assert playbook_runs == []
+
+
+@pytest.mark.parametrize(
+    "host_vars",
+    [
+        "edgesign_keep=\"{{ lookup('pipe', 'touch RAN; echo 3') }}\"",
+        "ansible_host=\"{{ lookup('pipe', 'touch RAN; echo 127.0.0.1') }}\"",
+        "edgesign_python=\"{% if lookup('pipe', 'touch RAN') %}python3{% endif %}\"",
+    ],
+)
+def test_a_template_in_an_inventory_runs_nothing_here(host_vars, tmp_path, bundle_dir, capsys):
+    """A Jinja template in an inventory is code Ansible would render on this computer (a lookup
+    runs a command): refused in one line before Ansible renders anything, dry run included."""
+    marker = tmp_path / "RAN"
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(f"[pis]\npi-01 {host_vars.replace('RAN', str(marker))}\n")
+    for argv in (
+        ["deploy", "--inventory", inventory, "--bundle", bundle_dir, "--dry-run"],
+        ["deploy", "--inventory", inventory, "--bundle", bundle_dir],
+        ["rollback", "--inventory", inventory],
+    ):
+        code, err = fleet_cli(capsys, *argv)
+        assert code == 2 and "holds a Jinja template" in edgesign_error(err), err
+    assert not marker.exists()

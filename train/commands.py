@@ -293,9 +293,13 @@ def _run_finetune(args) -> int:
         verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
     )
     print(
-        f"fine-tuned {args.base} -> {args.out}: best epoch {meta['best_epoch']}, validation "
-        "accuracy "
-        f"{meta['validation_accuracy']:.4f}"
+        f"fine-tuned {args.base} -> {args.out}: "
+        + (
+            f"best epoch {meta['best_epoch']}, validation accuracy "
+            f"{meta['validation_accuracy']:.4f}"
+            if meta["validation_accuracy"] is not None
+            else "no validation (--val-fraction 0)"
+        )
         + (
             f", test accuracy {meta['test_accuracy']:.4f}"
             if meta["test_accuracy"] is not None

@@ -1,0 +1,92 @@
+"""Issue 25, the third probe round's defects above low: each case runs the real `edgesign` command
+on real files (a bundle and a model trained from EDGESIGN_DATA), broken in tmp_path. The
+inventory-template case is in tests/test_fleet_checks.py; the promises are docs/promises.md."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import head_csv
+
+from edgesign.cli import main as cli
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of an in-process `edgesign ARGV`."""
+    code = cli.main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line(err: str, *parts: str) -> None:
+    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+
+
+@pytest.fixture
+def copied_bundle(bundle_dir, tmp_path) -> Path:
+    return Path(shutil.copytree(bundle_dir, tmp_path / "bundle"))
+
+
+@pytest.mark.parametrize("tensor", ["input", "output"])
+def test_an_infinite_zero_point_names_metadata_json(copied_bundle, tensor, capsys):
+    """`"zero_point": 1e999` reads as infinity: one line naming metadata.json, not an
+    OverflowError traceback that reads as "outputs differ"."""
+    path = copied_bundle / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta[tensor]["zero_point"] = 12345
+    path.write_text(json.dumps(meta).replace("12345", "1e999"))
+    for command in ("selftest", "compare"):
+        code, _, err = run(capsys, command, "--bundle", copied_bundle)
+        assert code == 2, command
+        one_line(err, "metadata.json")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda e: e.__setitem__("labels", e["labels"][:-1]),
+        lambda e: e.__setitem__("outputs", e["outputs"][:-1]),
+        lambda e: e.__setitem__("outputs", [row[:-1] for row in e["outputs"]]),
+    ],
+    ids=["fewer labels", "fewer outputs", "narrower outputs"],
+)
+def test_a_self_test_list_of_mismatched_lengths_names_expected_json(copied_bundle, damage, capsys):
+    path = copied_bundle / "selftest" / "expected.json"
+    expected = json.loads(path.read_text())
+    damage(expected)
+    path.write_text(json.dumps(expected))
+    for command in ("selftest", "compare"):
+        code, _, err = run(capsys, command, "--bundle", copied_bundle)
+        assert code == 2, command
+        one_line(err, "expected.json")
+
+
+def test_finetune_without_validation_reports_it(trained_dir, data_dir, tmp_path, capsys):
+    """`--val-fraction 0` trains on everything: the summary says there was no validation."""
+    rows = head_csv(data_dir / "sign_mnist_train.csv.gz", tmp_path / "sign.csv", 300)
+    out = tmp_path / "tuned"
+    code, stdout, err = run(
+        capsys,
+        "finetune",
+        "--from",
+        trained_dir,
+        "--train",
+        rows,
+        "--classes",
+        "sign",
+        "--epochs",
+        "1",
+        "--val-fraction",
+        "0",
+        "--quiet",
+        "--out",
+        out,
+    )
+    assert code == 0 and "Traceback" not in err, err
+    assert "no validation" in stdout and (out / "model.keras").is_file()
