@@ -165,14 +165,15 @@ class TFLiteModel:
             self._by_batch[batch.shape[0]] = interpreter
         interpreter.set_tensor(self._input_index, batch)
         interpreter.invoke()
-        return interpreter.get_tensor(self._output_index)
+        # a copy: LiteRT may hand out its own output buffer, which the next invoke overwrites
+        return interpreter.get_tensor(self._output_index).copy()
 
     def invoke_all(self, batch: np.ndarray) -> list:
         """Every output (the model's order) for a batch of the input's own size."""
         interpreter = self._by_batch[self.input.shape[0]]
         interpreter.set_tensor(self._input_index, batch)
         interpreter.invoke()
-        return [interpreter.get_tensor(index) for index in self._output_indexes]
+        return [interpreter.get_tensor(index).copy() for index in self._output_indexes]
 
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Raw outputs for any number of inputs, run in batches."""

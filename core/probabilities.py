@@ -44,7 +44,7 @@ def average_views(per_view: np.ndarray, below: float | None = None) -> np.ndarra
 
 def top_k(probs: np.ndarray, classes: Sequence[str], k: int = 3) -> list[tuple[str, float]]:
     """The k most likely (label, probability) pairs, most likely first."""
-    k = min(k, len(probs))
-    idx = np.argpartition(probs, -k)[-k:]
-    idx = idx[np.argsort(-probs[idx], kind="stable")]
+    # a stable sort of all classes: of equal probabilities (an int8 output has few levels) the
+    # first class wins, as with argmax everywhere else
+    idx = np.argsort(-np.asarray(probs), kind="stable")[: min(k, len(probs))]
     return [(classes[i], float(probs[i])) for i in idx]

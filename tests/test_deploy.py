@@ -107,7 +107,9 @@ def test_the_pi_gets_the_device_code_only(ssh_server, first):
     release = ssh_server.home / "edgesign" / "releases" / first[0].release
     site = next((release / "venv" / "lib").glob("python3*/site-packages"))
     assert sorted(p.name for p in (site / "edgesign").iterdir() if p.name != "__pycache__") == [
-        "device"
+        "cli",
+        "core",
+        "device",
     ]
     probe = ssh(
         ssh_server,

@@ -129,3 +129,13 @@ def test_top_k_is_sorted_and_probabilities_handle_logits():
     logits = np.array([2.0, -1.0, 0.5, 0.0, 3.0], np.float32)
     probs = probabilities(logits)
     assert probs.sum() == pytest.approx(1.0) and probs.argmax() == 4
+
+
+def test_top_k_breaks_ties_like_argmax():
+    """An int8 softmax has few levels, so two classes often tie at the top: the first one wins, in
+    `top_k` as in every argmax of the evaluation (the label `run` prints is the report's)."""
+    probs = np.zeros(25, np.float32)
+    probs[[6, 7, 20]] = [0.4, 0.4, 0.2]
+    classes = [chr(ord("A") + i) for i in range(25)]
+    assert [label for label, _ in top_k(probs, classes, 3)] == ["G", "H", "U"]
+    assert top_k(probs, classes, 1)[0][0] == classes[int(np.argmax(probs))]
