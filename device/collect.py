@@ -74,14 +74,19 @@ def check_collect_out(out, source: str | None = None) -> Path:
     """The data set folder `out`, refused at once when it is a file, cannot be written, or lies
     inside the folder `source` reads (its photos would be read back as frames)."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise EdgesignError(f"{out}: exists and is not a folder; choose another --out")
-    if source and Path(source).is_dir() and out.resolve().is_relative_to(Path(source).resolve()):
-        raise EdgesignError(
-            f"--out {printable(str(out), PATH_LIMIT)}: inside the --source folder; choose a "
-            "place outside it"
-        )
-    check_writable(out)
+    with disk_errors(printable(str(out), PATH_LIMIT)):  # a name too long, a /proc path: one line
+        if out.exists() and not out.is_dir():
+            raise EdgesignError(
+                f"{printable(str(out), PATH_LIMIT)}: exists and is not a folder; choose another "
+                "--out"
+            )
+        source_dir = Path(source) if source and Path(source).is_dir() else None
+        if source_dir and out.resolve().is_relative_to(source_dir.resolve()):
+            raise EdgesignError(
+                f"--out {printable(str(out), PATH_LIMIT)}: inside the --source folder; choose a "
+                "place outside it"
+            )
+        check_writable(out)
     return out
 
 

@@ -31,7 +31,7 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--countdown",
-        type=int,
+        type=number(int, 0, 60),
         default=3,
         metavar="SECONDS",
         help="seconds before recording (default 3)",

@@ -58,11 +58,14 @@ def register(subparsers) -> None:
 def _run_compare(args) -> int:
     import json
 
+    from edgesign.core.errors import EdgesignError
     from edgesign.core.files import check_output_dir
     from edgesign.device.bundle import load_bundle
     from edgesign.device.compare import COMMAND, main_output, run_compare, write_compare
 
     inputs = [args.bundle, args.images]
+    if args.out == "":
+        raise EdgesignError("--out is empty: name a folder for compare.json and compare.md")
     if args.out:
         check_output_dir(args.out, COMMAND, inputs)  # before minutes of timing, not after
     bundle = load_bundle(args.bundle)

@@ -90,3 +90,20 @@ def test_finetune_without_validation_reports_it(trained_dir, data_dir, tmp_path,
     )
     assert code == 0 and "Traceback" not in err, err
     assert "no validation" in stdout and (out / "model.keras").is_file()
+
+
+def test_collect_with_a_too_long_out_name_is_one_line(data_dir, tmp_path, capsys):
+    photo = next((data_dir / "asl_photos" / "test" / "A").iterdir())
+    out = tmp_path / ("x" * 300)
+    code, _, err = run(capsys, "collect", "--label", "A", "--source", photo, "--out", out)
+    assert code == 2
+    one_line(err, "cannot write there")
+
+
+def test_collect_countdown_is_a_range_and_compare_out_must_name_a_folder(bundle_dir, capsys):
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["collect", "--label", "A", "--countdown", "-1"])
+    assert refused.value.code == 2 and "--countdown" in capsys.readouterr().err
+    code, _, err = run(capsys, "compare", "--bundle", bundle_dir, "--out", "")
+    assert code == 2
+    one_line(err, "--out is empty")

@@ -544,7 +544,13 @@ def test_a_host_header_naming_another_site_is_refused(bundle, photos):
         own = socket.gethostname()
         for host in (f"127.0.0.1:{port}", "localhost", f"LocalHost:{port}", own, f"[::1]:{port}"):
             assert status(host) == b"200", host
-        assert status(None) == b"200"  # no Host: no browser, so no rebinding
+        # HTTP/1.1 needs exactly one Host and a path; HTTP/1.0 tools may leave Host out
+        assert status(None) == b"400"
+        assert _raw(port, b"GET /info.json HTTP/1.0\r\n\r\n").split(b" ")[1] == b"200"
+        two = b"Host: localhost\r\nHost: evil.example\r\n"
+        assert _raw(port, b"GET /info.json HTTP/1.1\r\n" + two + b"\r\n").split(b" ")[1] == b"400"
+        absolute = b"GET http://evil.example/info.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        assert _raw(port, absolute).split(b" ")[1] == b"400"
 
 
 def test_the_token_stays_out_of_ps_and_the_log(bundle_dir, photos, tmp_path):

@@ -215,7 +215,12 @@ def make_handler(view):
             except ValueError:
                 self._plain(HTTPStatus.BAD_REQUEST, "bad request")
                 return None
-            if not parts.path.startswith("/"):
+            hosts = self.headers.get_all("Host") or []
+            # RFC 9112: exactly one Host in HTTP/1.1, and a path (an absolute URI would name a
+            # host of its own beside the checked one)
+            one_host = len(hosts) == 1 or (not hosts and self.request_version == "HTTP/1.0")
+            if not parts.path.startswith("/") or parts.scheme or parts.netloc or not one_host:
+                self.close_connection = True
                 self._plain(HTTPStatus.BAD_REQUEST, "bad request")
                 return None
             if not host_allowed(self.headers.get("Host"), view.host_names):
