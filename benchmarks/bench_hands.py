@@ -30,19 +30,15 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from edgesign.core.frames import rgb_image
+from edgesign.core.frames import rgb_image, yuv420_from_rgb
 from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from device_images import yuv420_from_rgb  # noqa: E402  (the tests' picamera2 YUV420 layout)
 
 #: assumption for the estimate: a Pi 4 core (Cortex-A72, 1.5 GHz) runs these float XNNPACK
 #: models this many times slower than one core of a current x86-64 host, and 4 threads run them

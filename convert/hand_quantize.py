@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from edgesign.core.errors import ModelError
-from edgesign.core.frames import rgb_image
+from edgesign.core.frames import rgb_image, yuv420_from_rgb
 from edgesign.core.images import class_images
 from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
@@ -216,12 +216,8 @@ def yuv420_round_trip(image: Image.Image) -> Image.Image:
     """`image` as the device sees it through picamera2's YUV420 lores stream: PIL's YCbCr, chroma
     halved by 2x2 averaging, turned back into RGB by the tracker's own `rgb_image`."""
     width, height = image.size[0] // 2 * 2, image.size[1] // 2 * 2
-    ycc = np.asarray(image.crop((0, 0, width, height)).convert("YCbCr"))
-    planes = [ycc[..., 0].ravel()]
-    for channel in (1, 2):
-        planes.append(np.asarray(Image.fromarray(ycc[..., channel]).reduce(2)).ravel())
-    frame = np.concatenate(planes).reshape(height * 3 // 2, width)
-    return rgb_image(frame, "yuv420", width=width)
+    rgb = np.asarray(image.crop((0, 0, width, height)).convert("RGB"))
+    return rgb_image(yuv420_from_rgb(rgb, width), "yuv420", width=width)
 
 
 def calibration_photos(folder: Path, count: int, seed: int = 0) -> list:

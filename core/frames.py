@@ -194,3 +194,19 @@ def _chroma_to_full() -> np.ndarray:
 
 
 _CHROMA_TO_FULL = _chroma_to_full()
+
+
+def yuv420_from_rgb(rgb: np.ndarray, stride: int) -> np.ndarray:
+    """A YUV420 frame (rows padded to `stride`) of an RGB picture, as picamera2 lays it out: PIL's
+    YCbCr, chroma halved by 2x2 averaging. The one encoder: the tests' fake camera, the benchmarks
+    and the hand models' calibration (frames as the Pi's lores stream gives them)."""
+    height, width, _ = rgb.shape
+    ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
+    luma = np.zeros((height, stride), np.uint8)
+    luma[:, :width] = ycc[..., 0]
+    planes = [luma.ravel()]
+    for channel in (1, 2):
+        plane = np.zeros((height // 2, stride // 2), np.uint8)
+        plane[:, : width // 2] = np.asarray(Image.fromarray(ycc[..., channel]).reduce(2))
+        planes.append(plane.ravel())
+    return np.concatenate(planes).reshape(height * 3 // 2, stride)

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgesign.core.frames import yuv420_from_rgb  # noqa: F401  (the tests import it from here)
+
 
 def sign_mnist_rows(data_dir: Path, count: int, split: str = "test"):
     """The first `count` Sign Language MNIST images (N, 28, 28) uint8 and their labels."""
@@ -47,21 +49,6 @@ def yuv420_from_gray(gray: np.ndarray, stride: int, pad_value: int = 255) -> np.
     frame[:height, :width] = gray
     frame[:height, width:] = pad_value
     return frame
-
-
-def yuv420_from_rgb(rgb: np.ndarray, stride: int) -> np.ndarray:
-    """A YUV420 frame (rows padded to `stride`) of an RGB picture, as picamera2 lays it out: PIL's
-    YCbCr, chroma halved by 2x2 averaging (used by the hand tracker's tests and bench_hands.py)."""
-    height, width, _ = rgb.shape
-    ycc = np.asarray(Image.fromarray(rgb).convert("YCbCr"))
-    luma = np.zeros((height, stride), np.uint8)
-    luma[:, :width] = ycc[..., 0]
-    planes = [luma.ravel()]
-    for channel in (1, 2):
-        plane = np.zeros((height // 2, stride // 2), np.uint8)
-        plane[:, : width // 2] = np.asarray(Image.fromarray(ycc[..., channel]).reduce(2))
-        planes.append(plane.ravel())
-    return np.concatenate(planes).reshape(height * 3 // 2, stride)
 
 
 def frame_layouts(rgb: np.ndarray) -> dict:
