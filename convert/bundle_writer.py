@@ -37,6 +37,7 @@ def write_bundle(
     float_model_path=None,
     fusion: dict | None = None,
     classifier_path=None,
+    hand_landmarks=None,
 ) -> dict:
     """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
 
@@ -99,12 +100,12 @@ def write_bundle(
             "bytes": float_target.stat().st_size,
         }
     if fusion is not None:
-        metadata.update(fusion_entries(folder, classifier_path, fusion))
+        metadata.update(fusion_entries(folder, classifier_path, fusion, hand_landmarks))
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
 
 
-def fusion_entries(bundle: Path, classifier_path, fusion: dict) -> dict:
+def fusion_entries(bundle: Path, classifier_path, fusion: dict, hand_landmarks=None) -> dict:
     """The landmark classifier and the hand models copied into the bundle; their metadata entries
     (the fusion rule under "fusion", the models' hashes under "hand_models")."""
     from edgesign.device.hands.classifier import BUNDLE_FILE
@@ -133,6 +134,15 @@ def fusion_entries(bundle: Path, classifier_path, fusion: dict) -> dict:
     from edgesign.train.hand_models import copy_into_bundle
 
     entries[HAND_MODELS] = copy_into_bundle(bundle)  # the classifier reads the tracker's landmarks
+    if hand_landmarks is not None:  # the int8 landmark model passed its gate (hand_int8_step.py)
+        from edgesign.device.hands.models import LANDMARKS_FILE
+
+        files = entries[HAND_MODELS]["files"]
+        (bundle / LANDMARKS_FILE).write_bytes(Path(hand_landmarks).read_bytes())
+        entries[HAND_MODELS]["int8"] = {
+            LANDMARKS_FILE: {"from_sha256": files[LANDMARKS_FILE], "quantizer": "tensorflow"}
+        }
+        files[LANDMARKS_FILE] = sha256_file(bundle / LANDMARKS_FILE)
     return entries
 
 

@@ -66,6 +66,14 @@ def register(subparsers) -> None:
         "`edgesign compare` can measure float against int8 on the device",
     )
     p.add_argument(
+        "--hand-int8",
+        action="store_true",
+        help="for a model with landmarks: quantize the hand landmark model to int8 too, measure it "
+        "against float on the test photos (fused accuracy, landmark error, handedness) and ship "
+        "it when it passes the gate (--max-drop, and a landmark error limit); else the float one, "
+        "with the reason in the report (about a minute more)",
+    )
+    p.add_argument(
         "--fusion-weight",
         type=float,
         default=None,
@@ -120,6 +128,7 @@ def _run_convert(args) -> int:
         views=args.views,
         more_views_below=args.more_views_below,
         with_float=args.with_float,
+        hand_int8=args.hand_int8,
         fusion_weight=args.fusion_weight,
     )
     return 0

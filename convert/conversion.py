@@ -95,6 +95,7 @@ def convert(
     more_views_below: float | None = None,
     with_float: bool = False,
     fusion_weight: float | None = None,
+    hand_int8: bool = False,
     say: Callable[[str], None] = print,
 ) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to
@@ -164,6 +165,13 @@ def convert(
                 fusion_weight,
             )
             report["landmarks"], report["fusion"] = fusion["landmarks"], fusion["fusion"]
+            if hand_int8:
+                from edgesign.convert.hand_int8_step import hand_int8_step
+
+                say("hand landmark model: int8, measured against float on the test photos ...")
+                report["hand_models"] = hand_int8_step(
+                    plan, test_set, cnn_int8, classes, tmp, fusion, max_drop
+                )
         report["views"] = {
             "count": len(spec.view_boxes),
             "boxes": [list(b) for b in spec.view_boxes],
@@ -221,6 +229,7 @@ def convert(
                 float_model_path=tmp / FLOAT_FILE if with_float else None,
                 fusion=fusion,
                 classifier_path=tmp / CLASSIFIER_FILE,
+                hand_landmarks=report.get("hand_models", {}).get("file"),
             )
             if fusion is not None:
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))

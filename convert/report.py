@@ -202,6 +202,10 @@ def markdown(report: dict) -> str:
             f"| {micro['flash_bytes']:,} | {micro['arena_bytes_min']:,} | {micro['arena_bytes']:,} "
             f"(+{100 * micro['arena_margin']:.0f}%) |",
         ]
+    if "hand_models" in report:
+        out += ["", "## Hand landmark model: float against int8", ""] + hand_model_lines(
+            report["hand_models"]
+        )
     out += ["", "## Per class", ""]
     out += per_class_markdown(report["per_class"], ("keras_float", "tflite_int8"))
     out += [
@@ -295,3 +299,28 @@ def bundle_summary(meta, report, train: Dataset, test_set: Dataset) -> dict:
         },
         "data": {"train": train.sources, "test": test_set.sources},
     }
+
+
+def hand_model_lines(hands: dict) -> list:
+    """The `--hand-int8` comparison: which landmark model ships, and the measurements behind it."""
+    if "fused_int8" not in hands:
+        return [f"- not measured: {hands['why']}; the bundle keeps the float model"]
+    ships = "int8" if hands["passed"] else "float (MediaPipe's)"
+    return [
+        f"- the bundle ships the **{ships}** landmark model: {hands['why']}",
+        "",
+        "| | float | int8 |",
+        "| --- | ---: | ---: |",
+        f"| fused accuracy, test photos | {_pct(hands['fused_float'])} | "
+        f"{_pct(hands['fused_int8'])} |",
+        f"| hands found | {hands['hands_float']} of {hands['photos']} | "
+        f"{hands['hands_int8']} of {hands['photos']} |",
+        f"| landmark error against float, mean / p95 (% of the hand) | - | "
+        f"{number(hands['landmark_error_mean'], '{:.2f}')} / "
+        f"{number(hands['landmark_error_p95'], '{:.2f}')} |",
+        f"| handedness agreement with float | - | {_pct(hands['handedness_agreement'])} |",
+        "",
+        f"Gate: at most --max-drop {hands['max_drop']} points fused, and a landmark error p95 of "
+        f"at most {hands['landmark_error_limit']:g}% of the hand. Calibrated on "
+        f"{hands['calibration_crops']} hand crops of the training photos.",
+    ]

@@ -115,3 +115,42 @@ def test_int8_landmarks_find_and_place_the_hands_the_float_ones_do(
         assert b.landmarks.dtype == np.float32 and 0 <= b.handedness <= 1
     assert len(errors) >= 12 and abs(found) <= 1
     assert np.median(errors) < 0.03 and agree >= len(errors) - 1
+
+
+def test_convert_ships_the_int8_landmark_model_only_when_it_passes(
+    fused_bundle, tmp_path, monkeypatch
+):
+    """`convert --hand-int8` on a model trained with landmarks: the int8 landmark model measured
+    against float through the tracker on the test photos; shipped when it passes (here a gate
+    that anything passes), with the hash of MediaPipe's model it came from; the device loads and
+    self-tests it. The gate itself refuses a drop or a landmark error above its limits."""
+    import json
+
+    from edgesign.cli.main import main
+    from edgesign.convert import hand_int8_step
+    from edgesign.device.bundle import load_bundle
+    from edgesign.device.hands.models import KNOWN_MODELS, LANDMARKS_FILE
+    from edgesign.device.selftest import run_selftest
+
+    monkeypatch.setenv("EDGESIGN_CACHE", str(fused_bundle / "cache"))
+    monkeypatch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 100.0)
+    out = tmp_path / "converted"
+    argv = ["convert", "--train-dir", str(fused_bundle / "trained"), "--out", str(out)]
+    argv += ["--calibration-size", "40", "--max-drop", "100", "--eval", str(fused_bundle / "test")]
+    assert main([*argv, "--hand-int8"]) == 0
+    hands = json.loads((out / "report.json").read_text())["hand_models"]
+    assert hands["passed"] and hands["hands_int8"] >= 1 and hands["landmark_error_p95"] >= 0
+    assert 0 <= hands["fused_int8"] <= 1 and "int8" in (out / "report.md").read_text()
+    bundle = load_bundle(out / "bundle")
+    entry = bundle.metadata["hand_models"]
+    mediapipe = KNOWN_MODELS[entry["version"]][LANDMARKS_FILE]["sha256"]
+    assert entry["int8"][LANDMARKS_FILE]["from_sha256"] == mediapipe
+    assert entry["files"][LANDMARKS_FILE] != mediapipe
+    assert bundle.hand_tracker().landmarker.int8 and run_selftest(bundle).passed
+
+    measured = {"fused_drop_points": 0.3, "landmark_error_p95": 4.0}
+    monkeypatch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 6.0)
+    assert hand_int8_step.gate(measured, 0.5)[0]
+    assert not hand_int8_step.gate(measured, 0.2)[0]  # the fused drop
+    assert "landmark error" in hand_int8_step.gate({**measured, "landmark_error_p95": 7.0}, 0.5)[1]
+    assert not hand_int8_step.gate({**measured, "landmark_error_p95": None}, 0.5)[0]

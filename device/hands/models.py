@@ -64,8 +64,17 @@ def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> di
             f"{folder / 'metadata.json'}: incomplete {METADATA_KEY} entry ({exc!r})"
         ) from None
     known = KNOWN_MODELS.get(version)
+    # `convert --hand-int8` ships an int8 model made from MediaPipe's: named in "int8" with the
+    # hash of the model it was made from (its own hash is the one checked below)
+    derived = entry.get("int8") or {}
+    if not isinstance(derived, dict):
+        raise BundleError(
+            f"{folder / 'metadata.json'}: the hand models' int8 entry is not an object"
+        )
     for name, sha in files.items():
-        if known is not None and known[name]["sha256"] != sha:
+        source = derived.get(name)
+        origin = source.get("from_sha256") if isinstance(source, dict) else sha
+        if known is not None and known[name]["sha256"] != origin:
             raise BundleError(
                 f"{folder / 'metadata.json'}: {name} is not MediaPipe {version}'s "
                 f"{Path(known[name]['source']).name} (hash differs)"
