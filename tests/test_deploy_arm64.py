@@ -21,11 +21,20 @@ from edgesign.deploy.deployer import DeployOptions, deploy
 pytestmark = pytest.mark.arm64
 
 
-def test_deploy_and_selftest_on_arm64(pi_arm64, bundle_dir):
+@pytest.fixture(scope="module")
+def deployed(pi_arm64, bundle_dir):
+    """(edgesign's folder on the Pi, the deploy's outcome, its lines): one deploy, from a Pi that
+    never saw edgesign, which every test here then uses; so they run in this order whatever
+    selects them."""
     root = pi_arm64.home / "edgesign"
-    shutil.rmtree(root, ignore_errors=True)  # each run starts from a Pi that never saw edgesign
+    shutil.rmtree(root, ignore_errors=True)
     lines = []
     outcome = deploy(pi_arm64.target(), DeployOptions(bundle=Path(bundle_dir)), echo=lines.append)
+    return root, outcome, lines
+
+
+def test_deploy_and_selftest_on_arm64(pi_arm64, deployed):
+    root, outcome, lines = deployed
     assert any("aarch64, Python 3.11" in line for line in lines), lines
     release = root / "releases" / outcome.release
     assert (root / "current").readlink() == Path("releases") / outcome.release
@@ -62,12 +71,9 @@ def test_deploy_and_selftest_on_arm64(pi_arm64, bundle_dir):
     assert any(line.startswith("selftest PASS") for line in lines)
 
 
-def test_compare_runs_on_arm64(pi_arm64, float_converted_dir):
+def test_compare_runs_on_arm64(pi_arm64, deployed, float_converted_dir):
     """`edgesign compare` in the deployed aarch64 venv (no TensorFlow there), on a bundle with the
     float32 model: the int8 self-test accuracy is the host's."""
-    release_bin = pi_arm64.home / "edgesign" / "current" / "venv" / "bin" / "edgesign"
-    if not release_bin.exists():
-        pytest.skip("needs the deploy of test_deploy_and_selftest_on_arm64 first")
     target = pi_arm64.home / "float_bundle"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(float_converted_dir / "bundle", target)
@@ -105,13 +111,12 @@ def test_compare_runs_on_arm64(pi_arm64, float_converted_dir):
     )
 
 
-def test_selftest_of_a_fused_bundle_checks_every_hand_stage_on_arm64(pi_arm64, fused_bundle):
+def test_selftest_of_a_fused_bundle_checks_every_hand_stage_on_arm64(
+    pi_arm64, deployed, fused_bundle
+):
     """The hand tracker, the landmark classifier and the fusion reproduce the host's references
     in the deployed aarch64 venv: the int8 stages exactly, the float ones within the stated
     tolerances (the report shows how far they drift: docs/device.md)."""
-    release_bin = pi_arm64.home / "edgesign" / "current" / "venv" / "bin" / "edgesign"
-    if not release_bin.exists():
-        pytest.skip("needs the deploy of test_deploy_and_selftest_on_arm64 first")
     target = pi_arm64.home / "fused_bundle"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(fused_bundle / "converted" / "bundle", target)
