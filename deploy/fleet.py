@@ -15,8 +15,15 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from edgesign.core.text import printable
 from edgesign.deploy.errors import DeployError
-from edgesign.deploy.settings import check_host_settings, check_no_templates, check_wheelhouse
+from edgesign.deploy.release_ids import is_release_id
+from edgesign.deploy.settings import (
+    check_host_settings,
+    check_no_templates,
+    check_wheelhouse,
+    templated,
+)
 
 DEFAULT_SERIAL = "1,20%,100%"
 
@@ -51,6 +58,10 @@ def ansible_env() -> dict:
     # Ansible's default reads a file it cannot parse as an empty fleet, and a run over no Pis
     # "succeeds" having deployed nothing
     env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "True"
+    # inventories are data: INI, YAML or TOML files only. The other plugins run code while the
+    # inventory is read (a script inventory is executed; `generator` renders templates in host
+    # names, where a lookup runs a command on this computer)
+    env["ANSIBLE_INVENTORY_ENABLED"] = "ini,yaml,toml"
     return env
 
 
@@ -67,6 +78,17 @@ def parse_serial(text: str) -> list:
                 f"--serial {text!r}: give batch sizes like 1,20%,100% (counts or percentages)"
             )
     return batches
+
+
+def _check_no_templates(extra: dict) -> None:
+    """Ansible renders its extra variables too: a value from the command line (a bundle path, a
+    run argument) holding a Jinja template would run here. Refused in one line."""
+    for key, value in extra.items():
+        if templated(value):
+            raise DeployError(
+                f"{printable(str(value))}: holds a Jinja template ({{{{ ... }}}}), which Ansible "
+                f"would run on this computer ({key}); rename it"
+            )
 
 
 def check_inventory(path: Path) -> Path:
@@ -114,8 +136,6 @@ def _inventory_problem(stderr: str) -> str:
 def read_inventory(inventory: Path, limit: str | None = None) -> dict:
     """{host: its variables, group variables merged} for the Pis a run would reach, as Ansible
     itself reads the inventory; DeployError for a file it cannot read or one without Pis."""
-    from edgesign.core.text import printable
-
     argv = [ansible_tool("ansible-inventory"), "-i", str(inventory), "--list"]
     if limit:
         argv += ["--limit", limit]
@@ -250,6 +270,7 @@ def deploy_fleet(
         extra["edgesign_service"] = False
     if wheelhouse:
         extra["edgesign_wheelhouse"] = str(Path(wheelhouse).resolve())
+    _check_no_templates(extra)
     return run_playbook(
         playbook_argv("deploy.yml", inventory, extra, check=check, forks=forks, limit=limit),
         summary,
@@ -271,10 +292,16 @@ def rollback_fleet(
     check_summary_path(summary)
     overrides = dict(overrides or {})
     inventory = check_inventory(inventory)
+    if to and not is_release_id(to):
+        raise DeployError(
+            f"--to {printable(to)}: not a release id (like 20240101T120000000Z-0123456789; see "
+            "`edgesign releases --inventory`)"
+        )
     check_fleet(inventory, limit, overrides)
     extra = {"edgesign_rollback_to": to or "", **overrides}
     if not service:
         extra["edgesign_service"] = False
+    _check_no_templates(extra)
     return run_playbook(
         playbook_argv("rollback.yml", inventory, extra, check=check, forks=forks, limit=limit),
         summary,

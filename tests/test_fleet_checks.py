@@ -3,6 +3,7 @@ involved."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +279,37 @@ def test_a_template_in_an_inventory_runs_nothing_here(host_vars, tmp_path, bundl
         code, err = fleet_cli(capsys, *argv)
         assert code == 2 and "holds a Jinja template" in edgesign_error(err), err
     assert not marker.exists()
+
+
+def test_an_inventory_that_runs_code_when_read_is_refused(tmp_path, bundle_dir, capsys):
+    """Only data inventories (INI, YAML, TOML) are read: a generator inventory renders templates
+    in host names, and an executable file is run as a script, both while Ansible reads them."""
+    marker = tmp_path / "RAN"
+    generator = tmp_path / "inv.yml"
+    generator.write_text(
+        "plugin: ansible.builtin.generator\nhosts:\n"
+        f"  name: \"pi-{{{{ lookup('pipe', 'touch {marker}') }}}}\"\nlayers:\n  a: ['1']\n"
+    )
+    script = tmp_path / "inv"
+    script.write_text(f'#!/bin/sh\ntouch {marker}\necho \'{{"pis": {{"hosts": ["pi1"]}}}}\'\n')
+    script.chmod(0o755)
+    for inventory in (generator, script):
+        for argv in (
+            ["deploy", "--inventory", inventory, "--bundle", bundle_dir, "--dry-run"],
+            ["rollback", "--inventory", inventory],
+        ):
+            code, err = fleet_cli(capsys, *argv)
+            assert code == 2 and "Ansible cannot read this inventory" in edgesign_error(err)
+    assert not marker.exists()
+
+
+def test_command_line_values_never_reach_ansible_as_templates(
+    two_pis, tmp_path, bundle_dir, playbook_runs, capsys
+):
+    odd = tmp_path / "bundle{{ lookup('pipe', 'id') }}"
+    shutil.copytree(bundle_dir, odd)
+    code, err = fleet_cli(capsys, "deploy", "--inventory", two_pis, "--bundle", odd)
+    assert code == 2 and "holds a Jinja template" in edgesign_error(err)
+    code, err = fleet_cli(capsys, "rollback", "--inventory", two_pis, "--to", "{{ 7 * 7 }}")
+    assert code == 2 and "not a release id" in edgesign_error(err)
+    assert playbook_runs == []

@@ -539,7 +539,14 @@ def test_a_host_header_naming_another_site_is_refused(bundle, photos):
             request = b"GET /info.json HTTP/1.1\r\n" + line + b"Connection: close\r\n\r\n"
             return _raw(port, request).split(b" ")[1]
 
-        for evil in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "[zz]"):
+        for evil in (
+            "evil.example",
+            f"evil.example:{port}",
+            "127.0.0.1.evil.example",
+            "[zz]",
+            "[::1]evil.example",
+            f"[::1]:{port}x",
+        ):
             assert status(evil) == b"421", evil
         own = socket.gethostname()
         for host in (f"127.0.0.1:{port}", "localhost", f"LocalHost:{port}", own, f"[::1]:{port}"):

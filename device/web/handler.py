@@ -61,8 +61,12 @@ def host_allowed(header: str | None, names: frozenset) -> bool:
     if header is None:
         return True  # HTTP/1.0 tools; every browser sends Host, and rebinding needs a browser
     host = header.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else ""
+    if host.startswith("["):  # [IPv6] or [IPv6]:port, nothing else after the bracket
+        end = host.find("]")
+        rest = host[end + 1 :] if end > 0 else "x"
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return False
+        host = host[1:end]
     elif host.count(":") == 1:
         host = host.split(":")[0]
     host = host.rstrip(".")
