@@ -28,6 +28,8 @@ from edgesign.core.text import PATH_LIMIT, printable
 
 #: the file in every output folder that says which edgesign command wrote it
 MARKER = ".edgesign-output.json"
+#: the largest output marker read (a list of the files a command wrote: a few kB)
+MAX_MARKER_BYTES = 4 * 2**20
 #: errors of the disk rather than of the program: reported as one line, not a traceback
 _DISK_ERRNOS = {
     errno.EROFS,
@@ -100,7 +102,14 @@ def _marker(path: Path) -> dict | None:
     must not be taken for the user's, nor the user's for an output."""
     marker = Path(path) / MARKER
     try:
-        raw = marker.read_bytes()
+        if not marker.exists():
+            return None
+        if not marker.is_file():  # a FIFO would block the read forever
+            raise OSError(errno.EINVAL, "not a regular file")
+        with open(marker, "rb") as stream:
+            raw = stream.read(MAX_MARKER_BYTES + 1)
+        if len(raw) > MAX_MARKER_BYTES:
+            raise OSError(errno.EFBIG, f"larger than {MAX_MARKER_BYTES:,} bytes")
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
@@ -140,7 +149,7 @@ def _not_written_by_it(path: Path) -> list[str] | None:
     written = (_marker(path) or {}).get("files")
     if not isinstance(written, list):
         return None
-    written = set(written)
+    written = {name for name in written if isinstance(name, str)}  # a forged entry names nothing
     return [e for e in _entries(path) if e not in written]
 
 

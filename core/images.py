@@ -99,6 +99,8 @@ def read_image(path, error=FrameError, max_bytes: int = MAX_DECODE_BYTES) -> tup
     path = Path(path)
     # a file name may hold escape sequences; errors show it escaped (`printable`)
     shown = printable(path, PATH_LIMIT)
+    if path.exists() and not path.is_file():  # a FIFO or a device would block the read forever
+        raise error(f"{shown}: not a regular file (a pipe, a device or a folder); not read")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

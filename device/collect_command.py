@@ -51,6 +51,7 @@ def register(subparsers) -> None:
 def _run_collect(args) -> int:
     from edgesign.core.names import check_class_name
     from edgesign.core.preprocess import PreprocessSpec
+    from edgesign.core.text import printable
     from edgesign.device.bundle import load_bundle
     from edgesign.device.collect import check_collect_out, collect
     from edgesign.device.sources import open_source
@@ -73,7 +74,7 @@ def _run_collect(args) -> int:
         save_frames=not args.no_frames,
     )
     print(
-        f"saved {result.saved} images of '{args.label}' to {result.model_dir}"
-        + ("" if args.no_frames else f" (full frames in {result.frames_dir})")
+        f"saved {result.saved} images of '{args.label}' to {printable(result.model_dir)}"
+        + ("" if args.no_frames else f" (full frames in {printable(result.frames_dir)})")
     )
     return 0

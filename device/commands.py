@@ -219,6 +219,7 @@ def _run_run(args) -> int:
 
     from edgesign.core.errors import EdgesignError
     from edgesign.core.interpreter import check_threads
+    from edgesign.core.text import printable
     from edgesign.device.bundle import load_bundle
     from edgesign.device.motion_text import text_recognizer
     from edgesign.device.pipeline import pipeline_for
@@ -266,10 +267,10 @@ def _run_run(args) -> int:
     newest_only = {"auto": None, "latest": True, "all": False}[args.frames]
     logging.getLogger("edgesign").info(
         "bundle %s: %d classes; interpreter %s; source %s (%s)",
-        bundle.path,
+        printable(bundle.path),
         len(bundle.classes),
         pipeline.model.backend,
-        source.name,
+        printable(source.name),
         "newest frame only"
         if (source.live if newest_only is None else newest_only)
         else "every frame",

@@ -267,12 +267,13 @@ def _save(args, bundle, path, taken):
 
 
 def _from_folder(folder, pipeline, letters, err, taken: dict) -> dict:
-    from edgesign.device.enroll import samples_from_folder
+    from edgesign.device.enroll import folder_letters, samples_from_folder
 
     def progress(letter, samples):
         taken[letter] = samples
         report(letter, samples, err)
 
+    folder_letters(folder, pipeline.classes)  # a folder that is none: its one line, before ours
     err.write(f"reading the photos of {len(letters)} letters in {printable(str(folder))}\n")
     samples_from_folder(folder, pipeline, letters, progress=progress)
     missing = [letter for letter in letters if letter not in taken]

@@ -107,3 +107,53 @@ def test_collect_countdown_is_a_range_and_compare_out_must_name_a_folder(bundle_
     code, _, err = run(capsys, "compare", "--bundle", bundle_dir, "--out", "")
     assert code == 2
     one_line(err, "--out is empty")
+
+
+def test_a_fifo_never_blocks_a_read(bundle_dir, data_dir, tmp_path, capsys):
+    """A named pipe called `x.png` in a class folder, or as the output marker, would block the
+    read forever: each is refused in one line naming it."""
+    import os
+
+    images = tmp_path / "images"
+    shutil.copytree(data_dir / "asl_photos" / "test" / "A", images / "A")
+    os.mkfifo(images / "A" / "pipe.png")
+    code, _, err = run(capsys, "compare", "--bundle", bundle_dir, "--images", images)
+    assert code == 2
+    one_line(err, "pipe.png", "not a regular file")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / ".edgesign-output.json")
+    code, _, err = run(capsys, "compare", "--bundle", bundle_dir, "--out", out)
+    assert code == 2
+    one_line(err, ".edgesign-output.json", "not a regular file")
+
+
+def test_a_forged_marker_listing_non_names_is_not_a_traceback(bundle_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("the user's")
+    marker = {"command": "compare", "files": [["compare.md"], {"a": 1}, 7]}
+    (out / ".edgesign-output.json").write_text(json.dumps(marker))
+    code, _, err = run(capsys, "compare", "--bundle", bundle_dir, "--out", out)
+    assert code == 2 and "Traceback" not in err
+    assert (out / "mine.txt").read_text() == "the user's"
+
+
+def test_success_lines_escape_the_names_they_echo(data_dir, tmp_path, capsys):
+    photo = next((data_dir / "asl_photos" / "test" / "A").iterdir())
+    out = tmp_path / "set\x1b]0;owned\x07"
+    code, stdout, err = run(capsys, "collect", "--label", "A", "--source", photo, "--out", out)
+    assert code == 0, err
+    assert "saved 1 images" in stdout and "\x1b" not in stdout and "\x07" not in stdout
+
+
+def test_enroll_from_a_file_is_one_line(fused_bundle, data_dir, tmp_path, monkeypatch, capsys):
+    """`enroll --from` a file, not a folder of class folders: its one line, and no progress line
+    before it."""
+    monkeypatch.setenv("EDGESIGN_PROFILES", str(tmp_path / "profiles"))
+    photo = next((data_dir / "asl_photos" / "test" / "A").iterdir())
+    bundle = fused_bundle / "converted" / "bundle"
+    code, _, err = run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photo)
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("edgesign enroll: error"), err

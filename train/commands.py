@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edgesign.core.files import check_output_dir
 from edgesign.core.options import number
+from edgesign.core.text import printable
 from edgesign.core.views import add_view_arguments
 from edgesign.train.options import (
     add_data_arguments,
@@ -193,7 +194,7 @@ def _run_data(args) -> int:
     train, _, test = data_plan.load(plan, spec_from_args(args))
     sets = {"train": train} if test is None else {"train": train, "test": test}
     print(explore.summarize(sets, args.out, plan_inputs(plan)), end="")
-    print(f"plots written to {args.out}/")
+    print(f"plots written to {printable(args.out)}/")
     return 0
 
 
@@ -265,7 +266,7 @@ def _run_train(args) -> int:
         )
         + f", {meta['training_seconds']:.0f} s"
     )
-    print(f"saved to {args.out}/ (model.keras, history.csv, history.png, metadata.json)")
+    print(f"saved to {printable(args.out)}/ (model.keras, history.csv, history.png, metadata.json)")
     return 0
 
 
@@ -293,7 +294,7 @@ def _run_finetune(args) -> int:
         verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
     )
     print(
-        f"fine-tuned {args.base} -> {args.out}: "
+        f"fine-tuned {printable(args.base)} -> {printable(args.out)}: "
         + (
             f"best epoch {meta['best_epoch']}, validation accuracy "
             f"{meta['validation_accuracy']:.4f}"

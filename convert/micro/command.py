@@ -66,6 +66,7 @@ def register_micro(subparsers) -> None:
 
 def _run_micro(args) -> int:
     from edgesign.convert.micro.export import export_micro, parse_size
+    from edgesign.core.text import printable
 
     max_flash = parse_size(args.max_flash) if args.max_flash is not None else None
     report = export_micro(
@@ -79,7 +80,7 @@ def _run_micro(args) -> int:
     )
     parity = report["parity"]
     pi = parity["against"]["litert"]
-    print(f"wrote {', '.join(report['files'])}, report.json, report.md to {args.out}")
+    print(f"wrote {', '.join(report['files'])}, report.json, report.md to {printable(args.out)}")
     print(
         f"flash {report['flash_bytes']} bytes (model); arena {report['arena_bytes_min']} bytes "
         "minimum, "
