@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -232,3 +233,30 @@ def fused_bundle(data_dir, tmp_path_factory):
     )
     yield root
     patch.undo()
+
+
+@pytest.fixture
+def copied_bundle(bundle_dir, tmp_path) -> Path:
+    """A copy of the session's bundle, free to tamper with."""
+    return Path(shutil.copytree(bundle_dir, tmp_path / "bundle"))
+
+
+@pytest.fixture
+def photo_folder(data_dir, tmp_path) -> Path:
+    """Real hand photos in a folder per class: A and B, three each."""
+    from device_images import asl_photo_paths
+
+    root = tmp_path / "photos"
+    for letter in "AB":
+        (root / letter).mkdir(parents=True)
+        for path in asl_photo_paths(data_dir, letter, 3, split="train"):
+            shutil.copy(path, root / letter / path.name)
+    return root
+
+
+@pytest.fixture
+def profiles(tmp_path, monkeypatch) -> Path:
+    """A profiles folder of the test's own ($EDGESIGN_PROFILES)."""
+    folder = tmp_path / "profiles"
+    monkeypatch.setenv("EDGESIGN_PROFILES", str(folder))
+    return folder

@@ -14,36 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from chromium_cdp import Chromium, chromium_path, live_view_address
+from cli_helpers import one_line, user_photos
+from cli_helpers import run_with_output as run
 from conftest import FUSED_LETTERS
 from PIL import Image
 
-from edgesign.cli import main as cli
-
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "test"
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-@pytest.fixture
-def profiles(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "profiles"
-    monkeypatch.setenv("EDGESIGN_PROFILES", str(folder))
-    return folder
-
-
-def user_photos(data_dir: Path, root: Path, numbers) -> Path:
-    """root/<letter>/ with asl_letters photos of these numbers (the new user's photos)."""
-    for letter in FUSED_LETTERS:
-        (root / letter).mkdir(parents=True)
-        for n in numbers:
-            path = data_dir / "asl_letters" / letter / f"{letter}{n}.jpg"
-            if path.is_file():
-                shutil.copy(path, root / letter / path.name)
-    return root
 
 
 def bundle_of(fused_bundle: Path) -> Path:
@@ -388,13 +364,6 @@ def test_deploy_can_start_the_service_with_a_profile():
 
 
 # ---------------------------------------------------------------- hostile and careless users
-
-
-def one_line(err: str, *parts: str) -> None:
-    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
 
 
 def test_profiles_delete_removes_only_a_named_profile_never_a_path(

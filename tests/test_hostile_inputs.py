@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import argparse_refusal, edgesign, one_line, run
 from device_images import asl_photo_paths, constant_png, sign_mnist_rows
 from PIL import Image
 from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopback sshd)
@@ -36,21 +37,6 @@ from sshd_fixtures import ssh_server  # noqa: F401  (session fixture: the loopba
 from edgesign.cli import main as cli
 from edgesign.core.files import MARKER, atomic_dir
 from edgesign.core.text import printable
-
-
-def run(capsys, *argv) -> tuple[int, str]:
-    """(exit code, stderr) of `edgesign ARGV`."""
-    code = cli.main([str(a) for a in argv])
-    return code, capsys.readouterr().err
-
-
-def one_line(err: str, *parts: str) -> None:
-    """The error is a single line that names what it should (TensorFlow's own warnings aside)."""
-    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
 
 
 def train_args(sign_small, out) -> list:
@@ -73,24 +59,8 @@ def train_args(sign_small, out) -> list:
 
 
 @pytest.fixture
-def copied_bundle(bundle_dir, tmp_path) -> Path:
-    return Path(shutil.copytree(bundle_dir, tmp_path / "bundle"))
-
-
-@pytest.fixture
 def copied_training(trained_dir, tmp_path) -> Path:
     return Path(shutil.copytree(trained_dir, tmp_path / "train"))
-
-
-@pytest.fixture
-def photo_folder(data_dir, tmp_path) -> Path:
-    """Real hand photos in a folder per class: A and B, three each."""
-    root = tmp_path / "photos"
-    for letter in "AB":
-        (root / letter).mkdir(parents=True)
-        for path in asl_photo_paths(data_dir, letter, 3, split="train"):
-            shutil.copy(path, root / letter / path.name)
-    return root
 
 
 @contextlib.contextmanager
@@ -427,14 +397,6 @@ def test_bad_camera_numbers_and_thread_counts_are_refused_at_once(bundle_dir, ca
         )
         assert code == 2, threads  # LiteRT would crash with SIGSEGV
         one_line(err, "--threads must be from 1 to 64")
-
-
-def argparse_refusal(capsys, *argv) -> str:
-    """stderr of `edgesign ARGV` when argparse refuses it: exit 2 before anything runs."""
-    with pytest.raises(SystemExit) as exit_:
-        cli.main([str(a) for a in argv])
-    assert exit_.value.code == 2, argv
-    return capsys.readouterr().err
 
 
 def test_nonsense_run_and_collect_numbers_are_refused_by_argparse(
@@ -1116,13 +1078,6 @@ def test_the_pis_messages_are_escaped_in_errors(ssh_server, tmp_path, capsys):
 
 
 # ---------------------------------------- round two, item 15: where stdout goes
-
-
-def edgesign(*argv, **kwargs) -> subprocess.Popen:
-    """The real `edgesign` command in a process of its own (its stdout is what is tested)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "edgesign.cli.main", *map(str, argv)], text=True, **kwargs
-    )
 
 
 def test_run_json_into_a_pipe_closed_early_exits_quietly(bundle_dir, data_dir):

@@ -14,51 +14,11 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import FUSED_LETTERS
-from device_images import asl_photo_paths
+from cli_helpers import argparse_refusal, edgesign, one_line, run, user_photos
 
 from edgesign.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(capsys, *argv) -> tuple[int, str]:
-    """(exit code, stderr) of an in-process `edgesign ARGV`."""
-    code = cli.main([str(a) for a in argv])
-    return code, capsys.readouterr().err
-
-
-def one_line(err: str, *parts: str) -> None:
-    """The error is a single line that names what it should."""
-    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-
-
-def argparse_refusal(capsys, *argv) -> str:
-    """stderr of `edgesign ARGV` when argparse refuses it: exit 2 before anything runs."""
-    with pytest.raises(SystemExit) as exit_:
-        cli.main([str(a) for a in argv])
-    assert exit_.value.code == 2, argv
-    return capsys.readouterr().err
-
-
-def edgesign(*argv, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edgesign.cli.main", *map(str, argv)], text=True, **kwargs
-    )
-
-
-@pytest.fixture
-def photo_folder(data_dir, tmp_path) -> Path:
-    """Real hand photos in a folder per class: A and B, three each."""
-    root = tmp_path / "photos"
-    for letter in "AB":
-        (root / letter).mkdir(parents=True)
-        for path in asl_photo_paths(data_dir, letter, 3, split="train"):
-            shutil.copy(path, root / letter / path.name)
-    return root
 
 
 # ------------------------------------------------------------ numbers and options
@@ -194,13 +154,6 @@ def test_a_class_folder_link_to_nothing_is_refused_not_left_out(photo_folder, tm
 # ------------------------------------------------------------ enroll, profiles, compare
 
 
-@pytest.fixture
-def profiles(tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "profiles"
-    monkeypatch.setenv("EDGESIGN_PROFILES", str(folder))
-    return folder
-
-
 def fused(fused_bundle) -> Path:
     return fused_bundle / "converted" / "bundle"
 
@@ -211,17 +164,6 @@ def still_camera(data_dir: Path, root: Path, photos: dict) -> Path:
         (root / letter).mkdir(parents=True)
         for copy in range(frames):
             shutil.copy(data_dir / "asl_letters" / letter / name, root / letter / f"{copy}.jpg")
-    return root
-
-
-def user_photos(data_dir: Path, root: Path, numbers) -> Path:
-    """root/<letter>/ with asl_letters photos of these numbers (a new user's photos)."""
-    for letter in FUSED_LETTERS:
-        (root / letter).mkdir(parents=True)
-        for n in numbers:
-            path = data_dir / "asl_letters" / letter / f"{letter}{n}.jpg"
-            if path.is_file():
-                shutil.copy(path, root / letter / path.name)
     return root
 
 

@@ -6,31 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
+from cli_helpers import one_line
+from cli_helpers import run_with_output as run
 from conftest import head_csv
 
 from edgesign.cli import main as cli
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of an in-process `edgesign ARGV`."""
-    code = cli.main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def one_line(err: str, *parts: str) -> None:
-    lines = [line for line in err.strip().splitlines() if line.startswith("edgesign")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-
-
-@pytest.fixture
-def copied_bundle(bundle_dir, tmp_path) -> Path:
-    return Path(shutil.copytree(bundle_dir, tmp_path / "bundle"))
 
 
 @pytest.mark.parametrize("tensor", ["input", "output"])
