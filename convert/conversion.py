@@ -25,6 +25,7 @@ from edgesign.convert.bundle_writer import (
     selftest_choice,
     write_bundle,
 )
+from edgesign.convert.device_reading import check_device_reading
 from edgesign.convert.errors import GateError
 from edgesign.convert.evaluate import (
     FLOAT_FILE,
@@ -150,6 +151,7 @@ def convert(
         cnn_int8 = results["tflite_int8"]["probabilities"]
         report = build_report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
         fusion = None
+        device_checks = []  # (report entry, photo folders, convert's answers) for the device
         if "landmarks" in meta:
             say("landmark classifier: int8, evaluation on the test hands, fusion with the CNN ...")
             fusion = landmark_step(
@@ -165,13 +167,19 @@ def convert(
                 fusion_weight,
             )
             report["landmarks"], report["fusion"] = fusion["landmarks"], fusion["fusion"]
+            if all(Path(p).is_dir() for p in plan.test):
+                device_checks.append((report["fusion"], plan.test, fusion["answers"]))
             if hand_int8:
                 from edgesign.convert.hand_int8_step import hand_int8_step
 
                 say("hand landmark model: int8, measured against float on the test photos ...")
-                report["hand_models"] = hand_int8_step(
+                report["hand_models"], shipped = hand_int8_step(
                     plan, test_set, cnn_int8, classes, tmp, fusion, max_drop
                 )
+                if shipped is not None:  # the bundle's tracker: it reads the --eval photos too
+                    fusion["tracker"] = shipped["tracker"]
+                    if device_checks:
+                        device_checks[0] = (report["hand_models"], plan.test, shipped["answers"])
         report["views"] = {
             "count": len(spec.view_boxes),
             "boxes": [list(b) for b in spec.view_boxes],
@@ -201,9 +209,11 @@ def convert(
                 **{k: public_scores(v) for k, v in extra.items()},
             }
             if fusion is not None and Path(path).is_dir():
-                report["extra_eval"][name]["fusion"] = fused_on(
+                entry, answers = fused_on(
                     Path(path), data, extra["tflite_int8"]["probabilities"], classes, tmp, fusion
                 )
+                report["extra_eval"][name]["fusion"] = entry
+                device_checks.append((entry, [Path(path)], answers))
         confusion_plot(
             np.asarray(results["keras_float"]["confusion"]),
             classes,
@@ -235,6 +245,7 @@ def convert(
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))
                 say(f"bundle: {frames} test photos with every hand stage's output, for selftest")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
+            check_device_reading(tmp / "bundle", device_checks, say)
         else:
             gate_failed = report["gate"]
         write_report(tmp, report)

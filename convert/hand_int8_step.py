@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesign.convert.device_reading import composed_answers
 from edgesign.convert.landmarks import classified_hands, fusion_scores
 
 #: the largest p95 landmark error (% of the hand's longer side) the int8 model may have; the
@@ -72,9 +73,12 @@ def _calibration_photos(plan) -> list:
     return [photo for folder in folders for photo in calibration_photos(folder, share)]
 
 
-def hand_int8_step(plan, test_set, cnn_int8, classes, tmp: Path, fusion: dict, max_drop) -> dict:
+def hand_int8_step(
+    plan, test_set, cnn_int8, classes, tmp: Path, fusion: dict, max_drop
+) -> tuple[dict, dict | None]:
     """Quantize the landmark model, measure it against float on the test photos, gate it; the
-    report's "hand_models" entry (with "file", the int8 model in `tmp`, when it passed)."""
+    report's "hand_models" entry (with "file", the int8 model in `tmp`, when it passed) and, when
+    it passed, the int8 tracker (with its cache key) and the fused answer per test photo."""
     from edgesign.convert.hand_quantize import calibration_inputs, quantize_int8_tf, to_float32
     from edgesign.device.hands.tracker import HandTracker
     from edgesign.train.hand_models import model_paths
@@ -84,22 +88,17 @@ def hand_int8_step(plan, test_set, cnn_int8, classes, tmp: Path, fusion: dict, m
     float_tracker, float_key = fusion["tracker"]
     _, crops = calibration_inputs(_calibration_photos(plan), float_tracker)
     if not crops:
-        return {"passed": False, "why": "the float tracker found no hand in the training photos"}
+        why = "the float tracker found no hand in the training photos"
+        return {"passed": False, "why": why}, None
     target = Path(tmp) / INT8_FILE
     target.write_bytes(quantize_int8_tf(to_float32(Path(landmarks).read_bytes()), crops))
     int8_tracker, int8_key = HandTracker(detector, target), tracker_key(detector, target)
     usable, lm = classified_hands(
         plan.test, test_set, classes, tmp, fusion["classifier"], int8_tracker, int8_key, "test"
     )
-    fused = fusion_scores(
-        cnn_int8,
-        lm.pop("int8_probabilities"),
-        usable,
-        test_set.labels,
-        classes,
-        fusion["rule"],
-        fusion["no_hand"],
-    )
+    lm_probs = lm.pop("int8_probabilities")
+    rule, no_hand = fusion["rule"], fusion["no_hand"]
+    fused = fusion_scores(cnn_int8, lm_probs, usable, test_set.labels, classes, rule, no_hand)
     float_records, int8_records = [], []
     for path in (Path(p) for p in plan.test):
         if path.is_dir():
@@ -117,6 +116,8 @@ def hand_int8_step(plan, test_set, cnn_int8, classes, tmp: Path, fusion: dict, m
         "max_drop": max_drop,
     }
     result["passed"], result["why"] = gate(result, max_drop)
-    if result["passed"]:
-        result["file"] = str(target)
-    return result
+    if not result["passed"]:
+        return result, None
+    result["file"] = str(target)
+    answers = composed_answers(cnn_int8, lm_probs, usable, rule, no_hand, classes)
+    return result, {"tracker": (int8_tracker, int8_key), "answers": answers}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.convert import evaluate
+from edgesign.convert.device_reading import composed_answers
 from edgesign.convert.quantize import calibration_sample, to_int8_tflite
 from edgesign.core.errors import DataError
 from edgesign.device.hands.classifier import BUNDLE_FILE, LandmarkClassifier
@@ -207,6 +208,7 @@ def landmark_step(
         "no_hand": no_hand,
         "classifier": converted["model"],
         "tracker": (tracker, key),
+        "answers": composed_answers(cnn_int8, lm_probs, test_ok, rule, no_hand, classes),
     }
 
 
@@ -225,23 +227,18 @@ def classified_hands(
 
 def fused_on(
     path: Path, data: Dataset, cnn_int8: np.ndarray, classes, tmp: Path, fusion: dict
-) -> dict:
-    """An --eval folder as the device reads it with landmarks: the hand found rate, the landmark
-    classifier on the found hands and the fused accuracy (int8, the bundle's rule)."""
+) -> tuple[dict, list]:
+    """An --eval folder with landmarks: (the hand found rate, the landmark classifier on the found
+    hands and the fused accuracy (int8, the bundle's rule); the fused answer per photo)."""
     usable, lm = classified_hands(
         [path], data, classes, tmp, fusion["classifier"], *fusion["tracker"], str(path)
     )
-    fused = fusion_scores(
-        cnn_int8,
-        lm.pop("int8_probabilities"),
-        usable,
-        data.labels,
-        classes,
-        fusion["rule"],
-        fusion["no_hand"],
-    )
-    return {
+    lm_probs = lm.pop("int8_probabilities")
+    rule, no_hand = fusion["rule"], fusion["no_hand"]
+    fused = fusion_scores(cnn_int8, lm_probs, usable, data.labels, classes, rule, no_hand)
+    summary = {
         "hand_found_rate": lm["hand_found_rate"],
         "landmarks_int8_on_hands": lm["tflite_int8"]["accuracy_on_hands"],
         "accuracy": fused["accuracy"],
     }
+    return summary, composed_answers(cnn_int8, lm_probs, usable, rule, no_hand, classes)

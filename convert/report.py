@@ -21,6 +21,20 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
+def _device_rows(name: str, *entries) -> list:
+    """The row of the first entry read through the bundle's own pipeline (the fused answer the
+    device gives), with the photos it answered otherwise than convert's evaluation."""
+    for entry in entries:
+        device = (entry or {}).get("device_pipeline")
+        if device:
+            label = (
+                f"{name}, fused through the bundle's own pipeline ({device['images']} photos, "
+                f"{device['answered_otherwise']} answered otherwise)"
+            )
+            return [(label, ["-", "-", _pct(device["accuracy"])])]
+    return []
+
+
 def summary_rows(report: dict) -> list:
     """(label, value per model) rows shared by the terminal table and the Markdown."""
     models = report["models"]
@@ -78,6 +92,7 @@ def summary_rows(report: dict) -> list:
                 ["-", "-", _pct(fused["accuracy"])],
             )
         )
+        rows += _device_rows("test photos", report.get("hand_models"), fused)
     for name, result in report.get("extra_eval", {}).items():
         rows.append(
             (f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS])
@@ -91,9 +106,8 @@ def summary_rows(report: dict) -> list:
                     ["-", "-", _pct(fused["landmarks_int8_on_hands"])],
                 )
             )
-            rows.append(
-                (f"{name}, fused (as the device reads it)", ["-", "-", _pct(fused["accuracy"])])
-            )
+            rows.append((f"{name}, fused", ["-", "-", _pct(fused["accuracy"])]))
+            rows += _device_rows(name, fused)
         if views > 1:
             rows.append(
                 (

@@ -121,6 +121,16 @@ def test_training_and_conversion_bring_the_classifier_its_report_rows_and_the_ru
     (evaluated,) = report["extra_eval"].values()
     assert evaluated["fusion"]["accuracy"] == report["fusion"]["accuracy"]
     assert evaluated["fusion"]["hand_found_rate"] == report["landmarks"]["hand_found_rate"]
+    # and the written bundle's own pipeline (the file read as `run` reads it, the tracker, the
+    # CNN, the classifier, the fusion), photo by photo, answers exactly as convert's evaluation
+    for fused in (report["fusion"], evaluated["fusion"]):
+        device = fused["device_pipeline"]
+        assert device["images"] == report["test_set"]["images"] >= 16
+        assert device["answered_otherwise"] == 0 and device["accuracy"] == fused["accuracy"]
+    assert (
+        "fused through the bundle's own pipeline"
+        in (fused_bundle / "converted" / "report.md").read_text()
+    )
 
 
 def test_the_classifier_answers_a_hand_and_its_mirror_image_alike(fused_bundle):

@@ -138,8 +138,16 @@ def test_convert_ships_the_int8_landmark_model_only_when_it_passes(
     argv = ["convert", "--train-dir", str(fused_bundle / "trained"), "--out", str(out)]
     argv += ["--calibration-size", "40", "--max-drop", "100", "--eval", str(fused_bundle / "test")]
     assert main([*argv, "--hand-int8"]) == 0
-    hands = json.loads((out / "report.json").read_text())["hand_models"]
+    report = json.loads((out / "report.json").read_text())
+    hands = report["hand_models"]
     assert hands["passed"] and hands["hands_int8"] >= 1 and hands["landmark_error_p95"] >= 0
+    # the bundle's own pipeline, with the int8 landmarks it ships, answers every test photo as
+    # convert measured the int8 model; the --eval photos (the same folder) are read with it too
+    device = hands["device_pipeline"]
+    assert device["answered_otherwise"] == 0 and device["accuracy"] == hands["fused_int8"]
+    (evaluated,) = report["extra_eval"].values()
+    assert evaluated["fusion"]["accuracy"] == hands["fused_int8"]
+    assert evaluated["fusion"]["device_pipeline"]["answered_otherwise"] == 0
     assert 0 <= hands["fused_int8"] <= 1 and "int8" in (out / "report.md").read_text()
     bundle = load_bundle(out / "bundle")
     entry = bundle.metadata["hand_models"]
