@@ -182,7 +182,7 @@ def start_loopback_server(user: str = TEST_USER) -> SshServer:
     work.chmod(0o755)  # the account must be able to reach its home below this folder
     home = work / "home"
     for entry in pwd.getpwall():  # accounts left over by interrupted runs whose process is gone
-        pid = entry.pw_name[len(TEST_USER_PREFIX) :]
+        pid = entry.pw_name[len(TEST_USER_PREFIX) :].split("-")[0]  # the fleet's: PID-N
         if (
             entry.pw_name.startswith(TEST_USER_PREFIX)
             and pid.isdigit()

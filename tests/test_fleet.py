@@ -17,7 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sshd_fixtures import skip_unless_sshd_possible, start_loopback_server, stop_loopback_server
+from sshd_fixtures import (
+    TEST_USER,
+    skip_unless_sshd_possible,
+    start_loopback_server,
+    stop_loopback_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NAMES = ("pi1", "pi2", "pi3")
@@ -70,7 +75,8 @@ def pis():
     servers = {}
     try:
         for i, name in enumerate(NAMES, 1):
-            servers[name] = start_loopback_server(f"edgesign-fleet{i}")
+            # named after this process, like the single "Pi": parallel runs never meet
+            servers[name] = start_loopback_server(f"{TEST_USER}-{i}")
         yield servers
     finally:
         for server in servers.values():
