@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -88,12 +89,25 @@ class Live:
         source = ImageFilesSource(paths, name="asl_letters")
         self.source = PacedSource(source, rate) if rate else source
         self.summary = None
+        self.frames_seen, self._seen = 0, threading.Condition()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         self.summary = run_loop(
-            self.source, self.pipeline, self.recognizer, Quiet(), observers=[self.view]
+            self.source, self.pipeline, self.recognizer, Quiet(), observers=[self.view, self]
         )
+
+    def observe(self, *args) -> None:
+        """Called by the loop after the view saw a frame: wakes `wait_frames`."""
+        with self._seen:
+            self.frames_seen += 1
+            self._seen.notify_all()
+
+    def wait_frames(self, count: int, timeout: float = 30.0) -> None:
+        """Wait until the view has seen `count` more frames than now."""
+        with self._seen:
+            goal = self.frames_seen + count
+            assert self._seen.wait_for(lambda: self.frames_seen >= goal, timeout), "no frames"
 
     def __enter__(self):
         self.thread.start()
@@ -139,7 +153,7 @@ def test_the_view_answers_pages_state_frames_and_refuses_bad_requests(bundle, ph
         status, headers, page = _get(live.url())
         assert status == 200 and headers["Content-Type"].startswith("text/html")
         assert b"stream.mjpg" in page and b"Clear text" in page
-        time.sleep(0.5)
+        live.wait_frames(1)
         status, _, body = _get(live.url("frame.jpg"))
         assert status == 200
         picture = Image.open(io.BytesIO(body))
@@ -203,10 +217,10 @@ def test_the_view_answers_pages_state_frames_and_refuses_bad_requests(bundle, ph
 def test_clear_empties_the_text_on_the_loop_thread(bundle, photos):
     with Live(bundle, photos[:80], rate=30) as live:
         live.recognizer.text = "HELLO"
-        time.sleep(0.3)
+        live.wait_frames(1)
         status, _, body = _get(live.url("clear"), data=b"", headers={"X-Edgesign": "clear"})
         assert status == 200 and json.loads(body) == {"cleared": True}
-        time.sleep(0.3)
+        live.wait_frames(2)  # the clear is carried out on the loop thread, between frames
         assert not live.recognizer.text.startswith("HELLO")
         assert not json.loads(_get(live.url("state.json"))[2])["text"].startswith("HELLO")
 
@@ -374,12 +388,14 @@ def test_chromium_shows_the_live_view_and_it_updates(bundle_dir, photos, tmp_pat
             deviceScaleFactor=2,
             mobile=True,
         )
-        time.sleep(0.5)
-        below = browser.evaluate(
+        below = (
             "document.querySelector('aside').getBoundingClientRect().top >= "
             "document.getElementById('view').getBoundingClientRect().bottom"
         )
-        assert below
+        deadline = time.monotonic() + 10  # until the page has laid itself out anew
+        while not browser.evaluate(below) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert browser.evaluate(below)
         (ARTIFACTS / "web_view_phone.png").write_bytes(browser.screenshot())
         # the clear button works from the page
         browser.evaluate("document.getElementById('clear').click()")
@@ -448,8 +464,12 @@ def test_stalled_connections_hold_a_bounded_number_of_threads_for_a_bounded_time
                 sock = _connect(port)
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 stalled.append(sock)
-            time.sleep(0.3)
             # one address gets at most 12 threads; the others were answered 503 at once
+            refused = select.select(stalled, [], [], 10)[0]
+            deadline = time.monotonic() + 10
+            while len(refused) < 60 - 12 and time.monotonic() < deadline:
+                refused = select.select(stalled, [], [], 0.1)[0]
+            assert len(refused) >= 60 - 12
             assert threading.active_count() - before <= 12 + 1
             # ... and another viewer is served meanwhile
             with _connect(port, "127.0.0.2") as other:
