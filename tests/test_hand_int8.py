@@ -72,6 +72,7 @@ def int8_models(hand_models_dir, data_dir, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_quantized_hand_models_are_int8_with_pixel_input(int8_models):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -89,6 +90,7 @@ def test_quantized_hand_models_are_int8_with_pixel_input(int8_models):
         assert ops.count("DEQUANTIZE") == sum(op in float_ops for op in ops)
 
 
+@pytest.mark.slow
 def test_int8_landmarks_find_and_place_the_hands_the_float_ones_do(
     hand_models_dir, int8_models, data_dir
 ):
@@ -117,6 +119,7 @@ def test_int8_landmarks_find_and_place_the_hands_the_float_ones_do(
     assert np.median(errors) < 0.03 and agree >= len(errors) - 1
 
 
+@pytest.mark.slow
 def test_convert_ships_the_int8_landmark_model_only_when_it_passes(
     fused_bundle, tmp_path, monkeypatch
 ):

@@ -214,6 +214,7 @@ def test_a_read_only_out_fails_convert_before_converting(
     one_line(err, str(ro), "cannot write")
 
 
+@pytest.mark.slow
 def test_a_failed_int8_gate_keeps_the_last_good_conversion(
     trained_dir, converted_dir, tmp_path, capsys
 ):
@@ -267,6 +268,7 @@ def test_micro_writes_its_files_as_one_folder(copied_bundle, tmp_path, capsys):
     ]
 
 
+@pytest.mark.slow
 def test_sigterm_during_convert_leaves_nothing_half_written(
     trained_dir, tmp_path, capsys, monkeypatch
 ):
@@ -288,6 +290,7 @@ def test_sigterm_during_convert_leaves_nothing_half_written(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+@pytest.mark.slow
 def test_sigterm_swallowed_by_a_callback_during_evaluation_still_stops_convert(
     trained_dir, tmp_path, capsys, monkeypatch
 ):
@@ -454,6 +457,7 @@ def test_convert_refuses_a_negative_selftest_count(trained_dir, tmp_path, capsys
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_convert_selftests_the_bundle_before_publishing_it(
     trained_dir, tmp_path, capsys, monkeypatch
 ):
@@ -904,6 +908,7 @@ def nan_training(copied_training) -> Path:
     return copied_training
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", ["nan", "1e9"])
 def test_training_stops_with_one_line_on_a_non_finite_loss(
     sign_small, trained_dir, tmp_path, capsys, rate
@@ -931,6 +936,7 @@ def test_training_stops_with_one_line_on_a_non_finite_loss(
     assert list(tmp_path.iterdir()) == []  # no NaN model saved
 
 
+@pytest.mark.slow
 def test_convert_refuses_a_model_with_non_finite_outputs(nan_training, tmp_path, capsys):
     out = tmp_path / "c"
     code, err = run(
@@ -1163,6 +1169,7 @@ def test_an_out_name_too_long_for_the_file_system_is_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_corrupt_images_name_is_escaped_in_the_error(
     bundle_dir, trained_dir, photo_folder, tmp_path, capsys
 ):
@@ -1204,6 +1211,7 @@ def test_a_photo_taken_sideways_is_read_upright(bundle_dir, data_dir, tmp_path, 
     assert np.array_equal(data.images[0], data.images[1])
 
 
+@pytest.mark.slow
 def test_two_unicode_spellings_of_a_name_are_one_class(photo_folder, tmp_path, capsys):
     import unicodedata
 
@@ -1438,6 +1446,7 @@ def test_collect_into_its_own_source_folder_is_refused(photo_folder, capsys):
     assert not (photo_folder / "A" / "more").exists()
 
 
+@pytest.mark.slow
 def test_a_cache_that_is_a_file_is_one_line(photo_folder, tmp_path, capsys, monkeypatch):
     cache = tmp_path / "cache.txt"
     cache.write_text("x")

@@ -49,6 +49,7 @@ def test_a_self_test_list_of_mismatched_lengths_names_expected_json(copied_bundl
         one_line(err, "expected.json")
 
 
+@pytest.mark.slow
 def test_finetune_without_validation_reports_it(trained_dir, data_dir, tmp_path, capsys):
     """`--val-fraction 0` trains on everything: the summary says there was no validation."""
     rows = head_csv(data_dir / "sign_mnist_train.csv.gz", tmp_path / "sign.csv", 300)

@@ -130,6 +130,7 @@ def test_report_has_markdown_pictures_and_latency(converted_dir):
     )
 
 
+@pytest.mark.slow
 def test_gate_fails_when_threshold_is_below_the_measured_drop(
     trained_dir, converted_dir, tmp_path, capsys
 ):
@@ -158,6 +159,7 @@ def test_gate_fails_when_threshold_is_below_the_measured_drop(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "convert"
     out.mkdir()
@@ -186,6 +188,7 @@ def test_failed_conversion_leaves_no_half_written_output(trained_dir, data_dir, 
     assert sorted(p.name for p in out.iterdir()) == [".edgesign-output.json", "keep.txt"]
 
 
+@pytest.mark.slow
 def test_interrupted_training_leaves_no_output(sign_small, tmp_path, monkeypatch):
     from edgesign.train import plots
 
@@ -220,6 +223,7 @@ def test_realworld_preset_fits_the_budget_at_its_own_and_larger_inputs(size):
     assert tuple(model.inputs[0].shape[1:]) == (size, size, 1)
 
 
+@pytest.mark.slow
 def test_eval_folder_adds_a_real_photos_column(trained_dir, data_dir, tmp_path, capsys):
     photos = tmp_path / "photos"
     for letter in ("A", "B", "L"):
@@ -261,6 +265,7 @@ def test_eval_folder_adds_a_real_photos_column(trained_dir, data_dir, tmp_path, 
     assert f"## {tmp_path.name}/photos" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_tensorflow_start_up_lines_stay_off_the_terminal_unless_debug(sign_small, tmp_path):
     rows = tmp_path / "rows.csv"
     rows.write_text("".join(sign_small[0].read_text().splitlines(keepends=True)[:301]))

@@ -44,6 +44,7 @@ def folder_accuracy(train_dir, folder) -> float:
     return float(np.mean(predicted == data.labels))
 
 
+@pytest.mark.slow
 def test_finetuning_on_photos_improves_a_held_out_photo_folder(
     trained_dir, data_dir, tmp_path, capsys
 ):
@@ -198,6 +199,7 @@ def test_an_unknown_contrast_mode_is_refused():
         PreprocessSpec(contrast="stretch", stretch_tail=0.5)
 
 
+@pytest.mark.slow
 def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(
     data_dir, tmp_path, capsys
 ):
@@ -231,6 +233,8 @@ def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(
                 "realworld",
                 "--epochs",
                 "1",
+                "--landmarks",
+                "off",  # the landmark path is the fused_bundle fixture's; here the CNN's settings
                 "--out",
                 str(out),
                 "--quiet",
@@ -259,6 +263,8 @@ def test_realworld_training_records_its_contrast_stretch_and_label_smoothing(
                 "none",
                 "--label-smoothing",
                 "0",
+                "--landmarks",
+                "off",
                 "--out",
                 str(plain),
                 "--quiet",

@@ -175,6 +175,7 @@ def test_device_runs_the_other_views_only_for_unsure_frames_as_the_host_counts_t
     assert set(runs) == {1, 7}
 
 
+@pytest.mark.slow
 def test_convert_with_views_reports_both_and_bundles_them(trained_dir, data_dir, tmp_path, capsys):
     photos, files = image_folder(tmp_path / "photos", data_dir, "ABL", 8)
     out = tmp_path / "convert"
