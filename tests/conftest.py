@@ -3,6 +3,7 @@ it."""
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
 import shutil
@@ -53,22 +54,51 @@ def head_csv(source: Path, target: Path, rows: int, skip: int = 0) -> Path:
     return target
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder `name`, filled by `build(folder)` once per test run. With several test
+    processes (`make test`: pytest-xdist) the first to ask builds it in the folder they share and
+    the others wait for it and read it, so a bundle is trained and converted once, not once per
+    process. Session fixtures built so are read-only for tests (copy to tamper: copied_bundle)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, shared by its processes
+    folder = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sign_small(data_dir, tmp_path_factory):
     """(train CSV, test CSV): the first 3,000 and 600 rows of the real Sign MNIST files."""
-    folder = tmp_path_factory.mktemp("sign_small")
-    return (
-        head_csv(data_dir / "sign_mnist_train.csv.gz", folder / "sign_mnist_train.csv", 3000),
-        head_csv(data_dir / "sign_mnist_test.csv.gz", folder / "sign_mnist_test.csv", 600),
-    )
+    train, test = "sign_mnist_train.csv", "sign_mnist_test.csv"
+
+    def build(folder):
+        head_csv(data_dir / f"{train}.gz", folder / train, 3000)
+        head_csv(data_dir / f"{test}.gz", folder / test, 600)
+
+    folder = built_once(tmp_path_factory, "sign_small", build)
+    return folder / train, folder / test
 
 
 @pytest.fixture(scope="session")
 def trained_dir(sign_small, tmp_path_factory) -> Path:
     """`edgesign train` output: the article model, 10 epochs on 3,000 real Sign MNIST images."""
+    folder = built_once(tmp_path_factory, "trained", lambda f: _train_article(sign_small, f))
+    return folder / "train"
+
+
+def _train_article(sign_small, folder: Path) -> None:
     from edgesign.cli.main import main
 
-    out = tmp_path_factory.mktemp("trained") / "train"
+    out = folder / "train"
     code = main(
         [
             "train",
@@ -86,7 +116,6 @@ def trained_dir(sign_small, tmp_path_factory) -> Path:
         ]
     )
     assert code == 0
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -94,22 +123,11 @@ def converted_dir(trained_dir, tmp_path_factory) -> Path:
     """`edgesign convert` output for `trained_dir` (report, models and bundle/)."""
     from edgesign.cli.main import main
 
-    out = tmp_path_factory.mktemp("converted") / "convert"
-    code = main(
-        [
-            "convert",
-            "--train-dir",
-            str(trained_dir),
-            "--out",
-            str(out),
-            "--calibration-size",
-            "200",
-            "--max-drop",
-            "5",
-        ]
-    )
-    assert code == 0
-    return out
+    def build(folder):
+        argv = ["convert", "--train-dir", str(trained_dir), "--out", str(folder / "convert")]
+        assert main([*argv, "--calibration-size", "200", "--max-drop", "5"]) == 0
+
+    return built_once(tmp_path_factory, "converted", build) / "convert"
 
 
 @pytest.fixture(scope="session")
@@ -130,12 +148,12 @@ def hand_models_dir() -> Path:
 @pytest.fixture(scope="session")
 def photo_eval_dir(data_dir, tmp_path_factory) -> Path:
     """Real photos in class folders: the asl_photos test photos of six letters (30 each)."""
-    import shutil
 
-    folder = tmp_path_factory.mktemp("photo_eval") / "photos"
-    for letter in "ABCLVY":
-        shutil.copytree(data_dir / "asl_photos" / "test" / letter, folder / letter)
-    return folder
+    def build(folder):
+        for letter in "ABCLVY":
+            shutil.copytree(data_dir / "asl_photos" / "test" / letter, folder / "photos" / letter)
+
+    return built_once(tmp_path_factory, "photo_eval", build) / "photos"
 
 
 @pytest.fixture(scope="session")
@@ -144,25 +162,12 @@ def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
     model."""
     from edgesign.cli.main import main
 
-    out = tmp_path_factory.mktemp("converted_float") / "convert"
-    code = main(
-        [
-            "convert",
-            "--train-dir",
-            str(trained_dir),
-            "--out",
-            str(out),
-            "--calibration-size",
-            "200",
-            "--max-drop",
-            "5",
-            "--with-float",
-            "--eval",
-            str(photo_eval_dir),
-        ]
-    )
-    assert code == 0
-    return out
+    def build(folder):
+        argv = ["convert", "--train-dir", str(trained_dir), "--out", str(folder / "convert")]
+        argv += ["--calibration-size", "200", "--max-drop", "5", "--with-float"]
+        assert main([*argv, "--eval", str(photo_eval_dir)]) == 0
+
+    return built_once(tmp_path_factory, "converted_float", build) / "convert"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -180,13 +185,19 @@ FUSED_LETTERS = "ABCL"
 @pytest.fixture(scope="session")
 def fused_bundle(data_dir, tmp_path_factory):
     """A tiny CNN and landmark classifier trained on real photos of four letters, converted."""
+    patch = pytest.MonkeyPatch()
+    root = built_once(tmp_path_factory, "fusion", lambda root: _train_fused(root, data_dir, patch))
+    patch.setenv("EDGESIGN_CACHE", str(root / "cache"))  # never the user's own hand cache
+    yield root
+    patch.undo()
+
+
+def _train_fused(root: Path, data_dir: Path, patch) -> None:
     from device_images import letter_folders
 
     from edgesign.cli.main import main
 
-    root = tmp_path_factory.mktemp("fusion")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("EDGESIGN_CACHE", str(root / "cache"))  # never the user's own hand cache
+    patch.setenv("EDGESIGN_CACHE", str(root / "cache"))
     letter_folders(root, data_dir, FUSED_LETTERS, 12, 4)
     assert (
         main(
@@ -231,8 +242,6 @@ def fused_bundle(data_dir, tmp_path_factory):
         )
         == 0
     )
-    yield root
-    patch.undo()
 
 
 @pytest.fixture
