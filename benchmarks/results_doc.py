@@ -13,6 +13,8 @@ import re
 import sys
 from pathlib import Path
 
+from harness import portable, portable_command
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "results.md"
@@ -64,7 +66,9 @@ def flat(data: dict, prefix: str = "") -> dict:
 def section(name: str, record: dict) -> list:
     """One result file as Markdown: its command, date and machine, then its tables."""
     machine = record.get("machine") or record.get("host") or {}
-    how = [f"`{record['command']}`"] if record.get("command") else [f"`benchmarks/{name}.json`"]
+    # commands as a reader elsewhere types them: no paths of the machine that measured
+    command = record.get("command")
+    how = [f"`{portable_command(command)}`"] if command else [f"`benchmarks/{name}.json`"]
     if record.get("date"):
         how.append(f"on {record['date']}")
     if isinstance(machine, dict) and machine:
@@ -108,7 +112,7 @@ def body(results) -> list:
     if scalars:
         lines = (
             ["| value | |", "|---|---|"]
-            + [f"| {k} | {cell(v, k)} |" for k, v in scalars.items()]
+            + [f"| {portable(k)} | {cell(v, k)} |" for k, v in scalars.items()]
             + lines
         )
     return lines
