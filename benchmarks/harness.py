@@ -170,6 +170,14 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, check --data, and under --quick swap the data for a small slice of it."""
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    # the options the command line gave (dests), whatever their value
+    args.given = {
+        action.dest
+        for action in p._actions
+        for word in args.argv
+        for option in action.option_strings
+        if word == option or word.startswith(option + "=")
+    }
     if hasattr(args, "data"):
         if args.data is None and args.data_required:
             p.error("give --data or set EDGESIGN_DATA")
@@ -186,12 +194,25 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     return args
 
 
-def work_folder(args, default: str) -> Path:
-    """A work folder for models and caches: `default` for full runs, a temporary one under
-    --quick (so a smoke test never reuses or spoils a full run's work)."""
-    if args.quick:
-        return Path(tempfile.mkdtemp(prefix="edgesign-bench-work-"))
-    return Path(default)
+def data_path(args, path, default: str | None = None) -> Path | None:
+    """`path` (or `default` inside the data folder when `path` is None); under --quick, a path
+    inside the full data folder becomes the same path inside its slice."""
+    if path is None:
+        return None if default is None or args.data is None else Path(args.data) / default
+    path = Path(path)
+    full = getattr(args, "full_data", None)
+    if args.quick and full is not None and path.resolve().is_relative_to(full):
+        return Path(args.data) / path.resolve().relative_to(full)
+    return path
+
+
+def work_folder(args, option: str) -> Path:
+    """The folder of the work-folder option `option` ("out", "work", "cache": models, caches):
+    as given, but under --quick a temporary one unless the command line named it, so a smoke test
+    never reuses or spoils a full run's work."""
+    if args.quick and option not in args.given:
+        return Path(tempfile.mkdtemp(prefix=f"edgesign-bench-{option}-"))
+    return Path(getattr(args, option))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +223,8 @@ def work_folder(args, default: str) -> Path:
 QUICK_ROWS = {"sign_mnist_train": 1200, "sign_mnist_test": 300}
 QUICK_IDX = {"train": 1000, "t10k": 200}
 QUICK_PHOTOS = {"asl_photos/train": 6, "asl_photos/test": 3, "asl_letters": 3}
+#: photos some benchmarks name (bench_hands' frame), kept too
+QUICK_KEEP = ("asl_letters/V/V12.jpg",)
 
 
 def _head_csv(source: Path, target: Path, rows: int) -> None:
@@ -255,6 +278,7 @@ def quick_data(data: Path) -> Path:
         for letter in sorted(p for p in (data / folder).iterdir() if p.is_dir()):
             photos = sorted(letter.glob("*.jpg"), key=_number)
             chosen = [photos[i] for i in np.linspace(0, len(photos) - 1, per_class).astype(int)]
+            chosen += [p for p in photos if f"{folder}/{letter.name}/{p.name}" in QUICK_KEEP]
             (partial / folder / letter.name).mkdir(parents=True, exist_ok=True)
             for photo in dict.fromkeys(chosen) if photos else ():
                 shutil.copy2(photo, partial / folder / letter.name / photo.name)
