@@ -221,9 +221,7 @@ def main(argv=None) -> int:
         "speed": fitted["speed"],
         "templates": fitted["templates"],
         **measured,
-        "unusable_photos": {
-            harness.portable(str(k), args.full_data): len(h.unusable) for k, h in rec.hands.items()
-        },
+        "unusable_photos": {harness.shown(args, k): len(h.unusable) for k, h in rec.hands.items()},
     }
     print(json.dumps(results, indent=1, default=float))
     harness.save("motion", results, args)

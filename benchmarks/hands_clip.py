@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     result = run_clip(
         args.bundle, photos, args.frames, args.gap, args.seed, threshold=args.threshold
     )
-    result["photos"] = harness.portable(str(Path(result["photos"]).resolve()), args.full_data)
+    result["photos"] = harness.shown(args, result["photos"])
     json.dump(result, sys.stdout, indent=1)
     print(
         f"\nwords right {result['words_right']}/{result['words_total']}, CER "

@@ -206,6 +206,13 @@ def data_path(args, path, default: str | None = None) -> Path | None:
     return path
 
 
+def shown(args, path) -> str:
+    """`path` as the results show it: inside the data folder (or its --quick slice)
+    `$EDGESIGN_DATA/...`, else portable."""
+    data = Path(args.data).resolve() if getattr(args, "data", None) else None
+    return portable_path(str(Path(path).resolve()), data)
+
+
 def work_folder(args, option: str) -> Path:
     """The folder of the work-folder option `option` ("out", "work", "cache": models, caches):
     as given, but under --quick a temporary one unless the command line named it, so a smoke test
