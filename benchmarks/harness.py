@@ -160,8 +160,8 @@ def parser(
         "--results",
         type=Path,
         default=None,
-        help="folder for the results JSON (default benchmarks/results; with --quick a temporary "
-        "folder)",
+        help="folder for the results JSON (default $EDGESIGN_BENCH_RESULTS or benchmarks/results; "
+        "with --quick a temporary folder)",
     )
     return p
 
