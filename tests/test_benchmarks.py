@@ -128,3 +128,42 @@ def test_timing_memory_and_the_pi_estimate():
     assert 0 < harness.rss_mb() <= harness.peak_rss_mb() + 1
     assert harness.pi4_ms(10.0) == 10.0 * harness.PI4_PER_CORE_SLOWDOWN
     assert harness.pi4_ms(10.0, four_threads=True) < harness.pi4_ms(10.0)
+
+
+def test_run_all_gives_each_step_only_options_it_knows(tmp_path, monkeypatch):
+    """`make bench`: every step's command line parses with that step's own parser (it stops
+    there), so run_all never hands a step an option it does not take."""
+    run_all = importlib.import_module("run_all")
+    real_parse, parsed = harness.parse, []
+
+    class Parsed(Exception):
+        pass
+
+    def parse(parser, argv=None):
+        if parser.prog == "benchmarks/run_all.py":
+            return real_parse(parser, argv)
+        parser.parse_args(argv)  # an unknown option: SystemExit(2)
+        parsed.append(parser.prog)
+        raise Parsed
+
+    def stopping(main):
+        def step(argv):
+            with pytest.raises(Parsed):
+                main(argv)
+            return 0
+
+        return step
+
+    monkeypatch.setattr(harness, "parse", parse)
+    steps = ("bench_pipeline", "bench_realworld", "bench_hands_accuracy", "bench_device")
+    for name in (*steps, "micro_parity"):
+        module = importlib.import_module(name)
+        monkeypatch.setattr(module, "main", stopping(module.main))
+    assert run_all.main(["--data", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert parsed == [
+        "benchmarks/bench_pipeline.py",
+        "benchmarks/bench_realworld.py",
+        "benchmarks/bench_hands_accuracy.py",
+        "benchmarks/bench_device.py",
+        "benchmarks/micro_parity.py",
+    ]
