@@ -13,7 +13,7 @@ ARGS    ?=
 SUDO    ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EDGESIGN = $(BIN)/edgesign
 
-.PHONY: help all setup system-deps train convert hand-models micro test test-fast lint bench docs clean
+.PHONY: help all setup system-deps train convert hand-models micro test test-fast lint bench bench-quick docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -77,6 +77,9 @@ lint:  ## ruff: the style the tree keeps
 
 bench:  ## run the benchmarks on the full data (prints tables, writes benchmarks/results/*.json)
 	EDGESIGN_DATA=$(DATA) $(BIN)/python benchmarks/run_all.py
+
+bench-quick:  ## the same steps on a small slice of DATA, a smoke test (JSON to a temporary folder)
+	EDGESIGN_DATA=$(DATA) $(BIN)/python benchmarks/run_all.py --quick
 
 docs:  ## regenerate docs/results.md from benchmarks/results/*.json
 	$(BIN)/python benchmarks/results_doc.py

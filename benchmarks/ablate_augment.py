@@ -8,16 +8,17 @@ except the paths given on the command line.
 
     EDGESIGN_DATA=../shared/data python benchmarks/ablate_augment.py \\
         [--epochs 15] [--only none,preset]
+
+Writes benchmarks/results/augment_ablation.json. `--quick`: the runs "none" and "preset" only
+(unless --only), one epoch, 20 Sign MNIST images per letter and a few photos of each.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
+import harness
 import numpy as np
 
 FAMILIES = {
@@ -47,12 +48,7 @@ def runs(preset_steps, all_steps) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        default=os.environ.get("EDGESIGN_DATA"),
-        help="data folder (default $EDGESIGN_DATA)",
-    )
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
     parser.add_argument(
         "--photos", default=None, help="training photo folder (default DATA/asl_photos/train)"
@@ -90,9 +86,10 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only", default=None, help="comma-separated run names to do (default: every run)"
     )
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.epochs, args.sign_per_class = 1, min(args.sign_per_class, 20)
+        args.only = args.only or "none,preset"
 
     import keras
     import tensorflow as tf
@@ -105,13 +102,13 @@ def main(argv=None) -> int:
     from edgesign.train.augment import STEPS
     from edgesign.train.presets import PRESETS
 
-    data = Path(args.data)
+    data = args.data
     spec = PreprocessSpec(
         size=args.size or PRESETS[args.preset].input_size,
         contrast=args.contrast or PRESETS[args.preset].contrast,
     )
-    photos = Path(args.photos or data / "asl_photos" / "train")
-    held_out = Path(args.eval or data / "asl_photos" / "test")
+    photos = harness.data_path(args, args.photos, "asl_photos/train")
+    held_out = harness.data_path(args, args.eval, "asl_photos/test")
     classes = data_plan.class_names("sign")
     sign = data_plan.load_source(data / "sign_mnist_train.csv.gz", classes, spec, None, grow=False)
     sign_test = data_plan.load_source(
@@ -168,6 +165,28 @@ def main(argv=None) -> int:
     for name, photo, sign, seconds in rows:
         print(f"{name:<22} {100 * photo:>15.1f}% {100 * sign:>15.1f}% {seconds:>8.0f}")
     print(f"\nfloat accuracy after {args.epochs} epochs; held-out photos: {held_out}")
+    harness.save(
+        "augment_ablation",
+        {
+            "preset": args.preset,
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "sign_per_class": args.sign_per_class,
+            "photo_weight": args.photo_weight,
+            "training_images": len(train),
+            "runs": [
+                {
+                    "run": name,
+                    "steps": list(table[name]),
+                    "held_out_photos_float": photo,
+                    "sign_mnist_test_float": sign,
+                    "seconds": round(seconds, 1),
+                }
+                for name, photo, sign, seconds in rows
+            ],
+        },
+        args,
+    )
     return 0
 
 

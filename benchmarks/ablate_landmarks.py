@@ -13,21 +13,20 @@ Two tables, both on people a model has never seen (one photo source trained, the
     EDGESIGN_DATA=../shared/data python benchmarks/ablate_landmarks.py \\
         [--seed 42] [--skip-passes]
 
-Writes benchmarks/results/landmark_ablation.json.
+Writes benchmarks/results/landmark_ablation.json. `--quick`: a few photos of each letter.
 
 A few minutes; no timed tests read it.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import harness
 import numpy as np
 from PIL import Image
 
@@ -157,21 +156,14 @@ def tables(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-passes", action="store_true", help="only the classifier table")
-    args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).parent))
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
-    data = Path(args.data)
+    args = harness.parse(parser, argv)
     result = {"seed": args.seed}
-    result["passes"] = {} if args.skip_passes else hands_found(data)
-    result["variants"] = classifier_variants(data, args.seed)
-    from results import save
-
-    save("landmark_ablation", result, argv, markdown=tables(result))
+    result["passes"] = {} if args.skip_passes else hands_found(args.data)
+    result["variants"] = classifier_variants(args.data, args.seed)
+    harness.save("landmark_ablation", result, args, markdown=tables(result))
     print(tables(result))
     return 0
 

@@ -15,19 +15,19 @@ draws other images), since one draw moves the drop by 0.1 points:
         [--train-dir artifacts/article/train] [--seeds 5]
 
 Without --train-dir it trains `article` on Sign MNIST first (as `bench_pipeline.py` does, about
-5 minutes on 2 cores).
+5 minutes on 2 cores). Writes benchmarks/results/calibration.json. `--quick`: the first three rows,
+one seed (and without --train-dir, one epoch on the first rows of Sign MNIST).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import itertools
 import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import numpy as np
-from results import save
 
 from edgesign.train.quiet import import_tensorflow
 
@@ -138,21 +138,24 @@ def choices(bench: Bench, seeds: int):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__file__, __doc__, data="optional")
     parser.add_argument("--train-dir", type=Path, help="a trained model (default: train article)")
     parser.add_argument("--seeds", type=int, default=5, help="calibration seeds per row (5)")
     parser.add_argument("--out", default="artifacts/bench/calibration", help="work folder")
-    args = parser.parse_args(argv)
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.seeds = 1
     import_tensorflow(False)
-    data = os.environ.get("EDGESIGN_DATA")
     train_dir = args.train_dir
     if train_dir is None:
-        if not data:
+        if not args.data:
             parser.error("set EDGESIGN_DATA to the data folder, or give --train-dir")
         from edgesign.cli.main import main as edgesign
 
-        train_dir = Path(args.out) / "train"
-        command = ["train", "--data", data, "--dataset", "sign", "--preset", "article"]
+        train_dir = harness.work_folder(args, "out") / "train"
+        command = ["train", "--data", str(args.data), "--dataset", "sign", "--preset", "article"]
+        if args.quick:
+            command += ["--epochs", "1"]
         if edgesign([*command, "--out", str(train_dir), "--quiet"]):
             return 1
     meta, spec, train, test, model = _load(train_dir)
@@ -160,7 +163,8 @@ def main(argv=None) -> int:
         bench = Bench(model, spec, train, test, Path(tmp))
         print(f"{meta['preset']}: float {100 * bench.float_accuracy:.2f}% on {len(test)} images")
         rows = []
-        for name, choice, index_of, options in choices(bench, args.seeds):
+        rows_to_do = itertools.islice(choices(bench, args.seeds), 3 if args.quick else None)
+        for name, choice, index_of, options in rows_to_do:
             seeds = 1 if choice.get("images") == "all" else args.seeds
             runs = []
             for seed in range(seeds):
@@ -176,7 +180,7 @@ def main(argv=None) -> int:
             )
     markdown = table(meta, bench, rows, args.seeds)
     print(markdown)
-    save(
+    harness.save(
         "calibration",
         {
             "preset": meta["preset"],
@@ -185,7 +189,7 @@ def main(argv=None) -> int:
             "seeds": args.seeds,
             "rows": rows,
         },
-        argv if argv is not None else sys.argv[1:],
+        args,
         markdown,
     )
     return 0

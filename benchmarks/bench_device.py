@@ -6,25 +6,26 @@ photo in each layout, against bare `invoke()` and a naive pipeline (PIL convert 
 of the full RGB frame, float quantization); then peak memory and RSS drift over a long run.
 
     python benchmarks/bench_device.py --bundle artifacts/convert/bundle \\
-        [--frames 3000] [--soak 100000] [--views 1]
+        [--frames 3000] [--soak 100000] [--views 1] [--quick]
 
 The pipeline timed is the one the bundle runs on the device (`pipeline_for`): for a bundle with
 the hand tracker, the tracker (tracking the hand from frame to frame, as along a camera stream),
 the CNN, the landmark classifier and the fusion, with the hand stages in their own column.
 The targets are for one view per frame; a bundle that averages several views (realworld: 7) runs
-the model that many times per frame, and `--views 1` measures it as one.
+the model that many times per frame, and `--views 1` measures it as one. Writes
+benchmarks/results/device.json (every stage of every layout, the bundle's own hand stages one by
+one); `--quick`: 50 frames per layout, 500 in the memory run.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import resource
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import harness
 import numpy as np
 from PIL import Image
 
@@ -73,28 +74,27 @@ def _frames(rgb: np.ndarray) -> list[tuple[str, Frame]]:
     ]
 
 
-def _pct(values, q) -> float:
-    return float(np.percentile(values, q)) * 1000.0
+_pct = harness.percentile_ms
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _stage_times(pipeline, frame: Frame, count: int):
-    """(CNN preprocess, CNN invoke, post-processing, hand stages) seconds of each frame."""
+def _stage_times(pipeline, frame: Frame, count: int) -> dict:
+    """Seconds of each stage of each frame: the CNN's preprocess and invoke, post-processing
+    (dequantize, top-k, smoothing, letter emission) and each stage of the bundle's hand pipeline
+    (`Prediction.stages_s`: tracker, landmark classifier, fusion), as the device runs them."""
     recognizer = TextRecognizer(pipeline.classes)
-    pre, inv, post, hand = (np.empty(count) for _ in range(4))
+    stages = {"preprocess": [], "invoke": [], "post": []}
     for _ in range(min(200, count)):
         pipeline(frame)
-    for i in range(count):
+    for _ in range(count):
         pred = pipeline(frame)
         t = time.perf_counter()
         recognizer.update(pred.probs)
-        post[i] = pred.post_s + time.perf_counter() - t
-        pre[i], inv[i], hand[i] = pred.preprocess_s, pred.invoke_s, sum(pred.stages_s.values())
-    return pre, inv, post, hand
+        stages["post"].append(pred.post_s + time.perf_counter() - t)
+        stages["preprocess"].append(pred.preprocess_s)
+        stages["invoke"].append(pred.invoke_s)
+        for name, seconds in pred.stages_s.items():
+            stages.setdefault(name, []).append(seconds)
+    return {name: np.asarray(values) for name, values in stages.items()}
 
 
 def _naive(pipeline: Pipeline, rgb: np.ndarray, count: int) -> np.ndarray:
@@ -131,26 +131,16 @@ def _soak(pipeline: Pipeline, frame: Frame, count: int):
     recognizer = TextRecognizer(pipeline.classes)
     for _ in range(min(2000, count)):
         recognizer.update(pipeline(frame).probs)
-    before = _rss_mb()
+    before = harness.rss_mb()
     started = time.perf_counter()
     for _ in range(count):
         recognizer.update(pipeline(frame).probs)
     seconds = time.perf_counter() - started
-    return before, _rss_mb(), count / seconds
+    return before, harness.rss_mb(), count / seconds
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--bundle",
-        default=os.environ.get("EDGESIGN_BUNDLE", "artifacts/convert/bundle"),
-        help="bundle folder (default $EDGESIGN_BUNDLE or artifacts/convert/bundle)",
-    )
-    parser.add_argument(
-        "--data",
-        default=os.environ.get("EDGESIGN_DATA"),
-        help="data folder (default $EDGESIGN_DATA)",
-    )
+    parser = harness.parser(__file__, __doc__, data=True, bundle="artifacts/convert/bundle")
     parser.add_argument("--frames", type=int, default=3000, help="frames per layout (default 3000)")
     parser.add_argument(
         "--views",
@@ -165,7 +155,9 @@ def main(argv=None) -> int:
         default=100_000,
         help="frames of the memory run (default 100000; 0 skips)",
     )
-    args = parser.parse_args(argv)
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.frames, args.soak = min(args.frames, 50), min(args.soak, 500)
 
     if not Path(args.bundle, "model.tflite").is_file():
         print(
@@ -189,7 +181,7 @@ def _bench(args) -> int:
     cnn = getattr(pipeline, "cnn", pipeline)  # the CNN's own stages, for bare and naive
     if args.views:
         cnn.spec = replace(cnn.spec, views=view_set(args.views))
-    rgb = _photo(Path(args.data) if args.data else None)
+    rgb = _photo(args.data)
     n = args.frames
 
     views = len(cnn.spec.view_boxes)
@@ -203,11 +195,24 @@ def _bench(args) -> int:
         "total p50 | total p95 | frames/s | frames/s at p50 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    fps, fps50 = {}, {}
+    fps, fps50, rows = {}, {}, []
     for name, frame in _frames(rgb):
-        pre, inv, post, hand = _stage_times(pipeline, frame, n)
+        stages = _stage_times(pipeline, frame, n)
+        hand = sum((v for k, v in stages.items() if k not in ("preprocess", "invoke", "post")), 0)
+        hand = np.zeros(n) if np.isscalar(hand) else hand
+        pre, inv, post = stages["preprocess"], stages["invoke"], stages["post"]
         total = pre + inv + post + hand
         fps[name], fps50[name] = 1.0 / total.mean(), 1.0 / np.median(total)
+        rows.append(
+            {
+                "path": name,
+                "stages_ms": {k: harness.summary_ms(v) for k, v in stages.items()},
+                "total_ms": harness.summary_ms(total),
+                "frames_per_s": round(fps[name], 1),
+                "frames_per_s_at_p50": round(fps50[name], 1),
+                "pi4_one_core_ms_estimate": round(harness.pi4_ms(1000 * total.min()), 2),
+            }
+        )
         print(
             f"| {name} | {_pct(hand, 50):.3f} | {_pct(pre, 50):.3f} | {_pct(pre, 95):.3f} | "
             f"{_pct(inv, 50):.3f} | "
@@ -237,31 +242,69 @@ def _bench(args) -> int:
         "1/mean latency, which other load on the machine drags down, and 1/median beside it)\n"
     )
 
-    lores = fps["yuv420 lores 320x240 (Pi path)"]
+    lores_name = "yuv420 lores 320x240 (Pi path)"
+    lores, lores50 = fps[lores_name], fps50[lores_name]
+    targets = [
+        {
+            "target": f"lores gray path >= {TARGET_FPS:,} frames/s on one core",
+            "mean": round(lores, 1),
+            "median": round(lores50, 1),
+            "met": bool(lores >= TARGET_FPS),
+        }
+    ]
+    for name in (lores_name, "rgb 640x480"):
+        ratio, ratio50 = fps[name] / fps["naive"], fps50[name] / fps50["naive"]
+        targets.append(
+            {
+                "target": f"{name} >= {TARGET_SPEEDUP:g}x naive",
+                "mean": round(ratio, 2),
+                "median": round(ratio50, 2),
+                "met": bool(ratio >= TARGET_SPEEDUP),
+            }
+        )
     print("| target | measured (mean) | measured (median) | met |")
     print("|---|---|---|---|")
-    lores50 = fps50["yuv420 lores 320x240 (Pi path)"]
-    print(
-        f"| lores gray path >= {TARGET_FPS:,} frames/s on one core | {lores:,.0f} | {lores50:,.0f} "
-        f"| {'yes' if lores >= TARGET_FPS else 'NO'} |"
-    )
-    for name in ("yuv420 lores 320x240 (Pi path)", "rgb 640x480"):
-        ratio, ratio50 = fps[name] / fps["naive"], fps50[name] / fps50["naive"]
+    for t in targets:
         print(
-            f"| {name} >= {TARGET_SPEEDUP:g}x naive | {ratio:.1f}x | {ratio50:.1f}x "
-            f"| {'yes' if ratio >= TARGET_SPEEDUP else 'NO'} |"
+            f"| {t['target']} | {t['mean']:,} | {t['median']:,} | {'yes' if t['met'] else 'NO'} |"
         )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = harness.peak_rss_mb()
     print(f"| peak memory (max RSS) | {peak:.0f} MB | | - |")
+    memory = {"peak_rss_mb": round(peak, 1)}
     if args.soak:
         before, after, soak_fps = _soak(pipeline, _frames(rgb)[-1][1], args.soak)
         flat = after - before < 2.0
+        memory.update(
+            soak_frames=args.soak,
+            rss_before_mb=round(before, 2),
+            rss_after_mb=round(after, 2),
+            soak_frames_per_s=round(soak_fps, 1),
+            flat=bool(flat),
+        )
         print(
             f"| RSS over {args.soak:,} frames (lores path) stays flat | {before:.1f} -> "
             f"{after:.1f} MB "
             f"({after - before:+.2f} MB) at {soak_fps:,.0f} frames/s | | {'yes' if flat else 'NO'} "
             "|"
         )
+    harness.save(
+        "device",
+        {
+            "backend": cnn.model.backend,
+            "threads": 1,
+            "views": views,
+            "frames": n,
+            "hand_pipeline": hasattr(pipeline, "tracker"),
+            "load_average_at_end": harness.load_average(),
+            "rows": rows,
+            "bare_invoke_ms": harness.summary_ms(bare),
+            "naive_ms": harness.summary_ms(naive),
+            "targets": targets,
+            "memory": memory,
+            "pi4_assumptions": harness.PI4_ASSUMPTIONS,
+        },
+        args,
+    )
     return 0
 
 

@@ -28,17 +28,17 @@ samples, and plots accuracy against k.
         --letters-bundle artifacts/loso/letters_convert/bundle \\
         --photos-bundle artifacts/loso/photos_convert/bundle [--draws 5]
 
-Writes benchmarks/results/enroll.json and docs/images/enroll.png.
+Writes benchmarks/results/enroll.json and docs/images/enroll.png (under `--quick`, a few photos
+of each letter and one draw, both beside the JSON in a temporary folder).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
 KS = (0, 1, 3, 5, 10)
@@ -514,22 +514,18 @@ def table(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument("--letters-bundle", required=True, help="trained without asl_letters")
     parser.add_argument("--photos-bundle", required=True, help="trained without asl_photos")
     parser.add_argument("--draws", type=int, default=5, help="random draws of the samples")
     parser.add_argument("--out", default="artifacts/bench_enroll", help="work folder (reused)")
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
-    data = Path(args.data)
-    sys.path.insert(0, str(Path(__file__).parent))
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.draws = 1
+    data = args.data
     import pickle
 
-    from results import save
-
-    work = Path(args.out)
+    work = harness.work_folder(args, "out")
     work.mkdir(parents=True, exist_ok=True)
     sources = {
         "asl_letters": (Path(args.letters_bundle), data / "asl_letters", scene_groups),
@@ -567,8 +563,9 @@ def main(argv=None) -> int:
             "clip": clip_with_profile(bundle, r, groups, work),
         }
         print(f"{name}: " + ", ".join(f"k={x['k']} {x['mean']:.3f}" for x in shipped_rows))
-    plot(results, Path(__file__).resolve().parent.parent / "docs" / "images" / "enroll.png")
-    save("enroll", results, argv, markdown=table(results))
+    images = args.results if args.quick else harness.ROOT / "docs" / "images"
+    plot(results, images / "enroll.png")
+    harness.save("enroll", results, args, markdown=table(results))
     print(table(results))
     return 0
 

@@ -1,6 +1,6 @@
 """Fleet deploy wall time against fleet size and Ansible forks, on loopback sshd "Pis".
 
-For each (fleet size, forks): start that many fresh loopback sshd accounts (tests/sshd_fixtures),
+For each (fleet size, forks): start that many fresh loopback sshd accounts (benchmarks/sshd.py),
 write an INI inventory, time `edgesign deploy --inventory` (first rollout: upload, venv, offline
 pip install, self-test and switch on every Pi), then time the rerun (idempotent: changes nothing).
 All "Pis" share this machine's CPU cores, so parallel forks help only as far as the cores go;
@@ -8,25 +8,23 @@ on real Pis each one brings its own CPU and the per-Pi work runs truly in parall
 
     python benchmarks/bench_fleet.py --bundle artifacts/convert/bundle [--sizes 3,6] [--forks 1,6]
 
-Needs root (throwaway accounts), sshd, rsync and ansible-core. Writes benchmarks/results/fleet.json.
+Needs root (throwaway accounts), sshd, rsync and ansible-core. Writes benchmarks/results/fleet.json;
+cases accumulate across runs (keyed by size, forks and serial), so a long sweep can be split.
+`--quick`: one Pi, one fork.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from sshd_fixtures import start_loopback_server, stop_loopback_server  # noqa: E402
+import harness
+from sshd import SshdUnavailable, start_loopback_server, stop_loopback_server
 
 
 def inventory_text(servers) -> str:
@@ -94,47 +92,43 @@ def run_case(size: int, forks: int, serial: str, bundle: Path) -> dict:
             stop_loopback_server(server)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--bundle", default="artifacts/convert/bundle")
-    p.add_argument("--sizes", default="3,6")
+def main(argv=None) -> int:
+    p = harness.parser(__file__, __doc__, bundle="artifacts/convert/bundle")
+    p.add_argument("--sizes", default="3,6", help="fleet sizes (default %(default)s)")
     p.add_argument("--forks", default="1,6", help="forks to try (capped at the fleet size)")
     p.add_argument(
         "--serial", default="1,100%", help="rollout batches (default: a canary, then the rest)"
     )
-    p.add_argument("--out", default=str(HERE / "results" / "fleet.json"))
-    args = p.parse_args()
-    if os.geteuid() != 0:
-        raise SystemExit("needs root (throwaway ssh accounts for the loopback Pis)")
+    args = harness.parse(p, argv)
+    if args.quick:
+        args.sizes, args.forks = "1", "1"
     bundle = Path(args.bundle).resolve()
     # Wheels of its own: other checkouts refill the shared cache when their requirements differ.
     from edgesign.deploy.wheelhouse import cache_root
 
     os.environ.setdefault("EDGESIGN_CACHE", str(cache_root() / "fleet-bench"))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Cases accumulate across runs (keyed by size, forks and serial), so a long sweep can be split.
-    old = json.loads(out.read_text()).get("cases", []) if out.is_file() else []
-    cases = {(c["fleet_size"], c["forks"], c["serial"]): c for c in old}
+    old = harness.load("fleet", args) or {}
+    old = old.get("results", old)  # records before the harness kept the cases at the top
+    cases = {(c["fleet_size"], c["forks"], c["serial"]): c for c in old.get("cases", [])}
     for size in (int(s) for s in args.sizes.split(",")):
         for forks in sorted({min(int(f), size) for f in args.forks.split(",")}):
             print(f"fleet of {size}, forks {forks} ...", flush=True)
-            case = run_case(size, forks, args.serial, bundle)
+            try:
+                case = run_case(size, forks, args.serial, bundle)
+            except SshdUnavailable as exc:
+                raise SystemExit(f"bench_fleet: {exc}") from None
             cases[(size, forks, args.serial)] = case
             print(f"  {case}", flush=True)
-            result = {
-                "benchmark": "fleet deploy through Ansible to loopback sshd Pis",
-                "bundle": str(bundle),
-                "machine": platform.machine(),
-                "cpus": os.cpu_count(),
-                "load_average_1min_at_end": round(os.getloadavg()[0], 1),
-                "python": platform.python_version(),
-                "note": "all Pis share this machine's CPUs; other jobs' load inflates the times",
-                "cases": [cases[k] for k in sorted(cases)],
-            }
-            out.write_text(json.dumps(result, indent=2) + "\n")
+            harness.save(
+                "fleet",
+                {
+                    "what": "fleet deploy through Ansible to loopback sshd Pis",
+                    "load_average_1min_at_end": round(os.getloadavg()[0], 1),
+                    "note": "all Pis share this machine's CPUs; other jobs' load inflates times",
+                    "cases": [cases[k] for k in sorted(cases)],
+                },
+                args,
+            )
     print(
         "\n| Pis | forks | serial | first rollout (s) | rerun, nothing to do (s) "
         "| per-Pi task time (s) |"
@@ -145,7 +139,6 @@ def main() -> int:
             f"| {c['fleet_size']} | {c['forks']} | {c['serial']} | {c['first_rollout_s']} "
             f"| {c['rerun_s']} | {c['per_pi_task_time_mean_s']} |"
         )
-    print(f"wrote {out}")
     return 0
 
 

@@ -25,23 +25,22 @@ letters bundle's training source; the photos bundle never saw it.
         --letters-bundle artifacts/loso/letters_convert/bundle \\
         --photos-bundle artifacts/loso/photos_convert/bundle [--work artifacts/hand_int8]
 
-Writes benchmarks/results/hand_int8.json (and the models into --work).
+Writes benchmarks/results/hand_int8.json (and the models into --work). `--quick`: a few photos
+of each letter, 8 calibration photos, 5 frames once, the models in a temporary folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from edgesign.device.hands import tracker as ht  # noqa: E402
-from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE  # noqa: E402
+from edgesign.device.hands import tracker as ht
+from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE
 
 #: variant -> (detector, landmarks): each a (size, precision) of the model; "full"/"lite",
 #: "float" (MediaPipe's file as it is) or "int8"
@@ -239,8 +238,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument("--letters-bundle", required=True)
     parser.add_argument("--photos-bundle", required=True)
     parser.add_argument("--work", default="artifacts/hand_int8")
@@ -258,20 +256,20 @@ def main(argv=None) -> int:
         "(default: convert's choice)",
     )
     parser.add_argument("--name", default="hand_int8", help="results file name")
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
-    data = Path(args.data)
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.calibration, args.frames, args.repeats = 8, 5, 1
+    data = args.data
     from edgesign.convert.hand_quantize import DEFAULT_QUANTIZERS
 
     quantizers = tuple(args.quantizers or DEFAULT_QUANTIZERS)
-    folders = model_folders(Path(args.work), data, args.calibration, quantizers)
+    folders = model_folders(harness.work_folder(args, "work"), data, args.calibration, quantizers)
     trackers = {v: tracker_of(folders, v) for v in VARIANTS}
     result = {
         "calibration_photos": args.calibration,
         "quantizers": {"detector": quantizers[0], "landmarks": quantizers[1]},
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "load_average_at_start": harness.load_average(),
         "variants": {v: {"detector": d, "landmarks": lm} for v, (d, lm) in VARIANTS.items()},
         "model_bytes": model_bytes(folders),
         "accuracy": {},
@@ -290,11 +288,9 @@ def main(argv=None) -> int:
         result["latency"] = latency(
             folders, Path(args.letters_bundle), data, args.frames, args.repeats
         )
-    result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    from results import save
-
+    result["load_average_at_end"] = harness.load_average()
     markdown = table(result) if "latency" in result and result["accuracy"] else None
-    save(args.name, result, argv, markdown=markdown)
+    harness.save(args.name, result, args, markdown=markdown)
     print(markdown or result["accuracy"])
     return 0
 

@@ -21,18 +21,19 @@ With `--bundle` (a `realworld` bundle) it also times the whole device pipeline o
 landmark classifier, the fusion, and the total.
 
 Writes benchmarks/results/hands.json and prints a table. The Pi 4 column is an ESTIMATE, not a
-measurement: see `pi4_estimate`.
+measurement: see `pi4_estimate` and the harness's one Pi 4 model. `--quick`: 5 frames, one
+thread, 50 frames of the memory run.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 from PIL import Image
 
@@ -40,13 +41,6 @@ from edgesign.core.frames import rgb_image, yuv420_from_rgb
 from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
 
-#: assumption for the estimate: a Pi 4 core (Cortex-A72, 1.5 GHz) runs these float XNNPACK
-#: models this many times slower than one core of a current x86-64 host, and 4 threads run them
-#: this many times faster than 1 on the Pi (both from published TFLite/XNNPACK figures for
-#: MobileNet-class float models; cross-checked with the issue's reported Pi 4 figures: MediaPipe
-#: hands 5-14 frames/s, OpenCV zoo palm 77 ms and landmarks 44 ms on one thread)
-PI4_PER_CORE_SLOWDOWN = 5.0
-PI4_FOUR_THREAD_SPEEDUP = 2.5
 #: the numpy/PIL parts (color, crop, decoding) run on one core whatever the thread count
 PI4_SINGLE_CORE_PARTS = ("color", "crop")
 
@@ -69,12 +63,7 @@ def sources(data_dir: Path):
 
 
 def _ms(values) -> dict:
-    values = np.asarray(values) * 1000
-    return {
-        "min": round(float(values.min()), 2),
-        "p50": round(float(np.percentile(values, 50)), 2),
-        "p95": round(float(np.percentile(values, 95)), 2),
-    }
+    return harness.summary_ms(values, digits=2)
 
 
 def time_stages(tracker: ht.HandTracker, frame, layout, kwargs, frames: int, mode: str) -> dict:
@@ -117,8 +106,8 @@ def pi4_estimate(rows: list) -> None:
 
     From uncontended host costs (this host is shared, so its p50 carries other jobs' load): the
     models' cost does not depend on the source, so detector and landmarks use their least time
-    over all one-thread rows; color and crop use the row's own least time. Model stages scale by
-    PI4_PER_CORE_SLOWDOWN / PI4_FOUR_THREAD_SPEEDUP, numpy/PIL stages by PI4_PER_CORE_SLOWDOWN.
+    over all one-thread rows; color and crop use the row's own least time. The model stages run
+    on the Pi's four threads, the numpy/PIL stages on one core (`harness.pi4_ms`).
     """
     single = [row for row in rows if row["threads"] == 1]
     model_ms = {}
@@ -127,18 +116,11 @@ def pi4_estimate(rows: list) -> None:
             row["stages_ms"][name]["min"] for row in single if row["stages_ms"][name]["min"] > 0
         )
     for row in single:
-        total = sum(
-            row["stages_ms"][name]["min"] * PI4_PER_CORE_SLOWDOWN for name in PI4_SINGLE_CORE_PARTS
-        )
+        total = sum(harness.pi4_ms(row["stages_ms"][name]["min"]) for name in PI4_SINGLE_CORE_PARTS)
         models = model_ms["landmarks"] + (model_ms["detector"] if row["frames"] == "detect" else 0)
-        total += models * PI4_PER_CORE_SLOWDOWN / PI4_FOUR_THREAD_SPEEDUP
+        total += harness.pi4_ms(models, four_threads=True)
         row["pi4_4threads_ms_estimate"] = round(total, 1)
         row["pi4_4threads_fps_estimate"] = round(1000 / total, 1)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def soak(tracker: ht.HandTracker, frame, layout, kwargs, count: int) -> dict:
@@ -149,8 +131,8 @@ def soak(tracker: ht.HandTracker, frame, layout, kwargs, count: int) -> dict:
             tracker.reset()
         tracker.find(frame, layout, track=True, **kwargs)
         if i % max(1, count // 10) == 0:
-            samples.append(round(rss_mb(), 1))
-    samples.append(round(rss_mb(), 1))
+            samples.append(round(harness.rss_mb(), 1))
+    samples.append(round(harness.rss_mb(), 1))
     return {
         "frames": count,
         "rss_mb": samples,
@@ -209,9 +191,8 @@ def pipeline_rows(bundle_dir: str, data_dir: Path, frames: int) -> list:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("EDGESIGN_DATA"))
+def main(argv=None) -> int:
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument(
         "--models",
         default=None,
@@ -224,10 +205,9 @@ def main() -> None:
     parser.add_argument(
         "--bundle", default=None, help="also time this realworld bundle's whole device pipeline"
     )
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "hands.json"))
-    args = parser.parse_args()
-    if not args.data:
-        raise SystemExit("bench_hands: set EDGESIGN_DATA (or --data) to the data folder")
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.frames, args.threads, args.soak = min(args.frames, 5), [1], min(args.soak, 50)
     if args.models:
         detector, landmarks = (
             Path(args.models) / "hand_detector.tflite",
@@ -240,7 +220,7 @@ def main() -> None:
     rows = []
     for threads in args.threads:
         tracker = ht.HandTracker(detector, landmarks, num_threads=threads)
-        for name, frame, layout, kwargs in sources(Path(args.data)):
+        for name, frame, layout, kwargs in sources(args.data):
             for mode in ("detect", "track"):
                 stages = time_stages(tracker, frame, layout, kwargs, args.frames, mode)
                 row = {
@@ -252,7 +232,7 @@ def main() -> None:
                 }
                 rows.append(row)
     pi4_estimate(rows)
-    name, frame, layout, kwargs = sources(Path(args.data))[0]
+    name, frame, layout, kwargs = sources(args.data)[0]
     memory = soak(ht.HandTracker(detector, landmarks), frame, layout, kwargs, args.soak)
     result = {
         "host": {
@@ -261,21 +241,19 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             # other jobs on the machine inflate p50/p95; "min" is the uncontended cost
-            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+            "load_average_at_end": harness.load_average(),
         },
         "models": {"detector": str(detector), "landmarks": str(landmarks)},
         "pi4_assumptions": {
-            "per_core_slowdown": PI4_PER_CORE_SLOWDOWN,
-            "four_thread_speedup": PI4_FOUR_THREAD_SPEEDUP,
+            **harness.PI4_ASSUMPTIONS,
             "single_core_parts": list(PI4_SINGLE_CORE_PARTS),
         },
         "rows": rows,
         "memory": memory,
     }
     if args.bundle:
-        result["pipeline_rows"] = pipeline_rows(args.bundle, Path(args.data), args.frames)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        result["pipeline_rows"] = pipeline_rows(args.bundle, args.data, args.frames)
+    out = harness.save("hands", result, args)
     header = (
         f"{'source':34} {'thr':>3} {'frames':6} "
         + " ".join(f"{s:>10}" for s in ("color", "detector", "crop", "landmarks", "total"))
@@ -291,7 +269,7 @@ def main() -> None:
             f"{row['source']:34} {row['threads']:>3} {row['frames']:6} {cells} "
             f"{row['host_fps']:>8} {row.get('pi4_4threads_fps_estimate', ''):>8}"
         )
-    print(f"(p50 ms; Pi4~ is an estimate from the min times: see pi4_assumptions in {args.out})")
+    print(f"(p50 ms; Pi4~ is an estimate from the min times: see pi4_assumptions in {out})")
     print("min ms (uncontended):")
     for row in rows:
         cells = " ".join(
@@ -313,7 +291,8 @@ def main() -> None:
         f"{memory['rss_mb'][-1]} MB (growth after the first tenth "
         f"{memory['growth_after_first_tenth_mb']} MB)"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

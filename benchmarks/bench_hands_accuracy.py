@@ -16,19 +16,18 @@ pairs. Then it spells eight words with photos of the held-out source through the
     EDGESIGN_DATA=../shared/data python benchmarks/bench_hands_accuracy.py --split both \\
         [--epochs 15] [--out artifacts/bench_hands]
 
-Writes benchmarks/results/hands_accuracy.json.
+Writes benchmarks/results/hands_accuracy.json. `--quick`: a few photos of each letter, one epoch.
 
 Slow (two or three trainings per split); no timed tests read it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+import harness
 import numpy as np
 
 from edgesign.cli.main import main as edgesign
@@ -190,27 +189,20 @@ def table(results: list) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data", default=os.environ.get("EDGESIGN_DATA"), help="data folder ($EDGESIGN_DATA)"
-    )
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument("--split", choices=("letters", "photos", "both"), default="both")
     parser.add_argument("--epochs", type=int, default=15, help="CNN epochs (default %(default)s)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--out", default="artifacts/bench_hands", help="work folder (reused when rerun)"
     )
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
-    sys.path.insert(0, str(Path(__file__).parent))
+    args = harness.parse(parser, argv)
+    out = harness.work_folder(args, "out")
+    if args.quick:
+        args.epochs = 1
     splits = ("letters", "photos") if args.split == "both" else (args.split,)
-    results = [
-        run_split(Path(args.data), s, args.epochs, Path(args.out), args.seed) for s in splits
-    ]
-    from results import save
-
-    save("hands_accuracy", {"splits": results}, argv, markdown=table(results))
+    results = [run_split(args.data, s, args.epochs, out, args.seed) for s in splits]
+    harness.save("hands_accuracy", {"splits": results}, args, markdown=table(results))
     print(table(results))
     for r in results:
         print(

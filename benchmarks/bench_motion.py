@@ -14,17 +14,13 @@ real photos (train/motion_clips.py says how) of a source the bundle was not trai
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+import harness
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from hands_clip import edit_distance  # noqa: E402
-from results import save  # noqa: E402
+from hands_clip import edit_distance
 
 WORDS = ("JAZZ", "ZERO", "JUMP", "HELLO", "WORLD", "LIZ", "JOHN", "QUICK", "BOX", "FIZZ")
 STATIC = "ABCDEFGHIKLMNOPQRSTUVWXY"
@@ -199,14 +195,21 @@ def measure(rec: Recorder, photos: Path, clips: int, matcher, still: float) -> d
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True)
-    parser.add_argument("--fit-photos", required=True, type=Path)
-    parser.add_argument("--photos", required=True, type=Path)
+    parser = harness.parser(__file__, __doc__, data="optional", bundle=True)
+    parser.add_argument(
+        "--fit-photos", type=Path, help="training source (default DATA/asl_photos/train)"
+    )
+    parser.add_argument("--photos", type=Path, help="the other source (default DATA/asl_letters)")
     parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--cache", type=Path, default=Path("artifacts/motion_cache"))
     parser.add_argument("--out", type=Path, help="write the fitted templates here (JSON)")
-    args = parser.parse_args(argv)
+    args = harness.parse(parser, argv)
+    args.fit_photos = harness.data_path(args, args.fit_photos, "asl_photos/train")
+    args.photos = harness.data_path(args, args.photos, "asl_letters")
+    if args.fit_photos is None or args.photos is None:
+        parser.error("give --fit-photos and --photos, or --data (or set EDGESIGN_DATA)")
+    if args.quick:
+        args.clips, args.cache = min(args.clips, 2), harness.work_folder(args, "cache")
     rec = Recorder(args.bundle, args.cache)
     fitted = fit(rec, args.fit_photos, args.clips)
     still = fitted["speed"]["still_speed"]
@@ -218,10 +221,10 @@ def main(argv=None) -> int:
         "speed": fitted["speed"],
         "templates": fitted["templates"],
         **measured,
-        "unusable_photos": {k: len(h.unusable) for k, h in rec.hands.items()},
+        "unusable_photos": {harness.shown(args, k): len(h.unusable) for k, h in rec.hands.items()},
     }
     print(json.dumps(results, indent=1, default=float))
-    save("motion", results, argv)
+    harness.save("motion", results, args)
     return 0
 
 

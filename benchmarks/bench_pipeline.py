@@ -7,18 +7,19 @@ minutes; int8 model <= 64 KiB. Runs the real `edgesign train` and `edgesign conv
 
     EDGESIGN_DATA=../shared/data python benchmarks/bench_pipeline.py [--only sign:article] \\
         [--out DIR]
+
+Writes benchmarks/results/pipeline.json (pipeline_<runs>.json with --only). `--quick`: one epoch
+on the first rows of each data set (the targets are then missed, as they should be).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from results import save
+import harness
 
 from edgesign.cli.main import main as edgesign
 
@@ -30,7 +31,7 @@ RUNS = {  # name: (dataset, preset, float target, int8 target)
 KIB = 1024
 
 
-def run(name: str, data: Path, out: Path, extra_eval=()) -> dict:
+def run(name: str, data: Path, out: Path, extra_eval=(), epochs: int | None = None) -> dict:
     dataset, preset, _, _ = RUNS[name]
     folder = out / name.replace(":", "_")
     started = time.time()
@@ -46,6 +47,7 @@ def run(name: str, data: Path, out: Path, extra_eval=()) -> dict:
             "--out",
             str(folder / "train"),
             "--quiet",
+            *(["--epochs", str(epochs)] if epochs else []),
         ]
     )
     train_seconds = time.time() - started
@@ -131,30 +133,25 @@ def table(results: list) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        default=os.environ.get("EDGESIGN_DATA"),
-        help="data folder (default $EDGESIGN_DATA)",
-    )
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument(
         "--out", default="artifacts/bench", help="where models and reports go (default %(default)s)"
     )
     parser.add_argument(
         "--only", action="append", choices=sorted(RUNS), help="run only these (repeatable)"
     )
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
-    results = [run(name, Path(args.data), Path(args.out)) for name in (args.only or RUNS)]
+    args = harness.parse(parser, argv)
+    out = harness.work_folder(args, "out")
+    epochs = 1 if args.quick else None
+    results = [run(name, args.data, out, epochs=epochs) for name in (args.only or RUNS)]
     print()
     print(table(results))
-    save(
+    harness.save(
         "pipeline"
         if not args.only
         else "pipeline_" + "_".join(n.replace(":", "_") for n in args.only),
         [summary(r) for r in results],
-        argv,
+        args,
     )
     return 0
 

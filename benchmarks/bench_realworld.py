@@ -7,24 +7,21 @@ photo set except the paths given on the command line.
 
     EDGESIGN_DATA=../shared/data python benchmarks/bench_realworld.py [--preset realworld] \\
         [--photos DIR]
+
+Writes benchmarks/results/realworld_<preset>_seed<seed>.json. The Pi 4 rows are the harness's one
+estimate (this host's int8 invoke time scaled to a Pi 4 core), not a measurement. `--quick`: one
+epoch on a few photos of each letter and the first rows of Sign MNIST.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
 
-from results import save
+import harness
 
 from edgesign.cli.main import main as edgesign
-
-#: Cortex-A72 (Pi 4) int8 throughput assumed for the frame-rate estimate: NEON, 4 cores, XNNPACK;
-#: about 1 GMAC/s on one core is what small int8 CNNs reach there. An estimate, not a measurement.
-PI4_MACS_PER_SECOND_ONE_CORE = 1.0e9
 
 
 def macs(model) -> int:
@@ -42,12 +39,7 @@ def macs(model) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        default=os.environ.get("EDGESIGN_DATA"),
-        help="data folder (default $EDGESIGN_DATA)",
-    )
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
     parser.add_argument(
         "--photos", default=None, help="training photo folder (default DATA/asl_photos/train)"
@@ -91,13 +83,13 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", default="artifacts/bench_realworld", help="output folder (default %(default)s)"
     )
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
-    data = Path(args.data)
-    photos = Path(args.photos or data / "asl_photos" / "train")
-    held_out = Path(args.eval or data / "asl_photos" / "test")
-    out = Path(args.out)
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.epochs = args.epochs or 1
+    data = args.data
+    photos = harness.data_path(args, args.photos, "asl_photos/train")
+    held_out = harness.data_path(args, args.eval, "asl_photos/test")
+    out = harness.work_folder(args, "out")
     started = time.time()
     code = edgesign(
         [
@@ -150,7 +142,7 @@ def main(argv=None) -> int:
     mean_views = photos_eval["tflite_int8"].get("mean_views", views)
     n_macs = macs(model) * views
     host_ms = models["tflite_int8"]["latency_ms"]["median"]
-    pi_ms = 1e3 * n_macs / PI4_MACS_PER_SECOND_ONE_CORE
+    pi_ms = harness.pi4_ms(host_ms)
     pi_mean_ms = pi_ms * mean_views / views
 
     def one_view(result):
@@ -216,11 +208,11 @@ def main(argv=None) -> int:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, width)))
     print(
-        f"\nPi estimate: {n_macs / 1e6:.2f} M multiply-accumulates ({views} views) at an assumed "
-        f"{PI4_MACS_PER_SECOND_ONE_CORE / 1e9:.1f} GMAC/s per Cortex-A72 core (int8, XNNPACK); not "
+        f"\nPi estimate: this host's int8 invoke ({host_ms:.3f} ms, {views} views) x "
+        f"{harness.PI4_PER_CORE_SLOWDOWN:g} for a Cortex-A72 core (benchmarks/harness.py); not "
         "measured on a Pi."
     )
-    save(
+    harness.save(
         f"realworld_{args.preset}_seed{args.seed}",
         {
             "preset": args.preset,
@@ -236,10 +228,12 @@ def main(argv=None) -> int:
             "photos": photos_name,
             "photos_float": photos_eval["keras_float"]["accuracy"],
             "photos_int8": photos_eval["tflite_int8"]["accuracy"],
+            "macs_all_views": n_macs,
+            "host_int8_invoke_ms": host_ms,
             "pi4_ms_all_views_estimate": pi_ms,
             "train_seconds": seconds,
         },
-        argv,
+        args,
     )
     return 0
 

@@ -5,12 +5,14 @@ sign); between words come `gap` frames of a background cut from a real photo (no
 text recognizer turns into a space. The frames go through `edgesign run`'s own loop (the bundle's
 pipeline, `TextRecognizer`), and the text is scored: words right and character error rate.
 
-    python benchmarks/hands_clip.py --bundle B --photos DATA/asl_letters [--frames 10]
+    python benchmarks/hands_clip.py --bundle B [--photos DATA/asl_letters] [--frames 10]
+
+Writes benchmarks/results/hands_clip.json. `--quick`: 3 frames a letter, 5 between words, on a
+few photos of each letter. bench_hands_accuracy.py and bench_enroll.py spell it too.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -18,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import harness
 import numpy as np
 from PIL import Image
 
@@ -136,24 +139,32 @@ def clip_thresholds(bundle, photos: Path, thresholds=(None, 0.6, 0.45, 0.3), **o
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True)
+    parser = harness.parser(__file__, __doc__, data="optional", bundle=True)
     parser.add_argument(
-        "--photos", required=True, help="folder of letter folders (the unseen source)"
+        "--photos",
+        type=Path,
+        help="folder of letter folders, the unseen source (default DATA/asl_letters)",
     )
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--gap", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=None)
-    args = parser.parse_args(argv)
+    args = harness.parse(parser, argv)
+    photos = harness.data_path(args, args.photos, "asl_letters")
+    if photos is None:
+        parser.error("give --photos, or --data (or set EDGESIGN_DATA)")
+    if args.quick:
+        args.frames, args.gap = min(args.frames, 3), min(args.gap, 5)
     result = run_clip(
-        args.bundle, Path(args.photos), args.frames, args.gap, args.seed, threshold=args.threshold
+        args.bundle, photos, args.frames, args.gap, args.seed, threshold=args.threshold
     )
+    result["photos"] = harness.shown(args, result["photos"])
     json.dump(result, sys.stdout, indent=1)
     print(
         f"\nwords right {result['words_right']}/{result['words_total']}, CER "
         f"{100 * result['cer']:.1f}%"
     )
+    harness.save("hands_clip", result, args)
     return 0
 
 

@@ -3,26 +3,26 @@
     EDGESIGN_DATA=../shared/data python benchmarks/micro_parity.py \\
         [--bundle artifacts/convert/bundle]
 
-Uses the whole Sign MNIST test set (7,172 images) unless --test names another.
+Uses the whole Sign MNIST test set (7,172 images) unless --test names another. Writes
+benchmarks/results/micro_parity.json. `--quick`: the first 300 test images.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
+import harness
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", default="artifacts/convert/bundle")
-    parser.add_argument("--test", help="test set (default: $EDGESIGN_DATA/sign_mnist_test.csv.gz)")
-    args = parser.parse_args(argv)
-    test = args.test or (
-        Path(os.environ.get("EDGESIGN_DATA", "../shared/data")) / "sign_mnist_test.csv.gz"
-    )
+    parser = harness.parser(__file__, __doc__, data="optional", bundle="artifacts/convert/bundle")
+    parser.add_argument("--test", help="test set (default: DATA/sign_mnist_test.csv.gz)")
+    args = harness.parse(parser, argv)
+    test = harness.data_path(args, args.test, "sign_mnist_test.csv.gz")
+    if test is None:
+        parser.error("give --test, or --data (or set EDGESIGN_DATA)")
 
     from edgesign.convert.micro.export import micro_footprint, model_inputs
     from edgesign.convert.micro.model import read_model_file
@@ -67,6 +67,22 @@ def main(argv=None) -> int:
             f"{entry['top1_disagreements']:>7}  {where}"
         )
     print("accuracy: " + ", ".join(f"{k} {v:.2%}" for k, v in result["accuracy"].items()))
+    harness.save(
+        "micro_parity",
+        {
+            "tflite_micro_version": footprint["tflite_micro_version"],
+            "flash_bytes": footprint["flash_bytes"],
+            "arena_bytes_min": footprint["arena_bytes_min"],
+            "arena_bytes": footprint["arena_bytes"],
+            "ops": list(footprint["ops"]),
+            "test_set": Path(test).name,
+            "images": len(inputs),
+            "seconds": round(seconds, 1),
+            "against": list(result["against"].values()),
+            "accuracy": result["accuracy"],
+        },
+        args,
+    )
     return 0
 
 

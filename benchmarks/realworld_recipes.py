@@ -11,18 +11,20 @@ The later photos and the test folder are also measured with 3, 5 and 7 views ave
 and, for 7, with the views after the first run only below a threshold (`--more-views-below`).
 
     EDGESIGN_DATA=../shared/data python benchmarks/realworld_recipes.py --candidate before --seed 1
+
+Writes benchmarks/results/recipe_<candidate>_seed<seed>.json. `--quick`: one epoch on a few
+photos of each letter and 20 Sign MNIST images per letter.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
 from edgesign.train.presets import REALWORLD
@@ -110,12 +112,7 @@ def view_accuracies(model, data, spec) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        default=os.environ.get("EDGESIGN_DATA"),
-        help="data folder (default $EDGESIGN_DATA)",
-    )
+    parser = harness.parser(__file__, __doc__, data=True)
     parser.add_argument(
         "--candidate",
         default="realworld",
@@ -148,9 +145,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="TensorFlow threads (default 1: two runs at once)"
     )
-    args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("give --data or set EDGESIGN_DATA")
+    args = harness.parse(parser, argv)
+    if args.quick:
+        args.epochs, args.sign_per_class = 1, min(args.sign_per_class, 20)
     import keras
     import tensorflow as tf
 
@@ -231,12 +228,39 @@ def main(argv=None) -> int:
     print(
         "\nviews averaged | more views below | later photos (mean views) | test folder (mean views)"
     )
+    views = []
     for (count, below), (accuracy, runs) in later_views.items():
         test_accuracy, test_runs = test_views[count, below]
         print(
             f"{count} | {below:g} | {100 * accuracy:.1f}% ({runs:.2f}) | "
             f"{100 * test_accuracy:.1f}% ({test_runs:.2f})"
         )
+        views.append(
+            {
+                "views": count,
+                "more_views_below": below,
+                "later_photos_accuracy": accuracy,
+                "later_photos_mean_views": runs,
+                "test_folder_accuracy": test_accuracy,
+                "test_folder_mean_views": test_runs,
+            }
+        )
+    harness.save(
+        f"recipe_{args.candidate}_seed{args.seed}",
+        {
+            "candidate": row["candidate"],
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "sign_per_class": args.sign_per_class,
+            "photo_copies": args.photo_copies,
+            "cut": args.cut,
+            "later": args.later,
+            "later_photos": len(later),
+            "float": row,
+            "views": views,
+        },
+        args,
+    )
     return 0
 
 
