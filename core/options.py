@@ -1,5 +1,6 @@
-"""argparse types for numeric options, shared by the commands of every part (no heavy imports:
-the command line is built at start-up, on the Pi too).
+"""The command line's shared pieces: how a part adds a subcommand, and argparse types for numeric
+options, used by the commands of every part (no heavy imports: the command line is built at
+start-up, on the Pi too).
 
 A number out of range is refused by argparse itself: one line naming the option, exit 2, before
 anything runs or is written; half-honouring it (a weight of 0, a seed numpy refuses mid-run, an
@@ -15,6 +16,21 @@ import math
 MODEL_SIZES = (8, 256)
 #: the regions of interest a preprocessing spec may have (`train --roi`)
 ROI_MODES = ("center", "full", "box")
+
+
+def add_command(subparsers, name: str, run, *, description=None, epilog=None):
+    """Add `edgesign NAME`, which calls `run(args)`; returns its parser, for the options.
+
+    `run`'s docstring is the command's help: its first paragraph the line in `edgesign --help`,
+    the rest the description atop `edgesign NAME --help` (or `description`, when given). argparse
+    folds the line breaks, so the docstring is wrapped like any other.
+    """
+    summary, _, rest = (run.__doc__ or "").strip().partition("\n\n")
+    parser = subparsers.add_parser(
+        name, help=summary, description=description or rest or None, epilog=epilog
+    )
+    parser.set_defaults(func=run)
+    return parser
 
 
 def number(kind, low: float, high: float | None = None, above: bool = False):

@@ -3,7 +3,7 @@ pull-data."""
 
 from __future__ import annotations
 
-from edgesign.core.options import number
+from edgesign.core.options import add_command, number
 
 #: the most Pis `--forks` works on at once (each is an ssh connection and a process here)
 MAX_FORKS = 500
@@ -64,16 +64,7 @@ def _target(args):
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    p = subparsers.add_parser(
-        "deploy",
-        help="put a bundle and the device runtime on a Raspberry Pi over ssh and start it",
-        description="Upload the bundle and a venv's worth of wheels into a new release folder on "
-        "the "
-        "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
-        "atomically and restart edgesign.service. Any failure before the switch leaves the "
-        "Pi as it was. With --inventory, the same on every Pi of an Ansible inventory, in "
-        "canary batches (needs the fleet extra: ansible-core).",
-    )
+    p = add_command(subparsers, "deploy", _run_deploy)
     _add_ssh_options(p, fleet=True)
     _add_fleet_options(p)
     p.add_argument(
@@ -129,36 +120,20 @@ def register(subparsers) -> None:
         help="print the plan; do not contact the Pi (with --inventory: Ansible's check mode, "
         "which probes the Pis read-only and changes nothing)",
     )
-    p.set_defaults(func=_run_deploy)
 
-    p = subparsers.add_parser(
-        "rollback",
-        help="switch the Pi back to the previous release and restart the service",
-        description="Point ~/edgesign/current at the release before it (or --to ID) and restart "
-        "edgesign.service if it is installed. With --inventory, every Pi of an Ansible "
-        "inventory.",
-    )
+    p = add_command(subparsers, "rollback", _run_rollback)
     _add_ssh_options(p, fleet=True)
     _add_fleet_options(p, rollout=False)
     p.add_argument("--to", metavar="ID", help="release to switch to (see `edgesign releases`)")
     p.add_argument("--no-service", action="store_true", help="do not restart the service")
-    p.set_defaults(func=_run_rollback)
 
-    p = subparsers.add_parser("releases", help="list the releases on a Pi and which one is current")
+    p = add_command(subparsers, "releases", _run_releases)
     _add_ssh_options(p)
-    p.set_defaults(func=_run_releases)
 
-    p = subparsers.add_parser(
-        "pull-data",
-        help="copy images collected on the Pi (folder per class) back to this computer",
-        description="rsync a folder-per-class data set recorded with `edgesign collect` from the "
-        "Pi. "
-        "Local files are never deleted; reruns copy only what is new.",
-    )
+    p = add_command(subparsers, "pull-data", _run_pull)
     _add_ssh_options(p, "data/collected", "data set folder on the Pi, relative to home or absolute")
     p.add_argument("--dest", required=True, help="local folder to copy into")
     p.add_argument("--no-frames", action="store_true", help="skip the full frames in _frames/")
-    p.set_defaults(func=_run_pull)
 
 
 def _add_fleet_options(p, rollout: bool = True) -> None:
@@ -253,6 +228,14 @@ def fleet_overrides(args) -> dict:
 
 
 def _run_deploy(args) -> int:
+    """put a bundle and the device runtime on a Raspberry Pi over ssh and start it
+
+    Upload the bundle and a venv's worth of wheels into a new release folder on the Pi, install
+    offline, run `edgesign selftest` there, then switch ~/edgesign/current atomically and restart
+    edgesign.service. Any failure before the switch leaves the Pi as it was. With --inventory, the
+    same on every Pi of an Ansible inventory, in canary batches (needs the fleet extra:
+    ansible-core).
+    """
     from pathlib import Path
 
     if _fleet_or_host(args):
@@ -319,6 +302,11 @@ def _web_args(args):
 
 
 def _run_rollback(args) -> int:
+    """switch the Pi back to the previous release and restart the service
+
+    Point ~/edgesign/current at the release before it (or --to ID) and restart edgesign.service if
+    it is installed. With --inventory, every Pi of an Ansible inventory.
+    """
     from edgesign.deploy.releases import rollback
 
     if _fleet_or_host(args):
@@ -342,6 +330,7 @@ def _run_rollback(args) -> int:
 
 
 def _run_releases(args) -> int:
+    """list the releases on a Pi and which one is current"""
     from edgesign.deploy.releases import list_releases
     from edgesign.deploy.remote import Remote
 
@@ -355,6 +344,11 @@ def _run_releases(args) -> int:
 
 
 def _run_pull(args) -> int:
+    """copy images collected on the Pi (folder per class) back to this computer
+
+    rsync a folder-per-class data set recorded with `edgesign collect` from the Pi. Local files are
+    never deleted; reruns copy only what is new.
+    """
     from pathlib import Path
 
     from edgesign.deploy.pull import pull_data

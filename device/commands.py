@@ -6,7 +6,7 @@ Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 
 from __future__ import annotations
 
-from edgesign.core.options import number
+from edgesign.core.options import add_command, number
 from edgesign.core.views import add_view_arguments, view_set
 
 #: `run --rate` bounds, frames a second: slower than a frame every 10 s only looks hung
@@ -92,13 +92,7 @@ def _add_token_options(group) -> None:
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    p = subparsers.add_parser(
-        "run",
-        help="recognize signs live from a camera (or files) and print the text",
-        description="Turn camera frames into letters and text with the bundle's int8 model, "
-        "using LiteRT (never TensorFlow). Cameras are read in a background thread "
-        "and only the newest frame is processed.",
-    )
+    p = add_command(subparsers, "run", _run_run)
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
     p.add_argument(
@@ -189,17 +183,8 @@ def register(subparsers) -> None:
         "(default: the bundle's; realworld bundles use 7)",
         "(default: the bundle's; realworld bundles use 0.7)",
     )
-    p.set_defaults(func=_run_run)
 
-    p = subparsers.add_parser(
-        "selftest",
-        help="check this device reproduces the host's outputs for the bundle's test images",
-        description="Run the bundle's stored self-test images through the local interpreter and "
-        "compare with the int8 outputs the host stored; with hand models, also its stored photos "
-        "through the hand tracker, the landmark classifier and the fusion, stage by stage "
-        "(docs/device.md). Exit code 0: they match (int8 exactly or within --tolerance, float "
-        "stages within their stated tolerance); 1: they differ; 2: the bundle is refused.",
-    )
+    p = add_command(subparsers, "selftest", _run_selftest)
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument(
         "--tolerance",
@@ -210,10 +195,14 @@ def register(subparsers) -> None:
         "reference kernels, which give the same bits on x86 and ARM)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=_run_selftest)
 
 
 def _run_run(args) -> int:
+    """recognize signs live from a camera (or files) and print the text
+
+    Turn camera frames into letters and text with the bundle's int8 model, using LiteRT (never
+    TensorFlow). Cameras are read in a background thread and only the newest frame is processed.
+    """
     import logging
     import sys
 
@@ -350,6 +339,14 @@ def announce_web(web, host: str, token) -> None:
 
 
 def _run_selftest(args) -> int:
+    """check this device reproduces the host's outputs for the bundle's test images
+
+    Run the bundle's stored self-test images through the local interpreter and compare with the int8
+    outputs the host stored; with hand models, also its stored photos through the hand tracker, the
+    landmark classifier and the fusion, stage by stage (docs/device.md). Exit code 0: they match
+    (int8 exactly or within --tolerance, float stages within their stated tolerance); 1: they
+    differ; 2: the bundle is refused.
+    """
     import json
 
     from edgesign.core.errors import EdgesignError

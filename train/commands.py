@@ -4,7 +4,7 @@ edgesign.cli.main)."""
 from __future__ import annotations
 
 from edgesign.core.files import check_output_dir
-from edgesign.core.options import number
+from edgesign.core.options import add_command, number
 from edgesign.core.text import printable
 from edgesign.core.views import add_view_arguments
 from edgesign.train.options import (
@@ -23,12 +23,7 @@ from edgesign.train.quiet import import_tensorflow
 
 def register(subparsers) -> None:
     """Add `data` and `train` to the `edgesign` parser."""
-    p = subparsers.add_parser(
-        "data",
-        help="summarize a data set: class counts (text and bar chart) and sample images",
-        description="Load a data set exactly as training would and write class counts (text and a "
-        "bar chart) and a grid of sample images per class as PNG files.",
-    )
+    p = add_command(subparsers, "data", _run_data)
     add_data_arguments(p)
     add_preprocess_arguments(p)
     p.add_argument(
@@ -37,15 +32,11 @@ def register(subparsers) -> None:
         help="output folder (default artifacts/data); "
         "replaced whole, but only if empty or an earlier `edgesign data` output",
     )
-    p.set_defaults(func=_run_data)
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
-        help="train a model preset and save it with its history and metadata",
-        description="Train the article's CNN (--preset article, 55,801 parameters for 25 classes) "
-        "or "
-        "the improved one on Sign Language MNIST, MNIST or folders of photos. Writes "
-        "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
+        _run_train,
         epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved",
     )
     add_data_arguments(p)
@@ -109,16 +100,11 @@ def register(subparsers) -> None:
     p.add_argument(
         "--quiet", action="store_true", help="one line per epoch instead of progress bars"
     )
-    p.set_defaults(func=_run_train)
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "finetune",
-        help="adapt a trained model to your own photos (few epochs, optionally frozen early "
-        "layers)",
-        description="Start from an `edgesign train` output and train a few more epochs on new "
-        "data, "
-        "typically a folder of photos collected with `edgesign collect`. Classes are matched "
-        "by folder name; the model's preprocessing is kept. Convert the result as usual.",
+        _run_finetune,
         epilog="example: edgesign finetune --from artifacts/train --train data/mine --freeze 2 "
         "--out artifacts/finetune && edgesign convert --train-dir artifacts/finetune",
     )
@@ -148,7 +134,6 @@ def register(subparsers) -> None:
     p.add_argument(
         "--quiet", action="store_true", help="one line per epoch instead of progress bars"
     )
-    p.set_defaults(func=_run_finetune)
 
 
 def _landmark_epochs() -> int:
@@ -186,6 +171,11 @@ def _train_landmarks(args, plan, classes, verbose):
 
 
 def _run_data(args) -> int:
+    """summarize a data set: class counts (text and bar chart) and sample images
+
+    Load a data set exactly as training would and write class counts (text and a bar chart) and a
+    grid of sample images per class as PNG files.
+    """
     import_tensorflow(args.debug)  # the presets' sizes come with Keras: without its chatter
     from edgesign.train import data_plan, explore
 
@@ -199,6 +189,12 @@ def _run_data(args) -> int:
 
 
 def _run_train(args) -> int:
+    """train a model preset and save it with its history and metadata
+
+    Train the article's CNN (--preset article, 55,801 parameters for 25 classes) or the improved one
+    on Sign Language MNIST, MNIST or folders of photos. Writes model.keras, history.csv, history.png
+    and metadata.json to --out, all or nothing.
+    """
     import_tensorflow(args.debug)
     import sys
 
@@ -271,6 +267,12 @@ def _run_train(args) -> int:
 
 
 def _run_finetune(args) -> int:
+    """adapt a trained model to your own photos (few epochs, optionally frozen early layers)
+
+    Start from an `edgesign train` output and train a few more epochs on new data, typically a
+    folder of photos collected with `edgesign collect`. Classes are matched by folder name; the
+    model's preprocessing is kept. Convert the result as usual.
+    """
     import_tensorflow(args.debug)
     import sys
 
