@@ -5,7 +5,7 @@ edgesign.cli.main)."""
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
     from edgesign.convert.micro.command import register_micro
-    from edgesign.core.options import add_command
+    from edgesign.core.options import add_command, add_out_argument
     from edgesign.core.views import add_view_arguments
 
     p = add_command(
@@ -23,9 +23,7 @@ def register(subparsers) -> None:
         default="artifacts/train",
         help="output of `edgesign train` (default: %(default)s)",
     )
-    p.add_argument(
-        "--out", default="artifacts/convert", help="output folder (default: %(default)s)"
-    )
+    add_out_argument(p, "convert")
     p.add_argument(
         "--test",
         action="append",

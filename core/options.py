@@ -33,6 +33,29 @@ def add_command(subparsers, name: str, run, *, description=None, epilog=None):
     return parser
 
 
+def add_out_argument(parser, command: str, what: str = "output folder") -> None:
+    """--out: the folder `edgesign COMMAND` writes whole (default artifacts/COMMAND), replacing
+    only an empty one or an earlier output of the same command (`files.check_output_dir`)."""
+    parser.add_argument(
+        "--out",
+        default=f"artifacts/{command}",
+        help=f"{what} (default artifacts/{command}); replaced whole, but only if empty or an "
+        f"earlier `edgesign {command}` output",
+    )
+
+
+def add_count(parser, flag: str, default: int, help: str, *, least=1, most=None, metavar="N"):
+    """A whole-number option from `least` to `most` (no limit: None); its help ends with the
+    default."""
+    parser.add_argument(
+        flag,
+        type=number(int, least, most),
+        default=default,
+        metavar=metavar,
+        help=f"{help} (default {default})",
+    )
+
+
 def number(kind, low: float, high: float | None = None, above: bool = False):
     """An argparse type: a finite `kind` (int or float) of at least `low` (above it if `above`)
     and at most `high`."""

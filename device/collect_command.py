@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesign.core.options import add_command, number
+from edgesign.core.options import add_command, add_count, number
 from edgesign.device.commands import SOURCE_HELP, _add_roi_options, _parse_size, _spec_with_options
 
 #: the longest `--interval`, seconds: a longer one would leave collect waiting, seemingly hung
@@ -23,13 +23,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
     )
-    p.add_argument(
-        "--countdown",
-        type=number(int, 0, 60),
-        default=3,
-        metavar="SECONDS",
-        help="seconds before recording (default 3)",
-    )
+    add_count(p, "--countdown", 3, "seconds before recording", least=0, most=60, metavar="SECONDS")
     p.add_argument(
         "--interval",
         type=number(float, 0, MAX_INTERVAL),

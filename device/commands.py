@@ -6,7 +6,7 @@ Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 
 from __future__ import annotations
 
-from edgesign.core.options import add_command, number
+from edgesign.core.options import add_command, add_count, number
 from edgesign.core.views import add_view_arguments, view_set
 
 #: `run --rate` bounds, frames a second: slower than a frame every 10 s only looks hung
@@ -156,27 +156,10 @@ def register(subparsers) -> None:
         help="smoothed confidence a letter needs (default: the bundle's; 0.25 for a bundle that "
         "fuses the CNN with the hand's landmarks, 0.6 for the CNN alone)",
     )
-    g.add_argument(
-        "--smooth",
-        type=number(int, 1, MAX_FRAMES_OPTION),
-        default=5,
-        metavar="FRAMES",
-        help="frames averaged (default 5)",
-    )
-    g.add_argument(
-        "--stable",
-        type=number(int, 1, MAX_FRAMES_OPTION),
-        default=6,
-        metavar="FRAMES",
-        help="frames a letter must hold before it is emitted (default 6)",
-    )
-    g.add_argument(
-        "--pause",
-        type=number(int, 1),
-        default=15,
-        metavar="FRAMES",
-        help="low-confidence frames that emit a space (default 15)",
-    )
+    held = "frames a letter must hold before it is emitted"
+    add_count(g, "--smooth", 5, "frames averaged", most=MAX_FRAMES_OPTION, metavar="FRAMES")
+    add_count(g, "--stable", 6, held, most=MAX_FRAMES_OPTION, metavar="FRAMES")
+    add_count(g, "--pause", 15, "low-confidence frames that emit a space", metavar="FRAMES")
     _add_roi_options(p)
     add_view_arguments(
         p,

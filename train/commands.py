@@ -4,12 +4,13 @@ edgesign.cli.main)."""
 from __future__ import annotations
 
 from edgesign.core.files import check_output_dir
-from edgesign.core.options import add_command, number
+from edgesign.core.options import add_command, add_count, add_out_argument, number
 from edgesign.core.text import printable
 from edgesign.core.views import add_view_arguments
 from edgesign.train.options import (
     add_data_arguments,
     add_fit_arguments,
+    add_output_arguments,
     add_preprocess_arguments,
     check_fit_arguments,
     plan_from_args,
@@ -26,12 +27,7 @@ def register(subparsers) -> None:
     p = add_command(subparsers, "data", _run_data)
     add_data_arguments(p)
     add_preprocess_arguments(p)
-    p.add_argument(
-        "--out",
-        default="artifacts/data",
-        help="output folder (default artifacts/data); "
-        "replaced whole, but only if empty or an earlier `edgesign data` output",
-    )
+    add_out_argument(p, "data")
 
     p = add_command(
         subparsers,
@@ -91,15 +87,7 @@ def register(subparsers) -> None:
         help="frames where no hand is found: nothing (no letter) or the CNN's answer on "
         "the fallback region (default: the preset's; realworld nothing)",
     )
-    p.add_argument(
-        "--out",
-        default="artifacts/train",
-        help="output folder (default artifacts/train); "
-        "replaced whole, but only if empty or an earlier `edgesign train` output",
-    )
-    p.add_argument(
-        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
-    )
+    add_output_arguments(p, "train")
 
     p = add_command(
         subparsers,
@@ -117,23 +105,11 @@ def register(subparsers) -> None:
     )
     add_data_arguments(p)
     group = p.add_argument_group("fine-tuning")
-    group.add_argument(
-        "--freeze",
-        type=number(int, 0),
-        default=0,
-        metavar="N",
-        help="keep the first N weight layers (convolutions first) fixed (default 0)",
+    add_count(
+        group, "--freeze", 0, "keep the first N weight layers (convolutions first) fixed", least=0
     )
     add_fit_arguments(group, epochs=8, learning_rate=5e-4, epochs_help="epochs (default 8)")
-    p.add_argument(
-        "--out",
-        default="artifacts/finetune",
-        help="output folder (default artifacts/finetune); "
-        "replaced whole, but only if empty or an earlier `edgesign finetune` output",
-    )
-    p.add_argument(
-        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
-    )
+    add_output_arguments(p, "finetune")
 
 
 def _landmark_epochs() -> int:

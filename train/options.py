@@ -7,7 +7,7 @@ import argparse
 import math
 
 from edgesign.core.errors import DataError
-from edgesign.core.options import MODEL_SIZES, ROI_MODES, number
+from edgesign.core.options import MODEL_SIZES, ROI_MODES, add_out_argument, number
 from edgesign.core.views import view_set
 from edgesign.train.augment import STEPS, check_steps
 from edgesign.train.presets import PRESETS, preset
@@ -160,6 +160,14 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
         type=number(float, 0, 4),
         default=1.0,
         help="scale of the augmentation ranges (default 1)",
+    )
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """--out and --quiet (train and finetune)."""
+    add_out_argument(parser, command)
+    parser.add_argument(
+        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesign.core.options import add_command, number
+from edgesign.core.options import add_command, add_count, add_out_argument, number
 
 
 def register_micro(subparsers) -> None:
@@ -13,13 +13,7 @@ def register_micro(subparsers) -> None:
         default="artifacts/convert/bundle",
         help="bundle folder from `edgesign convert` (default: %(default)s)",
     )
-    p.add_argument(
-        "--out",
-        default="artifacts/micro",
-        help="folder for the generated files and the report "
-        "(default: %(default)s); written whole, replacing only an empty folder or an "
-        "earlier `edgesign micro` output",
-    )
+    add_out_argument(p, "micro", "folder for the generated files and the report")
     p.add_argument(
         "--test",
         metavar="PATH",
@@ -45,13 +39,12 @@ def register_micro(subparsers) -> None:
         help="name the source model_data.cpp (the Arduino IDE "
         "compiles .cpp, not .cc, files of a sketch)",
     )
-    p.add_argument(
+    add_count(
+        p,
         "--trace",
-        metavar="N",
-        type=number(int, 0),
-        default=32,
-        help="differing images to trace operator by "
-        "operator to find where outputs start to differ (default: %(default)s)",
+        32,
+        "differing images to trace operator by operator to find where outputs start to differ",
+        least=0,
     )
 
 
