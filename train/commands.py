@@ -12,11 +12,11 @@ from edgesign.train.options import (
     add_fit_arguments,
     add_output_arguments,
     add_preprocess_arguments,
-    check_fit_arguments,
+    fit_config,
     plan_from_args,
     plan_inputs,
-    smoothing,
     spec_from_args,
+    verbosity,
 )
 from edgesign.train.presets import PRESETS, preset
 from edgesign.train.quiet import import_tensorflow
@@ -172,12 +172,10 @@ def _run_train(args) -> int:
     and metadata.json to --out, all or nothing.
     """
     import_tensorflow(args.debug)
-    import sys
-
     from edgesign.train import data_plan, trainer
     from edgesign.train.hand_prefetch import prefetch_hands
 
-    steps = check_fit_arguments(args)
+    config = fit_config(args, args.preset)
     spec = spec_from_args(args)
     plan = plan_from_args(args)
     check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
@@ -189,24 +187,12 @@ def _run_train(args) -> int:
         + (f"; test data: {len(test)} images" if test is not None else ""),
         flush=True,
     )
-    config = trainer.TrainConfig(
-        preset=args.preset,
-        epochs=args.epochs or PRESETS[args.preset].epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        augment=args.augment,
-        augment_strength=args.augment_strength,
-        augment_steps=steps,
-        label_smoothing=smoothing(args.label_smoothing, args.preset),
-    )
     info = {
         "plan": plan.to_dict(),
         "train": train.sources,
         "test": test.sources if test is not None else [],
     }
-    verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
+    verbose = verbosity(args)
     landmark = (
         (lambda: hands.wait() or _train_landmarks(args, plan, train.classes, int(verbose == 1)))
         if landmarks
@@ -250,26 +236,17 @@ def _run_finetune(args) -> int:
     model's preprocessing is kept. Convert the result as usual.
     """
     import_tensorflow(args.debug)
-    import sys
-
     from edgesign.train.finetune import finetune
+    from edgesign.train.trainer import read_training
 
-    steps = check_fit_arguments(args)
+    config = fit_config(args, read_training(args.base)["preset"])
     meta = finetune(
         args.base,
         args.out,
         plan_from_args(args),
+        config,
         freeze=args.freeze,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        augment=args.augment,
-        augment_strength=args.augment_strength,
-        augment_steps=steps,
-        label_smoothing=args.label_smoothing,
-        verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+        verbose=verbosity(args),
     )
     print(
         f"fine-tuned {printable(args.base)} -> {printable(args.out)}: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from edgesign.core.errors import DataError
 from edgesign.core.options import MODEL_SIZES, ROI_MODES, add_out_argument, number
@@ -190,6 +191,31 @@ def check_fit_arguments(args):
         return check_steps(s.strip() for s in args.augment_steps.split(",") if s.strip())
     except DataError as exc:
         raise DataError(f"--augment-steps: {exc}") from None
+
+
+#: the fitting options TrainConfig takes as they are
+_FIT_FIELDS = ("batch_size", "learning_rate", "val_fraction", "seed", "augment", "augment_strength")
+
+
+def fit_config(args, preset_name: str):
+    """The TrainConfig the fitting options ask for (`add_fit_arguments`, checked), for a model of
+    preset `preset_name`: its epochs and label smoothing unless given."""
+    from edgesign.train.trainer import TrainConfig
+
+    steps = check_fit_arguments(args)
+    return TrainConfig(
+        preset=preset_name,
+        epochs=args.epochs or PRESETS[preset_name].epochs,
+        augment_steps=steps,
+        label_smoothing=smoothing(args.label_smoothing, preset_name),
+        **{name: getattr(args, name) for name in _FIT_FIELDS},
+    )
+
+
+def verbosity(args) -> int:
+    """Keras's `verbose`: progress bars on a terminal, one line per epoch elsewhere or with
+    --quiet."""
+    return 2 if args.quiet or not sys.stdout.isatty() else 1
 
 
 def smoothing(value, name: str) -> float:
