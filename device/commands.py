@@ -75,19 +75,26 @@ def _spec_with_options(spec, args):
     return replace(spec, **changes) if changes else spec
 
 
-def _add_token_options(group) -> None:
-    """--web-token and --web-token-file (run and enroll); `web.web_token` reads them."""
+def add_web_options(parser, web_help: str, token_help: str | None = None):
+    """The live view's group (run, enroll, deploy): --web [HOST:]PORT and --web-token, with
+    --web-token-file where the view runs here (no `token_help`); `web.web_token` reads them.
+    Returns the group."""
+    group = parser.add_argument_group("live web view")
+    group.add_argument("--web", metavar="[HOST:]PORT", help=web_help)
     group.add_argument(
         "--web-token",
         metavar="TOKEN",
-        help="the view answers only requests that carry ?token=TOKEN (it shows in `ps`: "
+        help=token_help
+        or "the view answers only requests that carry ?token=TOKEN (it shows in `ps`: "
         "prefer --web-token-file or the environment variable EDGESIGN_WEB_TOKEN)",
     )
-    group.add_argument(
-        "--web-token-file",
-        metavar="FILE",
-        help="read the token from FILE (mode 600: readable by you only)",
-    )
+    if token_help is None:
+        group.add_argument(
+            "--web-token-file",
+            metavar="FILE",
+            help="read the token from FILE (mode 600: readable by you only)",
+        )
+    return group
 
 
 def register(subparsers) -> None:
@@ -132,14 +139,11 @@ def register(subparsers) -> None:
         help="read a folder or video at most this many frames a second, as a camera would "
         f"({MIN_RATE:g} to {MAX_RATE:g}: a frame at least every {1 / MIN_RATE:g} s)",
     )
-    g = p.add_argument_group("live web view")
-    g.add_argument(
-        "--web",
-        metavar="[HOST:]PORT",
-        help="serve a live view of the camera and the recognition at http://HOST:PORT/ "
+    g = add_web_options(
+        p,
+        "serve a live view of the camera and the recognition at http://HOST:PORT/ "
         "(HOST defaults to 127.0.0.1, this computer only; 0.0.0.0 serves the network)",
     )
-    _add_token_options(g)
     g.add_argument(
         "--web-fps",
         type=number(float, 0, above=True),

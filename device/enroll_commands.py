@@ -14,7 +14,7 @@ import sys
 
 from edgesign.core.options import add_command
 from edgesign.core.text import PATH_LIMIT, printable
-from edgesign.device.commands import SOURCE_HELP, _add_token_options, _parse_size
+from edgesign.device.commands import SOURCE_HELP, _parse_size, add_web_options
 from edgesign.device.enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, report
 
 
@@ -57,14 +57,11 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="also keep the frames taken, as DIR/<letter>/NNNNN.png (usable by `finetune`)",
     )
-    g = p.add_argument_group("live web view")
-    g.add_argument(
-        "--web",
-        metavar="[HOST:]PORT",
-        help="show the camera, the letter to sign, the countdown and the samples taken at "
+    add_web_options(
+        p,
+        "show the camera, the letter to sign, the countdown and the samples taken at "
         "http://HOST:PORT/ (HOST defaults to 127.0.0.1)",
     )
-    _add_token_options(g)
 
     p = add_command(subparsers, "profiles", _run_profiles)
     p.add_argument("--bundle", help="say whether each profile fits this bundle")
