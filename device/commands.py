@@ -160,9 +160,9 @@ def register(subparsers) -> None:
         help="smoothed confidence a letter needs (default: the bundle's; 0.25 for a bundle that "
         "fuses the CNN with the hand's landmarks, 0.6 for the CNN alone)",
     )
-    held = "frames a letter must hold before it is emitted"
-    add_count(g, "--smooth", 5, "frames averaged", most=MAX_FRAMES_OPTION, metavar="FRAMES")
-    add_count(g, "--stable", 6, held, most=MAX_FRAMES_OPTION, metavar="FRAMES")
+    frames = {"most": MAX_FRAMES_OPTION, "metavar": "FRAMES"}
+    add_count(g, "--smooth", 5, "frames averaged", **frames)
+    add_count(g, "--stable", 6, "frames a letter must hold before it is emitted", **frames)
     add_count(g, "--pause", 15, "low-confidence frames that emit a space", metavar="FRAMES")
     _add_roi_options(p)
     add_view_arguments(
