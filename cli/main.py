@@ -1,7 +1,8 @@
 """The `edgesign` command: one entry point, a subcommand per job.
 
 Each part of the project registers its subcommands in a `commands.py` that imports
-nothing heavy at module level, so `edgesign run` on a Pi never loads TensorFlow.
+nothing heavy at module level, so `edgesign run` on a Pi never loads TensorFlow; each command is
+added with `core.options.add_command`, and its handler's docstring is its help.
 Errors of our own are printed as one line; `--debug` shows the traceback. SIGTERM is handled
 like Ctrl-C (exit 143), so temporary files are removed on the way out.
 """

@@ -5,16 +5,13 @@ edgesign.cli.main)."""
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
     from edgesign.convert.micro.command import register_micro
+    from edgesign.core.options import add_command, add_out_argument
     from edgesign.core.views import add_view_arguments
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "convert",
-        help="quantize a trained model to int8 TFLite, compare it with float, write the bundle",
-        description="Full-integer int8 post-training quantization (int8 input and output, "
-        "calibrated on a "
-        "stratified sample of training images) plus a float32 TFLite model; evaluates Keras "
-        "float, TFLite float32 and TFLite int8 side by side on the whole test set and writes "
-        "report.json, report.md, confusion matrices and the deployable bundle/ to --out.",
+        _run_convert,
         epilog="--out is replaced whole, but only if it is empty or an earlier `edgesign convert` "
         "output (never a folder holding the trained model or data). The bundle is loaded "
         "and self-tested before it is published. Exit codes: 0 ok, 2 bad input, 3 int8 "
@@ -26,9 +23,7 @@ def register(subparsers) -> None:
         default="artifacts/train",
         help="output of `edgesign train` (default: %(default)s)",
     )
-    p.add_argument(
-        "--out", default="artifacts/convert", help="output folder (default: %(default)s)"
-    )
+    add_out_argument(p, "convert")
     p.add_argument(
         "--test",
         action="append",
@@ -87,7 +82,6 @@ def register(subparsers) -> None:
         default=24,
         help="test images stored in the bundle for the device's self-test (default: %(default)s)",
     )
-    p.set_defaults(func=_run_convert)
 
     register_micro(subparsers)
 
@@ -97,6 +91,13 @@ def register(subparsers) -> None:
 
 
 def _run_convert(args) -> int:
+    """quantize a trained model to int8 TFLite, compare it with float, write the bundle
+
+    Full-integer int8 post-training quantization (int8 input and output, calibrated on a stratified
+    sample of training images) plus a float32 TFLite model; evaluates Keras float, TFLite float32
+    and TFLite int8 side by side on the whole test set and writes report.json, report.md, confusion
+    matrices and the deployable bundle/ to --out.
+    """
     from edgesign.train.quiet import import_tensorflow
 
     import_tensorflow(args.debug)

@@ -8,27 +8,16 @@ device runs the model on each view of a frame and averages the probabilities (`p
 
 import argparse
 
+_WHOLE = (0.0, 0.0, 1.0, 1.0)
+_CENTRAL = ((0.05, 0.05, 0.9, 0.9), (0.1, 0.1, 0.8, 0.8))  # the central 90% and 80%
+_CORNERS = ((0.0, 0.0, 0.9, 0.9), (0.0, 0.1, 0.9, 0.9), (0.1, 0.0, 0.9, 0.9), (0.1, 0.1, 0.9, 0.9))
 #: Views (x, y, width, height, as fractions of the region of interest) for `--views N`: the whole
 #: region; then the central 90% and 80%; then the four 90% corners.
 VIEW_SETS = {
-    1: ((0.0, 0.0, 1.0, 1.0),),
-    3: ((0.0, 0.0, 1.0, 1.0), (0.05, 0.05, 0.9, 0.9), (0.1, 0.1, 0.8, 0.8)),
-    5: (
-        (0.0, 0.0, 1.0, 1.0),
-        (0.0, 0.0, 0.9, 0.9),
-        (0.0, 0.1, 0.9, 0.9),
-        (0.1, 0.0, 0.9, 0.9),
-        (0.1, 0.1, 0.9, 0.9),
-    ),
-    7: (
-        (0.0, 0.0, 1.0, 1.0),
-        (0.05, 0.05, 0.9, 0.9),
-        (0.1, 0.1, 0.8, 0.8),
-        (0.0, 0.0, 0.9, 0.9),
-        (0.0, 0.1, 0.9, 0.9),
-        (0.1, 0.0, 0.9, 0.9),
-        (0.1, 0.1, 0.9, 0.9),
-    ),
+    1: (_WHOLE,),
+    3: (_WHOLE, *_CENTRAL),
+    5: (_WHOLE, *_CORNERS),
+    7: (_WHOLE, *_CENTRAL, *_CORNERS),
 }
 
 

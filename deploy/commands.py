@@ -3,12 +3,33 @@ pull-data."""
 
 from __future__ import annotations
 
-from edgesign.core.options import number
+from edgesign.core.options import add_command, number
+from edgesign.device.commands import add_web_options
 
 #: the most Pis `--forks` works on at once (each is an ssh connection and a process here)
 MAX_FORKS = 500
 
 DEFAULT_BUNDLE = "artifacts/convert/bundle"
+
+#: deploy's settings of the Pi: option -> (metavar, help). Each is None when not given, so that
+#: with --inventory each Pi's edgesign_<name> variable (or the role's default) applies, and given,
+#: it sets that variable for every Pi (FLEET_OVERRIDES)
+PI_SETTINGS = {
+    "--python": (None, "Python on the Pi (default python3)"),
+    "--keep": (None, "releases kept on the Pi, current included (default 3)"),
+    "--run-args": (
+        "ARGS",
+        "extra arguments for `edgesign run` in the service, e.g. '--source webcam:0 --speak' "
+        "(plain words only; checked before anything is uploaded)",
+    ),
+    "--selftest-tolerance": (
+        "LSB",
+        "largest int8 difference from the host's outputs the Pi's self-test accepts (default 0: "
+        "bit exact; the self-test runs TFLite's reference kernels, which give the same bits on "
+        "x86 and aarch64)",
+    ),
+    "--bwlimit": ("KIBPS", "limit upload bandwidth (rsync --bwlimit; 0: none)"),
+}
 
 
 def _add_ssh_options(
@@ -64,38 +85,19 @@ def _target(args):
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    p = subparsers.add_parser(
-        "deploy",
-        help="put a bundle and the device runtime on a Raspberry Pi over ssh and start it",
-        description="Upload the bundle and a venv's worth of wheels into a new release folder on "
-        "the "
-        "Pi, install offline, run `edgesign selftest` there, then switch ~/edgesign/current "
-        "atomically and restart edgesign.service. Any failure before the switch leaves the "
-        "Pi as it was. With --inventory, the same on every Pi of an Ansible inventory, in "
-        "canary batches (needs the fleet extra: ansible-core).",
-    )
+    p = add_command(subparsers, "deploy", _run_deploy)
     _add_ssh_options(p, fleet=True)
     _add_fleet_options(p)
     p.add_argument(
         "--bundle", default=DEFAULT_BUNDLE, help=f"bundle folder (default {DEFAULT_BUNDLE})"
     )
-    # None: not given, so an inventory's edgesign_* variable (or the default) applies
-    p.add_argument("--python", help="Python on the Pi (default python3)")
     p.add_argument(
         "--wheelhouse",
         help="folder of wheels for the Pi's platform to use instead of the "
         "cached download (may include an edgesign wheel)",
     )
-    p.add_argument("--keep", help="releases kept on the Pi, current included (default 3)")
     p.add_argument(
         "--no-service", action="store_true", help="do not install or restart edgesign.service"
-    )
-    p.add_argument(
-        "--run-args",
-        metavar="ARGS",
-        help="extra arguments for `edgesign run` in the service, e.g. "
-        "'--source webcam:0 --speak' (plain words only; checked before anything "
-        "is uploaded)",
     )
     p.add_argument(
         "--allow-root-service",
@@ -104,61 +106,37 @@ def register(subparsers) -> None:
         "`edgesign run` runs as root (refused without this flag)",
     )
     p.add_argument(
-        "--web",
-        metavar="[HOST:]PORT",
-        help="the service also serves the live view (`run --web`); a bare PORT listens on "
-        "every address of the Pi (0.0.0.0:PORT), so other machines can open it",
-    )
-    p.add_argument(
-        "--web-token", metavar="TOKEN", help="the live view needs ?token=TOKEN (with --web)"
-    )
-    p.add_argument(
-        "--selftest-tolerance",
-        metavar="LSB",
-        help="largest int8 difference from the host's outputs the Pi's self-test accepts "
-        "(default 0: bit exact; the self-test runs TFLite's reference kernels, which "
-        "give the same bits on x86 and aarch64)",
-    )
-    p.add_argument(
-        "--bwlimit", metavar="KIBPS", help="limit upload bandwidth (rsync --bwlimit; 0: none)"
-    )
-    p.add_argument(
         "--dry-run",
         "--check",
         action="store_true",
         help="print the plan; do not contact the Pi (with --inventory: Ansible's check mode, "
         "which probes the Pis read-only and changes nothing)",
     )
-    p.set_defaults(func=_run_deploy)
-
-    p = subparsers.add_parser(
-        "rollback",
-        help="switch the Pi back to the previous release and restart the service",
-        description="Point ~/edgesign/current at the release before it (or --to ID) and restart "
-        "edgesign.service if it is installed. With --inventory, every Pi of an Ansible "
-        "inventory.",
+    add_web_options(
+        p,
+        "the service also serves the live view (`run --web`); a bare PORT listens on every "
+        "address of the Pi (0.0.0.0:PORT), so other machines can open it",
+        token_help="the live view needs ?token=TOKEN (with --web)",
     )
+    g = p.add_argument_group(
+        "settings of the Pi (with --inventory: for every Pi, over its edgesign_* variables)"
+    )
+    for flag, (metavar, help) in PI_SETTINGS.items():
+        g.add_argument(flag, metavar=metavar, help=help)
+
+    p = add_command(subparsers, "rollback", _run_rollback)
     _add_ssh_options(p, fleet=True)
     _add_fleet_options(p, rollout=False)
     p.add_argument("--to", metavar="ID", help="release to switch to (see `edgesign releases`)")
     p.add_argument("--no-service", action="store_true", help="do not restart the service")
-    p.set_defaults(func=_run_rollback)
 
-    p = subparsers.add_parser("releases", help="list the releases on a Pi and which one is current")
+    p = add_command(subparsers, "releases", _run_releases)
     _add_ssh_options(p)
-    p.set_defaults(func=_run_releases)
 
-    p = subparsers.add_parser(
-        "pull-data",
-        help="copy images collected on the Pi (folder per class) back to this computer",
-        description="rsync a folder-per-class data set recorded with `edgesign collect` from the "
-        "Pi. "
-        "Local files are never deleted; reruns copy only what is new.",
-    )
+    p = add_command(subparsers, "pull-data", _run_pull)
     _add_ssh_options(p, "data/collected", "data set folder on the Pi, relative to home or absolute")
     p.add_argument("--dest", required=True, help="local folder to copy into")
     p.add_argument("--no-frames", action="store_true", help="skip the full frames in _frames/")
-    p.set_defaults(func=_run_pull)
 
 
 def _add_fleet_options(p, rollout: bool = True) -> None:
@@ -216,12 +194,8 @@ def _fleet_or_host(args) -> bool:
 #: deploy options that set a per-Pi edgesign_* variable with --inventory (validated by the same
 #: deploy/settings.py checks as the inventory's own values and as a single-host deploy's)
 FLEET_OVERRIDES = {
-    "run_args": "edgesign_run_args",
-    "keep": "edgesign_keep",
-    "python": "edgesign_python",
-    "selftest_tolerance": "edgesign_selftest_tolerance",
-    "bwlimit": "edgesign_bwlimit",
-    "remote_dir": "edgesign_remote_dir",
+    name: f"edgesign_{name}"
+    for name in (flag[2:].replace("-", "_") for flag in (*PI_SETTINGS, "--remote-dir"))
 }
 #: single-host options the fleet playbook has no way to apply: refused rather than ignored
 FLEET_REFUSED = {
@@ -253,6 +227,14 @@ def fleet_overrides(args) -> dict:
 
 
 def _run_deploy(args) -> int:
+    """put a bundle and the device runtime on a Raspberry Pi over ssh and start it
+
+    Upload the bundle and a venv's worth of wheels into a new release folder on the Pi, install
+    offline, run `edgesign selftest` there, then switch ~/edgesign/current atomically and restart
+    edgesign.service. Any failure before the switch leaves the Pi as it was. With --inventory, the
+    same on every Pi of an Ansible inventory, in canary batches (needs the fleet extra:
+    ansible-core).
+    """
     from pathlib import Path
 
     if _fleet_or_host(args):
@@ -319,6 +301,11 @@ def _web_args(args):
 
 
 def _run_rollback(args) -> int:
+    """switch the Pi back to the previous release and restart the service
+
+    Point ~/edgesign/current at the release before it (or --to ID) and restart edgesign.service if
+    it is installed. With --inventory, every Pi of an Ansible inventory.
+    """
     from edgesign.deploy.releases import rollback
 
     if _fleet_or_host(args):
@@ -342,6 +329,7 @@ def _run_rollback(args) -> int:
 
 
 def _run_releases(args) -> int:
+    """list the releases on a Pi and which one is current"""
     from edgesign.deploy.releases import list_releases
     from edgesign.deploy.remote import Remote
 
@@ -355,6 +343,11 @@ def _run_releases(args) -> int:
 
 
 def _run_pull(args) -> int:
+    """copy images collected on the Pi (folder per class) back to this computer
+
+    rsync a folder-per-class data set recorded with `edgesign collect` from the Pi. Local files are
+    never deleted; reruns copy only what is new.
+    """
     from pathlib import Path
 
     from edgesign.deploy.pull import pull_data

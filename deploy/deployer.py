@@ -206,7 +206,11 @@ def deploy(
         )
 
         remote.run_file(
-            "remote_begin.sh", target.remote_dir, rid, what="creating the release folder"
+            "remote_releases.sh",
+            "begin",
+            target.remote_dir,
+            rid,
+            what="creating the release folder",
         )
         try:
             echo(f"upload: wheels and release {rid}")
@@ -234,10 +238,15 @@ def deploy(
 
     try:
         switched = remote.run_file(
-            "remote_switch.sh", target.remote_dir, rid, str(opts.keep), what="switching `current`"
+            "remote_releases.sh",
+            "switch",
+            target.remote_dir,
+            rid,
+            str(opts.keep),
+            what="switching `current`",
         )
     except DeployError as exc:
-        # remote_switch.sh fails only before `current` moves, and remote_discard.sh never
+        # `remote_releases.sh switch` fails only before `current` moves, and `discard` never
         # removes the current release: a whole release would otherwise stay on the Pi
         _discard(remote, target, rid)
         raise DeployError(f"{exc}. Release {rid} was discarded; {keep_note}.") from None
@@ -298,7 +307,8 @@ def _discard(remote: Remote, target: Target, rid: str) -> None:
     """Best effort: remove a failed release (a dropped connection leaves it for the next prune)."""
     try:
         remote.run_file(
-            "remote_discard.sh",
+            "remote_releases.sh",
+            "discard",
             target.remote_dir,
             rid,
             what="removing the failed release",
@@ -371,7 +381,9 @@ def _service_step(
         return "active"
     why = " | ".join((result.stdout + result.stderr).strip().splitlines()[-10:])
     if previous:
-        remote.run_file("remote_switch.sh", target.remote_dir, previous, "0", what="switching back")
+        remote.run_file(
+            "remote_releases.sh", "switch", target.remote_dir, previous, "0", what="switching back"
+        )
         remote.run_file("remote_restart.sh", what="restarting the previous release", check=False)
         raise DeployError(
             f"{service.UNIT_NAME} did not stay active with release {rid}; switched current "

@@ -17,13 +17,13 @@ from edgesign.deploy.target import Target
 def list_releases(remote: Remote) -> tuple:
     """(current id or '', [(id, complete)] newest first)."""
     out = remote.run_file(
-        "remote_releases.sh", remote.target.remote_dir, what="listing releases"
+        "remote_releases.sh", "list", remote.target.remote_dir, what="listing releases"
     ).stdout
     return parse_releases(out)
 
 
 def parse_releases(out: str) -> tuple:
-    """(current id or '', [(id, complete)] newest first) from the output of remote_releases.sh."""
+    """(current id or '', [(id, complete)] newest first) from `remote_releases.sh list`."""
     current, releases = "", []
     for line in out.splitlines():
         if line.startswith("current="):
@@ -51,7 +51,9 @@ def rollback(
     remote = Remote(target)
     current, releases = list_releases(remote)
     choice = rollback_choice(current, releases, to, target.describe(), target.remote_dir)
-    remote.run_file("remote_switch.sh", target.remote_dir, choice, "0", what="switching `current`")
+    remote.run_file(
+        "remote_releases.sh", "switch", target.remote_dir, choice, "0", what="switching `current`"
+    )
     echo(f"rollback: current {current} -> {choice}")
     if restart:
         state = remote.run_file(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgesign.core.options import number
+from edgesign.core.options import add_command, add_count, number
 from edgesign.device.commands import SOURCE_HELP, _add_roi_options, _parse_size, _spec_with_options
 
 #: the longest `--interval`, seconds: a longer one would leave collect waiting, seemingly hung
@@ -10,13 +10,7 @@ MAX_INTERVAL = 60.0
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "collect",
-        help="record training images of one sign into a folder-per-class data set",
-        description="Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees, "
-        "OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with "
-        "`edgesign train --dataset folder --data OUT`.",
-    )
+    p = add_command(subparsers, "collect", _run_collect)
     p.add_argument("--label", required=True, help="the class name (folder name), e.g. A")
     p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
     p.add_argument("--count", type=int, default=200, help="images to save (default 200)")
@@ -29,13 +23,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--size", type=_parse_size, default=(640, 480), metavar="WxH", help="camera frame size"
     )
-    p.add_argument(
-        "--countdown",
-        type=number(int, 0, 60),
-        default=3,
-        metavar="SECONDS",
-        help="seconds before recording (default 3)",
-    )
+    add_count(p, "--countdown", 3, "seconds before recording", least=0, most=60, metavar="SECONDS")
     p.add_argument(
         "--interval",
         type=number(float, 0, MAX_INTERVAL),
@@ -45,10 +33,15 @@ def register(subparsers) -> None:
     )
     p.add_argument("--no-frames", action="store_true", help="do not save the full frames")
     _add_roi_options(p)
-    p.set_defaults(func=_run_collect)
 
 
 def _run_collect(args) -> int:
+    """record training images of one sign into a folder-per-class data set
+
+    Save COUNT frames of one sign: OUT/LABEL/NNNNN.png is what the model sees,
+    OUT/_frames/LABEL/NNNNN.png the full frame. Train on OUT with `edgesign train --dataset folder
+    --data OUT`.
+    """
     from edgesign.core.names import check_class_name
     from edgesign.core.preprocess import PreprocessSpec
     from edgesign.core.text import printable

@@ -6,7 +6,7 @@ Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 
 from __future__ import annotations
 
-from edgesign.core.options import number
+from edgesign.core.options import add_command, add_count, number
 from edgesign.core.views import add_view_arguments, view_set
 
 #: `run --rate` bounds, frames a second: slower than a frame every 10 s only looks hung
@@ -75,30 +75,31 @@ def _spec_with_options(spec, args):
     return replace(spec, **changes) if changes else spec
 
 
-def _add_token_options(group) -> None:
-    """--web-token and --web-token-file (run and enroll); `web.web_token` reads them."""
+def add_web_options(parser, web_help: str, token_help: str | None = None):
+    """The live view's group (run, enroll, deploy): --web [HOST:]PORT and --web-token, with
+    --web-token-file where the view runs here (no `token_help`); `web.web_token` reads them.
+    Returns the group."""
+    group = parser.add_argument_group("live web view")
+    group.add_argument("--web", metavar="[HOST:]PORT", help=web_help)
     group.add_argument(
         "--web-token",
         metavar="TOKEN",
-        help="the view answers only requests that carry ?token=TOKEN (it shows in `ps`: "
+        help=token_help
+        or "the view answers only requests that carry ?token=TOKEN (it shows in `ps`: "
         "prefer --web-token-file or the environment variable EDGESIGN_WEB_TOKEN)",
     )
-    group.add_argument(
-        "--web-token-file",
-        metavar="FILE",
-        help="read the token from FILE (mode 600: readable by you only)",
-    )
+    if token_help is None:
+        group.add_argument(
+            "--web-token-file",
+            metavar="FILE",
+            help="read the token from FILE (mode 600: readable by you only)",
+        )
+    return group
 
 
 def register(subparsers) -> None:
     """Add this part's subcommands to the `edgesign` parser."""
-    p = subparsers.add_parser(
-        "run",
-        help="recognize signs live from a camera (or files) and print the text",
-        description="Turn camera frames into letters and text with the bundle's int8 model, "
-        "using LiteRT (never TensorFlow). Cameras are read in a background thread "
-        "and only the newest frame is processed.",
-    )
+    p = add_command(subparsers, "run", _run_run)
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument("--source", default="picamera2", help=SOURCE_HELP + " (default: picamera2)")
     p.add_argument(
@@ -138,14 +139,11 @@ def register(subparsers) -> None:
         help="read a folder or video at most this many frames a second, as a camera would "
         f"({MIN_RATE:g} to {MAX_RATE:g}: a frame at least every {1 / MIN_RATE:g} s)",
     )
-    g = p.add_argument_group("live web view")
-    g.add_argument(
-        "--web",
-        metavar="[HOST:]PORT",
-        help="serve a live view of the camera and the recognition at http://HOST:PORT/ "
+    g = add_web_options(
+        p,
+        "serve a live view of the camera and the recognition at http://HOST:PORT/ "
         "(HOST defaults to 127.0.0.1, this computer only; 0.0.0.0 serves the network)",
     )
-    _add_token_options(g)
     g.add_argument(
         "--web-fps",
         type=number(float, 0, above=True),
@@ -162,44 +160,18 @@ def register(subparsers) -> None:
         help="smoothed confidence a letter needs (default: the bundle's; 0.25 for a bundle that "
         "fuses the CNN with the hand's landmarks, 0.6 for the CNN alone)",
     )
-    g.add_argument(
-        "--smooth",
-        type=number(int, 1, MAX_FRAMES_OPTION),
-        default=5,
-        metavar="FRAMES",
-        help="frames averaged (default 5)",
-    )
-    g.add_argument(
-        "--stable",
-        type=number(int, 1, MAX_FRAMES_OPTION),
-        default=6,
-        metavar="FRAMES",
-        help="frames a letter must hold before it is emitted (default 6)",
-    )
-    g.add_argument(
-        "--pause",
-        type=number(int, 1),
-        default=15,
-        metavar="FRAMES",
-        help="low-confidence frames that emit a space (default 15)",
-    )
+    frames = {"most": MAX_FRAMES_OPTION, "metavar": "FRAMES"}
+    add_count(g, "--smooth", 5, "frames averaged", **frames)
+    add_count(g, "--stable", 6, "frames a letter must hold before it is emitted", **frames)
+    add_count(g, "--pause", 15, "low-confidence frames that emit a space", metavar="FRAMES")
     _add_roi_options(p)
     add_view_arguments(
         p,
         "(default: the bundle's; realworld bundles use 7)",
         "(default: the bundle's; realworld bundles use 0.7)",
     )
-    p.set_defaults(func=_run_run)
 
-    p = subparsers.add_parser(
-        "selftest",
-        help="check this device reproduces the host's outputs for the bundle's test images",
-        description="Run the bundle's stored self-test images through the local interpreter and "
-        "compare with the int8 outputs the host stored; with hand models, also its stored photos "
-        "through the hand tracker, the landmark classifier and the fusion, stage by stage "
-        "(docs/device.md). Exit code 0: they match (int8 exactly or within --tolerance, float "
-        "stages within their stated tolerance); 1: they differ; 2: the bundle is refused.",
-    )
+    p = add_command(subparsers, "selftest", _run_selftest)
     p.add_argument("--bundle", required=True, help="bundle folder written by `edgesign convert`")
     p.add_argument(
         "--tolerance",
@@ -210,10 +182,14 @@ def register(subparsers) -> None:
         "reference kernels, which give the same bits on x86 and ARM)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=_run_selftest)
 
 
 def _run_run(args) -> int:
+    """recognize signs live from a camera (or files) and print the text
+
+    Turn camera frames into letters and text with the bundle's int8 model, using LiteRT (never
+    TensorFlow). Cameras are read in a background thread and only the newest frame is processed.
+    """
     import logging
     import sys
 
@@ -350,6 +326,14 @@ def announce_web(web, host: str, token) -> None:
 
 
 def _run_selftest(args) -> int:
+    """check this device reproduces the host's outputs for the bundle's test images
+
+    Run the bundle's stored self-test images through the local interpreter and compare with the int8
+    outputs the host stored; with hand models, also its stored photos through the hand tracker, the
+    landmark classifier and the fusion, stage by stage (docs/device.md). Exit code 0: they match
+    (int8 exactly or within --tolerance, float stages within their stated tolerance); 1: they
+    differ; 2: the bundle is refused.
+    """
     import json
 
     from edgesign.core.errors import EdgesignError

@@ -3,19 +3,12 @@ with `--profile` the whole pipeline without and with the user's profile."""
 
 from __future__ import annotations
 
+from edgesign.core.options import add_command
 from edgesign.device.commands import SOURCE_HELP
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "compare",
-        help="float32 against int8 on this device: accuracy, agreement, latency, speed-up",
-        description="Run the bundle's float32 model (`convert --with-float`) and its int8 model on "
-        "the bundle's self-test images, and optionally a folder of class folders "
-        "(`edgesign collect` output) and N frames of a source; report accuracy where "
-        "labels exist, top-1 agreement, per-class deltas, latency p50/p95 of each and "
-        "the int8 speed-up, on this device's CPU. Never uses TensorFlow.",
-    )
+    p = add_command(subparsers, "compare", _run_compare)
     p.add_argument(
         "--bundle", required=True, help="bundle folder written by `edgesign convert --with-float`"
     )
@@ -52,10 +45,16 @@ def register(subparsers) -> None:
     p.add_argument(
         "--json", action="store_true", help="print the report as JSON instead of a table"
     )
-    p.set_defaults(func=_run_compare)
 
 
 def _run_compare(args) -> int:
+    """float32 against int8 on this device: accuracy, agreement, latency, speed-up
+
+    Run the bundle's float32 model (`convert --with-float`) and its int8 model on the bundle's
+    self-test images, and optionally a folder of class folders (`edgesign collect` output) and N
+    frames of a source; report accuracy where labels exist, top-1 agreement, per-class deltas,
+    latency p50/p95 of each and the int8 speed-up, on this device's CPU. Never uses TensorFlow.
+    """
     import json
 
     from edgesign.core.errors import EdgesignError

@@ -12,21 +12,14 @@ from __future__ import annotations
 import shlex
 import sys
 
+from edgesign.core.options import add_command
 from edgesign.core.text import PATH_LIMIT, printable
-from edgesign.device.commands import SOURCE_HELP, _add_token_options, _parse_size
+from edgesign.device.commands import SOURCE_HELP, _parse_size, add_web_options
 from edgesign.device.enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, report
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "enroll",
-        help="teach the bundle your own hand: a few seconds per letter, stored as a profile",
-        description="For each letter: a prompt, a countdown, then about 2 s of frames while your "
-        "hand holds still. Frames without a hand or with a moving hand are not taken. Only "
-        "the hand's landmark features are stored (a small JSON file outside the bundle and the "
-        "deploy's releases); `run --profile NAME` then adapts recognition to you. Letters "
-        "enrolled again replace only themselves.",
-    )
+    p = add_command(subparsers, "enroll", _run_enroll)
     p.add_argument("--bundle", required=True, help="a realworld bundle (with the hand tracker)")
     p.add_argument(
         "--profile",
@@ -64,25 +57,15 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="also keep the frames taken, as DIR/<letter>/NNNNN.png (usable by `finetune`)",
     )
-    g = p.add_argument_group("live web view")
-    g.add_argument(
-        "--web",
-        metavar="[HOST:]PORT",
-        help="show the camera, the letter to sign, the countdown and the samples taken at "
+    add_web_options(
+        p,
+        "show the camera, the letter to sign, the countdown and the samples taken at "
         "http://HOST:PORT/ (HOST defaults to 127.0.0.1)",
     )
-    _add_token_options(g)
-    p.set_defaults(func=_run_enroll)
 
-    p = subparsers.add_parser(
-        "profiles",
-        help="list the enrolled profiles (samples per letter), or delete one",
-        description="List the profiles in the profile folder with their samples per letter; "
-        "with --bundle, say which of them fit that bundle.",
-    )
+    p = add_command(subparsers, "profiles", _run_profiles)
     p.add_argument("--bundle", help="say whether each profile fits this bundle")
     p.add_argument("--delete", metavar="NAME", help="delete this profile")
-    p.set_defaults(func=_run_profiles)
 
 
 #: the options of the camera path, with their defaults: given with --from, they are refused
@@ -155,6 +138,13 @@ def _open_profile(args, bundle):
 
 
 def _run_enroll(args) -> int:
+    """teach the bundle your own hand: a few seconds per letter, stored as a profile
+
+    For each letter: a prompt, a countdown, then about 2 s of frames while your hand holds still.
+    Frames without a hand or with a moving hand are not taken. Only the hand's landmark features are
+    stored (a small JSON file outside the bundle and the deploy's releases); `run --profile NAME`
+    then adapts recognition to you. Letters enrolled again replace only themselves.
+    """
     from edgesign.core.errors import EdgesignError
     from edgesign.device.bundle import load_bundle
     from edgesign.device.pipeline import pipeline_for
@@ -301,6 +291,11 @@ def _warn(profile, taken, err) -> None:
 
 
 def _run_profiles(args) -> int:
+    """list the enrolled profiles (samples per letter), or delete one
+
+    List the profiles in the profile folder with their samples per letter; with --bundle, say which
+    of them fit that bundle.
+    """
     from edgesign.device.profiles import (
         ProfileError,
         check_profile,

@@ -453,7 +453,9 @@ def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
     subprocess.run(
         ["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / "prune")], check=True
     )
-    out = remote.run_file("remote_switch.sh", "prune", ids[1], "2", what="switch").stdout
+    out = remote.run_file(
+        "remote_releases.sh", "switch", "prune", ids[1], "2", what="switch"
+    ).stdout
     # keep 2: current (ids[1]) and the newest complete one (ids[4]); ids[3] was never completed
     assert sorted(p.name for p in releases.iterdir()) == [ids[1], ids[4]]
     assert sorted(
@@ -462,7 +464,12 @@ def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
     with pytest.raises(DeployError, match="not complete"):
         (releases / "20240109T000000000Z-abcdefabcd").mkdir()
         remote.run_file(
-            "remote_switch.sh", "prune", "20240109T000000000Z-abcdefabcd", "2", what="switch"
+            "remote_releases.sh",
+            "switch",
+            "prune",
+            "20240109T000000000Z-abcdefabcd",
+            "2",
+            what="switch",
         )
     assert current_of(ssh_server, "prune") == f"releases/{ids[1]}"
 
@@ -489,7 +496,9 @@ def test_releases_and_prune_ignore_what_is_not_a_release(ssh_server, first, tmp_
     (releases / filed).write_text("a file")
     subprocess.run(["chown", "-R", "-h", f"{ssh_server.user}:", str(base)], check=True)
     remote = Remote(ssh_server.target(remote_dir="junkroot"))
-    listed = remote.run_file("remote_releases.sh", "junkroot", what="list").stdout.splitlines()
+    listed = remote.run_file(
+        "remote_releases.sh", "list", "junkroot", what="list"
+    ).stdout.splitlines()
     assert listed == ["current="] + [f"release={rid} complete=yes" for rid in reversed(real)]
     assert list_releases(remote) == ("", [(rid, True) for rid in reversed(real)])
     proc = run_cli("releases", *ssh_server.cli_args(), "--remote-dir", "junkroot")
@@ -498,10 +507,12 @@ def test_releases_and_prune_ignore_what_is_not_a_release(ssh_server, first, tmp_
     ]
 
     with pytest.raises(DeployError, match="not a release id"):
-        remote.run_file("remote_switch.sh", "junkroot", "junk", "1", what="switch")
+        remote.run_file("remote_releases.sh", "switch", "junkroot", "junk", "1", what="switch")
     with pytest.raises(DeployError, match="not complete"):
-        remote.run_file("remote_switch.sh", "junkroot", linked, "1", what="switch")
-    out = remote.run_file("remote_switch.sh", "junkroot", real[2], "1", what="switch").stdout
+        remote.run_file("remote_releases.sh", "switch", "junkroot", linked, "1", what="switch")
+    out = remote.run_file(
+        "remote_releases.sh", "switch", "junkroot", real[2], "1", what="switch"
+    ).stdout
     pruned = sorted(
         line.split("=", 1)[1] for line in out.splitlines() if line.startswith("pruned=")
     )
@@ -513,7 +524,7 @@ def test_releases_and_prune_ignore_what_is_not_a_release(ssh_server, first, tmp_
     with pytest.raises(DeployError, match="not a release id"):
         rollback(ssh_server.target(remote_dir="junkroot"), to="junk", echo=lambda l: None)
     with pytest.raises(DeployError, match="not a release id"):
-        remote.run_file("remote_discard.sh", "junkroot", "../junkroot", what="discard")
+        remote.run_file("remote_releases.sh", "discard", "junkroot", "../junkroot", what="discard")
     assert releases.is_dir() and (releases / "junk").is_dir()
 
 

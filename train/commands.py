@@ -4,18 +4,19 @@ edgesign.cli.main)."""
 from __future__ import annotations
 
 from edgesign.core.files import check_output_dir
-from edgesign.core.options import number
+from edgesign.core.options import add_command, add_count, add_out_argument, number
 from edgesign.core.text import printable
 from edgesign.core.views import add_view_arguments
 from edgesign.train.options import (
     add_data_arguments,
     add_fit_arguments,
+    add_output_arguments,
     add_preprocess_arguments,
-    check_fit_arguments,
+    fit_config,
     plan_from_args,
     plan_inputs,
-    smoothing,
     spec_from_args,
+    verbosity,
 )
 from edgesign.train.presets import PRESETS, preset
 from edgesign.train.quiet import import_tensorflow
@@ -23,29 +24,15 @@ from edgesign.train.quiet import import_tensorflow
 
 def register(subparsers) -> None:
     """Add `data` and `train` to the `edgesign` parser."""
-    p = subparsers.add_parser(
-        "data",
-        help="summarize a data set: class counts (text and bar chart) and sample images",
-        description="Load a data set exactly as training would and write class counts (text and a "
-        "bar chart) and a grid of sample images per class as PNG files.",
-    )
+    p = add_command(subparsers, "data", _run_data)
     add_data_arguments(p)
     add_preprocess_arguments(p)
-    p.add_argument(
-        "--out",
-        default="artifacts/data",
-        help="output folder (default artifacts/data); "
-        "replaced whole, but only if empty or an earlier `edgesign data` output",
-    )
-    p.set_defaults(func=_run_data)
+    add_out_argument(p, "data")
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
-        help="train a model preset and save it with its history and metadata",
-        description="Train the article's CNN (--preset article, 55,801 parameters for 25 classes) "
-        "or "
-        "the improved one on Sign Language MNIST, MNIST or folders of photos. Writes "
-        "model.keras, history.csv, history.png and metadata.json to --out, all or nothing.",
+        _run_train,
         epilog="example: edgesign train --data ../shared/data --dataset sign --preset improved",
     )
     add_data_arguments(p)
@@ -100,25 +87,12 @@ def register(subparsers) -> None:
         help="frames where no hand is found: nothing (no letter) or the CNN's answer on "
         "the fallback region (default: the preset's; realworld nothing)",
     )
-    p.add_argument(
-        "--out",
-        default="artifacts/train",
-        help="output folder (default artifacts/train); "
-        "replaced whole, but only if empty or an earlier `edgesign train` output",
-    )
-    p.add_argument(
-        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
-    )
-    p.set_defaults(func=_run_train)
+    add_output_arguments(p, "train")
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "finetune",
-        help="adapt a trained model to your own photos (few epochs, optionally frozen early "
-        "layers)",
-        description="Start from an `edgesign train` output and train a few more epochs on new "
-        "data, "
-        "typically a folder of photos collected with `edgesign collect`. Classes are matched "
-        "by folder name; the model's preprocessing is kept. Convert the result as usual.",
+        _run_finetune,
         epilog="example: edgesign finetune --from artifacts/train --train data/mine --freeze 2 "
         "--out artifacts/finetune && edgesign convert --train-dir artifacts/finetune",
     )
@@ -131,24 +105,11 @@ def register(subparsers) -> None:
     )
     add_data_arguments(p)
     group = p.add_argument_group("fine-tuning")
-    group.add_argument(
-        "--freeze",
-        type=number(int, 0),
-        default=0,
-        metavar="N",
-        help="keep the first N weight layers (convolutions first) fixed (default 0)",
+    add_count(
+        group, "--freeze", 0, "keep the first N weight layers (convolutions first) fixed", least=0
     )
     add_fit_arguments(group, epochs=8, learning_rate=5e-4, epochs_help="epochs (default 8)")
-    p.add_argument(
-        "--out",
-        default="artifacts/finetune",
-        help="output folder (default artifacts/finetune); "
-        "replaced whole, but only if empty or an earlier `edgesign finetune` output",
-    )
-    p.add_argument(
-        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
-    )
-    p.set_defaults(func=_run_finetune)
+    add_output_arguments(p, "finetune")
 
 
 def _landmark_epochs() -> int:
@@ -186,6 +147,11 @@ def _train_landmarks(args, plan, classes, verbose):
 
 
 def _run_data(args) -> int:
+    """summarize a data set: class counts (text and bar chart) and sample images
+
+    Load a data set exactly as training would and write class counts (text and a bar chart) and a
+    grid of sample images per class as PNG files.
+    """
     import_tensorflow(args.debug)  # the presets' sizes come with Keras: without its chatter
     from edgesign.train import data_plan, explore
 
@@ -199,13 +165,17 @@ def _run_data(args) -> int:
 
 
 def _run_train(args) -> int:
-    import_tensorflow(args.debug)
-    import sys
+    """train a model preset and save it with its history and metadata
 
+    Train the article's CNN (--preset article, 55,801 parameters for 25 classes) or the improved one
+    on Sign Language MNIST, MNIST or folders of photos. Writes model.keras, history.csv, history.png
+    and metadata.json to --out, all or nothing.
+    """
+    import_tensorflow(args.debug)
     from edgesign.train import data_plan, trainer
     from edgesign.train.hand_prefetch import prefetch_hands
 
-    steps = check_fit_arguments(args)
+    config = fit_config(args, args.preset)
     spec = spec_from_args(args)
     plan = plan_from_args(args)
     check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
@@ -217,24 +187,12 @@ def _run_train(args) -> int:
         + (f"; test data: {len(test)} images" if test is not None else ""),
         flush=True,
     )
-    config = trainer.TrainConfig(
-        preset=args.preset,
-        epochs=args.epochs or PRESETS[args.preset].epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        augment=args.augment,
-        augment_strength=args.augment_strength,
-        augment_steps=steps,
-        label_smoothing=smoothing(args.label_smoothing, args.preset),
-    )
     info = {
         "plan": plan.to_dict(),
         "train": train.sources,
         "test": test.sources if test is not None else [],
     }
-    verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
+    verbose = verbosity(args)
     landmark = (
         (lambda: hands.wait() or _train_landmarks(args, plan, train.classes, int(verbose == 1)))
         if landmarks
@@ -271,27 +229,24 @@ def _run_train(args) -> int:
 
 
 def _run_finetune(args) -> int:
+    """adapt a trained model to your own photos (few epochs, optionally frozen early layers)
+
+    Start from an `edgesign train` output and train a few more epochs on new data, typically a
+    folder of photos collected with `edgesign collect`. Classes are matched by folder name; the
+    model's preprocessing is kept. Convert the result as usual.
+    """
     import_tensorflow(args.debug)
-    import sys
-
     from edgesign.train.finetune import finetune
+    from edgesign.train.trainer import read_training
 
-    steps = check_fit_arguments(args)
+    config = fit_config(args, read_training(args.base)["preset"])
     meta = finetune(
         args.base,
         args.out,
         plan_from_args(args),
+        config,
         freeze=args.freeze,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        augment=args.augment,
-        augment_strength=args.augment_strength,
-        augment_steps=steps,
-        label_smoothing=args.label_smoothing,
-        verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+        verbose=verbosity(args),
     )
     print(
         f"fine-tuned {printable(args.base)} -> {printable(args.out)}: "

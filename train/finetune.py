@@ -7,7 +7,6 @@ from pathlib import Path
 from edgesign.core.errors import DataError
 from edgesign.core.text import printable
 from edgesign.train import data_plan
-from edgesign.train.presets import preset
 from edgesign.train.trainer import (
     MODEL_FILE,
     TrainConfig,
@@ -36,23 +35,15 @@ def finetune(
     base_dir,
     out_dir,
     plan: data_plan.DataPlan,
+    config: TrainConfig,
     *,
     freeze: int = 0,
-    epochs: int = 8,
-    batch_size: int = 64,
-    learning_rate: float = 5e-4,
-    val_fraction: float = 0.1,
-    seed: int = 42,
-    augment: bool = True,
-    augment_strength: float = 0.5,
-    augment_steps=None,
-    label_smoothing=None,
     verbose: int = 1,
 ) -> dict:
     """Train the model in `base_dir` further on `plan`'s data and save it like `edgesign train`
     does.
 
-    `label_smoothing` None: the base preset's."""
+    `config`: the fitting settings, for the base model's preset (`options.fit_config`)."""
     from edgesign.core.files import check_output_dir
 
     base = read_training(base_dir)
@@ -77,20 +68,6 @@ def finetune(
         )
     model = load_keras_model(Path(base_dir) / MODEL_FILE)
     frozen = freeze_first(model, freeze)
-    config = TrainConfig(
-        preset=base["preset"],
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        val_fraction=val_fraction,
-        seed=seed,
-        augment=augment,
-        augment_strength=augment_strength,
-        augment_steps=augment_steps,
-        label_smoothing=preset(base["preset"]).label_smoothing
-        if label_smoothing is None
-        else label_smoothing,
-    )
     info = {
         "plan": plan.to_dict(),
         "train": data.sources,

@@ -37,6 +37,7 @@ from edgesign.core.files import (
     write_json,
     write_text,
 )
+from edgesign.core.options import add_command
 from edgesign.device.hands import models as known
 
 log = logging.getLogger(__name__)
@@ -196,25 +197,25 @@ def copy_into_bundle(
 
 def register(subparsers) -> None:
     """`edgesign hand-models`: fetch and verify the models ahead of time (CI, offline convert)."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "hand-models",
-        help="fetch and verify MediaPipe's hand models into the cache",
+        _run,
         description=f"Downloads the mediapipe {VERSION} wheel from PyPI (not installed), checks "
-        f"its "
-        f"sha256, takes the palm detector and hand landmark models (Apache-2.0) out of "
-        f"it and caches them with their NOTICE. Cache: {cache_dir('$' + ENV_VAR)} "
-        f"or ~/.cache/edgesign/hand-models/{VERSION}/. `convert` does this itself "
-        f"when the spec uses the hand tracker.",
+        "its sha256, takes the palm detector and hand landmark models (Apache-2.0) out of it and "
+        f"caches them with their NOTICE. Cache: {cache_dir('$' + ENV_VAR)} or "
+        f"~/.cache/edgesign/hand-models/{VERSION}/. `convert` does this itself when the spec "
+        "uses the hand tracker.",
     )
     p.add_argument(
         "--cache",
         default=None,
         help=f"cache root (default: ${ENV_VAR} or ~/.cache/edgesign/hand-models)",
     )
-    p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
+    """fetch and verify MediaPipe's hand models into the cache"""
     try:
         folder = fetch(args.cache)
     except OSError as exc:

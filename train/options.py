@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from edgesign.core.errors import DataError
-from edgesign.core.options import MODEL_SIZES, ROI_MODES, number
+from edgesign.core.options import MODEL_SIZES, ROI_MODES, add_out_argument, number
 from edgesign.core.views import view_set
 from edgesign.train.augment import STEPS, check_steps
 from edgesign.train.presets import PRESETS, preset
@@ -163,6 +164,14 @@ def add_fit_arguments(group, *, epochs, learning_rate: float, epochs_help: str) 
     )
 
 
+def add_output_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """--out and --quiet (train and finetune)."""
+    add_out_argument(parser, command)
+    parser.add_argument(
+        "--quiet", action="store_true", help="one line per epoch instead of progress bars"
+    )
+
+
 def check_fit_arguments(args):
     """Refuse bad fitting options; returns --augment-steps as a tuple (None: the preset's own
     steps)."""
@@ -182,6 +191,31 @@ def check_fit_arguments(args):
         return check_steps(s.strip() for s in args.augment_steps.split(",") if s.strip())
     except DataError as exc:
         raise DataError(f"--augment-steps: {exc}") from None
+
+
+#: the fitting options TrainConfig takes as they are
+_FIT_FIELDS = ("batch_size", "learning_rate", "val_fraction", "seed", "augment", "augment_strength")
+
+
+def fit_config(args, preset_name: str):
+    """The TrainConfig the fitting options ask for (`add_fit_arguments`, checked), for a model of
+    preset `preset_name`: its epochs and label smoothing unless given."""
+    from edgesign.train.trainer import TrainConfig
+
+    steps = check_fit_arguments(args)
+    return TrainConfig(
+        preset=preset_name,
+        epochs=args.epochs or PRESETS[preset_name].epochs,
+        augment_steps=steps,
+        label_smoothing=smoothing(args.label_smoothing, preset_name),
+        **{name: getattr(args, name) for name in _FIT_FIELDS},
+    )
+
+
+def verbosity(args) -> int:
+    """Keras's `verbose`: progress bars on a terminal, one line per epoch elsewhere or with
+    --quiet."""
+    return 2 if args.quiet or not sys.stdout.isatty() else 1
 
 
 def smoothing(value, name: str) -> float:

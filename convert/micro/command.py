@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from edgesign.core.options import number
+from edgesign.core.options import add_command, add_count, add_out_argument, number
 
 
 def register_micro(subparsers) -> None:
     """Add `edgesign micro` to the parser."""
-    p = subparsers.add_parser(
-        "micro",
-        help="export the int8 model as C++ source for TensorFlow Lite Micro",
-        description="Write model_data.h/.cc for an Arduino, Zephyr or STM32 project: the model as "
-        "an "
-        "aligned const array, the operators to register, the quantization, the class names "
-        "and the tensor arena size measured with TFLite Micro's interpreter; check that TFLite "
-        "Micro and LiteRT give the same int8 outputs; write report.json and report.md.",
-    )
+    p = add_command(subparsers, "micro", _run_micro)
     p.add_argument(
         "--bundle",
         default="artifacts/convert/bundle",
         help="bundle folder from `edgesign convert` (default: %(default)s)",
     )
-    p.add_argument(
-        "--out",
-        default="artifacts/micro",
-        help="folder for the generated files and the report "
-        "(default: %(default)s); written whole, replacing only an empty folder or an "
-        "earlier `edgesign micro` output",
-    )
+    add_out_argument(p, "micro", "folder for the generated files and the report")
     p.add_argument(
         "--test",
         metavar="PATH",
@@ -53,18 +39,23 @@ def register_micro(subparsers) -> None:
         help="name the source model_data.cpp (the Arduino IDE "
         "compiles .cpp, not .cc, files of a sketch)",
     )
-    p.add_argument(
+    add_count(
+        p,
         "--trace",
-        metavar="N",
-        type=number(int, 0),
-        default=32,
-        help="differing images to trace operator by "
-        "operator to find where outputs start to differ (default: %(default)s)",
+        32,
+        "differing images to trace operator by operator to find where outputs start to differ",
+        least=0,
     )
-    p.set_defaults(func=_run_micro)
 
 
 def _run_micro(args) -> int:
+    """export the int8 model as C++ source for TensorFlow Lite Micro
+
+    Write model_data.h/.cc for an Arduino, Zephyr or STM32 project: the model as an aligned const
+    array, the operators to register, the quantization, the class names and the tensor arena size
+    measured with TFLite Micro's interpreter; check that TFLite Micro and LiteRT give the same int8
+    outputs; write report.json and report.md.
+    """
     from edgesign.convert.micro.export import export_micro, parse_size
     from edgesign.core.text import printable
 

@@ -72,9 +72,15 @@ def _banner(info: MicroSource, what: str) -> str:
     )
 
 
-def _table_declaration(info: MicroSource) -> str:
+def _input_table(info: MicroSource) -> tuple:
+    """The gray-pixel lookup table's (declaration in model_data.h, definition in model_data.cc);
+    empty for a model that has none."""
     if info.input_table is None:
-        return ""
+        return "", ""
+    return _table_declaration(info), _table_definition(info)
+
+
+def _table_declaration(info: MicroSource) -> str:
     spec = (
         f"\n// The Pi first turns a camera frame into the gray input image with preprocessing\n"
         f"//   {json.dumps(info.preprocess)}"
@@ -117,8 +123,6 @@ def _table_declaration(info: MicroSource) -> str:
 
 
 def _table_definition(info: MicroSource) -> str:
-    if info.input_table is None:
-        return ""
     values = [int(v) for v in info.input_table]
     rows = [", ".join(f"{v:4d}" for v in values[i : i + 16]) + "," for i in range(0, 256, 16)]
     body = "\n".join("    " + row for row in rows)
@@ -160,7 +164,7 @@ constexpr int kInputWidth = {width};
 constexpr int kInputChannels = {channels};
 constexpr float kInputScale = {c_float(info.input.scale)};
 constexpr int kInputZeroPoint = {int(info.input.zero_point)};
-{_table_declaration(info)}
+{_input_table(info)[0]}
 // Output: {info.output.dtype} {list(info.output.shape)}, one score per class.
 constexpr float kOutputScale = {c_float(info.output.scale)};
 constexpr int kOutputZeroPoint = {int(info.output.zero_point)};
@@ -200,7 +204,7 @@ alignas(16) const unsigned char kModel[] = {{
 }};
 
 static_assert(sizeof(kModel) == kModelSize, "kModel and kModelSize disagree");
-{_table_definition(info)}
+{_input_table(info)[1]}
 const char* const kClassNames[kClassCount] = {{
 {names}
 }};

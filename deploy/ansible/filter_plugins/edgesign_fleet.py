@@ -101,7 +101,7 @@ def unit_text(info: dict, run_args) -> str:
 
 
 def releases(stdout: str) -> dict:
-    """remote_releases.sh output as {'current': id, 'releases': [[id, complete], ...]}."""
+    """`remote_releases.sh list` output as {'current': id, 'releases': [[id, complete], ...]}."""
     current, found = pi_releases.parse_releases(stdout or "")
     return {"current": current, "releases": [list(r) for r in found]}
 
