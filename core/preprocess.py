@@ -227,9 +227,9 @@ def preprocess_views(
     layout: str,
     spec: PreprocessSpec,
     *,
+    which: slice = slice(None),
     width: int | None = None,
     limited_range: bool = False,
-    which: slice = slice(None),
 ) -> np.ndarray:
     """The (views, size, size) uint8 images of a frame's `spec.view_boxes` (or the `which` slice of
     them), each as `preprocess` makes the whole region (the first view of every `--views` set is
