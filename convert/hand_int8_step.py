@@ -20,8 +20,9 @@ from edgesign.convert.landmarks import classified_hands, fused_on, fusion_scores
 from edgesign.core.errors import DataError
 from edgesign.device.compare_hands import landmark_errors, latency_summary
 
-#: the largest p95 landmark error (% of the hand's longer side) the int8 model may have; the
-#: chosen model measured 4.45% and 4.95% on the two held-out sources (docs/hand_int8.md)
+#: the largest p95 landmark error the int8 model may have: over the hands, of a hand's mean
+#: landmark distance in % of its longer side (`landmark_errors`); the chosen model measured 4.45%
+#: and 4.95% so on the two held-out sources (docs/hand_int8.md)
 LANDMARK_ERROR_LIMIT = 6.0
 #: training photos the int8 model is calibrated on (48 found fewer hands than 240)
 CALIBRATION_PHOTOS = 240

@@ -4,8 +4,8 @@ same frames, when the bundle carries both (`convert --with-float --hand-int8`).
 Both run behind the bundle's (float) palm detector, each in a whole device pipeline of its own
 (`pipeline.HandPipeline`: tracker, the CNN's views, the landmark classifier, the fusion), one frame
 after the other, float then int8, so both see the same load. Reported per image set: hands found
-by each, the int8 landmarks' error against the float ones (the largest landmark distance in % of
-the hand's longer side: mean and p95, over the frames where both found a hand), handedness
+by each, the int8 landmarks' error against the float ones (a hand's mean landmark distance in % of
+the hand's longer side: mean and p95 over the frames where both found a hand), handedness
 agreement, the fused accuracy with each (where labels exist; no hand, no answer: wrong), and each
 stage's latency p50/p95: the palm detector and the landmark model (`TimedTracker.last_times`), the
 CNN (preprocessing and every view) and the landmark classifier with the fusion. LiteRT only.
@@ -40,14 +40,16 @@ KEY = "hand_models"
 
 def landmark_errors(float_records: list, int8_records: list) -> dict:
     """How far the int8 landmarks lie from the float ones, on the frames where both found a hand
-    (records: `Hand` or None per frame): the largest landmark distance in % of the hand's longer
-    side (mean, p95), the hands each found and how often they agree on which hand it is."""
+    (records: `Hand` or None per frame): each hand's mean landmark distance in % of the float
+    hand's longer side, as benchmarks/bench_hand_int8.py measured it (the figures the gate's
+    limit was set from), its mean and p95 over the hands; the hands each found and how often
+    they agree on which hand it is."""
     both = [(f, q) for f, q in zip(float_records, int8_records) if f is not None and q is not None]
     errors = []
     for f, q in both:
         xy = f.landmarks[:, :2]
         side = float(np.max(xy.max(axis=0) - xy.min(axis=0))) or 1.0
-        errors.append(100 * float(np.linalg.norm(xy - q.landmarks[:, :2], axis=1).max()) / side)
+        errors.append(100 * float(np.linalg.norm(xy - q.landmarks[:, :2], axis=1).mean()) / side)
     agree = [(f.handedness > 0.5) == (q.handedness > 0.5) for f, q in both]
     return {
         "photos": len(float_records),
@@ -255,8 +257,8 @@ def markdown_lines(section: dict) -> list:
         "## Hand landmark model: float against int8",
         "",
         "Both behind the bundle's float palm detector, each in a whole pipeline of its own, on "
-        "the same frames. Landmark error: the largest of the 21 landmark distances, in % of the "
-        "hand's longer side, where both found a hand. Latency: p50 / p95 ms per frame a stage "
+        "the same frames. Landmark error: a hand's mean landmark distance, in % of the hand's "
+        "longer side, where both found a hand. Latency: p50 / p95 ms per frame a stage "
         "ran on (the palm detector: every pass a photo needed).",
         "",
         "| | " + " | ".join(title for _, title in COLUMNS) + " |",

@@ -240,7 +240,7 @@ def test_compare_shows_float_and_int8_hand_models(hand_int8_dir, fused_bundle, t
     for r in section["sets"].values():
         assert r["labelled"] and r["frames"] >= 4
         assert r["hands_float"] >= 1 and r["hands_int8"] >= 1
-        assert 0 <= r["landmark_error_mean"] <= r["landmark_error_p95"]
+        assert r["landmark_error_mean"] >= 0 and r["landmark_error_p95"] >= 0
         assert 0 <= r["handedness_agreement"] <= 1
         for key in ("float", "int8"):
             assert 0 <= r[key]["fused_accuracy"] <= 1
