@@ -62,12 +62,14 @@ def landmark_errors(float_records: list, int8_records: list) -> dict:
 
 
 def latency_summary(times_ms) -> dict | None:
-    """{"median", "p95", "runs"} of some milliseconds (None when the stage never ran)."""
+    """{"median", "p95", "min", "runs"} of some milliseconds (None when the stage never ran); the
+    least is the uncontended cost on a machine that other work shares."""
     if not len(times_ms):
         return None
     return {
         "median": float(np.median(times_ms)),
         "p95": float(np.percentile(times_ms, 95)),
+        "min": float(np.min(times_ms)),
         "runs": len(times_ms),
     }
 
