@@ -142,7 +142,28 @@ def terminal_table(report: dict) -> str:
             f"{micro['arena_bytes_min']:,} B "
             f"(+{100 * micro['arena_margin']:.0f}% margin: {micro['arena_bytes']:,} B)"
         )
+    hands = report.get("hand_models")
+    if hands and "fused_int8" in hands:
+        lines.append(
+            f"hand landmark model: {'int8' if hands['passed'] else 'float'}: {hands['why']}"
+        )
+        sets = {"test photos": hands, **{n: r["hand_models"] for n, r in _hand_evals(report)}}
+        for name, r in sets.items():
+            stage = (r.get("latency_ms") or {}).get
+            ms = [(stage(k) or {}).get("landmarks") or {} for k in ("float", "int8")]
+            lines.append(
+                f"  {name}: fused {_pct(r['fused_float'])} -> {_pct(r['fused_int8'])}, hands "
+                f"{r['hands_float']} -> {r['hands_int8']} of {r['photos']}, landmark error "
+                f"{number(r['landmark_error_mean'], '{:.2f}')} / "
+                f"{number(r['landmark_error_p95'], '{:.2f}')}%, landmark stage p50 "
+                f"{number(ms[0].get('median'), '{:.1f}')} -> "
+                f"{number(ms[1].get('median'), '{:.1f}')} ms"
+            )
     return "\n".join(lines)
+
+
+def _hand_evals(report: dict) -> list:
+    return [(n, r) for n, r in report.get("extra_eval", {}).items() if "hand_models" in r]
 
 
 def _views_line(report: dict) -> list:
@@ -326,9 +347,7 @@ def hand_model_lines(hands: dict, extra_eval: dict | None = None) -> list:
         return [f"- not measured: {hands['why']}; the bundle keeps the float model"]
     ships = "int8" if hands["passed"] else "float (MediaPipe's)"
     sets = {"test photos": hands}
-    sets.update(
-        {name: r["hand_models"] for name, r in (extra_eval or {}).items() if "hand_models" in r}
-    )
+    sets.update({n: r["hand_models"] for n, r in _hand_evals({"extra_eval": extra_eval or {}})})
     head = "| |" + "".join(f" {name}: float | {name}: int8 |" for name in sets)
     rows = [
         ("fused accuracy", lambda r: (_pct(r["fused_float"]), _pct(r["fused_int8"]))),

@@ -203,6 +203,10 @@ def test_the_report_puts_both_landmark_models_side_by_side_on_the_eval_folder(ha
     name = next(iter(report["extra_eval"]))
     assert f"| test photos: float | test photos: int8 | {name}: float | {name}: int8 |" in markdown
     assert "| landmark model latency p50 / p95 ms |" in markdown
+    from edgesign.convert.report import terminal_table
+
+    table = terminal_table(report)
+    assert "hand landmark model: int8:" in table and f"  {name}: fused " in table
 
 
 def test_with_float_keeps_the_float_landmark_model_beside_the_int8_one(hand_int8_dir):
