@@ -46,7 +46,9 @@ def write_bundle(
     `summary` holds accuracies, data hashes and model facts for the metadata. `float_model_path`, if
     given, is copied in as the float32 model `edgesign compare` runs beside the int8 one. `fusion`
     (from `landmarks.landmark_step`) with `classifier_path` adds the landmark classifier, the
-    fusion entry and the hand models. Returns the metadata.
+    fusion entry and the hand models; `hand_landmarks`, the int8 landmark model that passed its
+    gate, replaces MediaPipe's (kept beside it too with `float_model_path`, for `compare`).
+    Returns the metadata.
     """
     folder = Path(folder)
     (folder / layout.SELFTEST_DIR).mkdir(parents=True, exist_ok=True)
@@ -100,14 +102,18 @@ def write_bundle(
             "bytes": float_target.stat().st_size,
         }
     if fusion is not None:
-        metadata.update(fusion_entries(folder, classifier_path, fusion, hand_landmarks))
+        keep_float = float_model_path is not None
+        metadata.update(fusion_entries(folder, classifier_path, fusion, hand_landmarks, keep_float))
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
 
 
-def fusion_entries(bundle: Path, classifier_path, fusion: dict, hand_landmarks=None) -> dict:
+def fusion_entries(
+    bundle: Path, classifier_path, fusion: dict, hand_landmarks=None, keep_float: bool = False
+) -> dict:
     """The landmark classifier and the hand models copied into the bundle; their metadata entries
-    (the fusion rule under "fusion", the models' hashes under "hand_models")."""
+    (the fusion rule under "fusion", the models' hashes under "hand_models"). `keep_float`: with
+    an int8 `hand_landmarks`, MediaPipe's float landmark model stays too, for `compare`."""
     from edgesign.device.hands.classifier import BUNDLE_FILE
     from edgesign.device.hands.features import FEATURES
     from edgesign.device.hands.fusion import METADATA_KEY, TEXT_THRESHOLD
@@ -135,9 +141,20 @@ def fusion_entries(bundle: Path, classifier_path, fusion: dict, hand_landmarks=N
 
     entries[HAND_MODELS] = copy_into_bundle(bundle)  # the classifier reads the tracker's landmarks
     if hand_landmarks is not None:  # the int8 landmark model passed its gate (hand_int8_step.py)
-        from edgesign.device.hands.models import LANDMARKS_FILE
+        from edgesign.device.hands.models import (
+            FLOAT_LANDMARKS_FILE,
+            FLOAT_LANDMARKS_KEY,
+            LANDMARKS_FILE,
+        )
 
         files = entries[HAND_MODELS]["files"]
+        if keep_float:  # MediaPipe's, as copy_into_bundle put it there
+            (bundle / LANDMARKS_FILE).replace(bundle / FLOAT_LANDMARKS_FILE)
+            entries[HAND_MODELS][FLOAT_LANDMARKS_KEY] = {
+                "file": FLOAT_LANDMARKS_FILE,
+                "sha256": sha256_file(bundle / FLOAT_LANDMARKS_FILE),
+                "bytes": (bundle / FLOAT_LANDMARKS_FILE).stat().st_size,
+            }
         (bundle / LANDMARKS_FILE).write_bytes(Path(hand_landmarks).read_bytes())
         entries[HAND_MODELS]["int8"] = {
             LANDMARKS_FILE: {"from_sha256": files[LANDMARKS_FILE], "quantizer": "tensorflow"}

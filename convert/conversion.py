@@ -150,7 +150,7 @@ def convert(
         check_finite(results, Path(train_dir) / MODEL_FILE, "test")
         cnn_int8 = results["tflite_int8"]["probabilities"]
         report = build_report(meta, train_dir, test_set, results, classes, len(calib), max_drop)
-        fusion = None
+        fusion = int8_hands = None
         device_checks = []  # (report entry, photo folders, convert's answers) for the device
         if "landmarks" in meta:
             say("landmark classifier: int8, evaluation on the test hands, fusion with the CNN ...")
@@ -173,13 +173,14 @@ def convert(
                 from edgesign.convert.hand_int8_step import hand_int8_step
 
                 say("hand landmark model: int8, measured against float on the test photos ...")
-                report["hand_models"], shipped = hand_int8_step(
+                report["hand_models"], int8_hands = hand_int8_step(
                     plan, test_set, cnn_int8, classes, tmp, fusion, max_drop
                 )
-                if shipped is not None:  # the bundle's tracker: it reads the --eval photos too
-                    fusion["tracker"] = shipped["tracker"]
+                fusion["float_tracker"] = fusion["tracker"]
+                if report["hand_models"]["passed"]:  # the bundle's tracker: reads --eval too
+                    fusion["tracker"] = int8_hands["tracker"]
                     if device_checks:
-                        device_checks[0] = (report["hand_models"], plan.test, shipped["answers"])
+                        device_checks[0] = (report["hand_models"], plan.test, int8_hands["answers"])
         report["views"] = {
             "count": len(spec.view_boxes),
             "boxes": [list(b) for b in spec.view_boxes],
@@ -214,6 +215,19 @@ def convert(
                 )
                 report["extra_eval"][name]["fusion"] = entry
                 device_checks.append((entry, [Path(path)], answers))
+                if int8_hands is not None:  # both landmark models side by side here too
+                    from edgesign.convert.hand_int8_step import hand_int8_on_folder
+
+                    say(f"hand landmark model: float against int8 on {path} ...")
+                    report["extra_eval"][name]["hand_models"] = hand_int8_on_folder(
+                        Path(path),
+                        data,
+                        extra["tflite_int8"]["probabilities"],
+                        classes,
+                        tmp,
+                        fusion,
+                        int8_hands["tracker"],
+                    )
         confusion_plot(
             np.asarray(results["keras_float"]["confusion"]),
             classes,

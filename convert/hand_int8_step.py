@@ -15,38 +15,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from edgesign.convert.device_reading import composed_answers
-from edgesign.convert.landmarks import classified_hands, fusion_scores
+from edgesign.convert.landmarks import classified_hands, fused_on, fusion_scores
+from edgesign.core.errors import DataError
+from edgesign.device.compare_hands import landmark_errors, latency_summary
 
-#: the largest p95 landmark error (% of the hand's longer side) the int8 model may have; the
-#: chosen model measured 4.45% and 4.95% on the two held-out sources (docs/hand_int8.md)
+#: the largest p95 landmark error the int8 model may have: over the hands, of a hand's mean
+#: landmark distance in % of its longer side (`landmark_errors`); the chosen model measured 4.45%
+#: and 4.95% so on the two held-out sources (docs/hand_int8.md)
 LANDMARK_ERROR_LIMIT = 6.0
 #: training photos the int8 model is calibrated on (48 found fewer hands than 240)
 CALIBRATION_PHOTOS = 240
 INT8_FILE = "hand_landmarks_int8.tflite"
-
-
-def landmark_errors(float_records: list, int8_records: list) -> dict:
-    """How far the int8 landmarks lie from the float ones, on the photos where both found a hand:
-    the largest landmark distance in % of the hand's longer side (mean, p95), the hands each
-    found and how often they agree on which hand it is."""
-    both = [(f, q) for f, q in zip(float_records, int8_records) if f is not None and q is not None]
-    errors = []
-    for f, q in both:
-        xy = f.landmarks[:, :2]
-        side = float(np.max(xy.max(axis=0) - xy.min(axis=0))) or 1.0
-        errors.append(100 * float(np.linalg.norm(xy - q.landmarks[:, :2], axis=1).max()) / side)
-    agree = [(f.handedness > 0.5) == (q.handedness > 0.5) for f, q in both]
-    return {
-        "photos": len(float_records),
-        "hands_float": sum(r is not None for r in float_records),
-        "hands_int8": sum(r is not None for r in int8_records),
-        "landmark_error_mean": float(np.mean(errors)) if errors else None,
-        "landmark_error_p95": float(np.percentile(errors, 95)) if errors else None,
-        "handedness_agreement": float(np.mean(agree)) if agree else None,
-    }
+#: photos per folder (taken evenly) each tracker is timed on, stage by stage
+LATENCY_PHOTOS = 60
 
 
 def gate(result: dict, max_drop: float, limit: float | None = None) -> tuple[bool, str]:
@@ -73,12 +55,63 @@ def _calibration_photos(plan) -> list:
     return [photo for folder in folders for photo in calibration_photos(folder, share)]
 
 
+def stage_latency(trackers: dict, folders, limit: int = LATENCY_PHOTOS) -> dict:
+    """{tracker name: {"detector", "landmarks": latency_summary in ms}} of each tracker of
+    `trackers` ({name: HandTracker}) on up to `limit` photos of `folders` (taken evenly), one
+    photo after the other by each tracker in turn, as a photo is read (every palm detector pass
+    it needs, then the landmark model; `TimedTracker.last_times`)."""
+    from edgesign.core.images import class_images, read_image
+    from edgesign.device.hands.timing import TimedTracker
+
+    trackers = {name: TimedTracker.like(tracker) for name, tracker in trackers.items()}
+
+    files = [file for folder in folders for file, _ in class_images(Path(folder))]
+    picked = files[:: max(1, len(files) // max(1, limit))][:limit]
+    times = {name: {"detector": [], "landmarks": []} for name in trackers}
+    for i, file in enumerate(picked):
+        array, layout = read_image(file, DataError)
+        for name, tracker in trackers.items():
+            if i == 0:
+                tracker.find(array, layout)  # warm-up: the first call sets up the interpreter
+            tracker.find(array, layout)
+            for stage, seconds in tracker.last_times.items():
+                if seconds > 0:
+                    times[name][stage].append(1e3 * seconds)
+    return {
+        name: {stage: latency_summary(ms) for stage, ms in stages.items()}
+        for name, stages in times.items()
+    }
+
+
+def hand_int8_on_folder(path: Path, data, cnn_int8, classes, tmp: Path, fusion: dict, int8) -> dict:
+    """An --eval folder read with the float and with the int8 landmark model (`int8`: the tracker
+    and cache key `hand_int8_step` measured): the fused accuracy with each, the hands each found,
+    the landmark error and handedness agreement, and each tracker's stage latency."""
+    from edgesign.train.landmark_training import folder_hands
+
+    float_tracker = fusion["float_tracker"]
+    fused = {
+        key: fused_on(path, data, cnn_int8, classes, tmp, {**fusion, "tracker": tracker})[0]
+        for key, tracker in (("float", float_tracker), ("int8", int8))
+    }
+    records = [folder_hands(path, *tracker)[0] for tracker in (float_tracker, int8)]
+    return {
+        "fused_float": fused["float"]["accuracy"],
+        "fused_int8": fused["int8"]["accuracy"],
+        "fused_drop_points": 100 * (fused["float"]["accuracy"] - fused["int8"]["accuracy"]),
+        **landmark_errors(*records),
+        "latency_ms": stage_latency({"float": float_tracker[0], "int8": int8[0]}, [path]),
+    }
+
+
 def hand_int8_step(
     plan, test_set, cnn_int8, classes, tmp: Path, fusion: dict, max_drop
 ) -> tuple[dict, dict | None]:
     """Quantize the landmark model, measure it against float on the test photos, gate it; the
     report's "hand_models" entry (with "file", the int8 model in `tmp`, when it passed) and, when
-    it passed, the int8 tracker (with its cache key) and the fused answer per test photo."""
+    it was measured, the int8 tracker (with its cache key, under "tracker") and its fused answer
+    per test photo: the bundle's when the entry says "passed", else only for the --eval folders'
+    comparison (`hand_int8_on_folder`)."""
     from edgesign.convert.hand_quantize import calibration_inputs, quantize_int8_tf, to_float32
     from edgesign.device.hands.tracker import HandTracker
     from edgesign.train.hand_models import model_paths
@@ -115,9 +148,12 @@ def hand_int8_step(
         "landmark_error_limit": LANDMARK_ERROR_LIMIT,  # read now: a test may change it
         "max_drop": max_drop,
     }
+    folders = [p for p in plan.test if Path(p).is_dir()]
+    if folders:
+        trackers = {"float": float_tracker, "int8": int8_tracker}
+        result["latency_ms"] = stage_latency(trackers, folders)
     result["passed"], result["why"] = gate(result, max_drop)
-    if not result["passed"]:
-        return result, None
-    result["file"] = str(target)
+    if result["passed"]:
+        result["file"] = str(target)
     answers = composed_answers(cnn_int8, lm_probs, usable, rule, no_hand, classes)
     return result, {"tracker": (int8_tracker, int8_key), "answers": answers}

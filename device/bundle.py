@@ -15,6 +15,9 @@
                           (`hand_models.py`; hashes in metadata "hand_models")
       landmark_classifier.tflite  the int8 landmark classifier fused with the CNN, when trained
                           with landmarks (`pipeline.py`; rule and hash in metadata "fusion")
+      hand_landmarks_float.tflite  MediaPipe's float landmark model beside the int8 one
+                          (`convert --with-float --hand-int8`), for `compare`; allowed only when
+                          metadata "hand_models" names it
       (optional)          a landmark classifier, the float32 model (`convert --with-float`):
                           see OPTIONAL_FILES
 
@@ -40,7 +43,13 @@ from edgesign.core.preprocess import PreprocessSpec, Quantizer
 from edgesign.core.text import printable
 from edgesign.device.hands.fusion import check_bundle_fusion
 from edgesign.device.hands.models import BUNDLE_FILES as HAND_MODEL_FILES
-from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
+from edgesign.device.hands.models import (
+    DETECTOR_FILE,
+    FLOAT_LANDMARKS_FILE,
+    LANDMARKS_FILE,
+    check_bundle_hand_models,
+    float_landmarks_named,
+)
 from edgesign.device.hands.selftest import frame_names
 from edgesign.device.model_check import check_model_matches
 
@@ -143,8 +152,15 @@ class Bundle:
         check_model_matches(self, model)
         return model
 
-    def hand_tracker(self, num_threads: int = 1, **options):
-        """A `HandTracker` on this bundle's (validated) hand models."""
+    @property
+    def has_float_landmarks(self) -> bool:
+        """Whether the bundle keeps MediaPipe's float landmark model beside an int8 one (checked
+        by hash when the bundle was loaded)."""
+        return self.hand_models is not None and float_landmarks_named(self.metadata)
+
+    def hand_tracker(self, num_threads: int = 1, float_landmarks: bool = False, **options):
+        """A `HandTracker` on this bundle's (validated) hand models; `float_landmarks`: with the
+        float landmark model kept beside the int8 one (`has_float_landmarks`) instead."""
         from edgesign.device.hands.tracker import HandTracker
 
         if self.hand_models is None:
@@ -152,9 +168,14 @@ class Bundle:
                 f"{self.path}: bundle has no hand models (its preprocessing does not "
                 f"track the hand)"
             )
+        if float_landmarks and not self.has_float_landmarks:
+            raise BundleError(
+                f"{self.path}: bundle keeps no float landmark model beside an int8 one (make it "
+                f"with `edgesign convert --with-float --hand-int8`)"
+            )
         return HandTracker(
             self.path / DETECTOR_FILE,
-            self.path / LANDMARKS_FILE,
+            self.path / (FLOAT_LANDMARKS_FILE if float_landmarks else LANDMARKS_FILE),
             num_threads=num_threads,
             **options,
         )
@@ -310,7 +331,8 @@ def bundle_files(path) -> list:
             raise BundleError(f"{entry}: a symlink in the bundle; a bundle holds plain files only")
         if entry.name == SELFTEST_DIR and entry.is_dir():
             continue
-        if entry.name not in known or not entry.is_file():
+        named = entry.name == FLOAT_LANDMARKS_FILE and _names_float_landmarks(path)
+        if (entry.name not in known and not named) or not entry.is_file():
             raise BundleError(
                 f"{entry}: not a bundle file (a bundle holds "
                 f"{', '.join(REQUIRED_FILES)}, {SELFTEST_DIR}/ and optionally "
@@ -330,6 +352,12 @@ def bundle_files(path) -> list:
                 f"{entry}: not a self-test file named in {EXPECTED_FILE}; move it out of the bundle"
             )
     return files + [f"{SELFTEST_DIR}/{name}" for name in sorted(listed)]
+
+
+def _names_float_landmarks(path: Path) -> bool:
+    """Whether the bundle's metadata names FLOAT_LANDMARKS_FILE (a file it may then hold)."""
+    meta = path / METADATA_FILE
+    return meta.is_file() and not meta.is_symlink() and float_landmarks_named(_read_json(meta))
 
 
 def load_selftest(bundle: Bundle):

@@ -6,7 +6,9 @@ bundle's self-test images, a folder of class folders (`edgesign collect` output,
 photos), or N frames of a live source. Reported: accuracy where labels exist, top-1 agreement,
 per-class deltas, latency p50/p95 of each model (one image's views per call, one thread, as `run`
 calls it) and the int8 speed-up; as a terminal table, JSON and Markdown laid out like the host's
-conversion report (`convert/report.py`). LiteRT only, never TensorFlow.
+conversion report (`convert/report.py`). A bundle that keeps MediaPipe's float landmark model
+beside the int8 one adds the hand models' comparison (`compare_hands.py`, under "hand_models").
+LiteRT only, never TensorFlow.
 """
 
 from __future__ import annotations
@@ -68,14 +70,17 @@ def selftest_images(bundle: Bundle):
     )
 
 
-def source_images(spec: str, frames: int, bundle: Bundle):
-    """The views of the first `frames` frames of a source (no labels)."""
+def source_images(spec: str, frames: int, bundle: Bundle, keep: list | None = None):
+    """The views of the first `frames` frames of a source (no labels); the frames themselves are
+    appended to `keep` when given."""
     from edgesign.device.sources import open_source
 
     source = open_source(spec)
     views = []
     with source:
         for frame in source:
+            if keep is not None:
+                keep.append(frame)
             views.append(
                 preprocess_views(
                     frame.array, frame.layout, bundle.spec, **frame.preprocess_kwargs()
@@ -219,6 +224,10 @@ def terminal_table(report: dict) -> str:
         from edgesign.device.profile_compare import profile_lines
 
         lines += profile_lines(report["profile"])
+    if "hand_models" in report:
+        from edgesign.device.compare_hands import section_lines
+
+        lines += section_lines(report["hand_models"])
     return "\n".join(lines)
 
 
@@ -247,6 +256,10 @@ def markdown(report: dict) -> str:
         out += ["", "## The user's profile", ""] + [
             f"- {line}" for line in profile_lines(report["profile"])
         ]
+    if "hand_models" in report:
+        from edgesign.device.compare_hands import markdown_lines
+
+        out += markdown_lines(report["hand_models"])
     for name, result in report["sets"].items():
         if not result.get("per_class"):
             continue
@@ -262,15 +275,23 @@ def run_compare(
     frames: int = 100,
     timing_runs: int = 200,
 ) -> dict:
-    """The comparison on the self-test images, plus a folder and/or a live source if given."""
+    """The comparison on the self-test images, plus a folder and/or a live source if given; with
+    the hand models' too when the bundle keeps the float landmark model beside the int8 one."""
     if frames < 1 or timing_runs < 1:
         raise EdgesignError("--frames and --timing-runs must be at least 1")
     sets = {"self-test": selftest_images(bundle)}
+    hands = bundle.has_float_landmarks
     if images:
         sets[Path(images).name or "images"] = folder_images(images, bundle)
+    kept = [] if hands else None
     if source:
-        sets[f"source {source}"] = source_images(source, frames, bundle)
-    return compare_sets(bundle, sets, timing_runs)
+        sets[f"source {source}"] = source_images(source, frames, bundle, kept)
+    report = compare_sets(bundle, sets, timing_runs)
+    if hands:
+        from edgesign.device.compare_hands import KEY, compare_hand_models
+
+        report[KEY] = compare_hand_models(bundle, images, kept, timing_runs)
+    return report
 
 
 #: what `compare --out` is recorded as in the folder's marker (`files.MARKER`)

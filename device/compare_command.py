@@ -53,7 +53,10 @@ def _run_compare(args) -> int:
     Run the bundle's float32 model (`convert --with-float`) and its int8 model on the bundle's
     self-test images, and optionally a folder of class folders (`edgesign collect` output) and N
     frames of a source; report accuracy where labels exist, top-1 agreement, per-class deltas,
-    latency p50/p95 of each and the int8 speed-up, on this device's CPU. Never uses TensorFlow.
+    latency p50/p95 of each and the int8 speed-up, on this device's CPU. A bundle that also keeps
+    MediaPipe's float landmark model beside the int8 one (`convert --with-float --hand-int8`) adds
+    the hand models: hands found, landmark error, handedness agreement, fused accuracy and each
+    stage's latency with each landmark model. Never uses TensorFlow.
     """
     import json
 

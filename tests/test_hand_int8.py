@@ -119,28 +119,41 @@ def test_int8_landmarks_find_and_place_the_hands_the_float_ones_do(
     assert np.median(errors) < 0.03 and agree >= len(errors) - 1
 
 
-@pytest.mark.slow
-def test_convert_ships_the_int8_landmark_model_only_when_it_passes(
-    fused_bundle, tmp_path, monkeypatch
-):
+@pytest.fixture(scope="module")
+def hand_int8_dir(fused_bundle, tmp_path_factory):
+    """`convert --hand-int8 --with-float` of the fused bundle's model, once for this module: the
+    int8 landmark model measured against float and shipped (a landmark-error limit that anything
+    passes), with MediaPipe's float landmark model kept beside it for `compare`."""
+    from edgesign.cli.main import main
+    from edgesign.convert import hand_int8_step
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGESIGN_CACHE", str(fused_bundle / "cache"))
+    patch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 100.0)
+    out = tmp_path_factory.mktemp("hand_int8_convert") / "converted"
+    argv = ["convert", "--train-dir", str(fused_bundle / "trained"), "--out", str(out)]
+    argv += ["--calibration-size", "40", "--max-drop", "100", "--eval", str(fused_bundle / "test")]
+    try:
+        assert main([*argv, "--hand-int8", "--with-float"]) == 0
+    finally:
+        patch.undo()
+    return out
+
+
+@pytest.mark.slow  # its fixture converts
+def test_convert_ships_the_int8_landmark_model_only_when_it_passes(hand_int8_dir, monkeypatch):
     """`convert --hand-int8` on a model trained with landmarks: the int8 landmark model measured
     against float through the tracker on the test photos; shipped when it passes (here a gate
     that anything passes), with the hash of MediaPipe's model it came from; the device loads and
     self-tests it. The gate itself refuses a drop or a landmark error above its limits."""
     import json
 
-    from edgesign.cli.main import main
     from edgesign.convert import hand_int8_step
     from edgesign.device.bundle import load_bundle
     from edgesign.device.hands.models import KNOWN_MODELS, LANDMARKS_FILE
     from edgesign.device.selftest import run_selftest
 
-    monkeypatch.setenv("EDGESIGN_CACHE", str(fused_bundle / "cache"))
-    monkeypatch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 100.0)
-    out = tmp_path / "converted"
-    argv = ["convert", "--train-dir", str(fused_bundle / "trained"), "--out", str(out)]
-    argv += ["--calibration-size", "40", "--max-drop", "100", "--eval", str(fused_bundle / "test")]
-    assert main([*argv, "--hand-int8"]) == 0
+    out = hand_int8_dir
     report = json.loads((out / "report.json").read_text())
     hands = report["hand_models"]
     assert hands["passed"] and hands["hands_int8"] >= 1 and hands["landmark_error_p95"] >= 0
@@ -165,3 +178,181 @@ def test_convert_ships_the_int8_landmark_model_only_when_it_passes(
     assert not hand_int8_step.gate(measured, 0.2)[0]  # the fused drop
     assert "landmark error" in hand_int8_step.gate({**measured, "landmark_error_p95": 7.0}, 0.5)[1]
     assert not hand_int8_step.gate({**measured, "landmark_error_p95": None}, 0.5)[0]
+
+
+def _sane_stages(latency: dict, stages) -> None:
+    for stage in stages:
+        timing = latency[stage]
+        assert 0 < timing["median"] <= timing["p95"] and timing["runs"] >= 1, (stage, timing)
+
+
+def test_the_report_puts_both_landmark_models_side_by_side_on_the_eval_folder(hand_int8_dir):
+    """Item 2: float and int8 landmark models on the --eval folder too, each tracker's stages
+    timed, in report.json and report.md."""
+    import json
+
+    report = json.loads((hand_int8_dir / "report.json").read_text())
+    hands = report["hand_models"]
+    (evaluated,) = report["extra_eval"].values()
+    folder = evaluated["hand_models"]
+    # the --eval folder is the test folder: the same photos give the same figures
+    for key in ("fused_float", "fused_int8", "hands_float", "hands_int8", "landmark_error_p95"):
+        assert folder[key] == pytest.approx(hands[key]), key
+    assert 0 <= folder["handedness_agreement"] <= 1 and folder["hands_float"] >= 1
+    for entry in (hands, folder):
+        for model in ("float", "int8"):
+            _sane_stages(entry["latency_ms"][model], ("detector", "landmarks"))
+    markdown = (hand_int8_dir / "report.md").read_text()
+    name = next(iter(report["extra_eval"]))
+    assert f"| test photos: float | test photos: int8 | {name}: float | {name}: int8 |" in markdown
+    assert "| landmark model latency p50 / p95 ms |" in markdown
+    from edgesign.convert.report import terminal_table
+
+    table = terminal_table(report)
+    assert "hand landmark model: int8:" in table and f"  {name}: fused " in table
+
+
+def test_with_float_keeps_the_float_landmark_model_beside_the_int8_one(hand_int8_dir):
+    from edgesign.core.files import sha256_file
+    from edgesign.device.bundle import bundle_files, load_bundle
+    from edgesign.device.hands.models import FLOAT_LANDMARKS_FILE, KNOWN_MODELS, LANDMARKS_FILE
+
+    bundle = load_bundle(hand_int8_dir / "bundle")
+    entry = bundle.metadata["hand_models"]
+    kept = entry["float_landmarks"]
+    mediapipe = KNOWN_MODELS[entry["version"]][LANDMARKS_FILE]["sha256"]
+    assert kept["file"] == FLOAT_LANDMARKS_FILE and kept["sha256"] == mediapipe
+    assert sha256_file(bundle.path / FLOAT_LANDMARKS_FILE) == mediapipe
+    assert {FLOAT_LANDMARKS_FILE, LANDMARKS_FILE} <= set(bundle_files(bundle.path))
+    assert bundle.has_float_landmarks
+    assert not bundle.hand_tracker(float_landmarks=True).landmarker.int8
+    assert bundle.hand_tracker().landmarker.int8
+
+
+def test_compare_shows_float_and_int8_hand_models(hand_int8_dir, fused_bundle, tmp_path, capsys):
+    """Item 4: `compare` on a bundle with both landmark models adds their comparison: the same
+    frames through a pipeline with each, as a terminal table, JSON and Markdown."""
+    import json
+
+    from edgesign.cli.main import main
+    from edgesign.device.compare_hands import STAGES
+
+    bundle = hand_int8_dir / "bundle"
+    argv = ["compare", "--bundle", str(bundle), "--images", str(fused_bundle / "test")]
+    argv += ["--timing-runs", "5", "--json", "--out", str(tmp_path / "cmp")]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    section = result["hand_models"]
+    assert set(section["sets"]) == {"self-test hands", "test"}
+    for r in section["sets"].values():
+        assert r["labelled"] and r["frames"] >= 4
+        assert r["hands_float"] >= 1 and r["hands_int8"] >= 1
+        assert r["landmark_error_mean"] >= 0 and r["landmark_error_p95"] >= 0
+        assert 0 <= r["handedness_agreement"] <= 1
+        for key in ("float", "int8"):
+            assert 0 <= r[key]["fused_accuracy"] <= 1
+            # the CNN and the classifier run only where a hand was found (no hand, no letter)
+            _sane_stages(r[key]["latency_ms"], [s for s, _ in STAGES])
+        assert r["fused_drop_points"] == pytest.approx(
+            100 * (r["float"]["fused_accuracy"] - r["int8"]["fused_accuracy"])
+        )
+    test = section["sets"]["test"]
+    assert test["frames"] == len(list((fused_bundle / "test").glob("*/*")))
+    # the float side is the pipeline convert measured as float on the same photos
+    report = json.loads((hand_int8_dir / "report.json").read_text())
+    assert test["float"]["fused_accuracy"] == pytest.approx(report["hand_models"]["fused_float"])
+    assert test["int8"]["fused_accuracy"] == pytest.approx(report["hand_models"]["fused_int8"])
+    assert test["hands_int8"] == report["hand_models"]["hands_int8"]
+    assert json.loads((tmp_path / "cmp" / "compare.json").read_text()) == result
+    markdown = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "## Hand landmark model: float against int8" in markdown
+    assert "| | float landmarks | int8 landmarks |" in markdown
+    assert "| test: palm detector p50 / p95 ms |" in markdown
+    assert main(["compare", "--bundle", str(bundle), "--timing-runs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "hand landmark model, float against int8" in out
+    assert "self-test hands: landmark model p50 / p95 ms" in out
+
+
+def test_a_tampered_or_unnamed_float_landmark_model_is_refused(hand_int8_dir, tmp_path, capsys):
+    import json
+    import shutil
+
+    from edgesign.cli.main import main
+    from edgesign.core.errors import BundleError
+    from edgesign.device.bundle import bundle_files, load_bundle
+    from edgesign.device.hands.models import FLOAT_LANDMARKS_FILE
+
+    broken = Path(shutil.copytree(hand_int8_dir / "bundle", tmp_path / "broken"))
+    data = bytearray((broken / FLOAT_LANDMARKS_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (broken / FLOAT_LANDMARKS_FILE).write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="checksum differs"):
+        load_bundle(broken)
+    assert main(["compare", "--bundle", str(broken), "--timing-runs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert FLOAT_LANDMARKS_FILE in err and "Traceback" not in err
+    # a metadata that does not name it: the file is no bundle file (deploy would refuse it)
+    unnamed = Path(shutil.copytree(hand_int8_dir / "bundle", tmp_path / "unnamed"))
+    meta = json.loads((unnamed / "metadata.json").read_text())
+    del meta["hand_models"]["float_landmarks"]
+    (unnamed / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="not a bundle file"):
+        bundle_files(unnamed)
+    assert not load_bundle(unnamed).has_float_landmarks
+    (unnamed / FLOAT_LANDMARKS_FILE).unlink()
+    assert FLOAT_LANDMARKS_FILE not in bundle_files(unnamed)
+    # named, but another model than the one the int8 model was made from
+    meta["hand_models"]["float_landmarks"] = {"file": FLOAT_LANDMARKS_FILE, "sha256": "0" * 64}
+    (unnamed / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="made from"):
+        load_bundle(unnamed)
+    meta["hand_models"]["float_landmarks"]["file"] = "../elsewhere.tflite"
+    (unnamed / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="must name"):
+        load_bundle(unnamed)
+
+
+DEVICE_ONLY_PROBE = """
+import importlib.abc, json, sys
+HEAVY = ("tensorflow", "keras", "tf_keras", "tensorboard", "mediapipe", "jax", "cv2")
+attempts = []
+
+class DeviceOnly(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in HEAVY:
+            attempts.append(name)
+        if name.split(".")[:2] in (["edgesign", "train"], ["edgesign", "convert"],
+                                   ["edgesign", "deploy"]):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, DeviceOnly())
+from edgesign.cli import main as cli
+code = cli.main(json.loads(sys.argv[1]))
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+print(json.dumps({"code": code, "attempts": attempts, "loaded": loaded}), file=sys.stderr)
+"""
+
+
+def test_compare_of_the_hand_models_runs_device_only_without_tensorflow(hand_int8_dir, data_dir):
+    """What the Pi installs: no host part, and nothing of TensorFlow or MediaPipe imported."""
+    import json
+    import subprocess
+    import sys
+
+    argv = ["compare", "--bundle", str(hand_int8_dir / "bundle"), "--timing-runs", "2"]
+    argv += ["--source", str(data_dir / "asl_letters" / "B"), "--frames", "3", "--json"]
+    proc = subprocess.run(
+        [sys.executable, "-c", DEVICE_ONLY_PROBE, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    probe = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert probe == {"code": 0, "attempts": [], "loaded": []}, proc.stderr
+    section = json.loads(proc.stdout)["hand_models"]["sets"]
+    source = section["source"]
+    assert (
+        source["frames"] == 3 and not source["labelled"] and "fused_accuracy" not in source["int8"]
+    )
