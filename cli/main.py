@@ -9,6 +9,7 @@ like Ctrl-C (exit 143), so temporary files are removed on the way out.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import logging
@@ -170,18 +171,27 @@ class _GuardedStdout:
 
     def write(self, text):
         try:
-            return self._stream.write(text)
+            return self._open().write(text)
         except OSError as exc:
             raise _StdoutFailed() from exc
 
     def flush(self):
         try:
-            return self._stream.flush()
+            return self._open().flush()
         except OSError as exc:
             raise _StdoutFailed() from exc
 
+    def _open(self):
+        """The stream; OSError when there is none (`edgesign ... >&-` starts without stdout)."""
+        if self._stream is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return self._stream
+
     def __getattr__(self, name):
-        return getattr(self._stream, name)
+        try:
+            return getattr(self._open(), name)
+        except OSError as exc:
+            raise _StdoutFailed() from exc
 
 
 def _discard_stdout(stream) -> None:

@@ -87,7 +87,12 @@ def check_writable(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     with disk_errors(folder):
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".edgesign-probe-", dir=folder)
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".edgesign-probe-", dir=folder)
+        except FileNotFoundError:  # a folder no file can be made in (/proc/self/fd)
+            raise OutputError(
+                f"{printable(folder, PATH_LIMIT)}: cannot write there (no file can be made in it)"
+            ) from None
         try:
             os.write(fd, b"\0" * 4096)
             os.fsync(fd)

@@ -42,7 +42,7 @@ from edgesign.device.hands.fusion import check_bundle_fusion
 from edgesign.device.hands.models import BUNDLE_FILES as HAND_MODEL_FILES
 from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE, check_bundle_hand_models
 from edgesign.device.hands.selftest import frame_names
-from edgesign.device.model_check import check_model_matches
+from edgesign.device.model_check import check_metadata_numbers, check_model_matches
 
 FORMAT = "edgesign-bundle"
 VERSION = 1
@@ -178,6 +178,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         if not (path / name).is_file():
             raise BundleError(f"{path}: bundle is missing {name}")
     meta = _read_json(path / METADATA_FILE)
+    check_metadata_numbers(meta, path / METADATA_FILE)
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise BundleError(
             f"{path / METADATA_FILE}: not an {FORMAT} version {VERSION} metadata file"

@@ -3,6 +3,8 @@ and the preprocessing promise: checked when a bundle is loaded and when its mode
 
 from __future__ import annotations
 
+import json
+
 from edgesign.core.errors import BundleError
 from edgesign.core.interpreter import TFLiteModel
 
@@ -42,3 +44,37 @@ def check_model_matches(bundle, model: TFLiteModel) -> None:
             f"{where}: model has {model.output.shape[-1]} outputs but the bundle names "
             f"{len(bundle.classes)} classes"
         )
+
+
+#: metadata.json's numbers (and lists of numbers): JSON true or false there would be read as 1
+#: or 0, Python's bool being an int
+NUMBER_FIELDS = {
+    "input": ("shape", "scale", "zero_point"),
+    "output": ("shape", "scale", "zero_point"),
+    "preprocess": (
+        "size",
+        "crop",
+        "box",
+        "stretch_tail",
+        "pixel_scale",
+        "views",
+        "more_views_below",
+    ),
+}
+
+
+def _holds_boolean(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_holds_boolean(v) for v in value)
+    return isinstance(value, bool)
+
+
+def check_metadata_numbers(meta: dict, where) -> None:
+    """BundleError naming `where` (metadata.json) when a number it promises is JSON true/false."""
+    for section, keys in NUMBER_FIELDS.items():
+        values = meta.get(section)
+        for key in keys if isinstance(values, dict) else ():
+            if _holds_boolean(values.get(key)):
+                raise BundleError(
+                    f"{where}: {section}.{key} must be a number, not {json.dumps(values[key])[:60]}"
+                )
