@@ -27,6 +27,8 @@ from edgesign.deploy.settings import (
 )
 
 DEFAULT_SERIAL = "1,20%,100%"
+#: an earlier --summary-json is a few hundred bytes a Pi
+MAX_SUMMARY_BYTES = 64 * 2**20
 
 
 def playbook_dir() -> Path:
@@ -106,6 +108,9 @@ def check_inventory(path: Path) -> Path:
 def _is_summary(path: Path) -> bool:
     """Whether `path` holds rows as the summary callback writes them (an earlier summary)."""
     try:
+        # a FIFO would block the read for ever, a device or a huge file never end
+        if not path.is_file() or path.stat().st_size > MAX_SUMMARY_BYTES:
+            return False
         rows = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False

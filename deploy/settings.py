@@ -165,6 +165,8 @@ def check_connection_settings(host: str, variables: dict, where) -> None:
     """Refuse a Pi whose inventory entry sets an Ansible variable outside CONNECTION_VARIABLES,
     a connection other than ssh, or one of the settings `edgesign deploy` itself passes
     (RUN_SETTINGS: the scripts that run on the Pi, the wheels, the bundle)."""
+    if not host.isprintable():  # Ansible prints host names as they are, escapes included
+        raise DeployError(f"{where}: {printable(host)}: a Pi's name must be printable text")
     for key in sorted(variables):
         if key.startswith("ansible_") and key not in CONNECTION_VARIABLES:
             raise DeployError(

@@ -389,3 +389,39 @@ def test_a_host_range_of_millions_is_one_line_not_a_hang(tmp_path, bundle_dir, c
     inventory.write_text("[pis]\npi[0:99999999] ansible_port=1\n")
     code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
     assert code == 2 and "fleet.ini: Ansible" in edgesign_error(err)
+
+
+def test_a_summary_json_that_is_a_pipe_is_refused_not_waited_for(
+    two_pis, tmp_path, bundle_dir, playbook_runs, capsys
+):
+    """`--summary-json` naming a FIFO blocked for ever reading it as an earlier summary."""
+    import os
+
+    fifo = tmp_path / "summary.json"
+    os.mkfifo(fifo)
+    for argv in (
+        ["deploy", "--inventory", two_pis, "--bundle", bundle_dir],
+        ["rollback", "--inventory", two_pis],
+    ):
+        code, err = fleet_cli(capsys, *argv, "--summary-json", fifo)
+        assert code == 2 and "not an earlier fleet summary" in edgesign_error(err)
+    assert playbook_runs == []
+
+
+@pytest.mark.parametrize(
+    "line, named",
+    [
+        ("pi-01 ansible_host=127.0.0.1 ansible_port=abc", "ansible_port abc"),
+        ("pi-01 ansible_host=127.0.0.1 ansible_port=99999", "ansible_port 99999"),
+        ("pi\x1b]0;x\x07 ansible_host=127.0.0.1", "pi\\x1b]0;x\\x07: a Pi's name"),
+    ],
+    ids=["port text", "port range", "escape in name"],
+)
+def test_odd_pi_entries_are_one_line(line, named, tmp_path, bundle_dir, playbook_runs, capsys):
+    """A port that is not a number was a ValueError traceback; a Pi named with an escape
+    sequence reached the terminal raw through Ansible's own output."""
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(f"[pis]\n{line}\n")
+    code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
+    assert code == 2 and named in edgesign_error(err)
+    assert "\x1b" not in err and playbook_runs == []
