@@ -85,6 +85,7 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         opts.wheelhouse
         or f"{wheelhouse.cache_root()}/wheelhouse-<python>-<platform> (downloaded once)"
     )
+    profile = service.run_profile(opts.run_args) if opts.service else ""
     lines = [
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
         f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
@@ -101,8 +102,9 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         "'edgesign[device]' "
         f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
         "5 selftest  venv/bin/edgesign selftest --bundle bundle --tolerance "
-        f"{opts.selftest_tolerance}  "
-        "(failure: release removed, current kept)",
+        f"{opts.selftest_tolerance}"
+        + (f" --profile {profile}" if profile else "")
+        + "  (failure: release removed, current kept)",
         f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
     ]
     if opts.service:
@@ -219,6 +221,7 @@ def deploy(
                 info["python"],
                 release_json,
                 str(opts.selftest_tolerance),
+                service.run_profile(opts.run_args) if opts.service else "",
                 what="preparing the release",
                 check=False,
             )

@@ -69,3 +69,78 @@ def test_json_true_is_not_a_number_in_metadata(copied_bundle, where, value, caps
     code, _, err = run(capsys, "selftest", "--bundle", copied_bundle)
     assert code == 2
     one_line(err, "metadata.json")
+
+
+@pytest.mark.parametrize(
+    "run_args, named",
+    [
+        ("--run-args=--foo", "unrecognized arguments: --foo"),
+        ("--run-args=--source", "--source: expected one argument"),
+        ("--run-args=--threshold 2", "--threshold"),
+        ("--run-args=--help", "--help is not for the service"),
+        ("--run-args=--max-frames 1", "--max-frames is not for the service"),
+        ("--run-args=--bundle /home/pi/old", "--bundle is not for the service"),
+    ],
+)
+def test_run_args_are_checked_as_edgesign_run_reads_them(bundle_dir, run_args, named, capsys):
+    """Run arguments `edgesign run` would refuse (or that run another bundle, or end the service)
+    were uploaded and failed only when the service started on the Pi."""
+    code, _, err = run(
+        capsys, "deploy", "--host", "pi.invalid", "--bundle", bundle_dir, "--dry-run", run_args
+    )
+    assert code == 2
+    one_line(err, named)
+
+
+def test_selftest_checks_the_profile_the_service_will_use(bundle_dir, profiles, capsys):
+    """`selftest --profile NAME` (what deploy runs on the Pi when --run-args name a profile)
+    refuses a profile the new bundle cannot use before `current` is switched."""
+    code, out, err = run(capsys, "selftest", "--bundle", bundle_dir, "--profile", "nobody")
+    assert code == 2
+    one_line(err, "nobody")
+    assert "selftest PASS" in out
+
+
+def test_the_pi_checks_the_services_profile_before_the_switch(tmp_path):
+    """remote_prepare.sh passes the run arguments' profile to the self-test, whose failure
+    (exit 12) discards the release before the switch."""
+    from importlib import resources
+
+    from edgesign.deploy import service
+
+    script = resources.files("edgesign.deploy").joinpath("remote_prepare.sh").read_text()
+    release = tmp_path / "root" / "releases" / "r1"
+    (release / "wheels").mkdir(parents=True)
+    (release / "wheels" / "edgesign-1-py3-none-any.whl").write_text("")
+    calls = tmp_path / "calls"
+    fake_python = tmp_path / "python"
+    fake_python.write_text(
+        "#!/bin/sh\nmkdir -p venv/bin\n"
+        "printf '#!/bin/sh\\nexit 0\\n' > venv/bin/python\n"
+        f"printf '#!/bin/sh\\necho \"$*\" >> {calls}\\nexit 2\\n' > venv/bin/edgesign\n"
+        "chmod +x venv/bin/python venv/bin/edgesign\n"
+    )
+    fake_python.chmod(0o755)
+    profile = service.run_profile(("--source", "webcam:0", "--profile", "me"))
+    proc = subprocess.run(
+        [
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(tmp_path / "root"),
+            "r1",
+            str(fake_python),
+            "{}",
+            "0",
+            profile,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 12
+    assert (
+        calls.read_text().split() == "selftest --bundle bundle --tolerance 0 --profile me".split()
+    )
+    assert not (release / "release.json").exists()

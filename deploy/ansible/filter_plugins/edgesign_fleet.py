@@ -143,6 +143,14 @@ def _bool(value) -> bool:
     return bool(value)
 
 
+def run_profile(run_args, want_service=True) -> str:
+    """The profile the service's run arguments name ('' for none), for remote_prepare.sh."""
+    if not _bool(want_service):
+        return ""
+    args = shlex.split(run_args) if isinstance(run_args, str) else [str(a) for a in run_args or ()]
+    return service.run_profile(args)
+
+
 class FilterModule:
     """edgesign_* filters."""
 
@@ -162,4 +170,5 @@ class FilterModule:
             "edgesign_releases": releases,
             "edgesign_rollback_choice": rollback_choice,
             "edgesign_plan": plan_text,
+            "edgesign_run_profile": run_profile,
         }
