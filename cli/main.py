@@ -127,7 +127,9 @@ def main(argv=None) -> int:
     except EdgesignError as exc:
         if args.debug:
             raise
-        print(f"edgesign {args.command}: error: {exc}", file=sys.stderr)
+        # one line, whatever names it quotes: a file or folder name with an escape sequence or a
+        # newline reaches the terminal escaped (most messages escape them already)
+        print(f"edgesign {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:
         # the command's code is here but a package its extra brings is not (an install of
@@ -149,6 +151,13 @@ def main(argv=None) -> int:
     finally:
         sys.stdout = stdout
         restore()
+
+
+def _one_line(exc: Exception) -> str:
+    from edgesign.core.text import printable
+
+    text = str(exc)
+    return printable(text, len(text))
 
 
 #: the signal that asked for the stop (SIGTERM), for the exit code

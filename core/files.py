@@ -185,7 +185,10 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
 
 def _check_output_dir(path: Path, command: str, inputs: Iterable) -> Path:
     how = "choose another --out, or move or remove it yourself"
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except RuntimeError:  # a link that leads back to itself
+        raise OutputError(f"{path}: a symbolic link loop; {how}") from None
     if _inside(Path.cwd().resolve(), real):
         raise OutputError(f"{path}: is the current folder or one above it; {how}")
     for given in inputs:

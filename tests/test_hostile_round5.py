@@ -144,3 +144,30 @@ def test_the_pi_checks_the_services_profile_before_the_switch(tmp_path):
         calls.read_text().split() == "selftest --bundle bundle --tolerance 0 --profile me".split()
     )
     assert not (release / "release.json").exists()
+
+
+def test_error_lines_escape_every_name_they_quote(bundle_dir, tmp_path, capsys):
+    """A refused --out whose name holds an escape sequence or a newline, or a forged marker naming
+    an odd command, reached the terminal raw (and a newline made two lines)."""
+    escaped = tmp_path / "out\x1b]0;pwn\x07"
+    escaped.mkdir()
+    (escaped / "mine.txt").write_text("mine\n")
+    newline = tmp_path / "out\nedgesign: ok"
+    newline.mkdir()
+    (newline / "mine.txt").write_text("mine\n")
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / ".edgesign-output.json").write_text(json.dumps({"command": "\x1b[2J", "files": []}))
+    for out in (escaped, newline, forged):
+        code, _, err = run(capsys, "micro", "--bundle", bundle_dir, "--out", out)
+        assert code == 2 and "\x1b" not in err and "\x07" not in err
+        one_line(err, "choose another --out")
+    assert (escaped / "mine.txt").exists() and (newline / "mine.txt").exists()
+
+
+def test_an_out_that_is_a_link_loop_is_one_line(bundle_dir, tmp_path, capsys):
+    loop = tmp_path / "o"
+    loop.symlink_to("o")
+    code, _, err = run(capsys, "micro", "--bundle", bundle_dir, "--out", loop)
+    assert code == 2
+    one_line(err, "link loop")
