@@ -171,3 +171,62 @@ def test_an_out_that_is_a_link_loop_is_one_line(bundle_dir, tmp_path, capsys):
     code, _, err = run(capsys, "micro", "--bundle", bundle_dir, "--out", loop)
     assert code == 2
     one_line(err, "link loop")
+
+
+def _motion_bundle(folder):
+    """`folder` (a bundle) with the measured J/Z templates and two reference paths."""
+    from pathlib import Path
+
+    from edgesign.device.motion import MotionMatcher
+    from edgesign.device.motion_bundle import add_motion
+
+    templates = Path(__file__).parents[1] / "benchmarks" / "results" / "motion_templates.json"
+    matcher = MotionMatcher.load(templates)
+    paths = [e.templates[0] * 1.3 for e in matcher.letters]
+    add_motion(folder, matcher, 0.51, references=paths)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (lambda d: d["letters"][0].__setitem__("tip", 99), "tip"),
+        (lambda d: d["letters"][0].__setitem__("threshold", 0), "threshold"),
+        (
+            lambda d: d["letters"][0].__setitem__("templates", d["letters"][0]["templates"] * 50),
+            "templates",
+        ),
+        (lambda d: d["letters"][0].__setitem__("letter", "J\x1b[2J"), "control characters"),
+        (lambda d: d.__setitem__("references", d["references"] * 100), "references"),
+        (lambda d: d["references"][0].pop("path"), "reference paths"),
+    ],
+    ids=["tip 99", "threshold 0", "800 templates", "escape in letter", "200 references", "no path"],
+)
+def test_motion_templates_that_run_could_not_use_are_refused(copied_bundle, damage, named, capsys):
+    """A templates file `run` crashes on (a fingertip beyond the 21 landmarks, a threshold of 0:
+    IndexError, ZeroDivisionError when a motion ends) or stalls on (hundreds of templates, DTW each)
+    passed the self-test and deploy; broken reference lists were tracebacks. Refused in one line
+    naming the file, with its checksum right (a bundle made that way)."""
+    from edgesign.core.files import sha256_file
+
+    folder = _motion_bundle(copied_bundle)
+    path = folder / "motion_templates.json"
+    data = json.loads(path.read_text())
+    damage(data)
+    path.write_text(json.dumps(data))
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["motion"]["sha256"] = sha256_file(path)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    code, _, err = run(capsys, "selftest", "--bundle", folder)
+    assert code == 2
+    one_line(err, "motion_templates.json", named)
+
+
+def test_motion_letters_in_metadata_are_class_names(copied_bundle, capsys):
+    folder = _motion_bundle(copied_bundle)
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["motion"]["letters"] = ["J", "\x1b]0;pwn\x07"]
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    code, _, err = run(capsys, "selftest", "--bundle", folder)
+    assert code == 2 and "\x1b" not in err
+    one_line(err, "metadata.json", "motion letters")
