@@ -337,10 +337,18 @@ def cache_root() -> Path:
 MAX_JSON_BYTES = 32 * 2**20
 
 
+def _regular(path: Path, error) -> None:
+    """`error` unless `path` is a regular file: a FIFO blocks a read for ever, /dev/zero never
+    ends (a missing file is left to the read's own OSError)."""
+    if path.exists() and not path.is_file():
+        raise error(f"{path}: not a regular file (a pipe, a device or a folder); not read")
+
+
 def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON object"):
     """A JSON object (dict) from `path`; else `error` (an EdgesignError type) naming the file."""
     path = Path(path)
     try:
+        _regular(path, error)
         if path.stat().st_size > MAX_JSON_BYTES:
             raise error(f"{path}: over {MAX_JSON_BYTES // 2**20} MB, not a file edgesign wrote")
         data = json.loads(path.read_bytes().decode("utf-8"))
@@ -363,6 +371,7 @@ def read_text(path: str | os.PathLike, error=EdgesignError) -> str:
     """The UTF-8 text of `path`; `error` names the file when it is not UTF-8 or unreadable."""
     path = Path(path)
     try:
+        _regular(path, error)
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None

@@ -230,3 +230,34 @@ def test_motion_letters_in_metadata_are_class_names(copied_bundle, capsys):
     code, _, err = run(capsys, "selftest", "--bundle", folder)
     assert code == 2 and "\x1b" not in err
     one_line(err, "metadata.json", "motion letters")
+
+
+def test_a_pipe_or_device_as_a_data_file_or_token_file_is_refused(bundle_dir, tmp_path, capsys):
+    """An IDX file that is a FIFO (or /dev/zero) blocked `data` and `train` for ever (or read
+    without end), and so did a --web-token-file FIFO of mode 0600."""
+    import os
+
+    fifo = tmp_path / "train-images-idx3-ubyte"
+    os.mkfifo(fifo)
+    zero = tmp_path / "t10k-images-idx3-ubyte"
+    zero.symlink_to("/dev/zero")
+    for source in (fifo, zero):
+        code, _, err = run(capsys, "data", "--train", source, "--out", tmp_path / "out")
+        assert code == 2
+        one_line(err, "not a regular file")
+    token = tmp_path / "token"
+    os.mkfifo(token, 0o600)
+    code, _, err = run(
+        capsys,
+        "run",
+        "--bundle",
+        bundle_dir,
+        "--source",
+        bundle_dir / "selftest",
+        "--web",
+        "127.0.0.1:0",
+        "--web-token-file",
+        token,
+    )
+    assert code == 2
+    one_line(err, "--web-token-file", "not a regular file")
