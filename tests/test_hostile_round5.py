@@ -261,3 +261,23 @@ def test_a_pipe_or_device_as_a_data_file_or_token_file_is_refused(bundle_dir, tm
     )
     assert code == 2
     one_line(err, "--web-token-file", "not a regular file")
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["-F", "/nonexistent/ssh_config"], "--ssh-config /nonexistent/ssh_config: no such file"),
+        (["--identity", "/nonexistent/key"], "--identity /nonexistent/key: no such file"),
+        (["--serial", "0"], "--serial is for a fleet"),
+        (["--limit", "pi-01"], "--limit is for a fleet"),
+        (["--forks", "5"], "--forks is for a fleet"),
+    ],
+)
+def test_a_single_host_dry_run_refuses_what_it_would_ignore(bundle_dir, extra, named, capsys):
+    """`deploy --host --dry-run` accepted a missing ssh config or key (found only when ssh ran)
+    and the fleet's options, which one Pi silently ignores."""
+    code, _, err = run(
+        capsys, "deploy", "--host", "pi.invalid", "--bundle", bundle_dir, "--dry-run", *extra
+    )
+    assert code == 2
+    one_line(err, named)
