@@ -281,3 +281,28 @@ def test_a_single_host_dry_run_refuses_what_it_would_ignore(bundle_dir, extra, n
     )
     assert code == 2
     one_line(err, named)
+
+
+def test_selftest_builds_the_hand_models_run_would_refuse(fused_bundle, tmp_path, capsys):
+    """A bundle without stored hand frames passed selftest (the deploy gate) with a landmark model
+    that is not MediaPipe's (the CNN, under the `int8` entry of the known model's hash); `run`
+    then refused it on the Pi. The self-test builds the same pipeline `run` builds."""
+    import shutil
+
+    from edgesign.core.files import sha256_file
+    from edgesign.device.hands.models import KNOWN_MODELS, LANDMARKS_FILE, MEDIAPIPE_VERSION
+
+    folder = tmp_path / "bundle"
+    shutil.copytree(fused_bundle / "converted" / "bundle", folder)
+    expected = json.loads((folder / "selftest" / "expected.json").read_text())
+    expected.pop("hands", None)  # a bundle from before the hand frames were stored
+    (folder / "selftest" / "expected.json").write_text(json.dumps(expected))
+    shutil.copy(folder / "model.tflite", folder / LANDMARKS_FILE)
+    meta = json.loads((folder / "metadata.json").read_text())
+    known = KNOWN_MODELS[MEDIAPIPE_VERSION][LANDMARKS_FILE]["sha256"]
+    meta["hand_models"]["files"][LANDMARKS_FILE] = sha256_file(folder / LANDMARKS_FILE)
+    meta["hand_models"]["int8"] = {LANDMARKS_FILE: {"from_sha256": known}}
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    code, _, err = run(capsys, "selftest", "--bundle", folder)
+    assert code == 2
+    one_line(err, LANDMARKS_FILE, "not the expected hand model")
