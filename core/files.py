@@ -183,18 +183,22 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
         return _check_output_dir(path, command, inputs)
 
 
-def _check_output_dir(path: Path, command: str, inputs: Iterable) -> Path:
-    how = "choose another --out, or move or remove it yourself"
+def _resolved(path: Path, how: str) -> Path:
     try:
-        real = path.resolve()
+        return path.resolve()
     except RuntimeError:  # a link that leads back to itself
         raise OutputError(f"{path}: a symbolic link loop; {how}") from None
+
+
+def _check_output_dir(path: Path, command: str, inputs: Iterable) -> Path:
+    how = "choose another --out, or move or remove it yourself"
+    real = _resolved(path, how)
     if _inside(Path.cwd().resolve(), real):
         raise OutputError(f"{path}: is the current folder or one above it; {how}")
     for given in inputs:
         if given is None:
             continue
-        if _inside(Path(given).resolve(), real):
+        if _inside(_resolved(Path(given), "give the file or folder itself"), real):
             raise OutputError(f"{path}: holds this command's input {given}; {how}")
         if _inside(real, Path(given).resolve()):
             # a folder inside a training folder would be read as a class by the next run, and

@@ -306,3 +306,11 @@ def test_selftest_builds_the_hand_models_run_would_refuse(fused_bundle, tmp_path
     code, _, err = run(capsys, "selftest", "--bundle", folder)
     assert code == 2
     one_line(err, LANDMARKS_FILE, "not the expected hand model")
+
+
+def test_an_input_that_is_a_link_loop_is_one_line(tmp_path, capsys):
+    loop = tmp_path / "train.csv"
+    loop.symlink_to("train.csv")
+    code, _, err = run(capsys, "data", "--train", loop, "--out", tmp_path / "out")
+    assert code == 2
+    one_line(err, "link loop")
