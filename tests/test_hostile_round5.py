@@ -314,3 +314,27 @@ def test_an_input_that_is_a_link_loop_is_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "data", "--train", loop, "--out", tmp_path / "out")
     assert code == 2
     one_line(err, "link loop")
+
+
+def test_an_eps_named_like_a_photo_never_runs_ghostscript(
+    bundle_dir, tmp_path, monkeypatch, capsys
+):
+    """Pillow opens every format it knows by content: a PostScript file named `hand.jpg` made it
+    run Ghostscript (`gs`, a whole interpreter) on the file's program. Only the photo formats
+    edgesign reads are opened; the file is one line, and no `gs` runs."""
+    import os
+
+    ran = tmp_path / "GS_RAN"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gs").write_text(f"#!/bin/sh\ntouch {ran}\nexit 1\n")
+    (fake / "gs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    photos = tmp_path / "photos"
+    (photos / "A").mkdir(parents=True)
+    eps = photos / "A" / "hand.jpg"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    code, _, err = run(capsys, "run", "--bundle", bundle_dir, "--source", eps)
+    assert code == 2
+    one_line(err, "hand.jpg", "unreadable image")
+    assert not ran.exists()
