@@ -338,3 +338,18 @@ def test_an_eps_named_like_a_photo_never_runs_ghostscript(
     assert code == 2
     one_line(err, "hand.jpg", "unreadable image")
     assert not ran.exists()
+
+
+def test_a_profile_that_is_a_link_loop_is_one_line(
+    fused_bundle, data_dir, tmp_path, monkeypatch, capsys
+):
+    from cli_helpers import user_photos
+
+    monkeypatch.setenv("EDGESIGN_PROFILES", str(tmp_path / "profiles"))
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "me.json").symlink_to("me.json")
+    photos = user_photos(data_dir, tmp_path / "photos", [1])
+    bundle = fused_bundle / "converted" / "bundle"
+    code, _, err = run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)
+    assert code == 2
+    one_line(err, "me.json", "link loop")
