@@ -353,3 +353,19 @@ def test_a_profile_that_is_a_link_loop_is_one_line(
     code, _, err = run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)
     assert code == 2
     one_line(err, "me.json", "link loop")
+
+
+def test_deploy_refuses_motion_templates_before_the_upload(copied_bundle, capsys):
+    """Deploy checked the bundle on this computer but not its motion templates, which only the
+    Pi's self-test read: a broken file was uploaded to fail there."""
+    from edgesign.core.files import sha256_file
+
+    folder = _motion_bundle(copied_bundle)
+    path = folder / "motion_templates.json"
+    path.write_text("{not json")
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["motion"]["sha256"] = sha256_file(path)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    code, _, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
+    assert code == 2
+    one_line(err, "motion_templates.json")
