@@ -162,13 +162,13 @@ def deploy(
 ) -> Outcome | None:
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
     from edgesign.device.bundle import load_bundle, load_selftest
-    from edgesign.device.motion_bundle import load_motion
+    from edgesign.device.motion_bundle import check_motion
 
     check_options(opts)  # before anything is contacted, --dry-run too
     bundle_files(opts.bundle)  # only known plain files: no symlinks, nothing stray
     bundle = load_bundle(opts.bundle)  # refuse to ship a bundle that is broken on the host already
     load_selftest(bundle)
-    load_motion(bundle)  # its motion templates too, which only the Pi's self-test read
+    check_motion(bundle)  # its motion templates too, which only the Pi's self-test read
     if opts.dry_run:
         for line in plan_lines(target, opts):
             echo(line)

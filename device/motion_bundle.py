@@ -109,7 +109,7 @@ def _references(data: dict, where: Path) -> list:
     refs = data.get("references", [])
     try:
         if not isinstance(refs, list) or len(refs) > MAX_REFERENCES:
-            raise ValueError(f"at most {MAX_REFERENCES} references")
+            raise ValueError(f"references must be a list of at most {MAX_REFERENCES}")
         found = []
         for ref in refs:
             path = np.asarray(ref["path"], np.float32)

@@ -197,7 +197,7 @@ def _motion_bundle(folder):
             "templates",
         ),
         (lambda d: d["letters"][0].__setitem__("letter", "J\x1b[2J"), "control characters"),
-        (lambda d: d.__setitem__("references", d["references"] * 100), "references"),
+        (lambda d: d.__setitem__("references", d["references"] * 100), "at most 32"),
         (lambda d: d["references"][0].pop("path"), "reference paths"),
     ],
     ids=["tip 99", "threshold 0", "800 templates", "escape in letter", "200 references", "no path"],
