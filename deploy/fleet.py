@@ -287,6 +287,7 @@ def deploy_fleet(
     win over the inventory's, as Ansible's extra variables do)."""
     from edgesign.device.bundle import load_bundle, load_selftest
     from edgesign.device.motion_bundle import check_motion
+    from edgesign.device.pipeline import pipeline_for
 
     overrides = dict(overrides or {})
     inventory = check_inventory(inventory)
@@ -294,6 +295,7 @@ def deploy_fleet(
     loaded = load_bundle(bundle)  # a broken bundle is refused here, before any Pi is contacted
     load_selftest(loaded)
     check_motion(loaded)
+    pipeline_for(loaded, reference=True)
     if not 0 <= max_fail_percentage <= 100:
         raise DeployError(f"--max-fail-percentage {max_fail_percentage} is not between 0 and 100")
     if wheelhouse:

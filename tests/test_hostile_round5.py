@@ -303,9 +303,10 @@ def test_selftest_builds_the_hand_models_run_would_refuse(fused_bundle, tmp_path
     meta["hand_models"]["files"][LANDMARKS_FILE] = sha256_file(folder / LANDMARKS_FILE)
     meta["hand_models"]["int8"] = {LANDMARKS_FILE: {"from_sha256": known}}
     (folder / "metadata.json").write_text(json.dumps(meta))
-    code, _, err = run(capsys, "selftest", "--bundle", folder)
-    assert code == 2
-    one_line(err, LANDMARKS_FILE, "not the expected hand model")
+    for argv in (["selftest"], ["deploy", "--host", "pi.invalid", "--dry-run"]):
+        code, _, err = run(capsys, *argv, "--bundle", folder)
+        assert code == 2, argv
+        one_line(err, LANDMARKS_FILE, "not the expected hand model")
 
 
 def test_an_input_that_is_a_link_loop_is_one_line(tmp_path, capsys):
