@@ -283,6 +283,13 @@ def test_a_single_host_dry_run_refuses_what_it_would_ignore(bundle_dir, extra, n
     one_line(err, named)
 
 
+def expected_frames(folder) -> list:
+    """The hand frames a bundle's self-test stores (device/hands/selftest.frame_names)."""
+    from edgesign.device.hands.selftest import frame_names
+
+    return frame_names(json.loads((folder / "selftest" / "expected.json").read_text()))
+
+
 def test_selftest_builds_the_hand_models_run_would_refuse(fused_bundle, tmp_path, capsys):
     """A bundle without stored hand frames passed selftest (the deploy gate) with a landmark model
     that is not MediaPipe's (the CNN, under the `int8` entry of the known model's hash); `run`
@@ -295,7 +302,9 @@ def test_selftest_builds_the_hand_models_run_would_refuse(fused_bundle, tmp_path
     folder = tmp_path / "bundle"
     shutil.copytree(fused_bundle / "converted" / "bundle", folder)
     expected = json.loads((folder / "selftest" / "expected.json").read_text())
-    expected.pop("hands", None)  # a bundle from before the hand frames were stored
+    for name in expected_frames(folder):  # a bundle from before the hand frames were stored
+        (folder / "selftest" / name).unlink()
+    expected.pop("hands", None)
     (folder / "selftest" / "expected.json").write_text(json.dumps(expected))
     shutil.copy(folder / "model.tflite", folder / LANDMARKS_FILE)
     meta = json.loads((folder / "metadata.json").read_text())
