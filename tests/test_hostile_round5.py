@@ -101,6 +101,18 @@ def test_selftest_checks_the_profile_the_service_will_use(bundle_dir, profiles, 
     assert "selftest PASS" in out
 
 
+def _fleet_filters():
+    """The fleet playbook's filter plugin module (deploy/ansible/filter_plugins)."""
+    import importlib.util
+    from importlib import resources
+
+    path = resources.files("edgesign.deploy").joinpath("ansible/filter_plugins/edgesign_fleet.py")
+    spec = importlib.util.spec_from_file_location("edgesign_fleet_filters", str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_pi_checks_the_services_profile_before_the_switch(tmp_path):
     """remote_prepare.sh passes the run arguments' profile to the self-test, whose failure
     (exit 12) discards the release before the switch."""
@@ -122,6 +134,8 @@ def test_the_pi_checks_the_services_profile_before_the_switch(tmp_path):
     )
     fake_python.chmod(0o755)
     profile = service.run_profile(("--source", "webcam:0", "--profile", "me"))
+    assert _fleet_filters().run_profile("--source webcam:0 --profile=me") == profile == "me"
+    assert _fleet_filters().run_profile(["--profile", "me"], "false") == ""
     proc = subprocess.run(
         [
             "sh",
