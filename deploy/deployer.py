@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgesign.core.text import PATH_LIMIT, printable
 from edgesign.deploy import pi_probe, service, settings, wheelhouse
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.release_ids import is_release_id, release_id
@@ -88,7 +89,8 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
     profile = service.run_profile(opts.run_args) if opts.service else ""
     lines = [
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
-        f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
+        f"bundle      {printable(opts.bundle, PATH_LIMIT)} (exactly its files: "
+        f"{len(bundle_files(opts.bundle))})",
         f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the "
         "Pi",
         "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the "

@@ -393,3 +393,12 @@ def test_deploy_refuses_motion_templates_before_the_upload(copied_bundle, capsys
     code, _, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
     assert code == 2
     one_line(err, "motion_templates.json")
+
+
+def test_the_dry_run_plan_escapes_the_bundle_path(bundle_dir, tmp_path, capsys):
+    import shutil
+
+    odd = tmp_path / "bundle\x1b]0;pwn\x07"
+    shutil.copytree(bundle_dir, odd)
+    code, out, _ = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", odd, "--dry-run")
+    assert code == 0 and "\x1b" not in out and "bundle\\x1b]0;pwn\\x07" in out
