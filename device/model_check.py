@@ -47,34 +47,46 @@ def check_model_matches(bundle, model: TFLiteModel) -> None:
 
 
 #: metadata.json's numbers (and lists of numbers): JSON true or false there would be read as 1
-#: or 0, Python's bool being an int
-NUMBER_FIELDS = {
-    "input": ("shape", "scale", "zero_point"),
-    "output": ("shape", "scale", "zero_point"),
-    "preprocess": (
-        "size",
-        "crop",
-        "box",
-        "stretch_tail",
-        "pixel_scale",
-        "views",
-        "more_views_below",
-    ),
-}
+#: or 0 (Python's bool is an int), and text as the number it spells
+NUMBER_FIELDS = (
+    ("input", "shape"),
+    ("input", "scale"),
+    ("input", "zero_point"),
+    ("output", "shape"),
+    ("output", "scale"),
+    ("output", "zero_point"),
+    ("preprocess", "size"),
+    ("preprocess", "crop"),
+    ("preprocess", "box"),
+    ("preprocess", "stretch_tail"),
+    ("preprocess", "pixel_scale"),
+    ("preprocess", "views"),
+    ("preprocess", "more_views_below"),
+    ("fusion", "text_threshold"),
+    ("fusion", "rule", "cnn_weight"),
+)
 
 
-def _holds_boolean(value) -> bool:
+def _not_a_number(value) -> bool:
     if isinstance(value, (list, tuple)):
-        return any(_holds_boolean(v) for v in value)
-    return isinstance(value, bool)
+        return any(_not_a_number(v) for v in value)
+    return isinstance(value, (bool, str))
+
+
+def _field(meta: dict, keys: tuple):
+    for key in keys:
+        if not isinstance(meta, dict):
+            return None
+        meta = meta.get(key)
+    return meta
 
 
 def check_metadata_numbers(meta: dict, where) -> None:
-    """BundleError naming `where` (metadata.json) when a number it promises is JSON true/false."""
-    for section, keys in NUMBER_FIELDS.items():
-        values = meta.get(section)
-        for key in keys if isinstance(values, dict) else ():
-            if _holds_boolean(values.get(key)):
-                raise BundleError(
-                    f"{where}: {section}.{key} must be a number, not {json.dumps(values[key])[:60]}"
-                )
+    """BundleError naming `where` (metadata.json) when a number it promises is JSON true/false or
+    text."""
+    for keys in NUMBER_FIELDS:
+        value = _field(meta, keys)
+        if _not_a_number(value):
+            raise BundleError(
+                f"{where}: {'.'.join(keys)} must be a number, not {json.dumps(value)[:60]}"
+            )

@@ -221,6 +221,9 @@ class MotionMatcher:
 #: bounds on a templates file: each template costs a DTW per motion on the Pi
 MAX_MOTION_LETTERS = 8
 MAX_TEMPLATES = 64
+#: a distance threshold (in the paths' own scale; fitted ones are about 0.05-0.15) above which
+#: every motion would read as the letter
+MAX_THRESHOLD = 10.0
 LANDMARKS = 21
 
 
@@ -255,6 +258,6 @@ def _motion_letter(e) -> MotionLetter:
         check_class_name(e["start"], "motion start"),
         tip,
         templates,
-        _number(e["threshold"], "threshold", 1e-6),
+        _number(e["threshold"], "threshold", 1e-6, MAX_THRESHOLD),
         _number(e.get("min_extent", 0.5), "min_extent", 0.0),
     )

@@ -56,8 +56,16 @@ def test_a_closed_stdout_is_one_line(bundle_dir):
         (("output", "zero_point"), False),
         (("preprocess", "crop"), True),
         (("input", "shape"), [True, 28, 28, True]),
+        (("output", "scale"), "0.00390625"),
     ],
-    ids=["zero_point true", "scale true", "output zero_point false", "crop true", "shape true"],
+    ids=[
+        "zero_point true",
+        "scale true",
+        "output zero_point false",
+        "crop true",
+        "shape true",
+        "scale text",
+    ],
 )
 def test_json_true_is_not_a_number_in_metadata(copied_bundle, where, value, capsys):
     """JSON `true` where metadata.json promises a number is one line naming the file, not read
