@@ -146,7 +146,7 @@ def _inventory_problem(stderr: str) -> str:
 
 #: reading an inventory takes a second or two; a host range like pi[0:99999999] would take hours
 #: and every byte of memory (ansible-inventory expands it), so both are bounded
-INVENTORY_SECONDS = 120
+INVENTORY_SECONDS = 60
 INVENTORY_MEMORY = 2 * 2**30
 
 

@@ -410,3 +410,36 @@ def test_the_dry_run_plan_escapes_the_bundle_path(bundle_dir, tmp_path, capsys):
     shutil.copytree(bundle_dir, odd)
     code, out, _ = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", odd, "--dry-run")
     assert code == 0 and "\x1b" not in out and "bundle\\x1b]0;pwn\\x07" in out
+
+
+def test_invert_in_metadata_is_true_or_false(copied_bundle, capsys):
+    """`"invert": "false"` (text) read as true: every frame inverted, and the self-test (whose
+    images are already preprocessed) still passed."""
+    path = copied_bundle / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta["preprocess"]["invert"] = "false"
+    path.write_text(json.dumps(meta))
+    code, _, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, "metadata.json", "invert")
+
+
+def test_collect_into_a_link_loop_is_one_line(bundle_dir, tmp_path, capsys):
+    loop = tmp_path / "o"
+    loop.symlink_to("o")
+    code, _, err = run(
+        capsys,
+        "collect",
+        "--label",
+        "A",
+        "--source",
+        bundle_dir / "selftest",
+        "--count",
+        "1",
+        "--countdown",
+        "0",
+        "--out",
+        loop,
+    )
+    assert code == 2
+    one_line(err, "leads nowhere")
