@@ -10,6 +10,7 @@ like Ctrl-C (exit 143), so temporary files are removed on the way out.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import logging
@@ -127,7 +128,9 @@ def main(argv=None) -> int:
     except EdgesignError as exc:
         if args.debug:
             raise
-        print(f"edgesign {args.command}: error: {exc}", file=sys.stderr)
+        # one line, whatever names it quotes: a file or folder name with an escape sequence or a
+        # newline reaches the terminal escaped (most messages escape them already)
+        print(f"edgesign {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except ModuleNotFoundError as exc:
         # the command's code is here but a package its extra brings is not (an install of
@@ -151,6 +154,13 @@ def main(argv=None) -> int:
         restore()
 
 
+def _one_line(exc: Exception) -> str:
+    from edgesign.core.text import printable
+
+    text = str(exc)
+    return printable(text, len(text))
+
+
 #: the signal that asked for the stop (SIGTERM), for the exit code
 _stopped_by = None
 
@@ -171,18 +181,27 @@ class _GuardedStdout:
 
     def write(self, text):
         try:
-            return self._stream.write(text)
+            return self._open().write(text)
         except OSError as exc:
             raise _StdoutFailed() from exc
 
     def flush(self):
         try:
-            return self._stream.flush()
+            return self._open().flush()
         except OSError as exc:
             raise _StdoutFailed() from exc
 
+    def _open(self):
+        """The stream; OSError when there is none (`edgesign ... >&-` starts without stdout)."""
+        if self._stream is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        return self._stream
+
     def __getattr__(self, name):
-        return getattr(self._stream, name)
+        try:
+            return getattr(self._open(), name)
+        except OSError as exc:
+            raise _StdoutFailed() from exc
 
 
 def _discard_stdout(stream) -> None:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from edgesign.core.errors import ModelError
 from edgesign.core.frames import rgb_image, yuv420_from_rgb
-from edgesign.core.images import class_images
+from edgesign.core.images import IMAGE_FORMATS, class_images
 from edgesign.device.hands import geometry
 from edgesign.device.hands import tracker as ht
 
@@ -237,7 +237,7 @@ def calibration_photos(folder: Path, count: int, seed: int = 0) -> list:
 
 
 def _load_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
+    with Image.open(path, formats=IMAGE_FORMATS) as image:
         return image.convert("RGB")
 
 

@@ -87,7 +87,12 @@ def check_writable(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     with disk_errors(folder):
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".edgesign-probe-", dir=folder)
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".edgesign-probe-", dir=folder)
+        except FileNotFoundError:  # a folder no file can be made in (/proc/self/fd)
+            raise OutputError(
+                f"{printable(folder, PATH_LIMIT)}: cannot write there (no file can be made in it)"
+            ) from None
         try:
             os.write(fd, b"\0" * 4096)
             os.fsync(fd)
@@ -178,15 +183,22 @@ def check_output_dir(path: str | os.PathLike, command: str, inputs: Iterable = (
         return _check_output_dir(path, command, inputs)
 
 
+def _resolved(path: Path, how: str) -> Path:
+    try:
+        return path.resolve()
+    except RuntimeError:  # a link that leads back to itself
+        raise OutputError(f"{path}: a symbolic link loop; {how}") from None
+
+
 def _check_output_dir(path: Path, command: str, inputs: Iterable) -> Path:
     how = "choose another --out, or move or remove it yourself"
-    real = path.resolve()
+    real = _resolved(path, how)
     if _inside(Path.cwd().resolve(), real):
         raise OutputError(f"{path}: is the current folder or one above it; {how}")
     for given in inputs:
         if given is None:
             continue
-        if _inside(Path(given).resolve(), real):
+        if _inside(_resolved(Path(given), "give the file or folder itself"), real):
             raise OutputError(f"{path}: holds this command's input {given}; {how}")
         if _inside(real, Path(given).resolve()):
             # a folder inside a training folder would be read as a class by the next run, and
@@ -329,10 +341,18 @@ def cache_root() -> Path:
 MAX_JSON_BYTES = 32 * 2**20
 
 
+def _regular(path: Path, error) -> None:
+    """`error` unless `path` is a regular file: a FIFO blocks a read for ever, /dev/zero never
+    ends (a missing file is left to the read's own OSError)."""
+    if path.exists() and not path.is_file():
+        raise error(f"{path}: not a regular file (a pipe, a device or a folder); not read")
+
+
 def read_json(path: str | os.PathLike, error=EdgesignError, what: str = "a JSON object"):
     """A JSON object (dict) from `path`; else `error` (an EdgesignError type) naming the file."""
     path = Path(path)
     try:
+        _regular(path, error)
         if path.stat().st_size > MAX_JSON_BYTES:
             raise error(f"{path}: over {MAX_JSON_BYTES // 2**20} MB, not a file edgesign wrote")
         data = json.loads(path.read_bytes().decode("utf-8"))
@@ -355,6 +375,7 @@ def read_text(path: str | os.PathLike, error=EdgesignError) -> str:
     """The UTF-8 text of `path`; `error` names the file when it is not UTF-8 or unreadable."""
     path = Path(path)
     try:
+        _regular(path, error)
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None

@@ -37,6 +37,9 @@ from edgesign.core.text import PATH_LIMIT, printable
 
 #: file name endings read as images (by `run --source FOLDER`, training folders and collect)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+#: the formats Pillow may decode them as (its own names; JPEG opens a phone's MPO too). Never all
+#: of Pillow's: an EPS named .jpg made Pillow run Ghostscript on it
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 #: the most bytes one image file may take decoded (module docstring): 48 MiB
 MAX_DECODE_BYTES = 48 * 2**20
 #: pixels scaled at once from a high bit depth: 8 MB of float64 at a time
@@ -104,7 +107,7 @@ def read_image(path, error=FrameError, max_bytes: int = MAX_DECODE_BYTES) -> tup
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
                 _cap_size(image, shown, error, max_bytes)
                 return layout_of_image(_upright(image), shown, error)
     except Image.DecompressionBombError:

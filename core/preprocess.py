@@ -103,6 +103,8 @@ class PreprocessSpec:
             problems.append(
                 f"stretch_tail must be a fraction from 0 to 0.5, not {self.stretch_tail!r}"
             )
+        if not isinstance(self.invert, bool):  # "false" as text would read as true
+            problems.append(f"invert must be true or false, not {self.invert!r}")
         if not float(self.pixel_scale) > 0:
             problems.append(f"pixel_scale must be positive, not {self.pixel_scale!r}")
         if self.more_views_below is not None and not 0 < float(self.more_views_below) <= 1:

@@ -177,6 +177,9 @@ def _add_fleet_options(p, rollout: bool = True) -> None:
 
 def _fleet_or_host(args) -> bool:
     """True for a fleet run (--inventory); refuses --inventory with --host."""
+    from pathlib import Path
+
+    from edgesign.core.text import printable
     from edgesign.deploy.errors import DeployError
 
     if args.inventory and args.host:
@@ -188,7 +191,30 @@ def _fleet_or_host(args) -> bool:
             "with --inventory, ssh settings go into the inventory (ansible_port, "
             "ansible_user, ansible_ssh_private_key_file, ansible_ssh_common_args)"
         )
+    if args.host:
+        _refuse_fleet_options(args)
+        for option, value in (("--ssh-config", args.ssh_config), ("--identity", args.identity)):
+            if value and not Path(value).expanduser().is_file():
+                raise DeployError(f"{option} {printable(value)}: no such file")
     return bool(args.inventory)
+
+
+def _refuse_fleet_options(args) -> None:
+    """A single-host run would silently ignore the fleet's options (--serial 0, --limit x)."""
+    from edgesign.deploy.errors import DeployError
+    from edgesign.deploy.fleet import DEFAULT_SERIAL
+
+    given = {
+        "--forks": args.forks is not None,
+        "--limit": args.limit is not None,
+        "--summary-json": args.summary_json is not None,
+        "--serial": getattr(args, "serial", DEFAULT_SERIAL) != DEFAULT_SERIAL,
+        "--max-fail-percentage": getattr(args, "max_fail_percentage", 0) != 0,
+        "--check": getattr(args, "check", False),
+    }
+    for option, used in given.items():
+        if used:
+            raise DeployError(f"{option} is for a fleet (--inventory), not one --host")
 
 
 #: deploy options that set a per-Pi edgesign_* variable with --inventory (validated by the same

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgesign.core.text import PATH_LIMIT, printable
 from edgesign.deploy import pi_probe, service, settings, wheelhouse
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.release_ids import is_release_id, release_id
@@ -85,9 +86,11 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         opts.wheelhouse
         or f"{wheelhouse.cache_root()}/wheelhouse-<python>-<platform> (downloaded once)"
     )
+    profile = service.run_profile(opts.run_args) if opts.service else ""
     lines = [
         f"target      {target.describe()} via: {' '.join(target.ssh_argv())} {target.host}",
-        f"bundle      {opts.bundle} (exactly its files: {len(bundle_files(opts.bundle))})",
+        f"bundle      {printable(opts.bundle, PATH_LIMIT)} (exactly its files: "
+        f"{len(bundle_files(opts.bundle))})",
         f"1 probe     architecture, {opts.python} version/venv, glibc, rsync, systemd, sudo on the "
         "Pi",
         "2 wheels    build the device-only edgesign wheel; wheels of the device extra for the "
@@ -101,8 +104,9 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         "'edgesign[device]' "
         f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
         "5 selftest  venv/bin/edgesign selftest --bundle bundle --tolerance "
-        f"{opts.selftest_tolerance}  "
-        "(failure: release removed, current kept)",
+        f"{opts.selftest_tolerance}"
+        + (f" --profile {profile}" if profile else "")
+        + "  (failure: release removed, current kept)",
         f"6 switch    {root}/current -> releases/<id> (atomic rename); keep {opts.keep} releases",
     ]
     if opts.service:
@@ -160,11 +164,15 @@ def deploy(
 ) -> Outcome | None:
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
     from edgesign.device.bundle import load_bundle, load_selftest
+    from edgesign.device.motion_bundle import check_motion
+    from edgesign.device.pipeline import pipeline_for
 
     check_options(opts)  # before anything is contacted, --dry-run too
     bundle_files(opts.bundle)  # only known plain files: no symlinks, nothing stray
     bundle = load_bundle(opts.bundle)  # refuse to ship a bundle that is broken on the host already
     load_selftest(bundle)
+    check_motion(bundle)  # its motion templates too, which only the Pi's self-test read
+    pipeline_for(bundle, reference=True)  # and the hand models, built as `run` builds them
     if opts.dry_run:
         for line in plan_lines(target, opts):
             echo(line)
@@ -223,6 +231,7 @@ def deploy(
                 info["python"],
                 release_json,
                 str(opts.selftest_tolerance),
+                service.run_profile(opts.run_args) if opts.service else "",
                 what="preparing the release",
                 check=False,
             )

@@ -19,6 +19,7 @@ from edgesign.core.text import printable
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.release_ids import is_release_id
 from edgesign.deploy.settings import (
+    check_connection_settings,
     check_host_settings,
     check_no_templates,
     check_wheelhouse,
@@ -26,11 +27,18 @@ from edgesign.deploy.settings import (
 )
 
 DEFAULT_SERIAL = "1,20%,100%"
+#: an earlier --summary-json is a few hundred bytes a Pi
+MAX_SUMMARY_BYTES = 64 * 2**20
 
 
 def playbook_dir() -> Path:
     """deploy/ansible: the playbooks, role, plugins and ansible.cfg (shipped with the package)."""
     return Path(str(resources.files(__package__).joinpath("ansible")))
+
+
+def scripts_dir() -> str:
+    """deploy/: the remote_*.sh scripts the playbooks run on the Pis (the role's default)."""
+    return str(playbook_dir().parent)
 
 
 def ansible_tool(name: str = "ansible-playbook") -> str:
@@ -100,6 +108,9 @@ def check_inventory(path: Path) -> Path:
 def _is_summary(path: Path) -> bool:
     """Whether `path` holds rows as the summary callback writes them (an earlier summary)."""
     try:
+        # a FIFO would block the read for ever, a device or a huge file never end
+        if not path.is_file() or path.stat().st_size > MAX_SUMMARY_BYTES:
+            return False
         rows = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
@@ -133,13 +144,38 @@ def _inventory_problem(stderr: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+#: reading an inventory takes a second or two; a host range like pi[0:99999999] would take hours
+#: and every byte of memory (ansible-inventory expands it), so both are bounded
+INVENTORY_SECONDS = 60
+INVENTORY_MEMORY = 2 * 2**30
+
+
+def _limit_inventory_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (INVENTORY_MEMORY, INVENTORY_MEMORY))
+
+
 def read_inventory(inventory: Path, limit: str | None = None) -> dict:
     """{host: its variables, group variables merged} for the Pis a run would reach, as Ansible
     itself reads the inventory; DeployError for a file it cannot read or one without Pis."""
     argv = [ansible_tool("ansible-inventory"), "-i", str(inventory), "--list"]
     if limit:
         argv += ["--limit", limit]
-    proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, timeout=300)
+    try:
+        proc = subprocess.run(
+            argv,
+            env=ansible_env(),
+            capture_output=True,
+            text=True,
+            timeout=INVENTORY_SECONDS,
+            preexec_fn=_limit_inventory_memory,
+        )
+    except subprocess.TimeoutExpired:
+        raise DeployError(
+            f"{inventory}: Ansible took more than {INVENTORY_SECONDS} s to read this inventory "
+            "(a host range of millions of Pis?)"
+        ) from None
     if proc.returncode != 0:
         raise DeployError(
             f"{inventory}: Ansible cannot read this inventory: "
@@ -164,6 +200,7 @@ def check_fleet(inventory: Path, limit: str | None, overrides: dict) -> dict:
     hosts = read_inventory(inventory, limit)
     for host, variables in hosts.items():
         check_no_templates(host, variables, inventory)
+        check_connection_settings(host, variables, inventory)
         checked = check_host_settings(host, variables, skip=overrides)
         connection = [
             variables.get(key, "")
@@ -249,12 +286,16 @@ def deploy_fleet(
     `overrides`: edgesign_* variables for every Pi from the command line, already checked (they
     win over the inventory's, as Ansible's extra variables do)."""
     from edgesign.device.bundle import load_bundle, load_selftest
+    from edgesign.device.motion_bundle import check_motion
+    from edgesign.device.pipeline import pipeline_for
 
     overrides = dict(overrides or {})
     inventory = check_inventory(inventory)
     check_summary_path(summary)
     loaded = load_bundle(bundle)  # a broken bundle is refused here, before any Pi is contacted
     load_selftest(loaded)
+    check_motion(loaded)
+    pipeline_for(loaded, reference=True)
     if not 0 <= max_fail_percentage <= 100:
         raise DeployError(f"--max-fail-percentage {max_fail_percentage} is not between 0 and 100")
     if wheelhouse:
@@ -268,8 +309,9 @@ def deploy_fleet(
     check_fleet(inventory, limit, overrides)
     if not service:
         extra["edgesign_service"] = False
-    if wheelhouse:
-        extra["edgesign_wheelhouse"] = str(Path(wheelhouse).resolve())
+    # the run's own settings are always given, so no inventory variable can stand in for them
+    extra["edgesign_wheelhouse"] = str(Path(wheelhouse).resolve()) if wheelhouse else ""
+    extra["edgesign_scripts"] = scripts_dir()
     _check_no_templates(extra)
     return run_playbook(
         playbook_argv("deploy.yml", inventory, extra, check=check, forks=forks, limit=limit),
@@ -298,7 +340,7 @@ def rollback_fleet(
             "`edgesign releases --inventory`)"
         )
     check_fleet(inventory, limit, overrides)
-    extra = {"edgesign_rollback_to": to or "", **overrides}
+    extra = {"edgesign_rollback_to": to or "", "edgesign_scripts": scripts_dir(), **overrides}
     if not service:
         extra["edgesign_service"] = False
     _check_no_templates(extra)

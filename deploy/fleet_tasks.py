@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -22,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from edgesign.core.errors import EdgesignError
+from edgesign.core.text import printable
 from edgesign.deploy import wheelhouse
 from edgesign.deploy.deployer import release_id, upload
 from edgesign.deploy.errors import DeployError
@@ -131,6 +133,8 @@ def target_from_inventory(
             key = key or value
         else:
             port = port or value
+    if port and not (re.fullmatch(r"[0-9]{1,5}", str(port)) and 0 < int(port) < 65536):
+        raise DeployError(f"ansible_port {printable(str(port))} of {printable(host)} is not a port")
     return Target(
         f"{user}@{host}" if user else host,
         port=int(port) if port else None,

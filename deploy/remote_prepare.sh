@@ -1,11 +1,13 @@
 # Build a release's venv from the uploaded wheels, self-test the bundle, then mark it complete.
-# Arguments: ROOT RELEASE_ID PYTHON RELEASE_JSON TOLERANCE. Exit 10: venv, 11: pip, 12: self-test.
+# Arguments: ROOT RELEASE_ID PYTHON RELEASE_JSON TOLERANCE [PROFILE]. Exit 10: venv, 11: pip,
+# 12: self-test (or the service's --profile does not fit the bundle).
 set -u
 root=$1
 id=$2
 py=$3
 info=$4
 tolerance=$5
+profile=${6:-}
 case $root in /*) ;; *) root=$HOME/$root ;; esac
 cd "$root/releases/$id" || exit 1
 step() { echo "== $*"; }
@@ -20,7 +22,8 @@ venv/bin/python -m pip install --no-index --find-links "$root/wheelhouse" --find
     --no-cache-dir "$wheel[device]" || exit 11
 
 step "selftest"
-venv/bin/edgesign selftest --bundle bundle --tolerance "$tolerance" || exit 12
+venv/bin/edgesign selftest --bundle bundle --tolerance "$tolerance" ${profile:+--profile "$profile"} \
+    || exit 12
 
 printf '%s\n' "$info" > release.json.tmp && mv release.json.tmp release.json
 step "ready"

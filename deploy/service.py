@@ -65,6 +65,53 @@ def check_run_args(run_args) -> None:
                 "which `ps` shows to every user: give `deploy --web-token TOKEN` (uploaded as a "
                 "0600 file) or --web-token-file PATH on the Pi"
             )
+    check_run_options(tuple(run_args))
+
+
+#: `edgesign run` options the service's command line must not take: the unit names the bundle
+#: that passed the self-test, and a service that ends by itself leaves the Pi recognizing nothing
+_NOT_FOR_THE_SERVICE = ("--bundle", "--max-frames", "--duration", "--help", "-h")
+
+
+def check_run_options(run_args) -> None:
+    """Raise DeployError unless `edgesign run` on the Pi would take these arguments: an unknown
+    option, a missing value or a number out of range would stop the service at once."""
+    import argparse
+    import contextlib
+    import io
+
+    from edgesign.device.commands import register
+
+    for arg in run_args:
+        if arg.split("=", 1)[0] in _NOT_FOR_THE_SERVICE:
+            raise DeployError(
+                f"run argument {arg.split('=', 1)[0]} is not for the service (it runs the "
+                "deployed bundle, for as long as the Pi is up)"
+            )
+    parser = argparse.ArgumentParser(prog="edgesign")
+    register(parser.add_subparsers(dest="command"))
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(["run", "--bundle", "bundle", *run_args])
+    except SystemExit:
+        problem = (said.getvalue().strip().splitlines() or ["refused"])[-1]
+        raise DeployError(
+            f"run arguments {' '.join(run_args)!r}: `edgesign run` would refuse them "
+            f"({problem.removeprefix('edgesign run: error: ')})"
+        ) from None
+
+
+def run_profile(run_args) -> str:
+    """The profile `--profile NAME` in the run arguments names ('' for none): the Pi checks it
+    fits the new bundle before the switch (remote_prepare.sh)."""
+    profile = ""
+    for i, arg in enumerate(run_args):
+        if arg == "--profile" and i + 1 < len(run_args):
+            profile = run_args[i + 1]
+        elif arg.startswith("--profile="):
+            profile = arg.split("=", 1)[1]
+    return profile
 
 
 def check_service_user(user: str, uid: str = "", allow_root: bool = False) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from edgesign.core.text import printable
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.service import check_run_args, parse_run_args
 from edgesign.deploy.target import validate_remote_dir
@@ -134,6 +135,57 @@ RUN_SETTINGS = (
     "edgesign_rollback_to",
     "edgesign_scripts",
 )
+
+
+#: Ansible's own variables a Pi's inventory entry may set: how ssh reaches it (the ssh arguments are
+#: checked by the upload's own allowlist, deploy/fleet_tasks.target_from_inventory). Any other
+#: `ansible_*` variable is refused: several make Ansible run a program on this computer before a
+#: Pi answers (ansible_ssh_executable, ansible_ssh_args or ansible_scp_extra_args with a
+#: ProxyCommand, ansible_ssh_pkcs11_provider, a local or paramiko connection, ...), dry runs too.
+CONNECTION_VARIABLES = frozenset(
+    {
+        "ansible_host",
+        "ansible_port",
+        "ansible_user",
+        "ansible_ssh_host",
+        "ansible_ssh_port",
+        "ansible_ssh_user",
+        "ansible_ssh_private_key_file",
+        "ansible_private_key_file",
+        "ansible_ssh_common_args",
+        "ansible_ssh_extra_args",
+        "ansible_connection",
+    }
+)
+#: ansible_connection values that mean ssh (Ansible's own client, as the upload uses)
+SSH_CONNECTIONS = ("ssh", "ansible.builtin.ssh", "smart")
+
+
+def check_connection_settings(host: str, variables: dict, where) -> None:
+    """Refuse a Pi whose inventory entry sets an Ansible variable outside CONNECTION_VARIABLES,
+    a connection other than ssh, or one of the settings `edgesign deploy` itself passes
+    (RUN_SETTINGS: the scripts that run on the Pi, the wheels, the bundle)."""
+    if not host.isprintable():  # Ansible prints host names as they are, escapes included
+        raise DeployError(f"{where}: {printable(host)}: a Pi's name must be printable text")
+    for key in sorted(variables):
+        if key.startswith("ansible_") and key not in CONNECTION_VARIABLES:
+            raise DeployError(
+                f"{where}: {printable(host)}: {printable(key)} is not an inventory variable "
+                "edgesign takes (some make Ansible run a program on this computer); a Pi's "
+                "entry may set "
+                f"{', '.join(sorted(CONNECTION_VARIABLES))} and edgesign_* settings"
+            )
+        if key in RUN_SETTINGS:
+            raise DeployError(
+                f"{where}: {printable(host)}: {key} is set by `edgesign deploy`/`rollback` for the "
+                "whole run, never by an inventory; remove it"
+            )
+    connection = variables.get("ansible_connection", "ssh")
+    if connection not in SSH_CONNECTIONS:
+        raise DeployError(
+            f"{where}: {printable(host)}: ansible_connection {printable(str(connection))} is not "
+            "ssh; edgesign reaches Pis over ssh only"
+        )
 
 
 def templated(value) -> bool:

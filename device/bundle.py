@@ -51,7 +51,7 @@ from edgesign.device.hands.models import (
     float_landmarks_named,
 )
 from edgesign.device.hands.selftest import frame_names
-from edgesign.device.model_check import check_model_matches
+from edgesign.device.model_check import check_metadata_numbers, check_model_matches
 
 FORMAT = "edgesign-bundle"
 VERSION = 1
@@ -199,6 +199,7 @@ def load_bundle(path, check_model: bool = True) -> Bundle:
         if not (path / name).is_file():
             raise BundleError(f"{path}: bundle is missing {name}")
     meta = _read_json(path / METADATA_FILE)
+    check_metadata_numbers(meta, path / METADATA_FILE)
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise BundleError(
             f"{path / METADATA_FILE}: not an {FORMAT} version {VERSION} metadata file"

@@ -80,6 +80,11 @@ def check_collect_out(out, source: str | None = None) -> Path:
                 f"{printable(str(out), PATH_LIMIT)}: exists and is not a folder; choose another "
                 "--out"
             )
+        if out.is_symlink() and not out.exists():  # a link to nothing, or back to itself
+            raise EdgesignError(
+                f"{printable(str(out), PATH_LIMIT)}: a link that leads nowhere; choose another "
+                "--out"
+            )
         source_dir = Path(source) if source and Path(source).is_dir() else None
         if source_dir and out.resolve().is_relative_to(source_dir.resolve()):
             raise EdgesignError(

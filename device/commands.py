@@ -182,6 +182,12 @@ def register(subparsers) -> None:
         "reference kernels, which give the same bits on x86 and ARM)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="also check that this profile (`edgesign enroll`) fits the bundle, as `run --profile` "
+        "needs (deploy checks the one its --run-args name before the switch)",
+    )
 
 
 def _run_run(args) -> int:
@@ -346,4 +352,9 @@ def _run_selftest(args) -> int:
         print(json.dumps(result.to_dict()))
     else:
         print(result.describe())
+    if args.profile is not None and result.passed:
+        from edgesign.device.bundle import load_bundle
+        from edgesign.device.profiles import profile_for
+
+        profile_for(args.profile, load_bundle(args.bundle))  # ProfileError: one line, exit 2
     return 0 if result.passed else 1

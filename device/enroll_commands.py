@@ -209,6 +209,17 @@ def _save_stopped(args, bundle, path, taken, letters, err) -> None:
     )
 
 
+def _resolved(path, option: str):
+    from edgesign.core.errors import EdgesignError
+
+    try:
+        return path.resolve()
+    except RuntimeError:  # a link that leads back to itself
+        raise EdgesignError(
+            f"{option} {printable(str(path), PATH_LIMIT)}: a symbolic link loop"
+        ) from None
+
+
 def _check_outputs(args, bundle, path, letters=()) -> None:
     """The profile file and --keep-photos can be written, and neither lands in an input (the
     bundle, which deploy would then refuse, or the source folder, read back as frames); no
@@ -224,7 +235,7 @@ def _check_outputs(args, bundle, path, letters=()) -> None:
             continue
         out = Path(out)
         for given in inputs:
-            if given.exists() and out.resolve().is_relative_to(given.resolve()):
+            if given.exists() and _resolved(out, option).is_relative_to(given.resolve()):
                 raise EdgesignError(
                     f"{option} {printable(str(out), PATH_LIMIT)}: inside the input "
                     f"{printable(str(given), PATH_LIMIT)}; choose a place outside it"
@@ -316,7 +327,10 @@ def _run_profiles(args) -> int:
         bundle = load_bundle(args.bundle, check_model=False)
     found = list_profiles()
     if not found:
-        print(f"no profiles in {profiles_dir()} (make one with `edgesign enroll`)")
+        print(
+            f"no profiles in {printable(profiles_dir(), PATH_LIMIT)} "
+            "(make one with `edgesign enroll`)"
+        )
         return 0
     for name, path, profile in found:
         if isinstance(profile, str):

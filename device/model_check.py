@@ -3,6 +3,8 @@ and the preprocessing promise: checked when a bundle is loaded and when its mode
 
 from __future__ import annotations
 
+import json
+
 from edgesign.core.errors import BundleError
 from edgesign.core.interpreter import TFLiteModel
 
@@ -42,3 +44,49 @@ def check_model_matches(bundle, model: TFLiteModel) -> None:
             f"{where}: model has {model.output.shape[-1]} outputs but the bundle names "
             f"{len(bundle.classes)} classes"
         )
+
+
+#: metadata.json's numbers (and lists of numbers): JSON true or false there would be read as 1
+#: or 0 (Python's bool is an int), and text as the number it spells
+NUMBER_FIELDS = (
+    ("input", "shape"),
+    ("input", "scale"),
+    ("input", "zero_point"),
+    ("output", "shape"),
+    ("output", "scale"),
+    ("output", "zero_point"),
+    ("preprocess", "size"),
+    ("preprocess", "crop"),
+    ("preprocess", "box"),
+    ("preprocess", "stretch_tail"),
+    ("preprocess", "pixel_scale"),
+    ("preprocess", "views"),
+    ("preprocess", "more_views_below"),
+    ("fusion", "text_threshold"),
+    ("fusion", "rule", "cnn_weight"),
+)
+
+
+def _not_a_number(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_not_a_number(v) for v in value)
+    return isinstance(value, (bool, str))
+
+
+def _field(meta: dict, keys: tuple):
+    for key in keys:
+        if not isinstance(meta, dict):
+            return None
+        meta = meta.get(key)
+    return meta
+
+
+def check_metadata_numbers(meta: dict, where) -> None:
+    """BundleError naming `where` (metadata.json) when a number it promises is JSON true/false or
+    text."""
+    for keys in NUMBER_FIELDS:
+        value = _field(meta, keys)
+        if _not_a_number(value):
+            raise BundleError(
+                f"{where}: {'.'.join(keys)} must be a number, not {json.dumps(value)[:60]}"
+            )

@@ -22,6 +22,7 @@ thumb's side is +x), but from one origin, the first frame's wrist, so that movem
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -199,24 +200,64 @@ class MotionMatcher:
 
     @classmethod
     def from_dict(cls, data: dict) -> MotionMatcher:
-        if data.get("format") != FORMAT or int(data.get("points", 0)) != POINTS:
-            raise ValueError(f"not {FORMAT} templates of {POINTS} points")
-        letters = []
-        for e in data["letters"]:
-            templates = np.asarray(e["templates"], np.float32).reshape(-1, POINTS, 2)
-            letters.append(
-                MotionLetter(
-                    str(e["letter"]),
-                    str(e["start"]),
-                    int(e["tip"]),
-                    templates,
-                    float(e["threshold"]),
-                    float(e.get("min_extent", 0.5)),
-                )
-            )
-        return cls(letters)
+        """The matcher a templates file describes; ValueError for anything `match` could not run
+        on (a fingertip that is not a landmark, a threshold of 0, thousands of templates: a file
+        that passed the self-test crashed or stalled `run` when a motion ended)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not {FORMAT} templates")
+        if _integer(data.get("points")) != POINTS:
+            raise ValueError(f"not templates of {POINTS} points")
+        entries = data.get("letters")
+        if not isinstance(entries, list) or not 0 < len(entries) <= MAX_MOTION_LETTERS:
+            raise ValueError(f"letters must be a list of 1 to {MAX_MOTION_LETTERS} entries")
+        return cls([_motion_letter(e) for e in entries])
 
     @classmethod
     def load(cls, path) -> MotionMatcher:
         with open(path, encoding="utf-8") as stream:
             return cls.from_dict(json.load(stream))
+
+
+#: bounds on a templates file: each template costs a DTW per motion on the Pi
+MAX_MOTION_LETTERS = 8
+MAX_TEMPLATES = 64
+#: a distance threshold (in the paths' own scale; fitted ones are about 0.05-0.15) above which
+#: every motion would read as the letter
+MAX_THRESHOLD = 10.0
+LANDMARKS = 21
+
+
+def _integer(value):
+    """`value` if it is a JSON integer (not true/false), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value, name: str, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, not {value!r:.40}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} {value!r} is out of range")
+    return float(value)
+
+
+def _motion_letter(e) -> MotionLetter:
+    from edgesign.core.names import check_class_name
+
+    if not isinstance(e, dict):
+        raise ValueError("a motion letter must be an object")
+    tip = _integer(e.get("tip"))
+    if tip is None or not 0 <= tip < LANDMARKS:
+        raise ValueError(f"tip must be a landmark number from 0 to {LANDMARKS - 1}")
+    templates = np.asarray(e["templates"], np.float32)
+    if templates.ndim != 3 or templates.shape[1:] != (POINTS, 2) or not len(templates):
+        raise ValueError(f"templates must be 1 to {MAX_TEMPLATES} paths of {POINTS} (x, y) points")
+    if len(templates) > MAX_TEMPLATES or not np.all(np.isfinite(templates)):
+        raise ValueError(f"templates must be 1 to {MAX_TEMPLATES} paths of finite points")
+    return MotionLetter(
+        check_class_name(e["letter"], "motion letter"),
+        check_class_name(e["start"], "motion start"),
+        tip,
+        templates,
+        _number(e["threshold"], "threshold", 1e-6, MAX_THRESHOLD),
+        _number(e.get("min_extent", 0.5), "min_extent", 0.0),
+    )

@@ -14,14 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.core.errors import BundleError
+from edgesign.core.errors import BundleError, EdgesignError
 from edgesign.core.files import sha256_file
-from edgesign.device.motion import MotionMatcher
+from edgesign.core.names import check_class_names
+from edgesign.device.motion import MAX_MOTION_LETTERS, MotionMatcher
 
 MOTION_FILE = "motion_templates.json"
 KEY = "motion"
 #: how far the device's distances may be from the host's (float64 on both; a little for libm)
 TOLERANCE = 1e-4
+#: the self-test's reference paths: a few, of a motion's length
+MAX_REFERENCES = 32
+MAX_REFERENCE_POINTS = 1000
 
 
 def motion_entry(metadata: dict) -> dict | None:
@@ -30,13 +34,19 @@ def motion_entry(metadata: dict) -> dict | None:
         return None
     try:
         file, sha = entry["file"], entry["sha256"]
-        still = float(entry["still_speed"])
-        letters = [str(x) for x in entry["letters"]]
+        still = entry["still_speed"]
+        letters = check_class_names(entry["letters"], f"metadata.json: {KEY} letters")
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"metadata.json: incomplete {KEY!r} entry ({exc!r})") from None
-    if file != MOTION_FILE or not still > 0:
-        raise BundleError(f"metadata.json: {KEY!r} must name {MOTION_FILE} and a still speed > 0")
-    return {"file": file, "sha256": sha, "still_speed": still, "letters": letters}
+    except EdgesignError as exc:
+        raise BundleError(str(exc)) from None
+    if isinstance(still, bool) or not isinstance(still, (int, float)) or not 0 < still < 1e6:
+        raise BundleError(f"metadata.json: {KEY!r} still_speed must be a number above 0")
+    if file != MOTION_FILE or not 0 < len(letters) <= MAX_MOTION_LETTERS:
+        raise BundleError(
+            f"metadata.json: {KEY!r} must name {MOTION_FILE} and 1 to {MAX_MOTION_LETTERS} letters"
+        )
+    return {"file": file, "sha256": sha, "still_speed": float(still), "letters": letters}
 
 
 def load_motion(bundle) -> tuple[MotionMatcher, dict] | None:
@@ -53,8 +63,10 @@ def load_motion(bundle) -> tuple[MotionMatcher, dict] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         matcher = MotionMatcher.from_dict(data)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, EdgesignError) as exc:
         raise BundleError(f"{path}: unreadable motion templates ({exc})") from None
+    if [e.letter for e in matcher.letters] != entry["letters"]:
+        raise BundleError(f"{path}: its letters are not the ones metadata.json names")
     for e in matcher.letters:
         if e.start not in bundle.classes:
             raise BundleError(f"{path}: {e.letter} starts from {e.start!r}, not a bundle class")
@@ -74,13 +86,13 @@ def check_motion(bundle) -> dict:
     if loaded is None:
         return {"checked": 0, "passed": True}
     matcher, _ = loaded
-    data = json.loads((Path(bundle.path) / MOTION_FILE).read_text(encoding="utf-8"))
+    where = Path(bundle.path) / MOTION_FILE
+    data = json.loads(where.read_text(encoding="utf-8"))
     worst, checked = 0.0, 0
-    for ref in data.get("references", []):
-        path = np.asarray(ref["path"], np.float32)
+    for path, distances in _references(data, where):
         for e in matcher.letters:
-            if e.letter in ref["distances"]:
-                got, want = e.distance(path), float(ref["distances"][e.letter])
+            if e.letter in distances:
+                got, want = e.distance(path), distances[e.letter]
                 if np.isfinite(want) or np.isfinite(got):
                     worst = max(worst, abs(got - want) if np.isfinite(got - want) else np.inf)
                 checked += 1
@@ -89,6 +101,27 @@ def check_motion(bundle) -> dict:
         "max_difference": worst,
         "passed": checked > 0 and worst <= TOLERANCE,
     }
+
+
+def _references(data: dict, where: Path) -> list:
+    """[(path (n, 2), {letter: distance})] of the templates file; BundleError when they are not
+    that, or more than the self-test (the deploy gate) can check in seconds."""
+    refs = data.get("references", [])
+    try:
+        if not isinstance(refs, list) or len(refs) > MAX_REFERENCES:
+            raise ValueError(f"references must be a list of at most {MAX_REFERENCES}")
+        found = []
+        for ref in refs:
+            path = np.asarray(ref["path"], np.float32)
+            if path.ndim != 2 or path.shape[1] != 2 or not 2 <= len(path) <= MAX_REFERENCE_POINTS:
+                raise ValueError(f"a reference path is 2 to {MAX_REFERENCE_POINTS} (x, y) points")
+            distances = {str(k): float(v) for k, v in dict(ref["distances"]).items()}
+            if any(isinstance(v, bool) for v in dict(ref["distances"]).values()):
+                raise ValueError("distances are numbers")
+            found.append((path, distances))
+        return found
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(f"{where}: unusable reference paths ({exc})") from None
 
 
 def add_motion(folder, matcher: MotionMatcher, still_speed: float, references=()) -> None:

@@ -149,6 +149,10 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
         scope = "pipeline" if frames else "cnn-no-references"
         if frames:
             hands = check_hands(pipeline_for(bundle, reference=True), frames, records, tolerance)
+        else:
+            # no reference frames to compare: still build what `run` builds, so hand models it
+            # would refuse (a model not shaped as MediaPipe's) fail here, at the deploy gate
+            pipeline_for(bundle, reference=True)
     from edgesign.device.motion_bundle import check_motion, motion_entry
 
     motion = check_motion(bundle) if motion_entry(bundle.metadata) is not None else None

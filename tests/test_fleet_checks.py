@@ -313,3 +313,115 @@ def test_command_line_values_never_reach_ansible_as_templates(
     code, err = fleet_cli(capsys, "rollback", "--inventory", two_pis, "--to", "{{ 7 * 7 }}")
     assert code == 2 and "not a release id" in edgesign_error(err)
     assert playbook_runs == []
+
+
+# --- Hostile inputs, round five ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host_vars",
+    [
+        "ansible_ssh_args='-o ProxyCommand=\"touch RAN\"'",
+        "ansible_ssh_executable=EVIL",
+        "ansible_scp_extra_args='-o ProxyCommand=\"touch RAN\"' ansible_ssh_transfer_method=scp",
+        "ansible_ssh_pkcs11_provider=/tmp/evil.so",
+        "ansible_connection=local edgesign_scripts=EVILDIR",
+        "ansible_connection=paramiko ansible_paramiko_proxy_command='touch RAN'",
+        "edgesign_wheelhouse=/tmp",
+    ],
+    ids=[
+        "ssh_args",
+        "ssh_executable",
+        "scp_extra_args",
+        "pkcs11",
+        "local+scripts",
+        "paramiko",
+        "wheels",
+    ],
+)
+def test_an_inventory_cannot_make_ansible_run_a_program_here(
+    host_vars, tmp_path, bundle_dir, capsys
+):
+    """Ansible variables beside a Pi's address made Ansible run a program on this computer before
+    any Pi answered, dry runs too (ansible_ssh_args with a ProxyCommand, ansible_ssh_executable,
+    a local connection running the inventory's own scripts): only ssh connection variables and
+    edgesign_* settings pass, in one line, before Ansible starts."""
+    marker = tmp_path / "RAN"
+    evil = tmp_path / "evil.sh"
+    evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    evil.chmod(0o755)
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "remote_probe.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    host_vars = host_vars.replace("EVILDIR", str(scripts)).replace("EVIL", str(evil))
+    host_vars = host_vars.replace("RAN", str(marker))
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(f"[pis]\npi-01 ansible_host=127.0.0.1 ansible_port=1 {host_vars}\n")
+    for argv in (
+        ["deploy", "--inventory", inventory, "--bundle", bundle_dir, "--dry-run"],
+        ["rollback", "--inventory", inventory, "--check"],
+    ):
+        code, err = fleet_cli(capsys, *argv)
+        assert code == 2 and "fleet.ini: pi-01: " in edgesign_error(err), err
+    assert not marker.exists()
+
+
+def test_the_run_settings_always_come_from_the_command_line(
+    two_pis, bundle_dir, playbook_runs, capsys
+):
+    """The scripts the Pis run and the wheels they install are passed by every run, so a role
+    default an inventory could replace never decides them."""
+    from edgesign.deploy.fleet import scripts_dir
+
+    assert fleet_cli(capsys, "deploy", "--inventory", two_pis, "--bundle", bundle_dir)[0] == 0
+    assert fleet_cli(capsys, "rollback", "--inventory", two_pis)[0] == 0
+    deploy, rollback = (extra_vars(argv) for argv in playbook_runs)
+    assert deploy["edgesign_scripts"] == rollback["edgesign_scripts"] == scripts_dir()
+    assert deploy["edgesign_wheelhouse"] == ""
+    assert (Path(scripts_dir()) / "remote_probe.sh").is_file()
+
+
+def test_a_host_range_of_millions_is_one_line_not_a_hang(tmp_path, bundle_dir, capsys):
+    """Ansible expands `pi[0:99999999]` into a hundred million hosts while reading the inventory:
+    its memory and time are bounded, and the answer is one line (was minutes of growing memory,
+    then a TimeoutExpired traceback)."""
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text("[pis]\npi[0:99999999] ansible_port=1\n")
+    code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
+    assert code == 2 and "fleet.ini: Ansible" in edgesign_error(err)
+
+
+def test_a_summary_json_that_is_a_pipe_is_refused_not_waited_for(
+    two_pis, tmp_path, bundle_dir, playbook_runs, capsys
+):
+    """`--summary-json` naming a FIFO blocked for ever reading it as an earlier summary."""
+    import os
+
+    fifo = tmp_path / "summary.json"
+    os.mkfifo(fifo)
+    for argv in (
+        ["deploy", "--inventory", two_pis, "--bundle", bundle_dir],
+        ["rollback", "--inventory", two_pis],
+    ):
+        code, err = fleet_cli(capsys, *argv, "--summary-json", fifo)
+        assert code == 2 and "not an earlier fleet summary" in edgesign_error(err)
+    assert playbook_runs == []
+
+
+@pytest.mark.parametrize(
+    "line, named",
+    [
+        ("pi-01 ansible_host=127.0.0.1 ansible_port=abc", "ansible_port abc"),
+        ("pi-01 ansible_host=127.0.0.1 ansible_port=99999", "ansible_port 99999"),
+        ("pi\x1b]0;x\x07 ansible_host=127.0.0.1", "pi\\x1b]0;x\\x07: a Pi's name"),
+    ],
+    ids=["port text", "port range", "escape in name"],
+)
+def test_odd_pi_entries_are_one_line(line, named, tmp_path, bundle_dir, playbook_runs, capsys):
+    """A port that is not a number was a ValueError traceback; a Pi named with an escape
+    sequence reached the terminal raw through Ansible's own output."""
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(f"[pis]\n{line}\n")
+    code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
+    assert code == 2 and named in edgesign_error(err)
+    assert "\x1b" not in err and playbook_runs == []

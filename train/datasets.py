@@ -72,6 +72,8 @@ def _open_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: file not found")
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a file")
+    if not path.is_file():  # a FIFO would block the read for ever, /dev/zero never end
+        raise DataError(f"{path}: not a regular file (a pipe or a device); not read")
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":

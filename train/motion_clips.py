@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgesign.core.images import IMAGE_FORMATS
+
 CANVAS = (320, 240)
 #: fingertips that write the motion letters, and the handshape each starts from
 MOTION_LETTERS = {"J": {"start": "I", "tip": 20}, "Z": {"start": "D", "tip": 8}}
@@ -100,7 +102,7 @@ class Hands:
         """The photo's hand patch, or None when the tracker finds no hand in it."""
         if path in self._cache:
             return self._cache[path]
-        with Image.open(path) as image:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
             image = image.convert("RGB")
         key = f"{path.parent.name}/{path.name}"
         if key in self.boxes:
@@ -137,7 +139,7 @@ class Hands:
         """A real room without a hand, CANVAS-sized (see the module's docstring)."""
         paths = sorted(self.folder.rglob("*.jpg"))
         path = paths[int(rng.integers(len(paths)))]
-        with Image.open(path) as image:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
             image = image.convert("RGB")
         w, h = image.size
         key = f"{path.parent.name}/{path.name}"

@@ -43,6 +43,10 @@ def web_token(given: str | None, file: str | None, environ=None) -> str | None:
     if file is not None:
         try:
             mode = os.stat(file).st_mode
+            if not stat.S_ISREG(mode):  # a FIFO would block the read for ever
+                raise EdgesignError(
+                    f"--web-token-file {printable(file)}: not a regular file (a pipe or a device)"
+                )
             if mode & 0o077:
                 raise EdgesignError(
                     f"--web-token-file {printable(file)}: others can read or change it "

@@ -143,6 +143,20 @@ def _bool(value) -> bool:
     return bool(value)
 
 
+def run_profile(run_args, want_service=True) -> str:
+    """The profile the service's run arguments name ('' for none), for remote_prepare.sh (as
+    service.run_profile reads it; spelled out here so an older edgesign beside Ansible can run
+    this playbook too)."""
+    args = shlex.split(run_args) if isinstance(run_args, str) else [str(a) for a in run_args or ()]
+    profile = ""
+    for i, arg in enumerate(args if _bool(want_service) else ()):
+        if arg == "--profile" and i + 1 < len(args):
+            profile = args[i + 1]
+        elif arg.startswith("--profile="):
+            profile = arg.split("=", 1)[1]
+    return profile
+
+
 class FilterModule:
     """edgesign_* filters."""
 
@@ -162,4 +176,5 @@ class FilterModule:
             "edgesign_releases": releases,
             "edgesign_rollback_choice": rollback_choice,
             "edgesign_plan": plan_text,
+            "edgesign_run_profile": run_profile,
         }
