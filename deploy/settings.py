@@ -155,6 +155,8 @@ CONNECTION_VARIABLES = frozenset(
         "ansible_ssh_common_args",
         "ansible_ssh_extra_args",
         "ansible_connection",
+        # the Python Ansible starts on the Pi (not here): a plain absolute path, checked below
+        "ansible_python_interpreter",
     }
 )
 #: ansible_connection values that mean ssh (Ansible's own client, as the upload uses)
@@ -180,6 +182,12 @@ def check_connection_settings(host: str, variables: dict, where) -> None:
                 f"{where}: {printable(host)}: {key} is set by `edgesign deploy`/`rollback` for the "
                 "whole run, never by an inventory; remove it"
             )
+    interpreter = variables.get("ansible_python_interpreter", "/")
+    if not (isinstance(interpreter, str) and re.fullmatch(r"/[\w./+-]*", interpreter)):
+        raise DeployError(
+            f"{where}: {printable(host)}: ansible_python_interpreter "
+            f"{printable(str(interpreter))} is not an absolute path of the Pi's Python"
+        )
     connection = variables.get("ansible_connection", "ssh")
     if connection not in SSH_CONNECTIONS:
         raise DeployError(

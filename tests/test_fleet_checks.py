@@ -366,6 +366,20 @@ def test_an_inventory_cannot_make_ansible_run_a_program_here(
     assert not marker.exists()
 
 
+def test_the_pis_python_may_be_named_in_the_inventory(tmp_path, bundle_dir, playbook_runs, capsys):
+    """ansible_python_interpreter (a common line: the Pi's Python) is taken as a plain absolute
+    path; anything else in it is refused in one line before Ansible starts."""
+    inventory = tmp_path / "fleet.ini"
+    line = "[pis]\npi-01 ansible_host=127.0.0.1 ansible_python_interpreter={}\n"
+    inventory.write_text(line.format("/usr/bin/python3"))
+    assert fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)[0] == 0
+    assert len(playbook_runs) == 1
+    inventory.write_text(line.format("'python3 -c x'"))
+    code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
+    assert code == 2 and "ansible_python_interpreter" in edgesign_error(err)
+    assert len(playbook_runs) == 1
+
+
 def test_the_run_settings_always_come_from_the_command_line(
     two_pis, bundle_dir, playbook_runs, capsys
 ):
