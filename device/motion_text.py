@@ -93,11 +93,14 @@ class MotionTextRecognizer(TextRecognizer):
 
     def _frame(self, prediction, dt) -> Step:
         hand = prediction.hand if prediction.probs is not None else None
-        self.speed = self.history.update(hand, prediction.probs, dt)
         if hand is None:
+            # a motion the hand leaves the view right after (a J, then the hand drops) is read
+            # from the history before the history is forgotten
             letter = self._end_segment() if self._segment else None
+            self.speed = self.history.update(None)
             self._hold, self._blocked, self.moving = None, False, False
             return self._with_letter(self.update(None), letter)
+        self.speed = self.history.update(hand, prediction.probs, dt)
         self.moving = self.speed is not None and self.speed > self.still_speed
         if self.moving:
             if self._segment is None:
