@@ -1,10 +1,12 @@
-"""J and Z in a bundle: `motion_templates.json` (the `motion.MotionMatcher`'s templates and
-thresholds, fitted by benchmarks/bench_motion.py on clips of the bundle's training source) and the
-metadata entry "motion" naming it with its checksum, the still-speed threshold and the letters.
+"""J and Z in a bundle: `motion_templates.json` (the motion letters' reader, fitted by
+benchmarks/bench_motion.py on clips of the bundle's training source: the `motion.MotionMatcher`'s
+DTW templates and thresholds, or the `motion.MotionClassifier`'s weights) and the metadata entry
+"motion" naming it with its checksum, the still-speed threshold and the letters.
 
 The bundle's classes gain the motion letters (`classes_with_motion`: those the models do not
 already have, Z, are added after them). The file also holds a few reference paths with the
-distances the host computed; `check_motion` (part of `edgesign selftest`) computes them again.
+distances (or, for the classifier, the scores of a few reference tracks) the host computed;
+`check_motion` (part of `edgesign selftest`) computes them again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from edgesign.core.errors import BundleError
 from edgesign.core.files import sha256_file
-from edgesign.device.motion import MotionMatcher
+from edgesign.device.motion import MotionClassifier, MotionMatcher, motion_reader
 
 MOTION_FILE = "motion_templates.json"
 KEY = "motion"
@@ -39,7 +41,7 @@ def motion_entry(metadata: dict) -> dict | None:
     return {"file": file, "sha256": sha, "still_speed": still, "letters": letters}
 
 
-def load_motion(bundle) -> tuple[MotionMatcher, dict] | None:
+def load_motion(bundle) -> tuple[MotionMatcher | MotionClassifier, dict] | None:
     """(matcher, entry) of a bundle with motion letters, else None; BundleError (one line) for a
     missing, replaced or unreadable templates file."""
     entry = motion_entry(bundle.metadata)
@@ -52,7 +54,7 @@ def load_motion(bundle) -> tuple[MotionMatcher, dict] | None:
         raise BundleError(f"{path}: checksum differs from metadata (corrupt or replaced file)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        matcher = MotionMatcher.from_dict(data)
+        matcher = motion_reader(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: unreadable motion templates ({exc})") from None
     for e in matcher.letters:
@@ -77,6 +79,13 @@ def check_motion(bundle) -> dict:
     data = json.loads((Path(bundle.path) / MOTION_FILE).read_text(encoding="utf-8"))
     worst, checked = 0.0, 0
     for ref in data.get("references", []):
+        if "track" in ref:  # any reader: its scores of a whole track
+            got = matcher.match(np.asarray(ref["track"], np.float32), None, [])[1]
+            for letter, want in ref["scores"].items():
+                difference = abs(got.get(letter, np.inf) - float(want))
+                worst = max(worst, difference if np.isfinite(difference) else np.inf)
+                checked += 1
+            continue
         path = np.asarray(ref["path"], np.float32)
         for e in matcher.letters:
             if e.letter in ref["distances"]:
@@ -91,14 +100,19 @@ def check_motion(bundle) -> dict:
     }
 
 
-def add_motion(folder, matcher: MotionMatcher, still_speed: float, references=()) -> None:
-    """Host side: put `matcher` (and reference paths {"path": (n, 2)}) into the bundle at
-    `folder`, and its entry into metadata.json."""
+def add_motion(folder, matcher, still_speed: float, references=()) -> None:
+    """Host side: put `matcher` (a `MotionMatcher` with reference fingertip paths (n, 2), or a
+    `MotionClassifier` with reference tracks (n, 21, 2)) into the bundle at `folder`, and its
+    entry into metadata.json."""
     folder = Path(folder)
     data = matcher.to_dict()
     refs = []
     for path in references:
         path = np.round(np.asarray(path, np.float32), 4)
+        if isinstance(matcher, MotionClassifier):
+            scores = matcher.match(path, None, [])[1]
+            refs.append({"track": path.tolist(), "scores": scores})
+            continue
         distances = {e.letter: e.distance(path) for e in matcher.letters}
         refs.append({"path": path.tolist(), "distances": distances})
     data["references"] = refs
@@ -112,7 +126,7 @@ def add_motion(folder, matcher: MotionMatcher, still_speed: float, references=()
         "still_speed": round(float(still_speed), 4),
         "letters": [e.letter for e in matcher.letters],
         "starts": {e.letter: e.start for e in matcher.letters},
-        "method": "dtw-templates",
+        "method": ("trajectory-mlp" if isinstance(matcher, MotionClassifier) else "dtw-templates"),
     }
     tmp = meta_path.with_suffix(".json.partial")
     tmp.write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
