@@ -69,6 +69,16 @@ def register(subparsers) -> None:
         "with the reason in the report (about a minute more)",
     )
     p.add_argument(
+        "--motion",
+        type=str,
+        default=None,
+        metavar="FILE",
+        help="for a model with landmarks: put J and Z from motion into the bundle, read by FILE "
+        "(DTW templates or a trajectory classifier with its still speed, as "
+        "benchmarks/bench_motion.py --out / --out-classifier write them); `run` then uses the "
+        "text recognizer with the speed gate and J and Z",
+    )
+    p.add_argument(
         "--fusion-weight",
         type=float,
         default=None,
@@ -131,5 +141,6 @@ def _run_convert(args) -> int:
         with_float=args.with_float,
         hand_int8=args.hand_int8,
         fusion_weight=args.fusion_weight,
+        motion=args.motion,
     )
     return 0

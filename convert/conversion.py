@@ -82,6 +82,42 @@ def _micro(model_path: Path) -> dict | None:
         return None
 
 
+def read_motion(path) -> tuple:
+    """(reader, still speed) from a motion file of benchmarks/bench_motion.py; DataError (one
+    line) when it is not one."""
+    import json
+
+    from edgesign.device.motion_classifier import motion_reader
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        reader = motion_reader(data)
+        still = float(data["still_speed"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"--motion {path}: not a motion file ({exc})") from None
+    if not still > 0:
+        raise DataError(f"--motion {path}: its still speed must be > 0")
+    return reader, still
+
+
+def add_motion_reader(folder, reader, still: float) -> None:
+    """`reader` into the bundle at `folder` with a few reference tracks (made here, fixed) whose
+    scores the self-test computes again."""
+    from edgesign.device.motion_bundle import add_motion
+    from edgesign.device.motion_classifier import MotionClassifier
+
+    u = np.linspace(0.0, 1.0, 20)
+    paths = [
+        np.stack([0.4 * np.sin(np.pi * u), 1.2 * u], axis=1),  # down with a hook
+        np.stack([-u, 0.8 * np.abs(np.sin(1.5 * np.pi * u))], axis=1),  # a zigzag
+    ]
+    if isinstance(reader, MotionClassifier):
+        references = [np.repeat(p[:, None, :], 21, axis=1) for p in paths]
+    else:
+        references = paths
+    add_motion(folder, reader, still, references=references)
+
+
 def convert(
     train_dir,
     out_dir,
@@ -97,6 +133,7 @@ def convert(
     with_float: bool = False,
     fusion_weight: float | None = None,
     hand_int8: bool = False,
+    motion=None,
     say: Callable[[str], None] = print,
 ) -> dict:
     """Convert the model in `train_dir`, evaluate all three variants and write everything to
@@ -109,6 +146,7 @@ def convert(
 
     if selftest_count < 1:
         raise DataError(f"--selftest-images must be at least 1, not {selftest_count}")
+    motion_reader = read_motion(motion) if motion is not None else None
     meta = read_training(train_dir)
     spec = training_spec(meta, train_dir)
     if views is not None:
@@ -258,6 +296,11 @@ def convert(
             if fusion is not None:
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))
                 say(f"bundle: {frames} test photos with every hand stage's output, for selftest")
+            if motion_reader is not None:
+                if fusion is None:
+                    raise DataError("--motion needs a model with landmarks (the hand tracker)")
+                add_motion_reader(tmp / "bundle", *motion_reader)
+                say(f"bundle: J and Z from motion ({motion})")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
             check_device_reading(tmp / "bundle", device_checks, say)
         else:

@@ -205,7 +205,7 @@ class MotionMatcher:
         that passed the self-test crashed or stalled `run` when a motion ended)."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"not {FORMAT} templates")
-        if _integer(data.get("points")) != POINTS:
+        if json_integer(data.get("points")) != POINTS:
             raise ValueError(f"not templates of {POINTS} points")
         entries = data.get("letters")
         if not isinstance(entries, list) or not 0 < len(entries) <= MAX_MOTION_LETTERS:
@@ -227,12 +227,12 @@ MAX_THRESHOLD = 10.0
 LANDMARKS = 21
 
 
-def _integer(value):
+def json_integer(value):
     """`value` if it is a JSON integer (not true/false), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _number(value, name: str, low: float, high: float = math.inf) -> float:
+def json_number(value, name: str, low: float, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, not {value!r:.40}")
     if not (math.isfinite(value) and low <= value <= high):
@@ -245,7 +245,7 @@ def _motion_letter(e) -> MotionLetter:
 
     if not isinstance(e, dict):
         raise ValueError("a motion letter must be an object")
-    tip = _integer(e.get("tip"))
+    tip = json_integer(e.get("tip"))
     if tip is None or not 0 <= tip < LANDMARKS:
         raise ValueError(f"tip must be a landmark number from 0 to {LANDMARKS - 1}")
     templates = np.asarray(e["templates"], np.float32)
@@ -258,6 +258,6 @@ def _motion_letter(e) -> MotionLetter:
         check_class_name(e["start"], "motion start"),
         tip,
         templates,
-        _number(e["threshold"], "threshold", 1e-6, MAX_THRESHOLD),
-        _number(e.get("min_extent", 0.5), "min_extent", 0.0),
+        json_number(e["threshold"], "threshold", 1e-6, MAX_THRESHOLD),
+        json_number(e.get("min_extent", 0.5), "min_extent", 0.0),
     )

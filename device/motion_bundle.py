@@ -1,10 +1,12 @@
-"""J and Z in a bundle: `motion_templates.json` (the `motion.MotionMatcher`'s templates and
-thresholds, fitted by benchmarks/bench_motion.py on clips of the bundle's training source) and the
-metadata entry "motion" naming it with its checksum, the still-speed threshold and the letters.
+"""J and Z in a bundle: `motion_templates.json` (the motion letters' reader, fitted by
+benchmarks/bench_motion.py on clips of the bundle's training source: the `motion.MotionMatcher`'s
+DTW templates and thresholds, or the `motion.MotionClassifier`'s weights) and the metadata entry
+"motion" naming it with its checksum, the still-speed threshold and the letters.
 
 The bundle's classes gain the motion letters (`classes_with_motion`: those the models do not
 already have, Z, are added after them). The file also holds a few reference paths with the
-distances the host computed; `check_motion` (part of `edgesign selftest`) computes them again.
+distances (or, for the classifier, the scores of a few reference tracks) the host computed;
+`check_motion` (part of `edgesign selftest`) computes them again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import numpy as np
 from edgesign.core.errors import BundleError, EdgesignError
 from edgesign.core.files import sha256_file
 from edgesign.core.names import check_class_names
-from edgesign.device.motion import MAX_MOTION_LETTERS, MotionMatcher
+from edgesign.device.motion import LANDMARKS, MAX_MOTION_LETTERS, MotionMatcher
+from edgesign.device.motion_classifier import MotionClassifier, motion_reader
 
 MOTION_FILE = "motion_templates.json"
 KEY = "motion"
@@ -49,7 +52,7 @@ def motion_entry(metadata: dict) -> dict | None:
     return {"file": file, "sha256": sha, "still_speed": float(still), "letters": letters}
 
 
-def load_motion(bundle) -> tuple[MotionMatcher, dict] | None:
+def load_motion(bundle) -> tuple[MotionMatcher | MotionClassifier, dict] | None:
     """(matcher, entry) of a bundle with motion letters, else None; BundleError (one line) for a
     missing, replaced or unreadable templates file."""
     entry = motion_entry(bundle.metadata)
@@ -62,7 +65,7 @@ def load_motion(bundle) -> tuple[MotionMatcher, dict] | None:
         raise BundleError(f"{path}: checksum differs from metadata (corrupt or replaced file)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        matcher = MotionMatcher.from_dict(data)
+        matcher = motion_reader(data)
     except (OSError, ValueError, KeyError, TypeError, RecursionError, EdgesignError) as exc:
         raise BundleError(f"{path}: unreadable motion templates ({exc})") from None
     if [e.letter for e in matcher.letters] != entry["letters"]:
@@ -89,7 +92,14 @@ def check_motion(bundle) -> dict:
     where = Path(bundle.path) / MOTION_FILE
     data = json.loads(where.read_text(encoding="utf-8"))
     worst, checked = 0.0, 0
-    for path, distances in _references(data, where):
+    for kind, path, distances in _references(data, where):
+        if kind == "track":  # any reader: its scores of a whole track
+            got = matcher.match(path, None, [])[1]
+            for letter, want in distances.items():
+                difference = abs(got.get(letter, np.inf) - want)
+                worst = max(worst, difference if np.isfinite(difference) else np.inf)
+                checked += 1
+            continue
         for e in matcher.letters:
             if e.letter in distances:
                 got, want = e.distance(path), distances[e.letter]
@@ -104,34 +114,42 @@ def check_motion(bundle) -> dict:
 
 
 def _references(data: dict, where: Path) -> list:
-    """[(path (n, 2), {letter: distance})] of the templates file; BundleError when they are not
-    that, or more than the self-test (the deploy gate) can check in seconds."""
+    """[("path", path (n, 2), {letter: distance}) or ("track", landmarks (n, 21, 2), {letter:
+    score})] of the motion file; BundleError when they are not that, or more than the self-test
+    (the deploy gate) can check in seconds."""
     refs = data.get("references", [])
     try:
         if not isinstance(refs, list) or len(refs) > MAX_REFERENCES:
             raise ValueError(f"references must be a list of at most {MAX_REFERENCES}")
         found = []
         for ref in refs:
-            path = np.asarray(ref["path"], np.float32)
-            if path.ndim != 2 or path.shape[1] != 2 or not 2 <= len(path) <= MAX_REFERENCE_POINTS:
-                raise ValueError(f"a reference path is 2 to {MAX_REFERENCE_POINTS} (x, y) points")
-            distances = {str(k): float(v) for k, v in dict(ref["distances"]).items()}
-            if any(isinstance(v, bool) for v in dict(ref["distances"]).values()):
-                raise ValueError("distances are numbers")
-            found.append((path, distances))
+            kind, values = ("track", "scores") if "track" in ref else ("path", "distances")
+            path = np.asarray(ref[kind], np.float32)
+            shape = (2,) if kind == "path" else (LANDMARKS, 2)
+            if path.shape[1:] != shape or not 2 <= len(path) <= MAX_REFERENCE_POINTS:
+                raise ValueError(f"a reference {kind} is 2 to {MAX_REFERENCE_POINTS} points")
+            distances = {str(k): float(v) for k, v in dict(ref[values]).items()}
+            if any(isinstance(v, bool) for v in dict(ref[values]).values()):
+                raise ValueError(f"{values} are numbers")
+            found.append((kind, path, distances))
         return found
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{where}: unusable reference paths ({exc})") from None
 
 
-def add_motion(folder, matcher: MotionMatcher, still_speed: float, references=()) -> None:
-    """Host side: put `matcher` (and reference paths {"path": (n, 2)}) into the bundle at
-    `folder`, and its entry into metadata.json."""
+def add_motion(folder, matcher, still_speed: float, references=()) -> None:
+    """Host side: put `matcher` (a `MotionMatcher` with reference fingertip paths (n, 2), or a
+    `MotionClassifier` with reference tracks (n, 21, 2)) into the bundle at `folder`, and its
+    entry into metadata.json."""
     folder = Path(folder)
     data = matcher.to_dict()
     refs = []
     for path in references:
         path = np.round(np.asarray(path, np.float32), 4)
+        if isinstance(matcher, MotionClassifier):
+            scores = matcher.match(path, None, [])[1]
+            refs.append({"track": path.tolist(), "scores": scores})
+            continue
         distances = {e.letter: e.distance(path) for e in matcher.letters}
         refs.append({"path": path.tolist(), "distances": distances})
     data["references"] = refs
@@ -145,7 +163,7 @@ def add_motion(folder, matcher: MotionMatcher, still_speed: float, references=()
         "still_speed": round(float(still_speed), 4),
         "letters": [e.letter for e in matcher.letters],
         "starts": {e.letter: e.start for e in matcher.letters},
-        "method": "dtw-templates",
+        "method": ("trajectory-mlp" if isinstance(matcher, MotionClassifier) else "dtw-templates"),
     }
     tmp = meta_path.with_suffix(".json.partial")
     tmp.write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")

@@ -32,6 +32,12 @@ from edgesign.device.recognize import Step, TextRecognizer
 STILL_SPEED = 0.51
 #: seconds a motion letter stays the shown letter
 SHOW_SECONDS = 1.0
+#: seconds a letter must hold (still, stable) before it is emitted, and of the smoothing window:
+#: `stable_frames` and `window` follow the frame rate. Chosen on the asl_photos/train clips of
+#: static letters (character error rate 28% -> 24% at 15 frames/s, 38% -> 36% at 30, against 6
+#: frames and a window of 5; 0.15 s and 0.2 s did no better); on the held-out word clips at 15
+#: frames/s it lifted the text most where holds are short (docs/motion.md).
+STABLE_SECONDS = 0.1
 
 
 @dataclass
@@ -49,6 +55,8 @@ class MotionTextRecognizer(TextRecognizer):
     still_speed: float = STILL_SPEED
     fps: float = 30.0
     matcher: object | None = None
+    #: when set, `stable_frames` and `window` are this many seconds at `fps` (see STABLE_SECONDS)
+    stable_seconds: float | None = None
     #: what the last frame saw: speed (hand sizes / s or None), moving, and the last motion
     speed: float | None = None
     moving: bool = False
@@ -61,6 +69,8 @@ class MotionTextRecognizer(TextRecognizer):
     _show: list | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        if self.stable_seconds is not None:
+            self.stable_frames = self.window = max(1, round(self.stable_seconds * self.fps))
         super().__post_init__()
         self.history = HandHistory(fps=self.fps)
 
@@ -93,11 +103,14 @@ class MotionTextRecognizer(TextRecognizer):
 
     def _frame(self, prediction, dt) -> Step:
         hand = prediction.hand if prediction.probs is not None else None
-        self.speed = self.history.update(hand, prediction.probs, dt)
         if hand is None:
+            # a motion the hand leaves the view right after (a J, then the hand drops) is read
+            # from the history before the history is forgotten
             letter = self._end_segment() if self._segment else None
+            self.speed = self.history.update(None)
             self._hold, self._blocked, self.moving = None, False, False
             return self._with_letter(self.update(None), letter)
+        self.speed = self.history.update(hand, prediction.probs, dt)
         self.moving = self.speed is not None and self.speed > self.still_speed
         if self.moving:
             if self._segment is None:
@@ -187,6 +200,13 @@ def text_recognizer(bundle, **options) -> TextRecognizer:
     if loaded is None:
         return TextRecognizer(bundle.classes, **options)
     matcher, entry = loaded
+    defaults = TextRecognizer.__dataclass_fields__
+    if all(options.get(k, defaults[k].default) == defaults[k].default for k in STABLE_OPTIONS):
+        options = {**options, "stable_seconds": STABLE_SECONDS}  # run's defaults: by time
     return MotionTextRecognizer(
         classes_with_motion(bundle), matcher=matcher, still_speed=entry["still_speed"], **options
     )
+
+
+#: `run` options that, left at their defaults, become `STABLE_SECONDS` for a motion bundle
+STABLE_OPTIONS = ("stable_frames", "window")

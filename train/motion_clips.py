@@ -5,9 +5,13 @@ No public J/Z motion data is at hand, so the clips are made, and this is how:
 
 - **Hands.** One real photo per letter of a photo source (`asl_photos/train`, `asl_photos/test`
   or `asl_letters`): the hand's part of it (`asl_letters`: its box from boxes.csv, widened 1.3x;
-  `asl_photos`: the whole 96x96 photo, which the hand fills), with an elliptical, feathered edge,
-  so the photo's own room shows a little around the hand. J starts from a photo of I, Z from a
-  photo of D (the index finger up: the handshape Z is traced with).
+  `asl_photos`: the whole 96x96 photo, which the hand fills), pasted as it is: a rectangle, the
+  photo's own room around the hand, with a hard edge (a window onto the photo). J starts from a
+  photo of I, Z from a photo of D (the index finger up: the handshape Z is traced with).
+  The first clips cut the patch to a feathered ellipse; that faded out fingertips near the
+  patch's corners, and the hand tracker found the moving hand in 50% of J/Z frames of
+  `asl_letters` clips, against 81% with the rectangle (docs/motion.md, "Why the tracker lost the
+  hand").
 - **Backgrounds.** A real room with no hand, from the same source: `asl_letters`' widest strip
   beside a photo's hand box; `asl_photos`' top corner (a third of the photo) of another photo,
   scaled up. One background per clip (the camera does not move), 320x240.
@@ -55,7 +59,7 @@ def _boxes(folder: Path) -> dict:
 
 @dataclass
 class HandPhoto:
-    """One photo's hand as a patch (RGBA, feathered) and where the tracker found it in the
+    """One photo's hand as a patch (RGBA, see `window`) and where the tracker found it in the
     patch: landmarks (21, 2) in patch pixels, and +1/-1: which side of the hand (along x) the
     thumb is on."""
 
@@ -71,8 +75,16 @@ class HandPhoto:
         return float(np.hypot(*(self.landmarks[MIDDLE_MCP] - self.landmarks[WRIST])))
 
 
+def window(image: Image.Image) -> Image.Image:
+    """`image` as an opaque RGBA patch: the photo's own room around the hand, a hard edge."""
+    out = image.convert("RGBA")
+    out.putalpha(255)
+    return out
+
+
 def feathered(image: Image.Image, edge: float = 0.18) -> Image.Image:
-    """`image` with an elliptical alpha that fades out over the last `edge` of its radius."""
+    """`image` with an elliptical alpha that fades out over the last `edge` of its radius (the
+    first clips' patch, kept to compare: see the module's docstring)."""
     w, h = image.size
     y, x = np.mgrid[0:h, 0:w]
     r = np.hypot((x + 0.5 - w / 2) / (w / 2), (y + 0.5 - h / 2) / (h / 2))
@@ -88,6 +100,8 @@ class Hands:
 
     folder: Path
     tracker: object
+    #: how a hand photo becomes its patch: `window` (the clips measured now) or `feathered`
+    patch: object = window
     unusable: list = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
 
@@ -111,14 +125,14 @@ class Hands:
             x0, y0 = cx * image.width - side / 2, cy * image.height - side / 2
             image = image.crop((round(x0), round(y0), round(x0 + side), round(y0 + side)))
         self.tracker.reset()
-        found = self.tracker.find_in_image(feathered(image).convert("RGB"), track=False)
+        found = self.tracker.find_in_image(image, track=False)
         result = None
         if found is None:
             self.unusable.append(str(path))
         else:
             points = np.asarray(found.landmarks, np.float64)[:, :2]
             side = 1.0 if points[INDEX_MCP, 0] >= points[LITTLE_MCP, 0] else -1.0
-            result = HandPhoto(path, path.parent.name, feathered(image), points, side)
+            result = HandPhoto(path, path.parent.name, self.patch(image), points, side)
         self._cache[path] = result
         return result
 

@@ -30,16 +30,19 @@ class RecordedFrame:
 @dataclass
 class Recording:
     """Per frame: landmarks (n, 21, 3; NaN: no hand), probs (n, C; NaN: none), phases, the text
-    the clip spells, its frame rate."""
+    the clip spells, its frame rate; `landmark_probs` (n, C): the landmark classifier's alone
+    (before the fusion with the CNN), which `frames(landmarks_only=True)` gives as the probs."""
 
     landmarks: np.ndarray
     probs: np.ndarray
     phases: list
     text: str
     fps: float
+    landmark_probs: np.ndarray | None = None
 
-    def frames(self):
-        for points, probs in zip(self.landmarks, self.probs):
+    def frames(self, landmarks_only: bool = False):
+        rows = self.landmark_probs if landmarks_only else self.probs
+        for points, probs in zip(self.landmarks, rows):
             found = not np.isnan(points[0, 0])
             usable = found and not np.isnan(probs[0])
             yield RecordedFrame(RecordedHand(points) if found else None, probs if usable else None)
@@ -53,6 +56,7 @@ class Recording:
             phases=np.array(self.phases),
             text=np.array(self.text),
             fps=np.array(self.fps),
+            **({} if self.landmark_probs is None else {"landmark_probs": self.landmark_probs}),
         )
         tmp.replace(path)
 
@@ -65,6 +69,7 @@ class Recording:
                 [str(p) for p in data["phases"]],
                 str(data["text"]),
                 float(data["fps"]),
+                data["landmark_probs"] if "landmark_probs" in data else None,
             )
 
 
@@ -76,13 +81,16 @@ def record(script, pipeline, n_classes: int) -> Recording:
     n = len(script.poses)
     landmarks = np.full((n, 21, 3), np.nan, np.float32)
     probs = np.full((n, n_classes), np.nan, np.float32)
+    alone = np.full((n, n_classes), np.nan, np.float32)
     for i, array in enumerate(script.frames()):
         prediction = pipeline(Frame(array, "rgb", index=i, name="clip"))
         if prediction.hand is not None:
             landmarks[i] = prediction.hand.landmarks
         if prediction.probs is not None:
             probs[i] = prediction.probs
-    return Recording(landmarks, probs, list(script.phases), script.text, script.fps)
+        if prediction.landmark_probs is not None:
+            alone[i] = prediction.landmark_probs
+    return Recording(landmarks, probs, list(script.phases), script.text, script.fps, alone)
 
 
 def cached(cache: Path, name: str, make) -> Recording:
@@ -96,11 +104,11 @@ def cached(cache: Path, name: str, make) -> Recording:
     return recording
 
 
-def replay(recording: Recording, recognizer) -> dict:
+def replay(recording: Recording, recognizer, landmarks_only: bool = False) -> dict:
     """The text `recognizer` (a fresh `MotionTextRecognizer`) makes of `recording`, the speed of
     every frame, and each motion it saw: (phase most of its frames were, last_motion, track)."""
     speeds, motions = [], []
-    for i, frame in enumerate(recording.frames()):
+    for i, frame in enumerate(recording.frames(landmarks_only)):
         before = recognizer.last_motion
         recognizer.update_frame(frame)
         speeds.append(np.nan if recognizer.speed is None else recognizer.speed)
