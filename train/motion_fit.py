@@ -150,7 +150,6 @@ def fit_classifier(positives: dict, negatives: list, fpr: float = 0.005, copies:
     track)] (motions of other kinds than the letter's); each track also enters `copies` times
     augmented. A letter's probability threshold: the least, from 0.5 up, at which at most `fpr` of
     the negatives' out-of-fold probabilities (5 folds) reach it. Also a report."""
-    from edgesign.device.motion import MotionLetter
     from edgesign.device.motion_classifier import MotionClassifier, trajectory_features
 
     rng = np.random.default_rng(seed)
