@@ -13,23 +13,17 @@ from cli_helpers import one_line
 from cli_helpers import run_with_output as run
 
 
+def _collect_one(capsys, bundle_dir, out) -> tuple[int, str]:
+    """(exit code, stderr) of `collect` taking one photo of the bundle's self-test into `out`."""
+    argv = ["collect", "--label", "A", "--source", bundle_dir / "selftest", "--count", "1"]
+    code, _, err = run(capsys, *argv, "--countdown", "0", "--out", out)
+    return code, err
+
+
 def test_collect_into_a_folder_that_takes_no_files_is_one_line(bundle_dir, capsys):
     """/proc/self/fd exists and is a folder, but no file can be made in it: one line, exit 2
     (was a FileNotFoundError traceback from the write probe)."""
-    code, _, err = run(
-        capsys,
-        "collect",
-        "--label",
-        "A",
-        "--source",
-        bundle_dir / "selftest",
-        "--count",
-        "1",
-        "--countdown",
-        "0",
-        "--out",
-        "/proc/self/fd",
-    )
+    code, err = _collect_one(capsys, bundle_dir, "/proc/self/fd")
     assert code == 2
     one_line(err, "/proc/self/fd", "cannot write there")
 
@@ -427,19 +421,6 @@ def test_invert_in_metadata_is_true_or_false(copied_bundle, capsys):
 def test_collect_into_a_link_loop_is_one_line(bundle_dir, tmp_path, capsys):
     loop = tmp_path / "o"
     loop.symlink_to("o")
-    code, _, err = run(
-        capsys,
-        "collect",
-        "--label",
-        "A",
-        "--source",
-        bundle_dir / "selftest",
-        "--count",
-        "1",
-        "--countdown",
-        "0",
-        "--out",
-        loop,
-    )
+    code, err = _collect_one(capsys, bundle_dir, loop)
     assert code == 2
     one_line(err, "leads nowhere")

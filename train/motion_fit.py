@@ -44,13 +44,7 @@ def still_threshold(holds: np.ndarray, moves: np.ndarray) -> float:
 def letter_paths(motions_by_clip, letter: str) -> list:
     """The tip path of the longest motion of each clip, among motions that were mostly `letter`."""
     tip = MOTION_LETTERS[letter]["tip"]
-    paths = []
-    for motions in motions_by_clip:
-        own = [m for m in motions if m[0] == letter and m[2] is not None]
-        if own:
-            track = max(own, key=lambda m: extent(m[2][:, tip]))[2]
-            paths.append(track[:, tip])
-    return paths
+    return [track[:, tip] for track in letter_tracks(motions_by_clip, letter)]
 
 
 def fit_matcher(positives: dict, negatives: list, max_templates: int = 16, fpr: float = 0.005):
@@ -91,7 +85,8 @@ def fit_matcher(positives: dict, negatives: list, max_templates: int = 16, fpr: 
 
 
 def letter_tracks(motions_by_clip, letter: str) -> list:
-    """`letter_paths`, but the whole normalized landmarks (n, 21, 2) of each clip's motion."""
+    """The whole normalized landmarks (n, 21, 2) of the longest motion of each clip (by its
+    letter's fingertip path), among motions that were mostly `letter`."""
     tip = MOTION_LETTERS[letter]["tip"]
     tracks = []
     for motions in motions_by_clip:
