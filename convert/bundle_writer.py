@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 from edgesign.core.errors import EdgesignError, ModelError
-from edgesign.core.files import sha256_file, write_json, write_text
+from edgesign.core.files import write_json, write_text
+from edgesign.core.hashing import sha256_file
 from edgesign.core.interpreter import TFLiteModel
 from edgesign.core.preprocess import PreprocessSpec, Quantizer
 from edgesign.device import bundle as layout

@@ -292,7 +292,8 @@ def fetch_lite(root=None) -> Path:
     import tempfile
     import zipfile
 
-    from edgesign.core.files import atomic_path, sha256_file
+    from edgesign.core.files import atomic_path
+    from edgesign.core.hashing import sha256_file
     from edgesign.train import hand_models
 
     folder = hand_models.cache_dir(root) / "lite"

@@ -308,7 +308,7 @@ def _run_deploy(args) -> int:
 def _web_args(args):
     """(extra `run` arguments, address to open) for `deploy --web`; ((), None) without it."""
     from edgesign.core.errors import EdgesignError
-    from edgesign.deploy.deployer import WEB_TOKEN_FILE
+    from edgesign.deploy.staging import WEB_TOKEN_FILE
     from edgesign.device.web.access import parse_address, web_token
 
     if args.web is None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import tempfile
 import time
@@ -29,15 +28,11 @@ from edgesign.deploy import pi_probe, service, settings, wheelhouse
 from edgesign.deploy.errors import DeployError
 from edgesign.deploy.release_ids import is_release_id, release_id
 from edgesign.deploy.remote import Remote, pi_tail
-from edgesign.deploy.staging import stage_release
+from edgesign.deploy.staging import stage_release, write_web_token
 from edgesign.deploy.target import Target
 from edgesign.device.bundle import bundle_files
 
 log = logging.getLogger(__name__)
-
-#: the live view's token in a release, readable by the service's user only (`run
-#: --web-token-file`); a token in ExecStart would show in `ps` and the world-readable unit
-WEB_TOKEN_FILE = "web-token"
 
 
 @dataclass
@@ -144,7 +139,7 @@ def _dependency_wheels(opts: DeployOptions, info: dict, project: Path, echo) -> 
 
 
 def _release_info(rid: str, opts: DeployOptions, info: dict, project: Path, meta: dict) -> dict:
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
 
     return {
         "id": rid,
@@ -269,15 +264,6 @@ def deploy(
     outcome.service = _service_step(remote, opts, info, unit, rid, previous, echo)
     echo(f"deployed {rid} to {host}")
     return outcome
-
-
-def write_web_token(release: Path, token: str) -> Path:
-    """The token file of a staged release: mode 0600 from its creation (rsync -a keeps it)."""
-    path = release / WEB_TOKEN_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(token + "\n")
-    return path
 
 
 def upload(remote: Remote, deps: Path, staging: Path, rid: str, bwlimit: int | None = None) -> None:

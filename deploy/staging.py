@@ -85,3 +85,17 @@ def stage_release(bundle_path: Path, release: Path, given_wheels: Path | None = 
     staged: Bundle = load_bundle(release / "bundle", check_model=False)
     load_selftest(staged)
     return project, staged
+
+
+#: the live view's token in a release, readable by the service's user only (`run
+#: --web-token-file`); a token in ExecStart would show in `ps` and the world-readable unit
+WEB_TOKEN_FILE = "web-token"
+
+
+def write_web_token(release: Path, token: str) -> Path:
+    """The token file of a staged release: mode 0600 from its creation (rsync -a keeps it)."""
+    path = release / WEB_TOKEN_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    return path

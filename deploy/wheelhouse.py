@@ -306,7 +306,7 @@ def find_project_wheel(folder: Path) -> Path | None:
 
 def digest_files(paths) -> str:
     """Short SHA-256 over the bytes of `paths` (names the release)."""
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
 
     h = hashlib.sha256()
     for p in paths:

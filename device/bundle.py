@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.core.errors import BundleError, EdgesignError
-from edgesign.core.files import read_json, read_text, sha256_file
+from edgesign.core.files import read_json, read_text
+from edgesign.core.hashing import sha256_file
 from edgesign.core.images import read_image
 from edgesign.core.interpreter import TensorInfo, TFLiteModel
 from edgesign.core.names import canonical, check_class_names

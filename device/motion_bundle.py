@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.core.errors import BundleError, EdgesignError
-from edgesign.core.files import sha256_file
+from edgesign.core.hashing import sha256_file
 from edgesign.core.names import check_class_names
 from edgesign.device.motion import LANDMARKS, MAX_MOTION_LETTERS, MotionMatcher
 from edgesign.device.motion_classifier import MotionClassifier, motion_reader

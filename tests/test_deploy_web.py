@@ -40,7 +40,7 @@ def test_a_bare_port_serves_the_network_of_the_pi_and_names_the_address():
 
 
 def test_the_token_file_of_a_release_is_the_service_users_alone(tmp_path, monkeypatch):
-    from edgesign.deploy.deployer import write_web_token
+    from edgesign.deploy.staging import write_web_token
     from edgesign.device.web.access import web_token
 
     monkeypatch.delenv("EDGESIGN_WEB_TOKEN", raising=False)

@@ -213,7 +213,7 @@ def test_the_report_puts_both_landmark_models_side_by_side_on_the_eval_folder(ha
 
 
 def test_with_float_keeps_the_float_landmark_model_beside_the_int8_one(hand_int8_dir):
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
     from edgesign.device.bundle import bundle_files, load_bundle
     from edgesign.device.hands.models import FLOAT_LANDMARKS_FILE, KNOWN_MODELS, LANDMARKS_FILE
 

@@ -254,7 +254,7 @@ def test_bundle_with_hand_models_loads_and_tracks(hand_bundle, data_dir):
 
 @pytest.mark.parametrize("damage", ["missing", "tampered", "metadata", "notice"])
 def test_bundle_with_missing_or_tampered_hand_models_is_refused(hand_bundle, damage, capsys):
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
 
     name = "hand_detector.tflite" if damage == "missing" else "hand_landmarks.tflite"
     target = hand_bundle / name

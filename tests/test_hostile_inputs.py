@@ -952,7 +952,7 @@ def test_a_bundle_with_float_layers_inside_its_int8_model_is_refused(
     nan_training, copied_bundle, capsys
 ):
     from edgesign.convert.quantize import to_int8_tflite
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
     from edgesign.core.images import read_image
     from edgesign.train.trainer import load_keras_model
 

@@ -223,7 +223,7 @@ def test_motion_templates_that_run_could_not_use_are_refused(copied_bundle, dama
     IndexError, ZeroDivisionError when a motion ends) or stalls on (hundreds of templates, DTW each)
     passed the self-test and deploy; broken reference lists were tracebacks. Refused in one line
     naming the file, with its checksum right (a bundle made that way)."""
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
 
     folder = _motion_bundle(copied_bundle)
     path = folder / "motion_templates.json"
@@ -312,7 +312,7 @@ def test_selftest_builds_the_hand_models_run_would_refuse(fused_bundle, tmp_path
     then refused it on the Pi. The self-test builds the same pipeline `run` builds."""
     import shutil
 
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
     from edgesign.device.hands.models import KNOWN_MODELS, LANDMARKS_FILE, MEDIAPIPE_VERSION
 
     folder = tmp_path / "bundle"
@@ -384,7 +384,7 @@ def test_a_profile_that_is_a_link_loop_is_one_line(
 def test_deploy_refuses_motion_templates_before_the_upload(copied_bundle, capsys):
     """Deploy checked the bundle on this computer but not its motion templates, which only the
     Pi's self-test read: a broken file was uploaded to fail there."""
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
 
     folder = _motion_bundle(copied_bundle)
     path = folder / "motion_templates.json"

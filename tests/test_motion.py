@@ -158,7 +158,7 @@ def test_a_move_between_two_holds_of_one_letter_gives_a_double_letter():
 
 def test_a_bundle_with_j_and_z_loads_and_self_tests(fused_bundle, matcher, tmp_path):
     from edgesign.core.errors import BundleError
-    from edgesign.core.files import sha256_file
+    from edgesign.core.hashing import sha256_file
     from edgesign.device.bundle import bundle_files, load_bundle
     from edgesign.device.motion_bundle import MOTION_FILE, add_motion, classes_with_motion
     from edgesign.device.motion_text import text_recognizer

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.core.errors import DataError
-from edgesign.core.files import sha256_file
+from edgesign.core.hashing import sha256_file
 from edgesign.core.images import IMAGE_SUFFIXES, class_folders, class_images, read_image
 from edgesign.core.names import canonical
 from edgesign.core.preprocess import PreprocessSpec, preprocess, preprocess_views

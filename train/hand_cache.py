@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesign.core.files import atomic_path, cache_root, sha256_file
+from edgesign.core.files import atomic_path, cache_root
+from edgesign.core.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -29,14 +29,8 @@ import zipfile
 from pathlib import Path
 
 from edgesign.core.errors import EdgesignError, ModelError
-from edgesign.core.files import (
-    atomic_path,
-    read_json,
-    sha256_bytes,
-    sha256_file,
-    write_json,
-    write_text,
-)
+from edgesign.core.files import atomic_path, read_json, write_json, write_text
+from edgesign.core.hashing import sha256_bytes, sha256_file
 from edgesign.core.options import add_command
 from edgesign.device.hands import models as known
 

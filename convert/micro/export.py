@@ -15,7 +15,8 @@ import numpy as np
 
 from edgesign.convert.micro.model import ModelSummary, read_model, required_ops
 from edgesign.core.errors import DataError, ModelError
-from edgesign.core.files import atomic_dir, check_output_dir, sha256_file, write_json, write_text
+from edgesign.core.files import atomic_dir, check_output_dir, write_json, write_text
+from edgesign.core.hashing import sha256_file
 
 #: default fraction added to the smallest working arena (see micro_source's header comment)
 DEFAULT_MARGIN = 0.25

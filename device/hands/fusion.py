@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.core.errors import BundleError
-from edgesign.core.files import sha256_file
+from edgesign.core.hashing import sha256_file
 from edgesign.device.hands.classifier import BUNDLE_FILE, LandmarkClassifier
 
 METHODS = ("mean", "geometric")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesign.core.errors import BundleError
-from edgesign.core.files import sha256_file
+from edgesign.core.hashing import sha256_file
 
 DETECTOR_FILE = "hand_detector.tflite"
 LANDMARKS_FILE = "hand_landmarks.tflite"
