@@ -18,7 +18,8 @@ from pathlib import Path
 from edgesign.convert.device_reading import composed_answers
 from edgesign.convert.landmarks import classified_hands, fused_on, fusion_scores
 from edgesign.core.errors import DataError
-from edgesign.device.compare_hands import landmark_errors, latency_summary
+from edgesign.core.scoring import latency_summary
+from edgesign.device.compare_hands import landmark_errors
 
 #: the largest p95 landmark error the int8 model may have: over the hands, of a hand's mean
 #: landmark distance in % of its longer side (`landmark_errors`); the chosen model measured 4.45%

@@ -46,10 +46,19 @@ def latency_ms(run_one: Callable[[int], object], count: int) -> dict:
         start = time.perf_counter()
         run_one(i)
         times.append((time.perf_counter() - start) * 1e3)
+    return latency_summary(times)
+
+
+def latency_summary(times_ms) -> dict | None:
+    """{"median", "p95", "min", "runs"} of some milliseconds (None when the stage never ran); the
+    least is the uncontended cost on a machine that other work shares."""
+    if not len(times_ms):
+        return None
     return {
-        "median": float(np.median(times)),
-        "p95": float(np.percentile(times, 95)),
-        "runs": count,
+        "median": float(np.median(times_ms)),
+        "p95": float(np.percentile(times_ms, 95)),
+        "min": float(np.min(times_ms)),
+        "runs": len(times_ms),
     }
 
 

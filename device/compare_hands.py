@@ -21,7 +21,7 @@ import numpy as np
 from edgesign.core.errors import DataError, FrameError
 from edgesign.core.frames import Frame
 from edgesign.core.images import class_images
-from edgesign.core.scoring import number
+from edgesign.core.scoring import latency_summary, number
 from edgesign.device.hands.models import LANDMARKS_FILE
 
 #: the landmark models compared, as report keys and titles
@@ -58,19 +58,6 @@ def landmark_errors(float_records: list, int8_records: list) -> dict:
         "landmark_error_mean": float(np.mean(errors)) if errors else None,
         "landmark_error_p95": float(np.percentile(errors, 95)) if errors else None,
         "handedness_agreement": float(np.mean(agree)) if agree else None,
-    }
-
-
-def latency_summary(times_ms) -> dict | None:
-    """{"median", "p95", "min", "runs"} of some milliseconds (None when the stage never ran); the
-    least is the uncontended cost on a machine that other work shares."""
-    if not len(times_ms):
-        return None
-    return {
-        "median": float(np.median(times_ms)),
-        "p95": float(np.percentile(times_ms, 95)),
-        "min": float(np.min(times_ms)),
-        "runs": len(times_ms),
     }
 
 
