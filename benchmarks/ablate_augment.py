@@ -49,21 +49,12 @@ def runs(preset_steps, all_steps) -> dict:
 
 def main(argv=None) -> int:
     parser = harness.parser(__file__, __doc__, data=True)
-    parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
-    parser.add_argument(
-        "--photos", default=None, help="training photo folder (default DATA/asl_photos/train)"
-    )
-    parser.add_argument(
-        "--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)"
-    )
+    harness.photo_training_options(parser, 2.0, "weight of a photo (default %(default)s)")
     parser.add_argument(
         "--sign-per-class",
         type=int,
         default=300,
         help="Sign MNIST training images per class (default %(default)s)",
-    )
-    parser.add_argument(
-        "--photo-weight", type=float, default=2.0, help="weight of a photo (default %(default)s)"
     )
     parser.add_argument(
         "--epochs",
@@ -72,9 +63,6 @@ def main(argv=None) -> int:
         help="epochs per run (default %(default)s; short runs favour weak augmentation)",
     )
     parser.add_argument("--size", type=int, default=None, help="input side (default: the preset's)")
-    parser.add_argument(
-        "--contrast", default=None, help="contrast step, none or stretch (default: the preset's)"
-    )
     parser.add_argument(
         "--label-smoothing",
         type=float,

@@ -40,26 +40,13 @@ def macs(model) -> int:
 
 def main(argv=None) -> int:
     parser = harness.parser(__file__, __doc__, data=True)
-    parser.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
-    parser.add_argument(
-        "--photos", default=None, help="training photo folder (default DATA/asl_photos/train)"
-    )
-    # 4: +1.7 and +3.3 points over 2 on later training photos (two seeds), Sign MNIST still >= 99%
-    # (realworld_recipes.py --sign-per-class 100000 --photo-copies 2|4)
-    parser.add_argument(
-        "--photo-weight",
-        type=float,
-        default=4.0,
-        help="weight of each photo against a Sign MNIST image (default %(default)s)",
-    )
-    parser.add_argument(
-        "--eval", default=None, help="held-out photo folder (default DATA/asl_photos/test)"
+    # photo weight 4: +1.7 and +3.3 points over 2 on later training photos (two seeds), Sign
+    # MNIST still >= 99% (realworld_recipes.py --sign-per-class 100000 --photo-copies 2|4)
+    harness.photo_training_options(
+        parser, 4.0, "weight of each photo against a Sign MNIST image (default %(default)s)"
     )
     parser.add_argument(
         "--roi", default="center", help="region of interest (default %(default)s; try hand)"
-    )
-    parser.add_argument(
-        "--contrast", default=None, help="contrast step, none or stretch (default: the preset's)"
     )
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument(

@@ -166,6 +166,16 @@ def parser(
     return p
 
 
+def photo_training_options(p: argparse.ArgumentParser, photo_weight: float, help_weight: str):
+    """The options of the scripts that train a preset on Sign MNIST and a photo folder:
+    `--preset`, `--photos`, `--eval`, `--photo-weight` and `--contrast`."""
+    p.add_argument("--preset", default="realworld", help="model preset (default %(default)s)")
+    p.add_argument("--photos", help="training photo folder (default DATA/asl_photos/train)")
+    p.add_argument("--eval", help="held-out photo folder (default DATA/asl_photos/test)")
+    p.add_argument("--photo-weight", type=float, default=photo_weight, help=help_weight)
+    p.add_argument("--contrast", help="contrast step, none or stretch (default: the preset's)")
+
+
 def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, check --data, and under --quick swap the data for a small slice of it."""
     args = p.parse_args(argv)
