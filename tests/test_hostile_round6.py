@@ -1,0 +1,49 @@
+"""Issue 25, probe round 6: each case runs the real `edgesign` command on real files (a bundle
+converted from EDGESIGN_DATA), broken in tmp_path. The promises are docs/promises.md."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import one_line
+from cli_helpers import run_with_output as run
+
+
+@pytest.mark.parametrize(
+    "run_args, named",
+    [
+        ("--run-args=--threads 0", "--threads"),
+        ("--run-args=--threads 1000", "--threads"),
+        ("--run-args=--roi box", "--roi box needs --box"),
+        ("--run-args=--crop 0", "--crop"),
+        ("--run-args=--crop nan", "--crop"),
+        ("--run-args=--box 0,0,2,1", "--box"),
+        ("--run-args=--roi center --box 0,0,1,1", "--box is for --roi box"),
+    ],
+)
+def test_run_args_out_of_range_are_refused_before_the_upload(bundle_dir, run_args, named, capsys):
+    """Round 5 lows: `--threads 0`, `--roi box` without `--box` and `--crop 0` passed deploy's
+    check of the run arguments (run's own parser took them and refused them only later, in
+    the handler: on the Pi, when the service started)."""
+    code, _, err = run(
+        capsys, "deploy", "--host", "pi.invalid", "--bundle", bundle_dir, "--dry-run", run_args
+    )
+    assert code == 2
+    one_line(err, named)
+
+
+def test_good_roi_run_args_still_pass(bundle_dir, capsys):
+    run_args = "--run-args=--threads 4 --roi box --box 0.1,0.1,0.8,0.8"
+    code, out, _ = run(
+        capsys, "deploy", "--host", "pi.invalid", "--bundle", bundle_dir, "--dry-run", run_args
+    )
+    assert code == 0
+    assert "--box 0.1,0.1,0.8,0.8" in out
+
+
+def test_run_refuses_roi_box_without_a_box(bundle_dir, capsys):
+    """run itself: the same line deploy gives, before a frame is read."""
+    code, _, err = run(
+        capsys, "run", "--bundle", bundle_dir, "--source", bundle_dir / "selftest", "--roi", "box"
+    )
+    assert code == 2
+    one_line(err, "--roi box needs --box")
