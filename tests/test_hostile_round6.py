@@ -3,6 +3,8 @@ converted from EDGESIGN_DATA), broken in tmp_path. The promises are docs/promise
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from cli_helpers import one_line
 from cli_helpers import run_with_output as run
@@ -47,3 +49,20 @@ def test_run_refuses_roi_box_without_a_box(bundle_dir, capsys):
     )
     assert code == 2
     one_line(err, "--roi box needs --box")
+
+
+def test_enroll_from_names_a_fifo_named_like_a_photo(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    """Round 5 low: `enroll --from DIR` left out a FIFO named A/x.jpg without a word (data and
+    compare name it); it is refused by name, without opening it (which would block)."""
+    from cli_helpers import user_photos
+
+    photos = user_photos(data_dir, tmp_path / "photos", [1])
+    letter = sorted(p for p in photos.iterdir() if p.is_dir())[0]
+    os.mkfifo(letter / "zz.jpg")
+    bundle = fused_bundle / "converted" / "bundle"
+    code, _, err = run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)
+    assert code == 2
+    one_line(err, "zz.jpg", "not a regular file")
+    assert not (profiles / "me.json").exists()
