@@ -85,12 +85,12 @@ def _micro(model_path: Path) -> dict | None:
 def read_motion(path) -> tuple:
     """(reader, still speed) from a motion file of benchmarks/bench_motion.py; DataError (one
     line) when it is not one."""
-    import json
-
+    from edgesign.core.files import read_json
     from edgesign.device.motion_classifier import motion_reader
 
+    # read_json: a FIFO blocked for ever and /dev/zero never ended; one line each
+    data = read_json(path, DataError, "a motion file (a JSON object)")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
         reader = motion_reader(data)
         still = float(data["still_speed"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -4,6 +4,8 @@ converted from EDGESIGN_DATA), broken in tmp_path. The promises are docs/promise
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from cli_helpers import one_line
@@ -66,3 +68,16 @@ def test_enroll_from_names_a_fifo_named_like_a_photo(
     assert code == 2
     one_line(err, "zz.jpg", "not a regular file")
     assert not (profiles / "me.json").exists()
+
+
+def test_convert_motion_that_is_a_fifo_is_refused_not_waited_for(fused_bundle, tmp_path):
+    """`convert --motion FIFO` blocked for ever (and `--motion /dev/zero` read without end): the
+    motion file is read as edgesign's other JSON files are, regular files only, bounded."""
+    fifo = tmp_path / "motion.json"
+    os.mkfifo(fifo)
+    argv = [sys.executable, "-m", "edgesign.cli.main", "convert", "--train-dir"]
+    argv += [fused_bundle / "trained", "--motion", fifo, "--out", tmp_path / "out"]
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    one_line(proc.stderr, "motion.json", "not a regular file")
+    assert not (tmp_path / "out").exists()
