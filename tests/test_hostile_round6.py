@@ -3,6 +3,7 @@ converted from EDGESIGN_DATA), broken in tmp_path. The promises are docs/promise
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +82,37 @@ def test_convert_motion_that_is_a_fifo_is_refused_not_waited_for(fused_bundle, t
     assert proc.returncode == 2, proc.stderr
     one_line(proc.stderr, "motion.json", "not a regular file")
     assert not (tmp_path / "out").exists()
+
+
+def test_hand_int8_that_cannot_be_used_falls_back_to_float(
+    fused_bundle, tmp_path, monkeypatch, capsys
+):
+    """With few calibration crops the int8 landmark model's input scale is not the pixels' (no
+    pixel reaches 0 or 255), and `convert --hand-int8` stopped with "not the expected hand model"
+    naming its temporary file; as --help says, the bundle keeps the float model and the report
+    says why."""
+    from edgesign.convert import hand_int8_step
+
+    monkeypatch.setattr(hand_int8_step, "CALIBRATION_PHOTOS", 1)
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        fused_bundle / "trained",
+        "--test",
+        fused_bundle / "test",
+        "--hand-int8",
+        "--max-drop",
+        "100",
+        "--calibration-size",
+        "40",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    hands = report["hand_models"]
+    assert not hands["passed"] and "not usable" in hands["why"], hands
+    assert ".partial" not in hands["why"]
+    assert not (out / "bundle" / "hand_landmarks_float.tflite").exists()
