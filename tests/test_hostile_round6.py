@@ -116,3 +116,17 @@ def test_hand_int8_that_cannot_be_used_falls_back_to_float(
     assert not hands["passed"] and "not usable" in hands["why"], hands
     assert ".partial" not in hands["why"]
     assert not (out / "bundle" / "hand_landmarks_float.tflite").exists()
+
+
+@pytest.mark.parametrize("field", ["size", "views"])
+def test_a_deeply_nested_metadata_number_is_one_line(copied_bundle, field, capsys):
+    """A number field of metadata.json holding a list nested 900 deep (which json reads) was a
+    RecursionError traceback, exit 1, in the check that numbers are not true/false or text."""
+    path = copied_bundle / "metadata.json"
+    text = path.read_text()
+    meta = json.loads(text)
+    meta["preprocess"][field] = "__DEEP__"
+    path.write_text(json.dumps(meta).replace('"__DEEP__"', "[" * 900 + "]" * 900))
+    code, _, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, "metadata.json", f"preprocess.{field} must be a number")
