@@ -130,3 +130,26 @@ def test_a_deeply_nested_metadata_number_is_one_line(copied_bundle, field, capsy
     code, _, err = run(capsys, "selftest", "--bundle", copied_bundle)
     assert code == 2
     one_line(err, "metadata.json", f"preprocess.{field} must be a number")
+
+
+def test_convert_motion_letters_that_do_not_fit_are_refused_before_the_work(
+    fused_bundle, tmp_path, capsys
+):
+    """The benchmark's classifier starts J from I and Z from D, letters this model (A, B, C, L)
+    does not have: convert did the whole conversion, then refused the bundle it had written."""
+    from pathlib import Path
+
+    motion = Path(__file__).resolve().parents[1] / "benchmarks/results/motion_classifier.json"
+    code, out, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        fused_bundle / "trained",
+        "--motion",
+        motion,
+        "--out",
+        tmp_path / "out",
+    )
+    assert code == 2
+    one_line(err, "starts from 'I', not one of the model's classes")
+    assert "loading data" not in out
