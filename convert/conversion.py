@@ -85,12 +85,12 @@ def _micro(model_path: Path) -> dict | None:
 def read_motion(path) -> tuple:
     """(reader, still speed) from a motion file of benchmarks/bench_motion.py; DataError (one
     line) when it is not one."""
-    import json
-
+    from edgesign.core.files import read_json
     from edgesign.device.motion_classifier import motion_reader
 
+    # read_json: a FIFO blocked for ever and /dev/zero never ended; one line each
+    data = read_json(path, DataError, "a motion file (a JSON object)")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
         reader = motion_reader(data)
         still = float(data["still_speed"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -98,6 +98,23 @@ def read_motion(path) -> tuple:
     if not still > 0:
         raise DataError(f"--motion {path}: its still speed must be > 0")
     return reader, still
+
+
+def check_motion_fits(path, reader, meta: dict) -> None:
+    """DataError (one line) unless the motion letters of `reader` fit the trained model as the
+    written bundle must: a model with landmarks, each letter once, starting from one of its
+    classes (round 6: refused only after the whole conversion, when the bundle was loaded)."""
+    if "landmarks" not in meta:
+        raise DataError("--motion needs a model with landmarks (the hand tracker)")
+    letters = [e.letter for e in reader.letters]
+    for e in reader.letters:
+        if letters.count(e.letter) > 1:
+            raise DataError(f"--motion {path}: the motion letter {e.letter!r} appears twice")
+        if e.start not in meta["classes"]:
+            raise DataError(
+                f"--motion {path}: {e.letter} starts from {e.start!r}, not one of the model's "
+                f"classes ({','.join(meta['classes'])})"
+            )
 
 
 def add_motion_reader(folder, reader, still: float) -> None:
@@ -148,6 +165,8 @@ def convert(
         raise DataError(f"--selftest-images must be at least 1, not {selftest_count}")
     motion_reader = read_motion(motion) if motion is not None else None
     meta = read_training(train_dir)
+    if motion_reader is not None:  # before the work, not when the bundle is written
+        check_motion_fits(motion, motion_reader[0], meta)
     spec = training_spec(meta, train_dir)
     if views is not None:
         spec = replace(spec, views=view_set(views))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgesign.convert.device_reading import composed_answers
 from edgesign.convert.landmarks import classified_hands, fused_on, fusion_scores
-from edgesign.core.errors import DataError
+from edgesign.core.errors import DataError, ModelError
 from edgesign.core.scoring import latency_summary
 from edgesign.device.compare_hands import landmark_errors
 
@@ -126,7 +126,14 @@ def hand_int8_step(
         return {"passed": False, "why": why}, None
     target = Path(tmp) / INT8_FILE
     target.write_bytes(quantize_int8_tf(to_float32(Path(landmarks).read_bytes()), crops))
-    int8_tracker, int8_key = HandTracker(detector, target), tracker_key(detector, target)
+    try:
+        int8_tracker = HandTracker(detector, target)
+    except ModelError as exc:
+        # a few calibration crops whose pixels never reach 0 or 255 give the input another
+        # scale than the pixels' (round 6: 18 photos stopped the whole convert here)
+        why = f"the int8 landmark model is not usable: {str(exc).rsplit(': ', 1)[-1]}"
+        return {"passed": False, "why": why, "calibration_crops": len(crops)}, None
+    int8_key = tracker_key(detector, target)
     usable, lm = classified_hands(
         plan.test, test_set, classes, tmp, fusion["classifier"], int8_tracker, int8_key, "test"
     )

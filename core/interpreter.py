@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesign.core.errors import ModelError
+from edgesign.core.options import MAX_THREADS
 
 _BACKENDS = (
     ("ai-edge-litert", "ai_edge_litert.interpreter"),
@@ -80,11 +81,6 @@ class TensorInfo:
         if self.dtype == "float32":
             return values.astype(np.float32)
         return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
-
-
-#: most interpreter threads allowed: LiteRT crashes (SIGSEGV) when asked for far too many, and a
-#: Pi has 4 cores
-MAX_THREADS = 64
 
 
 def check_threads(num_threads) -> int:

@@ -14,6 +14,9 @@ import math
 
 #: the model input sides (pixels) a preprocessing spec may have: `train --size` and every bundle
 MODEL_SIZES = (8, 256)
+#: most interpreter threads a command takes (`run --threads`; core.interpreter.check_threads):
+#: LiteRT crashes (SIGSEGV) when asked for far too many, and a Pi has 4 cores
+MAX_THREADS = 64
 #: the regions of interest a preprocessing spec may have (`train --roi`)
 ROI_MODES = ("center", "full", "box")
 

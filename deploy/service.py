@@ -80,7 +80,7 @@ def check_run_options(run_args) -> None:
     import contextlib
     import io
 
-    from edgesign.device.commands import register
+    from edgesign.device.commands import register, roi_problem
 
     for arg in run_args:
         if arg.split("=", 1)[0] in _NOT_FOR_THE_SERVICE:
@@ -93,9 +93,12 @@ def check_run_options(run_args) -> None:
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said), contextlib.redirect_stdout(io.StringIO()):
-            parser.parse_args(["run", "--bundle", "bundle", *run_args])
+            parsed = parser.parse_args(["run", "--bundle", "bundle", *run_args])
     except SystemExit:
         problem = (said.getvalue().strip().splitlines() or ["refused"])[-1]
+    else:
+        problem = roi_problem(parsed)  # what run checks of its options together
+    if problem:
         raise DeployError(
             f"run arguments {' '.join(run_args)!r}: `edgesign run` would refuse them "
             f"({problem.removeprefix('edgesign run: error: ')})"

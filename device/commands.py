@@ -6,7 +6,7 @@ Heavy imports happen inside the handlers, and none of them reaches TensorFlow.
 
 from __future__ import annotations
 
-from edgesign.core.options import add_command, add_count, number
+from edgesign.core.options import MAX_THREADS, add_command, add_count, number
 from edgesign.core.views import add_view_arguments, view_set
 
 #: `run --rate` bounds, frames a second: slower than a frame every 10 s only looks hung
@@ -34,6 +34,23 @@ def _parse_size(text: str):
     return width, height
 
 
+def _parse_box(text: str) -> tuple:
+    """--box X,Y,W,H: four fractions of the frame, the box inside it."""
+    import argparse
+    import math
+
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        x = y = w = h = math.nan
+    inside = min(x, y) >= 0 and w > 0 and h > 0 and x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9
+    if not inside:  # NaN fails every comparison
+        raise argparse.ArgumentTypeError(
+            f"expected four fractions x,y,width,height of a box inside the frame, not {text!r}"
+        )
+    return x, y, w, h
+
+
 def _add_roi_options(p) -> None:
     g = p.add_argument_group("region of interest (default: what the bundle's metadata says)")
     g.add_argument(
@@ -41,14 +58,27 @@ def _add_roi_options(p) -> None:
     )
     g.add_argument(
         "--crop",
-        type=float,
+        type=number(float, 0.05, 1.0),
         metavar="FRACTION",
-        help="center: side of the center square as a fraction of the shorter side (margin = 1 - "
-        "this)",
+        help="center: side of the center square as a fraction of the shorter side, 0.05 to 1 "
+        "(margin = 1 - this)",
     )
     g.add_argument(
-        "--box", metavar="X,Y,W,H", help="box: x,y,width,height as fractions of the frame"
+        "--box",
+        type=_parse_box,
+        metavar="X,Y,W,H",
+        help="box: x,y,width,height as fractions of the frame (implies --roi box)",
     )
+
+
+def roi_problem(args) -> str:
+    """What is wrong with the ROI options together ('' for nothing); argparse checks each alone.
+    deploy asks it too, so run arguments the service would refuse are refused before the upload."""
+    if getattr(args, "roi", None) == "box" and getattr(args, "box", None) is None:
+        return "--roi box needs --box X,Y,W,H (the box as fractions of the frame)"
+    if getattr(args, "box", None) is not None and getattr(args, "roi", None) not in (None, "box"):
+        return f"--box is for --roi box, not --roi {args.roi}"
+    return ""
 
 
 def _spec_with_options(spec, args):
@@ -57,16 +87,15 @@ def _spec_with_options(spec, args):
 
     from edgesign.core.errors import EdgesignError
 
+    if roi_problem(args):
+        raise EdgesignError(roi_problem(args))
     changes = {}
     if args.roi:
         changes["roi"] = args.roi
     if args.crop is not None:
         changes["crop"] = args.crop
     if args.box:
-        try:
-            changes["box"] = tuple(float(v) for v in args.box.split(","))
-        except ValueError:
-            raise EdgesignError(f"--box {args.box}: expected four fractions x,y,w,h") from None
+        changes["box"] = tuple(args.box)
         changes.setdefault("roi", "box")
     if getattr(args, "views", None):
         changes["views"] = view_set(args.views)
@@ -130,7 +159,10 @@ def register(subparsers) -> None:
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (at least 1)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     p.add_argument(
-        "--threads", type=int, default=1, help="interpreter threads, 1 to 64 (default 1)"
+        "--threads",
+        type=number(int, 1, MAX_THREADS),
+        default=1,
+        help=f"interpreter threads, 1 to {MAX_THREADS} (default 1)",
     )
     p.add_argument(
         "--rate",

@@ -18,7 +18,7 @@ import numpy as np
 from edgesign.core.errors import EdgesignError
 from edgesign.core.images import class_folders
 from edgesign.core.names import canonical
-from edgesign.core.text import printable
+from edgesign.core.text import PATH_LIMIT, printable
 from edgesign.device.hands.features import WRIST
 from edgesign.device.sources import ImageFilesSource, image_files
 
@@ -43,6 +43,12 @@ def folder_letters(folder: Path, classes) -> dict:
     letters = {}
     for class_folder in class_folders(folder):
         paths = image_files(class_folder)
+        for path in paths:  # before the first photo is read, not after some letters
+            if not path.is_file():
+                raise EdgesignError(
+                    f"{printable(path, PATH_LIMIT)}: not a regular file (a pipe, a device or a "
+                    "link to nowhere); not read"
+                )
         if paths:
             letters[canonical(class_folder.name)] = paths
     unknown = sorted(set(letters) - set(classes))

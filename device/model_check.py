@@ -67,9 +67,12 @@ NUMBER_FIELDS = (
 )
 
 
-def _not_a_number(value) -> bool:
+def _not_a_number(value, depth: int = 0) -> bool:
+    """Whether `value` holds JSON true/false or text where numbers (or lists of them, or lists of
+    such lists: the views) belong; anything nested deeper is not numbers either (a deeply nested
+    list was a RecursionError traceback)."""
     if isinstance(value, (list, tuple)):
-        return any(_not_a_number(v) for v in value)
+        return depth >= 2 or any(_not_a_number(v, depth + 1) for v in value)
     return isinstance(value, (bool, str))
 
 

@@ -52,11 +52,13 @@ class ImageFilesSource(FrameSource):
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursively), sorted by relative path; hidden entries skipped."""
+    """Image files under `folder` (recursively), sorted by relative path; hidden entries skipped.
+    Anything but a folder that is named like an image is listed (a FIFO, a device or a link to
+    nowhere too), so that reading it refuses it by name instead of leaving it out unsaid."""
     found = [
         p
         for p in folder.rglob("*")
-        if p.is_file()
+        if not p.is_dir()
         and p.suffix.lower() in IMAGE_SUFFIXES
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     ]

@@ -1,0 +1,155 @@
+"""Issue 25, probe round 6: each case runs the real `edgesign` command on real files (a bundle
+converted from EDGESIGN_DATA), broken in tmp_path. The promises are docs/promises.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from cli_helpers import one_line
+from cli_helpers import run_with_output as run
+
+
+@pytest.mark.parametrize(
+    "run_args, named",
+    [
+        ("--run-args=--threads 0", "--threads"),
+        ("--run-args=--threads 1000", "--threads"),
+        ("--run-args=--roi box", "--roi box needs --box"),
+        ("--run-args=--crop 0", "--crop"),
+        ("--run-args=--crop nan", "--crop"),
+        ("--run-args=--box 0,0,2,1", "--box"),
+        ("--run-args=--roi center --box 0,0,1,1", "--box is for --roi box"),
+    ],
+)
+def test_run_args_out_of_range_are_refused_before_the_upload(bundle_dir, run_args, named, capsys):
+    """Round 5 lows: `--threads 0`, `--roi box` without `--box` and `--crop 0` passed deploy's
+    check of the run arguments (run's own parser took them and refused them only later, in
+    the handler: on the Pi, when the service started)."""
+    code, _, err = run(
+        capsys, "deploy", "--host", "pi.invalid", "--bundle", bundle_dir, "--dry-run", run_args
+    )
+    assert code == 2
+    one_line(err, named)
+
+
+def test_good_roi_run_args_still_pass(bundle_dir, capsys):
+    run_args = "--run-args=--threads 4 --roi box --box 0.1,0.1,0.8,0.8"
+    code, out, _ = run(
+        capsys, "deploy", "--host", "pi.invalid", "--bundle", bundle_dir, "--dry-run", run_args
+    )
+    assert code == 0
+    assert "--box 0.1,0.1,0.8,0.8" in out
+
+
+def test_run_refuses_roi_box_without_a_box(bundle_dir, capsys):
+    """run itself: the same line deploy gives, before a frame is read."""
+    code, _, err = run(
+        capsys, "run", "--bundle", bundle_dir, "--source", bundle_dir / "selftest", "--roi", "box"
+    )
+    assert code == 2
+    one_line(err, "--roi box needs --box")
+
+
+def test_enroll_from_names_a_fifo_named_like_a_photo(
+    fused_bundle, data_dir, tmp_path, profiles, capsys
+):
+    """Round 5 low: `enroll --from DIR` left out a FIFO named A/x.jpg without a word (data and
+    compare name it); it is refused by name, without opening it (which would block)."""
+    from cli_helpers import user_photos
+
+    photos = user_photos(data_dir, tmp_path / "photos", [1])
+    letter = sorted(p for p in photos.iterdir() if p.is_dir())[0]
+    os.mkfifo(letter / "zz.jpg")
+    bundle = fused_bundle / "converted" / "bundle"
+    code, _, err = run(capsys, "enroll", "--bundle", bundle, "--profile", "me", "--from", photos)
+    assert code == 2
+    one_line(err, "zz.jpg", "not a regular file")
+    assert not (profiles / "me.json").exists()
+
+
+def test_convert_motion_that_is_a_fifo_is_refused_not_waited_for(fused_bundle, tmp_path):
+    """`convert --motion FIFO` blocked for ever (and `--motion /dev/zero` read without end): the
+    motion file is read as edgesign's other JSON files are, regular files only, bounded."""
+    fifo = tmp_path / "motion.json"
+    os.mkfifo(fifo)
+    argv = [sys.executable, "-m", "edgesign.cli.main", "convert", "--train-dir"]
+    argv += [fused_bundle / "trained", "--motion", fifo, "--out", tmp_path / "out"]
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    one_line(proc.stderr, "motion.json", "not a regular file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_hand_int8_that_cannot_be_used_falls_back_to_float(
+    fused_bundle, tmp_path, monkeypatch, capsys
+):
+    """With few calibration crops the int8 landmark model's input scale is not the pixels' (no
+    pixel reaches 0 or 255), and `convert --hand-int8` stopped with "not the expected hand model"
+    naming its temporary file; as --help says, the bundle keeps the float model and the report
+    says why."""
+    from edgesign.convert import hand_int8_step
+
+    monkeypatch.setattr(hand_int8_step, "CALIBRATION_PHOTOS", 1)
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        fused_bundle / "trained",
+        "--test",
+        fused_bundle / "test",
+        "--hand-int8",
+        "--max-drop",
+        "100",
+        "--calibration-size",
+        "40",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    hands = report["hand_models"]
+    assert not hands["passed"] and "not usable" in hands["why"], hands
+    assert ".partial" not in hands["why"]
+    assert not (out / "bundle" / "hand_landmarks_float.tflite").exists()
+
+
+@pytest.mark.parametrize("field", ["size", "views"])
+def test_a_deeply_nested_metadata_number_is_one_line(copied_bundle, field, capsys):
+    """A number field of metadata.json holding a list nested 900 deep (which json reads) was a
+    RecursionError traceback, exit 1, in the check that numbers are not true/false or text."""
+    path = copied_bundle / "metadata.json"
+    text = path.read_text()
+    meta = json.loads(text)
+    meta["preprocess"][field] = "__DEEP__"
+    path.write_text(json.dumps(meta).replace('"__DEEP__"', "[" * 900 + "]" * 900))
+    code, _, err = run(capsys, "selftest", "--bundle", copied_bundle)
+    assert code == 2
+    one_line(err, "metadata.json", f"preprocess.{field} must be a number")
+
+
+def test_convert_motion_letters_that_do_not_fit_are_refused_before_the_work(
+    fused_bundle, tmp_path, capsys
+):
+    """The benchmark's classifier starts J from I and Z from D, letters this model (A, B, C, L)
+    does not have: convert did the whole conversion, then refused the bundle it had written."""
+    from pathlib import Path
+
+    motion = Path(__file__).resolve().parents[1] / "benchmarks/results/motion_classifier.json"
+    code, out, err = run(
+        capsys,
+        "convert",
+        "--train-dir",
+        fused_bundle / "trained",
+        "--motion",
+        motion,
+        "--out",
+        tmp_path / "out",
+    )
+    assert code == 2
+    one_line(err, "starts from 'I', not one of the model's classes")
+    assert "loading data" not in out
