@@ -89,6 +89,30 @@ def sign_small(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sign_data_run(sign_small, tmp_path_factory) -> tuple:
+    """`edgesign data --train <sign_small's train CSV> --classes sign --out data`, run once as a
+    process of its own: (exit code, stdout, stderr, the folder it wrote). Read-only (copy it to
+    tamper). Two tests read this same run: its terminal output and its output folder."""
+    import json
+    import subprocess
+
+    def build(folder):
+        argv = ["data", "--train", str(sign_small[0]), "--classes", "sign"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgesign.cli.main", *argv, "--out", str(folder / "data")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        run = {"code": proc.returncode, "out": proc.stdout, "err": proc.stderr}
+        (folder / "run.json").write_text(json.dumps(run))
+
+    folder = built_once(tmp_path_factory, "sign_data_run", build)
+    run = json.loads((folder / "run.json").read_text())
+    return run["code"], run["out"], run["err"], folder / "data"
+
+
+@pytest.fixture(scope="session")
 def trained_dir(sign_small, tmp_path_factory) -> Path:
     """`edgesign train` output: the article model, 10 epochs on 3,000 real Sign MNIST images."""
     folder = built_once(tmp_path_factory, "trained", lambda f: _train_article(sign_small, f))
