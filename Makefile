@@ -64,10 +64,12 @@ micro:  ## TFLite Micro C++ source (model_data.h/.cc), flash/arena and parity re
 	$(EDGESIGN) micro --bundle $(OUT)/convert/bundle --out $(OUT)/micro $(if $(MICRO_TEST),--test $(MICRO_TEST)) $(ARGS)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per process at a time (its
-# module fixtures are built once). The arm64 tests are `make pi-test`'s: CI runs both.
+# module fixtures are built once), the slowest files first (tests/conftest.py orders them; xdist
+# would otherwise hand out the files with the most tests first). The arm64 tests are `make
+# pi-test`'s: CI runs both.
 TEST_WORKERS ?= 2
 test: setup  ## set up, then run the whole test suite on the real data in DATA (pi-test: the arm64 part)
-	EDGESIGN_DATA=$(DATA) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not arm64"
+	EDGESIGN_DATA=$(DATA) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not arm64"
 
 test-fast: setup  ## the tests that need no data folder (about a minute)
 	$(BIN)/python -m pytest -m "not data"

@@ -89,6 +89,30 @@ def sign_small(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def sign_data_run(sign_small, tmp_path_factory) -> tuple:
+    """`edgesign data --train <sign_small's train CSV> --classes sign --out data`, run once as a
+    process of its own: (exit code, stdout, stderr, the folder it wrote). Read-only (copy it to
+    tamper). Two tests read this same run: its terminal output and its output folder."""
+    import json
+    import subprocess
+
+    def build(folder):
+        argv = ["data", "--train", str(sign_small[0]), "--classes", "sign"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgesign.cli.main", *argv, "--out", str(folder / "data")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        run = {"code": proc.returncode, "out": proc.stdout, "err": proc.stderr}
+        (folder / "run.json").write_text(json.dumps(run))
+
+    folder = built_once(tmp_path_factory, "sign_data_run", build)
+    run = json.loads((folder / "run.json").read_text())
+    return run["code"], run["out"], run["err"], folder / "data"
+
+
+@pytest.fixture(scope="session")
 def trained_dir(sign_small, tmp_path_factory) -> Path:
     """`edgesign train` output: the article model, 10 epochs on 3,000 real Sign MNIST images."""
     folder = built_once(tmp_path_factory, "trained", lambda f: _train_article(sign_small, f))
@@ -170,12 +194,34 @@ def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "converted_float", build) / "convert"
 
 
+#: the files that take longest (summed test time, `--durations`), longest first. `make test` hands
+#: whole files to its two processes in collection order (`--dist loadfile
+#: --no-loadscope-reorder`), so these start first and the short files fill the gaps at the end;
+#: otherwise the fleet file, started last, alone bounded the wall time. test_motion is second so
+#: the other process trains its fused bundle while the first trains and converts bundle_dir.
+SLOW_FILES_FIRST = (
+    "test_fleet.py",
+    "test_motion.py",
+    "test_deploy.py",
+    "test_hostile_inputs.py",
+    "test_fleet_checks.py",
+    "test_pipeline.py",
+    "test_hand_int8.py",
+    "test_enroll.py",
+    "test_hostile_round5.py",
+    "test_hostile_lows.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark every test that reaches the real data (through any fixture) as `data`, so that
-    `pytest -m "not data"` (`make test-fast`) is the tier that needs no data folder."""
+    `pytest -m "not data"` (`make test-fast`) is the tier that needs no data folder. Then put
+    the slowest files first (SLOW_FILES_FIRST; a stable sort: the order inside a file stays)."""
     for item in items:
         if "data_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.data)
+    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 #: the letters of the `fused_bundle` fixture

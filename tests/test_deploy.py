@@ -2,7 +2,9 @@
 failures.
 
 The tests of this module share one server and build on one another's releases (each asserts
-the state it starts from). About three full deploys (venv + offline pip + selftest) in total.
+the state it starts from). Four deploys that reach the self-test (venv + offline pip + selftest):
+the first, a failing self-test, the one after a dropped upload (with a profile enrolled before
+it, which the rollback then finds) and one whose unit systemd rejects.
 """
 
 from __future__ import annotations
@@ -321,7 +323,31 @@ def test_missing_python_is_reported_before_uploading(ssh_server, bundle_dir, fir
     assert len(list((ssh_server.home / "edgesign/releases").iterdir())) == 1
 
 
-def test_dropped_connection_mid_upload_keeps_current_then_recovers(ssh_server, bundle_dir, first):
+@pytest.fixture(scope="module")
+def enrolled(ssh_server, bundle_dir, first):
+    """A profile enrolled on the Pi after the first release: (its file, its bytes, the releases
+    there were then). It lives outside the release folders, so the deploy and the rollbacks
+    after it must leave it as it was, and every release's own edgesign must find it."""
+    folder = ssh_server.home / ".local" / "share" / "edgesign" / "profiles"
+    folder.mkdir(parents=True)
+    classes = (Path(bundle_dir) / "labels.txt").read_text().split()
+    profile = {
+        "edgesign_profile": 1,
+        "name": "me",
+        "features": "wrist-relative-2d-v1",
+        "classes": classes,
+        "classifier_sha256": "ab" * 32,
+        "samples": {classes[0]: [[0.1] * 42, [0.2] * 42]},
+    }
+    (folder / "me.json").write_text(json.dumps(profile))
+    subprocess.run(["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / ".local")])
+    releases = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
+    return folder / "me.json", (folder / "me.json").read_bytes(), releases, classes
+
+
+def test_dropped_connection_mid_upload_keeps_current_then_recovers(
+    ssh_server, bundle_dir, first, enrolled
+):
     before = current_of(ssh_server)
     releases_before = sorted(p.name for p in (ssh_server.home / "edgesign/releases").iterdir())
     wheelhouse = ssh_server.home / "edgesign" / "wheelhouse"
@@ -378,9 +404,13 @@ def two_releases(ssh_server, bundle_dir, first):
     return list_releases(Remote(ssh_server.target()))
 
 
-def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_releases):
+def test_rollback_switches_back_keeps_profiles_and_stops_at_the_oldest(
+    ssh_server, first, enrolled, two_releases
+):
     current, releases = two_releases
     assert len(releases) == 2 and current == releases[0][0] and releases[1][0] == first[0].release
+    profile, profile_bytes, releases_when_enrolled, classes = enrolled
+    assert releases_when_enrolled == [first[0].release]  # the newer release came after it
     proc = subprocess.run(
         [
             "make",
@@ -403,6 +433,12 @@ def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_r
         ssh_server, "edgesign/current/venv/bin/edgesign selftest --bundle edgesign/current/bundle"
     )
     assert selftest.returncode == 0, selftest.stderr
+    # The profile outlived the new release and the rollback, and the release's own edgesign
+    # finds it.
+    assert profile.read_bytes() == profile_bytes
+    listed = ssh(ssh_server, "edgesign/current/venv/bin/edgesign profiles")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("me: 1/") and f"{classes[0]}:2" in listed.stdout
     with pytest.raises(DeployError, match="no release older than"):
         rollback(ssh_server.target(), echo=lambda l: None)
     assert rollback(ssh_server.target(), to=current, echo=lambda l: None) == current
@@ -410,36 +446,6 @@ def test_rollback_switches_back_and_stops_at_the_oldest(ssh_server, first, two_r
     listed = run_cli("releases", *ssh_server.cli_args())
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.splitlines() == [f"* {current}", f"  {first[0].release}"]
-
-
-def test_profiles_outlive_a_new_release_and_a_rollback(ssh_server, bundle_dir, first):
-    """A profile enrolled on the Pi lives outside the release folders: a deploy and a rollback
-    leave it as it was, and the release's own edgesign finds it."""
-    target = ssh_server.target(remote_dir="with-profile")
-    deploy(target, DeployOptions(bundle=Path(bundle_dir), service=False), echo=lambda l: None)
-    folder = ssh_server.home / ".local" / "share" / "edgesign" / "profiles"
-    folder.mkdir(parents=True)
-    classes = (Path(bundle_dir) / "labels.txt").read_text().split()
-    profile = {
-        "edgesign_profile": 1,
-        "name": "me",
-        "features": "wrist-relative-2d-v1",
-        "classes": classes,
-        "classifier_sha256": "ab" * 32,
-        "samples": {classes[0]: [[0.1] * 42, [0.2] * 42]},
-    }
-    (folder / "me.json").write_text(json.dumps(profile))
-    subprocess.run(["chown", "-R", f"{ssh_server.user}:", str(ssh_server.home / ".local")])
-    before = (folder / "me.json").read_bytes()
-    second = deploy(
-        target, DeployOptions(bundle=Path(bundle_dir), service=False), echo=lambda l: None
-    )
-    rollback(target, echo=lambda l: None)
-    assert current_of(ssh_server, "with-profile") != f"releases/{second.release}"
-    assert (folder / "me.json").read_bytes() == before
-    listed = ssh(ssh_server, "with-profile/current/venv/bin/edgesign profiles")
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith("me: 1/") and f"{classes[0]}:2" in listed.stdout
 
 
 def test_switch_prunes_old_and_incomplete_releases(ssh_server, first):
