@@ -43,7 +43,11 @@ def hands(data_dir, hand_models_dir):
         hand_models_dir / "hand_detector.tflite", hand_models_dir / "hand_landmarks.tflite"
     )
     # asl_letters: the source the templates were NOT fitted on (they come from asl_photos/train)
-    return Hands(data_dir / "asl_letters", tracker), tracker
+    # The third part: the recordings made so far, by clip. A recording is the tracker run over a
+    # clip (it starts from a reset tracker, so it depends on the clip alone) and is read, not
+    # changed, by a replay: the matcher and the classifier tests replay the same clips, tracked
+    # once.
+    return Hands(data_dir / "asl_letters", tracker), tracker, {}
 
 
 def _text(hands, words, seed, matcher, fps=30.0, seen=None):
@@ -52,8 +56,11 @@ def _text(hands, words, seed, matcher, fps=30.0, seen=None):
     from edgesign.train.motion_record import record_oracle, replay
     from edgesign.train.motion_scripts import clip
 
-    found, tracker = hands
-    recording = record_oracle(clip(found, words, seed, fps), tracker, CLASSES)
+    found, tracker, recordings = hands
+    key = (tuple(words), seed, fps)
+    if key not in recordings:
+        recordings[key] = record_oracle(clip(found, words, seed, fps), tracker, CLASSES)
+    recording = recordings[key]
     if seen is not None:
         held = [p == "hold" for p in recording.phases]
         seen.append(bool(np.any(~np.isnan(recording.landmarks[held, 0, 0]))))
