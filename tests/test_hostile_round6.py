@@ -153,3 +153,67 @@ def test_convert_motion_letters_that_do_not_fit_are_refused_before_the_work(
     assert code == 2
     one_line(err, "starts from 'I', not one of the model's classes")
     assert "loading data" not in out
+
+
+def _classifier_bundle(folder):
+    """`folder` (a bundle) with the benchmark's trajectory classifier for J and Z, as
+    `convert --motion` puts it in (its starts I and D are classes of this bundle)."""
+    from pathlib import Path
+
+    from edgesign.convert.conversion import add_motion_reader, read_motion
+
+    motion = Path(__file__).resolve().parents[1] / "benchmarks/results/motion_classifier.json"
+    add_motion_reader(folder, *read_motion(motion))
+    return folder
+
+
+def _rewrite_motion(folder, change) -> None:
+    """The bundle's motion file changed by `change(data)` (its return value, when not None, is
+    the file's new text), and its hash in metadata.json updated to match."""
+    from edgesign.core.hashing import sha256_file
+
+    path = folder / "motion_templates.json"
+    data = json.loads(path.read_text())
+    text = change(data)
+    path.write_text(json.dumps(data) if text is None else text)
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["motion"]["sha256"] = sha256_file(path)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("command", ["selftest", "deploy"])
+def test_a_motion_file_that_is_a_list_is_one_line(copied_bundle, command, capsys):
+    """A motion file holding a JSON list: AttributeError traceback, exit 1 (the reader asked the
+    list for its format before checking it is an object)."""
+    folder = _classifier_bundle(copied_bundle)
+    _rewrite_motion(folder, lambda data: "[1, 2]")
+    argv = ["selftest", "--bundle", folder]
+    if command == "deploy":
+        argv = ["deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    one_line(err, "motion_templates.json", "must hold a JSON object")
+
+
+def test_deploy_refuses_motion_references_the_pi_would_fail(copied_bundle, capsys):
+    """Reference tracks whose stored scores the classifier does not give: deploy (dry run too)
+    accepted the bundle, whose self-test then failed on the Pi after the upload."""
+    folder = _classifier_bundle(copied_bundle)
+
+    def wrong_scores(data):
+        for ref in data["references"]:
+            ref["scores"] = {letter: 0.123 for letter in ref["scores"]}
+
+    _rewrite_motion(folder, wrong_scores)
+    code, _, err = run(capsys, "selftest", "--bundle", folder)
+    assert code == 1  # the self-test fails it, as on the Pi
+    code, _, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
+    assert code == 2
+    one_line(err, "motion_templates.json", "self-test would fail it")
+
+
+def test_deploy_takes_a_good_classifier_bundle(copied_bundle, capsys):
+    folder = _classifier_bundle(copied_bundle)
+    code, out, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
+    assert code == 0, err
+    assert "dry run" in out
