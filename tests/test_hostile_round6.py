@@ -217,3 +217,13 @@ def test_deploy_takes_a_good_classifier_bundle(copied_bundle, capsys):
     code, out, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
     assert code == 0, err
     assert "dry run" in out
+
+
+@pytest.mark.parametrize("runs", ["100000000", "0", "-5"])
+def test_compare_timing_runs_are_bounded(bundle_dir, runs, capsys):
+    """`compare --timing-runs 100000000` timed for hours (it was any integer): argparse refuses
+    counts outside 1 to 10,000 before anything runs."""
+    from cli_helpers import argparse_refusal
+
+    err = argparse_refusal(capsys, "compare", "--bundle", bundle_dir, "--timing-runs", runs)
+    assert "--timing-runs" in err and "1 to 10,000" in err, err
