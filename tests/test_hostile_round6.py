@@ -227,3 +227,61 @@ def test_compare_timing_runs_are_bounded(bundle_dir, runs, capsys):
 
     err = argparse_refusal(capsys, "compare", "--bundle", bundle_dir, "--timing-runs", runs)
     assert "--timing-runs" in err and "1 to 10,000" in err, err
+
+
+def _fleet_dry_run(inventory, bundle_dir) -> subprocess.CompletedProcess:
+    """`edgesign deploy --inventory INVENTORY --dry-run` as a user runs it: Ansible for real."""
+    from pathlib import Path
+
+    argv = [sys.executable, "-m", "edgesign.cli.main", "deploy", "--inventory", str(inventory)]
+    argv += ["--bundle", str(bundle_dir), "--dry-run"]
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "Host *\n  ProxyCommand touch {marker}\n",
+        "Host *\n  PermitLocalCommand yes\n  LocalCommand touch {marker}\n",
+        'Match exec "touch {marker}"\n  Port 1\n',
+        "Include {other}\n",
+    ],
+    ids=["ProxyCommand", "LocalCommand", "Match exec", "Include"],
+)
+def test_an_inventory_ssh_config_cannot_run_a_program_here(bundle_dir, tmp_path, config):
+    """HIGH (round 6): `ansible_ssh_common_args='-F FILE'` passed the inventory allowlist, and
+    ssh ran the file's ProxyCommand on this computer, dry runs too. An inventory's ssh config
+    may hold Host lines and the options `-o` allows only."""
+    marker = tmp_path / "PWNED"
+    other = tmp_path / "other_config"
+    other.write_text(f"Host *\n  ProxyCommand touch {marker}\n")
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(config.format(marker=marker, other=other))
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(
+        f"[pis]\npi-01 ansible_host=127.0.0.1 ansible_port=1 "
+        f"ansible_ssh_common_args='-F {ssh_config}'\n"
+    )
+    proc = _fleet_dry_run(inventory, bundle_dir)
+    assert not marker.exists(), "a program named by the inventory's ssh config ran here"
+    assert proc.returncode == 2, proc.stderr
+    one_line(proc.stderr, "ssh_config", "not an option an inventory's ssh config may set")
+
+
+def test_an_inventory_ssh_config_of_plain_options_still_works(bundle_dir, tmp_path):
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("# the Pis\nHost *\n  ConnectTimeout=5\n  IdentitiesOnly yes\n")
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(
+        f"[pis]\npi-01 ansible_host=127.0.0.1 ansible_port=1 "
+        f"ansible_ssh_common_args='-F {ssh_config}'\n"
+    )
+    proc = _fleet_dry_run(inventory, bundle_dir)
+    assert "not an option" not in proc.stderr
+    relative = tmp_path / "rel.ini"
+    relative.write_text("[pis]\npi-01 ansible_host=127.0.0.1 ansible_ssh_common_args='-F cfg'\n")
+    proc = _fleet_dry_run(relative, bundle_dir)
+    assert proc.returncode == 2
+    one_line(proc.stderr, "must be an absolute path")
