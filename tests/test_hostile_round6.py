@@ -17,6 +17,7 @@ from cli_helpers import run_with_output as run
     "run_args, named",
     [
         ("--run-args=--threads 0", "--threads"),
+        ("--run-args=--top-k 0", "--top-k"),
         ("--run-args=--threads 1000", "--threads"),
         ("--run-args=--roi box", "--roi box needs --box"),
         ("--run-args=--crop 0", "--crop"),
