@@ -286,3 +286,20 @@ def test_an_inventory_ssh_config_of_plain_options_still_works(bundle_dir, tmp_pa
     proc = _fleet_dry_run(relative, bundle_dir)
     assert proc.returncode == 2
     one_line(proc.stderr, "must be an absolute path")
+
+
+@pytest.mark.parametrize("letters", ["", ",", " "])
+def test_enroll_with_no_letters_is_refused(
+    fused_bundle, data_dir, tmp_path, profiles, letters, capsys
+):
+    """`enroll --letters ""` was read as every letter of the bundle (and took 0 samples of the
+    25 from photos of one letter): an empty list is refused, as a list of unknown letters is."""
+    from cli_helpers import user_photos
+
+    photos = user_photos(data_dir, tmp_path / "photos", [1])
+    bundle = fused_bundle / "converted" / "bundle"
+    argv = ["enroll", "--bundle", bundle, "--profile", "me", "--from", photos]
+    code, _, err = run(capsys, *argv, "--letters", letters)
+    assert code == 2
+    one_line(err, "--letters", "none of the bundle's classes")
+    assert not (profiles / "me.json").exists()
