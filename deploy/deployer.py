@@ -159,14 +159,14 @@ def deploy(
 ) -> Outcome | None:
     """Deploy `opts.bundle` to `target`; returns what happened, or None for a dry run."""
     from edgesign.device.bundle import load_bundle, load_selftest
-    from edgesign.device.motion_bundle import check_motion
+    from edgesign.device.motion_bundle import require_motion
     from edgesign.device.pipeline import pipeline_for
 
     check_options(opts)  # before anything is contacted, --dry-run too
     bundle_files(opts.bundle)  # only known plain files: no symlinks, nothing stray
     bundle = load_bundle(opts.bundle)  # refuse to ship a bundle that is broken on the host already
     load_selftest(bundle)
-    check_motion(bundle)  # its motion templates too, which only the Pi's self-test read
+    require_motion(bundle)  # its motion letters too, checked as the Pi's self-test will
     pipeline_for(bundle, reference=True)  # and the hand models, built as `run` builds them
     if opts.dry_run:
         for line in plan_lines(target, opts):

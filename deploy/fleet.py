@@ -286,7 +286,7 @@ def deploy_fleet(
     `overrides`: edgesign_* variables for every Pi from the command line, already checked (they
     win over the inventory's, as Ansible's extra variables do)."""
     from edgesign.device.bundle import load_bundle, load_selftest
-    from edgesign.device.motion_bundle import check_motion
+    from edgesign.device.motion_bundle import require_motion
     from edgesign.device.pipeline import pipeline_for
 
     overrides = dict(overrides or {})
@@ -294,7 +294,7 @@ def deploy_fleet(
     check_summary_path(summary)
     loaded = load_bundle(bundle)  # a broken bundle is refused here, before any Pi is contacted
     load_selftest(loaded)
-    check_motion(loaded)
+    require_motion(loaded)
     pipeline_for(loaded, reference=True)
     if not 0 <= max_fail_percentage <= 100:
         raise DeployError(f"--max-fail-percentage {max_fail_percentage} is not between 0 and 100")

@@ -30,7 +30,7 @@ from edgesign.deploy.errors import DeployError
 from edgesign.deploy.remote import Remote
 from edgesign.deploy.settings import check_wheelhouse
 from edgesign.deploy.staging import stage_release
-from edgesign.deploy.target import Target
+from edgesign.deploy.target import Target, check_ssh_config
 
 #: Fixed wheel timestamps (1980-01-01, the zip epoch) make the edgesign wheel byte-reproducible.
 REPRODUCIBLE_EPOCH = "315532800"
@@ -128,7 +128,7 @@ def target_from_inventory(
         if word == "-o":
             options.append(value)
         elif word == "-F":
-            config = Path(value).expanduser()
+            config = check_ssh_config(Path(value).expanduser(), printable(host))
         elif word == "-i":
             key = key or value
         else:

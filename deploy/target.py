@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgesign.core.text import printable
 from edgesign.deploy.errors import DeployError
 
 # A user name and a DNS name, IPv4 address or ssh_config alias. Nothing a shell, ssh or rsync
@@ -76,6 +77,36 @@ SSH_OPTIONS_ALLOWED = frozenset(
 )
 
 DEFAULT_REMOTE_DIR = "edgesign"
+
+
+#: largest ssh config an inventory may name (`-F FILE`), in bytes
+SSH_CONFIG_BYTES = 64 * 1024
+
+
+def check_ssh_config(path: Path, host: str) -> Path:
+    """The ssh config an inventory names for `host` (`-F FILE` in ansible_ssh_common_args), or
+    DeployError: an absolute path to a small regular file of `Host` lines and the options `-o`
+    allows. Ansible's ssh and the upload both read it, and a ProxyCommand, LocalCommand, Match
+    exec or Include in it ran a program on this computer (round 6), dry runs too."""
+    shown = printable(str(path))
+    if not path.is_absolute():
+        raise DeployError(f"{host}: -F {shown}: an inventory's ssh config must be an absolute path")
+    if not path.is_file() or path.stat().st_size > SSH_CONFIG_BYTES:
+        raise DeployError(f"{host}: -F {shown}: not a regular file of at most 64 KB")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeployError(f"{host}: -F {shown}: cannot be read ({exc})") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        words = re.split(r"[\s=]+", line.strip(), maxsplit=1)
+        key = words[0].lower()
+        if key and not key.startswith("#") and key != "host" and key not in SSH_OPTIONS_ALLOWED:
+            raise DeployError(
+                f"{host}: -F {shown}, line {number}: {printable(words[0])} is not an option "
+                "an inventory's ssh config may set (some run a program on this computer); "
+                "use Host lines and -o options only, or put it in your own ~/.ssh/config"
+            )
+    return path
 
 
 def validate_host(text: str) -> str:

@@ -147,9 +147,7 @@ def register(subparsers) -> None:
         "--json", action="store_true", help="print one JSON line per frame instead of a status line"
     )
     p.add_argument("--speak", action="store_true", help="read finished words aloud with espeak-ng")
-    p.add_argument(
-        "--top-k", type=int, default=3, metavar="K", help="classes to report per frame (default 3)"
-    )
+    add_count(p, "--top-k", 3, "classes to report per frame", metavar="K")
     p.add_argument(
         "--frames",
         choices=["auto", "latest", "all"],
@@ -241,8 +239,6 @@ def _run_run(args) -> int:
     from edgesign.device.sources import PacedSource, open_source
     from edgesign.device.web.access import web_token
 
-    if args.top_k < 1:
-        raise EdgesignError("--top-k must be at least 1")
     if args.max_frames is not None and args.max_frames < 1:
         raise EdgesignError(
             f"--max-frames must be at least 1, not {args.max_frames} "

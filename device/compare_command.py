@@ -3,8 +3,11 @@ with `--profile` the whole pipeline without and with the user's profile."""
 
 from __future__ import annotations
 
-from edgesign.core.options import add_command
+from edgesign.core.options import add_command, add_count
 from edgesign.device.commands import SOURCE_HELP
+
+#: most timed calls `compare --timing-runs` makes per model and image set
+MAX_TIMING_RUNS = 10_000
 
 
 def register(subparsers) -> None:
@@ -23,12 +26,12 @@ def register(subparsers) -> None:
         metavar="N",
         help="frames read from --source (default 100)",
     )
-    p.add_argument(
+    add_count(  # a count of 10^8 ran for days (round 6); 10,000 is minutes
+        p,
         "--timing-runs",
-        type=int,
-        default=200,
-        metavar="N",
-        help="timed calls per model and image set (default 200)",
+        200,
+        f"timed calls per model and image set, 1 to {MAX_TIMING_RUNS:,}",
+        most=MAX_TIMING_RUNS,
     )
     p.add_argument(
         "--profile",

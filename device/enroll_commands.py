@@ -98,7 +98,7 @@ def _camera_options(args) -> None:
 def _letters(text, classes) -> list:
     from edgesign.core.errors import EdgesignError
 
-    if not text:
+    if text is None:  # not given; an empty --letters "" is refused below, not taken as all
         return list(classes)
     from edgesign.core.names import canonical
 

@@ -113,6 +113,18 @@ def check_motion(bundle) -> dict:
     }
 
 
+def require_motion(bundle) -> None:
+    """BundleError unless `check_motion` passes: what deploy asks before the upload, so that a
+    motion file the Pi's self-test would fail is not uploaded to fail there (round 6)."""
+    result = check_motion(bundle)
+    if not result["passed"]:
+        raise BundleError(
+            f"{Path(bundle.path) / MOTION_FILE}: its reference tracks do not give the stored "
+            f"scores (largest difference {result.get('max_difference', 0):.3g}, "
+            f"{result['checked']} checked); the Pi's self-test would fail it"
+        )
+
+
 def _references(data: dict, where: Path) -> list:
     """[("path", path (n, 2), {letter: distance}) or ("track", landmarks (n, 21, 2), {letter:
     score})] of the motion file; BundleError when they are not that, or more than the self-test

@@ -161,6 +161,8 @@ def _classifier_letter(e) -> MotionLetter:
 def motion_reader(data: dict):
     """The motion letters' reader a file holds: DTW templates (`MotionMatcher`) or the trajectory
     classifier (`MotionClassifier`)."""
+    if not isinstance(data, dict):  # a list at the top was an AttributeError traceback
+        raise ValueError("a motion file must hold a JSON object")
     if data.get("format") == CLASSIFIER_FORMAT:
         return MotionClassifier.from_dict(data)
     return MotionMatcher.from_dict(data)

@@ -17,6 +17,7 @@ from cli_helpers import run_with_output as run
     "run_args, named",
     [
         ("--run-args=--threads 0", "--threads"),
+        ("--run-args=--top-k 0", "--top-k"),
         ("--run-args=--threads 1000", "--threads"),
         ("--run-args=--roi box", "--roi box needs --box"),
         ("--run-args=--crop 0", "--crop"),
@@ -153,3 +154,152 @@ def test_convert_motion_letters_that_do_not_fit_are_refused_before_the_work(
     assert code == 2
     one_line(err, "starts from 'I', not one of the model's classes")
     assert "loading data" not in out
+
+
+def _classifier_bundle(folder):
+    """`folder` (a bundle) with the benchmark's trajectory classifier for J and Z, as
+    `convert --motion` puts it in (its starts I and D are classes of this bundle)."""
+    from pathlib import Path
+
+    from edgesign.convert.conversion import add_motion_reader, read_motion
+
+    motion = Path(__file__).resolve().parents[1] / "benchmarks/results/motion_classifier.json"
+    add_motion_reader(folder, *read_motion(motion))
+    return folder
+
+
+def _rewrite_motion(folder, change) -> None:
+    """The bundle's motion file changed by `change(data)` (its return value, when not None, is
+    the file's new text), and its hash in metadata.json updated to match."""
+    from edgesign.core.hashing import sha256_file
+
+    path = folder / "motion_templates.json"
+    data = json.loads(path.read_text())
+    text = change(data)
+    path.write_text(json.dumps(data) if text is None else text)
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["motion"]["sha256"] = sha256_file(path)
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("command", ["selftest", "deploy"])
+def test_a_motion_file_that_is_a_list_is_one_line(copied_bundle, command, capsys):
+    """A motion file holding a JSON list: AttributeError traceback, exit 1 (the reader asked the
+    list for its format before checking it is an object)."""
+    folder = _classifier_bundle(copied_bundle)
+    _rewrite_motion(folder, lambda data: "[1, 2]")
+    argv = ["selftest", "--bundle", folder]
+    if command == "deploy":
+        argv = ["deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    one_line(err, "motion_templates.json", "must hold a JSON object")
+
+
+def test_deploy_refuses_motion_references_the_pi_would_fail(copied_bundle, capsys):
+    """Reference tracks whose stored scores the classifier does not give: deploy (dry run too)
+    accepted the bundle, whose self-test then failed on the Pi after the upload."""
+    folder = _classifier_bundle(copied_bundle)
+
+    def wrong_scores(data):
+        for ref in data["references"]:
+            ref["scores"] = {letter: 0.123 for letter in ref["scores"]}
+
+    _rewrite_motion(folder, wrong_scores)
+    code, _, err = run(capsys, "selftest", "--bundle", folder)
+    assert code == 1  # the self-test fails it, as on the Pi
+    code, _, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
+    assert code == 2
+    one_line(err, "motion_templates.json", "self-test would fail it")
+
+
+def test_deploy_takes_a_good_classifier_bundle(copied_bundle, capsys):
+    folder = _classifier_bundle(copied_bundle)
+    code, out, err = run(capsys, "deploy", "--host", "pi.invalid", "--bundle", folder, "--dry-run")
+    assert code == 0, err
+    assert "dry run" in out
+
+
+@pytest.mark.parametrize("runs", ["100000000", "0", "-5"])
+def test_compare_timing_runs_are_bounded(bundle_dir, runs, capsys):
+    """`compare --timing-runs 100000000` timed for hours (it was any integer): argparse refuses
+    counts outside 1 to 10,000 before anything runs."""
+    from cli_helpers import argparse_refusal
+
+    err = argparse_refusal(capsys, "compare", "--bundle", bundle_dir, "--timing-runs", runs)
+    assert "--timing-runs" in err and "1 to 10,000" in err, err
+
+
+def _fleet_dry_run(inventory, bundle_dir) -> subprocess.CompletedProcess:
+    """`edgesign deploy --inventory INVENTORY --dry-run` as a user runs it: Ansible for real."""
+    from pathlib import Path
+
+    argv = [sys.executable, "-m", "edgesign.cli.main", "deploy", "--inventory", str(inventory)]
+    argv += ["--bundle", str(bundle_dir), "--dry-run"]
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PATH": path}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "Host *\n  ProxyCommand touch {marker}\n",
+        "Host *\n  PermitLocalCommand yes\n  LocalCommand touch {marker}\n",
+        'Match exec "touch {marker}"\n  Port 1\n',
+        "Include {other}\n",
+    ],
+    ids=["ProxyCommand", "LocalCommand", "Match exec", "Include"],
+)
+def test_an_inventory_ssh_config_cannot_run_a_program_here(bundle_dir, tmp_path, config):
+    """HIGH (round 6): `ansible_ssh_common_args='-F FILE'` passed the inventory allowlist, and
+    ssh ran the file's ProxyCommand on this computer, dry runs too. An inventory's ssh config
+    may hold Host lines and the options `-o` allows only."""
+    marker = tmp_path / "PWNED"
+    other = tmp_path / "other_config"
+    other.write_text(f"Host *\n  ProxyCommand touch {marker}\n")
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text(config.format(marker=marker, other=other))
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(
+        f"[pis]\npi-01 ansible_host=127.0.0.1 ansible_port=1 "
+        f"ansible_ssh_common_args='-F {ssh_config}'\n"
+    )
+    proc = _fleet_dry_run(inventory, bundle_dir)
+    assert not marker.exists(), "a program named by the inventory's ssh config ran here"
+    assert proc.returncode == 2, proc.stderr
+    one_line(proc.stderr, "ssh_config", "not an option an inventory's ssh config may set")
+
+
+def test_an_inventory_ssh_config_of_plain_options_still_works(bundle_dir, tmp_path):
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("# the Pis\nHost *\n  ConnectTimeout=5\n  IdentitiesOnly yes\n")
+    inventory = tmp_path / "fleet.ini"
+    inventory.write_text(
+        f"[pis]\npi-01 ansible_host=127.0.0.1 ansible_port=1 "
+        f"ansible_ssh_common_args='-F {ssh_config}'\n"
+    )
+    proc = _fleet_dry_run(inventory, bundle_dir)
+    assert "not an option" not in proc.stderr
+    relative = tmp_path / "rel.ini"
+    relative.write_text("[pis]\npi-01 ansible_host=127.0.0.1 ansible_ssh_common_args='-F cfg'\n")
+    proc = _fleet_dry_run(relative, bundle_dir)
+    assert proc.returncode == 2
+    one_line(proc.stderr, "must be an absolute path")
+
+
+@pytest.mark.parametrize("letters", ["", ",", " "])
+def test_enroll_with_no_letters_is_refused(
+    fused_bundle, data_dir, tmp_path, profiles, letters, capsys
+):
+    """`enroll --letters ""` was read as every letter of the bundle (and took 0 samples of the
+    25 from photos of one letter): an empty list is refused, as a list of unknown letters is."""
+    from cli_helpers import user_photos
+
+    photos = user_photos(data_dir, tmp_path / "photos", [1])
+    bundle = fused_bundle / "converted" / "bundle"
+    argv = ["enroll", "--bundle", bundle, "--profile", "me", "--from", photos]
+    code, _, err = run(capsys, *argv, "--letters", letters)
+    assert code == 2
+    one_line(err, "--letters", "none of the bundle's classes")
+    assert not (profiles / "me.json").exists()
