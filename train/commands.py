@@ -152,11 +152,11 @@ def _run_data(args) -> int:
     Load a data set exactly as training would and write class counts (text and a bar chart) and a
     grid of sample images per class as PNG files.
     """
+    plan = plan_from_args(args)
+    check_output_dir(args.out, "data", plan_inputs(plan))  # before TensorFlow's 10 s start
     import_tensorflow(args.debug)  # the presets' sizes come with Keras: without its chatter
     from edgesign.train import data_plan, explore
 
-    plan = plan_from_args(args)
-    check_output_dir(args.out, "data", plan_inputs(plan))
     train, _, test = data_plan.load(plan, spec_from_args(args))
     sets = {"train": train} if test is None else {"train": train, "test": test}
     print(explore.summarize(sets, args.out, plan_inputs(plan)), end="")
@@ -171,14 +171,14 @@ def _run_train(args) -> int:
     on Sign Language MNIST, MNIST or folders of photos. Writes model.keras, history.csv, history.png
     and metadata.json to --out, all or nothing.
     """
+    config = fit_config(args, args.preset)
+    spec = spec_from_args(args)
+    plan = plan_from_args(args)
+    check_output_dir(args.out, "train", plan_inputs(plan))  # before TensorFlow and the training
     import_tensorflow(args.debug)
     from edgesign.train import data_plan, trainer
     from edgesign.train.hand_prefetch import prefetch_hands
 
-    config = fit_config(args, args.preset)
-    spec = spec_from_args(args)
-    plan = plan_from_args(args)
-    check_output_dir(args.out, "train", plan_inputs(plan))  # before hours of training, not after
     landmarks = wants_landmarks(args, spec, plan)
     hands = prefetch_hands(plan.train) if landmarks else None  # found while the CNN trains
     train, weights, test = data_plan.load(plan, spec)
