@@ -37,7 +37,7 @@ PATH_LIMIT = 20.0
 #: DTW distance (paths scaled to their extent) below which a motion is the user's letter: the
 #: 0.5% least distant other motions of the asl_photos/train clips, from 3 templates of one
 #: "user" (benchmarks/bench_motion_enroll.py `user_thresholds`)
-USER_THRESHOLDS = {"J": 0.035, "Z": 0.1}
+USER_THRESHOLDS = {"J": 0.068, "Z": 0.108}
 
 
 def by_time(path: np.ndarray, n: int = POINTS) -> np.ndarray:
