@@ -71,7 +71,12 @@ class Recorder:
 
 
 def recognizer(classes, fps, matcher=None, still=None, threshold=0.25):
-    from edgesign.device.motion_text import STABLE_SECONDS, STILL_SPEED, MotionTextRecognizer
+    from edgesign.device.motion_text import (
+        PAUSE_SECONDS,
+        STABLE_SECONDS,
+        STILL_SPEED,
+        MotionTextRecognizer,
+    )
 
     return MotionTextRecognizer(
         classes,
@@ -80,6 +85,7 @@ def recognizer(classes, fps, matcher=None, still=None, threshold=0.25):
         matcher=matcher,
         still_speed=STILL_SPEED if still is None else still,
         stable_seconds=STABLE_SECONDS,
+        pause_seconds=PAUSE_SECONDS,
     )
 
 

@@ -249,9 +249,15 @@ def _run_run(args) -> int:
     check_threads(args.threads)
     bundle = load_bundle(args.bundle)
     bundle.spec = _spec_with_options(bundle.spec, args)
+    profile = None
+    if args.profile is not None:
+        from edgesign.device.profiles import profile_for
+
+        profile = profile_for(args.profile, bundle)[0]  # ProfileError: one line
     try:
         recognizer = text_recognizer(
             bundle,
+            profile=profile,
             window=args.smooth,
             threshold=bundle.text_threshold if args.threshold is None else args.threshold,
             stable_frames=args.stable,
@@ -266,7 +272,7 @@ def _run_run(args) -> int:
         bundle,
         k=min(args.top_k, len(bundle.classes)),
         num_threads=args.threads,
-        profile=args.profile,
+        profile=profile,
     )
     if args.profile:
         logging.getLogger("edgesign").info("profile %s: adapting to your hand", args.profile)

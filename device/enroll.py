@@ -84,11 +84,12 @@ class LetterSamples:
         return np.asarray(self.rows, np.float32).reshape(len(self.rows), -1)
 
 
-def samples_from_folder(folder: Path, pipeline, letters=None, progress=None) -> dict:
-    """{letter: LetterSamples} from class folders of photos (`letters`: only these)."""
-    found = folder_letters(folder, pipeline.classes)
+def samples_from_folder(folder: Path, pipeline, letters=None, progress=None, known=()) -> dict:
+    """{letter: LetterSamples} from class folders of photos (`letters`: only these; `known`:
+    more folder names that are no error, the motion letters, whose clips are read elsewhere)."""
+    found = folder_letters(folder, list(pipeline.classes) + list(known))
     out = {}
-    for letter in sorted(found, key=pipeline.classes.index):
+    for letter in [c for c in pipeline.classes if c in found]:
         if letters and letter not in letters:
             continue
         taken = LetterSamples()

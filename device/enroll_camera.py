@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edgesign.device.commands import announce_web
 from edgesign.device.enroll import VARIETY, report
+from edgesign.device.enroll_motion import REPEATS, motion_letters, report_motion
 
 
 def from_camera(args, pipeline, letters, err, bundle, profile_name: str, taken=None) -> dict:
@@ -19,8 +20,13 @@ def from_camera(args, pipeline, letters, err, bundle, profile_name: str, taken=N
     source.open()
     try:
         err.write(f"enrolling {len(letters)} letters; for each, {VARIETY}.\n")
+        motions = motion_letters(bundle)
         for i, letter in enumerate(letters, 1):
             state = {"index": i, "total": len(letters), "letter": letter, "hint": VARIETY}
+            if letter in motions:
+                taken[letter] = _motion(source, pipeline, bundle, motions[letter], state, args, err)
+                report_motion(letter, taken[letter], err)
+                continue
             _countdown(source, pipeline, web, state, taken, args.countdown, err)
             err.write(f"\r[{i}/{len(letters)}] sign {letter}: hold it ({args.seconds:g} s)     \n")
             pipeline.reset()
@@ -39,6 +45,33 @@ def from_camera(args, pipeline, letters, err, bundle, profile_name: str, taken=N
         if web is not None:
             web.close()
     return taken
+
+
+def _motion(source, pipeline, bundle, entry, state, args, err):
+    """A motion letter: `REPEATS` times a countdown, then its motion (`capture_motion`)."""
+    from edgesign.device.enroll_motion import MOTION_SECONDS, MotionSamples, capture_motion
+    from edgesign.device.motion_bundle import motion_entry
+
+    still = motion_entry(bundle.metadata)["still_speed"]
+    samples = MotionSamples()
+    for n in range(1, REPEATS + 1):
+        hint = f"hold {entry.start}, trace {entry.letter}, hold still ({n} of {REPEATS})"
+        _countdown(source, pipeline, None, {**state, "letter": hint}, {}, args.countdown, err)
+        err.write(f"\r[{state['index']}/{state['total']}] sign {hint}     \n")
+        rep = capture_motion(
+            source,
+            pipeline,
+            entry,
+            still,
+            MOTION_SECONDS,
+            max_frames=None if source.live else int(MOTION_SECONDS * 15),
+        )
+        if rep is None:
+            err.write(f"  no {entry.letter} motion seen in this repetition\n")
+            samples.missed.append(n)
+        else:
+            samples.repetitions.append(rep)
+    return samples
 
 
 def _done(taken) -> dict:

@@ -16,6 +16,7 @@ from edgesign.core.options import add_command
 from edgesign.core.text import PATH_LIMIT, printable
 from edgesign.device.commands import SOURCE_HELP, _parse_size, add_web_options
 from edgesign.device.enroll import COUNTDOWN_SECONDS, HOLD_SECONDS, report
+from edgesign.device.enroll_motion import motion_letters
 
 
 def register(subparsers) -> None:
@@ -143,7 +144,9 @@ def _run_enroll(args) -> int:
     For each letter: a prompt, a countdown, then about 2 s of frames while your hand holds still.
     Frames without a hand or with a moving hand are not taken. Only the hand's landmark features are
     stored (a small JSON file outside the bundle and the deploy's releases); `run --profile NAME`
-    then adapts recognition to you. Letters enrolled again replace only themselves.
+    then adapts recognition to you. Letters enrolled again replace only themselves. With a bundle
+    that reads J and Z from motion, they are recorded as motions: three repetitions each (with
+    --from, the clips in FOLDER/J/ and FOLDER/Z/: videos or folders of frames).
     """
     from edgesign.core.errors import EdgesignError
     from edgesign.device.bundle import load_bundle
@@ -156,14 +159,17 @@ def _run_enroll(args) -> int:
         raise EdgesignError(f"--countdown must be 0 to 60 seconds, not {args.countdown}")
     bundle = load_bundle(args.bundle)
     profile, path = _open_profile(args, bundle)
-    letters = _letters(args.letters, list(bundle.classes))
+    classes = list(bundle.classes)
+    letters = _letters(
+        args.letters, classes + [m for m in motion_letters(bundle) if m not in classes]
+    )
     _check_outputs(args, bundle, path, letters)  # before minutes of signing, not after
     pipeline = pipeline_for(bundle)
     err = sys.stderr
     taken = {}  # filled letter by letter, so that a stop keeps the letters already taken
     try:
         if args.folder:
-            _from_folder(args.folder, pipeline, letters, err, taken)
+            _from_folder(args.folder, pipeline, bundle, letters, err, taken)
         else:
             from edgesign.device.enroll_camera import from_camera
 
@@ -256,30 +262,43 @@ def _save(args, bundle, path, taken):
     """Add the letters taken to the profile as it is on disk now (read again under a lock, so two
     enrolls into one profile keep each other's letters) and save it."""
     from edgesign.core.files import folder_lock
+    from edgesign.device.enroll_motion import MotionSamples
     from edgesign.device.profiles import save_profile
 
     with folder_lock(path.parent):
         profile, _ = _open_profile(args, bundle)
         for letter, samples in taken.items():
-            if samples.rows:
+            if isinstance(samples, MotionSamples) and samples.rows:
+                profile.replace_motion(letter, samples.repetitions)
+            elif samples.rows:
                 profile.replace(letter, samples.array())
         save_profile(profile, path)
     return profile
 
 
-def _from_folder(folder, pipeline, letters, err, taken: dict) -> dict:
+def _from_folder(folder, pipeline, bundle, letters, err, taken: dict) -> dict:
+    """Photos of the static letters, clips of the motion letters (`enroll_motion.py`)."""
     from edgesign.device.enroll import folder_letters, samples_from_folder
+    from edgesign.device.enroll_motion import motions_from_folder
 
     def progress(letter, samples):
         taken[letter] = samples
         report(letter, samples, err)
 
-    folder_letters(folder, pipeline.classes)  # a folder that is none: its one line, before ours
-    err.write(f"reading the photos of {len(letters)} letters in {printable(str(folder))}\n")
-    samples_from_folder(folder, pipeline, letters, progress=progress)
-    missing = [letter for letter in letters if letter not in taken]
-    if missing:
-        err.write(f"no photos of {', '.join(missing)} in {printable(str(folder))}\n")
+    motions = motion_letters(bundle)
+    static = [letter for letter in letters if letter not in motions]
+    moving = [letter for letter in letters if letter in motions]
+    # a folder that is none: its one line, before ours
+    folder_letters(folder, list(pipeline.classes) + list(motions))
+    if static:
+        err.write(f"reading the photos of {len(static)} letters in {printable(str(folder))}\n")
+        samples_from_folder(folder, pipeline, static, progress=progress, known=motions)
+        missing = [letter for letter in static if letter not in taken]
+        if missing:
+            err.write(f"no photos of {', '.join(missing)} in {printable(str(folder))}\n")
+    if moving:
+        err.write(f"reading the clips of {','.join(moving)} in {printable(str(folder))}\n")
+        motions_from_folder(folder, pipeline, bundle, moving, err, taken)
     return taken
 
 
@@ -349,4 +368,6 @@ def _run_profiles(args) -> int:
             f"updated {printable(profile.updated or '?')}{fits}"
         )
         print("  " + " ".join(f"{printable(c)}:{n}" for c, n in counts.items()))
+        if profile.motions:
+            print("  motions: " + " ".join(f"{k}:{len(v)}" for k, v in profile.motions.items()))
     return 0

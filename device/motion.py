@@ -38,7 +38,9 @@ SPEED_SECONDS = 0.1
 MAX_SECONDS = 2.5
 POINTS = 24
 START_FRAMES = 5
-START_TOP = 2
+#: the start handshape must be among this many most likely classes held before the motion: 3,
+#: not 2, read 2 more J clips of 20 on asl_letters with no false J or Z (docs/motion.md)
+START_TOP = 3
 #: a motion shorter than this (hand sizes, the palm's path) is a tremor: it releases nothing
 MIN_PATH = 0.3
 FORMAT = "edgesign-motion-v1"

@@ -38,6 +38,14 @@ SHOW_SECONDS = 1.0
 #: frames and a window of 5; 0.15 s and 0.2 s did no better); on the held-out word clips at 15
 #: frames/s it lifted the text most where holds are short (docs/motion.md).
 STABLE_SECONDS = 0.1
+#: seconds without a hand that end a word, and that release a letter (the same letter may
+#: follow), when the letters are held by time: `pause_frames` and `release_frames` follow the
+#: frame rate (15 and 3 frames at 30 frames/s, as `TextRecognizer`'s defaults). A fixed 15 frames
+#: is 1 s at 15 frames/s: the word clips' 0.8 s gaps then ended no word (docs/motion.md).
+PAUSE_SECONDS, RELEASE_SECONDS = 0.5, 0.1
+#: seconds the hand must hold still before a motion ends (at least `END_STILL` frames); None:
+#: `END_STILL` frames
+END_STILL_SECONDS = None
 
 
 @dataclass
@@ -46,6 +54,8 @@ class _Segment:
     start_probs: np.ndarray | None
     #: (letter, length of the text after it) emitted by the hold just before the motion
     hold: tuple | None
+    #: the text's length when the motion started: a motion letter drops what its pauses emitted
+    length: int = 0
     frames: int = 0
     still: int = 0
 
@@ -57,6 +67,9 @@ class MotionTextRecognizer(TextRecognizer):
     matcher: object | None = None
     #: when set, `stable_frames` and `window` are this many seconds at `fps` (see STABLE_SECONDS)
     stable_seconds: float | None = None
+    #: when set, `pause_frames` is this many seconds at `fps`, and `release_frames` too
+    #: `RELEASE_SECONDS` (see PAUSE_SECONDS)
+    pause_seconds: float | None = None
     #: what the last frame saw: speed (hand sizes / s or None), moving, and the last motion
     speed: float | None = None
     moving: bool = False
@@ -71,8 +84,13 @@ class MotionTextRecognizer(TextRecognizer):
     def __post_init__(self):
         if self.stable_seconds is not None:
             self.stable_frames = self.window = max(1, round(self.stable_seconds * self.fps))
+        if self.pause_seconds is not None:
+            self.pause_frames = max(1, round(self.pause_seconds * self.fps))
+            self.release_frames = max(1, round(RELEASE_SECONDS * self.fps))
         super().__post_init__()
         self.history = HandHistory(fps=self.fps)
+        seconds = END_STILL_SECONDS
+        self._end_still = max(END_STILL, round(seconds * self.fps)) if seconds else END_STILL
 
     def clear(self) -> None:
         super().clear()
@@ -125,7 +143,7 @@ class MotionTextRecognizer(TextRecognizer):
         letter = None
         if self._segment is not None:
             self._segment.still += 1
-            if self._segment.still >= END_STILL:
+            if self._segment.still >= self._end_still:
                 letter = self._end_segment()
         before = self.text
         step = self.update(prediction.probs)
@@ -146,7 +164,9 @@ class MotionTextRecognizer(TextRecognizer):
             for s in samples[:-1][::-1][:START_FRAMES]
             if s.probs is not None and s.speed is not None and s.speed <= self.still_speed
         ]
-        self._segment = _Segment(origin, np.mean(still, axis=0) if still else None, self._hold)
+        self._segment = _Segment(
+            origin, np.mean(still, axis=0) if still else None, self._hold, len(self.text)
+        )
 
     def _end_segment(self) -> str | None:
         segment, self._segment = self._segment, None
@@ -175,6 +195,7 @@ class MotionTextRecognizer(TextRecognizer):
         }
         if letter is None:
             return None
+        self.text = self.text[: segment.length]  # letters its pauses emitted were not signed
         hold = segment.hold
         start_letter = next(e.start for e in self.matcher.letters if e.letter == letter)
         if hold and hold[0] == start_letter and len(self.text) == hold[1]:
@@ -189,9 +210,11 @@ class MotionTextRecognizer(TextRecognizer):
         return step
 
 
-def text_recognizer(bundle, **options) -> TextRecognizer:
+def text_recognizer(bundle, profile=None, **options) -> TextRecognizer:
     """The text recognizer `run` uses for `bundle`: the speed gate with J and Z when the bundle
-    carries their templates (`motion_bundle.py`); else `TextRecognizer`, as before. The speed gate
+    carries their templates (`motion_bundle.py`), with the user's own J and Z beside them when
+    `profile` (a checked `profiles.Profile`) holds some (`motion_profile.py`); else
+    `TextRecognizer`, as before. The speed gate
     alone is not the default for other hand-tracking bundles: on the synthetic word clips it did
     not yet beat the plain recognizer at 15 frames/s (docs/motion.md)."""
     from edgesign.device.motion_bundle import classes_with_motion, load_motion
@@ -200,9 +223,15 @@ def text_recognizer(bundle, **options) -> TextRecognizer:
     if loaded is None:
         return TextRecognizer(bundle.classes, **options)
     matcher, entry = loaded
+    if profile is not None:
+        from edgesign.device.motion_profile import with_profile
+
+        matcher = with_profile(matcher, profile)
     defaults = TextRecognizer.__dataclass_fields__
     if all(options.get(k, defaults[k].default) == defaults[k].default for k in STABLE_OPTIONS):
         options = {**options, "stable_seconds": STABLE_SECONDS}  # run's defaults: by time
+    if options.get("pause_frames", defaults["pause_frames"].default) == 15:
+        options = {**options, "pause_seconds": PAUSE_SECONDS}
     return MotionTextRecognizer(
         classes_with_motion(bundle), matcher=matcher, still_speed=entry["still_speed"], **options
     )

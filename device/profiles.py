@@ -105,6 +105,8 @@ class Profile:
     samples: dict = field(default_factory=dict)  # letter -> (N, 42) float32
     features: str = FEATURES
     updated: str = ""
+    #: motion letter -> its repetitions (k, 2, POINTS, 2) float32 (`motion_profile.py`)
+    motions: dict = field(default_factory=dict)
 
     def counts(self) -> dict:
         """Samples per letter, in the bundle's class order (0 where none)."""
@@ -117,7 +119,16 @@ class Profile:
         rows = np.asarray(rows, np.float32).reshape(-1, FEATURE_COUNT)
         self.samples[letter] = rows[:MAX_SAMPLES_PER_LETTER]
 
+    def replace_motion(self, letter: str, repetitions) -> None:
+        """This motion letter's repetitions become `repetitions` (`motion_profile.repetition`)."""
+        from edgesign.device.motion_profile import MAX_REPEATS
+
+        self.motions[letter] = np.asarray(repetitions, np.float32)[-MAX_REPEATS:]
+
     def to_dict(self) -> dict:
+        from edgesign.device.motion_profile import motions_to_json
+
+        motions = {"motions": motions_to_json(self.motions)} if self.motions else {}
         return {
             "edgesign_profile": VERSION,
             "name": self.name,
@@ -130,6 +141,7 @@ class Profile:
                 for c in self.classes
                 if len(self.samples.get(c, ()))
             },
+            **motions,
         }
 
 
@@ -207,6 +219,13 @@ def load_profile(path) -> Profile:
     )
     for letter, value in samples.items():
         profile.samples[letter] = _rows(path, letter, value)
+    if "motions" in data:
+        from edgesign.device.motion_profile import check_motions
+
+        try:
+            profile.motions = check_motions(data["motions"])
+        except (ValueError, EdgesignError) as exc:
+            raise ProfileError(f"{path}: {printable(str(exc), 200)}") from None
     return profile
 
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(BENCHMARKS))
 import harness  # noqa: E402
 
 #: the modules that are not benchmarks themselves
-SUPPORT = {"harness", "results_doc", "sshd", "run_all"}
+SUPPORT = {"harness", "results_doc", "sshd", "run_all", "candidates_motion"}
 SCRIPTS = sorted(p.stem for p in BENCHMARKS.glob("*.py") if p.stem not in SUPPORT)
 
 

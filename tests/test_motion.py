@@ -342,3 +342,23 @@ def test_a_motion_the_hand_leaves_right_after_is_still_read(matcher):
     assert recognizer.text == "D"
     recognizer.update_frame(_Prediction(None, None))
     assert recognizer.text.strip() == "Z", (recognizer.text, recognizer.last_motion)
+
+
+def test_a_word_ends_after_half_a_second_without_a_hand_at_15_and_30_frames_a_second():
+    """Letters, words and releases are held by time (PAUSE_SECONDS): a fixed 15 frames was 1 s at
+    15 frames/s, longer than the word clips' gaps, and words ran together."""
+    from edgesign.device.motion_text import PAUSE_SECONDS, STABLE_SECONDS
+
+    for fps in (15.0, 30.0):
+        recognizer = MotionTextRecognizer(
+            CLASSES + ["Z"],
+            fps=fps,
+            still_speed=0.5,
+            stable_seconds=STABLE_SECONDS,
+            pause_seconds=PAUSE_SECONDS,
+        )
+        frames = [(_hand_at(150, 150), "A")] * int(0.5 * fps) + [(None, None)] * int(0.6 * fps)
+        frames += [(_hand_at(150, 150), "B")] * int(0.5 * fps) + [(None, None)] * int(0.3 * fps)
+        for points, letter in frames:
+            recognizer.update_frame(_Prediction(points, letter))
+        assert recognizer.text == "A B", (fps, recognizer.text)
