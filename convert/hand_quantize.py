@@ -12,6 +12,7 @@ the same weights.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -98,11 +99,9 @@ def float_outputs(model_bytes: bytes) -> bytes:
                 source.name = graph.tensors[out].name
     graph.operators = [op for op in graph.operators if op.outputs[0] not in swap]
     graph.outputs = [swap.get(i, i) for i in graph.outputs]
-    for signature in model.signatureDefs or []:
-        for entry in signature.outputs:
-            entry.tensorIndex = swap.get(entry.tensorIndex, entry.tensorIndex)
     _drop_unused_tensors(graph)
     _drop_unused_opcodes(model)
+    _add_signature(model, schema)  # over the renumbered tensors
     return bytes(fb.convert_object_to_bytearray(model))
 
 
@@ -222,14 +221,12 @@ def quantize_int8(
     return bytes(quantized)
 
 
-def quantize_int8_tf(float32_model: bytes, samples, keep_float=None) -> bytes:
+def quantize_int8_tf(float32_model: bytes, samples, keep_float=None, float_out=True) -> bytes:
     """Full-integer int8 (int8 input and outputs) of a float32 model from `to_float32` by
-    TensorFlow's own post-training quantizer: the calibration and MLIR quantization passes that
-    `TFLiteConverter` runs on every model it makes int8 (our CNN's too), applied to the .tflite.
-    For the landmark model it keeps the handedness that ai-edge-quantizer 0.10 loses (see
-    docs/hand_int8.md); it quantizes the palm detector's PRELU too, which XNNPACK then does not
-    run (slower than float). `keep_float`: names of ops (their output tensors) left in float, and
-    the outputs float32 too."""
+    TensorFlow's own post-training quantizer (`Calibrator` and `mlir_quantize`, what
+    `TFLiteConverter` runs for our CNN). It keeps the landmark model's handedness, which
+    ai-edge-quantizer 0.10 loses; its int8 PRELU falls outside XNNPACK (docs/hand_int8.md).
+    `keep_float`: names of ops (their output tensors) left float (`float_out`: outputs float32)."""
     import tensorflow as tf
     from tensorflow.lite.python.convert import mlir_quantize
     from tensorflow.lite.python.optimize import calibrator
@@ -244,7 +241,7 @@ def quantize_int8_tf(float32_model: bytes, samples, keep_float=None) -> bytes:
         calibrated,
         fully_quantize=True,
         input_data_type=tf.int8,
-        output_data_type=tf.float32 if keep_float else tf.int8,
+        output_data_type=tf.float32 if keep_float and float_out else tf.int8,
         denylisted_nodes=list(keep_float or ()),
     )
     return bytes(quantized)
@@ -311,9 +308,18 @@ def calibration_inputs(photos, tracker, seed: int = 0) -> tuple[list, list]:
     return frames, crops
 
 
-#: the palm detector's output heads: the SSD classifier and regressor convolutions, their reshapes
-#: and the two concatenations that are its outputs (Identity, Identity_1)
-DETECTOR_HEADS = r".*(classifier_palm|regressor_palm|Identity).*"
+#: parts of the palm detector an "aeq-<part>" quantizer keeps float, as regular expressions on
+#: the op's output tensor (bench_detector_int8.py measured each, docs/hand_int8.md): "heads", the
+#: SSD classifier and regressor convolutions, their reshapes and the outputs' concatenations;
+#: "stem", the 96x96 layers before the first stride (ops 0-17, where int8's signal-to-noise ratio
+#: falls most: 3,453 -> 12); "stem2", those and the 48x48 layers after them (ops 0-41)
+DETECTOR_FLOAT_PARTS = {
+    "heads": r".*(classifier_palm|regressor_palm|Identity).*",
+    "stem": r"^model_1/model/(batch_normalization(_[1-4])?/|p_re_lu(_[1-4])?/"
+    r"|depthwise_conv2d(_[1-3])?/depthwise1|add(_[1-3])?/add)",
+    "stem2": r"^model_1/model/(batch_normalization(_[1-9]|_10)?/|p_re_lu(_[1-9])?/"
+    r"|depthwise_conv2d(_[1-9])?/depthwise|add(_[1-8])?/add|max_pooling2d/|channel_padding/)",
+}
 #: the landmark model's output heads: its four FULLY_CONNECTED layers (landmarks, presence,
 #: handedness, world landmarks)
 LANDMARK_HEADS = (
@@ -322,14 +328,36 @@ LANDMARK_HEADS = (
     "model_1/model/conv_handflag/MatMul;model_1/model/conv_handflag/BiasAdd",
     "model_1/model/conv_handedness/MatMul;model_1/model/conv_handedness/BiasAdd",
 )
-#: the quantizers by name: ai-edge-quantizer ("aeq"; "aeq-heads": the palm detector's output
-#: heads float) and TensorFlow's ("tf"; "tf-heads": the landmark model's output heads float)
+#: the landmark model's first ops up to its first residual ADD (112x112 and 56x56), where int8's
+#: signal-to-noise ratio falls most (8,871 -> 8.6 at op 8)
+LANDMARK_STEM_OPS = 10
+
+
+def leading_ops(float32_model: bytes, count: int) -> list:
+    """The output tensor names of the first `count` ops of a model (its op names for TensorFlow's
+    quantizer)."""
+    _, fb = _schema()
+    model = fb.read_model_from_bytearray(bytearray(float32_model))
+    graph = model.subgraphs[0]
+    names = [graph.tensors[op.outputs[0]].name for op in graph.operators[:count]]
+    return [n.decode() if isinstance(n, bytes) else n for n in names]
+
+
+#: the quantizers by name: ai-edge-quantizer ("aeq"; "aeq-<part>": that part of the palm detector
+#: float, DETECTOR_FLOAT_PARTS) and TensorFlow's ("tf"; "tf-heads": the landmark model's output
+#: heads float, and its landmark outputs float32)
 QUANTIZERS = {
     "aeq": quantize_int8,
-    "aeq-heads": lambda model, samples: quantize_int8(model, samples, keep_float=DETECTOR_HEADS),
+    **{
+        f"aeq-{part}": functools.partial(quantize_int8, keep_float=regex)
+        for part, regex in DETECTOR_FLOAT_PARTS.items()
+    },
     "tf": quantize_int8_tf,
     "tf-heads": lambda model, samples: float_outputs(
         quantize_int8_tf(model, samples, LANDMARK_HEADS)
+    ),
+    "tf-stem": lambda model, samples: quantize_int8_tf(
+        model, samples, leading_ops(model, LANDMARK_STEM_OPS), float_out=False
     ),
 }
 #: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md): the palm detector
