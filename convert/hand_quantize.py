@@ -360,9 +360,8 @@ QUANTIZERS = {
         model, samples, leading_ops(model, LANDMARK_STEM_OPS), float_out=False
     ),
 }
-#: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md): the palm detector
-#: by ai-edge-quantizer (its PRELU stays float, inside XNNPACK), the landmark model by TensorFlow's,
-#: each with its stem float (fused drop 2.5 / 0.3 points on the held-out sources, was 4.5 / 4.4)
+#: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md, section 5), each
+#: model's stem float: both int8 cost -2.5 / -0.3 points fused held out (round 1: -3.5 / -4.3)
 DEFAULT_QUANTIZERS = ("aeq-stem", "tf-stem")
 
 
