@@ -46,7 +46,7 @@ from edgesign.device.hands.fusion import check_bundle_fusion
 from edgesign.device.hands.models import BUNDLE_FILES as HAND_MODEL_FILES
 from edgesign.device.hands.models import (
     DETECTOR_FILE,
-    FLOAT_FILES,
+    FLOAT_NAMES,
     LANDMARKS_FILE,
     check_bundle_hand_models,
     float_models_named,
@@ -175,16 +175,9 @@ class Bundle:
                 f"{self.path}: bundle keeps no float hand model beside an int8 one (make it "
                 f"with `edgesign convert --with-float --hand-int8`)"
             )
-        files = {
-            name: (kept.get(name, name) if float_models else name)
-            for name in (DETECTOR_FILE, LANDMARKS_FILE)
-        }
-        return HandTracker(
-            self.path / files[DETECTOR_FILE],
-            self.path / files[LANDMARKS_FILE],
-            num_threads=num_threads,
-            **options,
-        )
+        pick = kept if float_models else {}
+        files = (self.path / pick.get(n, n) for n in (DETECTOR_FILE, LANDMARKS_FILE))
+        return HandTracker(*files, num_threads=num_threads, **options)
 
 
 #: the most self-test images a bundle may list (convert stores 24 by default): the self-test is
@@ -361,16 +354,11 @@ def bundle_files(path) -> list:
     return files + [f"{SELFTEST_DIR}/{name}" for name in sorted(listed)]
 
 
-#: the float hand models' file names a bundle may hold, when its metadata names them
-FLOAT_NAMES = frozenset(file for file, _ in FLOAT_FILES.values())
-
-
 def _float_files_named(path: Path) -> set:
     """The float hand model files the bundle's metadata names (files it may then hold)."""
     meta = path / METADATA_FILE
-    if not meta.is_file() or meta.is_symlink():
-        return set()
-    return set(float_models_named(_read_json(meta)).values())
+    named = meta.is_file() and not meta.is_symlink() and float_models_named(_read_json(meta))
+    return set((named or {}).values())
 
 
 def load_selftest(bundle: Bundle):

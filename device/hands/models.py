@@ -37,6 +37,8 @@ FLOAT_FILES = {
     DETECTOR_FILE: (FLOAT_DETECTOR_FILE, FLOAT_DETECTOR_KEY),
     LANDMARKS_FILE: (FLOAT_LANDMARKS_FILE, FLOAT_LANDMARKS_KEY),
 }
+#: the float hand models' file names a bundle may hold, when its metadata names them
+FLOAT_NAMES = frozenset(file for file, _ in FLOAT_FILES.values())
 
 MEDIAPIPE_VERSION = "0.10.18"
 LICENSE = "Apache-2.0"
