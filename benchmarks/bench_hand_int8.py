@@ -55,18 +55,20 @@ VARIANTS = {
 SETS = {"letters": "asl_letters", "photos": "asl_photos/test"}
 
 
-def model_folders(work: Path, data: Path, calibration: int, quantizers) -> dict:
+def model_folders(work: Path, data: Path, calibration: int, quantizers, variants=VARIANTS) -> dict:
     """{(size, precision): folder with hand_detector.tflite and hand_landmarks.tflite}, the int8
-    ones quantized (once: reused when --work already holds them)."""
+    ones `variants` use quantized (once: reused when --work already holds them)."""
     from edgesign.convert import hand_quantize as hq
+    from edgesign.convert.hand_lite import fetch_lite
     from edgesign.train.hand_models import fetch
 
-    folders = {("full", "float"): fetch(), ("lite", "float"): hq.fetch_lite()}
+    folders = {("full", "float"): fetch(), ("lite", "float"): fetch_lite()}
     float_full = ht.HandTracker(
         *(folders["full", "float"] / n for n in (DETECTOR_FILE, LANDMARKS_FILE))
     )
     photos = None
-    for size in ("full", "lite"):
+    sizes = {size for v in variants for size, precision in VARIANTS[v] if precision == "int8"}
+    for size in sorted(sizes):
         target = work / f"{size}_int8_{quantizers[0]}_{quantizers[1]}"
         if not all((target / n).is_file() for n in (DETECTOR_FILE, LANDMARKS_FILE)):
             if photos is None:
@@ -160,7 +162,9 @@ def compare(runs: dict, reference: str = "float") -> dict:
     return rows
 
 
-def latency(folders: dict, bundle_dir: Path, data: Path, frames: int, repeats: int) -> dict:
+def latency(
+    folders: dict, bundle_dir: Path, data: Path, frames: int, repeats: int, variants=VARIANTS
+) -> dict:
     """Per variant: the p50 and min (ms) of the detector, the landmarks and the whole device
     pipeline, on detecting and tracking frames, over `repeats` runs of `frames` frames."""
     from bench_hands import sources, time_pipeline, time_stages
@@ -171,7 +175,7 @@ def latency(folders: dict, bundle_dir: Path, data: Path, frames: int, repeats: i
     pipeline = pipeline_for(load_bundle(bundle_dir))
     chosen = [s for s in sources(data) if not s[0].startswith("bgrx")]
     out = {}
-    for variant in VARIANTS:
+    for variant in variants:
         tracker = tracker_of(folders, variant)
         pipeline.tracker = tracker
         rows = {}
@@ -216,7 +220,7 @@ def table(result: dict) -> str:
         + " | pipeline, tracking frame ms |"
     )
     lines = [head, "| --- |" + " ---: |" * (len(sets) + 4)]
-    for variant in VARIANTS:
+    for variant in result["variants"]:
         cells = []
         for s in sets:
             r = result["accuracy"][s][variant]
@@ -256,6 +260,9 @@ def main(argv=None) -> int:
         "(default: convert's choice)",
     )
     parser.add_argument("--name", default="hand_int8", help="results file name")
+    parser.add_argument(
+        "--variants", nargs="+", choices=list(VARIANTS), help="measure only these (with float)"
+    )
     args = harness.parse(parser, argv)
     if args.quick:
         args.calibration, args.frames, args.repeats = 8, 5, 1
@@ -263,14 +270,18 @@ def main(argv=None) -> int:
     from edgesign.convert.hand_quantize import DEFAULT_QUANTIZERS
 
     quantizers = tuple(args.quantizers or DEFAULT_QUANTIZERS)
-    folders = model_folders(harness.work_folder(args, "work"), data, args.calibration, quantizers)
-    trackers = {v: tracker_of(folders, v) for v in VARIANTS}
+    variants = list(dict.fromkeys(["float", *(args.variants or VARIANTS)]))
+    work = harness.work_folder(args, "work")
+    folders = model_folders(work, data, args.calibration, quantizers, variants)
+    trackers = {v: tracker_of(folders, v) for v in variants}
     result = {
         "calibration_photos": args.calibration,
         "quantizers": {"detector": quantizers[0], "landmarks": quantizers[1]},
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
         "load_average_at_start": harness.load_average(),
-        "variants": {v: {"detector": d, "landmarks": lm} for v, (d, lm) in VARIANTS.items()},
+        "variants": {
+            v: {"detector": VARIANTS[v][0], "landmarks": VARIANTS[v][1]} for v in variants
+        },
         "model_bytes": model_bytes(folders),
         "accuracy": {},
     }
@@ -286,7 +297,7 @@ def main(argv=None) -> int:
     if not args.skip_latency:
         print("latency:", flush=True)
         result["latency"] = latency(
-            folders, Path(args.letters_bundle), data, args.frames, args.repeats
+            folders, Path(args.letters_bundle), data, args.frames, args.repeats, variants
         )
     result["load_average_at_end"] = harness.load_average()
     markdown = table(result) if "latency" in result and result["accuracy"] else None

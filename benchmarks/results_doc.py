@@ -237,9 +237,10 @@ def int8_three_models(records: dict) -> list:
         "report, not in these files), hand_int8.json (fused accuracy of the letters bundle on "
         "asl_letters and the photos bundle on asl_photos/test, people never seen) and "
         "hand_int8_latency.json (the model's stage of a detecting or tracking RGB 640x480 frame, "
-        "least of 3x40 calls, pinned to one core). The accuracy of the int8 palm detector was "
-        "only measured together with the int8 landmark model; the shipped pairing "
-        "(`convert --hand-int8`) keeps the detector float.",
+        "least of 3x40 calls, pinned to one core). These are round 1's quantizers (aeq / tf); "
+        "the defaults since, each model's stem kept float (aeq-stem / tf-stem), measured -2.46 / "
+        "-0.27 points with both int8 (hand_int8_stems.json, docs/hand_int8.md section 5), and "
+        "`convert --hand-int8` ships each model in int8 only where it passes its gate.",
         "",
         f"The Pi 4 estimate names its assumptions (hands.json `pi4_assumptions`): a Pi 4 core "
         f"(Cortex-A72, 1.5 GHz) runs these models {slow:g}x slower than one core of this host, "

@@ -38,7 +38,7 @@ def write_bundle(
     float_model_path=None,
     fusion: dict | None = None,
     classifier_path=None,
-    hand_landmarks=None,
+    hand_int8: dict | None = None,
 ) -> dict:
     """Write a bundle for the int8 model at `model_path` into `folder` (which must be new or empty).
 
@@ -47,8 +47,9 @@ def write_bundle(
     `summary` holds accuracies, data hashes and model facts for the metadata. `float_model_path`, if
     given, is copied in as the float32 model `edgesign compare` runs beside the int8 one. `fusion`
     (from `landmarks.landmark_step`) with `classifier_path` adds the landmark classifier, the
-    fusion entry and the hand models; `hand_landmarks`, the int8 landmark model that passed its
-    gate, replaces MediaPipe's (kept beside it too with `float_model_path`, for `compare`).
+    fusion entry and the hand models; `hand_int8` ({bundle name: the int8 hand model's report entry,
+    with its "file" and "quantizer"}), the int8 hand models that passed their gates, replace
+    MediaPipe's (kept beside them too with `float_model_path`, for `compare`).
     Returns the metadata.
     """
     folder = Path(folder)
@@ -104,17 +105,18 @@ def write_bundle(
         }
     if fusion is not None:
         keep_float = float_model_path is not None
-        metadata.update(fusion_entries(folder, classifier_path, fusion, hand_landmarks, keep_float))
+        metadata.update(fusion_entries(folder, classifier_path, fusion, hand_int8, keep_float))
     write_json(folder / layout.METADATA_FILE, metadata)
     return metadata
 
 
 def fusion_entries(
-    bundle: Path, classifier_path, fusion: dict, hand_landmarks=None, keep_float: bool = False
+    bundle: Path, classifier_path, fusion: dict, hand_int8=None, keep_float: bool = False
 ) -> dict:
     """The landmark classifier and the hand models copied into the bundle; their metadata entries
-    (the fusion rule under "fusion", the models' hashes under "hand_models"). `keep_float`: with
-    an int8 `hand_landmarks`, MediaPipe's float landmark model stays too, for `compare`."""
+    (the fusion rule under "fusion", the models' hashes under "hand_models"). `hand_int8`: see
+    `write_bundle`; `keep_float`: MediaPipe's float model stays beside each int8 one, for
+    `compare`."""
     from edgesign.device.hands.classifier import BUNDLE_FILE
     from edgesign.device.hands.features import FEATURES
     from edgesign.device.hands.fusion import METADATA_KEY, TEXT_THRESHOLD
@@ -137,30 +139,27 @@ def fusion_entries(
             "hand_found_rate": fusion["fusion"]["hand_found_rate"],
         },
     }
+    from edgesign.device.hands.models import FLOAT_FILES
     from edgesign.device.hands.models import METADATA_KEY as HAND_MODELS
     from edgesign.train.hand_models import copy_into_bundle
 
     entries[HAND_MODELS] = copy_into_bundle(bundle)  # the classifier reads the tracker's landmarks
-    if hand_landmarks is not None:  # the int8 landmark model passed its gate (hand_int8_step.py)
-        from edgesign.device.hands.models import (
-            FLOAT_LANDMARKS_FILE,
-            FLOAT_LANDMARKS_KEY,
-            LANDMARKS_FILE,
-        )
-
-        files = entries[HAND_MODELS]["files"]
+    hands = entries[HAND_MODELS]
+    for name, shipped in (hand_int8 or {}).items():  # passed its gate (hand_int8_step.py)
+        float_file, key = FLOAT_FILES[name]
         if keep_float:  # MediaPipe's, as copy_into_bundle put it there
-            (bundle / LANDMARKS_FILE).replace(bundle / FLOAT_LANDMARKS_FILE)
-            entries[HAND_MODELS][FLOAT_LANDMARKS_KEY] = {
-                "file": FLOAT_LANDMARKS_FILE,
-                "sha256": sha256_file(bundle / FLOAT_LANDMARKS_FILE),
-                "bytes": (bundle / FLOAT_LANDMARKS_FILE).stat().st_size,
+            (bundle / name).replace(bundle / float_file)
+            hands[key] = {
+                "file": float_file,
+                "sha256": sha256_file(bundle / float_file),
+                "bytes": (bundle / float_file).stat().st_size,
             }
-        (bundle / LANDMARKS_FILE).write_bytes(Path(hand_landmarks).read_bytes())
-        entries[HAND_MODELS]["int8"] = {
-            LANDMARKS_FILE: {"from_sha256": files[LANDMARKS_FILE], "quantizer": "tensorflow"}
+        (bundle / name).write_bytes(Path(shipped["file"]).read_bytes())
+        hands.setdefault("int8", {})[name] = {
+            "from_sha256": hands["files"][name],
+            "quantizer": shipped["quantizer"],
         }
-        files[LANDMARKS_FILE] = sha256_file(bundle / LANDMARKS_FILE)
+        hands["files"][name] = sha256_file(bundle / name)
     return entries
 
 

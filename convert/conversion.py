@@ -35,6 +35,7 @@ from edgesign.convert.evaluate import (
     evaluate_models,
     public_scores,
 )
+from edgesign.convert.hand_int8_step import eval_hand_int8, run_hand_int8, shipped_models
 from edgesign.convert.landmarks import fused_on, landmark_step
 from edgesign.convert.quantize import calibration_sample, to_float_tflite, to_int8_tflite
 from edgesign.convert.report import build_report, bundle_summary, terminal_table, write_report
@@ -227,17 +228,18 @@ def convert(
             if all(Path(p).is_dir() for p in plan.test):
                 device_checks.append((report["fusion"], plan.test, fusion["answers"]))
             if hand_int8:
-                from edgesign.convert.hand_int8_step import hand_int8_step
-
-                say("hand landmark model: int8, measured against float on the test photos ...")
-                report["hand_models"], int8_hands = hand_int8_step(
-                    plan, test_set, cnn_int8, classes, tmp, fusion, max_drop
+                int8_hands = run_hand_int8(
+                    report,
+                    plan,
+                    test_set,
+                    cnn_int8,
+                    classes,
+                    tmp,
+                    fusion,
+                    max_drop,
+                    device_checks,
+                    say,
                 )
-                fusion["float_tracker"] = fusion["tracker"]
-                if report["hand_models"]["passed"]:  # the bundle's tracker: reads --eval too
-                    fusion["tracker"] = int8_hands["tracker"]
-                    if device_checks:
-                        device_checks[0] = (report["hand_models"], plan.test, int8_hands["answers"])
         report["views"] = {
             "count": len(spec.view_boxes),
             "boxes": [list(b) for b in spec.view_boxes],
@@ -272,18 +274,17 @@ def convert(
                 )
                 report["extra_eval"][name]["fusion"] = entry
                 device_checks.append((entry, [Path(path)], answers))
-                if int8_hands is not None:  # both landmark models side by side here too
-                    from edgesign.convert.hand_int8_step import hand_int8_on_folder
-
-                    say(f"hand landmark model: float against int8 on {path} ...")
-                    report["extra_eval"][name]["hand_models"] = hand_int8_on_folder(
-                        Path(path),
+                if int8_hands is not None:  # float and int8 hand models side by side here too
+                    eval_hand_int8(
+                        int8_hands,
+                        report["extra_eval"][name],
+                        path,
                         data,
                         extra["tflite_int8"]["probabilities"],
                         classes,
                         tmp,
                         fusion,
-                        int8_hands["tracker"],
+                        say,
                     )
         confusion_plot(
             np.asarray(results["keras_float"]["confusion"]),
@@ -310,7 +311,7 @@ def convert(
                 float_model_path=tmp / FLOAT_FILE if with_float else None,
                 fusion=fusion,
                 classifier_path=tmp / CLASSIFIER_FILE,
-                hand_landmarks=report.get("hand_models", {}).get("file"),
+                hand_int8=shipped_models(report),
             )
             if fusion is not None:
                 frames = add_hand_references(tmp / "bundle", hand_photos(plan.test))

@@ -12,7 +12,7 @@ the same weights.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,30 @@ def to_float32(model_bytes: bytes) -> bytes:
     _drop_unused_opcodes(model)
     if not model.signatureDefs:
         _add_signature(model, schema)
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def float_outputs(model_bytes: bytes) -> bytes:
+    """The model with each graph output that a QUANTIZE op makes from a float32 tensor replaced
+    by that float32 tensor (the op removed): a float head's output without the int8 step."""
+    schema, fb = _schema()
+    model = fb.read_model_from_bytearray(bytearray(model_bytes))
+    graph = model.subgraphs[0]
+    makers = {op.outputs[0]: op for op in graph.operators if len(op.outputs) == 1}
+    swap = {}
+    for out in graph.outputs:
+        op = makers.get(out)
+        code = op and fb.get_builtin_code_from_operator_code(model.operatorCodes[op.opcodeIndex])
+        if code == schema.BuiltinOperator.QUANTIZE:
+            source = graph.tensors[op.inputs[0]]
+            if source.type == schema.TensorType.FLOAT32:
+                swap[out] = op.inputs[0]
+                source.name = graph.tensors[out].name
+    graph.operators = [op for op in graph.operators if op.outputs[0] not in swap]
+    graph.outputs = [swap.get(i, i) for i in graph.outputs]
+    _drop_unused_tensors(graph)
+    _drop_unused_opcodes(model)
+    _add_signature(model, schema)  # over the renumbered tensors
     return bytes(fb.convert_object_to_bytearray(model))
 
 
@@ -156,22 +180,33 @@ def _drop_unused_tensors(graph) -> None:
             op.intermediates = [index[i] for i in op.intermediates]
 
 
-def quantize_int8(float32_model: bytes, samples, threads: int = 2) -> bytes:
+def quantize_int8(
+    float32_model: bytes, samples, threads: int = 2, keep_float: str | None = None
+) -> bytes:
     """Full-integer int8 (weights per channel, activations per tensor, int8 input and outputs) of
     a float32 model from `to_float32`, by ai-edge-quantizer's `static_wi8_ai8` recipe, calibrated
     on `samples` ((1, H, W, 3) float32 inputs in 0-1). The input's range is set to all of 0-1
     whatever the samples hold, so that its int8 is the pixel minus 128 (scale 1/255, zero point
     -128) and no bright pixel is clipped. An op the quantizer has no int8 kernel for (the palm
-    detector's PRELU) stays float between a dequantize and a quantize."""
+    detector's PRELU) stays float between a dequantize and a quantize; so do the ops whose output
+    tensor's name matches the regular expression `keep_float`."""
     import contextlib
     import io
     import warnings
 
-    from ai_edge_quantizer import quantizer, recipe
+    from ai_edge_quantizer import quantizer, recipe, recipe_manager
 
+    plan = recipe.static_wi8_ai8()
+    if keep_float:
+        manager = recipe_manager.RecipeManager()
+        manager.load_quantization_recipe(plan)
+        manager.add_quantization_config(
+            keep_float, recipe.TFLOperationName.ALL_SUPPORTED, algorithm_key="no_quantize"
+        )
+        plan = manager.get_quantization_recipe()
     if not samples:
         raise ModelError("no calibration samples for the hand model")
-    qt = quantizer.Quantizer(bytearray(float32_model), recipe.static_wi8_ai8())
+    qt = quantizer.Quantizer(bytearray(float32_model), plan)
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         # its progress bars and its note that calibration keeps every tensor (by design)
         warnings.simplefilter("ignore")
@@ -186,13 +221,12 @@ def quantize_int8(float32_model: bytes, samples, threads: int = 2) -> bytes:
     return bytes(quantized)
 
 
-def quantize_int8_tf(float32_model: bytes, samples) -> bytes:
+def quantize_int8_tf(float32_model: bytes, samples, keep_float=None, float_out=True) -> bytes:
     """Full-integer int8 (int8 input and outputs) of a float32 model from `to_float32` by
-    TensorFlow's own post-training quantizer: the calibration and MLIR quantization passes that
-    `TFLiteConverter` runs on every model it makes int8 (our CNN's too), applied to the .tflite.
-    For the landmark model it keeps the handedness that ai-edge-quantizer 0.10 loses (see
-    docs/hand_int8.md); it quantizes the palm detector's PRELU too, which XNNPACK then does not
-    run (slower than float)."""
+    TensorFlow's own post-training quantizer (`Calibrator` and `mlir_quantize`, what
+    `TFLiteConverter` runs for our CNN). It keeps the landmark model's handedness, which
+    ai-edge-quantizer 0.10 loses; its int8 PRELU falls outside XNNPACK (docs/hand_int8.md).
+    `keep_float`: names of ops (their output tensors) left float (`float_out`: outputs float32)."""
     import tensorflow as tf
     from tensorflow.lite.python.convert import mlir_quantize
     from tensorflow.lite.python.optimize import calibrator
@@ -204,7 +238,11 @@ def quantize_int8_tf(float32_model: bytes, samples) -> bytes:
         lambda: ([np.asarray(s, np.float32)] for s in samples)
     )
     quantized = mlir_quantize(
-        calibrated, fully_quantize=True, input_data_type=tf.int8, output_data_type=tf.int8
+        calibrated,
+        fully_quantize=True,
+        input_data_type=tf.int8,
+        output_data_type=tf.float32 if keep_float and float_out else tf.int8,
+        denylisted_nodes=list(keep_float or ()),
     )
     return bytes(quantized)
 
@@ -270,59 +308,67 @@ def calibration_inputs(photos, tracker, seed: int = 0) -> tuple[list, list]:
     return frames, crops
 
 
-# --- MediaPipe's lite models (same wheel), for measuring them against the full ones ---------------
-
-#: the lite palm detector and landmark model inside the mediapipe 0.10.18 wheel, by the bundle
-#: name they would take; sha256 of the files as they are in the wheel
-LITE_MODELS = {
-    "hand_detector.tflite": {
-        "source": "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
-        "sha256": "e9a4aaddf90dda56a87235303cf00e4c2d3fb28725f68fd88772997dac905c18",
-    },
-    "hand_landmarks.tflite": {
-        "source": "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
-        "sha256": "048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6",
-    },
+#: parts of the palm detector an "aeq-<part>" quantizer keeps float, as regular expressions on
+#: the op's output tensor (bench_detector_int8.py measured each, docs/hand_int8.md): "heads", the
+#: SSD classifier and regressor convolutions, their reshapes and the outputs' concatenations;
+#: "stem", the 96x96 layers before the first stride (ops 0-17, where int8's signal-to-noise ratio
+#: falls most: 3,453 -> 12); "stem2", those and the 48x48 layers after them (ops 0-41)
+DETECTOR_FLOAT_PARTS = {
+    "heads": r".*(classifier_palm|regressor_palm|Identity).*",
+    "stem": r"^model_1/model/(batch_normalization(_[1-4])?/|p_re_lu(_[1-4])?/"
+    r"|depthwise_conv2d(_[1-3])?/depthwise1|add(_[1-3])?/add)",
+    "stem2": r"^model_1/model/(batch_normalization(_[1-9]|_10)?/|p_re_lu(_[1-9])?/"
+    r"|depthwise_conv2d(_[1-9])?/depthwise|add(_[1-8])?/add|max_pooling2d/|channel_padding/)",
 }
+#: the landmark model's output heads: its four FULLY_CONNECTED layers (landmarks, presence,
+#: handedness, world landmarks)
+LANDMARK_HEADS = (
+    "Identity",
+    "Identity_3",
+    "model_1/model/conv_handflag/MatMul;model_1/model/conv_handflag/BiasAdd",
+    "model_1/model/conv_handedness/MatMul;model_1/model/conv_handedness/BiasAdd",
+)
+#: the landmark model's first ops up to its first residual ADD (112x112 and 56x56), where int8's
+#: signal-to-noise ratio falls most (8,871 -> 8.6 at op 8)
+LANDMARK_STEM_OPS = 10
 
 
-def fetch_lite(root=None) -> Path:
-    """The folder (`lite/` in the hand model cache) with the verified lite models, taken out of
-    the same hash-checked wheel as the full ones; downloaded once."""
-    import tempfile
-    import zipfile
-
-    from edgesign.core.files import atomic_path
-    from edgesign.core.hashing import sha256_file
-    from edgesign.train import hand_models
-
-    folder = hand_models.cache_dir(root) / "lite"
-    names = list(LITE_MODELS)
-    if all(
-        (folder / n).is_file() and sha256_file(folder / n) == LITE_MODELS[n]["sha256"]
-        for n in names
-    ):
-        return folder
-    with tempfile.TemporaryDirectory(prefix="edgesign-mediapipe-") as tmp:
-        wheel = hand_models._download_wheel(Path(tmp))
-        if sha256_file(wheel) != hand_models.WHEEL_SHA256:
-            raise ModelError(f"{wheel}: sha256 differs from the published wheel; refusing it")
-        with zipfile.ZipFile(wheel) as archive:
-            blobs = {n: archive.read(LITE_MODELS[n]["source"]) for n in names}
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in blobs.items():
-        if hashlib.sha256(data).hexdigest() != LITE_MODELS[name]["sha256"]:
-            raise ModelError(f"{LITE_MODELS[name]['source']}: unexpected sha256")
-        with atomic_path(folder / name) as tmp_path:
-            tmp_path.write_bytes(data)
-    return folder
+def leading_ops(float32_model: bytes, count: int) -> list:
+    """The output tensor names of the first `count` ops of a model (its op names for TensorFlow's
+    quantizer)."""
+    _, fb = _schema()
+    model = fb.read_model_from_bytearray(bytearray(float32_model))
+    graph = model.subgraphs[0]
+    names = [graph.tensors[op.outputs[0]].name for op in graph.operators[:count]]
+    return [n.decode() if isinstance(n, bytes) else n for n in names]
 
 
-#: the quantizers by name: ai-edge-quantizer ("aeq") and TensorFlow's ("tf")
-QUANTIZERS = {"aeq": quantize_int8, "tf": quantize_int8_tf}
-#: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md): the palm detector
-#: by ai-edge-quantizer (its PRELU stays float, inside XNNPACK), the landmark model by TensorFlow's
-DEFAULT_QUANTIZERS = ("aeq", "tf")
+#: the quantizers by name: ai-edge-quantizer ("aeq"; "aeq-<part>": that part of the palm detector
+#: float, DETECTOR_FLOAT_PARTS) and TensorFlow's ("tf"; "tf-heads": the landmark model's output
+#: heads float, and its landmark outputs float32)
+QUANTIZERS = {
+    "aeq": quantize_int8,
+    **{
+        f"aeq-{part}": functools.partial(quantize_int8, keep_float=regex)
+        for part, regex in DETECTOR_FLOAT_PARTS.items()
+    },
+    "tf": quantize_int8_tf,
+    "tf-heads": lambda model, samples: float_outputs(
+        quantize_int8_tf(model, samples, LANDMARK_HEADS)
+    ),
+    "tf-stem": lambda model, samples: quantize_int8_tf(
+        model, samples, leading_ops(model, LANDMARK_STEM_OPS), float_out=False
+    ),
+}
+#: (detector, landmarks) quantizers chosen by measurement (docs/hand_int8.md, section 5), each
+#: model's stem float: both int8 cost -2.5 / -0.3 points fused held out (round 1: -3.5 / -4.3)
+DEFAULT_QUANTIZERS = ("aeq-stem", "tf-stem")
+
+
+def quantize_model(source: Path, samples, name: str) -> bytes:
+    """The int8 model of the MediaPipe hand model at `source` by the quantizer `name`
+    (QUANTIZERS), calibrated on `samples`."""
+    return QUANTIZERS[name](to_float32(Path(source).read_bytes()), samples)
 
 
 def quantize_pair(
@@ -339,11 +385,11 @@ def quantize_pair(
         raise ModelError("the float tracker found no hand in the calibration photos")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    for source, name, samples, quantize in (
-        (detector, DETECTOR_FILE, frames, QUANTIZERS[quantizers[0]]),
-        (landmarks, LANDMARKS_FILE, crops, QUANTIZERS[quantizers[1]]),
+    for source, name, samples, quantizer in (
+        (detector, DETECTOR_FILE, frames, quantizers[0]),
+        (landmarks, LANDMARKS_FILE, crops, quantizers[1]),
     ):
-        (out / name).write_bytes(quantize(to_float32(Path(source).read_bytes()), samples))
+        (out / name).write_bytes(quantize_model(source, samples, quantizer))
     return {
         "photos": len(photos),
         "detector_frames": len(frames),

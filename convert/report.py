@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesign.convert import hand_report
 from edgesign.convert.evaluate import int8_vs_float
 from edgesign.core.files import write_json, write_text
 from edgesign.core.scoring import aligned_table, number, paired_per_class, per_class_markdown
@@ -92,7 +93,8 @@ def summary_rows(report: dict) -> list:
                 ["-", "-", _pct(fused["accuracy"])],
             )
         )
-        rows += _device_rows("test photos", report.get("hand_models"), fused)
+        hands = [report.get(key) for key in ("hand_detector", "hand_models")]
+        rows += _device_rows("test photos", *hands, fused)
     for name, result in report.get("extra_eval", {}).items():
         rows.append(
             (f"{name} accuracy", [_pct(result.get(k, {}).get("accuracy")) for k, _ in COLUMNS])
@@ -142,28 +144,8 @@ def terminal_table(report: dict) -> str:
             f"{micro['arena_bytes_min']:,} B "
             f"(+{100 * micro['arena_margin']:.0f}% margin: {micro['arena_bytes']:,} B)"
         )
-    hands = report.get("hand_models")
-    if hands and "fused_int8" in hands:
-        lines.append(
-            f"hand landmark model: {'int8' if hands['passed'] else 'float'}: {hands['why']}"
-        )
-        sets = {"test photos": hands, **{n: r["hand_models"] for n, r in _hand_evals(report)}}
-        for name, r in sets.items():
-            stage = (r.get("latency_ms") or {}).get
-            ms = [(stage(k) or {}).get("landmarks") or {} for k in ("float", "int8")]
-            lines.append(
-                f"  {name}: fused {_pct(r['fused_float'])} -> {_pct(r['fused_int8'])}, hands "
-                f"{r['hands_float']} -> {r['hands_int8']} of {r['photos']}, landmark error "
-                f"{number(r['landmark_error_mean'], '{:.2f}')} / "
-                f"{number(r['landmark_error_p95'], '{:.2f}')}%, landmark stage p50 "
-                f"{number(ms[0].get('median'), '{:.1f}')} -> "
-                f"{number(ms[1].get('median'), '{:.1f}')} ms"
-            )
+    lines += hand_report.terminal_lines(report)
     return "\n".join(lines)
-
-
-def _hand_evals(report: dict) -> list:
-    return [(n, r) for n, r in report.get("extra_eval", {}).items() if "hand_models" in r]
 
 
 def _views_line(report: dict) -> list:
@@ -237,10 +219,7 @@ def markdown(report: dict) -> str:
             f"| {micro['flash_bytes']:,} | {micro['arena_bytes_min']:,} | {micro['arena_bytes']:,} "
             f"(+{100 * micro['arena_margin']:.0f}%) |",
         ]
-    if "hand_models" in report:
-        out += ["", "## Hand landmark model: float against int8", ""] + hand_model_lines(
-            report["hand_models"], report.get("extra_eval", {})
-        )
+    out += hand_report.markdown_lines(report)
     out += ["", "## Per class", ""]
     out += per_class_markdown(report["per_class"], ("keras_float", "tflite_int8"))
     out += [
@@ -334,61 +313,3 @@ def bundle_summary(meta, report, train: Dataset, test_set: Dataset) -> dict:
         },
         "data": {"train": train.sources, "test": test_set.sources},
     }
-
-
-def _ms(timing) -> str:
-    return "-" if not timing else f"{timing['median']:.2f} / {timing['p95']:.2f}"
-
-
-def hand_model_lines(hands: dict, extra_eval: dict | None = None) -> list:
-    """The `--hand-int8` comparison: which landmark model ships, and the measurements behind it,
-    float and int8 side by side on the test photos and on each --eval folder measured."""
-    if "fused_int8" not in hands:
-        return [f"- not measured: {hands['why']}; the bundle keeps the float model"]
-    ships = "int8" if hands["passed"] else "float (MediaPipe's)"
-    sets = {"test photos": hands}
-    sets.update({n: r["hand_models"] for n, r in _hand_evals({"extra_eval": extra_eval or {}})})
-    head = "| |" + "".join(f" {name}: float | {name}: int8 |" for name in sets)
-    rows = [
-        ("fused accuracy", lambda r: (_pct(r["fused_float"]), _pct(r["fused_int8"]))),
-        (
-            "hands found",
-            lambda r: tuple(f"{r[k]} of {r['photos']}" for k in ("hands_float", "hands_int8")),
-        ),
-        (
-            "landmark error against float, mean / p95 (% of the hand)",
-            lambda r: (
-                "-",
-                f"{number(r['landmark_error_mean'], '{:.2f}')} / "
-                f"{number(r['landmark_error_p95'], '{:.2f}')}",
-            ),
-        ),
-        ("handedness agreement with float", lambda r: ("-", _pct(r["handedness_agreement"]))),
-    ]
-    for stage, title in (("detector", "palm detector"), ("landmarks", "landmark model")):
-        rows.append(
-            (
-                f"{title} latency p50 / p95 ms",
-                lambda r, s=stage: tuple(
-                    _ms((r.get("latency_ms") or {}).get(k, {}).get(s)) for k in ("float", "int8")
-                ),
-            )
-        )
-    lines = [
-        f"- the bundle ships the **{ships}** landmark model: {hands['why']}",
-        "",
-        head,
-        "| --- |" + " ---: | ---: |" * len(sets),
-    ]
-    lines += [
-        f"| {label} |" + "".join(f" {a} | {b} |" for a, b in map(cells, sets.values()))
-        for label, cells in rows
-    ]
-    return lines + [
-        "",
-        f"Gate (on the test photos): at most --max-drop {hands['max_drop']} points fused, and a "
-        f"landmark error p95 of at most {hands['landmark_error_limit']:g}% of the hand. "
-        f"Calibrated on {hands['calibration_crops']} hand crops of the training photos. The palm "
-        "detector is float on both sides. Latency: one thread, up to 60 photos of each set taken "
-        "evenly, each tracker in turn; the detector's time is every pass a photo needed.",
-    ]

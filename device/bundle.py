@@ -15,9 +15,9 @@
                           (`hand_models.py`; hashes in metadata "hand_models")
       landmark_classifier.tflite  the int8 landmark classifier fused with the CNN, when trained
                           with landmarks (`pipeline.py`; rule and hash in metadata "fusion")
-      hand_landmarks_float.tflite  MediaPipe's float landmark model beside the int8 one
-                          (`convert --with-float --hand-int8`), for `compare`; allowed only when
-                          metadata "hand_models" names it
+      hand_detector_float.tflite, hand_landmarks_float.tflite  MediaPipe's float model beside
+                          each int8 one (`convert --with-float --hand-int8`), for `compare`;
+                          allowed only when metadata "hand_models" names it
       (optional)          a landmark classifier, the float32 model (`convert --with-float`):
                           see OPTIONAL_FILES
 
@@ -46,10 +46,10 @@ from edgesign.device.hands.fusion import check_bundle_fusion
 from edgesign.device.hands.models import BUNDLE_FILES as HAND_MODEL_FILES
 from edgesign.device.hands.models import (
     DETECTOR_FILE,
-    FLOAT_LANDMARKS_FILE,
+    FLOAT_NAMES,
     LANDMARKS_FILE,
     check_bundle_hand_models,
-    float_landmarks_named,
+    float_models_named,
 )
 from edgesign.device.hands.selftest import frame_names
 from edgesign.device.model_check import check_metadata_numbers, check_model_matches
@@ -154,14 +154,14 @@ class Bundle:
         return model
 
     @property
-    def has_float_landmarks(self) -> bool:
-        """Whether the bundle keeps MediaPipe's float landmark model beside an int8 one (checked
-        by hash when the bundle was loaded)."""
-        return self.hand_models is not None and float_landmarks_named(self.metadata)
+    def float_hand_models(self) -> dict:
+        """{int8 hand model's bundle name: MediaPipe's float model kept beside it} (checked by hash
+        when the bundle was loaded; empty when the bundle keeps none)."""
+        return float_models_named(self.metadata) if self.hand_models is not None else {}
 
-    def hand_tracker(self, num_threads: int = 1, float_landmarks: bool = False, **options):
-        """A `HandTracker` on this bundle's (validated) hand models; `float_landmarks`: with the
-        float landmark model kept beside the int8 one (`has_float_landmarks`) instead."""
+    def hand_tracker(self, num_threads: int = 1, float_models: bool = False, **options):
+        """A `HandTracker` on this bundle's (validated) hand models; `float_models`: with the float
+        models kept beside the int8 ones (`float_hand_models`) instead of those."""
         from edgesign.device.hands.tracker import HandTracker
 
         if self.hand_models is None:
@@ -169,17 +169,15 @@ class Bundle:
                 f"{self.path}: bundle has no hand models (its preprocessing does not "
                 f"track the hand)"
             )
-        if float_landmarks and not self.has_float_landmarks:
+        kept = self.float_hand_models
+        if float_models and not kept:
             raise BundleError(
-                f"{self.path}: bundle keeps no float landmark model beside an int8 one (make it "
+                f"{self.path}: bundle keeps no float hand model beside an int8 one (make it "
                 f"with `edgesign convert --with-float --hand-int8`)"
             )
-        return HandTracker(
-            self.path / DETECTOR_FILE,
-            self.path / (FLOAT_LANDMARKS_FILE if float_landmarks else LANDMARKS_FILE),
-            num_threads=num_threads,
-            **options,
-        )
+        pick = kept if float_models else {}
+        files = (self.path / pick.get(n, n) for n in (DETECTOR_FILE, LANDMARKS_FILE))
+        return HandTracker(*files, num_threads=num_threads, **options)
 
 
 #: the most self-test images a bundle may list (convert stores 24 by default): the self-test is
@@ -333,7 +331,7 @@ def bundle_files(path) -> list:
             raise BundleError(f"{entry}: a symlink in the bundle; a bundle holds plain files only")
         if entry.name == SELFTEST_DIR and entry.is_dir():
             continue
-        named = entry.name == FLOAT_LANDMARKS_FILE and _names_float_landmarks(path)
+        named = entry.name in FLOAT_NAMES and entry.name in _float_files_named(path)
         if (entry.name not in known and not named) or not entry.is_file():
             raise BundleError(
                 f"{entry}: not a bundle file (a bundle holds "
@@ -356,10 +354,11 @@ def bundle_files(path) -> list:
     return files + [f"{SELFTEST_DIR}/{name}" for name in sorted(listed)]
 
 
-def _names_float_landmarks(path: Path) -> bool:
-    """Whether the bundle's metadata names FLOAT_LANDMARKS_FILE (a file it may then hold)."""
+def _float_files_named(path: Path) -> set:
+    """The float hand model files the bundle's metadata names (files it may then hold)."""
     meta = path / METADATA_FILE
-    return meta.is_file() and not meta.is_symlink() and float_landmarks_named(_read_json(meta))
+    named = meta.is_file() and not meta.is_symlink() and float_models_named(_read_json(meta))
+    return set((named or {}).values())
 
 
 def load_selftest(bundle: Bundle):

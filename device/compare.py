@@ -276,11 +276,11 @@ def run_compare(
     timing_runs: int = 200,
 ) -> dict:
     """The comparison on the self-test images, plus a folder and/or a live source if given; with
-    the hand models' too when the bundle keeps the float landmark model beside the int8 one."""
+    the hand models' too when the bundle keeps a float hand model beside an int8 one."""
     if frames < 1 or timing_runs < 1:
         raise EdgesignError("--frames and --timing-runs must be at least 1")
     sets = {"self-test": selftest_images(bundle)}
-    hands = bundle.has_float_landmarks
+    hands = bool(bundle.float_hand_models)
     if images:
         sets[Path(images).name or "images"] = folder_images(images, bundle)
     kept = [] if hands else None

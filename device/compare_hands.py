@@ -1,9 +1,11 @@
-"""`edgesign compare`, the hand models: MediaPipe's float landmark model against the int8 one on the
-same frames, when the bundle carries both (`convert --with-float --hand-int8`).
+"""`edgesign compare`, the hand models: MediaPipe's float hand models against the bundle's int8 ones
+on the same frames, when the bundle carries both (`convert --with-float --hand-int8`: the float
+landmark model and/or palm detector kept beside each int8 one; a model the bundle ships in float
+is the same on both sides).
 
-Both run behind the bundle's (float) palm detector, each in a whole device pipeline of its own
-(`pipeline.HandPipeline`: tracker, the CNN's views, the landmark classifier, the fusion), one frame
-after the other, float then int8, so both see the same load. Reported per image set: hands found
+Both run each in a whole device pipeline of its own (`pipeline.HandPipeline`: tracker, the CNN's
+views, the landmark classifier, the fusion), one frame after the other, float then int8, so both
+see the same load. Reported per image set: hands found
 by each, the int8 landmarks' error against the float ones (a hand's mean landmark distance in % of
 the hand's longer side: mean and p95 over the frames where both found a hand), handedness
 agreement, the fused accuracy with each (where labels exist; no hand, no answer: wrong), and each
@@ -22,10 +24,12 @@ from edgesign.core.errors import DataError, FrameError
 from edgesign.core.frames import Frame
 from edgesign.core.images import class_images
 from edgesign.core.scoring import latency_summary, number
-from edgesign.device.hands.models import LANDMARKS_FILE
+from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE
 
-#: the landmark models compared, as report keys and titles
-COLUMNS = (("float", "float landmarks"), ("int8", "int8 landmarks"))
+#: the hand models compared, as report keys and titles
+COLUMNS = (("float", "float hand models"), ("int8", "the bundle's int8"))
+#: the hand models, as the section names them
+MODELS = ((DETECTOR_FILE, "palm detector"), (LANDMARKS_FILE, "landmark model"))
 #: the stages timed, as report keys and titles
 STAGES = (
     ("detector", "palm detector"),
@@ -75,8 +79,8 @@ def stage_times(prediction, tracker) -> dict:
 
 
 def hand_pipelines(bundle) -> dict:
-    """{"float": the pipeline with MediaPipe's float landmark model, "int8": the bundle's own},
-    built alike, each tracker timing its stages (`hands.timing.TimedTracker`)."""
+    """{"float": the pipeline with MediaPipe's float hand models, "int8": the bundle's own}, built
+    alike, each tracker timing its stages (`hands.timing.TimedTracker`)."""
     from edgesign.device.hands.timing import TimedTracker
     from edgesign.device.pipeline import HandPipeline, Pipeline
 
@@ -84,7 +88,7 @@ def hand_pipelines(bundle) -> dict:
         key: HandPipeline(
             bundle,
             Pipeline(bundle),
-            TimedTracker.like(bundle.hand_tracker(float_landmarks=key == "float")),
+            TimedTracker.like(bundle.hand_tracker(float_models=key == "float")),
         )
         for key, _ in COLUMNS
     }
@@ -166,14 +170,20 @@ def compare_set(pipelines: dict, frames: list, labelled: bool, stream: bool, run
 
 
 def compare_hand_models(bundle, images=None, source_frames=None, timing_runs: int = 200) -> dict:
-    """The hand-model section of `compare`'s report: both landmark models on the bundle's stored
-    hand photos, the `images` folder's photos and `source_frames` (Frames of one stream)."""
+    """The hand-model section of `compare`'s report: the float and the bundle's hand models on its
+    stored hand photos, the `images` folder's photos and `source_frames` (Frames of one stream);
+    "int8": which of the bundle's hand models are int8 (the others are float on both sides)."""
     pipelines = hand_pipelines(bundle)
-    entry = bundle.hand_models
+    entry, kept = bundle.hand_models, bundle.float_hand_models
     section = {
-        "detector": "float (MediaPipe's, both sides)",
-        "float_landmarks_sha256": entry["float_landmarks"]["sha256"],
-        "int8_landmarks_sha256": entry["files"][LANDMARKS_FILE],
+        "int8": [title for name, title in MODELS if name in kept],
+        "sha256": {
+            name: {
+                "float": entry["int8"][name]["from_sha256"] if name in kept else None,
+                "bundle": entry["files"][name],
+            }
+            for name, _ in MODELS
+        },
         "sets": {},
     }
     sets = {"self-test hands": (selftest_frames(bundle), True, False)}
@@ -231,11 +241,13 @@ def section_lines(section: dict) -> list:
     """The section as terminal lines: its table, then a line per set on int8 against float."""
     from edgesign.core.scoring import aligned_table
 
-    lines = ["", "hand landmark model, float against int8 (palm detector float on both sides)"]
+    lines = ["", f"hand models, float against the bundle's ({_int8_models(section)} int8)"]
     lines += aligned_table([""] + [title for _, title in COLUMNS], summary_rows(section))
     for name, r in section["sets"].items():
         if r["labelled"] and "fused_drop_points" in r:
-            lines.append(f"{name}: int8 landmarks cost {r['fused_drop_points']:+.2f} points fused")
+            lines.append(
+                f"{name}: int8 hand models cost {r['fused_drop_points']:+.2f} points fused"
+            )
     return lines
 
 
@@ -243,9 +255,10 @@ def markdown_lines(section: dict) -> list:
     """The section for compare.md."""
     out = [
         "",
-        "## Hand landmark model: float against int8",
+        "## Hand models: float against int8",
         "",
-        "Both behind the bundle's float palm detector, each in a whole pipeline of its own, on "
+        f"MediaPipe's float hand models against the bundle's ({_int8_models(section)} int8; any "
+        "other is float on both sides), each side in a whole pipeline of its own, on "
         "the same frames. Landmark error: a hand's mean landmark distance, in % of the hand's "
         "longer side, where both found a hand. Latency: p50 / p95 ms per frame a stage "
         "ran on (the palm detector: every pass a photo needed).",
@@ -255,3 +268,7 @@ def markdown_lines(section: dict) -> list:
     ]
     out += [f"| {label} | " + " | ".join(values) + " |" for label, values in summary_rows(section)]
     return out
+
+
+def _int8_models(section: dict) -> str:
+    return " and ".join(section.get("int8") or []) or "no model"

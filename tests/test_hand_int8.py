@@ -76,7 +76,10 @@ def int8_models(hand_models_dir, data_dir, tmp_path_factory):
 def test_quantized_hand_models_are_int8_with_pixel_input(int8_models):
     from ai_edge_litert.interpreter import Interpreter
 
-    for name, float_ops in (("hand_detector", {"PRELU"}), ("hand_landmarks", set())):
+    # the stems kept float (DEFAULT_QUANTIZERS): one DEQUANTIZE ahead of each; the detector's 26
+    # PRELUs after its stem (5 of its 31 are inside) have no int8 kernel in ai-edge-quantizer:
+    # one DEQUANTIZE before each
+    for name, dequantize in (("hand_detector", 1 + 26), ("hand_landmarks", 1)):
         interpreter = Interpreter(model_path=str(int8_models / f"{name}.tflite"))
         interpreter.allocate_tensors()
         (inp,) = interpreter.get_input_details()
@@ -85,9 +88,7 @@ def test_quantized_hand_models_are_int8_with_pixel_input(int8_models):
         assert zero == -128 and scale == pytest.approx(1 / 255)
         assert all(d["dtype"] == np.int8 for d in interpreter.get_output_details())
         ops = [op["op_name"] for op in interpreter._get_ops_details()]
-        # the convolutions are int8; only the ops without an int8 kernel in the quantizer stay
-        # float, each between a DEQUANTIZE and a QUANTIZE
-        assert ops.count("DEQUANTIZE") == sum(op in float_ops for op in ops)
+        assert ops[0] == "DEQUANTIZE" and ops.count("DEQUANTIZE") == dequantize
 
 
 @pytest.mark.slow
@@ -121,9 +122,9 @@ def test_int8_landmarks_find_and_place_the_hands_the_float_ones_do(
 
 @pytest.fixture(scope="module")
 def hand_int8_dir(fused_bundle, tmp_path_factory):
-    """`convert --hand-int8 --with-float` of the fused bundle's model, once for this module: the
-    int8 landmark model measured against float and shipped (a landmark-error limit that anything
-    passes), with MediaPipe's float landmark model kept beside it for `compare`."""
+    """`convert --hand-int8 --with-float` of the fused bundle's model, once for this module: both
+    int8 hand models measured against float and shipped (a landmark-error limit that anything
+    passes), with MediaPipe's float models kept beside them for `compare`."""
     from edgesign.cli.main import main
     from edgesign.convert import hand_int8_step
 
@@ -141,36 +142,76 @@ def hand_int8_dir(fused_bundle, tmp_path_factory):
 
 
 @pytest.mark.slow  # its fixture converts
-def test_convert_ships_the_int8_landmark_model_only_when_it_passes(hand_int8_dir, monkeypatch):
-    """`convert --hand-int8` on a model trained with landmarks: the int8 landmark model measured
-    against float through the tracker on the test photos; shipped when it passes (here a gate
-    that anything passes), with the hash of MediaPipe's model it came from; the device loads and
-    self-tests it. The gate itself refuses a drop or a landmark error above its limits."""
+def test_convert_ships_the_int8_hand_models_only_when_they_pass(hand_int8_dir, monkeypatch):
+    """`convert --hand-int8` on a model trained with landmarks: the int8 landmark model, then the
+    int8 palm detector in front of it, each measured against float through the tracker on the
+    test photos; shipped when it passes (here a gate that anything passes), with the hash of
+    MediaPipe's model it came from; the device loads and self-tests the bundle, whose stored hand
+    references are the int8 pipeline's. The gate itself refuses a drop or a landmark error above
+    its limits."""
     import json
 
     from edgesign.convert import hand_int8_step
+    from edgesign.convert.hand_quantize import DEFAULT_QUANTIZERS
     from edgesign.device.bundle import load_bundle
-    from edgesign.device.hands.models import KNOWN_MODELS, LANDMARKS_FILE
+    from edgesign.device.compare_hands import selftest_frames
+    from edgesign.device.hands.models import (
+        DETECTOR_FILE,
+        FLOAT_DETECTOR_FILE,
+        KNOWN_MODELS,
+        LANDMARKS_FILE,
+    )
+    from edgesign.device.hands.selftest import LANDMARK_TOLERANCE_PX, frame_record
+    from edgesign.device.hands.tracker import HandTracker
+    from edgesign.device.pipeline import pipeline_for
     from edgesign.device.selftest import run_selftest
 
     out = hand_int8_dir
     report = json.loads((out / "report.json").read_text())
-    hands = report["hand_models"]
-    assert hands["passed"] and hands["hands_int8"] >= 1 and hands["landmark_error_p95"] >= 0
-    # the bundle's own pipeline, with the int8 landmarks it ships, answers every test photo as
-    # convert measured the int8 model; the --eval photos (the same folder) are read with it too
-    device = hands["device_pipeline"]
-    assert device["answered_otherwise"] == 0 and device["accuracy"] == hands["fused_int8"]
+    hands, detector = report["hand_models"], report["hand_detector"]
+    for entry in (hands, detector):
+        assert entry["passed"] and entry["hands_int8"] >= 1 and entry["landmark_error_p95"] >= 0
+        assert 0 <= entry["fused_int8"] <= 1 and entry["calibration_samples"] >= 1
+    assert hands["others"] == {DETECTOR_FILE: "float"}
+    assert detector["others"] == {LANDMARKS_FILE: "int8"}
+    assert (detector["quantizer"], hands["quantizer"]) == DEFAULT_QUANTIZERS
+    # the detector's float side is the pipeline with the int8 landmark model that ships
+    assert detector["fused_float"] == hands["fused_int8"]
+    assert detector["fused_drop_vs_float_points"] == pytest.approx(
+        100 * (hands["fused_float"] - detector["fused_int8"])
+    )
+    # the bundle's own pipeline, with both int8 hand models, answers every test photo as convert
+    # measured them; the --eval photos (the same folder) are read with it too
+    device = detector["device_pipeline"]
+    assert device["answered_otherwise"] == 0 and device["accuracy"] == detector["fused_int8"]
     (evaluated,) = report["extra_eval"].values()
-    assert evaluated["fusion"]["accuracy"] == hands["fused_int8"]
+    assert evaluated["fusion"]["accuracy"] == detector["fused_int8"]
     assert evaluated["fusion"]["device_pipeline"]["answered_otherwise"] == 0
-    assert 0 <= hands["fused_int8"] <= 1 and "int8" in (out / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
+    assert "the bundle ships the **int8** palm detector" in markdown
+    assert "the bundle ships the **int8** hand landmark model" in markdown
     bundle = load_bundle(out / "bundle")
     entry = bundle.metadata["hand_models"]
-    mediapipe = KNOWN_MODELS[entry["version"]][LANDMARKS_FILE]["sha256"]
-    assert entry["int8"][LANDMARKS_FILE]["from_sha256"] == mediapipe
-    assert entry["files"][LANDMARKS_FILE] != mediapipe
-    assert bundle.hand_tracker().landmarker.int8 and run_selftest(bundle).passed
+    for name in (DETECTOR_FILE, LANDMARKS_FILE):
+        mediapipe = KNOWN_MODELS[entry["version"]][name]["sha256"]
+        assert entry["int8"][name]["from_sha256"] == mediapipe
+        assert entry["files"][name] != mediapipe
+    tracker = bundle.hand_tracker()
+    assert tracker.landmarker.int8 and tracker.detector.int8 and run_selftest(bundle).passed
+    # the self-test's stored references are the int8 detector's: behind the float one (the same
+    # int8 landmark model) the landmarks move
+    stored = json.loads((bundle.path / "selftest" / "expected.json").read_text())["hands"]
+    pipeline = pipeline_for(bundle, reference=True)
+    pipeline.tracker = HandTracker(
+        bundle.path / FLOAT_DETECTOR_FILE, bundle.path / LANDMARKS_FILE, reference=True
+    )
+    moved = 0.0
+    for (read, _), frame in zip(selftest_frames(bundle), stored["frames"]):
+        record = frame_record(pipeline, read())
+        if record["hand"] and frame["hand"]:
+            diff = np.abs(np.subtract(record["landmarks"], frame["landmarks"])).max()
+            moved = max(moved, float(diff))
+    assert moved > LANDMARK_TOLERANCE_PX
 
     measured = {"fused_drop_points": 0.3, "landmark_error_p95": 4.0}
     monkeypatch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 6.0)
@@ -178,6 +219,75 @@ def test_convert_ships_the_int8_landmark_model_only_when_it_passes(hand_int8_dir
     assert not hand_int8_step.gate(measured, 0.2)[0]  # the fused drop
     assert "landmark error" in hand_int8_step.gate({**measured, "landmark_error_p95": 7.0}, 0.5)[1]
     assert not hand_int8_step.gate({**measured, "landmark_error_p95": None}, 0.5)[0]
+    # the detector's drop is counted against both float models
+    assert not hand_int8_step.gate({**measured, "fused_drop_vs_float_points": 0.6}, 0.5)[0]
+
+
+@pytest.fixture(scope="module")
+def detector_refused_dir(fused_bundle, tmp_path_factory):
+    """`convert --hand-int8` of the fused bundle's model whose palm detector fails its gate (the
+    gate's verdict forced for the detector, the measurement real): the landmark model ships in
+    int8, the detector in float."""
+    from edgesign.cli.main import main
+    from edgesign.convert import hand_int8_step
+    from edgesign.device.hands.models import DETECTOR_FILE
+
+    real = hand_int8_step.gate
+
+    def refuse_detector(result, max_drop, limit=None):
+        if result["model"] == DETECTOR_FILE:
+            return False, "refused by the test"
+        return real(result, max_drop, limit)
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("EDGESIGN_CACHE", str(fused_bundle / "cache"))
+    patch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 100.0)
+    patch.setattr(hand_int8_step, "gate", refuse_detector)
+    out = tmp_path_factory.mktemp("hand_int8_refused") / "converted"
+    argv = ["convert", "--train-dir", str(fused_bundle / "trained"), "--out", str(out)]
+    argv += ["--calibration-size", "40", "--max-drop", "100", "--hand-int8", "--with-float"]
+    try:
+        assert main(argv) == 0
+    finally:
+        patch.undo()
+    return out
+
+
+@pytest.mark.slow  # its fixture converts
+def test_a_detector_that_fails_its_gate_ships_float_with_the_reason(detector_refused_dir):
+    import json
+
+    from edgesign.device.bundle import bundle_files, load_bundle
+    from edgesign.device.hands.models import (
+        DETECTOR_FILE,
+        FLOAT_DETECTOR_FILE,
+        KNOWN_MODELS,
+        LANDMARKS_FILE,
+    )
+    from edgesign.device.selftest import run_selftest
+
+    report = json.loads((detector_refused_dir / "report.json").read_text())
+    detector = report["hand_detector"]
+    assert not detector["passed"] and detector["why"] == "refused by the test"
+    assert "file" not in detector and detector["hands_int8"] >= 0  # measured all the same
+    assert report["hand_models"]["passed"]
+    markdown = (detector_refused_dir / "report.md").read_text()
+    assert "the bundle ships the **float (MediaPipe's)** palm detector: refused by the test" in (
+        markdown
+    )
+    # the bundle: MediaPipe's float detector, the int8 landmark model; only the landmark model's
+    # float twin is kept; the device pipeline answered as convert's int8-landmarks measurement
+    bundle = load_bundle(detector_refused_dir / "bundle")
+    entry = bundle.metadata["hand_models"]
+    assert entry["files"][DETECTOR_FILE] == KNOWN_MODELS[entry["version"]][DETECTOR_FILE]["sha256"]
+    assert set(entry["int8"]) == {LANDMARKS_FILE}
+    assert set(bundle.float_hand_models) == {LANDMARKS_FILE}
+    assert FLOAT_DETECTOR_FILE not in bundle_files(bundle.path)
+    tracker = bundle.hand_tracker()
+    assert tracker.landmarker.int8 and not tracker.detector.int8
+    assert report["hand_models"]["device_pipeline"]["answered_otherwise"] == 0
+    assert "device_pipeline" not in detector
+    assert run_selftest(bundle).passed
 
 
 def _sane_stages(latency: dict, stages) -> None:
@@ -186,47 +296,52 @@ def _sane_stages(latency: dict, stages) -> None:
         assert 0 < timing["median"] <= timing["p95"] and timing["runs"] >= 1, (stage, timing)
 
 
-def test_the_report_puts_both_landmark_models_side_by_side_on_the_eval_folder(hand_int8_dir):
-    """Item 2: float and int8 landmark models on the --eval folder too, each tracker's stages
-    timed, in report.json and report.md."""
+def test_the_report_puts_float_and_int8_side_by_side_on_the_eval_folder(hand_int8_dir):
+    """Item 2: float and int8 hand models on the --eval folder too, each tracker's stages timed,
+    in report.json and report.md, for the landmark model and for the palm detector."""
     import json
 
     report = json.loads((hand_int8_dir / "report.json").read_text())
-    hands = report["hand_models"]
     (evaluated,) = report["extra_eval"].values()
-    folder = evaluated["hand_models"]
-    # the --eval folder is the test folder: the same photos give the same figures
-    for key in ("fused_float", "fused_int8", "hands_float", "hands_int8", "landmark_error_p95"):
-        assert folder[key] == pytest.approx(hands[key]), key
-    assert 0 <= folder["handedness_agreement"] <= 1 and folder["hands_float"] >= 1
-    for entry in (hands, folder):
-        for model in ("float", "int8"):
-            _sane_stages(entry["latency_ms"][model], ("detector", "landmarks"))
+    for key in ("hand_models", "hand_detector"):
+        hands, folder = report[key], evaluated[key]
+        # the --eval folder is the test folder: the same photos give the same figures
+        for field in ("fused_float", "fused_int8", "hands_float", "hands_int8"):
+            assert folder[field] == pytest.approx(hands[field]), (key, field)
+        assert folder["landmark_error_p95"] == pytest.approx(hands["landmark_error_p95"])
+        assert 0 <= folder["handedness_agreement"] <= 1 and folder["hands_float"] >= 1
+        for entry in (hands, folder):
+            for model in ("float", "int8"):
+                _sane_stages(entry["latency_ms"][model], ("detector", "landmarks"))
     markdown = (hand_int8_dir / "report.md").read_text()
     name = next(iter(report["extra_eval"]))
     assert f"| test photos: float | test photos: int8 | {name}: float | {name}: int8 |" in markdown
     assert "| landmark model latency p50 / p95 ms |" in markdown
+    assert "## Palm detector: float against int8" in markdown
     from edgesign.convert.report import terminal_table
 
     table = terminal_table(report)
     assert "hand landmark model: int8:" in table and f"  {name}: fused " in table
+    assert "palm detector: int8:" in table and "detector stage p50" in table
 
 
-def test_with_float_keeps_the_float_landmark_model_beside_the_int8_one(hand_int8_dir):
+def test_with_float_keeps_the_float_hand_models_beside_the_int8_ones(hand_int8_dir):
     from edgesign.core.hashing import sha256_file
     from edgesign.device.bundle import bundle_files, load_bundle
-    from edgesign.device.hands.models import FLOAT_LANDMARKS_FILE, KNOWN_MODELS, LANDMARKS_FILE
+    from edgesign.device.hands.models import FLOAT_FILES, KNOWN_MODELS
 
     bundle = load_bundle(hand_int8_dir / "bundle")
     entry = bundle.metadata["hand_models"]
-    kept = entry["float_landmarks"]
-    mediapipe = KNOWN_MODELS[entry["version"]][LANDMARKS_FILE]["sha256"]
-    assert kept["file"] == FLOAT_LANDMARKS_FILE and kept["sha256"] == mediapipe
-    assert sha256_file(bundle.path / FLOAT_LANDMARKS_FILE) == mediapipe
-    assert {FLOAT_LANDMARKS_FILE, LANDMARKS_FILE} <= set(bundle_files(bundle.path))
-    assert bundle.has_float_landmarks
-    assert not bundle.hand_tracker(float_landmarks=True).landmarker.int8
-    assert bundle.hand_tracker().landmarker.int8
+    for name, (file, key) in FLOAT_FILES.items():
+        kept = entry[key]
+        mediapipe = KNOWN_MODELS[entry["version"]][name]["sha256"]
+        assert kept["file"] == file and kept["sha256"] == mediapipe
+        assert sha256_file(bundle.path / file) == mediapipe
+        assert {file, name} <= set(bundle_files(bundle.path))
+    assert bundle.float_hand_models == {n: f for n, (f, _) in FLOAT_FILES.items()}
+    floats = bundle.hand_tracker(float_models=True)
+    assert not floats.landmarker.int8 and not floats.detector.int8
+    assert bundle.hand_tracker().landmarker.int8 and bundle.hand_tracker().detector.int8
 
 
 def test_compare_shows_float_and_int8_hand_models(hand_int8_dir, fused_bundle, tmp_path, capsys):
@@ -260,54 +375,60 @@ def test_compare_shows_float_and_int8_hand_models(hand_int8_dir, fused_bundle, t
     assert test["frames"] == len(list((fused_bundle / "test").glob("*/*")))
     # the float side is the pipeline convert measured as float on the same photos
     report = json.loads((hand_int8_dir / "report.json").read_text())
+    # and the int8 side the pipeline it ships (both hand models int8)
     assert test["float"]["fused_accuracy"] == pytest.approx(report["hand_models"]["fused_float"])
-    assert test["int8"]["fused_accuracy"] == pytest.approx(report["hand_models"]["fused_int8"])
-    assert test["hands_int8"] == report["hand_models"]["hands_int8"]
+    assert test["int8"]["fused_accuracy"] == pytest.approx(report["hand_detector"]["fused_int8"])
+    assert test["hands_int8"] == report["hand_detector"]["hands_int8"]
+    assert section["int8"] == ["palm detector", "landmark model"]
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text()) == result
     markdown = (tmp_path / "cmp" / "compare.md").read_text()
-    assert "## Hand landmark model: float against int8" in markdown
-    assert "| | float landmarks | int8 landmarks |" in markdown
+    assert "## Hand models: float against int8" in markdown
+    assert "| | float hand models | the bundle's int8 |" in markdown
     assert "| test: palm detector p50 / p95 ms |" in markdown
     assert main(["compare", "--bundle", str(bundle), "--timing-runs", "3"]) == 0
     out = capsys.readouterr().out
-    assert "hand landmark model, float against int8" in out
+    assert "hand models, float against the bundle's (palm detector and landmark model int8)" in out
     assert "self-test hands: landmark model p50 / p95 ms" in out
 
 
-def test_a_tampered_or_unnamed_float_landmark_model_is_refused(hand_int8_dir, tmp_path, capsys):
+@pytest.mark.parametrize("int8_name", ["hand_landmarks.tflite", "hand_detector.tflite"])
+def test_a_tampered_or_unnamed_float_hand_model_is_refused(
+    hand_int8_dir, tmp_path, capsys, int8_name
+):
     import json
     import shutil
 
     from edgesign.cli.main import main
     from edgesign.core.errors import BundleError
     from edgesign.device.bundle import bundle_files, load_bundle
-    from edgesign.device.hands.models import FLOAT_LANDMARKS_FILE
+    from edgesign.device.hands.models import FLOAT_FILES
 
+    float_file, key = FLOAT_FILES[int8_name]
     broken = Path(shutil.copytree(hand_int8_dir / "bundle", tmp_path / "broken"))
-    data = bytearray((broken / FLOAT_LANDMARKS_FILE).read_bytes())
+    data = bytearray((broken / float_file).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (broken / FLOAT_LANDMARKS_FILE).write_bytes(bytes(data))
+    (broken / float_file).write_bytes(bytes(data))
     with pytest.raises(BundleError, match="checksum differs"):
         load_bundle(broken)
     assert main(["compare", "--bundle", str(broken), "--timing-runs", "3"]) == 2
     err = capsys.readouterr().err
-    assert FLOAT_LANDMARKS_FILE in err and "Traceback" not in err
+    assert float_file in err and "Traceback" not in err
     # a metadata that does not name it: the file is no bundle file (deploy would refuse it)
     unnamed = Path(shutil.copytree(hand_int8_dir / "bundle", tmp_path / "unnamed"))
     meta = json.loads((unnamed / "metadata.json").read_text())
-    del meta["hand_models"]["float_landmarks"]
+    del meta["hand_models"][key]
     (unnamed / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="not a bundle file"):
         bundle_files(unnamed)
-    assert not load_bundle(unnamed).has_float_landmarks
-    (unnamed / FLOAT_LANDMARKS_FILE).unlink()
-    assert FLOAT_LANDMARKS_FILE not in bundle_files(unnamed)
+    assert int8_name not in load_bundle(unnamed).float_hand_models
+    (unnamed / float_file).unlink()
+    assert float_file not in bundle_files(unnamed)
     # named, but another model than the one the int8 model was made from
-    meta["hand_models"]["float_landmarks"] = {"file": FLOAT_LANDMARKS_FILE, "sha256": "0" * 64}
+    meta["hand_models"][key] = {"file": float_file, "sha256": "0" * 64}
     (unnamed / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="made from"):
         load_bundle(unnamed)
-    meta["hand_models"]["float_landmarks"]["file"] = "../elsewhere.tflite"
+    meta["hand_models"][key]["file"] = "../elsewhere.tflite"
     (unnamed / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="must name"):
         load_bundle(unnamed)

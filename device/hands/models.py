@@ -7,10 +7,10 @@ fetches and verifies them; `convert` copies them into the bundle under the names
 and hashes before it runs anything (`check_bundle_hand_models`), so a missing, truncated or
 replaced model is one clear `BundleError`, never a wrong landmark.
 
-A bundle made with `convert --with-float --hand-int8` whose int8 landmark model passed its gate
-also keeps MediaPipe's float landmark model as FLOAT_LANDMARKS_FILE, for `edgesign compare`
-(`device/compare_hands.py`); the metadata names it under "float_landmarks" with its hash, which
-must be the hash of the model the int8 one was made from.
+A bundle made with `convert --with-float --hand-int8` whose int8 hand models passed their gates
+also keeps MediaPipe's float model beside each int8 one (FLOAT_FILES), for `edgesign compare`
+(`device/compare_hands.py`); the metadata names each under its key (FLOAT_FILES) with its hash,
+which must be the hash of the model the int8 one was made from.
 """
 
 from __future__ import annotations
@@ -26,10 +26,19 @@ NOTICE_FILE = "NOTICE"
 #: the bundle files the hand tracker needs (a deploy allowlist includes exactly these)
 BUNDLE_FILES = (DETECTOR_FILE, LANDMARKS_FILE, NOTICE_FILE)
 METADATA_KEY = "hand_models"
-#: MediaPipe's float landmark model beside the int8 one (`convert --with-float --hand-int8`):
-#: a bundle file only when the metadata names it (FLOAT_LANDMARKS_KEY)
+#: MediaPipe's float model beside an int8 one (`convert --with-float --hand-int8`), by the int8
+#: model's bundle name: (file, metadata key under METADATA_KEY); a bundle file only when the
+#: metadata names it
 FLOAT_LANDMARKS_FILE = "hand_landmarks_float.tflite"
 FLOAT_LANDMARKS_KEY = "float_landmarks"
+FLOAT_DETECTOR_FILE = "hand_detector_float.tflite"
+FLOAT_DETECTOR_KEY = "float_detector"
+FLOAT_FILES = {
+    DETECTOR_FILE: (FLOAT_DETECTOR_FILE, FLOAT_DETECTOR_KEY),
+    LANDMARKS_FILE: (FLOAT_LANDMARKS_FILE, FLOAT_LANDMARKS_KEY),
+}
+#: the float hand models' file names a bundle may hold, when its metadata names them
+FLOAT_NAMES = frozenset(file for file, _ in FLOAT_FILES.values())
 
 MEDIAPIPE_VERSION = "0.10.18"
 LICENSE = "Apache-2.0"
@@ -97,38 +106,41 @@ def check_bundle_hand_models(folder: Path, metadata: dict, required: bool) -> di
             )
     if not (folder / NOTICE_FILE).is_file():
         raise BundleError(f"{folder / NOTICE_FILE}: the hand models' license notice is missing")
-    if FLOAT_LANDMARKS_KEY in entry:
-        _check_float_landmarks(folder, entry, derived)
+    for name, (_, key) in FLOAT_FILES.items():
+        if key in entry:
+            _check_float_model(folder, entry, derived, name)
     return entry
 
 
-def _check_float_landmarks(folder: Path, entry: dict, derived: dict) -> None:
-    """The float landmark model kept beside the int8 one: named as FLOAT_LANDMARKS_FILE, the very
-    model the int8 one was made from, and that file, unchanged."""
+def _check_float_model(folder: Path, entry: dict, derived: dict, name: str) -> None:
+    """The float model kept beside the int8 `name`: named as FLOAT_FILES says, the very model the
+    int8 one was made from, and that file, unchanged."""
     where = folder / "metadata.json"
-    kept = entry[FLOAT_LANDMARKS_KEY]
-    source = derived.get(LANDMARKS_FILE)
-    if not isinstance(kept, dict) or kept.get("file") != FLOAT_LANDMARKS_FILE:
-        raise BundleError(
-            f"{where}: the hand models' {FLOAT_LANDMARKS_KEY} entry must name "
-            f"{FLOAT_LANDMARKS_FILE}"
-        )
+    file, key = FLOAT_FILES[name]
+    kept = entry[key]
+    source = derived.get(name)
+    if not isinstance(kept, dict) or kept.get("file") != file:
+        raise BundleError(f"{where}: the hand models' {key} entry must name {file}")
     if not isinstance(source, dict) or kept.get("sha256") != source.get("from_sha256"):
         raise BundleError(
-            f"{where}: {FLOAT_LANDMARKS_FILE} is not the float model the bundle's int8 "
-            f"{LANDMARKS_FILE} was made from"
+            f"{where}: {file} is not the float model the bundle's int8 {name} was made from"
         )
-    path = folder / FLOAT_LANDMARKS_FILE
+    path = folder / file
     if path.is_symlink() or not path.is_file():
-        raise BundleError(f"{path}: float landmark model missing from the bundle (re-run convert)")
+        raise BundleError(f"{path}: float hand model missing from the bundle (re-run convert)")
     if sha256_file(path) != kept["sha256"]:
         raise BundleError(
             f"{path}: checksum differs from metadata (corrupt or replaced hand model)"
         )
 
 
-def float_landmarks_named(metadata) -> bool:
-    """Whether bundle metadata names FLOAT_LANDMARKS_FILE (what lets the file be in a bundle)."""
+def float_models_named(metadata) -> dict:
+    """{int8 model's bundle name: its float twin's file} for each float model bundle metadata
+    names (FLOAT_FILES: what lets such a file be in a bundle)."""
     entry = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
-    kept = entry.get(FLOAT_LANDMARKS_KEY) if isinstance(entry, dict) else None
-    return isinstance(kept, dict) and kept.get("file") == FLOAT_LANDMARKS_FILE
+    named = {}
+    for name, (file, key) in FLOAT_FILES.items():
+        kept = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(kept, dict) and kept.get("file") == file:
+            named[name] = file
+    return named
