@@ -6,7 +6,7 @@ megabytes long; `printable` shows control characters as escapes and cuts long te
 
 from __future__ import annotations
 
-#: longest text printed for one name; the rest is cut and marked with an ellipsis
+#: longest text printed for one name; its middle is cut and marked with an ellipsis
 DISPLAY_LIMIT = 64
 #: longest path shown in an error: long enough to tell which file, short of a screenful
 PATH_LIMIT = 300
@@ -14,13 +14,18 @@ PATH_LIMIT = 300
 
 def printable(text, limit: int = DISPLAY_LIMIT) -> str:
     """`text` with non-printable characters escaped (\\x1b, \\n, \\u200b) and at most `limit`
-    characters of it shown."""
+    characters of it shown: its start and its end (where a path names its file), "…" between."""
     text = str(text)
-    cut = len(text) > limit
-    text = text[:limit]
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else _escape(c) for c in text)
-    return text + ("…" if cut else "")
+    if len(text) > limit:
+        head = limit // 2
+        return _escaped(text[:head]) + "…" + _escaped(text[head - limit :])
+    return _escaped(text)
+
+
+def _escaped(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
 def _escape(char: str) -> str:

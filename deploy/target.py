@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgesign.core.text import printable
+from edgesign.core.text import PATH_LIMIT, printable
 from edgesign.deploy.errors import DeployError
 
 # A user name and a DNS name, IPv4 address or ssh_config alias. Nothing a shell, ssh or rsync
@@ -88,7 +88,7 @@ def check_ssh_config(path: Path, host: str) -> Path:
     DeployError: an absolute path to a small regular file of `Host` lines and the options `-o`
     allows. Ansible's ssh and the upload both read it, and a ProxyCommand, LocalCommand, Match
     exec or Include in it ran a program on this computer (round 6), dry runs too."""
-    shown = printable(str(path))
+    shown = printable(str(path), PATH_LIMIT)
     if not path.is_absolute():
         raise DeployError(f"{host}: -F {shown}: an inventory's ssh config must be an absolute path")
     if not path.is_file() or path.stat().st_size > SSH_CONFIG_BYTES:

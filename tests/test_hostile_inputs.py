@@ -589,7 +589,9 @@ def test_printable_escapes_and_cuts_short():
     assert printable("A\x1b[2J\n") == "A\\x1b[2J\\x0a"
     assert printable("\u202eevil") == "\\u202eevil"
     long = printable("L" * 2_000_000)
-    assert len(long) == 65 and long.endswith("…")
+    assert len(long) == 65 and long.count("…") == 1
+    path = printable("/tmp/" + "d" * 100 + "/ssh_config")  # the file's name is what one looks for
+    assert len(path) == 65 and path.startswith("/tmp/dd") and path.endswith("d/ssh_config")
 
 
 # ------------------------------------------------------------ 5. nonsense options
