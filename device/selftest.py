@@ -148,7 +148,9 @@ def run_selftest(bundle: Bundle | str, tolerance: int = 0, model=None) -> Selfte
         frames, records = hand_references(bundle)
         scope = "pipeline" if frames else "cnn-no-references"
         if frames:
-            hands = check_hands(pipeline_for(bundle, reference=True), frames, records, tolerance)
+            int8_hands = bool((bundle.hand_models or {}).get("int8"))
+            pipeline = pipeline_for(bundle, reference=True)
+            hands = check_hands(pipeline, frames, records, tolerance, int8_hands)
         else:
             # no reference frames to compare: still build what `run` builds, so hand models it
             # would refuse (a model not shaped as MediaPipe's) fail here, at the deploy gate

@@ -290,6 +290,30 @@ def _train_fused(root: Path, data_dir: Path, patch) -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def hand_int8_dir(fused_bundle, tmp_path_factory):
+    """`convert --hand-int8 --with-float` of the fused bundle's model, once per run: both int8
+    hand models measured against float and shipped (a landmark-error limit that anything
+    passes), with MediaPipe's float models kept beside them for `compare`."""
+    build = lambda root: _convert_hand_int8(root, fused_bundle)  # noqa: E731
+    return built_once(tmp_path_factory, "hand_int8", build) / "converted"
+
+
+def _convert_hand_int8(root: Path, fused_bundle: Path) -> None:
+    from edgesign.cli.main import main
+    from edgesign.convert import hand_int8_step
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 100.0)
+    argv = ["convert", "--train-dir", str(fused_bundle / "trained")]
+    argv += ["--out", str(root / "converted")]
+    argv += ["--calibration-size", "40", "--max-drop", "100", "--eval", str(fused_bundle / "test")]
+    try:
+        assert main([*argv, "--hand-int8", "--with-float"]) == 0
+    finally:
+        patch.undo()
+
+
 @pytest.fixture
 def copied_bundle(bundle_dir, tmp_path) -> Path:
     """A copy of the session's bundle, free to tamper with."""

@@ -17,6 +17,7 @@ import pytest
 from sshd_fixtures import pi_arm64  # noqa: F401  (session fixture: sshd inside the arm64 userland)
 
 from edgesign.deploy.deployer import DeployOptions, deploy
+from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE
 
 pytestmark = pytest.mark.arm64
 
@@ -141,3 +142,33 @@ def test_selftest_of_a_fused_bundle_checks_every_hand_stage_on_arm64(
     stages = report["stages"]
     assert stages["cnn"]["max_difference"] == 0 and stages["classifier"]["max_difference"] == 0
     assert stages["hand"]["mismatched"] == 0 and stages["landmarks"]["frames"] >= 1
+
+
+def test_selftest_of_an_int8_hands_bundle_on_arm64(pi_arm64, deployed, hand_int8_dir):
+    """A bundle whose palm detector and landmark model are int8 (`convert --hand-int8`): the
+    deployed aarch64 venv reproduces the references the host stored for them, as the deploy gate
+    does before a switch."""
+    meta = json.loads((hand_int8_dir / "bundle" / "metadata.json").read_text())
+    assert set(meta["hand_models"]["int8"]) == {DETECTOR_FILE, LANDMARKS_FILE}
+    target = pi_arm64.home / "int8_hands_bundle"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(hand_int8_dir / "bundle", target)
+    owner = f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}"
+    subprocess.run(["chown", "-R", owner, str(target)], check=True)
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(pi_arm64.ssh_config),
+            pi_arm64.alias,
+            "edgesign/current/venv/bin/edgesign selftest --bundle int8_hands_bundle --json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print("aarch64 selftest, int8 hands:", proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passed"] and report["scope"] == "pipeline" and report["hand_frames"] == 4
+    assert report["stages"]["hand"]["mismatched"] == 0

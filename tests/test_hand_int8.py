@@ -120,27 +120,6 @@ def test_int8_landmarks_find_and_place_the_hands_the_float_ones_do(
     assert np.median(errors) < 0.03 and agree >= len(errors) - 1
 
 
-@pytest.fixture(scope="module")
-def hand_int8_dir(fused_bundle, tmp_path_factory):
-    """`convert --hand-int8 --with-float` of the fused bundle's model, once for this module: both
-    int8 hand models measured against float and shipped (a landmark-error limit that anything
-    passes), with MediaPipe's float models kept beside them for `compare`."""
-    from edgesign.cli.main import main
-    from edgesign.convert import hand_int8_step
-
-    patch = pytest.MonkeyPatch()
-    patch.setenv("EDGESIGN_CACHE", str(fused_bundle / "cache"))
-    patch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 100.0)
-    out = tmp_path_factory.mktemp("hand_int8_convert") / "converted"
-    argv = ["convert", "--train-dir", str(fused_bundle / "trained"), "--out", str(out)]
-    argv += ["--calibration-size", "40", "--max-drop", "100", "--eval", str(fused_bundle / "test")]
-    try:
-        assert main([*argv, "--hand-int8", "--with-float"]) == 0
-    finally:
-        patch.undo()
-    return out
-
-
 @pytest.mark.slow  # its fixture converts
 def test_convert_ships_the_int8_hand_models_only_when_they_pass(hand_int8_dir, monkeypatch):
     """`convert --hand-int8` on a model trained with landmarks: the int8 landmark model, then the
@@ -477,3 +456,32 @@ def test_compare_of_the_hand_models_runs_device_only_without_tensorflow(hand_int
     assert (
         source["frames"] == 3 and not source["labelled"] and "fused_accuracy" not in source["int8"]
     )
+
+
+@pytest.mark.slow  # its fixture converts
+def test_selftest_of_int8_hand_models_compares_landmarks_in_hand_size(
+    hand_int8_dir, tmp_path, capsys
+):
+    """A bundle with int8 hand models: landmarks compared as convert's gate measures them (mean
+    distance in % of the hand's size), as the int8 layers carry a float stem's cross-CPU drift on
+    (`make pi-test`); a small drift passes, a hand moved by a tenth of its size fails."""
+    import json
+    import shutil
+
+    from edgesign.cli.main import main
+    from edgesign.device.hands.selftest import INT8_LANDMARK_TOLERANCE_PCT
+
+    bundle = Path(shutil.copytree(hand_int8_dir / "bundle", tmp_path / "bundle"))
+    path = bundle / "selftest" / "expected.json"
+    pristine = json.loads(path.read_text())
+    frame = next(f for f in pristine["hands"]["frames"] if f["hand"])
+    side = float(np.ptp(np.asarray(frame["landmarks"])[:, :2], axis=0).max())
+    for shift, passes in ((0.01 * side, True), (0.1 * side, False)):
+        expected = json.loads(json.dumps(pristine))
+        moved = next(f for f in expected["hands"]["frames"] if f["hand"])
+        moved["landmarks"] = [[x + shift, y, z] for x, y, z in moved["landmarks"]]
+        path.write_text(json.dumps(expected))
+        assert main(["selftest", "--bundle", str(bundle), "--json"]) == (0 if passes else 1)
+        stage = json.loads(capsys.readouterr().out)["stages"]["landmarks"]
+        assert stage["passed"] is passes and stage["tolerance"] == INT8_LANDMARK_TOLERANCE_PCT
+        assert stage["max_difference"] >= 100 * shift / side * 0.99
