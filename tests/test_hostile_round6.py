@@ -303,3 +303,15 @@ def test_enroll_with_no_letters_is_refused(
     assert code == 2
     one_line(err, "--letters", "none of the bundle's classes")
     assert not (profiles / "me.json").exists()
+
+
+def test_convert_prints_an_output_folder_with_escapes_escaped(trained_dir, tmp_path, capsys):
+    """`convert --out` naming a folder with terminal escapes printed them raw in its last line
+    (`wrote ...`), which retitled and cleared the terminal."""
+    out = tmp_path / "out\x1b]0;pwn\x07\x1b[2J"
+    code, printed, err = run(
+        capsys, "convert", "--train-dir", trained_dir, "--max-drop", "100", "--out", out
+    )
+    assert code == 0, err
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert printed.splitlines()[-1].startswith("wrote ")
