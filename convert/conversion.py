@@ -93,12 +93,13 @@ def read_motion(path) -> tuple:
     data = read_json(path, DataError, "a motion file (a JSON object)")
     try:
         reader = motion_reader(data)
-        still = float(data["still_speed"])
+        still = data["still_speed"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"--motion {path}: not a motion file ({exc})") from None
-    if not still > 0:
-        raise DataError(f"--motion {path}: its still speed must be > 0")
-    return reader, still
+    # as the bundle's metadata takes it (motion_bundle.motion_entry): a number, not true/false
+    if isinstance(still, bool) or not isinstance(still, (int, float)) or not 0 < still < 1e6:
+        raise DataError(f"--motion {path}: its still speed must be a number above 0 (below 1e6)")
+    return reader, float(still)
 
 
 def check_motion_fits(path, reader, meta: dict) -> None:
