@@ -33,15 +33,17 @@ def test_serial_batches_parse_like_ansible():
 
 
 def test_upload_target_follows_the_inventory_connection_variables(tmp_path):
+    config = tmp_path / "cfg"  # an inventory's ssh config: Host lines and -o's options only
+    config.write_text("Host *\n  ConnectTimeout 5\n")
     target = target_from_inventory(
         "10.0.0.5",
         "pi",
         "2222",
         "~/.ssh/pi_key",
-        "-o UserKnownHostsFile=/tmp/kh -o StrictHostKeyChecking=yes -F /tmp/cfg",
+        f"-o UserKnownHostsFile=/tmp/kh -o StrictHostKeyChecking=yes -F {config}",
     )
     argv = target.ssh_argv()
-    assert target.host == "pi@10.0.0.5" and argv[:5] == ["ssh", "-F", "/tmp/cfg", "-p", "2222"]
+    assert target.host == "pi@10.0.0.5" and argv[:5] == ["ssh", "-F", str(config), "-p", "2222"]
     assert "UserKnownHostsFile=/tmp/kh" in argv and "StrictHostKeyChecking=yes" in argv
     assert str(Path("~/.ssh/pi_key").expanduser()) in argv
     with pytest.raises(DeployError, match="'-J' .* not supported"):
