@@ -180,6 +180,9 @@ def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, check --data, and under --quick swap the data for a small slice of it."""
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.results is not None and Path(args.results).exists() and not Path(args.results).is_dir():
+        # a file there: every step's results would end in a FileExistsError traceback, late
+        p.error(f"--results {args.results}: not a folder (the results JSON files go inside it)")
     # the options the command line gave (dests), whatever their value
     args.given = {
         action.dest

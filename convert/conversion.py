@@ -41,6 +41,7 @@ from edgesign.convert.quantize import calibration_sample, to_float_tflite, to_in
 from edgesign.convert.report import build_report, bundle_summary, terminal_table, write_report
 from edgesign.core.errors import DataError, ModelError
 from edgesign.core.files import check_output_dir, is_own_output, publish_dir, staging_dir
+from edgesign.core.text import printable
 from edgesign.core.views import view_set
 from edgesign.device.hands.classifier import BUNDLE_FILE as CLASSIFIER_FILE
 from edgesign.train import data_plan
@@ -93,12 +94,13 @@ def read_motion(path) -> tuple:
     data = read_json(path, DataError, "a motion file (a JSON object)")
     try:
         reader = motion_reader(data)
-        still = float(data["still_speed"])
+        still = data["still_speed"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"--motion {path}: not a motion file ({exc})") from None
-    if not still > 0:
-        raise DataError(f"--motion {path}: its still speed must be > 0")
-    return reader, still
+    # as the bundle's metadata takes it (motion_bundle.motion_entry): a number, not true/false
+    if isinstance(still, bool) or not isinstance(still, (int, float)) or not 0 < still < 1e6:
+        raise DataError(f"--motion {path}: its still speed must be a number above 0 (below 1e6)")
+    return reader, float(still)
 
 
 def check_motion_fits(path, reader, meta: dict) -> None:
@@ -320,7 +322,7 @@ def convert(
                 if fusion is None:
                     raise DataError("--motion needs a model with landmarks (the hand tracker)")
                 add_motion_reader(tmp / "bundle", *motion_reader)
-                say(f"bundle: J and Z from motion ({motion})")
+                say(f"bundle: J and Z from motion ({printable(motion)})")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
             check_device_reading(tmp / "bundle", device_checks, say)
         else:
@@ -334,8 +336,8 @@ def convert(
         raise GateError(
             f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
             f"--max-drop {gate_failed['max_drop']}; report written to "
-            f"{failed_dir(out_dir)}/report.md, no bundle written, "
-            f"{out_dir} left as it was"
+            f"{printable(failed_dir(out_dir))}/report.md, no bundle written, "
+            f"{printable(out_dir)} left as it was"
         )
     if with_float:
         say(
@@ -343,7 +345,7 @@ def convert(
             f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})"
         )
     say(
-        f"wrote {out_dir}/: bundle/, report.json, report.md, confusion_*.png, {INT8_FILE}, "
-        f"{FLOAT_FILE}"
+        f"wrote {printable(out_dir)}/: bundle/, report.json, report.md, confusion_*.png, "
+        f"{INT8_FILE}, {FLOAT_FILE}"
     )
     return report

@@ -167,3 +167,16 @@ def test_run_all_gives_each_step_only_options_it_knows(tmp_path, monkeypatch):
         "benchmarks/bench_device.py",
         "benchmarks/micro_parity.py",
     ]
+
+
+def test_results_that_is_a_file_is_refused_at_once(tmp_path, capsys):
+    """`run_all.py --quick --results FILE` ran a minute of benchmarks, then ended in a
+    FileExistsError traceback (round 6): a --results that is not a folder is refused first."""
+    import run_all
+
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    with pytest.raises(SystemExit) as stopped:
+        run_all.main(["--quick", "--results", str(mine), "--data", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "--results" in capsys.readouterr().err and mine.read_text() == "mine"

@@ -33,7 +33,7 @@ def test_serial_batches_parse_like_ansible():
 
 
 def test_upload_target_follows_the_inventory_connection_variables(tmp_path):
-    config = tmp_path / "cfg"
+    config = tmp_path / "cfg"  # an inventory's ssh config: Host lines and -o's options only
     config.write_text("Host *\n  ConnectTimeout 5\n")
     target = target_from_inventory(
         "10.0.0.5",

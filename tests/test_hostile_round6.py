@@ -303,3 +303,37 @@ def test_enroll_with_no_letters_is_refused(
     assert code == 2
     one_line(err, "--letters", "none of the bundle's classes")
     assert not (profiles / "me.json").exists()
+
+
+def test_convert_prints_an_output_folder_with_escapes_escaped(trained_dir, tmp_path, capsys):
+    """`convert --out` naming a folder with terminal escapes printed them raw in its last line
+    (`wrote ...`), which retitled and cleared the terminal."""
+    out = tmp_path / "out\x1b]0;pwn\x07\x1b[2J"
+    code, printed, err = run(
+        capsys, "convert", "--train-dir", trained_dir, "--max-drop", "100", "--out", out
+    )
+    assert code == 0, err
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert printed.splitlines()[-1].startswith("wrote ")
+
+
+@pytest.mark.parametrize("still", ["true", "1e999", "1e300", '"0.5"'])
+def test_convert_motion_still_speed_is_checked_before_the_work(
+    fused_bundle, tmp_path, still, capsys
+):
+    """A motion file whose still speed is true, infinite or absurd passed convert's reading and
+    was refused only by the written bundle's check, after the whole conversion."""
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "benchmarks/results/motion_classifier.json"
+    data = json.loads(source.read_text())
+    for entry in data["letters"]:  # this small model knows A, B, C, L only
+        entry["start"] = "A"
+    data["still_speed"] = "__STILL__"
+    motion = tmp_path / "motion.json"
+    motion.write_text(json.dumps(data).replace('"__STILL__"', still))
+    argv = ["convert", "--train-dir", fused_bundle / "trained", "--motion", motion]
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "out")
+    assert code == 2
+    one_line(err, "still speed must be a number above 0")
+    assert "loading data" not in out
