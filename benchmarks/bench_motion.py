@@ -288,12 +288,7 @@ def tracking_causes(rec: Recorder, photos: Path, clips: int, variants=VARIANTS, 
 
 def main(argv=None) -> int:
     parser = harness.parser(__file__, __doc__, data="optional", bundle=True)
-    parser.add_argument(
-        "--fit-photos", type=Path, help="training source (default DATA/asl_photos/train)"
-    )
-    parser.add_argument("--photos", type=Path, help="the other source (default DATA/asl_letters)")
-    parser.add_argument("--clips", type=int, default=40)
-    parser.add_argument("--cache", type=Path, default=Path("artifacts/motion_cache"))
+    harness.motion_clip_options(parser, 40)
     parser.add_argument("--out", type=Path, help="write the fitted templates here (JSON)")
     parser.add_argument(
         "--out-classifier", type=Path, help="write the fitted trajectory classifier here (JSON)"

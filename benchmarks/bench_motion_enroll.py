@@ -137,12 +137,11 @@ def markdown(out: dict) -> str:
 
 def main(argv=None) -> int:
     parser = harness.parser(__file__, __doc__, data="optional", bundle=True)
-    parser.add_argument("--fit-photos", type=Path)
-    parser.add_argument("--photos", type=Path)
-    parser.add_argument("--clips", type=int, default=20)
-    parser.add_argument("--users", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cache", type=Path, default=Path("artifacts/motion_cache"))
+    harness.motion_clip_options(parser, 20)
+    parser.add_argument("--users", type=int, default=3, help="users simulated (%(default)s)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="J and Z clips each user enrolls (%(default)s)"
+    )
     args = harness.parse(parser, argv)
     args.fit_photos = harness.data_path(args, args.fit_photos, "asl_photos/train")
     args.photos = harness.data_path(args, args.photos, "asl_letters")

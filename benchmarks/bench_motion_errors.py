@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import harness
 import numpy as np
@@ -274,11 +273,12 @@ def markdown(out: dict) -> str:
 
 def main(argv=None) -> int:
     parser = harness.parser(__file__, __doc__, data="optional", bundle=True)
-    parser.add_argument("--fit-photos", type=Path)
-    parser.add_argument("--photos", type=Path)
-    parser.add_argument("--clips", type=int, default=20)
-    parser.add_argument("--cache", type=Path, default=Path("artifacts/motion_cache"))
-    parser.add_argument("--candidates", action="store_true")
+    harness.motion_clip_options(parser, 20)
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also replay the recordings with each candidate reader tried",
+    )
     args = harness.parse(parser, argv)
     args.fit_photos = harness.data_path(args, args.fit_photos, "asl_photos/train")
     args.photos = harness.data_path(args, args.photos, "asl_letters")

@@ -176,6 +176,15 @@ def photo_training_options(p: argparse.ArgumentParser, photo_weight: float, help
     p.add_argument("--contrast", help="contrast step, none or stretch (default: the preset's)")
 
 
+def motion_clip_options(p: argparse.ArgumentParser, clips: int) -> None:
+    """The options of the J/Z clip benchmarks: the two photo sources, clips per letter, the
+    folder of tracked clips they reuse."""
+    p.add_argument("--fit-photos", type=Path, help="training source (default asl_photos/train)")
+    p.add_argument("--photos", type=Path, help="the other source (default DATA/asl_letters)")
+    p.add_argument("--clips", type=int, default=clips, help="clips per letter (%(default)s)")
+    p.add_argument("--cache", type=Path, default=Path("artifacts/motion_cache"), help="clips made")
+
+
 def parse(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, check --data, and under --quick swap the data for a small slice of it."""
     args = p.parse_args(argv)

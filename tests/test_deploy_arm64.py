@@ -18,6 +18,7 @@ from sshd_fixtures import pi_arm64  # noqa: F401  (session fixture: sshd inside 
 
 from edgesign.deploy.deployer import DeployOptions, deploy
 from edgesign.device.hands.models import DETECTOR_FILE, LANDMARKS_FILE
+from edgesign.device.hands.selftest import INT8_LANDMARK_TOLERANCE_PCT
 
 pytestmark = pytest.mark.arm64
 
@@ -112,63 +113,47 @@ def test_compare_runs_on_arm64(pi_arm64, deployed, float_converted_dir):
     )
 
 
+def _selftest_on_pi(pi_arm64, bundle: Path, name: str) -> dict:
+    """Copy `bundle` to the Pi's home as `name`, run the deployed venv's `selftest --json` on it
+    over ssh; its report (printed: the measured drift, with `pytest -s`)."""
+    target = pi_arm64.home / name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(bundle, target)
+    owner = f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}"
+    subprocess.run(["chown", "-R", owner, str(target)], check=True)
+    command = f"edgesign/current/venv/bin/edgesign selftest --bundle {name} --json"
+    proc = subprocess.run(
+        ["ssh", "-F", str(pi_arm64.ssh_config), pi_arm64.alias, command],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print(f"aarch64 selftest of {name}:", proc.stdout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passed"] and report["scope"] == "pipeline" and report["hand_frames"] == 4
+    assert report["stages"]["hand"]["mismatched"] == 0
+    return report
+
+
 def test_selftest_of_a_fused_bundle_checks_every_hand_stage_on_arm64(
     pi_arm64, deployed, fused_bundle
 ):
     """The hand tracker, the landmark classifier and the fusion reproduce the host's references
     in the deployed aarch64 venv: the int8 stages exactly, the float ones within the stated
     tolerances (the report shows how far they drift: docs/device.md)."""
-    target = pi_arm64.home / "fused_bundle"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(fused_bundle / "converted" / "bundle", target)
-    owner = f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}"
-    subprocess.run(["chown", "-R", owner, str(target)], check=True)
-    proc = subprocess.run(
-        [
-            "ssh",
-            "-F",
-            str(pi_arm64.ssh_config),
-            pi_arm64.alias,
-            "edgesign/current/venv/bin/edgesign selftest --bundle fused_bundle --json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    print("aarch64 selftest:", proc.stdout)  # the measured drift, with `pytest -s`
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["passed"] and report["scope"] == "pipeline" and report["hand_frames"] == 4
+    report = _selftest_on_pi(pi_arm64, fused_bundle / "converted" / "bundle", "fused_bundle")
     stages = report["stages"]
     assert stages["cnn"]["max_difference"] == 0 and stages["classifier"]["max_difference"] == 0
-    assert stages["hand"]["mismatched"] == 0 and stages["landmarks"]["frames"] >= 1
+    assert stages["landmarks"]["frames"] >= 1
 
 
 def test_selftest_of_an_int8_hands_bundle_on_arm64(pi_arm64, deployed, hand_int8_dir):
     """A bundle whose palm detector and landmark model are int8 (`convert --hand-int8`): the
     deployed aarch64 venv reproduces the references the host stored for them, as the deploy gate
-    does before a switch."""
+    does before a switch (landmarks in % of the hand's size: docs/device.md)."""
     meta = json.loads((hand_int8_dir / "bundle" / "metadata.json").read_text())
     assert set(meta["hand_models"]["int8"]) == {DETECTOR_FILE, LANDMARKS_FILE}
-    target = pi_arm64.home / "int8_hands_bundle"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(hand_int8_dir / "bundle", target)
-    owner = f"{target.parent.stat().st_uid}:{target.parent.stat().st_gid}"
-    subprocess.run(["chown", "-R", owner, str(target)], check=True)
-    proc = subprocess.run(
-        [
-            "ssh",
-            "-F",
-            str(pi_arm64.ssh_config),
-            pi_arm64.alias,
-            "edgesign/current/venv/bin/edgesign selftest --bundle int8_hands_bundle --json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    print("aarch64 selftest, int8 hands:", proc.stdout)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads(proc.stdout)
-    assert report["passed"] and report["scope"] == "pipeline" and report["hand_frames"] == 4
-    assert report["stages"]["hand"]["mismatched"] == 0
+    report = _selftest_on_pi(pi_arm64, hand_int8_dir / "bundle", "int8_hands_bundle")
+    landmarks = report["stages"]["landmarks"]
+    assert landmarks["frames"] >= 1 and landmarks["tolerance"] == INT8_LANDMARK_TOLERANCE_PCT
