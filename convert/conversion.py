@@ -41,7 +41,7 @@ from edgesign.convert.quantize import calibration_sample, to_float_tflite, to_in
 from edgesign.convert.report import build_report, bundle_summary, terminal_table, write_report
 from edgesign.core.errors import DataError, ModelError
 from edgesign.core.files import check_output_dir, is_own_output, publish_dir, staging_dir
-from edgesign.core.text import printable
+from edgesign.core.text import PATH_LIMIT, printable
 from edgesign.core.views import view_set
 from edgesign.device.hands.classifier import BUNDLE_FILE as CLASSIFIER_FILE
 from edgesign.train import data_plan
@@ -322,7 +322,7 @@ def convert(
                 if fusion is None:
                     raise DataError("--motion needs a model with landmarks (the hand tracker)")
                 add_motion_reader(tmp / "bundle", *motion_reader)
-                say(f"bundle: J and Z from motion ({printable(motion)})")
+                say(f"bundle: J and Z from motion ({printable(motion, PATH_LIMIT)})")
             check_written_bundle(tmp / "bundle", Path(out_dir) / "bundle")
             check_device_reading(tmp / "bundle", device_checks, say)
         else:
@@ -336,8 +336,8 @@ def convert(
         raise GateError(
             f"int8 accuracy is {gate_failed['drop']:.2f} points below float, more than "
             f"--max-drop {gate_failed['max_drop']}; report written to "
-            f"{printable(failed_dir(out_dir))}/report.md, no bundle written, "
-            f"{printable(out_dir)} left as it was"
+            f"{printable(failed_dir(out_dir), PATH_LIMIT)}/report.md, no bundle written, "
+            f"{printable(out_dir, PATH_LIMIT)} left as it was"
         )
     if with_float:
         say(
@@ -345,7 +345,7 @@ def convert(
             f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})"
         )
     say(
-        f"wrote {printable(out_dir)}/: bundle/, report.json, report.md, confusion_*.png, "
+        f"wrote {printable(out_dir, PATH_LIMIT)}/: bundle/, report.json, report.md, confusion_*.png, "
         f"{INT8_FILE}, {FLOAT_FILE}"
     )
     return report
