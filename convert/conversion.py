@@ -345,7 +345,7 @@ def convert(
             f"({len(float_bytes) / len(int8_bytes):.1f}x the int8 model's {len(int8_bytes):,})"
         )
     say(
-        f"wrote {printable(out_dir, PATH_LIMIT)}/: bundle/, report.json, report.md, confusion_*.png, "
-        f"{INT8_FILE}, {FLOAT_FILE}"
+        f"wrote {printable(out_dir, PATH_LIMIT)}/: bundle/, report.json, report.md, "
+        f"confusion_*.png, {INT8_FILE}, {FLOAT_FILE}"
     )
     return report
