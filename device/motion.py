@@ -113,12 +113,17 @@ class HandHistory:
         return points / np.float32(first.size) * np.array([side, 1.0], np.float32)
 
 
+def by_time(path: np.ndarray, n: int = POINTS) -> np.ndarray:
+    """(k, 2) -> (n, 2) points evenly in time (float64), in the path's own units."""
+    path = np.asarray(path, np.float64)
+    t = np.linspace(0, len(path) - 1, n)
+    return np.stack([np.interp(t, np.arange(len(path)), path[:, i]) for i in (0, 1)], axis=1)
+
+
 def resample(path: np.ndarray, n: int = POINTS) -> np.ndarray:
     """(k, 2) -> (n, 2) by time, from (0, 0), scaled by its extent (its longest side)."""
     path = np.asarray(path, np.float64)
-    path = path - path[0]
-    t = np.linspace(0, len(path) - 1, n)
-    out = np.stack([np.interp(t, np.arange(len(path)), path[:, i]) for i in (0, 1)], axis=1)
+    out = by_time(path - path[0], n)
     extent = max(float(np.ptp(out, axis=0).max()), 1e-6)
     return (out / extent).astype(np.float32)
 

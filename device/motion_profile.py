@@ -26,6 +26,7 @@ from edgesign.device.motion import (
     POINTS,
     START_TOP,
     MotionLetter,
+    by_time,
     resample,
 )
 from edgesign.device.motion_classifier import CLASSIFIER_TIPS
@@ -40,16 +41,10 @@ PATH_LIMIT = 20.0
 USER_THRESHOLDS = {"J": 0.068, "Z": 0.108}
 
 
-def by_time(path: np.ndarray, n: int = POINTS) -> np.ndarray:
-    """(k, 2) -> (n, 2) evenly in time, kept in hand sizes (unlike `motion.resample`)."""
-    path = np.asarray(path, np.float64)
-    t = np.linspace(0, len(path) - 1, n)
-    return np.stack([np.interp(t, np.arange(len(path)), path[:, i]) for i in (0, 1)], axis=1)
-
-
 def repetition(track: np.ndarray) -> np.ndarray:
     """What a profile keeps of a motion's normalized landmarks (n, 21, 2): (2, POINTS, 2), the
-    paths of `CLASSIFIER_TIPS` (index, little finger) by time, from (0, 0)."""
+    paths of `CLASSIFIER_TIPS` (index, little finger) by time, from (0, 0), in hand sizes (unlike
+    `motion.resample`, not scaled to their extent)."""
     track = np.asarray(track, np.float64)
     paths = [by_time(track[:, tip] - track[0, tip]) for tip in CLASSIFIER_TIPS]
     return np.round(np.stack(paths), 3).astype(np.float32)
