@@ -95,8 +95,8 @@ def plan_lines(target: Target, opts: DeployOptions) -> list:
         f"bundle + edgesign wheel -> "
         f"{root}/releases/<time>-<hash>/"
         + (f" (at most {opts.bwlimit} KiB/s)" if opts.bwlimit else ""),
-        f"4 prepare   {opts.python} -m venv --system-site-packages; pip install --no-index "
-        "'edgesign[device]' "
+        f"4 prepare   {opts.python} -m venv --system-site-packages --without-pip; pip (from its "
+        "wheel) install --no-index --no-compile 'edgesign[device]' "
         f"with {', '.join(wheelhouse.PI_CONSTRAINTS)}",
         "5 selftest  venv/bin/edgesign selftest --bundle bundle --tolerance "
         f"{opts.selftest_tolerance}"

@@ -12,14 +12,28 @@ case $root in /*) ;; *) root=$HOME/$root ;; esac
 cd "$root/releases/$id" || exit 1
 step() { echo "== $*"; }
 
-step "venv ($py -m venv --system-site-packages)"
-"$py" -m venv --system-site-packages venv || exit 10
+# pip runs from its wheel in the wheelhouse (pip supports `python pip-*.whl/pip`), so the venv is
+# made without copying pip into it (ensurepip's install took 3.5 s of the 7 here, far more on a
+# Pi); a wheelhouse without pip (--wheelhouse DIR) gets the venv's own pip as before.
+pip_wheel=$(ls "$root/wheelhouse"/pip-*-py3-none-any.whl 2>/dev/null | tail -n 1)
+if [ -n "$pip_wheel" ]; then
+    step "venv ($py -m venv --system-site-packages --without-pip)"
+    "$py" -m venv --system-site-packages --without-pip venv || exit 10
+else
+    step "venv ($py -m venv --system-site-packages)"
+    "$py" -m venv --system-site-packages venv || exit 10
+fi
+pip() {
+    if [ -n "$pip_wheel" ]; then venv/bin/python "$pip_wheel/pip" "$@"; else venv/bin/python -m pip "$@"; fi
+}
 
+# --no-compile: modules are compiled when first imported (the self-test below does it for what
+# the device runs), not all of numpy's and Pillow's at install.
 step "pip install (offline, from the uploaded wheels)"
 wheel=$(ls wheels/edgesign-*.whl)
-venv/bin/python -m pip install --no-index --find-links "$root/wheelhouse" --find-links wheels \
+pip install --no-index --find-links "$root/wheelhouse" --find-links wheels \
     --constraint wheels/constraints.txt --disable-pip-version-check --no-warn-script-location \
-    --no-cache-dir "$wheel[device]" || exit 11
+    --no-cache-dir --no-compile "$wheel[device]" || exit 11
 
 step "selftest"
 venv/bin/edgesign selftest --bundle bundle --tolerance "$tolerance" ${profile:+--profile "$profile"} \

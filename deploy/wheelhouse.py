@@ -36,6 +36,8 @@ OLDEST_MANYLINUX = (
 #: that numpy and break them. ml_dtypes (a LiteRT dependency) needs numpy>=2 from 0.5 on.
 PI_CONSTRAINTS = ("numpy<2", "ml-dtypes<0.5")
 CONSTRAINTS_FILE = "constraints.txt"
+#: downloaded beside the wheels: the Pi runs pip from its wheel instead of installing it per venv
+PIP = "pip"
 
 
 def write_constraints(folder: Path) -> Path:
@@ -211,7 +213,8 @@ def download_dependencies(project_wheel: Path, python_version: str, tags: list, 
     ]
     for tag in tags:
         argv += ["--platform", tag]
-    argv.append(f"{project_wheel}[device]")
+    # pip itself, run on the Pi from its wheel (remote_prepare.sh): the venv needs no pip copied
+    argv += [f"{project_wheel}[device]", PIP]
     log.info("downloading wheels for Python %s on %s into %s", python_version, tags[0], dest)
     proc = subprocess.run(argv, capture_output=True, text=True)
     # pip copies the project wheel too; it is rebuilt per deploy, so it never lives in the cache.
@@ -249,7 +252,7 @@ def cached_dependencies(
     several deploys on one computer never see, or delete, each other's half-finished wheels.
     """
     cache = cache or cache_root()
-    stamp_text = "\n".join(requirements_of(project_wheel) + list(PI_CONSTRAINTS)) + "\n"
+    stamp_text = "\n".join(requirements_of(project_wheel) + list(PI_CONSTRAINTS) + [PIP]) + "\n"
     key = hashlib.sha256(stamp_text.encode()).hexdigest()[:8]
     folder = cache / f"wheelhouse-cp{python_version.replace('.', '')}-{tags[0]}-{key}"
     stamp = folder / "requirements.stamp"

@@ -121,14 +121,23 @@ def repetition_of(source, pipeline, entry, still_speed: float, fps: float = CLIP
 
 
 def motions_from_folder(folder, pipeline, bundle, letters, err, taken: dict) -> None:
-    """Fill `taken` {letter: MotionSamples} from FOLDER/<letter>/ clips of each motion letter."""
+    """Fill `taken` {letter: MotionSamples} from FOLDER/<letter>/ clips of each motion letter.
+    Every video is opened before any is tracked: an unreadable one stops the enrollment first."""
     from edgesign.device.motion_bundle import motion_entry
+    from edgesign.device.video import VideoFileSource
 
     entries = motion_letters(bundle)
     still = motion_entry(bundle.metadata)["still_speed"]
+    found = {}
     for letter in letters:
         where = Path(folder) / letter
-        clips = clips_in(where) if where.is_dir() else []
+        found[letter] = clips_in(where) if where.is_dir() else []
+        for _, source in found[letter]:
+            if isinstance(source, VideoFileSource):  # a clip that cannot be read stops us now,
+                source.open()  # not after minutes of tracking the others
+                source.close()
+    for letter in letters:
+        clips = found[letter]
         if not clips:
             err.write(f"no clips of {letter} in {printable(str(folder), PATH_LIMIT)}\n")
             continue

@@ -194,21 +194,25 @@ def float_converted_dir(trained_dir, photo_eval_dir, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "converted_float", build) / "convert"
 
 
-#: the files that take longest (summed test time, `--durations`), longest first. `make test` hands
-#: whole files to its two processes in collection order (`--dist loadfile
-#: --no-loadscope-reorder`), so these start first and the short files fill the gaps at the end;
-#: otherwise the fleet file, started last, alone bounded the wall time. test_motion is second so
-#: the other process trains its fused bundle while the first trains and converts bundle_dir.
+#: the files that take longest (wall time in `make test`'s three processes, `--durations`),
+#: longest first. `make test` hands whole files to its processes in collection order (`--dist
+#: loadfile --no-loadscope-reorder`), so these start first and the short files fill the gaps at
+#: the end; otherwise the fleet file, started last, alone bounded the wall time.
 SLOW_FILES_FIRST = (
     "test_fleet.py",
-    "test_motion.py",
     "test_deploy.py",
-    "test_hostile_inputs.py",
-    "test_fleet_checks.py",
-    "test_pipeline.py",
     "test_hand_int8.py",
+    "test_hostile_inputs.py",
+    "test_motion_enroll.py",
+    "test_motion.py",
+    "test_fleet_checks.py",
+    "test_web.py",
+    "test_hostile_round6.py",
     "test_enroll.py",
-    "test_hostile_round5.py",
+    "test_pipeline.py",
+    "test_selftest.py",
+    "test_realworld.py",
+    "test_deploy_checks.py",
     "test_hostile_lows.py",
 )
 

@@ -91,6 +91,11 @@ def test_first_deploy_lays_out_a_selftested_release(ssh_server, bundle_dir, firs
     site = next((release / "venv" / "lib").glob("python3*/site-packages"))
     for dist in ("numpy", "PIL", "ai_edge_litert", "edgesign"):
         assert (site / dist).is_dir(), dist
+    # pip ran from its uploaded wheel: no pip copied into the venv, nothing compiled at install
+    # (the self-test compiled what it imported: numpy's tests were never imported)
+    assert list((root / "wheelhouse").glob("pip-*-py3-none-any.whl"))
+    assert not (site / "pip").exists() and (site / "numpy" / "__pycache__").is_dir()
+    assert not list((site / "numpy").glob("*/tests/__pycache__"))
     # Exactly the bundle's own files went up.
     shipped = sorted(
         str(p.relative_to(release / "bundle"))
@@ -210,13 +215,19 @@ def test_pip_failure_keeps_current(ssh_server, bundle_dir, first, tmp_path):
     project = ssh_server.home / "edgesign" / before / "wheels"
     shutil.copy(next(project.glob("edgesign-*.whl")), wheels)
     # A wheelhouse that lacks one dependency: the Pi's offline pip cannot finish the install.
+    # It lacks pip's wheel too (a user's own --wheelhouse): the venv gets its own pip for it.
     next(wheels.glob("flatbuffers-*.whl")).unlink()
-    with pytest.raises(DeployError, match="pip install of the wheels failed"):
+    next(wheels.glob("pip-*.whl")).unlink()
+    with pytest.raises(DeployError, match="pip install of the wheels failed") as caught:
         deploy(
             ssh_server.target(),
             DeployOptions(bundle=Path(bundle_dir), wheelhouse=wheels),
             echo=lambda l: None,
         )
+    # pip ran all the same, with no wheel of it on the Pi to run from (the venv's own pip; this
+    # machine's Python also has one in its site-packages, which the venv sees)
+    assert "No matching distribution found for flatbuffers" in str(caught.value)
+    assert not list((ssh_server.home / "edgesign" / "wheelhouse").glob("pip-*.whl"))
     assert current_of(ssh_server) == before
     assert len(list((ssh_server.home / "edgesign/releases").iterdir())) == 1
 
