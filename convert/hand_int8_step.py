@@ -60,7 +60,8 @@ def gate(result: dict, max_drop: float, limit: float | None = None) -> tuple[boo
         )
     if p95 > limit:
         return False, f"landmark error p95 {p95:.2f}% of the hand, more than {limit:g}%"
-    return True, f"fused accuracy {drop:+.2f} points below float, landmark error p95 {p95:.2f}%"
+    side = f"{drop:.2f} points below" if drop >= 0 else f"{-drop:.2f} points above"
+    return True, f"fused accuracy {side} float, landmark error p95 {p95:.2f}%"
 
 
 def _calibration_photos(plan) -> list:

@@ -194,7 +194,13 @@ def test_convert_ships_the_int8_hand_models_only_when_they_pass(hand_int8_dir, m
 
     measured = {"fused_drop_points": 0.3, "landmark_error_p95": 4.0}
     monkeypatch.setattr(hand_int8_step, "LANDMARK_ERROR_LIMIT", 6.0)
-    assert hand_int8_step.gate(measured, 0.5)[0]
+    assert hand_int8_step.gate(measured, 0.5) == (
+        True,
+        "fused accuracy 0.30 points below float, landmark error p95 4.00%",
+    )
+    # an int8 model that reads better than float is said to (it read "-0.28 points below")
+    better = hand_int8_step.gate({**measured, "fused_drop_points": -0.28}, 0.5)
+    assert better[0] and better[1].startswith("fused accuracy 0.28 points above float")
     assert not hand_int8_step.gate(measured, 0.2)[0]  # the fused drop
     assert "landmark error" in hand_int8_step.gate({**measured, "landmark_error_p95": 7.0}, 0.5)[1]
     assert not hand_int8_step.gate({**measured, "landmark_error_p95": None}, 0.5)[0]
