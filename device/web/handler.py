@@ -82,6 +82,10 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    #: the listen backlog (socketserver's default is 5): a burst of connections beyond it has its
+    #: SYNs dropped and retried a second or more later, so 60 stalled ones at once kept a viewer
+    #: waiting 9 s for the 503 or the page; the accepting thread answers each at once anyway
+    request_queue_size = 128
 
     def __init__(self, address, handler, *, max_connections, per_client, request_timeout):
         self.max_connections = max_connections
