@@ -71,9 +71,16 @@ class HandHistory:
     """The last `seconds` of the hand (see the module's docstring)."""
 
     def __init__(self, seconds: float = HISTORY_SECONDS, fps: float = 30.0):
+        self.seconds = seconds
+        self.samples: deque = deque()
+        self._dts: deque = deque()
+        self.set_fps(fps)
+
+    def set_fps(self, fps: float) -> None:
+        """Keep `seconds` of frames at `fps` from now on (the frames already kept stay)."""
         self.fps = float(fps)
-        self.samples: deque = deque(maxlen=max(2, int(round(seconds * self.fps))))
-        self._dts: deque = deque(maxlen=self.samples.maxlen)
+        size = max(2, int(round(self.seconds * self.fps)))
+        self.samples, self._dts = deque(self.samples, size), deque(self._dts, size)
 
     def clear(self) -> None:
         self.samples.clear()

@@ -18,6 +18,7 @@ tracked, so a sign between two letters that the models are unsure of is not a pa
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,15 +83,28 @@ class MotionTextRecognizer(TextRecognizer):
     _show: list | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        self._by_time()
+        super().__post_init__()
+        self.history = HandHistory(fps=self.fps)
+
+    def _by_time(self) -> None:
+        """The frame counts of the settings given in seconds, at `fps`."""
         if self.stable_seconds is not None:
             self.stable_frames = self.window = max(1, round(self.stable_seconds * self.fps))
         if self.pause_seconds is not None:
             self.pause_frames = max(1, round(self.pause_seconds * self.fps))
             self.release_frames = max(1, round(RELEASE_SECONDS * self.fps))
-        super().__post_init__()
-        self.history = HandHistory(fps=self.fps)
         seconds = END_STILL_SECONDS
         self._end_still = max(END_STILL, round(seconds * self.fps)) if seconds else END_STILL
+
+    def set_fps(self, fps: float) -> None:
+        """The camera's measured frame rate (`runtime.run_loop` tells it once a live source has
+        delivered `FPS_FRAMES` frames): the settings held by time follow it, so a 15 frames/s
+        camera ends a word after `PAUSE_SECONDS`, not twice that. What was seen so far is kept."""
+        self.fps = float(fps)
+        self._by_time()
+        self._history = deque(self._history, maxlen=self.window)
+        self.history.set_fps(self.fps)
 
     def clear(self) -> None:
         super().clear()

@@ -26,6 +26,31 @@ from edgesign.device.sources import Frame, FrameSource, LatestFrame
 log = logging.getLogger(__name__)
 
 
+#: a live source's frames whose spacing tells the motion recognizer the camera's frame rate
+#: (`FrameRate`), and how far that may be from the rate it assumes before it is told
+FPS_FRAMES, FPS_TOLERANCE = 15, 0.1
+
+
+class FrameRate:
+    """The frame rate of a live source, measured once: the median spacing of its first
+    `FPS_FRAMES` frames (a camera's, after the frames it drops; None for files, which have no
+    time of their own)."""
+
+    def __init__(self):
+        self._dts: list = []
+        self.fps: float | None = None
+
+    def add(self, dt: float | None) -> float | None:
+        """The measured frame rate on the frame that completes the measurement, else None."""
+        if dt is None or not dt > 0 or self.fps is not None:
+            return None
+        self._dts.append(dt)
+        if len(self._dts) < FPS_FRAMES:
+            return None
+        self.fps = 1.0 / sorted(self._dts)[len(self._dts) // 2]
+        return self.fps
+
+
 class Speaker:
     """Reads finished words aloud with espeak-ng in a background thread, never blocking frames."""
 
@@ -245,6 +270,7 @@ def run_loop(
     source.open()
     frames = _frames(source, newest_only, grabbers, wait)
     last_time = None
+    rate = FrameRate()
     try:
         for frame in frames:
             pred = pipeline(frame)
@@ -252,6 +278,10 @@ def run_loop(
             if hasattr(recognizer, "update_frame"):  # device/motion_text.py: the hand's motion
                 dt = frame.time - last_time if source.live and last_time is not None else None
                 last_time = frame.time
+                fps = rate.add(dt)
+                if fps is not None and abs(fps - recognizer.fps) > FPS_TOLERANCE * recognizer.fps:
+                    log.info("the camera delivers %.1f frames/s: the text follows it", fps)
+                    recognizer.set_fps(fps)
                 step = recognizer.update_frame(pred, dt)
             else:
                 step = recognizer.update(pred.probs)

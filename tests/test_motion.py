@@ -344,6 +344,59 @@ def test_a_motion_the_hand_leaves_right_after_is_still_read(matcher):
     assert recognizer.text.strip() == "Z", (recognizer.text, recognizer.last_motion)
 
 
+def test_run_tells_the_text_the_frame_rate_a_live_camera_delivers():
+    """The recognizer assumes 30 frames/s; a camera that delivers 15 (with some jitter) is
+    measured over its first FPS_FRAMES frames and the settings held by time follow it: a 0.6 s
+    gap ends the word. Untold, 15 frames of pause were 1 s at 15 frames/s and the words ran
+    together."""
+    from edgesign.core.frames import Frame, FrameSource
+    from edgesign.device.motion_text import PAUSE_SECONDS, STABLE_SECONDS
+    from edgesign.device.runtime import FPS_FRAMES, FrameRate, run_loop
+
+    fps, hand = 15.0, _hand_at(150, 150)
+    script = [(hand, "A")] * 15 + [(None, None)] * 9 + [(hand, "B")] * 8 + [(None, None)] * 9
+
+    class Camera(FrameSource):
+        live, name = True, "camera"
+
+        def __init__(self):
+            self.i = 0
+
+        def read(self):
+            if self.i >= len(script):
+                return None
+            self.i += 1
+            jitter = 0.02 if self.i == 5 else 0.0  # one frame late: the median ignores it
+            return Frame(np.zeros((2, 2), np.uint8), "gray", self.i, 100 + self.i / fps + jitter)
+
+    class Quiet:
+        def frame(self, *args):
+            pass
+
+        def finish(self, summary):
+            pass
+
+    texts = []
+    for told in (True, False):
+        recognizer = MotionTextRecognizer(
+            CLASSES + ["Z"], still_speed=0.5, stable_seconds=STABLE_SECONDS,
+            pause_seconds=PAUSE_SECONDS,
+        )  # fmt: skip
+        assert recognizer.fps == 30 and recognizer.pause_frames == 15
+        if not told:
+            recognizer.set_fps = lambda fps: None  # what `run` did before
+        run_loop(Camera(), lambda f: _Prediction(*script[f.index - 1]), recognizer, Quiet(),
+                 newest_only=False)  # fmt: skip
+        texts.append(recognizer.text.strip())
+        if told:
+            assert recognizer.fps == pytest.approx(fps, rel=0.05)
+            assert recognizer.pause_frames == round(PAUSE_SECONDS * fps)
+            assert recognizer.history.samples.maxlen < 30
+    assert texts == ["A B", "AB"], texts
+    rate = FrameRate()  # files have no time of their own: nothing is measured
+    assert all(rate.add(None) is None for _ in range(2 * FPS_FRAMES)) and rate.fps is None
+
+
 def test_a_word_ends_after_half_a_second_without_a_hand_at_15_and_30_frames_a_second():
     """Letters, words and releases are held by time (PAUSE_SECONDS): a fixed 15 frames was 1 s at
     15 frames/s, longer than the word clips' gaps, and words ran together."""
