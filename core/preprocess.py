@@ -221,7 +221,7 @@ def preprocess(
     `width` is the picture width of a YUV420 frame whose rows are padded to a stride;
     `limited_range` says the luma uses 16-235 (as video sources often do).
     """
-    return _finish(_region(frame, layout, spec, width), spec, limited_range)
+    return _finish(region_image(frame, layout, spec, width), spec, limited_range)
 
 
 def preprocess_views(
@@ -232,11 +232,14 @@ def preprocess_views(
     which: slice = slice(None),
     width: int | None = None,
     limited_range: bool = False,
+    region: Image.Image | None = None,
 ) -> np.ndarray:
     """The (views, size, size) uint8 images of a frame's `spec.view_boxes` (or the `which` slice of
     them), each as `preprocess` makes the whole region (the first view of every `--views` set is
-    exactly `preprocess`'s image)."""
-    region = _region(frame, layout, spec, width)
+    exactly `preprocess`'s image). `region`: the frame's `region_image`, when a first call made it
+    (the device's lazy views: the others run only when the first is unsure)."""
+    if region is None:
+        region = region_image(frame, layout, spec, width)
     images = []
     for view in spec.view_boxes[which]:
         left, top, right, bottom = fraction_box(region.height, region.width, view)
@@ -256,7 +259,9 @@ def region_box(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int 
     return roi_box(height, frame_width, spec)
 
 
-def _region(frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None) -> Image.Image:
+def region_image(
+    frame: np.ndarray, layout: str, spec: PreprocessSpec, width: int | None = None
+) -> Image.Image:
     """The region of interest of a frame as a grayscale PIL image, not yet resized."""
     plane = luma_plane(frame, layout, width)
     left, top, right, bottom = region_box(frame, layout, spec, width)

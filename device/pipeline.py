@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgesign.core.frames import Frame
-from edgesign.core.preprocess import preprocess_views
+from edgesign.core.preprocess import preprocess_views, region_image
 from edgesign.core.probabilities import average_views, needs_more_views, probabilities, top_k
 from edgesign.device.bundle import Bundle
 from edgesign.device.hands.classifier import LandmarkClassifier
@@ -79,15 +79,17 @@ class Pipeline:
         self.classes = list(bundle.classes)
         self.k = k
 
-    def model_input(self, frame: Frame, which: slice = slice(None)) -> np.ndarray:
+    def model_input(self, frame: Frame, which: slice = slice(None), region=None) -> np.ndarray:
         """The int8 input tensor (views, size, size, 1) for a frame: one row per view (see
-        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more)."""
+        `PreprocessSpec.views`; just one, the whole region, unless the bundle asks for more).
+        `region`: the frame's `region_image`, when already made."""
         return self.quantize(
             preprocess_views(
                 frame.array,
                 frame.layout,
                 self.spec,
                 which=which,
+                region=region,
                 **frame.preprocess_kwargs(),
             )
         )
@@ -99,11 +101,14 @@ class Pipeline:
         # with a threshold, the first view runs alone and the others only if it is unsure
         stages = [slice(0, 1), slice(1, None)] if self.spec.lazy_views else [slice(None)]
         raws, per_view, pre_s, invoke_s = [], [], 0.0, 0.0
+        region = None  # made once for both stages
         for which in stages:
             if per_view and not needs_more_views(per_view[0], below):
                 break
             t0 = time.perf_counter()
-            batch = self.model_input(frame, which)
+            if region is None:
+                region = region_image(frame.array, frame.layout, self.spec, frame.width)
+            batch = self.model_input(frame, which, region)
             t1 = time.perf_counter()
             raws.append(self.model.invoke(batch))
             t2 = time.perf_counter()
