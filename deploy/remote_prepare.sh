@@ -14,8 +14,11 @@ step() { echo "== $*"; }
 
 # pip runs from its wheel in the wheelhouse (pip supports `python pip-*.whl/pip`), so the venv is
 # made without copying pip into it (ensurepip's install took 3.5 s of the 7 here, far more on a
-# Pi); a wheelhouse without pip (--wheelhouse DIR) gets the venv's own pip as before.
-pip_wheel=$(ls "$root/wheelhouse"/pip-*-py3-none-any.whl 2>/dev/null | tail -n 1)
+# Pi); a wheelhouse without exactly one pip wheel (a --wheelhouse DIR of your own) gets the
+# venv's own pip as before.
+pip_wheel=$(ls "$root/wheelhouse"/pip-*-py3-none-any.whl 2>/dev/null)
+case $pip_wheel in *"
+"*) pip_wheel= ;; esac
 if [ -n "$pip_wheel" ]; then
     step "venv ($py -m venv --system-site-packages --without-pip)"
     "$py" -m venv --system-site-packages --without-pip venv || exit 10

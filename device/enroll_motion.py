@@ -122,7 +122,9 @@ def repetition_of(source, pipeline, entry, still_speed: float, fps: float = CLIP
 
 def motions_from_folder(folder, pipeline, bundle, letters, err, taken: dict) -> None:
     """Fill `taken` {letter: MotionSamples} from FOLDER/<letter>/ clips of each motion letter.
-    Every video is opened before any is tracked: an unreadable one stops the enrollment first."""
+    Every video is opened before any is tracked: a file OpenCV cannot open as a video stops the
+    enrollment first (a video that opens but breaks later, or a broken frame in a folder, is
+    met when its clip is read)."""
     from edgesign.device.motion_bundle import motion_entry
     from edgesign.device.video import VideoFileSource
 

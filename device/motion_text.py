@@ -105,6 +105,12 @@ class MotionTextRecognizer(TextRecognizer):
         self._by_time()
         self._history = deque(self._history, maxlen=self.window)
         self.history.set_fps(self.fps)
+        # `TextRecognizer` acts when a count equals its target: a count already past a lowered
+        # target acts on the next frame instead of never (a hold's letter, a gap's word end)
+        if self._low >= self.release_frames:
+            self._last = None
+        self._low = min(self._low, self.pause_frames - 1)
+        self._stable = min(self._stable, self.stable_frames - 1)
 
     def clear(self) -> None:
         super().clear()

@@ -26,29 +26,32 @@ from edgesign.device.sources import Frame, FrameSource, LatestFrame
 log = logging.getLogger(__name__)
 
 
-#: a live source's frames whose spacing tells the motion recognizer the camera's frame rate
-#: (`FrameRate`), and how far that may be from the rate it assumes before it is told
-FPS_FRAMES, FPS_TOLERANCE = 15, 0.1
+#: a live source's frames whose spacing tells the motion recognizer the rate frames reach it
+#: (`FrameRate`), how far that may be from the rate it assumes before it is told, and the rates
+#: believed (a burst of buffered frames or a stalled camera measures nonsense)
+FPS_FRAMES, FPS_TOLERANCE, FPS_RANGE = 15, 0.1, (2.0, 120.0)
 
 
 class FrameRate:
-    """The frame rate of a live source, measured once: the median spacing of its first
-    `FPS_FRAMES` frames (a camera's, after the frames it drops; None for files, which have no
-    time of their own)."""
+    """The rate frames of a live source reach the text: the median spacing of every
+    `FPS_FRAMES` frames' capture times (a late frame does not move it). It is the camera's rate
+    while the device keeps up, and lower when it does not (then the newest frame is read and
+    the others dropped; a detecting frame costs twice a tracking one), so it is measured again
+    and again. None for files, whose frames have no time of their own."""
 
     def __init__(self):
         self._dts: list = []
-        self.fps: float | None = None
 
     def add(self, dt: float | None) -> float | None:
-        """The measured frame rate on the frame that completes the measurement, else None."""
-        if dt is None or not dt > 0 or self.fps is not None:
+        """The rate measured on the frame that completes `FPS_FRAMES` spacings, else None."""
+        if dt is None or not dt > 0:
             return None
         self._dts.append(dt)
         if len(self._dts) < FPS_FRAMES:
             return None
-        self.fps = 1.0 / sorted(self._dts)[len(self._dts) // 2]
-        return self.fps
+        fps, self._dts = 1.0 / sorted(self._dts)[len(self._dts) // 2], []
+        low, high = FPS_RANGE
+        return fps if low <= fps <= high else None
 
 
 class Speaker:
@@ -280,7 +283,7 @@ def run_loop(
                 last_time = frame.time
                 fps = rate.add(dt)
                 if fps is not None and abs(fps - recognizer.fps) > FPS_TOLERANCE * recognizer.fps:
-                    log.info("the camera delivers %.1f frames/s: the text follows it", fps)
+                    log.info("frames reach the text at %.1f a second: it follows", fps)
                     recognizer.set_fps(fps)
                 step = recognizer.update_frame(pred, dt)
             else:

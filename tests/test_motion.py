@@ -394,7 +394,35 @@ def test_run_tells_the_text_the_frame_rate_a_live_camera_delivers():
             assert recognizer.history.samples.maxlen < 30
     assert texts == ["A B", "AB"], texts
     rate = FrameRate()  # files have no time of their own: nothing is measured
-    assert all(rate.add(None) is None for _ in range(2 * FPS_FRAMES)) and rate.fps is None
+    assert all(rate.add(None) is None for _ in range(2 * FPS_FRAMES))
+    # a burst of buffered frames, or a stalled camera: no rate believed
+    assert [rate.add(1e-6) for _ in range(FPS_FRAMES)][-1] is None
+    assert [rate.add(float("inf")) for _ in range(FPS_FRAMES)][-1] is None
+    # measured again and again: a device that falls behind is followed
+    assert [rate.add(1 / 15) for _ in range(FPS_FRAMES)][-1] == pytest.approx(15)
+    assert [rate.add(1 / 10) for _ in range(FPS_FRAMES)][-1] == pytest.approx(10)
+
+
+def test_a_frame_rate_told_in_the_middle_of_a_gap_or_a_hold_still_acts():
+    """`TextRecognizer` acts when a count equals its target: told a lower rate while a gap's count
+    is already past the new word end (or a hold's past the new hold), the word still ends and the
+    letter is still written, on the next frame."""
+    from edgesign.device.motion_text import PAUSE_SECONDS, STABLE_SECONDS
+
+    hand = _hand_at(150, 150)
+    for script, switch, expected in (
+        ([(hand, "A")] * 5 + [(None, None)] * 25 + [(hand, "B")] * 5, 16, "A B"),
+        ([(hand, "A")] * 2 + [(hand, "A")] * 5, 2, "A"),  # 2 of 3 frames held, then 2 needed
+    ):
+        recognizer = MotionTextRecognizer(
+            CLASSES + ["Z"], still_speed=0.5, stable_seconds=STABLE_SECONDS,
+            pause_seconds=PAUSE_SECONDS,
+        )  # fmt: skip
+        for i, (points, letter) in enumerate(script):
+            if i == switch:
+                recognizer.set_fps(15.0)
+            recognizer.update_frame(_Prediction(points, letter))
+        assert recognizer.text.strip() == expected, (expected, recognizer.text)
 
 
 def test_a_word_ends_after_half_a_second_without_a_hand_at_15_and_30_frames_a_second():

@@ -491,7 +491,7 @@ def test_stalled_connections_hold_a_bounded_number_of_threads_for_a_bounded_time
             assert len(refused) >= 60 - 12
             # at once: the burst was taken in whole (a listen backlog of 5 dropped the SYNs past
             # it and their retries made the 60 connections take 9 s)
-            assert time.monotonic() - start < 3.0
+            assert time.monotonic() - start < 6.0  # 1.3 s measured, 9 s with the backlog of 5
             assert threading.active_count() - before <= 12 + 1
             # ... and another viewer is served meanwhile
             with _connect(port, "127.0.0.2") as other:
