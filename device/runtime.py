@@ -50,8 +50,18 @@ class FrameRate:
         if len(self._dts) < FPS_FRAMES:
             return None
         fps, self._dts = 1.0 / sorted(self._dts)[len(self._dts) // 2], []
-        low, high = FPS_RANGE
-        return fps if low <= fps <= high else None
+        return fps
+
+
+def tell_rate(recognizer, fps) -> None:
+    """Tell the motion text a frame rate (`FrameRate`'s, a video's, `--rate`'s) when it is one to
+    believe and differs from the rate it assumes."""
+    low, high = FPS_RANGE
+    if not hasattr(recognizer, "set_fps") or fps is None or not low <= fps <= high:
+        return
+    if abs(fps - recognizer.fps) > FPS_TOLERANCE * recognizer.fps:
+        log.info("frames reach the text at %.1f a second: it follows", fps)
+        recognizer.set_fps(fps)
 
 
 class Speaker:
@@ -274,6 +284,8 @@ def run_loop(
     frames = _frames(source, newest_only, grabbers, wait)
     last_time = None
     rate = FrameRate()
+    # a video file's recorded rate, or the pace of `--rate`: frames that carry no capture time
+    tell_rate(recognizer, getattr(source, "fps", None))
     try:
         for frame in frames:
             pred = pipeline(frame)
@@ -281,10 +293,7 @@ def run_loop(
             if hasattr(recognizer, "update_frame"):  # device/motion_text.py: the hand's motion
                 dt = frame.time - last_time if source.live and last_time is not None else None
                 last_time = frame.time
-                fps = rate.add(dt)
-                if fps is not None and abs(fps - recognizer.fps) > FPS_TOLERANCE * recognizer.fps:
-                    log.info("frames reach the text at %.1f a second: it follows", fps)
-                    recognizer.set_fps(fps)
+                tell_rate(recognizer, rate.add(dt))
                 step = recognizer.update_frame(pred, dt)
             else:
                 step = recognizer.update(pred.probs)

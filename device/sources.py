@@ -240,6 +240,8 @@ class PacedSource(FrameSource):
         self.name = source.name
         self.live = source.live
         self.interval = 1.0 / fps
+        #: the rate its frames come at (the motion text follows it: `runtime.run_loop`)
+        self.fps = float(fps)
         self._next = 0.0
 
     def open(self) -> None:

@@ -74,6 +74,8 @@ class VideoFileSource(_OpenCVSource):
             capture.release()
             raise FrameError(f"{self.path}: not a video OpenCV can decode")
         self._capture = capture
+        #: the frame rate the file says it was recorded at (0 when it does not say)
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
 
     def read(self) -> Frame | None:
         return self._next_frame(f"{self.path}#{self._index}")

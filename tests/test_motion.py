@@ -351,7 +351,7 @@ def test_run_tells_the_text_the_frame_rate_a_live_camera_delivers():
     together."""
     from edgesign.core.frames import Frame, FrameSource
     from edgesign.device.motion_text import PAUSE_SECONDS, STABLE_SECONDS
-    from edgesign.device.runtime import FPS_FRAMES, FrameRate, run_loop
+    from edgesign.device.runtime import FPS_FRAMES, FrameRate, run_loop, tell_rate
 
     fps, hand = 15.0, _hand_at(150, 150)
     script = [(hand, "A")] * 15 + [(None, None)] * 9 + [(hand, "B")] * 8 + [(None, None)] * 9
@@ -395,12 +395,46 @@ def test_run_tells_the_text_the_frame_rate_a_live_camera_delivers():
     assert texts == ["A B", "AB"], texts
     rate = FrameRate()  # files have no time of their own: nothing is measured
     assert all(rate.add(None) is None for _ in range(2 * FPS_FRAMES))
-    # a burst of buffered frames, or a stalled camera: no rate believed
-    assert [rate.add(1e-6) for _ in range(FPS_FRAMES)][-1] is None
-    assert [rate.add(float("inf")) for _ in range(FPS_FRAMES)][-1] is None
+    # a burst of buffered frames, or a stalled camera: measured, not believed
+    recognizer = MotionTextRecognizer(CLASSES + ["Z"], stable_seconds=STABLE_SECONDS)
+    for dt in (1e-6, float("inf")):
+        tell_rate(recognizer, [rate.add(dt) for _ in range(FPS_FRAMES)][-1])
+        assert recognizer.fps == 30
     # measured again and again: a device that falls behind is followed
     assert [rate.add(1 / 15) for _ in range(FPS_FRAMES)][-1] == pytest.approx(15)
     assert [rate.add(1 / 10) for _ in range(FPS_FRAMES)][-1] == pytest.approx(10)
+
+
+def test_a_video_or_a_paced_folder_gives_the_text_its_frame_rate(tmp_path):
+    """Frames of a file carry no capture time: a video's recorded rate, or `--rate`'s pace, is
+    the rate the motion text follows (it assumed 30)."""
+    cv2 = pytest.importorskip("cv2")
+    from PIL import Image
+
+    from edgesign.device.motion_text import STABLE_SECONDS
+    from edgesign.device.runtime import run_loop
+    from edgesign.device.sources import ImageFilesSource, PacedSource
+    from edgesign.device.video import VideoFileSource
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (64, 48))
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    Image.new("RGB", (64, 48)).save(tmp_path / "frame.png")
+    folder = ImageFilesSource([tmp_path / "frame.png"] * 3)
+
+    class Quiet:
+        def frame(self, *args):
+            pass
+
+        def finish(self, summary):
+            pass
+
+    for source, fps in ((VideoFileSource(video), 15), (PacedSource(folder, 20), 20)):
+        recognizer = MotionTextRecognizer(CLASSES + ["Z"], stable_seconds=STABLE_SECONDS)
+        summary = run_loop(source, lambda f: _Prediction(None, None), recognizer, Quiet())
+        assert summary.frames >= 3 and recognizer.fps == pytest.approx(fps), source
 
 
 def test_a_frame_rate_told_in_the_middle_of_a_gap_or_a_hold_still_acts():
