@@ -3,6 +3,7 @@ involved."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -397,11 +398,32 @@ def test_the_run_settings_always_come_from_the_command_line(
     assert (Path(scripts_dir()) / "remote_probe.sh").is_file()
 
 
-def test_a_host_range_of_millions_is_one_line_not_a_hang(tmp_path, bundle_dir, capsys):
+def test_a_host_range_of_millions_is_one_line_not_a_hang(tmp_path, bundle_dir, capsys, monkeypatch):
     """Ansible expands `pi[0:99999999]` into a hundred million hosts while reading the inventory:
-    its memory and time are bounded, and the answer is one line (was minutes of growing memory,
-    then a TimeoutExpired traceback)."""
+    such a range is refused before Ansible runs, in one line (8 s and 2 GiB before); behind that,
+    Ansible's memory and time are bounded (was minutes of growing memory, then a TimeoutExpired
+    traceback)."""
+    import time
+
+    from edgesign.deploy import fleet
+
     inventory = tmp_path / "fleet.ini"
+    inventory.write_text(
+        "[pis]\n# pi[0:99999999] in a comment is no host\npi[01:50] ansible_port=1\n"
+    )
+    assert fleet.check_host_ranges(inventory) is None  # 50 Pis
+    inventory.write_text("[pis]\npi[0:99999999] ansible_port=1\n")
+    start = time.monotonic()
+    code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
+    assert code == 2 and "names 100,000,000 Pis, more than the 10,000" in edgesign_error(err)
+    assert time.monotonic() - start < 5
+    for line, count in (("pi[0:9][0:9]", 100), ("pi[0:99:2]", 50), ("pi[9:0]", 0)):
+        inventory.write_text(f"[pis]\n{line}\n")
+        monkeypatch.setattr(fleet, "MAX_PIS", count - 1 if count else 0)
+        with pytest.raises(DeployError) if count else contextlib.nullcontext():
+            fleet.check_host_ranges(inventory)
+    # the bounds behind it: a range the check lets through reaches Ansible's memory limit
+    monkeypatch.setattr(fleet, "MAX_PIS", 10**9)
     inventory.write_text("[pis]\npi[0:99999999] ansible_port=1\n")
     code, err = fleet_cli(capsys, "deploy", "--inventory", inventory, "--bundle", bundle_dir)
     assert code == 2 and "fleet.ini: Ansible" in edgesign_error(err)
