@@ -4,9 +4,9 @@ A clip is read frame by frame through the bundle's own pipeline (the tracker fol
 `run` does) into a `MotionCutter`; of the motions it cuts, the one whose letter's fingertip moved
 farthest is the repetition (`motion_profile.repetition`). `enroll --from FOLDER` reads the clips in
 FOLDER/<letter>/ of each motion letter: each video file, each sub-folder of frames (read in name
-order), and the frames directly in the letter's folder, one clip together. Frames of a folder are
-taken as `CLIP_FPS` frames a second; a clip in which no motion of the letter is found is named on
-the terminal and passed over.
+order), and the frames directly in the letter's folder, one clip together. A video is read at the
+rate it was recorded at, frames of a folder as `CLIP_FPS` a second (`clip_fps`); a clip in which
+no motion of the letter is found is named on the terminal and passed over.
 """
 
 from __future__ import annotations
@@ -105,9 +105,19 @@ def clips_in(folder: Path) -> list:
     return clips
 
 
-def repetition_of(source, pipeline, entry, still_speed: float, fps: float = CLIP_FPS):
+def clip_fps(source) -> float:
+    """The frame rate of a clip: a video's recorded one (opened for it), else `CLIP_FPS` (a
+    folder's frames have none), as `run` takes it (`runtime.FPS_RANGE`)."""
+    from edgesign.device.runtime import FPS_RANGE
+
+    source.open()
+    fps = getattr(source, "fps", None)
+    return float(fps) if fps is not None and FPS_RANGE[0] <= fps <= FPS_RANGE[1] else CLIP_FPS
+
+
+def repetition_of(source, pipeline, entry, still_speed: float):
     """The repetition of `entry`'s letter a clip holds (None: no motion of it found)."""
-    cutter = MotionCutter(pipeline.classes, still_speed, fps)
+    cutter = MotionCutter(pipeline.classes, still_speed, clip_fps(source))
     pipeline.reset()
     try:
         while True:

@@ -435,6 +435,11 @@ def test_a_video_or_a_paced_folder_gives_the_text_its_frame_rate(tmp_path):
         recognizer = MotionTextRecognizer(CLASSES + ["Z"], stable_seconds=STABLE_SECONDS)
         summary = run_loop(source, lambda f: _Prediction(None, None), recognizer, Quiet())
         assert summary.frames >= 3 and recognizer.fps == pytest.approx(fps), source
+    # `enroll --from` cuts a video's J or Z at its rate too, a folder's frames at 30
+    from edgesign.device.enroll_motion import CLIP_FPS, clip_fps
+
+    assert clip_fps(VideoFileSource(video)) == pytest.approx(15)
+    assert clip_fps(ImageFilesSource([tmp_path / "frame.png"])) == CLIP_FPS == 30
 
 
 def test_a_frame_rate_told_in_the_middle_of_a_gap_or_a_hold_still_acts():
