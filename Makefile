@@ -67,7 +67,7 @@ micro:  ## TFLite Micro C++ source (model_data.h/.cc), flash/arena and parity re
 # module fixtures are built once), the slowest files first (tests/conftest.py orders them; xdist
 # would otherwise hand out the files with the most tests first). Three processes on two cores:
 # the deploy, fleet and live-view files spend much of their time waiting on ssh, Ansible and
-# sockets, which a third process fills (5:51 in two -> 4:49-4:56 in three, with the faster
+# sockets, which a third process fills (5:51 in two -> 4:49-5:06 in three, with the faster
 # releases and live-view tests; four: 5:06). The arm64 tests are `make
 # pi-test`'s: CI runs both.
 TEST_WORKERS ?= 3

@@ -107,12 +107,12 @@ def clips_in(folder: Path) -> list:
 
 def clip_fps(source) -> float:
     """The frame rate of a clip: a video's recorded one (opened for it), else `CLIP_FPS` (a
-    folder's frames have none), as `run` takes it (`runtime.FPS_RANGE`)."""
-    from edgesign.device.runtime import FPS_RANGE
+    folder's frames have none), when `run` would believe it too (`runtime.believed_rate`)."""
+    from edgesign.device.runtime import believed_rate
 
     source.open()
     fps = getattr(source, "fps", None)
-    return float(fps) if fps is not None and FPS_RANGE[0] <= fps <= FPS_RANGE[1] else CLIP_FPS
+    return float(fps) if believed_rate(fps) else CLIP_FPS
 
 
 def repetition_of(source, pipeline, entry, still_speed: float):

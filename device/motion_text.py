@@ -98,9 +98,10 @@ class MotionTextRecognizer(TextRecognizer):
         self._end_still = max(END_STILL, round(seconds * self.fps)) if seconds else END_STILL
 
     def set_fps(self, fps: float) -> None:
-        """The camera's measured frame rate (`runtime.run_loop` tells it once a live source has
-        delivered `FPS_FRAMES` frames): the settings held by time follow it, so a 15 frames/s
-        camera ends a word after `PAUSE_SECONDS`, not twice that. What was seen so far is kept."""
+        """The rate frames reach the text (`runtime.run_loop` tells it: a live source's, measured
+        every `FPS_FRAMES` frames, a video's recorded one or `--rate`'s pace): the settings held
+        by time follow it, so a 15 frames/s camera ends a word after `PAUSE_SECONDS`, not twice
+        that. What was seen so far is kept."""
         self.fps = float(fps)
         self._by_time()
         self._history = deque(self._history, maxlen=self.window)

@@ -53,11 +53,15 @@ class FrameRate:
         return fps
 
 
+def believed_rate(fps) -> bool:
+    """Whether a frame rate (measured, or a video's own) is one to believe (`FPS_RANGE`)."""
+    return fps is not None and FPS_RANGE[0] <= fps <= FPS_RANGE[1]
+
+
 def tell_rate(recognizer, fps) -> None:
     """Tell the motion text a frame rate (`FrameRate`'s, a video's, `--rate`'s) when it is one to
     believe and differs from the rate it assumes."""
-    low, high = FPS_RANGE
-    if not hasattr(recognizer, "set_fps") or fps is None or not low <= fps <= high:
+    if not hasattr(recognizer, "set_fps") or not believed_rate(fps):
         return
     if abs(fps - recognizer.fps) > FPS_TOLERANCE * recognizer.fps:
         log.info("frames reach the text at %.1f a second: it follows", fps)

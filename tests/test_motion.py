@@ -108,6 +108,16 @@ class _Hand:
         self.landmarks = points
 
 
+class _Quiet:
+    """run_loop's output that shows nothing."""
+
+    def frame(self, *args):
+        pass
+
+    def finish(self, summary):
+        pass
+
+
 class _Prediction:
     def __init__(self, points, letter):
         self.hand = None if points is None else _Hand(points)
@@ -369,13 +379,6 @@ def test_run_tells_the_text_the_frame_rate_a_live_camera_delivers():
             jitter = 0.02 if self.i == 5 else 0.0  # one frame late: the median ignores it
             return Frame(np.zeros((2, 2), np.uint8), "gray", self.i, 100 + self.i / fps + jitter)
 
-    class Quiet:
-        def frame(self, *args):
-            pass
-
-        def finish(self, summary):
-            pass
-
     texts = []
     for told in (True, False):
         recognizer = MotionTextRecognizer(
@@ -385,7 +388,7 @@ def test_run_tells_the_text_the_frame_rate_a_live_camera_delivers():
         assert recognizer.fps == 30 and recognizer.pause_frames == 15
         if not told:
             recognizer.set_fps = lambda fps: None  # what `run` did before
-        run_loop(Camera(), lambda f: _Prediction(*script[f.index - 1]), recognizer, Quiet(),
+        run_loop(Camera(), lambda f: _Prediction(*script[f.index - 1]), recognizer, _Quiet(),
                  newest_only=False)  # fmt: skip
         texts.append(recognizer.text.strip())
         if told:
@@ -424,16 +427,9 @@ def test_a_video_or_a_paced_folder_gives_the_text_its_frame_rate(tmp_path):
     Image.new("RGB", (64, 48)).save(tmp_path / "frame.png")
     folder = ImageFilesSource([tmp_path / "frame.png"] * 3)
 
-    class Quiet:
-        def frame(self, *args):
-            pass
-
-        def finish(self, summary):
-            pass
-
     for source, fps in ((VideoFileSource(video), 15), (PacedSource(folder, 20), 20)):
         recognizer = MotionTextRecognizer(CLASSES + ["Z"], stable_seconds=STABLE_SECONDS)
-        summary = run_loop(source, lambda f: _Prediction(None, None), recognizer, Quiet())
+        summary = run_loop(source, lambda f: _Prediction(None, None), recognizer, _Quiet())
         assert summary.frames >= 3 and recognizer.fps == pytest.approx(fps), source
     # `enroll --from` cuts a video's J or Z at its rate too, a folder's frames at 30
     from edgesign.device.enroll_motion import CLIP_FPS, clip_fps
